@@ -1,0 +1,11 @@
+#ifndef FAULTLINE_HPP
+#define FAULTLINE_HPP
+
+// Everything faultline offers that needs nothing beyond Boost (the Redis limiter and the Asio
+// adapter have their own headers).
+
+#include <faultline/error.hpp>
+#include <faultline/http_status.hpp>
+#include <faultline/result.hpp>
+
+#endif

@@ -10,5 +10,6 @@
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
+#include <faultline/diagnose.hpp>
 
 #endif

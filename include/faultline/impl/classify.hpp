@@ -315,7 +315,9 @@ inline body_view read_body(std::string_view body, const parse_limits& limits) {
     body_view b;
     const std::string_view t = trim(body);
     if (t.empty()) return b;
-    if ((t.front() == '{' || t.front() == '[') && t.size() <= limits.max_size) {
+    if (t.front() == '{' || t.front() == '[') {
+        // Over the limit is not read at all: its text is JSON, not a message.
+        if (t.size() > limits.max_size) return b;
         boost::system::error_code ec;
         unsigned char buf[4096];
         boost::json::monotonic_resource mr(buf, sizeof buf);

@@ -56,6 +56,7 @@ inline constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max
 }
 
 [[nodiscard]] constexpr std::chrono::milliseconds ns_to_ms_ceil(std::uint64_t ns) noexcept {
+    if (ns == u64_max) return std::chrono::milliseconds::max(); // saturated while parsing
     const std::uint64_t ms = ns / 1'000'000 + (ns % 1'000'000 != 0);
     constexpr auto max = static_cast<std::uint64_t>(std::chrono::milliseconds::max().count());
     return std::chrono::milliseconds(

@@ -1,0 +1,176 @@
+#include <faultline/envelope.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <random>
+
+namespace fl = faultline;
+namespace json = boost::json;
+
+BOOST_AUTO_TEST_SUITE(envelope)
+
+BOOST_AUTO_TEST_CASE(serializes_the_openai_shape) {
+    const auto env = fl::make_envelope(fl::error::model_not_found, "model \"x\" not found");
+    BOOST_TEST(fl::serialize(env) ==
+               R"({"error":{"message":"model \"x\" not found","type":"invalid_request_error",)"
+               R"("param":null,"code":"model_not_found"}})");
+}
+
+BOOST_AUTO_TEST_CASE(round_trips_code_as_string_integer_or_null) {
+    for (
+        const char* body :
+        {R"({"error":{"message":"m","type":"t","param":"p","code":"c"}})",
+         R"({"error":{"message":"m","type":"t","param":null,"code":429}})",
+         R"({"error":{"message":"m","type":null,"param":null,"code":null}})",
+         R"({"error":{"message":"m","type":"api_error","param":null,"code":null,"status":500,"event_id":"ev1"}})",
+         R"({"error":{"message":"m","type":"t","param":null,"code":-7,"metadata":{"provider":"x","raw":[1,2]},"innererror":{"code":"ResponsibleAIPolicyViolation"}}})"}) {
+        BOOST_TEST_CONTEXT(body) {
+            auto env = fl::parse_envelope(body);
+            BOOST_REQUIRE(env.has_value());
+            BOOST_TEST(fl::serialize(env.value()) == body);
+            auto again = fl::parse_envelope(fl::serialize(env.value()));
+            BOOST_REQUIRE(again.has_value());
+            BOOST_TEST((again.value() == env.value()));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(keeps_the_kind_of_each_code) {
+    auto s = fl::parse_envelope(R"({"error":{"message":"","code":"429"}})");
+    BOOST_REQUIRE(s.has_value());
+    BOOST_TEST(std::get<std::string>(s.value().code) == "429");
+    auto i = fl::parse_envelope(R"({"error":{"message":"","code":429}})");
+    BOOST_REQUIRE(i.has_value());
+    BOOST_TEST(std::get<std::int64_t>(i.value().code) == 429);
+    auto n = fl::parse_envelope(R"({"error":{"message":""}})");
+    BOOST_REQUIRE(n.has_value());
+    BOOST_TEST(std::holds_alternative<std::monostate>(n.value().code));
+}
+
+BOOST_AUTO_TEST_CASE(members_of_unexpected_kinds_stay_in_extra) {
+    auto env = fl::parse_envelope(
+        R"({"error":{"message":{"detail":"x"},"type":7,"code":1.5,"status":"RESOURCE_EXHAUSTED"}})");
+    BOOST_REQUIRE(env.has_value());
+    const auto& e = env.value();
+    BOOST_TEST(e.message.empty());
+    BOOST_TEST(!e.type.has_value());
+    BOOST_TEST(std::holds_alternative<std::monostate>(e.code));
+    BOOST_TEST(!e.status.has_value());
+    BOOST_TEST(e.extra.at("status").as_string() == "RESOURCE_EXHAUSTED");
+    BOOST_TEST(e.extra.at("type").as_int64() == 7);
+    BOOST_TEST(e.extra.at("code").as_double() == 1.5);
+    BOOST_TEST(e.extra.at("message").as_object().at("detail").as_string() == "x");
+}
+
+BOOST_AUTO_TEST_CASE(value_from_and_try_value_to) {
+    fl::error_envelope env = fl::make_envelope(fl::error::rpm_exceeded, "slow down");
+    env.event_id = "abc";
+    const json::value jv = json::value_from(env);
+    BOOST_TEST(jv.at("error").at("code").as_string() == "rpm_exceeded");
+    BOOST_TEST(jv.at("error").at("event_id").as_string() == "abc");
+    auto back = json::try_value_to<fl::error_envelope>(jv);
+    BOOST_REQUIRE(back.has_value());
+    BOOST_TEST((*back == env));
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_gets_typed_errors) {
+    struct row {
+        const char* body;
+        fl::error e;
+    };
+    const row rows[] = {
+        {"", fl::error::malformed_json},
+        {"not json", fl::error::malformed_json},
+        {R"({"error":{"message":"cut)", fl::error::malformed_json},
+        {"[1,2", fl::error::malformed_json},
+        {R"({"error":"just text"})", fl::error::malformed_envelope},
+        {R"({"error":null})", fl::error::malformed_envelope},
+        {R"({"message":"flat"})", fl::error::malformed_envelope},
+        {"[]", fl::error::malformed_envelope},
+        {"42", fl::error::malformed_envelope},
+        {"\"\xff\"", fl::error::malformed_json}, // invalid UTF-8 inside a JSON string
+    };
+    for (const auto& r : rows) {
+        auto env = fl::parse_envelope(r.body);
+        BOOST_TEST_CONTEXT(r.body) {
+            BOOST_REQUIRE(env.has_error());
+            BOOST_TEST((env.error() == r.e));
+        }
+    }
+    const std::string deep = std::string(100, '[') + std::string(100, ']');
+    auto d = fl::parse_envelope(deep);
+    BOOST_REQUIRE(d.has_error());
+    BOOST_TEST((d.error() == fl::error::json_too_deep));
+
+    fl::parse_limits small;
+    small.max_size = 10;
+    auto big = fl::parse_envelope(R"({"error":{"message":"longer than ten"}})", small);
+    BOOST_REQUIRE(big.has_error());
+    BOOST_TEST((big.error() == fl::error::malformed_envelope));
+}
+
+BOOST_AUTO_TEST_CASE(output_is_valid_json_whatever_the_bytes) {
+    fl::error_envelope env;
+    env.message = std::string("ctl\x01\x1f nul\0 bad\xff\xfe utf8 \xe2\x82", 26);
+    env.type = "t\xc3";
+    env.code = std::string("\xed\xa0\x80"); // a UTF-16 surrogate encoded in UTF-8: invalid
+    env.param = "\"quoted\"\n";
+    env.extra.emplace("raw", "\xf0\x9f");
+    const std::string out = fl::serialize(env);
+    boost::system::error_code ec;
+    const json::value jv = json::parse(out, ec); // the parser rejects invalid UTF-8
+    BOOST_TEST_REQUIRE(!ec, out);
+    BOOST_TEST(jv.at("error").at("param").as_string() == "\"quoted\"\n");
+    const std::string_view msg(jv.at("error").at("message").as_string());
+    BOOST_TEST(msg.find("bad\xEF\xBF\xBD\xEF\xBF\xBD utf8") != std::string_view::npos);
+    BOOST_TEST(jv.at("error").at("code").as_string() == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+BOOST_AUTO_TEST_CASE(render_redacts_server_errors_and_adds_the_event_id) {
+    const auto r =
+        fl::render(fl::error::upstream_auth_failed, "vertex: token for sa@x.iam expired", "ev-123");
+    BOOST_TEST(r.status == 502u);
+    const json::value jv = json::parse(r.body);
+    BOOST_TEST(jv.at("error").at("message").as_string() == "Service temporarily unavailable");
+    BOOST_TEST(jv.at("error").at("code").as_string() == "upstream_auth_failed");
+    BOOST_TEST(jv.at("error").at("type").as_string() == "upstream_error");
+    BOOST_TEST(jv.at("error").at("event_id").as_string() == "ev-123");
+    BOOST_TEST(r.body.find("vertex") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(render_keeps_client_error_messages) {
+    fl::render_options opt;
+    opt.include_status = true;
+    const auto r = fl::render(fl::error::rpm_exceeded, "60 requests per minute", {}, opt);
+    BOOST_TEST(r.status == 429u);
+    const json::value jv = json::parse(r.body);
+    BOOST_TEST(jv.at("error").at("message").as_string() == "60 requests per minute");
+    BOOST_TEST(jv.at("error").at("status").as_int64() == 429);
+    BOOST_TEST(!jv.at("error").as_object().contains("event_id"));
+
+    fl::render_options plain;
+    plain.redact_server_errors = false;
+    const auto raw = fl::render(fl::error::internal_error, "db down", {}, plain);
+    BOOST_TEST(json::parse(raw.body).at("error").at("message").as_string() == "db down");
+}
+
+BOOST_AUTO_TEST_CASE(render_maps_foreign_codes_by_category) {
+    BOOST_TEST(fl::render(std::make_error_code(std::errc::timed_out), "x").status == 504u);
+    BOOST_TEST(fl::render(std::make_error_code(std::errc::connection_refused), "x").status == 502u);
+    BOOST_TEST(fl::render(std::make_error_code(std::errc::invalid_argument), "x").status == 500u);
+    BOOST_TEST(fl::render(std::error_code(fl::error::tpm_exceeded), "x").status == 429u);
+}
+
+BOOST_AUTO_TEST_CASE(event_ids_are_hex_and_seeded) {
+    std::mt19937_64 a(42), b(42);
+    const std::string x = fl::make_event_id(a), y = fl::make_event_id(b);
+    BOOST_TEST(x == y);
+    BOOST_TEST(x.size() == 32u);
+    BOOST_TEST(x.find_first_not_of("0123456789abcdef") == std::string::npos);
+    BOOST_TEST(fl::make_event_id(a) != x);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

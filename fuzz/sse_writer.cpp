@@ -51,9 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
             e.type = type;
             if (ctl & 4) e.id = id;
             if (ctl & 8) e.retry = std::chrono::milliseconds(ctl >> 4);
-            const bool safe =
-                faultline::sse::is_safe_event_type(type) &&
-                (!(ctl & 4) || faultline::sse::is_safe_event_id(id));
+            const bool safe = faultline::sse::is_safe_event_type(type) &&
+                              (!(ctl & 4) || faultline::sse::is_safe_event_id(id));
             const std::size_t before = wire.size();
             if (w.event(e)) {
                 if (safe) fuzz_sse::mismatch("a safe event was rejected");

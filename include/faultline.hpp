@@ -10,5 +10,8 @@
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
+#include <faultline/sse/parser.hpp>
+#include <faultline/sse/monitor.hpp>
+#include <faultline/sse/writer.hpp>
 
 #endif

@@ -119,11 +119,11 @@ public:
     /// (`stream_timeout`, checked before the bytes are taken); the same error again on every
     /// later call. An error chunk is not such an error (the `[DONE]` that follows is still
     /// read): see `failed()`. Not thread-safe.
-    std::error_code feed(std::string_view bytes, time_point now);
+    [[nodiscard]] std::error_code feed(std::string_view bytes, time_point now);
 
     /// Checks the timeouts at `now` without bytes, as `feed` does. Call it when a read times
     /// out at `next_deadline()`. Not thread-safe.
-    std::error_code check(time_point now);
+    [[nodiscard]] std::error_code check(time_point now);
 
     /// When the next timeout fires if no byte arrives; none when no timeout applies (also
     /// after the terminator). Not thread-safe.

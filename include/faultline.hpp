@@ -11,5 +11,8 @@
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
+#include <faultline/sse/parser.hpp>
+#include <faultline/sse/monitor.hpp>
+#include <faultline/sse/writer.hpp>
 
 #endif

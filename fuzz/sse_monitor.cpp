@@ -1,0 +1,47 @@
+// The monitor reaches the same per-event kinds and verdict however its input is cut, and never
+// crashes on any stream.
+
+#include "sse_common.hpp"
+
+#include <faultline/sse/monitor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace {
+
+struct kinds {
+    std::vector<faultline::sse::event_kind> seen;
+    void on_event(const faultline::sse::event&, faultline::sse::event_kind k) { seen.push_back(k); }
+};
+
+using clock = std::chrono::steady_clock;
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
+    if (size < 3) return 0;
+    faultline::sse::monitor_options o;
+    o.limits.max_line = 256 + bytes[0] * 4;
+    o.limits.max_event = 256 + bytes[1] * 8;
+    o.validate_json = (bytes[2] & 1) != 0;
+    const std::string_view in(reinterpret_cast<const char*>(bytes) + 3, size - 3);
+
+    faultline::sse::monitor<kinds> whole(clock::time_point{}, o);
+    (void)whole.feed(in, clock::time_point{});
+    const faultline::sse::verdict a = whole.finish();
+    if ((a.kind == faultline::sse::terminal::done) == a.failure.has_value())
+        fuzz_sse::mismatch("a failure exactly when not done");
+
+    faultline::sse::monitor<kinds> cut(clock::time_point{}, o);
+    fuzz_sse::cutter c{static_cast<std::uint32_t>(size) | 1u, 16};
+    for (std::size_t i = 0; i < in.size();) {
+        const std::size_t len = std::min(c.next(), in.size() - i);
+        if (cut.feed(in.substr(i, len), clock::time_point{})) break;
+        i += len;
+    }
+    const faultline::sse::verdict b = cut.finish();
+    if (a.kind != b.kind || a.error_code() != b.error_code()) fuzz_sse::mismatch("verdicts differ");
+    if (whole.handler().seen != cut.handler().seen) fuzz_sse::mismatch("event kinds differ");
+    return 0;
+}

@@ -1,0 +1,248 @@
+#ifndef FAULTLINE_SSE_IMPL_MONITOR_HPP
+#define FAULTLINE_SSE_IMPL_MONITOR_HPP
+
+#include <faultline/detail/ascii.hpp>
+
+#include <boost/json/parser.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstring>
+#include <string>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace faultline::sse {
+namespace detail {
+
+// Whether `s` holds the bytes `"error"`. The only check a normal chunk pays besides its ends, so
+// it looks at 16 positions per step where SSE2 exists: a candidate needs `"` at +0, `e` at +1
+// and `"` at +6, which normal OpenAI chunks almost never have.
+[[nodiscard]] inline bool has_error_key(std::string_view s) noexcept {
+    constexpr std::string_view needle = "\"error\"";
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i e = _mm_set1_epi8('e');
+    for (; i + 16 + needle.size() - 1 <= s.size(); i += 16) {
+        const char* p = s.data() + i;
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
+        unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, e)),
+                          _mm_cmpeq_epi8(c, quote))));
+        while (mask != 0) {
+            const unsigned bit = static_cast<unsigned>(__builtin_ctz(mask));
+            if (std::memcmp(p + bit + 2, "rror", 4) == 0) return true;
+            mask &= mask - 1;
+        }
+    }
+#endif
+    return s.find(needle, i) != std::string_view::npos;
+}
+
+[[nodiscard]] inline std::string_view trim_json_space(std::string_view s) noexcept {
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    while (!s.empty() && space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && space(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
+// Parses `data` within the classify limits; false when it is not valid JSON.
+[[nodiscard]] inline bool parse_json(std::string_view data, const classify_options& o,
+                                     boost::json::value& out) {
+    if (data.size() > o.json.max_size) return false;
+    boost::json::parse_options po;
+    po.max_depth = o.json.max_depth;
+    boost::json::parser p({}, po);
+    boost::system::error_code ec;
+    p.write(data.data(), data.size(), ec);
+    if (ec) return false;
+    out = p.release();
+    return true;
+}
+
+[[nodiscard]] inline bool truthy_error_member(const boost::json::value& v) noexcept {
+    const auto* obj = v.if_object();
+    if (obj == nullptr) return false;
+    const auto it = obj->find("error");
+    if (it == obj->end()) return false;
+    if (const auto* o = it->value().if_object()) return !o->empty();
+    if (const auto* s = it->value().if_string()) return !s->empty();
+    return false;
+}
+
+inline faultline::failure error_chunk_failure(std::string_view data, const classify_options& o) {
+    faultline::failure f = classify(0, data, o);
+    if (f.code == error::unknown) {
+        // Nothing more precise in the chunk: it is still a failure inside a 200 stream.
+        const error_info& row = info(error::stream_interrupted);
+        f.code = row.code;
+        f.cat = row.cat;
+        f.retryable = row.retryable;
+        if (f.message.empty()) f.message = std::string(row.cause);
+    }
+    return f;
+}
+
+inline faultline::failure local_failure(error e) {
+    return to_failure(e);
+}
+
+} // namespace detail
+
+inline std::string_view to_string(terminal t) noexcept {
+    switch (t) {
+    case terminal::done:
+        return "done";
+    case terminal::error:
+        return "error";
+    case terminal::eof_without_done:
+        return "eof_without_done";
+    case terminal::malformed_json:
+        return "malformed_json";
+    }
+    return "error";
+}
+
+inline std::string_view to_string(event_kind k) noexcept {
+    switch (k) {
+    case event_kind::content:
+        return "content";
+    case event_kind::done:
+        return "done";
+    case event_kind::error:
+        return "error";
+    case event_kind::malformed_json:
+        return "malformed_json";
+    case event_kind::empty:
+        return "empty";
+    }
+    return "content";
+}
+
+inline event_kind classify_event(const event& e, const monitor_options& o,
+                                 faultline::failure* failed) {
+    if (e.type == "error") {
+        if (failed) *failed = detail::error_chunk_failure(e.data, o.classify);
+        return event_kind::error;
+    }
+    if (e.type == "message_stop") return event_kind::done;
+    const std::string_view d = detail::trim_json_space(e.data);
+    if (d.empty()) return event_kind::empty;
+    if (d == "[DONE]") return event_kind::done;
+    const char first = d.front(), last = d.back();
+    const bool framed = (first == '{' && last == '}') || (first == '[' && last == ']');
+    if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;
+    // Rare from here on: a chunk naming "error", a non-object, or validation asked for.
+    if (!framed && (first == '{' || first == '[')) return event_kind::malformed_json;
+    boost::json::value v;
+    if (!detail::parse_json(d, o.classify, v)) return event_kind::malformed_json;
+    if (!detail::truthy_error_member(v)) return event_kind::content;
+    if (failed) *failed = detail::error_chunk_failure(d, o.classify);
+    return event_kind::error;
+}
+
+template <class Handler, class Clock>
+monitor<Handler, Clock>::monitor(time_point start, monitor_options options, Handler handler)
+    : opts_(std::move(options))
+    , handler_(static_cast<Handler&&>(handler))
+    , parser_(opts_.limits, sink{this})
+    , start_(start)
+    , last_(start) {}
+
+template <class Handler, class Clock>
+std::error_code monitor<Handler, Clock>::stop(std::error_code ec) {
+    stopped_ = ec;
+    if (!failure_) failure_ = to_failure(ec);
+    return ec;
+}
+
+template <class Handler, class Clock>
+std::error_code monitor<Handler, Clock>::check(time_point now) {
+    if (stopped_) return stopped_;
+    if (done_ || verdict_) return {};
+    if (opts_.idle_timeout && now - last_ > *opts_.idle_timeout) return stop(error::stream_timeout);
+    if (opts_.total_timeout && now - start_ > *opts_.total_timeout)
+        return stop(error::stream_timeout);
+    return {};
+}
+
+template <class Handler, class Clock>
+std::error_code monitor<Handler, Clock>::feed(std::string_view bytes, time_point now) {
+    if (const std::error_code ec = check(now)) return ec;
+    if (verdict_ || bytes.empty()) return {};
+    last_ = now;
+    std::error_code ec;
+    (void)parser_.feed(bytes, ec);
+    if (ec) return stop(ec);
+    return {};
+}
+
+template <class Handler, class Clock>
+auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<time_point> {
+    if (stopped_ || done_ || verdict_) return std::nullopt;
+    std::optional<time_point> t;
+    if (opts_.idle_timeout) t = last_ + *opts_.idle_timeout;
+    if (opts_.total_timeout) {
+        const time_point total = start_ + *opts_.total_timeout;
+        if (!t || total < *t) t = total;
+    }
+    return t;
+}
+
+template <class Handler, class Clock>
+void monitor<Handler, Clock>::on_event(const event& e) {
+    faultline::failure f;
+    const event_kind k = classify_event(e, opts_, &f);
+    ++events_;
+    if (k == event_kind::content) ++content_;
+    handler_.on_event(e, k);
+    switch (k) {
+    case event_kind::done:
+        done_ = true;
+        break;
+    case event_kind::error:
+        if (!failure_) failure_ = std::move(f);
+        break;
+    case event_kind::malformed_json:
+        if (!malformed_) malformed_ = detail::local_failure(error::malformed_json);
+        break;
+    default:
+        break;
+    }
+}
+
+template <class Handler, class Clock>
+void monitor<Handler, Clock>::on_retry(std::chrono::milliseconds ms) {
+    if constexpr (detail::has_on_retry<Handler>) handler_.on_retry(ms);
+}
+
+template <class Handler, class Clock>
+verdict monitor<Handler, Clock>::finish() {
+    if (verdict_) return *verdict_;
+    verdict v;
+    if (failure_) {
+        v.kind = terminal::error;
+        v.failure = failure_;
+    } else if (malformed_) {
+        v.kind = terminal::malformed_json;
+        v.failure = malformed_;
+    } else if (done_) {
+        v.kind = terminal::done;
+    } else {
+        v.kind = terminal::eof_without_done;
+        v.failure = detail::local_failure(error::stream_truncated);
+    }
+    parser_.reset_stream(); // an unfinished event is dropped, never dispatched
+    verdict_ = v;
+    return v;
+}
+
+} // namespace faultline::sse
+
+#endif

@@ -1,0 +1,243 @@
+#ifndef FAULTLINE_SSE_IMPL_PARSER_HPP
+#define FAULTLINE_SSE_IMPL_PARSER_HPP
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+namespace faultline::sse {
+namespace detail {
+
+// Offset of the first byte equal to `c` at or after `from` in [base, base+n), or n.
+[[nodiscard]] inline std::size_t find_byte(const char* base, std::size_t from, std::size_t n,
+                                           char c) noexcept {
+    const void* hit = std::memchr(base + from, c, n - from);
+    return hit == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(hit) - base);
+}
+
+// Digits only, saturating; false when `s` is empty or holds anything but ASCII digits.
+[[nodiscard]] inline bool parse_retry(std::string_view s, std::chrono::milliseconds& out) noexcept {
+    if (s.empty()) return false;
+    using rep = std::chrono::milliseconds::rep;
+    constexpr rep max = std::numeric_limits<rep>::max();
+    rep v = 0;
+    for (const char c : s) {
+        if (c < '0' || c > '9') return false;
+        const rep d = c - '0';
+        v = (v > (max - d) / 10) ? max : v * 10 + d;
+    }
+    out = std::chrono::milliseconds(v);
+    return true;
+}
+
+template <class H>
+concept has_on_retry = requires(H& h, std::chrono::milliseconds ms) {
+    h.on_retry(ms);
+};
+
+inline constexpr char bom[3] = {'\xEF', '\xBB', '\xBF'};
+
+} // namespace detail
+
+template <class Handler>
+std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
+    if (failed_) {
+        ec = failed_;
+        return 0;
+    }
+    ec = {};
+    const char* const s = bytes.data();
+    const std::size_t n = bytes.size();
+    std::size_t i = 0;
+
+    // One leading BOM, possibly split: hold the matched prefix until it is decided.
+    while (bom_ < 3 && i < n) {
+        if (s[i] == detail::bom[bom_]) {
+            ++bom_;
+            ++i;
+            continue;
+        }
+        line_.assign(detail::bom, bom_); // not a BOM after all: those bytes start the first line
+        bom_ = 3;
+    }
+    if (skip_lf_ && i < n) {
+        skip_lf_ = false;
+        if (s[i] == '\n') ++i;
+    }
+
+    // Next LF and CR at or after i (n when none); recomputed only once passed, so a stream
+    // without CR pays one memchr per piece for it.
+    std::size_t lf = 0, cr = 0;
+    bool lf_known = false, cr_known = false;
+    const auto next_eol = [&](std::size_t from) {
+        if (!lf_known || lf < from) lf = detail::find_byte(s, from, n, '\n'), lf_known = true;
+        if (!cr_known || cr < from) cr = detail::find_byte(s, from, n, '\r'), cr_known = true;
+        return lf < cr ? lf : cr;
+    };
+    // Consumes the line end at `eol`, returning the offset after it.
+    const auto past_eol = [&](std::size_t eol) {
+        if (s[eol] == '\n') return eol + 1;
+        if (eol + 1 < n) return s[eol + 1] == '\n' ? eol + 2 : eol + 1;
+        skip_lf_ = true;
+        return n;
+    };
+
+    if (!line_.empty() && i < n) {
+        const std::size_t eol = next_eol(i);
+        if (line_.size() + (eol - i) > opts_.max_line) {
+            ec = faultline::error::sse_line_too_long;
+            failed_ = ec;
+            return i;
+        }
+        line_.append(s + i, eol - i);
+        if (eol == n) return n;
+        const std::size_t start = i;
+        i = past_eol(eol);
+        if (!line(line_, false)) {
+            ec = failed_;
+            return start;
+        }
+        line_.clear();
+    }
+
+    while (i < n) {
+        const char c = s[i];
+        if (c == '\n' || c == '\r') { // blank line: the common event end, no search needed
+            i = past_eol(i);
+            dispatch();
+            continue;
+        }
+        const std::size_t eol = next_eol(i);
+        if (eol - i > opts_.max_line) {
+            ec = faultline::error::sse_line_too_long;
+            failed_ = ec;
+            return i;
+        }
+        if (eol == n) {
+            line_.assign(s + i, n - i);
+            break;
+        }
+        const std::size_t start = i;
+        i = past_eol(eol);
+        if (!line(std::string_view(s + start, eol - start), true)) {
+            ec = failed_;
+            return start;
+        }
+    }
+    materialize();
+    return n;
+}
+
+template <class Handler>
+bool parser<Handler>::line(std::string_view ln, bool in_piece) {
+    // The hot case first: "data:" lines.
+    if (ln.size() >= 5 && std::memcmp(ln.data(), "data:", 5) == 0) {
+        std::string_view v = ln.substr(5);
+        if (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        return data(v, in_piece);
+    }
+    if (ln.front() == ':') return true; // comment
+    const std::size_t colon = ln.find(':');
+    std::string_view name = ln, value;
+    if (colon != std::string_view::npos) {
+        name = ln.substr(0, colon);
+        value = ln.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    }
+    if (name == "data") return data(value, in_piece);
+    if (name == "event") {
+        if (in_piece) {
+            type_view_ = value;
+            type_mode_ = mode::view;
+        } else {
+            type_.assign(value);
+            type_mode_ = mode::buffered;
+        }
+    } else if (name == "id") {
+        if (value.find('\0') == std::string_view::npos) {
+            last_id_.assign(value);
+            has_id_ = true;
+        }
+    } else if (name == "retry") {
+        std::chrono::milliseconds ms{};
+        if (detail::parse_retry(value, ms)) {
+            if constexpr (detail::has_on_retry<Handler>) handler_.on_retry(ms);
+        }
+    }
+    return true;
+}
+
+template <class Handler>
+bool parser<Handler>::data(std::string_view value, bool in_piece) {
+    if (data_lines_ == 0) {
+        if (value.size() > opts_.max_event) return fail(faultline::error::sse_event_too_large);
+        if (in_piece) {
+            data_view_ = value;
+            data_mode_ = mode::view;
+        } else {
+            data_.assign(value);
+            data_mode_ = mode::buffered;
+        }
+        data_lines_ = 1;
+        return true;
+    }
+    if (data_mode_ == mode::view) {
+        data_.assign(data_view_);
+        data_mode_ = mode::buffered;
+    }
+    if (data_.size() + 1 + value.size() > opts_.max_event)
+        return fail(faultline::error::sse_event_too_large);
+    data_.push_back('\n');
+    data_.append(value);
+    ++data_lines_;
+    return true;
+}
+
+template <class Handler>
+void parser<Handler>::dispatch() {
+    if (data_lines_ != 0) {
+        const std::string_view type = type_mode_ == mode::view       ? type_view_
+                                      : type_mode_ == mode::buffered ? std::string_view(type_)
+                                                                     : std::string_view();
+        const event ev{type, data_mode_ == mode::view ? data_view_ : std::string_view(data_),
+                       has_id_ ? std::optional<std::string_view>(last_id_) : std::nullopt,
+                       last_id_};
+        data_lines_ = 0;
+        data_mode_ = mode::none;
+        handler_.on_event(ev);
+        data_.clear();
+    }
+    type_mode_ = mode::none;
+    type_.clear();
+    has_id_ = false;
+}
+
+template <class Handler>
+void parser<Handler>::materialize() {
+    // Views point into the piece the caller is about to take back.
+    if (data_mode_ == mode::view) {
+        data_.assign(data_view_);
+        data_mode_ = mode::buffered;
+    }
+    if (type_mode_ == mode::view) {
+        type_.assign(type_view_);
+        type_mode_ = mode::buffered;
+    }
+}
+
+template <class Handler>
+void parser<Handler>::reset_stream() noexcept {
+    line_.clear();
+    data_.clear();
+    type_.clear();
+    data_lines_ = 0;
+    data_mode_ = type_mode_ = mode::none;
+    has_id_ = false;
+    skip_lf_ = false;
+    bom_ = 0;
+    failed_.clear();
+}
+
+} // namespace faultline::sse
+
+#endif

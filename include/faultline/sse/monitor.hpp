@@ -1,0 +1,178 @@
+#ifndef FAULTLINE_SSE_MONITOR_HPP
+#define FAULTLINE_SSE_MONITOR_HPP
+
+// Watches an OpenAI-compatible event stream and says how it ended: completed (`[DONE]`),
+// failed mid-stream (an error chunk, Anthropic's `event: error`, a limit, a timeout), cut off
+// without a terminator (reference 000: "streaming response cuts off"), or garbled.
+//
+//     faultline::sse::monitor<> m(clock::now(), {.idle_timeout = 30s, .total_timeout = 300s});
+//     while (auto piece = read_some(socket, m.next_deadline()))
+//         if (m.feed(*piece, clock::now())) break;   // a limit or a timeout: stop reading
+//     faultline::sse::verdict v = m.finish();
+//     if (v.kind != faultline::sse::terminal::done) retry_or_report(*v.failure);
+//
+// Per event (see `classify_event`):
+//  - `event: error` (Anthropic) -> error;
+//  - `event: message_stop` (Anthropic's terminator) or data `[DONE]` -> done;
+//  - data with a top-level `error` member that is a non-empty object or a non-empty string ->
+//    error; a falsy one (null, false, 0, "", {}, []) is content, and so is the word "error"
+//    anywhere else;
+//  - data that is not JSON -> malformed_json; empty data -> empty (a keep-alive).
+// Error chunks are classified with `faultline::classify(0, data)`; when that finds nothing more
+// precise than `unknown`, the code is `stream_interrupted`.
+//
+// Cost: a normal chunk is never fully parsed. It gets a structural check (first and last
+// non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk holding
+// them is parsed with Boost.JSON. So a chunk whose braces balance at the ends but whose middle
+// is invalid JSON counts as content, and a top-level key spelled with escapes (`"\u0065rror"`)
+// is missed; set `validate_json` to parse every chunk when that matters more than speed.
+//
+// Time is an input: pass `now` with every call; the monitor owns no timer. Idle time is
+// measured from the last byte received (comment heartbeats count: the peer is alive).
+
+#include <faultline/classify.hpp>
+#include <faultline/error.hpp>
+#include <faultline/sse/parser.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace faultline::sse {
+
+/// What one event is.
+enum class event_kind : unsigned char {
+    content,        ///< A normal chunk.
+    done,           ///< The terminator: data `[DONE]` or `event: message_stop`.
+    error,          ///< An error chunk or `event: error`.
+    malformed_json, ///< Data that is not JSON.
+    empty,          ///< Empty or blank data (a keep-alive some servers send).
+};
+
+/// How a stream ended.
+enum class terminal : unsigned char {
+    done,             ///< The terminator came and nothing failed.
+    error,            ///< An error chunk, a limit or a timeout (`failure` says which), whether
+                      ///< or not `[DONE]` followed.
+    eof_without_done, ///< Ended without a terminator: `error::stream_truncated`.
+    malformed_json,   ///< An event's data was not JSON (and nothing worse happened).
+};
+
+/// The name of a terminal, e.g. "eof_without_done". Thread-safe.
+[[nodiscard]] std::string_view to_string(terminal t) noexcept;
+/// The name of an event kind, e.g. "malformed_json". Thread-safe.
+[[nodiscard]] std::string_view to_string(event_kind k) noexcept;
+
+/// The end-of-stream verdict.
+struct verdict {
+    terminal kind = terminal::eof_without_done;
+    /// Every kind but `done` has one: the classified error chunk, `stream_timeout`,
+    /// `sse_line_too_long`, `sse_event_too_large`, `stream_truncated` or `malformed_json`.
+    std::optional<faultline::failure> failure;
+
+    /// `failure->error_code()`, or none for `done`. Thread-safe.
+    [[nodiscard]] std::error_code error_code() const noexcept {
+        return failure ? failure->error_code() : std::error_code();
+    }
+};
+
+struct monitor_options {
+    parser_options limits{};
+    /// Longest wait for the next byte; none = no limit. Over it: `error::stream_timeout`.
+    std::optional<std::chrono::milliseconds> idle_timeout;
+    /// Longest whole stream (the gateway's STREAMING_TIMEOUT); none = no limit.
+    std::optional<std::chrono::milliseconds> total_timeout;
+    /// Parse every event's data with Boost.JSON instead of the cheap checks. Slower; exact.
+    bool validate_json = false;
+    /// How error chunks are classified (message length, JSON limits).
+    classify_options classify{};
+};
+
+/// The kind of `e`; for `event_kind::error` also its failure in `*failed` (when not null).
+/// Thread-safe.
+[[nodiscard]] event_kind classify_event(const event& e, const monitor_options& options = {},
+                                        faultline::failure* failed = nullptr);
+
+/// A monitor handler that ignores everything.
+struct null_monitor_handler {
+    void on_event(const event&, event_kind) noexcept {}
+};
+
+/// The monitor. `Handler` must have `on_event(const event&, event_kind)` (called for every
+/// event, in order, before the verdict changes) and may have `on_retry(milliseconds)`.
+/// Not copyable or movable (its parser calls back into it).
+template <class Handler = null_monitor_handler, class Clock = std::chrono::steady_clock>
+class monitor {
+public:
+    using clock = Clock;
+    using time_point = typename Clock::time_point;
+
+    /// `start` is when the stream began (the total timeout counts from it). Not thread-safe.
+    explicit monitor(time_point start, monitor_options options = {}, Handler handler = Handler{});
+    monitor(const monitor&) = delete;
+    monitor& operator=(const monitor&) = delete;
+
+    /// Takes the bytes that arrived at `now`. Returns an error when the stream must stop being
+    /// read: a limit (`sse_line_too_long`, `sse_event_too_large`) or a timeout
+    /// (`stream_timeout`, checked before the bytes are taken); the same error again on every
+    /// later call. An error chunk is not such an error (the `[DONE]` that follows is still
+    /// read): see `failed()`. Not thread-safe.
+    [[nodiscard]] std::error_code feed(std::string_view bytes, time_point now);
+
+    /// Checks the timeouts at `now` without bytes, as `feed` does. Call it when a read times
+    /// out at `next_deadline()`. Not thread-safe.
+    [[nodiscard]] std::error_code check(time_point now);
+
+    /// When the next timeout fires if no byte arrives; none when no timeout applies (also
+    /// after the terminator). Not thread-safe.
+    [[nodiscard]] std::optional<time_point> next_deadline() const noexcept;
+
+    /// Ends the stream and returns the verdict. The monitor keeps it: later calls return the
+    /// same. Not thread-safe.
+    [[nodiscard]] verdict finish();
+
+    /// Whether the verdict can no longer be `done` (an error chunk, limit or timeout was
+    /// seen). Not thread-safe.
+    [[nodiscard]] bool failed() const noexcept { return failure_.has_value(); }
+    /// Whether the terminator was seen. Not thread-safe.
+    [[nodiscard]] bool done_seen() const noexcept { return done_; }
+    /// Events seen so far, and of those, content events. Not thread-safe.
+    [[nodiscard]] std::size_t events() const noexcept { return events_; }
+    [[nodiscard]] std::size_t content_events() const noexcept { return content_; }
+    /// The handler. Not thread-safe.
+    [[nodiscard]] Handler& handler() noexcept { return handler_; }
+    /// The options. Not thread-safe.
+    [[nodiscard]] const monitor_options& options() const noexcept { return opts_; }
+
+private:
+    struct sink {
+        monitor* self;
+        void on_event(const event& e) { self->on_event(e); }
+        void on_retry(std::chrono::milliseconds ms) { self->on_retry(ms); }
+    };
+
+    void on_event(const event& e);
+    void on_retry(std::chrono::milliseconds ms);
+    std::error_code stop(std::error_code ec);
+
+    monitor_options opts_;
+    Handler handler_;
+    parser<sink> parser_;
+    time_point start_;
+    time_point last_;
+    std::optional<faultline::failure> failure_; // the first error: chunk, limit or timeout
+    std::optional<faultline::failure> malformed_;
+    std::optional<verdict> verdict_;
+    std::error_code stopped_; // limit or timeout: no more bytes are read
+    std::size_t events_ = 0;
+    std::size_t content_ = 0;
+    bool done_ = false;
+};
+
+} // namespace faultline::sse
+
+#include <faultline/sse/impl/monitor.hpp>
+
+#endif

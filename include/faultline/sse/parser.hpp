@@ -1,0 +1,155 @@
+#ifndef FAULTLINE_SSE_PARSER_HPP
+#define FAULTLINE_SSE_PARSER_HPP
+
+// An incremental parser for `text/event-stream` that follows the WHATWG HTML "event stream
+// interpretation" rules exactly, over bytes. Push bytes in whatever pieces the transport hands
+// out; events come back through a handler.
+//
+//     struct printer {
+//         void on_event(const faultline::sse::event& e) { std::cout << e.data << '\n'; }
+//         void on_retry(std::chrono::milliseconds) {} // optional
+//     };
+//     faultline::sse::parser<printer> p;
+//     std::error_code ec;
+//     p.feed("data: hel", ec);
+//     p.feed("lo\r", ec);
+//     p.feed("\n\n", ec); // prints "hello"
+//
+// Rules implemented: CR, LF and CRLF line ends (also a CR that ends one piece and the LF that
+// starts the next); one leading UTF-8 BOM stripped (also when split across pieces); comment
+// lines; a field name with no colon; one leading space of a value stripped; `data` lines joined
+// with '\n'; `event`; `id` ignored when it contains NUL, the last event id sticky across events;
+// `retry` only when all ASCII digits; an event dispatched on a blank line only when at least one
+// `data` line was seen (the data buffer of the spec is non-empty), the event type reset either
+// way; nothing dispatched at end of stream. Bytes are never decoded: invalid UTF-8 passes through.
+//
+// Deviations, both about values the spec leaves to arbitrary-precision integers or to a
+// decoder: a `retry` value with no digits at all is ignored, and one that does not fit in
+// `std::chrono::milliseconds` saturates at its maximum.
+//
+// Memory: an event that lies inside one fed piece is delivered as views into that piece, no
+// copy. A line cut by a piece boundary is kept in one reusable line buffer (at most `max_line`
+// bytes), the data of an event cut by a boundary in one reusable data buffer (at most
+// `max_event` bytes). Buffers keep their capacity, so a steady stream allocates nothing.
+
+#include <faultline/error.hpp>
+#include <faultline/result.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace faultline::sse {
+
+/// Limits of a parser. Exceeding one is an error (never silent truncation).
+struct parser_options {
+    /// Longest line, in bytes without its line end -> `error::sse_line_too_long`. This is also
+    /// the most a parser buffers for a line cut by a piece boundary.
+    std::size_t max_line = 4 * 1024 * 1024;
+    /// Largest event data (the `data` values joined with '\n'), in bytes ->
+    /// `error::sse_event_too_large`.
+    std::size_t max_event = 8 * 1024 * 1024;
+};
+
+/// One dispatched event. The views are valid only during the handler call.
+struct event {
+    /// The `event` field; empty when the event had none or an empty one (the spec's default
+    /// type "message" applies then).
+    std::string_view type;
+    /// The `data` values joined with '\n'.
+    std::string_view data;
+    /// This event's own `id` field (the last valid one), or nothing when it had none.
+    std::optional<std::string_view> id;
+    /// The sticky last event id: the latest valid `id` seen in the stream so far ("" at first).
+    std::string_view last_event_id;
+};
+
+/// A handler that ignores everything.
+struct null_handler {
+    void on_event(const event&) noexcept {}
+};
+
+/// The incremental parser. `Handler` must have `on_event(const event&)`, and may have
+/// `on_retry(std::chrono::milliseconds)`, called for every valid `retry` field in stream order.
+/// A handler may be a reference type (`parser<my_handler&>`).
+///
+/// Errors (`error::sse_line_too_long`, `error::sse_event_too_large`) stop the parser: it is then
+/// failed, calls the handler no more, and `feed` consumes nothing and returns the same error.
+template <class Handler = null_handler>
+class parser {
+public:
+    /// Not thread-safe.
+    explicit parser(parser_options opts = {}, Handler handler = Handler{})
+        : opts_(opts)
+        , handler_(static_cast<Handler&&>(handler)) {}
+
+    /// Parses `bytes`, calling the handler for every event and retry they complete. Returns the
+    /// number of bytes consumed: all of them unless `ec` is set, else those before the line
+    /// that failed. Not thread-safe.
+    std::size_t feed(std::string_view bytes, std::error_code& ec);
+
+    /// As above, returning the bytes consumed or the error. Not thread-safe.
+    [[nodiscard]] result<std::size_t> feed(std::string_view bytes) {
+        std::error_code ec;
+        const std::size_t n = feed(bytes, ec);
+        if (ec) return ec;
+        return n;
+    }
+
+    /// Ends the stream: an unfinished line or event is dropped, never dispatched (the WHATWG
+    /// rule), and the parser is ready for a new stream (the last event id is kept, like an
+    /// EventSource reconnecting). Not thread-safe.
+    void reset_stream() noexcept;
+
+    /// The error that stopped the parser, or none. Thread-safe if nothing feeds meanwhile.
+    [[nodiscard]] std::error_code error() const noexcept { return failed_; }
+    /// The sticky last event id. Thread-safe if nothing feeds meanwhile.
+    [[nodiscard]] std::string_view last_event_id() const noexcept { return last_id_; }
+    /// Whether bytes of an unfinished line or event are pending (a stream ending now would lose
+    /// them). Thread-safe if nothing feeds meanwhile.
+    [[nodiscard]] bool mid_event() const noexcept {
+        return !line_.empty() || data_lines_ != 0 || type_mode_ != mode::none;
+    }
+    /// The options. Thread-safe.
+    [[nodiscard]] const parser_options& options() const noexcept { return opts_; }
+    /// The handler. Not thread-safe.
+    [[nodiscard]] Handler& handler() noexcept { return handler_; }
+    [[nodiscard]] const Handler& handler() const noexcept { return handler_; }
+
+private:
+    enum class mode : unsigned char { none, view, buffered };
+
+    bool line(std::string_view line, bool in_piece);
+    bool data(std::string_view value, bool in_piece);
+    void dispatch();
+    void materialize();
+    bool fail(faultline::error e) noexcept {
+        failed_ = e;
+        return false;
+    }
+
+    parser_options opts_;
+    Handler handler_;
+    std::string line_;    // a line cut by a piece boundary
+    std::string data_;    // data of an event cut by a piece boundary
+    std::string type_;    // event type cut by a piece boundary
+    std::string last_id_; // sticky
+    std::string_view data_view_;
+    std::string_view type_view_;
+    std::size_t data_lines_ = 0;
+    std::error_code failed_;
+    unsigned char bom_ = 0; // BOM bytes matched so far; 3 once the stream start is decided
+    mode data_mode_ = mode::none;
+    mode type_mode_ = mode::none;
+    bool has_id_ = false;
+    bool skip_lf_ = false; // the previous piece ended with CR
+};
+
+} // namespace faultline::sse
+
+#include <faultline/sse/impl/parser.hpp>
+
+#endif

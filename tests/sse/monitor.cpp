@@ -1,0 +1,323 @@
+#include <faultline/sse/monitor.hpp>
+
+#include "chunking.hpp"
+
+#include <faultline/sse/writer.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+namespace sse = faultline::sse;
+using namespace std::chrono_literals;
+using sse_test::chunking;
+
+namespace {
+
+// A manual clock: tests move time by hand and never sleep.
+struct manual_clock {
+    using duration = std::chrono::milliseconds;
+    using rep = duration::rep;
+    using period = duration::period;
+    using time_point = std::chrono::time_point<manual_clock>;
+};
+using tp = manual_clock::time_point;
+
+struct kinds {
+    std::vector<sse::event_kind> seen;
+    void on_event(const sse::event&, sse::event_kind k) { seen.push_back(k); }
+};
+
+using monitor_t = sse::monitor<kinds, manual_clock>;
+
+struct run_result {
+    sse::verdict v;
+    std::vector<sse::event_kind> kinds;
+};
+
+run_result run(std::string_view in, chunking c, sse::monitor_options o = {}) {
+    monitor_t m(tp{}, o);
+    for (auto piece : sse_test::cut(in, c))
+        if (m.feed(piece, tp{})) break;
+    run_result r{m.finish(), m.handler().seen};
+    return r;
+}
+
+// The verdict of `in` in every chunking; all must agree on kinds, terminal and code.
+run_result verdict_of(std::string_view in, sse::monitor_options o = {}) {
+    const run_result ref = run(in, chunking::all, o);
+    for (chunking c : {chunking::bytes, chunking::random}) {
+        BOOST_TEST_CONTEXT(sse_test::to_string(c)) {
+            const run_result r = run(in, c, o);
+            BOOST_TEST((r.v.kind == ref.v.kind));
+            BOOST_TEST(r.v.error_code() == ref.v.error_code());
+            BOOST_TEST((r.kinds == ref.kinds));
+        }
+    }
+    return ref;
+}
+
+const std::string chunk =
+    R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o",)"
+    R"("choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]})";
+
+std::string line_of(std::string_view d) {
+    return "data: " + std::string(d) + "\n\n";
+}
+
+sse::event ev(std::string_view data, std::string_view type = {}) {
+    return sse::event{type, data, std::nullopt, {}};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(sse_monitor)
+
+// --- per-event classification ----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(event_kinds) {
+    using K = sse::event_kind;
+    BOOST_TEST((sse::classify_event(ev(chunk)) == K::content));
+    BOOST_TEST((sse::classify_event(ev("[DONE]")) == K::done));
+    BOOST_TEST((sse::classify_event(ev(" [DONE] ")) == K::done));
+    BOOST_TEST((sse::classify_event(ev("[DONE]x")) == K::malformed_json));
+    BOOST_TEST((sse::classify_event(ev("")) == K::empty));
+    BOOST_TEST((sse::classify_event(ev(" \n")) == K::empty));
+    BOOST_TEST((sse::classify_event(ev(R"({"error":{"message":"x"}})")) == K::error));
+    BOOST_TEST((sse::classify_event(ev(R"({"error":"boom"})")) == K::error));
+    BOOST_TEST((sse::classify_event(ev(R"({"id":1, "error" : {"code":500}})")) == K::error));
+    BOOST_TEST((sse::classify_event(ev("{}", "message_stop")) == K::done));
+    BOOST_TEST((sse::classify_event(ev("", "error")) == K::error));
+    BOOST_TEST((sse::classify_event(ev("{\"a\":", "")) == K::malformed_json));
+    BOOST_TEST((sse::classify_event(ev("hello")) == K::malformed_json));
+    BOOST_TEST((sse::classify_event(ev("42")) == K::content)); // valid JSON, just not a chunk
+    BOOST_TEST((sse::classify_event(ev(R"({"x":"error"} trailing})")) == K::malformed_json));
+}
+
+BOOST_AUTO_TEST_CASE(falsy_error_members_are_content) {
+    for (std::string_view v : {"null", "false", "{}", "\"\"", "0", "[]", "[1]", "true", "1"}) {
+        const std::string d = R"({"error":)" + std::string(v) + R"(,"choices":[]})";
+        BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::content), d);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_word_error_in_content_is_content) {
+    for (std::string_view d :
+         {R"({"choices":[{"delta":{"content":"error"}}]})",
+          R"({"choices":[{"delta":{"content":"\"error\": bad"}}]})",
+          R"({"choices":[{"delta":{"content":"{\"error\":{\"message\":\"x\"}}"}}]})",
+          R"({"nested":{"error":{"message":"not top level"}}})",
+          R"([{"error":{"message":"in an array"}}])", R"({"errors":{"message":"x"}})"})
+        BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::content), d);
+}
+
+BOOST_AUTO_TEST_CASE(pre_scan_finds_the_key_anywhere) {
+    // Positions around the 16-byte SIMD blocks and the scalar tail.
+    for (std::size_t pad = 0; pad < 48; ++pad) {
+        const std::string d = R"({"p":")" + std::string(pad, 'e') + R"(","error":"x"})";
+        BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::error), d);
+        const std::string near = R"({"p":")" + std::string(pad, 'e') + R"(","errox":"x"})";
+        BOOST_TEST((sse::classify_event(ev(near)) == sse::event_kind::content), near);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(validate_json_catches_broken_middles) {
+    const std::string d = R"({"a":1,,"b":2})";
+    BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::content)); // the documented cost
+    sse::monitor_options o;
+    o.validate_json = true;
+    BOOST_TEST((sse::classify_event(ev(d), o) == sse::event_kind::malformed_json));
+    BOOST_TEST((sse::classify_event(ev(chunk), o) == sse::event_kind::content));
+}
+
+BOOST_AUTO_TEST_CASE(error_chunks_are_classified_as_with_no_status) {
+    faultline::failure f;
+    BOOST_TEST((
+        sse::classify_event(
+            ev(R"({"error":{"message":"Upstream timeout","type":"engine_error","code":"timeout"}})"),
+            {}, &f) == sse::event_kind::error));
+    BOOST_TEST(f.status == 0u);
+    BOOST_TEST(f.message == "Upstream timeout");
+    BOOST_TEST((f.type == std::optional<std::string>("engine_error")));
+    BOOST_TEST((f.error_code() == faultline::category::timeout));
+
+    // Nothing precise in it: still a mid-stream failure.
+    BOOST_TEST((sse::classify_event(ev(R"({"error":"boom"})"), {}, &f) == sse::event_kind::error));
+    BOOST_TEST((f.code == faultline::error::stream_interrupted));
+    BOOST_TEST(f.message == "boom");
+    BOOST_TEST(f.retryable);
+
+    BOOST_TEST((sse::classify_event(ev(R"({"type":"error","error":{"type":"overloaded_error",)"
+                                       R"("message":"Overloaded"}})",
+                                       "error"),
+                                    {}, &f) == sse::event_kind::error));
+    BOOST_TEST((f.code == faultline::error::overloaded));
+}
+
+// --- verdicts --------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(openai_stream_ending_in_done) {
+    const auto r =
+        verdict_of(line_of(chunk) + ": keep-alive\n\n" + line_of(chunk) + line_of("[DONE]"));
+    BOOST_TEST((r.v.kind == sse::terminal::done));
+    BOOST_TEST(!r.v.failure);
+    BOOST_TEST(!r.v.error_code());
+    BOOST_TEST(r.kinds.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(error_chunk_then_done) {
+    // Reference 001: the stream still ends with [DONE] after the error chunk.
+    const auto r = verdict_of(
+        line_of(chunk) +
+        line_of(
+            R"({"error":{"message":"stream interrupted","type":"upstream_error","code":"stream_error"}})") +
+        line_of("[DONE]"));
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST(r.v.failure->message == "stream interrupted");
+    BOOST_TEST((r.v.error_code() == faultline::error::stream_interrupted));
+}
+
+BOOST_AUTO_TEST_CASE(error_chunk_then_end_of_stream) {
+    // Reference 003: an error chunk instead of [DONE], then the stream is closed.
+    const auto r = verdict_of(
+        line_of(chunk) +
+        line_of(
+            R"({"error": {"message": "Upstream timeout", "type": "engine_error", "code": "timeout"}})"));
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST((r.v.error_code() == faultline::category::timeout));
+}
+
+BOOST_AUTO_TEST_CASE(end_of_stream_without_done_is_truncated) {
+    for (const std::string& in :
+         {line_of(chunk), line_of(chunk) + "data: {\"id\":", std::string()}) {
+        const auto r = verdict_of(in);
+        BOOST_TEST((r.v.kind == sse::terminal::eof_without_done));
+        BOOST_TEST((r.v.error_code() == faultline::error::stream_truncated));
+        BOOST_TEST(faultline::is_retryable(r.v.error_code()));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(malformed_json_verdict) {
+    const auto r = verdict_of(line_of(chunk) + line_of("<html>502</html>") + line_of("[DONE]"));
+    BOOST_TEST((r.v.kind == sse::terminal::malformed_json));
+    BOOST_TEST((r.v.error_code() == faultline::error::malformed_json));
+    // An error chunk outranks malformed data.
+    const auto e = verdict_of(line_of("nope") + line_of(R"({"error":"x"})"));
+    BOOST_TEST((e.v.kind == sse::terminal::error));
+}
+
+BOOST_AUTO_TEST_CASE(anthropic_event_error) {
+    const auto r = verdict_of(
+        "event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: error\ndata: "
+        "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"
+        "\n\n");
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST((r.v.error_code() == faultline::error::overloaded));
+    const auto ok = verdict_of("event: message_start\ndata: {}\n\nevent: message_stop\ndata: "
+                               "{\"type\":\"message_stop\"}\n\n");
+    BOOST_TEST((ok.v.kind == sse::terminal::done));
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_comments_and_empty_events) {
+    const auto r = verdict_of(":\n\n: ping\n\ndata:\n\n" + line_of(chunk) + line_of("[DONE]"));
+    BOOST_TEST((r.v.kind == sse::terminal::done));
+    const std::vector<sse::event_kind> want{sse::event_kind::empty, sse::event_kind::content,
+                                            sse::event_kind::done};
+    BOOST_TEST((r.kinds == want));
+}
+
+BOOST_AUTO_TEST_CASE(limits_end_the_stream_with_an_error) {
+    sse::monitor_options o;
+    o.limits.max_event = 64;
+    const auto r = verdict_of(line_of(chunk) + line_of("[DONE]"), o);
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST((r.v.error_code() == faultline::error::sse_event_too_large));
+    BOOST_TEST(r.kinds.empty());
+
+    monitor_t m(tp{}, o);
+    BOOST_TEST(m.feed(line_of(chunk), tp{}) == faultline::error::sse_event_too_large);
+    BOOST_TEST(m.feed(line_of("[DONE]"), tp{}) == faultline::error::sse_event_too_large);
+    BOOST_TEST(m.failed());
+    BOOST_TEST(!m.done_seen());
+}
+
+BOOST_AUTO_TEST_CASE(first_error_wins_and_verdict_is_kept) {
+    monitor_t m(tp{});
+    BOOST_TEST(
+        !m.feed(line_of(R"({"error":{"message":"first","code":"context_length_exceeded"}})") +
+                    line_of(R"({"error":{"message":"second"}})"),
+                tp{}));
+    const sse::verdict v = m.finish();
+    BOOST_TEST(v.failure->message == "first");
+    BOOST_TEST((v.error_code() == faultline::error::context_length_exceeded));
+    BOOST_TEST(!m.feed(line_of("[DONE]"), tp{})); // after the verdict: ignored
+    BOOST_TEST((m.finish().kind == sse::terminal::error));
+    BOOST_TEST(m.events() == 2u);
+    BOOST_TEST(m.content_events() == 0u);
+}
+
+// --- timeouts --------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(idle_timeout) {
+    sse::monitor_options o;
+    o.idle_timeout = 30s;
+    monitor_t m(tp{}, o);
+    BOOST_TEST((m.next_deadline() == tp{30s}));
+    BOOST_TEST(!m.feed(line_of(chunk), tp{10s}));
+    BOOST_TEST((m.next_deadline() == tp{40s}));
+    BOOST_TEST(!m.check(tp{40s})); // exactly at the limit: still fine
+    // Heartbeats count as activity.
+    BOOST_TEST(!m.feed(": keep-alive\n\n", tp{39s}));
+    BOOST_TEST(!m.check(tp{69s}));
+    BOOST_TEST(m.check(tp{70s}) == faultline::error::stream_timeout);
+    BOOST_TEST(m.feed(line_of("[DONE]"), tp{71s}) == faultline::error::stream_timeout);
+    BOOST_TEST(!m.next_deadline());
+    const sse::verdict v = m.finish();
+    BOOST_TEST((v.kind == sse::terminal::error));
+    BOOST_TEST((v.error_code() == faultline::category::timeout));
+}
+
+BOOST_AUTO_TEST_CASE(late_bytes_are_a_timeout_even_without_check) {
+    sse::monitor_options o;
+    o.idle_timeout = 5s;
+    monitor_t m(tp{}, o);
+    BOOST_TEST(m.feed(line_of(chunk), tp{6s}) == faultline::error::stream_timeout);
+    BOOST_TEST(m.handler().seen.empty());
+}
+
+BOOST_AUTO_TEST_CASE(total_timeout) {
+    sse::monitor_options o;
+    o.idle_timeout = 30s;
+    o.total_timeout = 300s; // reference 000: STREAMING_TIMEOUT defaults to 300 seconds
+    monitor_t m(tp{}, o);
+    for (int s = 20; s <= 300; s += 20)
+        BOOST_TEST(!m.feed(line_of(chunk), tp{std::chrono::seconds(s)}));
+    BOOST_TEST((m.next_deadline() == tp{300s}));
+    BOOST_TEST(m.feed(line_of(chunk), tp{301s}) == faultline::error::stream_timeout);
+    BOOST_TEST((m.finish().error_code() == faultline::error::stream_timeout));
+}
+
+BOOST_AUTO_TEST_CASE(no_timeout_after_done) {
+    sse::monitor_options o;
+    o.idle_timeout = 1s;
+    monitor_t m(tp{}, o);
+    BOOST_TEST(!m.feed(line_of("[DONE]"), tp{}));
+    BOOST_TEST(!m.next_deadline());
+    BOOST_TEST(!m.check(tp{1h}));
+    BOOST_TEST((m.finish().kind == sse::terminal::done));
+}
+
+BOOST_AUTO_TEST_CASE(writer_output_is_judged_as_written) {
+    std::string out;
+    sse::writer w(out);
+    w.data(chunk);
+    w.heartbeat();
+    w.error(faultline::error::rate_limited, "slow down");
+    const auto r = verdict_of(out);
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST((r.v.error_code() == faultline::category::rate_limited));
+    BOOST_TEST(r.v.failure->message == "slow down");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -140,6 +140,18 @@ struct gcra_step {
     return now_u + (cost >= b ? 0 : b - cost);
 }
 
+/// The TAT in new parameters' units that keeps the tokens available at `now` (clamped to the
+/// new burst). `old_now`/`new_now` are `now` in the old and new units.
+[[nodiscard]] inline std::uint64_t gcra_convert(std::uint64_t tat, std::uint64_t old_now,
+                                                const gcra_params& op, std::uint64_t new_now,
+                                                const gcra_params& np) noexcept {
+    const std::uint64_t b = gcra_backlog(tat, old_now, op);
+    const std::uint64_t avail_old = b >= op.tau ? 0 : op.tau - b;
+    const gcra_u128 avail = static_cast<gcra_u128>(avail_old) * np.c / op.c; // rounded down
+    const std::uint64_t avail_new = avail >= np.tau ? np.tau : static_cast<std::uint64_t>(avail);
+    return new_now + (np.tau - avail_new);
+}
+
 /// Converts a double rate in tokens per second to an exact decimal fraction tokens/period.
 inline void gcra_rate_from_double(double per_second, std::uint64_t& tokens,
                                   std::int64_t& period_ns) noexcept {

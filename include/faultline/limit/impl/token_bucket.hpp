@@ -237,14 +237,7 @@ std::error_code dynamic_token_bucket<Clock>::reconfigure(const bucket_config& co
     const std::uint64_t new_now = detail::gcra_units(t, np.u);
     std::uint64_t tat = tat_.load();
     for (;;) {
-        const std::uint64_t b = detail::gcra_backlog(tat, old_now, op);
-        // Keep the available tokens (as an exact fraction of a token where it fits), clamped.
-        const std::uint64_t avail_old = b >= op.tau ? 0 : op.tau - b; // old units
-        const detail::gcra_u128 avail_new128 =
-            static_cast<detail::gcra_u128>(avail_old) * np.c / op.c; // new units, rounded down
-        const std::uint64_t avail_new =
-            avail_new128 >= np.tau ? np.tau : static_cast<std::uint64_t>(avail_new128);
-        std::uint64_t next = new_now + (np.tau - avail_new);
+        std::uint64_t next = detail::gcra_convert(tat, old_now, op, new_now, np);
         // A concurrent CAS prepared with the old parameters must fail: force a different word
         // (one unit later: never more permissive).
         if (next == tat) ++next;

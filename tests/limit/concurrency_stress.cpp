@@ -49,8 +49,10 @@ bool within_bound(std::uint64_t net, const lim::bucket_config& c, std::int64_t e
 template <class Body>
 void run_threads(Body body) {
     std::vector<std::thread> ts;
-    for (int t = 0; t < thread_count; ++t) ts.emplace_back(body, t);
-    for (auto& t : ts) t.join();
+    for (int t = 0; t < thread_count; ++t)
+        ts.emplace_back(body, t);
+    for (auto& t : ts)
+        t.join();
 }
 
 } // namespace
@@ -131,7 +133,8 @@ BOOST_AUTO_TEST_CASE(keyed_limiter_never_over_admits_per_key) {
             const std::uint64_t key = static_cast<std::uint64_t>(i * 7 + id) % keys;
             if (k.try_acquire(key, 1, clock.tick(i, 2'000)).admitted) ++mine[key];
         }
-        for (std::uint64_t key = 0; key < keys; ++key) taken[key] += mine[key];
+        for (std::uint64_t key = 0; key < keys; ++key)
+            taken[key] += mine[key];
     });
     for (std::uint64_t key = 0; key < keys; ++key)
         BOOST_TEST(within_bound(taken[key].load(), cfg, clock.elapsed()), "key " << key);

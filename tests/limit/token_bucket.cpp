@@ -241,4 +241,21 @@ BOOST_AUTO_TEST_CASE(dynamic_bucket_keeps_available_tokens_across_reconfiguratio
     BOOST_TEST(b.config().burst == 3u);
 }
 
+// Found by the stress test: a reconfiguration whose `now` is older than an acquire's moved the
+// TAT backwards and refilled the bucket.
+BOOST_AUTO_TEST_CASE(reconfiguring_at_a_stale_instant_never_refills) {
+    dyn_bucket b({lim::rate::per_second(1), 2}, at(0s));
+    BOOST_TEST(b.try_acquire(2, at(10s)).admitted);
+    BOOST_TEST(!b.reconfigure({lim::rate::per_second(1), 2}, at(5s)));
+    BOOST_TEST(b.available(at(10s)) == 0u);
+    BOOST_TEST(!b.try_acquire(1, at(10s)).admitted);
+    // The reconfiguration's TAT is one unit later than before (see reconfigure).
+    BOOST_TEST(!b.try_acquire(1, at(11s)).admitted);
+    BOOST_TEST(b.try_acquire(1, at(11s) + 1ns).admitted); // TAT = 13 s + 1 ns
+    // With a rate change: empty until 12 s + 1 ns (what the old bucket said), then 2/s.
+    BOOST_TEST(!b.reconfigure({lim::rate::per_second(2), 2}, at(1s)));
+    BOOST_TEST(!b.try_acquire(1, at(11s) + 500ms).admitted);
+    BOOST_TEST(b.try_acquire(1, at(11s) + 500ms + 1ns).admitted);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

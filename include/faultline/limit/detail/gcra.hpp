@@ -146,7 +146,15 @@ struct gcra_step {
                                                 const gcra_params& op, std::uint64_t new_now,
                                                 const gcra_params& np) noexcept {
     const std::uint64_t b = gcra_backlog(tat, old_now, op);
-    const std::uint64_t avail_old = b >= op.tau ? 0 : op.tau - b;
+    if (b > op.tau) {
+        // Empty until `now + (b - tau) / u` (a `now` older than some caller's): the new bucket
+        // is empty until then too (rounded up), or the TAT would move backwards.
+        const gcra_u128 debt = (static_cast<gcra_u128>(b - op.tau) * np.u + op.u - 1) / op.u;
+        const std::uint64_t capped =
+            debt > gcra_stale_margin ? gcra_stale_margin : static_cast<std::uint64_t>(debt);
+        return new_now + np.tau + capped;
+    }
+    const std::uint64_t avail_old = op.tau - b;
     const gcra_u128 avail = static_cast<gcra_u128>(avail_old) * np.c / op.c; // rounded down
     const std::uint64_t avail_new = avail >= np.tau ? np.tau : static_cast<std::uint64_t>(avail);
     return new_now + (np.tau - avail_new);

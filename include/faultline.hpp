@@ -10,5 +10,10 @@
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
+#include <faultline/limit/token_bucket.hpp>
+#include <faultline/limit/keyed.hpp>
+#include <faultline/limit/composite.hpp>
+#include <faultline/limit/concurrency.hpp>
+#include <faultline/limit/headers.hpp>
 
 #endif

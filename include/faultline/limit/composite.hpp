@@ -99,7 +99,9 @@ struct composite_decision {
     std::array<decision, N> levels{};
 
     /// The refusing level's decision (its `ec` says rpm_/tpm_exceeded, ...). Only when refused.
+    /// Thread-safe (a plain value).
     [[nodiscard]] const decision& refusal() const noexcept { return levels[refused]; }
+    /// Whether every level admitted. Thread-safe (a plain value).
     [[nodiscard]] explicit operator bool() const noexcept { return admitted; }
 };
 

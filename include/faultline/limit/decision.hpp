@@ -35,6 +35,7 @@ struct decision {
     /// key cap).
     std::error_code ec;
 
+    /// Whether the request was admitted. Thread-safe (a plain value).
     [[nodiscard]] explicit operator bool() const noexcept { return admitted; }
 };
 

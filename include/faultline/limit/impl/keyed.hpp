@@ -1,6 +1,7 @@
 #ifndef FAULTLINE_LIMIT_IMPL_KEYED_HPP
 #define FAULTLINE_LIMIT_IMPL_KEYED_HPP
 
+#include <algorithm>
 #include <bit>
 
 namespace faultline::limit {

@@ -160,7 +160,11 @@ public:
     /// available, clamped to the new burst, and refill at the new rate from then on. Returns
     /// `std::errc::invalid_argument` (and changes nothing) for an invalid config.
     /// Thread-safe: concurrent reconfigurations are serialised by a mutex; other members
-    /// take no lock (they retry while a reconfiguration publishes its few words).
+    /// take no lock (they retry while a reconfiguration publishes its few words). A caller
+    /// that read the old limits cannot commit with them: the reconfiguration always changes
+    /// the state word (one unit later if it would be equal). Only an ABA of the full 64-bit
+    /// word while that caller is suspended (reconfiguration plus other callers restoring the
+    /// exact previous value) could let one such decision through under the old limits.
     std::error_code reconfigure(const bucket_config& config, time_point now = Clock::now());
 
     /// The current burst. Thread-safe.

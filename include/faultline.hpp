@@ -14,5 +14,10 @@
 #include <faultline/sse/parser.hpp>
 #include <faultline/sse/monitor.hpp>
 #include <faultline/sse/writer.hpp>
+#include <faultline/limit/token_bucket.hpp>
+#include <faultline/limit/keyed.hpp>
+#include <faultline/limit/composite.hpp>
+#include <faultline/limit/concurrency.hpp>
+#include <faultline/limit/headers.hpp>
 
 #endif

@@ -1,0 +1,83 @@
+#ifndef FAULTLINE_LIMIT_IMPL_HEADERS_HPP
+#define FAULTLINE_LIMIT_IMPL_HEADERS_HPP
+
+#include <cstdint>
+
+namespace faultline::limit {
+
+inline std::string go_duration(std::chrono::nanoseconds d) {
+    if (d.count() <= 0) return "0s";
+    // Round up to whole milliseconds: clients' duration parsers accept "1.5s" and "20ms" but
+    // not always nanosecond fractions.
+    constexpr std::int64_t ms_ns = 1'000'000;
+    const std::int64_t ns = d.count();
+    const std::int64_t ms = ns / ms_ns + (ns % ms_ns != 0);
+    std::string out;
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    // Go's Duration.String: [h]h[m]m s[.fff]s, minutes shown once hours are.
+    const std::int64_t h = ms / 3'600'000, m = ms / 60'000 % 60, s = ms / 1000 % 60,
+                       frac = ms % 1000;
+    if (h > 0) out += std::to_string(h) + "h";
+    if (h > 0 || m > 0) out += std::to_string(m) + "m";
+    out += std::to_string(s);
+    if (frac != 0) {
+        std::string f = std::to_string(frac);
+        f.insert(0, 3 - f.size(), '0');
+        while (f.back() == '0')
+            f.pop_back();
+        out += "." + f;
+    }
+    out += "s";
+    return out;
+}
+
+inline std::uint64_t retry_after_seconds(std::chrono::nanoseconds wait) noexcept {
+    if (wait.count() <= 0) return 1;
+    constexpr std::int64_t s_ns = 1'000'000'000;
+    const auto s = static_cast<std::uint64_t>(wait.count() / s_ns + (wait.count() % s_ns != 0));
+    return s == 0 ? 1 : s;
+}
+
+inline std::vector<header> rate_limit_headers(const decision* requests, const decision* tokens) {
+    std::vector<header> h;
+    h.reserve(6);
+    const auto trio = [&h](const decision& d, std::string_view what) {
+        h.emplace_back("x-ratelimit-limit-" + std::string(what), std::to_string(d.limit));
+        h.emplace_back("x-ratelimit-remaining-" + std::string(what), std::to_string(d.remaining));
+        h.emplace_back("x-ratelimit-reset-" + std::string(what), go_duration(d.reset));
+    };
+    if (requests) trio(*requests, "requests");
+    if (tokens) trio(*tokens, "tokens");
+    return h;
+}
+
+inline limit_response refuse(const decision& refusal, const decision* requests,
+                             const decision* tokens) {
+    limit_response r;
+    r.ec = refusal.ec ? refusal.ec : std::error_code(error::rate_limited);
+    const bool never = refusal.ec == error::request_exceeds_burst;
+    if (never) {
+        r.message = "The request needs more than the limit allows at once (" +
+                    std::to_string(refusal.limit) + "); split it or raise the limit.";
+    } else {
+        r.message =
+            r.ec.message() + " Please try again in " + go_duration(refusal.retry_after) + ".";
+    }
+    const rendered_error rendered = render(r.ec, r.message);
+    r.status = rendered.status;
+    r.body = rendered.body;
+    if (!never) {
+        r.headers.emplace_back("retry-after",
+                               std::to_string(retry_after_seconds(refusal.retry_after)));
+        const std::int64_t ns = refusal.retry_after.count();
+        const std::int64_t ms = ns <= 0 ? 1 : ns / 1'000'000 + (ns % 1'000'000 != 0);
+        r.headers.emplace_back("retry-after-ms", std::to_string(ms));
+    }
+    for (auto& h : rate_limit_headers(requests, tokens))
+        r.headers.push_back(std::move(h));
+    return r;
+}
+
+} // namespace faultline::limit
+
+#endif

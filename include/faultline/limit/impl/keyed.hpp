@@ -1,0 +1,278 @@
+#ifndef FAULTLINE_LIMIT_IMPL_KEYED_HPP
+#define FAULTLINE_LIMIT_IMPL_KEYED_HPP
+
+#include <algorithm>
+#include <bit>
+
+namespace faultline::limit {
+
+template <class Clock>
+keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
+    : epoch_ns_(detail::ns_since_epoch<Clock>(now))
+    , fail_open_(o.fail_open) {
+    if (auto ec = detail::params_of(o.defaults, defaults_.p))
+        throw std::system_error(ec, "keyed_limiter");
+    defaults_.refusal = o.defaults.refusal;
+    shard_count_ = std::bit_ceil(o.shards == 0 ? std::size_t{1} : o.shards);
+    shard_shift_ = 64u - static_cast<unsigned>(std::countr_zero(shard_count_));
+    shard_cap_ = (std::max<std::size_t>(o.max_keys, 1) + shard_count_ - 1) / shard_count_;
+    // Load factor <= 3/4 at the cap.
+    slot_cap_ = std::bit_ceil(shard_cap_ + shard_cap_ / 3 + 2);
+    shards_ = std::make_unique<shard[]>(shard_count_);
+    for (std::size_t i = 0; i < shard_count_; ++i)
+        shards_[i].slots.assign(std::min<std::size_t>(16, slot_cap_), slot{0, 0});
+}
+
+template <class Clock>
+std::uint64_t keyed_limiter<Clock>::mix(std::uint64_t k) noexcept {
+    // splitmix64's finaliser: ids that differ in a few low bits land far apart.
+    k += 0x9e3779b97f4a7c15ull;
+    k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ull;
+    k = (k ^ (k >> 27)) * 0x94d049bb133111ebull;
+    return k ^ (k >> 31);
+}
+
+template <class Clock>
+std::uint64_t keyed_limiter<Clock>::key_of(std::string_view text) noexcept {
+    std::uint64_t h = 0xcbf29ce484222325ull; // FNV-1a: stable across processes and builds
+    for (const char ch : text) {
+        h ^= static_cast<unsigned char>(ch);
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+template <class Clock>
+auto keyed_limiter<Clock>::shard_of(std::uint64_t h) const noexcept -> shard& {
+    return shards_[shard_shift_ >= 64 ? 0 : static_cast<std::size_t>(h >> shard_shift_)];
+}
+
+template <class Clock>
+auto keyed_limiter<Clock>::profile_of(const shard& s, std::uint64_t key) const noexcept
+    -> const profile& {
+    if (s.overrides.empty()) return defaults_;
+    const auto it = s.overrides.find(key);
+    return it == s.overrides.end() ? defaults_ : it->second;
+}
+
+template <class Clock>
+std::int64_t keyed_limiter<Clock>::ns(time_point now) const noexcept {
+    return detail::ns_since_epoch<Clock>(now) - epoch_ns_;
+}
+
+template <class Clock>
+std::size_t keyed_limiter<Clock>::find(const shard& s, std::uint64_t key,
+                                       std::uint64_t h) const noexcept {
+    const std::size_t mask = s.slots.size() - 1;
+    std::size_t i = static_cast<std::size_t>(h) & mask;
+    while (s.slots[i].tat != 0 && s.slots[i].key != key)
+        i = (i + 1) & mask;
+    return i;
+}
+
+// Backward-shift deletion keeps linear probing free of tombstones.
+template <class Clock>
+void keyed_limiter<Clock>::erase_at(shard& s, std::size_t i) noexcept {
+    const std::size_t mask = s.slots.size() - 1;
+    std::size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (s.slots[j].tat == 0) break;
+        const std::size_t k = static_cast<std::size_t>(mix(s.slots[j].key)) & mask;
+        const bool movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
+        if (movable) {
+            s.slots[i] = s.slots[j];
+            i = j;
+        }
+    }
+    s.slots[i] = slot{0, 0};
+    --s.size;
+}
+
+template <class Clock>
+void keyed_limiter<Clock>::sweep(shard& s, std::size_t count, std::int64_t t) noexcept {
+    const std::size_t mask = s.slots.size() - 1;
+    for (; count > 0; --count) {
+        const std::size_t i = s.cursor & mask;
+        const slot& sl = s.slots[i];
+        if (sl.tat != 0) {
+            const profile& pr = profile_of(s, sl.key);
+            // Erasing shifts a later entry into i: look at i again next.
+            if (detail::gcra_backlog(sl.tat, now_units(t, pr), pr.p) == 0) {
+                erase_at(s, i);
+                continue;
+            }
+        }
+        s.cursor = i + 1;
+    }
+}
+
+template <class Clock>
+void keyed_limiter<Clock>::grow(shard& s) {
+    std::vector<slot> old(s.slots.size() * 2, slot{0, 0});
+    old.swap(s.slots);
+    for (const slot& sl : old)
+        if (sl.tat != 0) s.slots[find(s, sl.key, mix(sl.key))] = sl;
+}
+
+template <class Clock>
+bool keyed_limiter<Clock>::insert(shard& s, std::uint64_t key, std::uint64_t h, std::uint64_t tat,
+                                  std::int64_t t) {
+    if (s.size >= shard_cap_) {
+        sweep(s, s.slots.size() + s.size, t);
+        if (s.size >= shard_cap_) return false;
+    }
+    if ((s.size + 1) * 4 > s.slots.size() * 3 && s.slots.size() < slot_cap_) grow(s);
+    s.slots[find(s, key, h)] = slot{key, tat};
+    ++s.size;
+    return true;
+}
+
+template <class Clock>
+decision keyed_limiter<Clock>::try_acquire(std::uint64_t key, std::uint64_t n, time_point now) {
+    const std::int64_t t = ns(now);
+    const std::uint64_t h = mix(key);
+    shard& s = shard_of(h);
+    const std::lock_guard lock(s.m);
+    sweep(s, 2, t);
+    const profile& pr = profile_of(s, key);
+    const std::uint64_t now_u = now_units(t, pr);
+    const std::size_t i = find(s, key, h);
+    const bool present = s.slots[i].tat != 0;
+    const std::uint64_t tat = present ? s.slots[i].tat : now_u; // absent: full
+    if (n > pr.p.burst) return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, pr.p), pr.p);
+    const auto step = detail::gcra_try(tat, now_u, n, pr.p);
+    if (!step.admit) return detail::gcra_refusal(step.backlog, n, pr.p, pr.refusal);
+    decision d;
+    d.admitted = true;
+    detail::gcra_describe(d, step.backlog + n * pr.p.c, pr.p);
+    if (n == 0) return d;
+    const std::uint64_t next = step.new_tat == 0 ? 1 : step.new_tat; // 0 marks an empty slot
+    if (present) {
+        s.slots[i].tat = next;
+    } else if (!insert(s, key, h, next, t) && !fail_open_) {
+        d.admitted = false;
+        d.ec = error::limiter_unavailable;
+        // Some key of this shard will be full again within one burst's refill time.
+        d.retry_after = detail::gcra_to_ns(defaults_.p.tau, defaults_.p.u);
+    }
+    return d;
+}
+
+template <class Clock>
+decision keyed_limiter<Clock>::peek(std::uint64_t key, std::uint64_t n, time_point now) {
+    const std::int64_t t = ns(now);
+    const std::uint64_t h = mix(key);
+    shard& s = shard_of(h);
+    const std::lock_guard lock(s.m);
+    const profile& pr = profile_of(s, key);
+    const std::uint64_t now_u = now_units(t, pr);
+    const std::size_t i = find(s, key, h);
+    const std::uint64_t tat = s.slots[i].tat != 0 ? s.slots[i].tat : now_u;
+    if (n > pr.p.burst) return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, pr.p), pr.p);
+    const auto step = detail::gcra_try(tat, now_u, n, pr.p);
+    if (!step.admit) return detail::gcra_refusal(step.backlog, n, pr.p, pr.refusal);
+    decision d;
+    d.admitted = true;
+    detail::gcra_describe(d, step.backlog + n * pr.p.c, pr.p);
+    return d;
+}
+
+template <class Clock>
+void keyed_limiter<Clock>::release(std::uint64_t key, std::uint64_t n, time_point now) {
+    const std::int64_t t = ns(now);
+    const std::uint64_t h = mix(key);
+    shard& s = shard_of(h);
+    const std::lock_guard lock(s.m);
+    const std::size_t i = find(s, key, h);
+    if (s.slots[i].tat == 0) return; // untracked: full
+    const profile& pr = profile_of(s, key);
+    const std::uint64_t now_u = now_units(t, pr);
+    const std::uint64_t next = detail::gcra_release(s.slots[i].tat, now_u, n, pr.p);
+    if (detail::gcra_backlog(next, now_u, pr.p) == 0)
+        erase_at(s, i);
+    else
+        s.slots[i].tat = next;
+}
+
+template <class Clock>
+std::error_code keyed_limiter<Clock>::set_override(std::uint64_t key, const bucket_config& config,
+                                                   time_point now) {
+    profile np;
+    if (auto ec = detail::params_of(config, np.p)) return ec;
+    np.refusal = config.refusal;
+    const std::int64_t t = ns(now);
+    const std::uint64_t h = mix(key);
+    shard& s = shard_of(h);
+    const std::lock_guard lock(s.m);
+    const std::size_t i = find(s, key, h);
+    if (s.slots[i].tat != 0) {
+        const profile& op = profile_of(s, key);
+        const std::uint64_t next =
+            detail::gcra_convert(s.slots[i].tat, now_units(t, op), op.p, now_units(t, np), np.p);
+        s.slots[i].tat = next == 0 ? 1 : next;
+    }
+    s.overrides[key] = np;
+    return {};
+}
+
+template <class Clock>
+void keyed_limiter<Clock>::clear_override(std::uint64_t key, time_point now) {
+    const std::int64_t t = ns(now);
+    const std::uint64_t h = mix(key);
+    shard& s = shard_of(h);
+    const std::lock_guard lock(s.m);
+    const auto it = s.overrides.find(key);
+    if (it == s.overrides.end()) return;
+    const std::size_t i = find(s, key, h);
+    if (s.slots[i].tat != 0) {
+        const std::uint64_t next =
+            detail::gcra_convert(s.slots[i].tat, now_units(t, it->second), it->second.p,
+                                 now_units(t, defaults_), defaults_.p);
+        s.slots[i].tat = next == 0 ? 1 : next;
+    }
+    s.overrides.erase(it);
+}
+
+template <class Clock>
+std::size_t keyed_limiter<Clock>::evict_idle(time_point now) {
+    const std::int64_t t = ns(now);
+    std::size_t evicted = 0;
+    for (std::size_t k = 0; k < shard_count_; ++k) {
+        shard& s = shards_[k];
+        const std::lock_guard lock(s.m);
+        const std::size_t before = s.size;
+        s.cursor = 0;
+        sweep(s, s.slots.size() + s.size, t); // every slot, plus one look per erasure
+        evicted += before - s.size;
+    }
+    return evicted;
+}
+
+template <class Clock>
+std::size_t keyed_limiter<Clock>::size() const {
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < shard_count_; ++k) {
+        const std::lock_guard lock(shards_[k].m);
+        n += shards_[k].size;
+    }
+    return n;
+}
+
+template <class Clock>
+std::size_t keyed_limiter<Clock>::memory_bytes() const {
+    std::size_t bytes = sizeof(*this) + shard_count_ * sizeof(shard);
+    for (std::size_t k = 0; k < shard_count_; ++k) {
+        const shard& s = shards_[k];
+        const std::lock_guard lock(s.m);
+        bytes += s.slots.capacity() * sizeof(slot);
+        // Node (key, profile, next pointer, cached hash) plus its bucket pointer.
+        bytes += s.overrides.size() * (sizeof(std::pair<const std::uint64_t, profile>) + 16) +
+                 s.overrides.bucket_count() * sizeof(void*);
+    }
+    return bytes;
+}
+
+} // namespace faultline::limit
+
+#endif

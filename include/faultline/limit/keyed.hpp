@@ -1,0 +1,127 @@
+#ifndef FAULTLINE_LIMIT_KEYED_HPP
+#define FAULTLINE_LIMIT_KEYED_HPP
+
+// Per-key token buckets (per API token, user, model or channel) with bounded memory.
+//
+//     using namespace faultline::limit;
+//     keyed_limiter<> per_token({.defaults = {rate::per_minute(60), 60, initial_fill::full,
+//                                             faultline::error::rpm_exceeded},
+//                                .max_keys = 1'000'000});
+//     per_token.set_override(vip_token_id, {rate::per_minute(600), 600});
+//     if (decision d = per_token.try_acquire(token_id); !d) return reply_429(d);
+//
+// Keys are 64-bit ids (database ids, or `key_of(text)`, a 64-bit hash: two texts with the
+// same hash share one bucket). Every key has the semantics of `token_bucket` (a new key starts
+// full) with the default configuration or its override.
+//
+// Memory: keys live in sharded open-addressing tables of 16-byte slots (key, TAT). A key whose
+// bucket is full again (idle for at least its refill time) carries no information and is
+// evicted: every operation sweeps two slots of its shard, so eviction is incremental and never
+// a pause for other callers; a shard that reaches its share of `max_keys` first sweeps itself
+// whole, and if still full refuses new keys with `error::limiter_unavailable` (or admits them
+// untracked when `fail_open`). Overrides are kept apart and never evicted.
+//
+// Concurrency: one mutex per shard (`shards`, a power of two); no lock is shared by all keys.
+
+#include <faultline/limit/token_bucket.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace faultline::limit {
+
+/// Options of a keyed limiter. A plain value.
+struct keyed_options {
+    bucket_config defaults;          ///< Rate, burst and refusal code of keys without override.
+    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys (spread over shards).
+    std::size_t shards = 64;         ///< Rounded up to a power of two.
+    bool fail_open = false;          ///< At the cap: admit untracked keys instead of refusing.
+};
+
+template <class Clock = std::chrono::steady_clock>
+class keyed_limiter {
+public:
+    using clock = Clock;
+    using time_point = typename Clock::time_point;
+
+    /// Throws `std::system_error` if `validate(options.defaults)` fails. Not thread-safe.
+    explicit keyed_limiter(const keyed_options& options, time_point now = Clock::now());
+
+    /// As `token_bucket::try_acquire`, on the bucket of `key`. Thread-safe (locks one shard).
+    [[nodiscard]] decision try_acquire(std::uint64_t key, std::uint64_t n = 1,
+                                       time_point now = Clock::now());
+    /// What `try_acquire` would answer, consuming nothing. Thread-safe (locks one shard).
+    [[nodiscard]] decision peek(std::uint64_t key, std::uint64_t n = 1,
+                                time_point now = Clock::now());
+    /// As `token_bucket::release`. Thread-safe (locks one shard).
+    void release(std::uint64_t key, std::uint64_t n, time_point now = Clock::now());
+
+    /// Gives `key` its own configuration (its `fill` is ignored); a tracked key keeps the
+    /// tokens it has, clamped to the new burst. `std::errc::invalid_argument` for an invalid
+    /// config. Thread-safe (locks one shard).
+    std::error_code set_override(std::uint64_t key, const bucket_config& config,
+                                 time_point now = Clock::now());
+    /// Back to the defaults (tokens kept, clamped). Thread-safe (locks one shard).
+    void clear_override(std::uint64_t key, time_point now = Clock::now());
+
+    /// Sweeps every shard, evicting keys whose bucket is full; returns how many. Thread-safe
+    /// (locks one shard at a time).
+    std::size_t evict_idle(time_point now = Clock::now());
+    /// Keys tracked now. Thread-safe (locks one shard at a time).
+    [[nodiscard]] std::size_t size() const;
+    /// Bytes held by the tables and overrides (not counting allocator overhead). Thread-safe.
+    [[nodiscard]] std::size_t memory_bytes() const;
+
+    /// A 64-bit key for a text id (API key, user name, model). Thread-safe.
+    [[nodiscard]] static std::uint64_t key_of(std::string_view text) noexcept;
+
+private:
+    struct slot {
+        std::uint64_t key;
+        std::uint64_t tat; // 0: empty
+    };
+    struct profile {
+        detail::gcra_params p;
+        error refusal;
+    };
+    struct shard {
+        mutable std::mutex m;
+        std::vector<slot> slots; // power-of-two size
+        std::size_t size = 0;
+        std::size_t cursor = 0;
+        std::unordered_map<std::uint64_t, profile> overrides;
+    };
+
+    [[nodiscard]] static std::uint64_t mix(std::uint64_t k) noexcept;
+    [[nodiscard]] shard& shard_of(std::uint64_t h) const noexcept;
+    [[nodiscard]] const profile& profile_of(const shard& s, std::uint64_t key) const noexcept;
+    [[nodiscard]] std::uint64_t now_units(std::int64_t t, const profile& pr) const noexcept {
+        return detail::gcra_units(t, pr.p.u);
+    }
+    [[nodiscard]] std::int64_t ns(time_point now) const noexcept;
+    [[nodiscard]] std::size_t find(const shard& s, std::uint64_t key,
+                                   std::uint64_t h) const noexcept;
+    void erase_at(shard& s, std::size_t i) noexcept;
+    void sweep(shard& s, std::size_t count, std::int64_t t) noexcept;
+    bool insert(shard& s, std::uint64_t key, std::uint64_t h, std::uint64_t tat, std::int64_t t);
+    void grow(shard& s);
+
+    profile defaults_;
+    std::int64_t epoch_ns_;
+    std::size_t shard_cap_;
+    std::size_t slot_cap_;
+    unsigned shard_shift_;
+    bool fail_open_;
+    std::unique_ptr<shard[]> shards_;
+    std::size_t shard_count_;
+};
+
+} // namespace faultline::limit
+
+#include <faultline/limit/impl/keyed.hpp>
+
+#endif

@@ -1,0 +1,121 @@
+#include <faultline/limit/headers.hpp>
+
+#include <faultline/envelope.hpp>
+#include <faultline/retry_after.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+namespace fl = faultline;
+namespace lim = faultline::limit;
+using namespace std::chrono_literals;
+
+namespace {
+std::string find(const std::vector<lim::header>& hs, std::string_view name) {
+    for (const auto& [n, v] : hs)
+        if (n == name) return v;
+    return "<absent>";
+}
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(headers)
+
+BOOST_AUTO_TEST_CASE(go_durations_as_openai_sends_them) {
+    const std::pair<std::chrono::nanoseconds, std::string_view> cases[] = {
+        {0ns, "0s"},
+        {-5s, "0s"},
+        {1ns, "1ms"},
+        {20ms, "20ms"},
+        {19'000'001ns, "20ms"},
+        {999ms, "999ms"},
+        {1s, "1s"},
+        {1500ms, "1.5s"},
+        {1050ms, "1.05s"},
+        {1001ms, "1.001s"},
+        {59s, "59s"},
+        {60s, "1m0s"},
+        {6min, "6m0s"},
+        {6min + 500ms, "6m0.5s"},
+        {1h, "1h0m0s"},
+        {3723s, "1h2m3s"},
+        {100h, "100h0m0s"},
+    };
+    for (const auto& [d, text] : cases) {
+        BOOST_TEST(lim::go_duration(d) == text);
+        // What the client side of faultline parses back: never shorter than the wait.
+        const auto parsed = fl::parse_duration(lim::go_duration(d));
+        BOOST_TEST(parsed.has_value());
+        BOOST_TEST(parsed.value() >= d);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(retry_after_is_whole_seconds_and_never_zero) {
+    BOOST_TEST(lim::retry_after_seconds(0ns) == 1u);
+    BOOST_TEST(lim::retry_after_seconds(1ns) == 1u);
+    BOOST_TEST(lim::retry_after_seconds(1s) == 1u);
+    BOOST_TEST(lim::retry_after_seconds(1s + 1ns) == 2u);
+    BOOST_TEST(lim::retry_after_seconds(59'500ms) == 60u);
+}
+
+BOOST_AUTO_TEST_CASE(the_x_ratelimit_set) {
+    lim::decision rq{true, 0ns, 60, 59, 1s, {}};
+    lim::decision tk{true, 0ns, 150'000, 149'000, 400ms, {}};
+    const auto hs = lim::rate_limit_headers(&rq, &tk);
+    BOOST_TEST(hs.size() == 6u);
+    BOOST_TEST(find(hs, "x-ratelimit-limit-requests") == "60");
+    BOOST_TEST(find(hs, "x-ratelimit-remaining-requests") == "59");
+    BOOST_TEST(find(hs, "x-ratelimit-reset-requests") == "1s");
+    BOOST_TEST(find(hs, "x-ratelimit-limit-tokens") == "150000");
+    BOOST_TEST(find(hs, "x-ratelimit-remaining-tokens") == "149000");
+    BOOST_TEST(find(hs, "x-ratelimit-reset-tokens") == "400ms");
+    BOOST_TEST(lim::rate_limit_headers(nullptr, &tk).size() == 3u);
+    BOOST_TEST(lim::rate_limit_headers(nullptr, nullptr).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_becomes_a_429_with_its_code) {
+    const std::pair<fl::error, std::string_view> codes[] = {
+        {fl::error::rpm_exceeded, "rpm_exceeded"},
+        {fl::error::tpm_exceeded, "tpm_exceeded"},
+        {fl::error::concurrency_exceeded, "concurrency_exceeded"},
+    };
+    for (const auto& [code, wire] : codes) {
+        lim::decision d{false, 1500ms, 60, 0, 6min, code};
+        const auto r = lim::refuse(d, &d, nullptr);
+        BOOST_TEST(r.status == 429u);
+        BOOST_TEST((r.ec == code));
+        BOOST_TEST(find(r.headers, "retry-after") == "2");
+        BOOST_TEST(find(r.headers, "retry-after-ms") == "1500");
+        BOOST_TEST(find(r.headers, "x-ratelimit-reset-requests") == "6m0s");
+        BOOST_TEST(find(r.headers, "x-ratelimit-remaining-requests") == "0");
+        const auto env = fl::parse_envelope(r.body);
+        BOOST_TEST_REQUIRE(env.has_value());
+        BOOST_TEST(std::get<std::string>(env.value().code) == wire);
+        BOOST_TEST(env.value().type.value() == "rate_limit_error");
+        BOOST_TEST(env.value().message.find("1.5s") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_tiny_wait_still_says_wait) {
+    lim::decision d{false, 1ns, 1, 0, 1ns, fl::error::rpm_exceeded};
+    const auto r = lim::refuse(d);
+    BOOST_TEST(find(r.headers, "retry-after") == "1");
+    BOOST_TEST(find(r.headers, "retry-after-ms") == "1");
+    lim::decision zero{false, 0ns, 1, 0, 0ns, {}};
+    const auto z = lim::refuse(zero);
+    BOOST_TEST((z.ec == fl::error::rate_limited));
+    BOOST_TEST(find(z.headers, "retry-after") == "1");
+}
+
+BOOST_AUTO_TEST_CASE(an_oversize_request_gets_no_retry_after) {
+    lim::decision d{false, std::chrono::nanoseconds::max(), 10, 10,
+                    0ns,   fl::error::request_exceeds_burst};
+    const auto r = lim::refuse(d);
+    BOOST_TEST(r.status == 429u);
+    BOOST_TEST(find(r.headers, "retry-after") == "<absent>");
+    const auto env = fl::parse_envelope(r.body);
+    BOOST_TEST_REQUIRE(env.has_value());
+    BOOST_TEST(std::get<std::string>(env.value().code) == "request_too_large");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

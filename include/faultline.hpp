@@ -7,5 +7,8 @@
 #include <faultline/error.hpp>
 #include <faultline/http_status.hpp>
 #include <faultline/result.hpp>
+#include <faultline/envelope.hpp>
+#include <faultline/retry_after.hpp>
+#include <faultline/classify.hpp>
 
 #endif

@@ -9,11 +9,14 @@
 
 namespace inspect {
 // One line per subcommand; each lives in its own file.
+int run_classify(std::span<char*> args);
 } // namespace inspect
 
 namespace {
 
-constexpr std::array<inspect::command, 0> commands{};
+constexpr std::array<inspect::command, 1> commands{{
+    {"classify", "classify an error response (status, headers, body)", inspect::run_classify},
+}};
 
 int usage(std::FILE* out) {
     std::fputs("usage: faultline-inspect <command> [options]\n\ncommands:\n", out);
@@ -31,7 +34,8 @@ int main(int argc, char** argv) {
     const std::string_view name = argv[1];
     if (name == "--help" || name == "-h" || name == "help") return usage(stdout);
     for (const auto& c : commands)
-        if (c.name == name) return c.run(std::span<char*>(argv + 2, static_cast<std::size_t>(argc - 2)));
+        if (c.name == name)
+            return c.run(std::span<char*>(argv + 2, static_cast<std::size_t>(argc - 2)));
     std::fprintf(stderr, "faultline-inspect: unknown command '%s' (try --help)\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,103 @@
+#ifndef FAULTLINE_CLASSIFY_HPP
+#define FAULTLINE_CLASSIFY_HPP
+
+// Classification of any error response: what went wrong, whether to retry, and when.
+//
+//     faultline::failure f = faultline::classify(resp.result_int(), resp.base(), resp.body());
+//     if (f.retryable && f.retry_after) wait(*f.retry_after);
+//     log("{}: {} ({})", to_string(f.cat), f.message, faultline::info(f.code).fix);
+//
+// It reads the dialects real servers send: OpenAI `{"error":{…}}`; gateways that add `status`
+// and `event_id`; Anthropic `{"type":"error","error":{…}}`; Google
+// `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[…]}}`, also wrapped in an array;
+// Azure (string codes such as "429", `innererror`); integer codes (OpenRouter, vLLM); flat
+// `{"object":"error",…}` and `{"message":…}`; `{"error":"text"}`; `{"detail":"text"}`; HTML and
+// text pages from proxies; empty, truncated and non-JSON bodies.
+//
+// Policy, in order:
+//  1. An unambiguous body signal beats the status: quota or credit exhausted, spend limit,
+//     context length, content filter, overload, invalid API key.
+//  2. Otherwise the status decides the class, and the body's `code`, `type`, Google `status`,
+//     Azure `innererror.code` and message may only make it more precise within that class
+//     (429 + "tokens per min" -> tpm_exceeded; 503 + "No available channel" ->
+//     no_available_channel). A generic 4xx (400, 405, 422, ...) also takes any precise client
+//     error the body names (400 + model_not_found -> model_not_found).
+//  3. With no HTTP status (0: an error inside a stream or a WebSocket frame) or a 1xx/2xx/3xx
+//     one, the body's hints decide, integer codes reading as statuses; no hint: `unknown`.
+//  4. `x-should-retry: true|false` overrides retryability.
+
+#include <faultline/detail/headers.hpp>
+#include <faultline/envelope.hpp>
+#include <faultline/error.hpp>
+#include <faultline/http_status.hpp>
+#include <faultline/retry_after.hpp>
+
+#include <chrono>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace faultline {
+
+/// What went wrong, classified.
+struct failure {
+    error code = error::unknown;      ///< Precise code.
+    category cat = category::unknown; ///< Class of `code`.
+    bool retryable = false;           ///< Taxonomy rule, after any `x-should-retry` override.
+    /// How long the server asked to wait (see retry_after.hpp), capped at
+    /// `classify_options::max_retry_after`.
+    std::optional<std::chrono::milliseconds> retry_after;
+    unsigned status = 0;                 ///< HTTP status; 0 when there was none.
+    std::string message;                 ///< The human message from the body, valid UTF-8.
+    std::optional<std::string> type;     ///< The body's `type` as sent.
+    wire_code provider_code;             ///< The body's `code` as sent.
+    std::optional<std::string> event_id; ///< The body's `event_id`, for support.
+
+    /// `code` as a `std::error_code`. Thread-safe.
+    [[nodiscard]] std::error_code error_code() const noexcept { return code; }
+};
+
+struct classify_options {
+    /// The base for `Retry-After` HTTP-dates; `system_clock::now()` when empty.
+    std::optional<std::chrono::system_clock::time_point> now;
+    /// Longer server hints are capped to this (see retry_after_options::max).
+    std::chrono::milliseconds max_retry_after = std::chrono::hours(24);
+    /// Limits for reading the body as JSON; deeper or larger bodies are read as text.
+    parse_limits json{};
+    /// Longer messages are cut at a UTF-8 boundary and end in "…" (U+2026), never silently.
+    std::size_t max_message = 4096;
+};
+
+/// Classifies a response. `headers` is a Beast `http::fields`, any range of name/value pairs,
+/// or `no_headers{}`; `status` 0 means "no HTTP status". Never throws on any input but
+/// `std::bad_alloc`. Thread-safe.
+template <class Headers>
+[[nodiscard]] failure classify(unsigned status, const Headers& headers, std::string_view body,
+                               const classify_options& options = {});
+
+/// As above, with headers given inline: `classify(429, {{"Retry-After", "3"}}, body)`.
+[[nodiscard]] failure classify(unsigned status, std::initializer_list<header> headers,
+                               std::string_view body, const classify_options& options = {});
+
+/// As above, without headers.
+[[nodiscard]] failure classify(unsigned status, std::string_view body,
+                               const classify_options& options = {});
+
+/// A failure for a local error or a transport error (timeout, reset, a limiter's refusal):
+/// class and retryability from the taxonomy, message from `message` or else `ec.message()`.
+/// Thread-safe.
+[[nodiscard]] failure to_failure(std::error_code ec, std::string message = {});
+
+/// What a gateway sends its client for a failure (its own, or an upstream's it classified):
+/// the taxonomy's status, type and code for `f.code`, the message redacted for 5xx as
+/// `render` does, and `f.retry_after` left to the caller's headers. Thread-safe.
+[[nodiscard]] rendered_error render(const failure& f, std::string_view event_id = {},
+                                    const render_options& options = {});
+
+} // namespace faultline
+
+#include <faultline/impl/classify.hpp>
+
+#endif

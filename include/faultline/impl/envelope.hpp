@@ -1,0 +1,222 @@
+#ifndef FAULTLINE_IMPL_ENVELOPE_HPP
+#define FAULTLINE_IMPL_ENVELOPE_HPP
+
+#include <faultline/detail/utf8.hpp>
+#include <faultline/http_status.hpp>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <limits>
+
+namespace faultline {
+namespace detail {
+
+inline boost::json::string json_string(std::string_view s, boost::json::storage_ptr sp) {
+    if (is_valid_utf8(s)) return boost::json::string(s, std::move(sp));
+    return boost::json::string(utf8_sanitized(s), std::move(sp));
+}
+
+// Strings a caller put into `extra` by hand may hold any bytes; parsed ones are valid already.
+inline boost::json::value sanitized_copy(const boost::json::value& v, boost::json::storage_ptr sp) {
+    switch (v.kind()) {
+    case boost::json::kind::string: {
+        const auto& s = v.get_string();
+        return json_string(std::string_view(s.data(), s.size()), std::move(sp));
+    }
+    case boost::json::kind::array: {
+        boost::json::array out(sp);
+        out.reserve(v.get_array().size());
+        for (const auto& e : v.get_array())
+            out.push_back(sanitized_copy(e, sp));
+        return out;
+    }
+    case boost::json::kind::object: {
+        boost::json::object out(sp);
+        out.reserve(v.get_object().size());
+        for (const auto& kv : v.get_object()) {
+            const std::string_view key(kv.key().data(), kv.key().size());
+            if (is_valid_utf8(key))
+                out.insert_or_assign(key, sanitized_copy(kv.value(), sp));
+            else
+                out.insert_or_assign(utf8_sanitized(key), sanitized_copy(kv.value(), sp));
+        }
+        return out;
+    }
+    default:
+        return boost::json::value(v, std::move(sp));
+    }
+}
+
+inline void fill_error_object(boost::json::object& o, const error_envelope& env) {
+    const auto sp = o.storage();
+    o.reserve(6 + env.extra.size());
+    o.emplace("message", json_string(env.message, sp));
+    if (env.type)
+        o.emplace("type", json_string(*env.type, sp));
+    else
+        o.emplace("type", nullptr);
+    if (env.param)
+        o.emplace("param", json_string(*env.param, sp));
+    else
+        o.emplace("param", nullptr);
+    if (const auto* s = std::get_if<std::string>(&env.code))
+        o.emplace("code", json_string(*s, sp));
+    else if (const auto* i = std::get_if<std::int64_t>(&env.code))
+        o.emplace("code", *i);
+    else
+        o.emplace("code", nullptr);
+    if (env.status) o.emplace("status", *env.status);
+    if (env.event_id) o.emplace("event_id", json_string(*env.event_id, sp));
+    for (const auto& kv : env.extra) {
+        const std::string_view key(kv.key().data(), kv.key().size());
+        if (o.contains(key)) continue; // the typed members are the truth
+        const boost::json::value v = sanitized_copy(kv.value(), sp);
+        if (is_valid_utf8(key))
+            o.emplace(key, v);
+        else
+            o.emplace(utf8_sanitized(key), v);
+    }
+}
+
+// Reads one error object leniently: every member lands somewhere, nothing is coerced.
+inline error_envelope envelope_from_object(const boost::json::object& err) {
+    error_envelope env;
+    for (const auto& kv : err) {
+        const std::string_view key(kv.key().data(), kv.key().size());
+        const boost::json::value& v = kv.value();
+        bool taken = true;
+        if (key == "message" && v.is_string())
+            env.message.assign(v.get_string().data(), v.get_string().size());
+        else if (key == "type" && v.is_string())
+            env.type.emplace(v.get_string().data(), v.get_string().size());
+        else if (key == "type" && v.is_null())
+            env.type.reset();
+        else if (key == "param" && v.is_string())
+            env.param.emplace(v.get_string().data(), v.get_string().size());
+        else if (key == "param" && v.is_null())
+            env.param.reset();
+        else if (key == "code" && v.is_string())
+            env.code.emplace<std::string>(v.get_string().data(), v.get_string().size());
+        else if (key == "code" && v.is_int64())
+            env.code = v.get_int64();
+        else if (key == "code" && v.is_uint64() &&
+                 v.get_uint64() <=
+                     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+            env.code = static_cast<std::int64_t>(v.get_uint64());
+        else if (key == "code" && v.is_null())
+            env.code = std::monostate{};
+        else if (key == "status" && v.is_int64())
+            env.status = v.get_int64();
+        else if (key == "status" && v.is_uint64() &&
+                 v.get_uint64() <=
+                     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+            env.status = static_cast<std::int64_t>(v.get_uint64());
+        else if (key == "event_id" && v.is_string())
+            env.event_id.emplace(v.get_string().data(), v.get_string().size());
+        else
+            taken = false;
+        if (!taken) env.extra.insert_or_assign(key, v);
+    }
+    return env;
+}
+
+inline std::error_code json_error(const boost::system::error_code& ec) noexcept {
+    if (ec == boost::json::error::too_deep) return error::json_too_deep;
+    return error::malformed_json;
+}
+
+inline boost::json::parse_options strict_options(const parse_limits& limits) noexcept {
+    boost::json::parse_options opt;
+    opt.max_depth = limits.max_depth;
+    return opt;
+}
+
+} // namespace detail
+
+inline void tag_invoke(boost::json::value_from_tag, boost::json::value& jv,
+                       const error_envelope& env) {
+    boost::json::object outer(jv.storage());
+    boost::json::object inner(jv.storage());
+    detail::fill_error_object(inner, env);
+    outer.emplace("error", std::move(inner));
+    jv = std::move(outer);
+}
+
+inline boost::json::result<error_envelope> tag_invoke(boost::json::try_value_to_tag<error_envelope>,
+                                                      const boost::json::value& jv) {
+    const auto* o = jv.if_object();
+    const auto* err = o ? o->if_contains("error") : nullptr;
+    if (!err || !err->is_object()) return std::error_code(error::malformed_envelope);
+    return detail::envelope_from_object(err->get_object());
+}
+
+inline std::string serialize(const error_envelope& env) {
+    unsigned char buf[2048];
+    boost::json::monotonic_resource mr(buf, sizeof buf);
+    boost::json::value jv(&mr);
+    tag_invoke(boost::json::value_from_tag{}, jv, env);
+    return boost::json::serialize(jv);
+}
+
+inline result<error_envelope> parse_envelope(std::string_view body, const parse_limits& limits) {
+    if (body.size() > limits.max_size) return error::malformed_envelope;
+    boost::system::error_code ec;
+    unsigned char buf[4096];
+    boost::json::monotonic_resource mr(buf, sizeof buf);
+    const boost::json::value jv = boost::json::parse(body, ec, &mr, detail::strict_options(limits));
+    if (ec) return detail::json_error(ec);
+    // The envelope's own members use the default resource, never the stack buffer's.
+    auto r = boost::json::try_value_to<error_envelope>(jv);
+    if (!r) return std::error_code(r.error());
+    return std::move(*r);
+}
+
+inline error_envelope make_envelope(error e, std::string_view message) {
+    const error_info& row = info(e);
+    error_envelope env;
+    env.message.assign(message);
+    env.type.emplace(row.type);
+    env.code.emplace<std::string>(row.wire_code);
+    return env;
+}
+
+inline rendered_error render(error e, std::string_view message, std::string_view event_id,
+                             const render_options& options) {
+    const unsigned status = info(e).status;
+    const bool redact = options.redact_server_errors && status >= 500;
+    error_envelope env = make_envelope(e, redact ? options.redacted_message : message);
+    if (!event_id.empty()) env.event_id.emplace(event_id);
+    if (options.include_status) env.status = status;
+    return {status, serialize(env)};
+}
+
+inline rendered_error render(std::error_code ec, std::string_view message,
+                             std::string_view event_id, const render_options& options) {
+    if (ec.category() == error_category())
+        return render(info(static_cast<error>(ec.value())).code, message, event_id, options);
+    switch (category_of(ec)) {
+    case category::timeout:
+        return render(error::upstream_timeout, message, event_id, options);
+    case category::upstream_unavailable:
+        return render(error::upstream_unavailable, message, event_id, options);
+    default:
+        return render(error::internal_error, message, event_id, options);
+    }
+}
+
+template <class URBG>
+std::string make_event_id(URBG& g) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    for (char& c : id)
+        c = hex[static_cast<std::uint64_t>(g() - URBG::min()) & 15u];
+    return id;
+}
+
+} // namespace faultline
+
+#endif

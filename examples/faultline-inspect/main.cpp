@@ -10,12 +10,14 @@
 namespace inspect {
 // One line per subcommand; each lives in its own file.
 int run_classify(std::span<char*> args);
+int run_backoff(std::span<char*> args);
 } // namespace inspect
 
 namespace {
 
-constexpr std::array<inspect::command, 1> commands{{
+constexpr std::array<inspect::command, 2> commands{{
     {"classify", "classify an error response (status, headers, body)", inspect::run_classify},
+    {"backoff", "sample a backoff policy's delays per retry", inspect::run_backoff},
 }};
 
 int usage(std::FILE* out) {

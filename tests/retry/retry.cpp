@@ -203,4 +203,19 @@ BOOST_AUTO_TEST_CASE(default_options_run_a_successful_operation) {
     BOOST_TEST((n.error().error_code() == fl::error::not_found));
 }
 
+BOOST_AUTO_TEST_CASE(value_on_an_error_throws_system_error) {
+    harness h;
+    auto r = fl::retry(
+        exact(1), [] { return fl::result<int>(fl::error::not_found); }, h.options);
+    BOOST_TEST(!r);
+    BOOST_TEST(r.has_error());
+    BOOST_CHECK_THROW((void)r.value(), std::system_error);
+    auto v = fl::retry(
+        exact(1), [] { return fl::result<void>(fl::error::not_found); }, h.options);
+    BOOST_CHECK_THROW(v.value(), std::system_error);
+    fl::retry_result<std::string> moved = fl::retry_result<std::string>(std::string("x"));
+    const auto copy = std::move(moved);
+    BOOST_TEST(copy.value() == "x");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

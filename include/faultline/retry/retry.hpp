@@ -38,10 +38,13 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <random>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace faultline {
@@ -80,11 +83,68 @@ struct retry_error {
     [[nodiscard]] std::error_code error_code() const noexcept { return give_up_code(reason, last); }
 };
 
-/// The value, or a `retry_error`. `value()` on an error throws
-/// `boost::outcome_v2::bad_result_access_with<retry_error>`.
+/// The value, or a `retry_error`. Not thread-safe.
+///
+/// (A small class of its own rather than a Boost.Outcome `basic_result<T, retry_error>`: moving
+/// that union of a non-trivial error trips g++ 12's -Wmaybe-uninitialized at -O2 in callers.)
 template <class T>
-using retry_result = boost::outcome_v2::basic_result<
-    T, retry_error, boost::outcome_v2::policy::throw_bad_result_access<retry_error, void>>;
+class [[nodiscard]] retry_result {
+public:
+    using value_type = T;
+    using error_type = retry_error;
+
+    retry_result(T value)
+        : v_(std::in_place_index<0>, std::move(value)) {}
+    retry_result(retry_error e)
+        : v_(std::in_place_index<1>, std::move(e)) {}
+
+    [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
+    [[nodiscard]] bool has_error() const noexcept { return v_.index() == 1; }
+    explicit operator bool() const noexcept { return has_value(); }
+
+    /// The value; throws `std::system_error(error().error_code())` when there is none.
+    [[nodiscard]] T& value() & { return check(), std::get<0>(v_); }
+    [[nodiscard]] const T& value() const& { return check(), std::get<0>(v_); }
+    [[nodiscard]] T&& value() && { return check(), std::get<0>(std::move(v_)); }
+    /// The error; undefined unless `has_error()`.
+    [[nodiscard]] retry_error& error() & noexcept { return *std::get_if<1>(&v_); }
+    [[nodiscard]] const retry_error& error() const& noexcept { return *std::get_if<1>(&v_); }
+    [[nodiscard]] retry_error&& error() && noexcept { return std::move(*std::get_if<1>(&v_)); }
+
+private:
+    void check() const {
+        if (const auto* e = std::get_if<1>(&v_))
+            throw std::system_error(e->error_code(), e->last.message);
+    }
+    std::variant<T, retry_error> v_;
+};
+
+/// Success without a value, or a `retry_error`. Not thread-safe.
+template <>
+class [[nodiscard]] retry_result<void> {
+public:
+    using value_type = void;
+    using error_type = retry_error;
+
+    retry_result() noexcept = default;
+    retry_result(boost::outcome_v2::success_type<void>) noexcept {}
+    retry_result(retry_error e)
+        : e_(std::move(e)) {}
+
+    [[nodiscard]] bool has_value() const noexcept { return !e_.has_value(); }
+    [[nodiscard]] bool has_error() const noexcept { return e_.has_value(); }
+    explicit operator bool() const noexcept { return has_value(); }
+    /// Throws `std::system_error(error().error_code())` on failure.
+    void value() const {
+        if (e_) throw std::system_error(e_->error_code(), e_->last.message);
+    }
+    [[nodiscard]] retry_error& error() & noexcept { return *e_; }
+    [[nodiscard]] const retry_error& error() const& noexcept { return *e_; }
+    [[nodiscard]] retry_error&& error() && noexcept { return std::move(*e_); }
+
+private:
+    std::optional<retry_error> e_;
+};
 
 /// Sleeps the calling thread. Thread-safe.
 struct this_thread_sleeper {

@@ -71,6 +71,11 @@ BOOST_AUTO_TEST_CASE(exponential_doubles_up_to_the_cap) {
     for (unsigned n = 0; n < std::size(expect_s); ++n)
         BOOST_TEST(b.next_delay(n, {}, g) == ns(std::chrono::seconds(expect_s[n])),
                    "attempt " << n);
+    // Non-integer multipliers: 1 ms * 1.5^9 is exact in binary; 1.5^109 is past any cap.
+    const auto slow = fl::backoff::exponential(1ms, 1h, 1.5);
+    BOOST_TEST(slow.next_delay(10, {}, g) == ns(38'443'359));
+    BOOST_TEST(slow.next_delay(110, {}, g) == ns(1h));
+    BOOST_TEST(fl::backoff::exponential(1ns, ns::max(), 1.5).next_delay(200, {}, g) == ns::max());
     const auto tripled = fl::backoff::exponential(100ms, 10s, 3.0);
     BOOST_TEST(tripled.next_delay(3, {}, g) == ns(900ms));
     BOOST_TEST(tripled.next_delay(6, {}, g) == ns(10s));

@@ -7,14 +7,18 @@
 namespace faultline {
 namespace detail {
 
-// Exponentiation by squaring: at most 2*32 multiplications, and once a product overflows it is
-// +inf, which the callers clamp to cap — so no attempt number or multiplier can overflow.
+// Exponentiation by squaring, for m >= 1. Once the factor reaches 2^63 the result is past any cap
+// (base >= 1 ns, cap < 2^63 ns), so it stops there and returns +inf, which the callers clamp to
+// cap: no attempt number or multiplier can overflow, and attempt 10'000 costs a few squarings.
 [[nodiscard]] inline double backoff_power(double m, unsigned e) noexcept {
+    constexpr double past_any_cap = 0x1.0p63;
     double r = 1.0;
     while (e != 0) {
         if (e & 1u) r *= m;
         e >>= 1;
-        if (e != 0) m *= m;
+        if (e == 0) break;
+        m *= m;
+        if (m >= past_any_cap || r >= past_any_cap) return std::numeric_limits<double>::infinity();
     }
     return r;
 }
@@ -39,7 +43,10 @@ struct backoff_params {
 // min(cap, base * mult^(attempt-1)); base 0 stays 0 (no 0 * inf).
 [[nodiscard]] inline double backoff_ceiling(const backoff_params& p, unsigned attempt) noexcept {
     if (p.base <= 0.0) return 0.0;
-    const double d = p.base * backoff_power(p.mult, attempt > 1 ? attempt - 1 : 0u);
+    const unsigned e = attempt > 1 ? attempt - 1 : 0u;
+    // base >= 1 ns and cap < 2^63 ns, so a doubling 63 times is past any cap: skip the power.
+    if (e >= 63 && p.mult >= 2.0) return p.cap;
+    const double d = p.base * backoff_power(p.mult, e);
     return d < p.cap ? d : p.cap;
 }
 

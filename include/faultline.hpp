@@ -10,5 +10,10 @@
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
+#include <faultline/retry/backoff.hpp>
+#include <faultline/retry/policy.hpp>
+#include <faultline/retry/retry.hpp>
+#include <faultline/retry/budget.hpp>
+#include <faultline/retry/circuit_breaker.hpp>
 
 #endif

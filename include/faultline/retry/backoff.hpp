@@ -56,6 +56,7 @@ enum class backoff_kind : unsigned char {
 
 /// A backoff policy. A plain value: copy it, compare it, put it in a config. Defaults are those of
 /// the reference retry guidance: full jitter starting at 1 s, capped at 30 s, doubling.
+/// Every member function is const and thread-safe; the URBG passed in is the caller's.
 struct backoff {
     backoff_kind kind = backoff_kind::full_jitter;
     std::chrono::nanoseconds base = std::chrono::seconds(1);

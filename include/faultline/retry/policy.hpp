@@ -71,6 +71,7 @@ struct retry_decision {
 
 /// A retry policy. A plain value. Defaults follow the reference retry guidance: full jitter from
 /// 1 s capped at 30 s, 4 attempts in all (3 retries), server hints up to 60 s, no deadline.
+/// Thread-safe to share once configured (`decide` is const).
 struct retry_policy {
     backoff delay{};
     unsigned max_attempts = 4; ///< Attempts in all, the first included; 0 counts as 1.

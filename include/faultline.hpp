@@ -19,5 +19,10 @@
 #include <faultline/limit/composite.hpp>
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/headers.hpp>
+#include <faultline/retry/backoff.hpp>
+#include <faultline/retry/policy.hpp>
+#include <faultline/retry/retry.hpp>
+#include <faultline/retry/budget.hpp>
+#include <faultline/retry/circuit_breaker.hpp>
 
 #endif

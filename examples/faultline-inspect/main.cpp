@@ -11,14 +11,16 @@ namespace inspect {
 // One line per subcommand; each lives in its own file.
 int run_classify(std::span<char*> args);
 int run_sse(std::span<char*> args);
+int run_backoff(std::span<char*> args);
 } // namespace inspect
 
 namespace {
 
-constexpr std::array<inspect::command, 2> commands{{
+constexpr std::array<inspect::command, 3> commands{{
     {"classify", "classify an error response (status, headers, body)", inspect::run_classify},
     {"sse", "parse an event stream and give its verdict (events, retries, terminal)",
      inspect::run_sse},
+    {"backoff", "sample a backoff policy's delays per retry", inspect::run_backoff},
 }};
 
 int usage(std::FILE* out) {

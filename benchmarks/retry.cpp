@@ -1,0 +1,136 @@
+// Backoff, retry decision, retry budget and circuit breaker costs, beside the bare generator
+// call they build on (and std::uniform_real_distribution, the obvious alternative mapping).
+
+#include <faultline/retry/backoff.hpp>
+#include <faultline/retry/budget.hpp>
+#include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/policy.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <random>
+
+namespace fl = faultline;
+using namespace std::chrono_literals;
+
+namespace {
+
+void baseline_splitmix64(benchmark::State& state) {
+    fl::splitmix64 g{1};
+    for (auto _ : state)
+        benchmark::DoNotOptimize(g());
+}
+BENCHMARK(baseline_splitmix64);
+
+void baseline_mt19937_64(benchmark::State& state) {
+    std::mt19937_64 g{1};
+    for (auto _ : state)
+        benchmark::DoNotOptimize(g());
+}
+BENCHMARK(baseline_mt19937_64);
+
+void peer_uniform_real_distribution(benchmark::State& state) {
+    fl::splitmix64 g{1};
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(u(g));
+}
+BENCHMARK(peer_uniform_real_distribution);
+
+void uniform01(benchmark::State& state) {
+    fl::splitmix64 g{1};
+    for (auto _ : state)
+        benchmark::DoNotOptimize(fl::uniform01(g));
+}
+BENCHMARK(uniform01);
+
+// Arg: the attempt number (3 is typical, 10'000 exercises the saturating power).
+template <fl::backoff_kind K>
+void next_delay(benchmark::State& state) {
+    fl::backoff b{K, 1s, 30s, K == fl::backoff_kind::decorrelated_jitter ? 3.0 : 2.0};
+    benchmark::DoNotOptimize(b);
+    fl::splitmix64 g{1};
+    const auto attempt = static_cast<unsigned>(state.range(0));
+    std::chrono::nanoseconds prev{2s}; // decorrelated jitter's input; the others ignore it
+    benchmark::DoNotOptimize(prev);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(b.next_delay(attempt, prev, g));
+}
+BENCHMARK(next_delay<fl::backoff_kind::constant>)->Arg(3);
+BENCHMARK(next_delay<fl::backoff_kind::exponential>)->Arg(3)->Arg(10'000);
+// A multiplier below 2 takes the full saturating power at attempt 10'000.
+void next_delay_full_jitter_m1_5_attempt_10000(benchmark::State& state) {
+    const auto b = fl::backoff::full_jitter(1s, 30s, 1.5);
+    fl::splitmix64 g{1};
+    for (auto _ : state)
+        benchmark::DoNotOptimize(b.next_delay(10'000, {}, g));
+}
+BENCHMARK(next_delay_full_jitter_m1_5_attempt_10000);
+BENCHMARK(next_delay<fl::backoff_kind::full_jitter>)->Arg(3)->Arg(10'000);
+BENCHMARK(next_delay<fl::backoff_kind::equal_jitter>)->Arg(3)->Arg(10'000);
+BENCHMARK(next_delay<fl::backoff_kind::decorrelated_jitter>)->Arg(3)->Arg(10'000);
+
+void retry_decision(benchmark::State& state) {
+    fl::retry_policy p;
+    p.deadline = 60s;
+    fl::failure f = fl::to_failure(fl::error::upstream_unavailable);
+    if (state.range(0)) f.retry_after = 2s;
+    fl::splitmix64 g{1};
+    const fl::attempt_state s{2, 3s, 1s, false};
+    for (auto _ : state)
+        benchmark::DoNotOptimize(p.decide(f, s, g));
+}
+BENCHMARK(retry_decision)->Arg(0)->Arg(1)->ArgName("server_hint");
+
+void budget_request_and_retry(benchmark::State& state) {
+    fl::retry_budget<> b;
+    auto now = std::chrono::steady_clock::time_point{};
+    for (auto _ : state) {
+        now += 1us;
+        b.record_request(now);
+        benchmark::DoNotOptimize(b.try_acquire_retry(now));
+    }
+}
+BENCHMARK(budget_request_and_retry);
+
+void breaker_closed_acquire_and_success(benchmark::State& state) {
+    fl::circuit_breaker<> b;
+    auto now = std::chrono::steady_clock::time_point{};
+    for (auto _ : state) {
+        now += 1us;
+        benchmark::DoNotOptimize(b.try_acquire(now));
+        b.record_success(now);
+    }
+}
+BENCHMARK(breaker_closed_acquire_and_success);
+
+void breaker_closed_acquire(benchmark::State& state) {
+    fl::circuit_breaker<> b;
+    const auto now = std::chrono::steady_clock::time_point{};
+    for (auto _ : state)
+        benchmark::DoNotOptimize(b.try_acquire(now));
+}
+BENCHMARK(breaker_closed_acquire);
+
+void breaker_open_acquire(benchmark::State& state) {
+    fl::circuit_breaker<> b;
+    const auto now = std::chrono::steady_clock::time_point{};
+    b.record_failure(now, fl::error::rate_limited, std::chrono::nanoseconds(1h));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(b.try_acquire(now));
+}
+BENCHMARK(breaker_open_acquire);
+
+void pool_pick(benchmark::State& state) {
+    fl::channel_pool<> pool(4);
+    const auto now = std::chrono::steady_clock::time_point{};
+    pool[1].record_failure(now, fl::error::rate_limited, std::chrono::nanoseconds(1h));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(pool.pick(now));
+}
+BENCHMARK(pool_pick);
+
+} // namespace
+
+BENCHMARK_MAIN();

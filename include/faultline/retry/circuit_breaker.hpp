@@ -1,0 +1,162 @@
+#ifndef FAULTLINE_RETRY_CIRCUIT_BREAKER_HPP
+#define FAULTLINE_RETRY_CIRCUIT_BREAKER_HPP
+
+// Circuit breakers per upstream or channel, and a pool that routes around open ones, so that a
+// gateway fails fast with `no_available_channel` (503) instead of hammering a dead upstream.
+//
+//     faultline::channel_pool<> pool(3);                   // three upstream channels
+//     auto ch = pool.pick(now);                            // next healthy one, round robin
+//     if (!ch) return reply(ch.error());                   // no_available_channel, 503
+//     faultline::failure f = call_upstream(*ch);
+//     pool[*ch].record(f, now);                            // or record_success(now)
+//
+// States: closed (calls pass; outcomes are counted) -> open (calls refused with
+// `error::circuit_open` until the cool-down ends) -> half-open (up to `half_open_probes` trial
+// calls pass; a success closes the circuit, a failure opens it again).
+//
+// It opens on either rule: `failure_threshold` counted failures in a row, or a failure share of
+// at least `failure_rate_threshold` over the sliding `window` once `minimum_calls` outcomes were
+// counted there. The cool-down is `cool_down`, or a server's Retry-After when that is longer
+// (capped at `max_cool_down`). With `open_on_retry_after` a counted failure carrying a
+// Retry-After opens the circuit at once for that long: the server said when to come back.
+//
+// Only upstream trouble counts (see `counts_against_upstream`): 5xx, 429, 408/409, timeouts and
+// transport errors. Client errors (400, 401, 404, ...) are neutral: the upstream answered.
+// A half-open probe whose outcome is never recorded is given up after one cool-down, so a lost
+// probe cannot keep the circuit half-open forever.
+
+#include <faultline/detail/sliding_window.hpp>
+#include <faultline/error.hpp>
+#include <faultline/result.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <system_error>
+
+namespace faultline {
+
+enum class circuit_state : unsigned char { closed, open, half_open };
+
+/// "closed", "open", "half_open". Thread-safe.
+[[nodiscard]] std::string_view to_string(circuit_state s) noexcept;
+
+/// Settings of a `circuit_breaker`.
+struct circuit_breaker_options {
+    unsigned failure_threshold = 5;      ///< Counted failures in a row that open it; 0 = rule off.
+    double failure_rate_threshold = 0.5; ///< Failure share over `window` that opens it; > 1 = off.
+    unsigned minimum_calls = 20;         ///< Outcomes needed in `window` before the share counts.
+    std::chrono::nanoseconds window = std::chrono::seconds(60);
+    std::chrono::nanoseconds cool_down = std::chrono::seconds(30);    ///< Open -> half-open.
+    std::chrono::nanoseconds max_cool_down = std::chrono::minutes(5); ///< Cap on Retry-After.
+    unsigned half_open_probes = 1;   ///< Trial calls let through at once while half-open.
+    bool open_on_retry_after = true; ///< A counted failure with Retry-After opens at once.
+};
+
+/// Whether an outcome with this code says something about the upstream's health: its category
+/// is server_error, upstream_unavailable, timeout, overloaded or rate_limited, and it is not one
+/// of the toolkit's own local decisions (circuit_open, deadline_exceeded, retry_budget_exhausted,
+/// request_exceeds_burst, limiter_unavailable). Foreign transport codes count by their category.
+/// Thread-safe.
+[[nodiscard]] bool counts_against_upstream(const std::error_code& ec) noexcept;
+
+/// One circuit breaker over `Clock` time points passed in as `now`. Thread-safe; `try_acquire`
+/// on a closed circuit is one atomic load.
+template <class Clock = std::chrono::steady_clock>
+class circuit_breaker {
+public:
+    using clock_type = Clock;
+    using time_point = typename Clock::time_point;
+
+    explicit circuit_breaker(circuit_breaker_options options = {}) noexcept;
+    circuit_breaker(const circuit_breaker&) = delete;
+    circuit_breaker& operator=(const circuit_breaker&) = delete;
+
+    /// Asks to make a call: empty when it may go ahead (while half-open this takes one probe
+    /// slot, returned by the next `record*`), else `error::circuit_open`. Thread-safe.
+    [[nodiscard]] std::error_code try_acquire(time_point now) noexcept;
+
+    /// The call succeeded. Thread-safe.
+    void record_success(time_point now) noexcept;
+    /// The call failed with `ec`; `retry_after` is the server's hint, if any. Codes that do not
+    /// `count_against_upstream` are neutral. Thread-safe.
+    void record_failure(time_point now, const std::error_code& ec,
+                        std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept;
+    /// The outcome was neither (cancelled, or a client error): only frees a probe slot.
+    /// Thread-safe.
+    void record_neutral(time_point now) noexcept;
+    /// Records a classified failure (`faultline::failure` or anything with `error_code()` and
+    /// an optional `retry_after`). Thread-safe.
+    template <class Failure>
+    void record(const Failure& f, time_point now) noexcept {
+        std::optional<std::chrono::nanoseconds> hint;
+        if (f.retry_after)
+            hint = std::chrono::duration_cast<std::chrono::nanoseconds>(*f.retry_after);
+        record_failure(now, f.error_code(), hint);
+    }
+
+    /// The state at `now` (an open circuit whose cool-down ended reads half-open). Thread-safe.
+    [[nodiscard]] circuit_state state(time_point now) const noexcept;
+    /// Time from `now` until calls may pass again; zero unless open. Thread-safe.
+    [[nodiscard]] std::chrono::nanoseconds retry_after(time_point now) const noexcept;
+    /// Back to closed with empty counts. Thread-safe.
+    void reset() noexcept;
+    /// The options in force. Thread-safe.
+    [[nodiscard]] const circuit_breaker_options& options() const noexcept { return options_; }
+
+private:
+    enum : std::size_t { successes = 0, failures = 1 };
+    void open_locked(time_point now, std::chrono::nanoseconds for_how_long) noexcept;
+    void close_locked() noexcept;
+    [[nodiscard]] circuit_state state_locked(time_point now) const noexcept;
+
+    circuit_breaker_options options_;
+    std::atomic<circuit_state> fast_state_{circuit_state::closed};
+    mutable std::mutex mutex_;
+    circuit_state state_ = circuit_state::closed;
+    time_point open_until_{};
+    time_point probe_since_{};
+    unsigned probes_ = 0;
+    unsigned consecutive_ = 0;
+    detail::sliding_counts<2> counts_;
+};
+
+/// A fixed set of channels (upstreams), each with its own breaker, picked round robin among
+/// those that admit a call. Thread-safe.
+template <class Clock = std::chrono::steady_clock>
+class channel_pool {
+public:
+    using time_point = typename Clock::time_point;
+
+    /// `channels` breakers with the same options. Throws only `std::bad_alloc`.
+    explicit channel_pool(std::size_t channels, circuit_breaker_options options = {});
+
+    /// The number of channels. Thread-safe.
+    [[nodiscard]] std::size_t size() const noexcept { return breakers_.size(); }
+    /// The breaker of channel `i` (< size()). Thread-safe.
+    [[nodiscard]] circuit_breaker<Clock>& operator[](std::size_t i) noexcept {
+        return breakers_[i];
+    }
+
+    /// The next channel after the previous pick whose breaker admits a call (its
+    /// `try_acquire` succeeded: record the outcome on it), or `error::no_available_channel`.
+    /// Thread-safe.
+    [[nodiscard]] result<std::size_t> pick(time_point now) noexcept;
+
+    /// The shortest time until some channel admits calls again, for the Retry-After of a 503;
+    /// zero when one does now. Thread-safe.
+    [[nodiscard]] std::chrono::nanoseconds retry_after(time_point now) const noexcept;
+
+private:
+    std::deque<circuit_breaker<Clock>> breakers_;
+    std::atomic<std::size_t> next_{0};
+};
+
+} // namespace faultline
+
+#include <faultline/retry/impl/circuit_breaker.hpp>
+
+#endif

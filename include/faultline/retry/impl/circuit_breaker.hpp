@@ -1,0 +1,222 @@
+#ifndef FAULTLINE_RETRY_IMPL_CIRCUIT_BREAKER_HPP
+#define FAULTLINE_RETRY_IMPL_CIRCUIT_BREAKER_HPP
+
+#include <algorithm>
+
+namespace faultline {
+
+inline std::string_view to_string(circuit_state s) noexcept {
+    switch (s) {
+    case circuit_state::closed:
+        return "closed";
+    case circuit_state::open:
+        return "open";
+    case circuit_state::half_open:
+        return "half_open";
+    }
+    return "unknown";
+}
+
+inline bool counts_against_upstream(const std::error_code& ec) noexcept {
+    if (!ec) return false;
+    if (ec.category() == error_category()) {
+        switch (static_cast<error>(ec.value())) {
+        case error::circuit_open:
+        case error::deadline_exceeded:
+        case error::retry_budget_exhausted:
+        case error::request_exceeds_burst:
+        case error::limiter_unavailable:
+            return false;
+        default:
+            break;
+        }
+    }
+    switch (category_of(ec)) {
+    case category::server_error:
+    case category::upstream_unavailable:
+    case category::timeout:
+    case category::overloaded:
+    case category::rate_limited:
+        return true;
+    default:
+        return false;
+    }
+}
+
+namespace detail {
+inline circuit_breaker_options sanitise(circuit_breaker_options o) noexcept {
+    if (o.cool_down < std::chrono::nanoseconds::zero()) o.cool_down = {};
+    if (o.max_cool_down < o.cool_down) o.max_cool_down = o.cool_down;
+    if (o.half_open_probes == 0) o.half_open_probes = 1;
+    if (!(o.failure_rate_threshold >= 0.0)) o.failure_rate_threshold = 2.0; // NaN: rule off
+    return o;
+}
+} // namespace detail
+
+template <class Clock>
+circuit_breaker<Clock>::circuit_breaker(circuit_breaker_options options) noexcept
+    : options_(detail::sanitise(options))
+    , counts_(options_.window) {}
+
+template <class Clock>
+circuit_state circuit_breaker<Clock>::state_locked(time_point now) const noexcept {
+    if (state_ == circuit_state::open && now >= open_until_) return circuit_state::half_open;
+    return state_;
+}
+
+template <class Clock>
+void circuit_breaker<Clock>::open_locked(time_point now, std::chrono::nanoseconds d) noexcept {
+    state_ = circuit_state::open;
+    open_until_ = now + std::chrono::duration_cast<typename Clock::duration>(d);
+    probes_ = 0;
+    consecutive_ = 0;
+    fast_state_.store(circuit_state::open, std::memory_order_release);
+}
+
+template <class Clock>
+void circuit_breaker<Clock>::close_locked() noexcept {
+    state_ = circuit_state::closed;
+    probes_ = 0;
+    consecutive_ = 0;
+    counts_.clear_counts();
+    fast_state_.store(circuit_state::closed, std::memory_order_release);
+}
+
+template <class Clock>
+std::error_code circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
+    if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return {};
+    std::lock_guard lock(mutex_);
+    switch (state_locked(now)) {
+    case circuit_state::closed:
+        return {};
+    case circuit_state::open:
+        return error::circuit_open;
+    case circuit_state::half_open:
+        if (state_ == circuit_state::open) {
+            state_ = circuit_state::half_open;
+            fast_state_.store(circuit_state::half_open, std::memory_order_release);
+            probes_ = 0;
+        }
+        // A probe that never reported is presumed lost after one cool-down.
+        if (probes_ >= options_.half_open_probes && now - probe_since_ >= options_.cool_down)
+            probes_ = 0;
+        if (probes_ >= options_.half_open_probes) return error::circuit_open;
+        if (probes_ == 0) probe_since_ = now;
+        ++probes_;
+        return {};
+    }
+    return error::circuit_open;
+}
+
+template <class Clock>
+void circuit_breaker<Clock>::record_success(time_point now) noexcept {
+    std::lock_guard lock(mutex_);
+    const auto s = state_locked(now);
+    if (s == circuit_state::half_open) {
+        close_locked();
+        return;
+    }
+    if (s == circuit_state::open) return; // a straggler from before the circuit opened
+    consecutive_ = 0;
+    counts_.advance(now.time_since_epoch());
+    counts_.add(successes);
+}
+
+template <class Clock>
+void circuit_breaker<Clock>::record_neutral(time_point now) noexcept {
+    std::lock_guard lock(mutex_);
+    if (state_locked(now) == circuit_state::half_open && probes_ > 0) --probes_;
+}
+
+template <class Clock>
+void circuit_breaker<Clock>::record_failure(time_point now, const std::error_code& ec,
+                                            std::optional<std::chrono::nanoseconds> hint) noexcept {
+    if (!counts_against_upstream(ec)) {
+        record_neutral(now);
+        return;
+    }
+    std::lock_guard lock(mutex_);
+    const auto capped =
+        hint ? std::clamp(*hint, std::chrono::nanoseconds::zero(), options_.max_cool_down)
+             : std::chrono::nanoseconds::zero();
+    const auto cool = std::max(options_.cool_down, capped);
+    const auto s = state_locked(now);
+    if (s == circuit_state::half_open) {
+        open_locked(now, cool);
+        return;
+    }
+    if (s == circuit_state::open) {
+        // Still open: a server's later hint can only push the reopening back.
+        if (capped > std::chrono::nanoseconds::zero()) {
+            const auto until = now + std::chrono::duration_cast<typename Clock::duration>(capped);
+            if (until > open_until_) open_until_ = until;
+        }
+        return;
+    }
+    ++consecutive_;
+    counts_.advance(now.time_since_epoch());
+    counts_.add(failures);
+    if (options_.open_on_retry_after && capped > std::chrono::nanoseconds::zero()) {
+        open_locked(now, capped);
+        return;
+    }
+    if (options_.failure_threshold != 0 && consecutive_ >= options_.failure_threshold) {
+        open_locked(now, cool);
+        return;
+    }
+    const auto f = counts_.total(failures);
+    const auto n = f + counts_.total(successes);
+    if (n >= options_.minimum_calls && n > 0 &&
+        static_cast<double>(f) >= options_.failure_rate_threshold * static_cast<double>(n))
+        open_locked(now, cool);
+}
+
+template <class Clock>
+circuit_state circuit_breaker<Clock>::state(time_point now) const noexcept {
+    std::lock_guard lock(mutex_);
+    return state_locked(now);
+}
+
+template <class Clock>
+std::chrono::nanoseconds circuit_breaker<Clock>::retry_after(time_point now) const noexcept {
+    std::lock_guard lock(mutex_);
+    if (state_locked(now) != circuit_state::open) return {};
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(open_until_ - now);
+}
+
+template <class Clock>
+void circuit_breaker<Clock>::reset() noexcept {
+    std::lock_guard lock(mutex_);
+    close_locked();
+}
+
+template <class Clock>
+channel_pool<Clock>::channel_pool(std::size_t channels, circuit_breaker_options options) {
+    for (std::size_t i = 0; i < channels; ++i)
+        breakers_.emplace_back(options);
+}
+
+template <class Clock>
+result<std::size_t> channel_pool<Clock>::pick(time_point now) noexcept {
+    const std::size_t n = breakers_.size();
+    if (n == 0) return make_error_code(error::no_available_channel);
+    const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = (start + k) % n;
+        if (!breakers_[i].try_acquire(now)) return i;
+    }
+    return make_error_code(error::no_available_channel);
+}
+
+template <class Clock>
+std::chrono::nanoseconds channel_pool<Clock>::retry_after(time_point now) const noexcept {
+    if (breakers_.empty()) return {};
+    auto best = std::chrono::nanoseconds::max();
+    for (const auto& b : breakers_)
+        best = std::min(best, b.retry_after(now));
+    return best;
+}
+
+} // namespace faultline
+
+#endif

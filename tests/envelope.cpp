@@ -63,6 +63,10 @@ BOOST_AUTO_TEST_CASE(members_of_unexpected_kinds_stay_in_extra) {
     BOOST_TEST(e.extra.at("type").as_int64() == 7);
     BOOST_TEST(e.extra.at("code").as_double() == 1.5);
     BOOST_TEST(e.extra.at("message").as_object().at("detail").as_string() == "x");
+    // Regression: members of unexpected kinds were dropped on the way back out.
+    auto again = fl::parse_envelope(fl::serialize(e));
+    BOOST_REQUIRE(again.has_value());
+    BOOST_TEST((again.value() == e));
 }
 
 BOOST_AUTO_TEST_CASE(value_from_and_try_value_to) {

@@ -54,20 +54,27 @@ inline boost::json::value sanitized_copy(const boost::json::value& v, boost::jso
 inline void fill_error_object(boost::json::object& o, const error_envelope& env) {
     const auto sp = o.storage();
     o.reserve(6 + env.extra.size());
-    o.emplace("message", json_string(env.message, sp));
+    // A member sent with an unexpected kind lives in `extra`; it goes back out as it came.
+    const auto kept = [&](std::string_view key) {
+        const auto* v = env.extra.if_contains(key);
+        if (v) o.emplace(key, sanitized_copy(*v, sp));
+        return v != nullptr;
+    };
+    if (!env.message.empty() || !kept("message"))
+        o.emplace("message", json_string(env.message, sp));
     if (env.type)
         o.emplace("type", json_string(*env.type, sp));
-    else
+    else if (!kept("type"))
         o.emplace("type", nullptr);
     if (env.param)
         o.emplace("param", json_string(*env.param, sp));
-    else
+    else if (!kept("param"))
         o.emplace("param", nullptr);
     if (const auto* s = std::get_if<std::string>(&env.code))
         o.emplace("code", json_string(*s, sp));
     else if (const auto* i = std::get_if<std::int64_t>(&env.code))
         o.emplace("code", *i);
-    else
+    else if (!kept("code"))
         o.emplace("code", nullptr);
     if (env.status) o.emplace("status", *env.status);
     if (env.event_id) o.emplace("event_id", json_string(*env.event_id, sp));

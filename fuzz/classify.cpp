@@ -1,0 +1,52 @@
+// Fuzzes classify, envelope parsing and every retry-after parser on arbitrary bytes.
+// Invariants: no crash or sanitizer report; messages are valid UTF-8 and bounded; whatever
+// parse_envelope accepts serializes to JSON that parses back to the same envelope.
+
+#include <faultline/classify.hpp>
+#include <faultline/detail/utf8.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size < 2) return 0;
+    const unsigned status = (static_cast<unsigned>(data[0]) << 8 | data[1]) % 1000;
+    const std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
+
+    // The first line (up to 64 bytes) doubles as every hint header's value.
+    const std::string_view line = rest.substr(0, std::min(rest.find('\n'), std::size_t(64)));
+    const std::vector<std::pair<std::string_view, std::string_view>> headers{
+        {"Retry-After", line},
+        {"retry-after-ms", line},
+        {"x-ratelimit-reset-tokens", line},
+        {"x-ratelimit-remaining-tokens", "0"},
+        {"x-should-retry", line}};
+    faultline::classify_options opt;
+    opt.now = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
+    opt.max_message = 512;
+    const faultline::failure f = faultline::classify(status, headers, rest, opt);
+    if (!faultline::detail::is_valid_utf8(f.message) || f.message.size() > 512 + 3) std::abort();
+    if (f.cat != faultline::info(f.code).cat) std::abort();
+    if (f.retry_after && (f.retry_after->count() < 0 || *f.retry_after > opt.max_retry_after))
+        std::abort();
+
+    (void)faultline::parse_retry_after(line, *opt.now);
+    (void)faultline::parse_retry_after_ms(line);
+    (void)faultline::parse_duration(line);
+
+    if (auto env = faultline::parse_envelope(rest)) {
+        const std::string out = faultline::serialize(env.value());
+        auto back = faultline::parse_envelope(out);
+        if (!back || !(back.value() == env.value())) std::abort();
+    }
+    const auto r = faultline::render(f, "evt");
+    boost::system::error_code ec;
+    (void)boost::json::parse(r.body, ec);
+    if (ec) std::abort();
+    return 0;
+}

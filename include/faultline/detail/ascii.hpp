@@ -17,19 +17,6 @@ namespace faultline::detail {
     return true;
 }
 
-// Whether `hay` contains `needle`, ASCII case-insensitively; `needle` must be lower case.
-[[nodiscard]] constexpr bool icontains(std::string_view hay, std::string_view needle) noexcept {
-    if (needle.empty()) return true;
-    if (hay.size() < needle.size()) return false;
-    for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
-        std::size_t k = 0;
-        while (k < needle.size() && ascii_lower(hay[i + k]) == needle[k])
-            ++k;
-        if (k == needle.size()) return true;
-    }
-    return false;
-}
-
 [[nodiscard]] constexpr bool is_http_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
 }

@@ -234,8 +234,9 @@ inline void read_google_details(const boost::json::value& details, body_view& b)
     }
 }
 
-inline void read_error_object(const boost::json::object& err, body_view& b) {
-    b.env = envelope_from_object(err);
+inline void read_error_object(const boost::json::object& err, body_view& b,
+                              std::string_view skip = {}) {
+    b.env = envelope_from_object(err, skip);
     b.envelope = true;
     if (const auto* s = b.env.extra.if_contains("status"); s && s->is_string())
         b.google_status.assign(as_sv(s->get_string()));
@@ -266,11 +267,8 @@ inline void read_json(const boost::json::value& root, body_view& b) {
             return read_error_object(e->get_object(), b);
         if (e->is_string() && !e->get_string().empty()) {
             // {"error":"text"}, sometimes with a longer "message" beside it.
-            boost::json::object flat(*o);
-            const std::string err_text(as_sv(e->get_string()));
-            flat.erase("error");
-            read_error_object(flat, b);
-            if (b.env.message.empty()) b.env.message = err_text;
+            read_error_object(*o, b, "error");
+            if (b.env.message.empty()) b.env.message.assign(as_sv(e->get_string()));
             return;
         }
     }
@@ -278,9 +276,7 @@ inline void read_json(const boost::json::value& root, body_view& b) {
     const bool flat = (obj && obj->is_string() && obj->get_string() == "error") ||
                       (o->contains("message") && !o->contains("choices"));
     if (flat) {
-        boost::json::object copy(*o);
-        copy.erase("object");
-        return read_error_object(copy, b);
+        return read_error_object(*o, b, "object");
     }
     if (const auto* d = o->if_contains("detail"); d && d->is_string()) { // FastAPI servers
         b.env.message.assign(as_sv(d->get_string()));
@@ -385,6 +381,10 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
 
     const std::string_view message =
         !env.message.empty() ? std::string_view(env.message) : std::string_view(b.text);
+    // Lower-cased once, so each phrase is one memchr-driven find.
+    std::string lowered(message);
+    for (char& c : lowered)
+        c = ascii_lower(c);
     const bool status_error = status >= 400 && status < 600;
     const bool overload_plausible = !status_error || status == 429 || status >= 500;
 
@@ -402,7 +402,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
         if (invalid_key) chosen = error::authentication;
     }
     for (std::size_t i = 0; !chosen && i < std::size(message_signals); ++i)
-        if (icontains(message, message_signals[i].text) &&
+        if (lowered.find(message_signals[i].text) != std::string::npos &&
             (message_signals[i].e != error::overloaded || overload_plausible))
             chosen = message_signals[i].e;
 
@@ -433,7 +433,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
             }
         if (result == base && base != error::unknown)
             for (const auto& h : message_refinements)
-                if (icontains(message, h.text) && refines(h.e)) {
+                if (lowered.find(h.text) != std::string::npos && refines(h.e)) {
                     result = h.e;
                     break;
                 }

@@ -89,11 +89,13 @@ inline void fill_error_object(boost::json::object& o, const error_envelope& env)
     }
 }
 
-// Reads one error object leniently: every member lands somewhere, nothing is coerced.
-inline error_envelope envelope_from_object(const boost::json::object& err) {
+// Reads one error object leniently: every member but `skip` lands somewhere, nothing is coerced.
+inline error_envelope envelope_from_object(const boost::json::object& err,
+                                           std::string_view skip = {}) {
     error_envelope env;
     for (const auto& kv : err) {
         const std::string_view key(kv.key().data(), kv.key().size());
+        if (!skip.empty() && key == skip) continue;
         const boost::json::value& v = kv.value();
         bool taken = true;
         if (key == "message" && v.is_string())

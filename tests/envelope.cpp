@@ -118,7 +118,9 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_typed_errors) {
 
 BOOST_AUTO_TEST_CASE(output_is_valid_json_whatever_the_bytes) {
     fl::error_envelope env;
-    env.message = std::string("ctl\x01\x1f nul\0 bad\xff\xfe utf8 \xe2\x82", 26);
+    // Regression: the length was once written by hand and overran the literal.
+    static constexpr char raw[] = "ctl\x01\x1f nul\0 bad\xff\xfe utf8 \xe2\x82";
+    env.message.assign(raw, sizeof raw - 1);
     env.type = "t\xc3";
     env.code = std::string("\xed\xa0\x80"); // a UTF-16 surrogate encoded in UTF-8: invalid
     env.param = "\"quoted\"\n";

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Counts test results for .ci/run.
 
-usage: count.py BUILD_DIR...   (meson build dirs: their meson-logs/testlog.json and unit JUnit)
+usage: count.py BUILD_DIR...   (meson build dirs: their meson-logs/testlog.json and JUnit reports)
        count.py --junit FILE   (a Boost.Test JUnit report)
-Prints "passed failed" for what it read. A meson test called 'unit' is counted by its JUnit
-report's test cases; if that report is missing or the binary did not pass, one more failure.
+Prints "passed failed" for what it read. A meson test NAME that writes a Boost.Test JUnit report
+named NAME-junit.xml under the build's tests/ directory is counted by that report's test cases;
+if the report is missing or the binary did not pass, one more failure. Every other meson test
+counts once.
 """
+import glob
 import json
 import os
-import sys
 import re
+import sys
 
 
 def junit(path):
@@ -38,11 +41,13 @@ def meson_dir(build):
         lines = open(log).read().splitlines()
     except OSError:
         return 0, 1
+    reports = {os.path.basename(r)[: -len("-junit.xml")]: r
+               for r in glob.glob(os.path.join(build, "tests", "**", "*-junit.xml"), recursive=True)}
     for line in lines:
         t = json.loads(line)
         ok = t["result"] in ("OK", "EXPECTEDFAIL")
-        if t["name"] == "unit":
-            p, f = junit(os.path.join(build, "tests", "unit-junit.xml"))
+        if t["name"] in reports or t["name"] == "unit":
+            p, f = junit(reports.get(t["name"], os.path.join(build, "tests", "unit-junit.xml")))
             passed += p
             failed += f + (0 if ok else 1 if f == 0 else 0)
         elif t["result"] != "SKIP":

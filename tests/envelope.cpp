@@ -1,11 +1,14 @@
 #include <faultline/envelope.hpp>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <random>
+#include <string>
+#include <vector>
 
 namespace fl = faultline;
 namespace json = boost::json;
@@ -17,6 +20,37 @@ BOOST_AUTO_TEST_CASE(serializes_the_openai_shape) {
     BOOST_TEST(fl::serialize(env) ==
                R"({"error":{"message":"model \"x\" not found","type":"invalid_request_error",)"
                R"("param":null,"code":"model_not_found"}})");
+}
+
+// serialize writes envelopes without extra members directly; it must give exactly the bytes of
+// the document tree that value_from builds.
+BOOST_AUTO_TEST_CASE(direct_serialize_matches_the_document_tree) {
+    std::vector<fl::error_envelope> cases(8);
+    cases[0].message = "plain";
+    cases[1].message = "quote \" backslash \\ control \x01\n tab\t \xc3\xa9 \xe2\x82\xac";
+    cases[1].type = "t\"x";
+    cases[1].param = "messages[0].content";
+    cases[1].code = std::string("c\\d");
+    cases[2].message = "bad utf-8 \xff\xc3 end";
+    cases[2].type = "\xed\xa0\x80";
+    cases[2].event_id = "\x80id";
+    cases[3].code = std::int64_t{-9223372036854775807 - 1};
+    cases[3].status = std::int64_t{9223372036854775807};
+    cases[4].code = std::int64_t{429};
+    cases[4].status = std::int64_t{-1};
+    cases[4].event_id = "";
+    cases[5].message = std::string(5000, 'x') + "\"";
+    cases[6].message = std::string("nul \0 inside", 13);
+    cases[7].type = "";
+    cases[7].param = "";
+    cases[7].code = std::string();
+    for (const auto& env : cases) {
+        const std::string direct = fl::serialize(env);
+        BOOST_TEST(direct == json::serialize(json::value_from(env)));
+        const auto back = fl::parse_envelope(direct);
+        BOOST_TEST_REQUIRE(back.has_value());
+        BOOST_TEST(fl::serialize(back.value()) == direct);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(round_trips_code_as_string_integer_or_null) {

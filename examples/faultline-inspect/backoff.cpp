@@ -72,10 +72,6 @@ int run_backoff(std::span<char*> args) {
     std::uint64_t samples = 1000, seed = 1;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view a = args[i];
-        const auto value = [&]() -> std::optional<std::string_view> {
-            if (i + 1 >= args.size()) return std::nullopt;
-            return std::string_view(args[++i]);
-        };
         if (a == "--help" || a == "-h") {
             std::fputs(backoff_help, stdout);
             return 0;
@@ -83,7 +79,7 @@ int run_backoff(std::span<char*> args) {
         if (a != "--policy" && a != "--base" && a != "--cap" && a != "--multiplier" &&
             a != "--attempts" && a != "--samples" && a != "--seed")
             return usage_error(tool, "unknown argument '" + std::string(a) + "'");
-        const auto v = value();
+        const auto v = next_value(args, i);
         if (!v) return usage_error(tool, std::string(a) + " needs a value");
         if (a == "--policy") {
             faultline::backoff_kind k{};

@@ -58,21 +58,17 @@ int run_classify(std::span<char*> args) {
     bool have_path = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view a = args[i];
-        const auto value = [&]() -> std::optional<std::string_view> {
-            if (i + 1 >= args.size()) return std::nullopt;
-            return std::string_view(args[++i]);
-        };
         if (a == "--help" || a == "-h") {
             std::fputs(classify_help, stdout);
             return 0;
         } else if (a == "--status") {
-            const auto v = value();
+            const auto v = next_value(args, i);
             if (!v) return usage_error(tool, "--status needs a value");
             const auto n = parse_uint(*v, 999);
             if (!n) return usage_error(tool, "--status must be a whole number from 0 to 999");
             status = static_cast<unsigned>(*n);
         } else if (a == "--header") {
-            const auto v = value();
+            const auto v = next_value(args, i);
             if (!v) return usage_error(tool, "--header needs a value");
             const std::size_t colon = v->find(':');
             if (colon == std::string_view::npos || colon == 0)
@@ -80,7 +76,7 @@ int run_classify(std::span<char*> args) {
             headers.emplace_back(std::string(v->substr(0, colon)),
                                  std::string(faultline::detail::trim(v->substr(colon + 1))));
         } else if (a == "--now") {
-            const auto v = value();
+            const auto v = next_value(args, i);
             if (!v) return usage_error(tool, "--now needs a value");
             const auto n = parse_uint(*v, 253402300799); // 9999-12-31T23:59:59Z
             if (!n) return usage_error(tool, "--now must be Unix seconds (a whole number)");

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,13 @@ inline std::optional<std::string> read_input(std::string_view path, std::string_
         return std::nullopt;
     }
     return data;
+}
+
+/// The value after the option at `args[i]`, advancing `i` past it; nullopt when the option is
+/// the last argument.
+inline std::optional<std::string_view> next_value(std::span<char*> args, std::size_t& i) {
+    if (i + 1 >= args.size()) return std::nullopt;
+    return std::string_view(args[++i]);
 }
 
 /// A whole decimal number in [0, max], or nullopt.

@@ -96,15 +96,11 @@ int run_sse(std::span<char*> args) {
     bool have_path = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view a = args[i];
-        const auto value = [&]() -> std::optional<std::string_view> {
-            if (i + 1 >= args.size()) return std::nullopt;
-            return std::string_view(args[++i]);
-        };
         if (a == "--help" || a == "-h") {
             std::fputs(sse_help, stdout);
             return 0;
         } else if (a == "--chunks") {
-            const auto v = value();
+            const auto v = next_value(args, i);
             if (!v) return usage_error(tool, "--chunks needs a value");
             if (*v == "all")
                 mode = cut::all;
@@ -116,7 +112,7 @@ int run_sse(std::span<char*> args) {
             } else
                 return usage_error(tool, "--chunks must be all, bytes or a decimal seed");
         } else if (a == "--max-event") {
-            const auto v = value();
+            const auto v = next_value(args, i);
             if (!v) return usage_error(tool, "--max-event needs a value");
             const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max());
             if (!n) return usage_error(tool, "--max-event must be a whole number of bytes");

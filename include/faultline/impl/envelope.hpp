@@ -7,10 +7,14 @@
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 
+#include <charconv>
 #include <limits>
+#include <optional>
+#include <string>
 
 namespace faultline {
 namespace detail {
@@ -163,7 +167,63 @@ inline boost::json::result<error_envelope> tag_invoke(boost::json::try_value_to_
     return detail::envelope_from_object(err->get_object());
 }
 
+namespace detail {
+
+// Appends `s` as a JSON string escaped by Boost.JSON; invalid UTF-8 becomes U+FFFD.
+inline void append_json_string(std::string& out, boost::json::serializer& sr, std::string_view s) {
+    std::string fixed;
+    if (!is_valid_utf8(s)) {
+        fixed = utf8_sanitized(s);
+        s = fixed;
+    }
+    sr.reset(s);
+    char buf[256];
+    while (!sr.done())
+        out.append(sr.read(buf, sizeof buf));
+}
+
+inline void append_json_int(std::string& out, std::int64_t v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+} // namespace detail
+
 inline std::string serialize(const error_envelope& env) {
+    if (env.extra.empty()) {
+        // The common case needs no document tree: the members go out in the same order
+        // `fill_error_object` gives them, each string escaped by Boost.JSON's serializer.
+        std::string out;
+        out.reserve(96 + env.message.size() + (env.type ? env.type->size() : 0) +
+                    (env.param ? env.param->size() : 0));
+        boost::json::serializer sr;
+        const auto text = [&](std::string_view name, const std::optional<std::string>& v) {
+            out.append(name);
+            if (v)
+                detail::append_json_string(out, sr, *v);
+            else
+                out.append("null");
+        };
+        out.append(R"({"error":{"message":)");
+        detail::append_json_string(out, sr, env.message);
+        text(R"(,"type":)", env.type);
+        text(R"(,"param":)", env.param);
+        out.append(R"(,"code":)");
+        if (const auto* s = std::get_if<std::string>(&env.code))
+            detail::append_json_string(out, sr, *s);
+        else if (const auto* i = std::get_if<std::int64_t>(&env.code))
+            detail::append_json_int(out, *i);
+        else
+            out.append("null");
+        if (env.status) {
+            out.append(R"(,"status":)");
+            detail::append_json_int(out, *env.status);
+        }
+        if (env.event_id) text(R"(,"event_id":)", env.event_id);
+        out.append("}}");
+        return out;
+    }
     unsigned char buf[2048];
     boost::json::monotonic_resource mr(buf, sizeof buf);
     boost::json::value jv(&mr);

@@ -131,6 +131,25 @@ struct gcra_step {
     return {true, now_u + b + cost, b};
 }
 
+/// The decision on taking `n` tokens from a bucket whose TAT is `tat` at `now_u`: refused as
+/// oversize or with `refusal`, or admitted with the figures after taking them. `step` receives
+/// the step; when `step.admit`, `step.new_tat` is the TAT to store.
+[[nodiscard]] inline limit::decision gcra_decide(std::uint64_t tat, std::uint64_t now_u,
+                                                 std::uint64_t n, const gcra_params& p,
+                                                 std::error_code refusal,
+                                                 gcra_step& step) noexcept {
+    if (n > p.burst) {
+        step = {false, 0, gcra_backlog(tat, now_u, p)};
+        return gcra_oversize(step.backlog, p);
+    }
+    step = gcra_try(tat, now_u, n, p);
+    if (!step.admit) return gcra_refusal(step.backlog, n, p, refusal);
+    limit::decision d;
+    d.admitted = true;
+    gcra_describe(d, step.backlog + n * p.c, p);
+    return d;
+}
+
 /// The TAT after returning `n` tokens, or `tat` itself when the bucket is already full.
 [[nodiscard]] constexpr std::uint64_t gcra_release(std::uint64_t tat, std::uint64_t now_u,
                                                    std::uint64_t n, const gcra_params& p) noexcept {

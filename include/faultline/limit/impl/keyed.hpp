@@ -140,13 +140,9 @@ decision keyed_limiter<Clock>::try_acquire(std::uint64_t key, std::uint64_t n, t
     const std::size_t i = find(s, key, h);
     const bool present = s.slots[i].tat != 0;
     const std::uint64_t tat = present ? s.slots[i].tat : now_u; // absent: full
-    if (n > pr.p.burst) return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, pr.p), pr.p);
-    const auto step = detail::gcra_try(tat, now_u, n, pr.p);
-    if (!step.admit) return detail::gcra_refusal(step.backlog, n, pr.p, pr.refusal);
-    decision d;
-    d.admitted = true;
-    detail::gcra_describe(d, step.backlog + n * pr.p.c, pr.p);
-    if (n == 0) return d;
+    detail::gcra_step step;
+    decision d = detail::gcra_decide(tat, now_u, n, pr.p, pr.refusal, step);
+    if (!step.admit || n == 0) return d;
     const std::uint64_t next = step.new_tat == 0 ? 1 : step.new_tat; // 0 marks an empty slot
     if (present) {
         s.slots[i].tat = next;
@@ -169,13 +165,8 @@ decision keyed_limiter<Clock>::peek(std::uint64_t key, std::uint64_t n, time_poi
     const std::uint64_t now_u = now_units(t, pr);
     const std::size_t i = find(s, key, h);
     const std::uint64_t tat = s.slots[i].tat != 0 ? s.slots[i].tat : now_u;
-    if (n > pr.p.burst) return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, pr.p), pr.p);
-    const auto step = detail::gcra_try(tat, now_u, n, pr.p);
-    if (!step.admit) return detail::gcra_refusal(step.backlog, n, pr.p, pr.refusal);
-    decision d;
-    d.admitted = true;
-    detail::gcra_describe(d, step.backlog + n * pr.p.c, pr.p);
-    return d;
+    detail::gcra_step step;
+    return detail::gcra_decide(tat, now_u, n, pr.p, pr.refusal, step);
 }
 
 template <class Clock>

@@ -65,33 +65,22 @@ template <class Clock>
 decision token_bucket<Clock>::try_acquire(std::uint64_t n, time_point now) noexcept {
     const std::uint64_t now_u = units(now);
     std::uint64_t tat = tat_.load(std::memory_order_acquire);
-    if (n > params_.burst)
-        return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, params_), params_);
     for (;;) {
-        const auto step = detail::gcra_try(tat, now_u, n, params_);
-        if (!step.admit) return detail::gcra_refusal(step.backlog, n, params_, config_.refusal);
-        if (n == 0 || tat_.compare_exchange_weak(tat, step.new_tat, std::memory_order_acq_rel,
-                                                 std::memory_order_acquire)) {
-            decision d;
-            d.admitted = true;
-            detail::gcra_describe(d, step.backlog + n * params_.c, params_);
+        detail::gcra_step step;
+        const decision d = detail::gcra_decide(tat, now_u, n, params_, config_.refusal, step);
+        if (!step.admit || n == 0 ||
+            tat_.compare_exchange_weak(tat, step.new_tat, std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
             return d;
-        }
     }
 }
 
 template <class Clock>
 decision token_bucket<Clock>::peek(std::uint64_t n, time_point now) const noexcept {
     const std::uint64_t now_u = units(now);
-    const std::uint64_t tat = tat_.load(std::memory_order_acquire);
-    if (n > params_.burst)
-        return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, params_), params_);
-    const auto step = detail::gcra_try(tat, now_u, n, params_);
-    if (!step.admit) return detail::gcra_refusal(step.backlog, n, params_, config_.refusal);
-    decision d;
-    d.admitted = true;
-    detail::gcra_describe(d, step.backlog + n * params_.c, params_);
-    return d;
+    detail::gcra_step step;
+    return detail::gcra_decide(tat_.load(std::memory_order_acquire), now_u, n, params_,
+                               config_.refusal, step);
 }
 
 template <class Clock>
@@ -168,17 +157,10 @@ decision dynamic_token_bucket<Clock>::try_acquire(std::uint64_t n, time_point no
     for (;;) {
         const snapshot s = load();
         const std::uint64_t now_u = detail::gcra_units(t, s.p.u);
-        if (n > s.p.burst)
-            return detail::gcra_oversize(detail::gcra_backlog(s.tat, now_u, s.p), s.p);
-        const auto step = detail::gcra_try(s.tat, now_u, n, s.p);
-        if (!step.admit) return detail::gcra_refusal(step.backlog, n, s.p, s.refusal);
+        detail::gcra_step step;
+        const decision d = detail::gcra_decide(s.tat, now_u, n, s.p, s.refusal, step);
         std::uint64_t expected = s.tat;
-        if (n == 0 || tat_.compare_exchange_strong(expected, step.new_tat)) {
-            decision d;
-            d.admitted = true;
-            detail::gcra_describe(d, step.backlog + n * s.p.c, s.p);
-            return d;
-        }
+        if (!step.admit || n == 0 || tat_.compare_exchange_strong(expected, step.new_tat)) return d;
     }
 }
 
@@ -186,13 +168,8 @@ template <class Clock>
 decision dynamic_token_bucket<Clock>::peek(std::uint64_t n, time_point now) const noexcept {
     const snapshot s = load();
     const std::uint64_t now_u = detail::gcra_units(ns(now), s.p.u);
-    if (n > s.p.burst) return detail::gcra_oversize(detail::gcra_backlog(s.tat, now_u, s.p), s.p);
-    const auto step = detail::gcra_try(s.tat, now_u, n, s.p);
-    if (!step.admit) return detail::gcra_refusal(step.backlog, n, s.p, s.refusal);
-    decision d;
-    d.admitted = true;
-    detail::gcra_describe(d, step.backlog + n * s.p.c, s.p);
-    return d;
+    detail::gcra_step step;
+    return detail::gcra_decide(s.tat, now_u, n, s.p, s.refusal, step);
 }
 
 template <class Clock>

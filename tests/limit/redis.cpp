@@ -471,6 +471,37 @@ BOOST_AUTO_TEST_CASE(a_pipelined_batch_equals_the_same_decisions_one_by_one) {
     }
 }
 
+namespace readme {
+
+// The README's example, compiled and run against the test server.
+const lim::bucket_config token_rpm{lim::rate::per_minute(60), 60, lim::initial_fill::full,
+                                   faultline::error::rpm_exceeded};
+const lim::bucket_config user_tpm{lim::rate::per_minute(150'000), 150'000, lim::initial_fill::full,
+                                  faultline::error::tpm_exceeded};
+
+bool admit(lim::redis_limiter& limiter, std::string_view token_id, std::string_view user_id,
+           std::uint64_t estimated_tokens) {
+    const std::string tk = lim::token_key(token_id, "rpm"), uk = lim::user_key(user_id, "tpm");
+    const lim::redis_request levels[] = {{tk, token_rpm, 1}, {uk, user_tpm, estimated_tokens}};
+    const lim::redis_composite_decision d = limiter.try_acquire_all(levels);
+    return d.admitted;
+}
+
+} // namespace readme
+
+BOOST_AUTO_TEST_CASE(the_readme_example_admits_then_refuses_over_the_user_tpm) {
+    redis_server server;
+    lim::redis_limiter limiter({.host = "127.0.0.1",
+                                .port = static_cast<std::uint16_t>(server.port()),
+                                .command_timeout = std::chrono::milliseconds(50),
+                                .prefix = "gw:",
+                                .on_failure = lim::redis_failure::local});
+    BOOST_TEST(readme::admit(limiter, "key-42", "alice", 100'000));
+    BOOST_TEST(!readme::admit(limiter, "key-42", "alice", 100'000));
+    BOOST_TEST(server.command({"EXISTS", "gw:user:alice:tpm"}) == "1");
+    BOOST_TEST(server.command({"GET", "gw:token:key-42:rpm"}).find(':') != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(limit_concurrency_redis)

@@ -73,6 +73,9 @@ enum class redis_error : int {
 
 /// The `std::error_category` of `redis_error` ("faultline.redis"). Thread-safe.
 [[nodiscard]] const std::error_category& redis_error_category() noexcept;
+/// `e` as a `std::error_code`; compares equal to `category::timeout` (timed_out),
+/// `invalid_request` (config_out_of_range), `server_error` (foreign_data, unexpected_reply) or
+/// `upstream_unavailable` (the rest). Thread-safe.
 [[nodiscard]] std::error_code make_error_code(redis_error e) noexcept;
 
 /// What a limiter does while Redis cannot decide.
@@ -164,6 +167,7 @@ public:
     /// failure policy applies until a later attempt succeeds; see `connected()`. Throws
     /// `std::invalid_argument` for `connections == 0`. Not thread-safe (construction).
     explicit basic_redis_limiter(redis_options options, time_point now = Clock::now());
+    /// Closes the connections. Not thread-safe (no call may be running).
     ~basic_redis_limiter();
     basic_redis_limiter(const basic_redis_limiter&) = delete;
     basic_redis_limiter& operator=(const basic_redis_limiter&) = delete;
@@ -178,7 +182,9 @@ public:
                                                            time_point now = Clock::now());
 
     /// Independent single-level decisions, pipelined: one round trip for all. The i-th
-    /// answer is what `try_acquire(requests[i]...)` made in that order would be. Thread-safe.
+    /// answer is what `try_acquire(requests[i]...)` made in that order would be. If the
+    /// connection fails midway, the requests without a reply are decided by the failure
+    /// policy (Redis may have applied some of them). Thread-safe.
     [[nodiscard]] std::vector<redis_decision>
     try_acquire_batch(std::span<const redis_request> requests, time_point now = Clock::now());
 

@@ -400,6 +400,34 @@ BOOST_AUTO_TEST_CASE(foreign_data_is_a_typed_error_and_is_left_alone) {
     BOOST_TEST(server.command({"EXISTS", "faultline:fine"}) == "0");
 }
 
+BOOST_AUTO_TEST_CASE(a_state_far_in_the_future_reads_as_empty_not_beyond) {
+    redis_server server;
+    lim::redis_limiter l(options_for(server));
+    // As after the server's clock stepped back by years: clamped to an empty bucket.
+    server.command({"SET", "faultline:future", "9000000000000000:0:1"});
+    const auto d = l.try_acquire("future", slow, 2);
+    BOOST_TEST((d.by == lim::decided_by::redis));
+    BOOST_TEST(!d.admitted);
+    BOOST_TEST(d.remaining == 0u);
+    BOOST_TEST((d.retry_after == 2h));
+    BOOST_TEST((d.reset == 100h));
+}
+
+BOOST_AUTO_TEST_CASE(a_key_written_in_other_units_is_converted_rounding_up) {
+    redis_server server;
+    lim::redis_limiter l(options_for(server));
+    const lim::bucket_config sevenths{lim::rate::per(7, 1h), 10}; // 1/7 ns units
+    const lim::bucket_config whole{lim::rate::per(1, 1h), 10};    // ns units
+    const auto start = steady::now();
+    BOOST_TEST(l.try_acquire("units", sevenths).admitted);
+    const auto d = l.try_acquire("units", whole, 0);
+    const auto elapsed = steady::now() - start;
+    // One token of 3600/7 s is 514285714285.714... ns of backlog, read as 514285714286 ns.
+    BOOST_TEST(d.remaining == 9u);
+    BOOST_TEST((d.reset <= 514'285'714'286ns));
+    BOOST_TEST((d.reset >= 514'285'714'286ns - elapsed));
+}
+
 BOOST_AUTO_TEST_CASE(connection_refused_at_construction) {
     int port = 0;
     {

@@ -21,8 +21,9 @@
 // Storage: one string per key, "<TAT µs>:<remainder in 1/u ns>:<u>" (the theoretical arrival
 // time, exact to the limiter's unit), written with a TTL equal to the time until the bucket is
 // full again (rounded up to the millisecond, at least 1 ms): an idle key disappears, and an
-// absent key reads as a new bucket. The script uses integer values below 2^53 only (Lua
-// numbers are doubles): configurations whose burst * (period / tokens) reaches 2^52 units are
+// absent key reads as a new bucket (with `initial_fill::empty`, an expired key starts empty
+// again, as the keyed limiter's evicted keys do). The script uses integer values below 2^53 only
+// (Lua numbers are doubles): configurations whose burst * (period / tokens) reaches 2^52 units are
 // refused with `redis_error::config_out_of_range`. A server clock that steps back can make a
 // bucket look at most empty (its backlog is clamped to the burst), never fuller.
 //

@@ -356,6 +356,22 @@ BOOST_AUTO_TEST_CASE(a_hung_server_times_out) {
     BOOST_TEST((l.try_acquire("hung", slow).by == lim::decided_by::redis));
 }
 
+BOOST_AUTO_TEST_CASE(constructing_against_a_hung_server_is_bounded_by_the_timeouts) {
+    redis_server server;
+    server.pause(); // the kernel still accepts connections; nothing answers
+    const auto start = steady::now();
+    lim::redis_limiter l(options_for(server));
+    const auto elapsed = steady::now() - start;
+    const auto d = l.try_acquire("k", slow);
+    const auto second = steady::now() - start - elapsed;
+    server.resume();
+    BOOST_TEST((elapsed < 2s));
+    BOOST_TEST((second < 2s));
+    BOOST_TEST(!l.connected());
+    BOOST_TEST((d.by == lim::decided_by::fail_closed));
+    BOOST_TEST((d.failure == lim::redis_error::timed_out));
+}
+
 BOOST_AUTO_TEST_CASE(foreign_data_is_a_typed_error_and_is_left_alone) {
     redis_server server;
     lim::redis_limiter closed(options_for(server));

@@ -34,8 +34,10 @@
 // Failures: while Redis cannot be reached (refused, timed out, connection lost), decisions
 // follow `redis_options::on_failure` and say so in `redis_decision::by`. After a failure no
 // call touches the network until `reconnect_interval` has passed; then one call tries again
-// (connect + SCRIPT LOAD + the script). A call blocks at most about connect_timeout +
-// 3 * command_timeout, plus the time spent waiting for its connection's mutex.
+// (connect + SCRIPT LOAD + the script). A call blocks at most connect_timeout +
+// command_timeout (the commands of one call share one command_timeout), plus the time spent
+// waiting for its connection's mutex; a pipelined batch's timeout applies to each blocking
+// read.
 //
 // Redis Cluster: the keys of one multi-level call must hash to one slot (use a `{tag}`).
 
@@ -60,6 +62,10 @@
 struct redisContext;
 
 namespace faultline::limit {
+
+namespace detail_redis {
+class call_budget;
+} // namespace detail_redis
 
 /// Why Redis could not decide. An error-code enum (`std::error_code ec = redis_error::...`).
 enum class redis_error : int {
@@ -204,12 +210,11 @@ private:
         redisContext* ctx = nullptr; // guarded by m
         std::string sha;             // guarded by m
     };
-    struct level_args;
-
     [[nodiscard]] connection& pick() noexcept;
-    [[nodiscard]] std::error_code ensure(connection& c, time_point now);
+    [[nodiscard]] std::error_code ensure(connection& c, time_point now,
+                                         detail_redis::call_budget& budget);
     void fail(connection& c, time_point now) noexcept;
-    [[nodiscard]] std::error_code load_script(connection& c);
+    [[nodiscard]] std::error_code load_script(connection& c, detail_redis::call_budget& budget);
     [[nodiscard]] redis_composite_decision fallback(std::span<const redis_request> levels,
                                                     std::error_code why, time_point now);
     [[nodiscard]] keyed_limiter<Clock>& local_for(const bucket_config& c, time_point now);

@@ -185,10 +185,54 @@ private:
     bool was_pending_ = false;
 };
 
-[[nodiscard]] inline timeval to_timeval(std::chrono::milliseconds d) noexcept {
-    const auto ms = std::max<std::int64_t>(d.count(), 1);
-    return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+[[nodiscard]] inline timeval to_timeval(std::chrono::microseconds d) noexcept {
+    const auto us = std::max<std::int64_t>(d.count(), 1);
+    return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
 }
+
+/// One call's share of `command_timeout`: every command after the first gets only what is
+/// left, so a call (connect aside) never blocks longer than one timeout, however many commands
+/// it needs (SCRIPT LOAD, EVALSHA, a reload after NOSCRIPT). Restores the full socket timeout
+/// when it shortened it.
+class call_budget {
+public:
+    call_budget(redisContext*& ctx, std::chrono::milliseconds full) noexcept
+        : ctx_(ctx)
+        , full_(full)
+        , deadline_(std::chrono::steady_clock::now() + full) {}
+    ~call_budget() {
+        if (shortened_ && ctx_ != nullptr) redisSetTimeout(ctx_, to_timeval(full_));
+    }
+    call_budget(const call_budget&) = delete;
+    call_budget& operator=(const call_budget&) = delete;
+
+    /// A fresh connection: its full timeout is set and the budget starts now.
+    void restart() noexcept {
+        deadline_ = std::chrono::steady_clock::now() + full_;
+        first_ = true;
+        shortened_ = false;
+    }
+    /// Before a blocking command; false when the budget is spent.
+    [[nodiscard]] bool arm() noexcept {
+        if (first_) {
+            first_ = false;
+            return true;
+        }
+        const auto left = std::chrono::ceil<std::chrono::microseconds>(
+            deadline_ - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        redisSetTimeout(ctx_, to_timeval(left));
+        shortened_ = true;
+        return true;
+    }
+
+private:
+    redisContext*& ctx_;
+    std::chrono::milliseconds full_;
+    std::chrono::steady_clock::time_point deadline_;
+    bool first_ = true;
+    bool shortened_ = false;
+};
 
 /// The code for a failed command on `c` (hiredis sets `c->err`; errno says whether it was
 /// the socket timeout).
@@ -372,7 +416,8 @@ basic_redis_limiter<Clock>::basic_redis_limiter(redis_options options, time_poin
     retry_at_ns_.store(std::numeric_limits<std::int64_t>::min());
     connection& c = pool_[0];
     const std::lock_guard lock(c.m);
-    (void)ensure(c, now);
+    detail_redis::call_budget budget(c.ctx, options_.command_timeout);
+    (void)ensure(c, now, budget);
 }
 
 template <class Clock>
@@ -402,7 +447,9 @@ void basic_redis_limiter<Clock>::fail(connection& c, time_point now) noexcept {
 
 // Called with c.m held.
 template <class Clock>
-std::error_code basic_redis_limiter<Clock>::load_script(connection& c) {
+std::error_code basic_redis_limiter<Clock>::load_script(connection& c,
+                                                        detail_redis::call_budget& budget) {
+    if (!budget.arm()) return redis_error::timed_out;
     const char* argv[] = {"SCRIPT", "LOAD", detail_redis::script.data()};
     const std::size_t len[] = {6, 4, detail_redis::script.size()};
     errno = 0;
@@ -415,7 +462,8 @@ std::error_code basic_redis_limiter<Clock>::load_script(connection& c) {
 
 // Called with c.m held. Empty when `c` is connected with the script loaded.
 template <class Clock>
-std::error_code basic_redis_limiter<Clock>::ensure(connection& c, time_point now) {
+std::error_code basic_redis_limiter<Clock>::ensure(connection& c, time_point now,
+                                                   detail_redis::call_budget& budget) {
     if (detail_redis::ns_of<Clock>(now) < retry_at_ns_.load(std::memory_order_acquire))
         return redis_error::backing_off;
     if (c.ctx != nullptr) return {};
@@ -429,7 +477,8 @@ std::error_code basic_redis_limiter<Clock>::ensure(connection& c, time_point now
         return redis_error::connect_failed;
     }
     c.ctx = ctx;
-    if (auto ec = load_script(c)) {
+    budget.restart();
+    if (auto ec = load_script(c, budget)) {
         fail(c, now);
         return ec;
     }
@@ -539,11 +588,16 @@ basic_redis_limiter<Clock>::try_acquire_all(std::span<const redis_request> level
         connection& c = pick();
         const std::lock_guard lock(c.m);
         const detail_redis::sigpipe_guard guard;
-        why = ensure(c, now);
+        detail_redis::call_budget budget(c.ctx, options_.command_timeout);
+        why = ensure(c, now, budget);
         if (!why) {
             detail_redis::command cmd;
             cmd.build(c.sha, options_.prefix, levels, ps);
             for (int attempt = 0;; ++attempt) {
+                if (!budget.arm()) {
+                    why = redis_error::timed_out;
+                    break;
+                }
                 errno = 0;
                 detail_redis::reply_ptr r(static_cast<redisReply*>(redisCommandArgv(
                     c.ctx, static_cast<int>(cmd.argv.size()), cmd.argv.data(), cmd.len.data())));
@@ -553,7 +607,7 @@ basic_redis_limiter<Clock>::try_acquire_all(std::span<const redis_request> level
                     break;
                 }
                 if (attempt == 0 && detail_redis::reply_starts(r.get(), "NOSCRIPT")) {
-                    if ((why = load_script(c))) {
+                    if ((why = load_script(c, budget))) {
                         if (why != make_error_code(redis_error::unexpected_reply)) fail(c, now);
                         break;
                     }
@@ -619,9 +673,14 @@ basic_redis_limiter<Clock>::try_acquire_batch(std::span<const redis_request> req
         connection& c = pick();
         const std::lock_guard lock(c.m);
         const detail_redis::sigpipe_guard guard;
-        std::error_code down = ensure(c, now);
+        detail_redis::call_budget budget(c.ctx, options_.command_timeout);
+        std::error_code down = ensure(c, now, budget);
         std::vector<detail_redis::command> cmds(count);
         for (int attempt = 0; !down && !todo.empty() && attempt < 2; ++attempt) {
+            if (!budget.arm()) {
+                down = redis_error::timed_out;
+                break;
+            }
             for (std::size_t i : todo) {
                 cmds[i].build(c.sha, options_.prefix, requests.subspan(i, 1),
                               std::span(ps).subspan(i, 1));
@@ -659,7 +718,7 @@ basic_redis_limiter<Clock>::try_acquire_batch(std::span<const redis_request> req
             }
             todo = std::move(noscript);
             if (!down && !todo.empty()) {
-                if ((down = load_script(c))) {
+                if ((down = load_script(c, budget))) {
                     if (down != make_error_code(redis_error::unexpected_reply)) fail(c, now);
                 }
             }

@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,6 +183,8 @@ private:
         const pid_t pid = ::fork();
         if (pid < 0) throw std::runtime_error("fork failed");
         if (pid == 0) {
+            // Dies with the test process even if that one crashes before its destructors run.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }

@@ -322,6 +322,23 @@ BOOST_AUTO_TEST_CASE(a_restart_applies_each_failure_policy_distinctly_then_recov
     BOOST_TEST((local.try_acquire("r", cfg, 1, at(2100ms)).by == lim::decided_by::redis));
 }
 
+BOOST_AUTO_TEST_CASE(a_quick_restart_is_absorbed_by_one_reconnection) {
+    redis_server server;
+    using limiter = lim::basic_redis_limiter<manual_clock>;
+    auto o = options_for(server);
+    o.reconnect_interval = 1h;
+    limiter l(o, at(0s));
+    BOOST_TEST((l.try_acquire("q", slow, 1, at(0s)).by == lim::decided_by::redis));
+    server.stop();
+    server.start();
+    // The old connection is closed; the call reconnects at once, reloads the script and is
+    // decided by Redis (a new server: a new bucket).
+    const auto d = l.try_acquire("q", slow, 1, at(0s));
+    BOOST_TEST((d.by == lim::decided_by::redis));
+    BOOST_TEST(d.remaining == 99u);
+    BOOST_TEST(l.connect_attempts() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_killed_server_costs_each_call_at_most_its_timeout) {
     redis_server server;
     lim::redis_limiter l(options_for(server));

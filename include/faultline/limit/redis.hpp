@@ -34,10 +34,11 @@
 // Failures: while Redis cannot be reached (refused, timed out, connection lost), decisions
 // follow `redis_options::on_failure` and say so in `redis_decision::by`. After a failure no
 // call touches the network until `reconnect_interval` has passed; then one call tries again
-// (connect + SCRIPT LOAD + the script). A call blocks at most connect_timeout +
-// command_timeout (the commands of one call share one command_timeout), plus the time spent
-// waiting for its connection's mutex; a pipelined batch's timeout applies to each blocking
-// read.
+// (connect + SCRIPT LOAD + the script). A connection the server closed (a restart) is
+// replaced once within the call that finds it closed, so a quick restart costs no decision. A call
+// blocks at most connect_timeout + command_timeout (the commands of one call share one
+// command_timeout), plus the time spent waiting for its connection's mutex; a pipelined batch's
+// timeout applies to each blocking read.
 //
 // Redis Cluster: the keys of one multi-level call must hash to one slot (use a `{tag}`).
 

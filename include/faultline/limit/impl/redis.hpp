@@ -593,7 +593,8 @@ basic_redis_limiter<Clock>::try_acquire_all(std::span<const redis_request> level
         if (!why) {
             detail_redis::command cmd;
             cmd.build(c.sha, options_.prefix, levels, ps);
-            for (int attempt = 0;; ++attempt) {
+            bool reloaded = false, reconnected = false;
+            for (;;) {
                 if (!budget.arm()) {
                     why = redis_error::timed_out;
                     break;
@@ -603,10 +604,22 @@ basic_redis_limiter<Clock>::try_acquire_all(std::span<const redis_request> level
                     c.ctx, static_cast<int>(cmd.argv.size()), cmd.argv.data(), cmd.len.data())));
                 if (!r) {
                     why = detail_redis::io_error(c.ctx, errno);
+                    if (why == make_error_code(redis_error::connection_lost) && !reconnected) {
+                        // A connection the server closed (it restarted, or dropped idle
+                        // clients): one fresh connection before giving up. A timeout is not
+                        // retried: the server may be executing the script.
+                        reconnected = true;
+                        redisFree(c.ctx);
+                        c.ctx = nullptr;
+                        if ((why = ensure(c, now, budget))) break;
+                        cmd.set_sha(c.sha);
+                        continue;
+                    }
                     fail(c, now);
                     break;
                 }
-                if (attempt == 0 && detail_redis::reply_starts(r.get(), "NOSCRIPT")) {
+                if (!reloaded && detail_redis::reply_starts(r.get(), "NOSCRIPT")) {
+                    reloaded = true;
                     if ((why = load_script(c, budget))) {
                         if (why != make_error_code(redis_error::unexpected_reply)) fail(c, now);
                         break;

@@ -866,4 +866,20 @@ BOOST_AUTO_TEST_CASE(render_a_classified_upstream_failure) {
     BOOST_TEST(q.body.find("slow down") != std::string::npos);
 }
 
+// Regression: a gateway's own stream error chunks (stream time limit, a line over its scanner
+// limit) classified as generic server errors, losing the code the gateway sent.
+BOOST_AUTO_TEST_CASE(error_chunks_a_server_renders_classify_back_to_their_code) {
+    const fl::error codes[] = {fl::error::stream_interrupted, fl::error::stream_truncated,
+                               fl::error::stream_timeout, fl::error::sse_line_too_long,
+                               fl::error::sse_event_too_large};
+    for (const fl::error e : codes) {
+        fl::render_options o;
+        o.include_status = true;
+        const auto r = fl::render(e, "the stream failed", "evt_1", o);
+        const auto f = fl::classify(0, r.body);
+        BOOST_TEST((f.code == e), fl::to_string(e) << " came back as " << fl::to_string(f.code));
+        BOOST_TEST(f.event_id.value_or("") == "evt_1");
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,6 +3,8 @@
 
 // Input helpers shared by the faultline-inspect subcommands.
 
+#include "../common/cli.hpp"
+
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -47,28 +49,12 @@ inline std::optional<std::string> read_input(std::string_view path, std::string_
     return data;
 }
 
-/// The value after the option at `args[i]`, advancing `i` past it; nullopt when the option is
-/// the last argument.
-inline std::optional<std::string_view> next_value(std::span<char*> args, std::size_t& i) {
-    if (i + 1 >= args.size()) return std::nullopt;
-    return std::string_view(args[++i]);
-}
-
-/// A whole decimal number in [0, max], or nullopt.
-inline std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max) {
-    std::uint64_t v = 0;
-    if (s.empty() || s.front() == '+' || s.front() == '-') return std::nullopt;
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v > max) return std::nullopt;
-    return v;
-}
+using examples::next_value;
+using examples::parse_uint;
 
 /// Writes "faultline-inspect <tool>: <message>" and returns the usage-error exit code.
 inline int usage_error(std::string_view tool, std::string_view message) {
-    std::fprintf(stderr, "faultline-inspect %.*s: %.*s (try --help)\n",
-                 static_cast<int>(tool.size()), tool.data(), static_cast<int>(message.size()),
-                 message.data());
-    return 2;
+    return examples::usage_error("faultline-inspect " + std::string(tool), message);
 }
 
 } // namespace inspect

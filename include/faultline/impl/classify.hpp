@@ -111,6 +111,9 @@ inline constexpr hint wire_hints[] = {
     {"stream_error", error::stream_interrupted},
     {"stream_interrupted", error::stream_interrupted},
     {"stream_truncated", error::stream_truncated},
+    {"stream_timeout", error::stream_timeout},
+    {"sse_line_too_long", error::sse_line_too_long},
+    {"sse_event_too_large", error::sse_event_too_large},
 };
 
 // Phrases in human messages, lower case. Signals first: they beat the status.

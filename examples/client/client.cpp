@@ -1,0 +1,548 @@
+#include "client/client.hpp"
+
+#include "common/cli.hpp"
+
+#include <faultline/http_status.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <random>
+
+namespace examples::client {
+
+namespace json = boost::json;
+namespace sse = faultline::sse;
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::string_view help = R"(usage: faultline-client --url BASE [options]
+
+Sends chat completions to an OpenAI-compatible server and reports how each one ended: the reply,
+or the failure's category, code, message and fix. Retries with jittered backoff, honours
+Retry-After / retry-after-ms, watches streams for error chunks and cut-offs.
+
+  --url BASE           the server root, e.g. http://127.0.0.1:8080 (the client appends
+                       /v1/chat/completions; a BASE ending in /v1 is diagnosed)
+  --key KEY            API key (default: $FAULTLINE_API_KEY)
+  --model M            model (default gpt-sim)
+  --prompt TEXT        the user message
+  --max-tokens N       max_tokens to send (default: not sent)
+  --stream             ask for a stream (SSE) and watch it
+  --attempts N         attempts in all, 1 = no retries (default 4)
+  --backoff-base T     first backoff delay (default 1s); T is 250ms, 2s, 1m or milliseconds
+  --backoff-cap T      longest backoff delay (default 30s)
+  --max-wait T         longest server Retry-After to wait for; longer gives up (default 60s)
+  --deadline T         overall time for one request, retries included (default none)
+  --retry-budget R     share retries over all requests of this run: at most R retries per
+                       request over 10 s (e.g. 0.2) plus --retry-floor per second
+  --retry-floor F      retries per second always allowed under a budget (default 1)
+  --timeout T          longest silence from the server (default 30s)
+  --max-line N         longest stream line in bytes (default 4194304)
+  --requests N         requests one after another (default 1)
+  --parallel N         sequences of --requests run at once (default 1)
+  --seed N             jitter seed (default random)
+  --show-response      print what the server sent for each attempt (status line, the
+                       headers that explain it, the body or stream, shortened)
+  --json               print one JSON object per request instead of text
+  --help               this text
+
+JSON members: ok, attempts, status, reply, channel, request_id, category, code, retryable,
+message, fix, retry_after_ms, gave_up, give_up_code, stream {verdict, content_events},
+history [{attempt, status, category, code, message, delay_ms, delay_from_server}],
+diagnosis [{code, cause, fix, suggestion}].
+
+Exit status: 0 when every request succeeded, 1 when one failed, 2 for usage errors.
+)";
+
+json::object failure_json(const faultline::failure& f) {
+    json::object o;
+    o["status"] = f.status;
+    o["category"] = faultline::to_string(f.cat);
+    o["code"] = faultline::to_string(f.code);
+    o["message"] = f.message;
+    return o;
+}
+
+// Collects the assistant's text from chat.completion.chunk events.
+struct collector {
+    std::string* text = nullptr;
+    void on_event(const sse::event& e, sse::event_kind kind) {
+        if (kind != sse::event_kind::content) return;
+        boost::system::error_code ec;
+        const json::value v = json::parse(e.data, ec);
+        if (ec || !v.is_object()) return;
+        const json::value* choices = v.as_object().if_contains("choices");
+        if (!choices || !choices->is_array() || choices->as_array().empty()) return;
+        const json::value& c0 = choices->as_array()[0];
+        if (!c0.is_object()) return;
+        const json::value* delta = c0.as_object().if_contains("delta");
+        if (!delta || !delta->is_object()) return;
+        if (const json::value* content = delta->as_object().if_contains("content");
+            content && content->is_string())
+            text->append(content->as_string().data(), content->as_string().size());
+    }
+};
+
+// A successful attempt.
+struct success {
+    std::string reply;
+};
+
+// What the last response said about itself, whatever the outcome.
+struct last_seen {
+    std::vector<std::string>* transcripts = nullptr; // --show-response: one per attempt
+    unsigned status = 0;
+    std::string channel;
+    std::string request_id;
+    std::optional<sse::terminal> verdict;
+    std::size_t content_events = 0;
+};
+
+// What the server sent, for people: the status line, the headers that explain a failure, and
+// the body's lines (long lines and long streams shortened).
+std::string transcript(const exchange_result& r, std::string_view body) {
+    if (!r.head_received) return "  < (no response: " + r.ec.message() + ")\n";
+    std::string out = "  < HTTP/1.1 " + std::to_string(r.head.status) + " " +
+                      std::string(faultline::reason_phrase(r.head.status)) + "\n";
+    for (const auto& f : r.head.headers) {
+        const std::string name = f.name_string();
+        std::string lower = name;
+        for (char& c : lower)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower.starts_with("x-ratelimit-") || lower.starts_with("retry-after") ||
+            lower.starts_with("x-faultline-") || lower == "x-should-retry" ||
+            lower == "content-type")
+            out += "  < " + name + ": " + std::string(f.value()) + "\n";
+    }
+    std::vector<std::string_view> lines;
+    for (std::size_t at = 0; at < body.size();) {
+        const std::size_t nl = std::min(body.find('\n', at), body.size());
+        if (nl > at) lines.push_back(body.substr(at, nl - at));
+        at = nl + 1;
+    }
+    constexpr std::size_t keep = 5, width = 150;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        if (lines.size() > 2 * keep + 1 && i == keep) {
+            out += "  < ... " + std::to_string(lines.size() - 2 * keep) + " more lines ...\n";
+            i = lines.size() - keep - 1;
+            continue;
+        }
+        std::string_view l = lines[i];
+        out += "  < ";
+        if (l.size() > width)
+            out += std::string(l.substr(0, width)) + "... (" + std::to_string(l.size()) + " bytes)";
+        else
+            out += l;
+        out += '\n';
+    }
+    if (r.ec && r.head_received) out += "  < (connection ended: " + r.ec.message() + ")\n";
+    return out;
+}
+
+std::string header(const response_head& h, std::string_view name) {
+    const auto it = h.headers.find(name);
+    return it == h.headers.end() ? std::string() : std::string(it->value());
+}
+
+net::awaitable<std::optional<faultline::outcome<success>>>
+attempt_once(http_connection& conn, http::request<http::string_body>& req, const options& o,
+             faultline::attempt_context& ctx, last_seen& seen) {
+    std::string body, text;
+    bool streaming = false;
+    sse::monitor_options mo;
+    mo.limits.max_line = o.max_line;
+    mo.limits.max_event = std::max(o.max_line, mo.limits.max_event);
+    sse::monitor<collector> monitor(clock::now(), mo, collector{&text});
+    constexpr std::size_t max_body = std::size_t(16) << 20;
+
+    exchange_options eo;
+    eo.idle_timeout = o.timeout;
+    const exchange_result r = co_await conn.exchange(
+        req,
+        [&](const response_head& head) {
+            const std::string type = header(head, "content-type");
+            streaming = head.status == 200 && type.starts_with("text/event-stream");
+        },
+        [&](std::string_view piece) -> std::error_code {
+            if (streaming) {
+                if (seen.transcripts && body.size() < (std::size_t(64) << 10))
+                    body.append(piece.substr(0, (std::size_t(64) << 10) - body.size()));
+                const std::error_code ec = monitor.feed(piece, clock::now());
+                // Content reached the caller: a failure now must not be replayed blindly.
+                if (monitor.content_events() > 0) ctx.mark_content_delivered();
+                return ec;
+            }
+            if (body.size() + piece.size() > max_body)
+                return std::error_code(beast::error_code(http::error::body_limit));
+            body.append(piece);
+            return {};
+        },
+        eo);
+
+    std::vector<std::string>* transcripts = seen.transcripts;
+    seen = {};
+    seen.transcripts = transcripts;
+    if (transcripts) transcripts->push_back(transcript(r, body));
+    if (!r.head_received) {
+        co_return faultline::outcome<success>(faultline::to_failure(
+            r.ec, "No response from " + conn.url().host + ":" + std::to_string(conn.url().port) +
+                      ": " + r.ec.message() + "."));
+    }
+    seen.status = r.head.status;
+    seen.channel = header(r.head, "x-faultline-channel");
+    seen.request_id = header(r.head, "x-request-id");
+    if (r.head.status != 200) {
+        faultline::failure f = faultline::classify(r.head.status, r.head.headers, body);
+        co_return faultline::outcome<success>(std::move(f));
+    }
+    if (streaming) {
+        const sse::verdict v = monitor.finish();
+        seen.verdict = v.kind;
+        seen.content_events = monitor.content_events();
+        if (r.ec == faultline::category::timeout && v.kind == sse::terminal::eof_without_done) {
+            faultline::failure f = faultline::to_failure(
+                faultline::error::stream_timeout,
+                "The stream went quiet for " + std::to_string(o.timeout.count()) + " ms.");
+            f.status = 200;
+            co_return faultline::outcome<success>(std::move(f));
+        }
+        if (v.kind != sse::terminal::done) {
+            faultline::failure f = *v.failure;
+            f.status = 200;
+            co_return faultline::outcome<success>(std::move(f));
+        }
+        co_return faultline::outcome<success>(success{std::move(text)});
+    }
+    if (r.ec)
+        co_return faultline::outcome<success>(faultline::to_failure(
+            r.ec, "The response body could not be read: " + r.ec.message() + "."));
+    boost::system::error_code jec;
+    const json::value v = json::parse(body, jec);
+    const json::value* content = nullptr;
+    if (!jec && v.is_object())
+        if (const json::value* choices = v.as_object().if_contains("choices");
+            choices && choices->is_array() && !choices->as_array().empty() &&
+            choices->as_array()[0].is_object())
+            if (const json::value* msg = choices->as_array()[0].as_object().if_contains("message");
+                msg && msg->is_object())
+                content = msg->as_object().if_contains("content");
+    if (!content || !content->is_string()) {
+        faultline::failure f = faultline::to_failure(faultline::error::malformed_json,
+                                                     "The 200 response is not a chat completion.");
+        f.status = 200;
+        co_return faultline::outcome<success>(std::move(f));
+    }
+    co_return faultline::outcome<success>(success{std::string(content->as_string())});
+}
+
+std::string request_body(const options& o) {
+    json::object b{{"model", o.model},
+                   {"messages", json::array{json::object{{"role", "user"}, {"content", o.prompt}}}},
+                   {"stream", o.stream}};
+    if (o.max_tokens) b["max_tokens"] = o.max_tokens;
+    return json::serialize(b);
+}
+
+std::string ms_text(std::chrono::nanoseconds d) {
+    return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + " ms";
+}
+
+} // namespace
+
+std::string_view help_text() noexcept {
+    return help;
+}
+
+faultline::result<options> parse_options(std::span<char*> args, std::string& why) {
+    options o;
+    std::string url;
+    if (const char* k = std::getenv("FAULTLINE_API_KEY")) o.api_key = k;
+    o.policy.max_server_delay = std::chrono::seconds(60);
+    std::optional<double> ratio;
+    double floor = 1.0;
+    const auto fail = [&](std::string message) {
+        why = std::move(message);
+        return faultline::result<options>(faultline::error::invalid_request);
+    };
+    constexpr auto day = std::chrono::milliseconds(86'400'000);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view a = args[i];
+        if (a == "--help" || a == "-h") return std::make_error_code(std::errc::operation_canceled);
+        if (a == "--stream") {
+            o.stream = true;
+            continue;
+        }
+        if (a == "--json" || a == "--show-response") {
+            (a == "--json" ? o.json : o.show_response) = true;
+            continue;
+        }
+        static constexpr std::string_view valued[] = {
+            "--url",          "--key",          "--model",       "--prompt",   "--max-tokens",
+            "--attempts",     "--backoff-base", "--backoff-cap", "--max-wait", "--deadline",
+            "--retry-budget", "--retry-floor",  "--timeout",     "--max-line", "--requests",
+            "--parallel",     "--seed"};
+        if (std::find(std::begin(valued), std::end(valued), a) == std::end(valued))
+            return fail("unknown argument '" + std::string(a) + "'");
+        const auto v = next_value(args, i);
+        if (!v) return fail(std::string(a) + " needs a value");
+        std::optional<milliseconds> t;
+        std::optional<std::uint64_t> n;
+        if (a == "--url")
+            url = std::string(*v);
+        else if (a == "--key")
+            o.api_key = std::string(*v);
+        else if (a == "--model")
+            o.model = std::string(*v);
+        else if (a == "--prompt")
+            o.prompt = std::string(*v);
+        else if (a == "--max-tokens") {
+            if (!(n = parse_uint(*v, 1'000'000))) return fail("--max-tokens must be 0..1000000");
+            o.max_tokens = *n;
+        } else if (a == "--attempts") {
+            if (!(n = parse_uint(*v, 100)) || *n == 0) return fail("--attempts must be 1..100");
+            o.policy.max_attempts = static_cast<unsigned>(*n);
+        } else if (a == "--backoff-base" || a == "--backoff-cap" || a == "--max-wait" ||
+                   a == "--deadline" || a == "--timeout") {
+            if (!(t = parse_millis(*v, day)))
+                return fail(std::string(a) +
+                            " must be a duration such as 250ms, 2s or 1m (at most a day)");
+            if (a == "--backoff-base")
+                o.policy.delay.base = *t;
+            else if (a == "--backoff-cap")
+                o.policy.delay.cap = *t;
+            else if (a == "--max-wait")
+                o.policy.max_server_delay = *t;
+            else if (a == "--deadline")
+                o.policy.deadline = *t;
+            else if (t->count() == 0)
+                return fail("--timeout must be positive");
+            else
+                o.timeout = *t;
+        } else if (a == "--retry-budget") {
+            if (!(ratio = parse_double(*v, 0.0, 100.0)))
+                return fail("--retry-budget must be a number from 0 to 100");
+        } else if (a == "--retry-floor") {
+            const auto f = parse_double(*v, 0.0, 1e6);
+            if (!f) return fail("--retry-floor must be a number from 0 to 1000000");
+            floor = *f;
+        } else if (a == "--max-line") {
+            if (!(n = parse_uint(*v, std::uint64_t(1) << 30)) || *n == 0)
+                return fail("--max-line must be 1..1073741824");
+            o.max_line = *n;
+        } else if (a == "--requests" || a == "--parallel") {
+            if (!(n = parse_uint(*v, 100'000)) || *n == 0)
+                return fail(std::string(a) + " must be 1..100000");
+            (a == "--requests" ? o.requests : o.parallel) = *n;
+        } else if (a == "--seed") {
+            if (!(n = parse_uint(*v, ~std::uint64_t(0))))
+                return fail("--seed must be a whole number");
+            o.seed = *n;
+        }
+    }
+    if (url.empty()) return fail("--url is required");
+    auto base = parse_base_url(url);
+    if (!base)
+        return fail("--url must be an http URL such as http://127.0.0.1:8080, not '" + url + "'");
+    o.url = std::move(base).value();
+    o.raw_url = url;
+    if (o.policy.delay.cap < o.policy.delay.base)
+        return fail("--backoff-cap must not be below --backoff-base");
+    if (o.parallel * o.requests > 1'000'000)
+        return fail("--requests x --parallel must be at most 1000000");
+    if (ratio) o.budget = faultline::retry_budget_options{std::chrono::seconds(10), *ratio, floor};
+    return o;
+}
+
+net::awaitable<report> call(const options& o,
+                            faultline::retry_budget<std::chrono::steady_clock>* budget,
+                            std::uint64_t seed) {
+    const auto ex = co_await net::this_coro::executor;
+    report rep;
+    if (!o.raw_url.empty()) rep.diagnosis = faultline::diagnose_base_url(o.raw_url);
+    for (auto& d : faultline::diagnose_api_key(o.api_key))
+        rep.diagnosis.push_back(std::move(d));
+
+    http_connection conn(ex, o.url);
+    auto req = conn.make_request(http::verb::post, o.url.target("/v1/chat/completions"), o.api_key,
+                                 request_body(o));
+    last_seen seen;
+    if (o.show_response) seen.transcripts = &rep.responses;
+    auto op = [&](faultline::attempt_context& ctx, auto handler) {
+        net::co_spawn(
+            ex, attempt_once(conn, req, o, ctx, seen),
+            [h = std::move(handler)](std::exception_ptr e,
+                                     std::optional<faultline::outcome<success>> r) mutable {
+                if (e || !r)
+                    std::move(h)(faultline::outcome<success>(
+                        faultline::to_failure(std::make_error_code(std::errc::io_error),
+                                              "The attempt failed inside the client.")));
+                else
+                    std::move(h)(std::move(*r));
+            });
+    };
+    faultline::asio::async_retry_options<> ro;
+    ro.rng = faultline::splitmix64(seed);
+    ro.budget = budget;
+    ro.on_retry = [&rep](const faultline::attempt_record& a) {
+        rep.history.push_back({a.attempt, a.what, std::chrono::duration_cast<milliseconds>(a.delay),
+                               a.delay_from_server});
+    };
+    faultline::retry_result<success> r = co_await faultline::asio::async_retry<success>(
+        ex, o.policy, op, std::move(ro), net::use_awaitable);
+    rep.status = seen.status;
+    rep.channel = seen.channel;
+    rep.request_id = seen.request_id;
+    rep.stream_verdict = seen.verdict;
+    rep.content_events = seen.content_events;
+    if (r) {
+        rep.ok = true;
+        rep.attempts = static_cast<unsigned>(rep.history.size()) + 1;
+        rep.reply = std::move(r.value().reply);
+        co_return rep;
+    }
+    const faultline::retry_error& e = r.error();
+    rep.history.clear();
+    for (const auto& a : e.history)
+        rep.history.push_back({a.attempt, a.what, std::chrono::duration_cast<milliseconds>(a.delay),
+                               a.delay_from_server});
+    rep.attempts = static_cast<unsigned>(e.history.size());
+    rep.failure = e.last;
+    rep.gave_up = e.reason;
+    rep.give_up_code = e.error_code();
+    co_return rep;
+}
+
+std::vector<report> run(const options& o) {
+    net::io_context io;
+    std::optional<faultline::retry_budget<clock>> budget;
+    if (o.budget) budget.emplace(*o.budget);
+    std::uint64_t seed = o.seed;
+    if (seed == 0) seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+    std::vector<std::vector<report>> per(o.parallel);
+    for (std::uint64_t p = 0; p < o.parallel; ++p)
+        net::co_spawn(
+            io,
+            [&, p]() -> net::awaitable<void> {
+                for (std::uint64_t i = 0; i < o.requests; ++i)
+                    per[p].push_back(
+                        co_await call(o, budget ? &*budget : nullptr,
+                                      seed + (p * o.requests + i) * 0x9e3779b97f4a7c15ull));
+            },
+            net::detached);
+    io.run();
+    std::vector<report> out;
+    for (auto& v : per)
+        for (auto& r : v)
+            out.push_back(std::move(r));
+    return out;
+}
+
+std::string report::to_text() const {
+    std::string s;
+    const auto sent = [&](std::size_t i) {
+        if (i < responses.size()) s += responses[i];
+    };
+    for (const attempt& a : history) {
+        sent(a.number - 1);
+        s += "attempt " + std::to_string(a.number) + ": ";
+        s +=
+            a.what.status ? "HTTP " + std::to_string(a.what.status) : std::string("no HTTP status");
+        s += ", " + std::string(faultline::to_string(a.what.cat)) + "/" +
+             std::string(faultline::to_string(a.what.code)) + ": " + a.what.message;
+        if (a.delay.count() > 0 || a.delay_from_server)
+            s += "\n  -> retry in " + ms_text(a.delay) +
+                 (a.delay_from_server ? " (the server's Retry-After)" : " (jittered backoff)");
+        s += '\n';
+    }
+    if (ok) sent(attempts - 1);
+    if (ok) {
+        s += "result: OK after " + std::to_string(attempts) + " attempt" +
+             (attempts == 1 ? "" : "s") + " (HTTP " + std::to_string(status) +
+             (channel.empty() ? "" : ", channel " + channel) + ")\n";
+        if (stream_verdict)
+            s += "  stream    " + std::string(sse::to_string(*stream_verdict)) + ", " +
+                 std::to_string(content_events) + " content events\n";
+        s += "  reply     " + reply + "\n";
+    } else if (failure) {
+        const faultline::failure& f = *failure;
+        s += "result: FAILED after " + std::to_string(attempts) + " attempt" +
+             (attempts == 1 ? "" : "s") +
+             (gave_up ? " (gave up: " + std::string(faultline::to_string(*gave_up)) + ")" : "") +
+             "\n";
+        s += "  status    " + (f.status ? std::to_string(f.status) : std::string("none")) + "\n";
+        s += "  category  " + std::string(faultline::to_string(f.cat)) + "\n";
+        s += "  code      " + std::string(faultline::to_string(f.code)) + "\n";
+        s += "  retryable " + std::string(f.retryable ? "yes" : "no") + "\n";
+        if (f.retry_after) s += "  wait      " + ms_text(*f.retry_after) + " (server hint)\n";
+        s += "  message   " + f.message + "\n";
+        s += "  fix       " + std::string(faultline::info(f.code).fix) + "\n";
+        if (stream_verdict)
+            s += "  stream    " + std::string(sse::to_string(*stream_verdict)) + " after " +
+                 std::to_string(content_events) + " content events\n";
+        if (f.event_id) s += "  event_id  " + *f.event_id + " (quote it to support)\n";
+    }
+    for (const faultline::diagnosis& d : diagnosis) {
+        s += "  hint      " + std::string(faultline::info(d.code).cause) + " " +
+             std::string(faultline::info(d.code).fix);
+        if (!d.suggestion.empty()) s += " Try: " + d.suggestion;
+        s += '\n';
+    }
+    return s;
+}
+
+json::object report::to_json() const {
+    json::object o;
+    o["ok"] = ok;
+    o["attempts"] = attempts;
+    o["status"] = status;
+    if (ok) o["reply"] = reply;
+    if (!channel.empty()) o["channel"] = channel;
+    if (!request_id.empty()) o["request_id"] = request_id;
+    if (failure) {
+        const faultline::failure& f = *failure;
+        o["status"] = f.status;
+        o["category"] = faultline::to_string(f.cat);
+        o["code"] = faultline::to_string(f.code);
+        o["retryable"] = f.retryable;
+        o["message"] = f.message;
+        o["fix"] = faultline::info(f.code).fix;
+        if (f.retry_after) o["retry_after_ms"] = f.retry_after->count();
+        if (f.event_id) o["event_id"] = *f.event_id;
+    }
+    if (gave_up) {
+        o["gave_up"] = faultline::to_string(*gave_up);
+        o["give_up_code"] = give_up_code.message();
+    }
+    if (stream_verdict)
+        o["stream"] = json::object{{"verdict", sse::to_string(*stream_verdict)},
+                                   {"content_events", content_events}};
+    json::array h;
+    for (const attempt& a : history) {
+        json::object e = failure_json(a.what);
+        e["attempt"] = a.number;
+        e["delay_ms"] = a.delay.count();
+        e["delay_from_server"] = a.delay_from_server;
+        h.push_back(std::move(e));
+    }
+    o["history"] = std::move(h);
+    json::array d;
+    for (const faultline::diagnosis& x : diagnosis)
+        d.push_back(json::object{{"code", faultline::to_string(x.code)},
+                                 {"cause", faultline::info(x.code).cause},
+                                 {"fix", faultline::info(x.code).fix},
+                                 {"suggestion", x.suggestion}});
+    o["diagnosis"] = std::move(d);
+    return o;
+}
+
+} // namespace examples::client

@@ -1,0 +1,112 @@
+#ifndef FAULTLINE_EXAMPLES_CLIENT_CLIENT_HPP
+#define FAULTLINE_EXAMPLES_CLIENT_CLIENT_HPP
+
+// faultline-client: a chat-completions client on Boost.Beast that fails well. Each call goes
+// through `faultline::asio::async_retry` (jittered backoff, the server's Retry-After, a retry
+// budget), every error response through `faultline::classify`, every stream through
+// `faultline::sse::monitor`; the report names each failure's category, code, message and fix.
+//
+//     examples::client::options o;
+//     o.url = examples::parse_base_url("http://127.0.0.1:8080").value();
+//     o.api_key = "sk-demo-alice";
+//     examples::client::report r = examples::client::run(o);
+//     std::cout << r.to_text();
+//
+// The base URL is the server root: the client appends /v1/chat/completions, as the OpenAI SDKs
+// append to theirs; a base URL that already ends in /v1 is diagnosed (reference 000).
+
+#include "common/http_client.hpp"
+
+#include <faultline/asio/retry.hpp>
+#include <faultline/classify.hpp>
+#include <faultline/diagnose.hpp>
+#include <faultline/retry/budget.hpp>
+#include <faultline/retry/policy.hpp>
+#include <faultline/sse/monitor.hpp>
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace examples::client {
+
+/// What to ask and how to retry. A plain value.
+struct options {
+    base_url url;
+    std::string raw_url; ///< As given, for the base-URL diagnosis.
+    std::string api_key;
+    std::string model = "gpt-sim";
+    std::string prompt = "Say something about failing well.";
+    std::uint64_t max_tokens = 0; ///< 0: not sent (the server's default).
+    bool stream = false;
+    /// Attempts, backoff, how long a server hint may be; defaults as `faultline::retry_policy`
+    /// (4 attempts, full jitter from 1 s capped at 30 s, hints up to 60 s).
+    faultline::retry_policy policy;
+    /// A retry budget shared by every request of a run; none: no budget.
+    std::optional<faultline::retry_budget_options> budget;
+    std::chrono::milliseconds timeout{30'000}; ///< Longest silence from the server.
+    std::size_t max_line = std::size_t(4) << 20;
+    std::uint64_t requests = 1; ///< Requests made one after another.
+    std::uint64_t parallel = 1; ///< Sequences run at once (each of `requests`).
+    std::uint64_t seed = 0;     ///< Jitter seed; 0: random.
+    bool json = false;          ///< Print JSON lines instead of text (the program's output).
+    bool show_response = false; ///< Keep a transcript of each response (`report::responses`).
+};
+
+/// Reads the command line (everything after the program name); on a usage error returns
+/// `faultline::error::invalid_request` and puts one line in `why`. `--help` returns
+/// `std::errc::operation_canceled` (print `help_text()` and exit 0).
+[[nodiscard]] faultline::result<options> parse_options(std::span<char*> args, std::string& why);
+
+/// The text of --help.
+[[nodiscard]] std::string_view help_text() noexcept;
+
+/// One failed attempt.
+struct attempt {
+    unsigned number = 0;
+    faultline::failure what;
+    std::chrono::milliseconds delay{0}; ///< The wait before the next attempt; 0 for the last.
+    bool delay_from_server = false;     ///< `delay` is the server's Retry-After (or kin).
+};
+
+/// The outcome of one request, after every retry.
+struct report {
+    bool ok = false;
+    unsigned attempts = 0;
+    unsigned status = 0;    ///< The last response's HTTP status; 0 when none came.
+    std::string reply;      ///< The assistant's text (streamed deltas joined).
+    std::string channel;    ///< `x-faultline-channel`, when the server names one.
+    std::string request_id; ///< `x-request-id` of the last response.
+    std::optional<faultline::failure> failure;              ///< Why it failed.
+    std::optional<faultline::give_up_reason> gave_up;       ///< Why retrying stopped.
+    std::error_code give_up_code;                           ///< `give_up_code(reason, last)`.
+    std::vector<attempt> history;                           ///< Every failed attempt.
+    std::optional<faultline::sse::terminal> stream_verdict; ///< For streams that started.
+    std::size_t content_events = 0;
+    std::vector<faultline::diagnosis> diagnosis; ///< Base-URL and key problems seen locally.
+    /// With `options::show_response`: what the server sent, one transcript per attempt.
+    std::vector<std::string> responses;
+
+    /// Human-readable lines: each attempt, the result, category, code, message, fix.
+    [[nodiscard]] std::string to_text() const;
+    /// Everything as one JSON object (see --help for the members).
+    [[nodiscard]] boost::json::object to_json() const;
+};
+
+/// Makes one request (with its retries) on the caller's executor. `budget` may be null.
+[[nodiscard]] boost::asio::awaitable<report>
+call(const options& o, faultline::retry_budget<std::chrono::steady_clock>* budget,
+     std::uint64_t seed);
+
+/// Runs `o.parallel` sequences of `o.requests` requests on a private io_context; reports in
+/// the order the requests were made (sequence by sequence). Blocks.
+[[nodiscard]] std::vector<report> run(const options& o);
+
+} // namespace examples::client
+
+#endif

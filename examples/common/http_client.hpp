@@ -1,0 +1,276 @@
+#ifndef FAULTLINE_EXAMPLES_COMMON_HTTP_CLIENT_HPP
+#define FAULTLINE_EXAMPLES_COMMON_HTTP_CLIENT_HPP
+
+// The HTTP/1.1 client the examples share (faultline-client, faultline-loadgen, the end-to-end
+// tests and the gateway benchmark): one keep-alive connection on Boost.Beast, driven from C++20
+// coroutines, that hands the response body over piece by piece as it arrives, so a caller can
+// feed an event stream to `faultline::sse::monitor` while it streams.
+//
+//     examples::http_connection c(co_await net::this_coro::executor,
+//     *examples::parse_base_url(url)); examples::exchange_result r = co_await c.exchange(req,
+//     [&](std::string_view piece) {
+//         return monitor.feed(piece, clock::now());  // an error stops the read
+//     });
+//     if (r.ec) ...                                  // transport error, timeout, body too large
+//     r.head.status, r.head.headers                  // what the server sent
+//
+// Plain http only (the examples talk to loopback). Not part of faultline's API.
+
+#include <faultline/error.hpp>
+#include <faultline/result.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace examples {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+/// An `http://host[:port][/path]` base URL, split.
+struct base_url {
+    std::string host;
+    std::uint16_t port = 80;
+    std::string path; ///< Without a trailing slash; "" for the root.
+
+    /// `path` + `suffix` ("/v1/chat/completions").
+    [[nodiscard]] std::string target(std::string_view suffix) const {
+        return path + std::string(suffix);
+    }
+};
+
+/// Splits `url`; `faultline::error::base_url_invalid` for anything but an http URL with a host
+/// and an optional decimal port, without query or fragment.
+[[nodiscard]] inline faultline::result<base_url> parse_base_url(std::string_view url) {
+    constexpr std::string_view scheme = "http://";
+    if (url.substr(0, scheme.size()) != scheme) return faultline::error::base_url_invalid;
+    url.remove_prefix(scheme.size());
+    const std::size_t slash = url.find('/');
+    std::string_view authority = url.substr(0, slash);
+    base_url out;
+    out.path = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
+    while (!out.path.empty() && out.path.back() == '/')
+        out.path.pop_back();
+    if (out.path.find_first_of("?# \t\r\n") != std::string::npos)
+        return faultline::error::base_url_invalid;
+    if (const std::size_t colon = authority.rfind(':');
+        colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+        const std::string_view port = authority.substr(colon + 1);
+        unsigned value = 0;
+        const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() ||
+            value == 0 || value > 65535)
+            return faultline::error::base_url_invalid;
+        out.port = static_cast<std::uint16_t>(value);
+        authority = authority.substr(0, colon);
+    }
+    if (authority.size() > 2 && authority.front() == '[' && authority.back() == ']')
+        authority = authority.substr(1, authority.size() - 2);
+    if (authority.empty() || authority.find_first_of("@ \t\r\n/[]") != std::string_view::npos)
+        return faultline::error::base_url_invalid;
+    out.host = std::string(authority);
+    return out;
+}
+
+/// The status line and headers of a response.
+struct response_head {
+    unsigned status = 0;
+    http::fields headers;
+};
+
+/// What one exchange ended with.
+struct exchange_result {
+    /// Transport errors (refused, reset, `beast::error::timeout`), a body over the limit
+    /// (`http::error::body_limit`), or the error the body callback returned. Empty when the
+    /// whole response was read.
+    std::error_code ec;
+    bool head_received = false; ///< Whether `head` holds a response.
+    response_head head;
+    std::uint64_t body_bytes = 0;
+};
+
+/// Limits of one exchange.
+struct exchange_options {
+    /// Longest wait for connect, the head, and each body read. A server that goes quiet for
+    /// longer is `beast::error::timeout`.
+    std::chrono::milliseconds idle_timeout{30'000};
+    /// Largest body; longer is `http::error::body_limit` (never silently cut).
+    std::uint64_t max_body = std::uint64_t(64) << 20;
+};
+
+/// One keep-alive HTTP/1.1 connection to a base URL, reconnecting when the server closed it.
+/// Not thread-safe: one coroutine at a time.
+class http_connection {
+public:
+    http_connection(net::any_io_executor ex, base_url url)
+        : stream_(std::move(ex))
+        , url_(std::move(url)) {}
+
+    /// The base URL. Not thread-safe.
+    [[nodiscard]] const base_url& url() const noexcept { return url_; }
+
+    /// A request for `target` with Host, User-Agent and, when not empty, `Authorization: Bearer`.
+    [[nodiscard]] http::request<http::string_body> make_request(http::verb method,
+                                                                std::string_view target,
+                                                                std::string_view api_key,
+                                                                std::string body = {}) const {
+        http::request<http::string_body> req{method, std::string(target), 11};
+        req.set(http::field::host, url_.host + ":" + std::to_string(url_.port));
+        req.set(http::field::user_agent, "faultline-examples");
+        if (!api_key.empty()) req.set(http::field::authorization, "Bearer " + std::string(api_key));
+        if (!body.empty() || method == http::verb::post) {
+            req.set(http::field::content_type, "application/json");
+            req.body() = std::move(body);
+        }
+        req.prepare_payload();
+        return req;
+    }
+
+    /// Sends `req` and reads the response; every piece of the body goes to
+    /// `on_body(std::string_view) -> std::error_code` as it arrives (an error stops the read and
+    /// closes the connection). Not thread-safe.
+    template <class OnBody>
+    net::awaitable<exchange_result> exchange(http::request<http::string_body>& req, OnBody on_body,
+                                             exchange_options options = {}) {
+        return exchange(
+            req, [](const response_head&) {}, std::move(on_body), options);
+    }
+
+    /// As above, with `on_head(const response_head&)` called once the head is read, before any
+    /// piece of the body (to choose how to read it). Not thread-safe.
+    template <class OnHead, class OnBody>
+    net::awaitable<exchange_result> exchange(http::request<http::string_body>& req, OnHead on_head,
+                                             OnBody on_body, exchange_options options);
+
+    /// Closes the connection (the next exchange connects again). Not thread-safe.
+    void close() noexcept {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.close();
+        open_ = false;
+        buffer_.clear();
+    }
+
+private:
+    net::awaitable<std::error_code> connect(std::chrono::milliseconds timeout);
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    base_url url_;
+    bool open_ = false;
+};
+
+inline net::awaitable<std::error_code> http_connection::connect(std::chrono::milliseconds timeout) {
+    constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+    tcp::resolver resolver(stream_.get_executor());
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(url_.host, std::to_string(url_.port), nothrow);
+    if (rec) co_return rec;
+    stream_.expires_after(timeout);
+    auto [cec, ep] = co_await stream_.async_connect(endpoints, nothrow);
+    if (cec) {
+        close();
+        co_return cec;
+    }
+    stream_.socket().set_option(tcp::no_delay(true));
+    open_ = true;
+    co_return std::error_code{};
+}
+
+template <class OnHead, class OnBody>
+net::awaitable<exchange_result> http_connection::exchange(http::request<http::string_body>& req,
+                                                          OnHead on_head, OnBody on_body,
+                                                          exchange_options options) {
+    constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+    exchange_result out;
+    // A kept-alive connection the server closed meanwhile fails on write or on the head read;
+    // then one fresh connection is tried, since nothing of the request reached the server.
+    for (int round = 0; round < 2; ++round) {
+        const bool reused = open_;
+        if (!open_) {
+            if (auto ec = co_await connect(options.idle_timeout)) {
+                out.ec = ec;
+                co_return out;
+            }
+        }
+        stream_.expires_after(options.idle_timeout);
+        auto [wec, written] = co_await http::async_write(stream_, req, nothrow);
+        (void)written;
+        http::response_parser<http::buffer_body> parser;
+        parser.body_limit(options.max_body);
+        if (!wec) {
+            stream_.expires_after(options.idle_timeout);
+            auto [hec, n] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
+            (void)n;
+            wec = hec;
+        }
+        if (wec) {
+            close();
+            if (reused && (wec == http::error::end_of_stream || wec == net::error::eof ||
+                           wec == net::error::connection_reset || wec == net::error::broken_pipe))
+                continue;
+            out.ec = wec;
+            co_return out;
+        }
+        out.head_received = true;
+        out.head.status = parser.get().result_int();
+        for (const auto& f : parser.get().base())
+            out.head.headers.insert(f.name_string(), f.value());
+        on_head(out.head);
+
+        char piece[16 * 1024];
+        while (!parser.is_done()) {
+            parser.get().body().data = piece;
+            parser.get().body().size = sizeof piece;
+            stream_.expires_after(options.idle_timeout);
+            // read_some, not read: read returns only once the piece is full or the message
+            // ends, which would hold a stream's events back and make the idle timeout a limit
+            // on filling 16 KiB.
+            auto [rec, m] = co_await http::async_read_some(stream_, buffer_, parser, nothrow);
+            (void)m;
+            if (rec == http::error::need_buffer) rec = {};
+            const std::size_t got = sizeof piece - parser.get().body().size;
+            out.body_bytes += got;
+            if (got != 0) {
+                if (std::error_code cec = on_body(std::string_view(piece, got))) {
+                    close();
+                    out.ec = cec;
+                    co_return out;
+                }
+            }
+            if (rec) {
+                close();
+                out.ec = rec;
+                co_return out;
+            }
+        }
+        if (!parser.keep_alive()) close();
+        co_return out;
+    }
+    co_return out;
+}
+
+} // namespace examples
+
+#endif

@@ -1,0 +1,150 @@
+#ifndef FAULTLINE_EXAMPLES_GATEWAY_CONFIG_HPP
+#define FAULTLINE_EXAMPLES_GATEWAY_CONFIG_HPP
+
+// What the example gateway serves and how its simulated upstream channels fail: API keys and
+// their users, limits at each level, models and the channels behind them. Built in
+// (`demo_config()`) or read from JSON (`parse_config`); the README's "Gateway" section documents
+// every member.
+
+#include <faultline/result.hpp>
+#include <faultline/retry/circuit_breaker.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace examples::gateway {
+
+/// A per-minute limit: `per_minute` tokens (or requests) per minute, bursts up to `burst`
+/// (0: a whole minute's worth). `per_minute == 0` means no limit at this level.
+struct rate_limit {
+    std::uint64_t per_minute = 0;
+    std::uint64_t burst = 0;
+
+    [[nodiscard]] bool enabled() const noexcept { return per_minute != 0; }
+    [[nodiscard]] std::uint64_t capacity() const noexcept { return burst ? burst : per_minute; }
+};
+
+/// The limits of one level (a key, a user or a channel).
+struct level_limits {
+    rate_limit rpm;                ///< Requests per minute.
+    rate_limit tpm;                ///< Tokens (prompt estimate + max_tokens) per minute.
+    std::uint64_t concurrency = 0; ///< Requests in flight at once; 0: no limit.
+};
+
+/// A user: several keys share its limits.
+struct user_config {
+    std::string id;
+    level_limits limits;
+};
+
+/// An API key.
+struct key_config {
+    std::string secret; ///< What clients send after "Bearer ".
+    std::string id;     ///< A name for logs, headers and Redis keys; never the secret.
+    std::string user;   ///< The user it belongs to; "" for none.
+    level_limits limits;
+    /// Tokens the key may spend in all; when used up, 429 `spend_limit_exceeded` (not
+    /// retryable). None: no budget.
+    std::optional<std::uint64_t> budget_tokens;
+};
+
+/// How a simulated upstream channel behaves on the calls its `pattern` marks as failing.
+enum class failure_mode {
+    none,            ///< Always answers well.
+    status,          ///< Answers `status` with `body` and `headers` (a 429, a 5xx, ...).
+    timeout,         ///< Answers after `latency`, which should exceed the upstream timeout.
+    dead,            ///< The connection is refused.
+    midstream_error, ///< Streams `fail_after` chunks, then an error chunk and `[DONE]`.
+    upstream_cutoff, ///< Streams `fail_after` chunks, then closes without `[DONE]`.
+    cutoff,          ///< As upstream_cutoff, and the gateway passes the cut on to its client
+                     ///< (a gateway whose own stream timeout or proxy drops the stream).
+    huge_line,       ///< Streams one event whose line is `line_bytes` long (a base64 image).
+    slow,            ///< Streams with `chunk_interval` gaps (heartbeats, stream timeouts).
+};
+
+[[nodiscard]] std::string_view to_string(failure_mode m) noexcept;
+[[nodiscard]] bool from_string(std::string_view s, failure_mode& out) noexcept;
+
+/// One simulated upstream channel.
+struct channel_config {
+    std::string name;
+    failure_mode mode = failure_mode::none;
+    /// Which calls fail, cycling by call number: 'F' fails, 'S' succeeds ("FFS": two of every
+    /// three fail). Empty: every call fails (when `mode` is not `none`).
+    std::string pattern;
+    unsigned status = 500; ///< For `failure_mode::status`.
+    std::string body;      ///< Upstream error body ("": OpenAI shape).
+    std::vector<std::pair<std::string, std::string>> headers; ///< e.g. Retry-After.
+    std::chrono::milliseconds latency{0};                     ///< Until the head arrives.
+    unsigned chunks = 8;                                      ///< Content chunks of a reply.
+    std::chrono::milliseconds chunk_interval{0};              ///< Between stream chunks.
+    unsigned fail_after = 3;                       ///< Chunks before a mid-stream failure.
+    std::size_t line_bytes = std::size_t(6) << 20; ///< For `huge_line`.
+    level_limits limits;                           ///< The gateway's limits towards it.
+};
+
+/// A model and the channels that serve it, in failover order.
+struct model_config {
+    std::string id;
+    std::vector<std::string> channels;
+    std::uint64_t context_tokens = 8192; ///< Prompt estimate + max_tokens above this: 400.
+};
+
+/// Everything the gateway is configured with. A plain value.
+struct gateway_config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080; ///< 0: an ephemeral port, printed at start.
+    unsigned threads = 1;      ///< Threads running the io_context.
+    bool limits_enabled = true;
+    std::chrono::milliseconds upstream_timeout{2000};     ///< Upstream head or next chunk.
+    std::chrono::milliseconds streaming_timeout{300'000}; ///< A whole stream (STREAMING_TIMEOUT).
+    std::chrono::milliseconds heartbeat{15'000};          ///< Comment after this much quiet.
+    std::size_t stream_max_line = std::size_t(1) << 20; ///< The upstream stream scanner's line cap.
+    std::size_t max_body = std::size_t(1) << 20;        ///< Request bodies above: 413.
+    std::uint64_t default_max_tokens = 256;
+    /// Whether 5xx bodies repeat the status in `error.status`, as some gateways do.
+    bool include_status = true;
+    faultline::circuit_breaker_options breaker{
+        .failure_threshold = 3,
+        .failure_rate_threshold = 0.5,
+        .minimum_calls = 20,
+        .window = std::chrono::seconds(60),
+        .cool_down = std::chrono::seconds(30),
+        .max_cool_down = std::chrono::minutes(5),
+        .half_open_probes = 1,
+        .open_on_retry_after = false,
+    };
+    std::vector<user_config> users;
+    std::vector<key_config> keys;
+    std::vector<channel_config> channels;
+    std::vector<model_config> models;
+
+    [[nodiscard]] const key_config* find_key(std::string_view secret) const noexcept;
+    [[nodiscard]] const user_config* find_user(std::string_view id) const noexcept;
+    [[nodiscard]] const model_config* find_model(std::string_view id) const noexcept;
+    [[nodiscard]] const channel_config* find_channel(std::string_view name) const noexcept;
+};
+
+/// The built-in configuration the demo and the tests use: one model per failure of the reference
+/// documents (see the README's table).
+[[nodiscard]] gateway_config demo_config();
+
+/// Reads a configuration from JSON (members as in the README; unknown members are errors).
+/// On failure returns `faultline::error::invalid_request` (or `malformed_json`) and puts one
+/// line saying where and why in `why`.
+[[nodiscard]] faultline::result<gateway_config> parse_config(std::string_view json,
+                                                             std::string& why);
+
+/// Checks references (a key's user, a model's channels), duplicates and ranges; the first
+/// problem as one line, or "" when the configuration is usable.
+[[nodiscard]] std::string validate(const gateway_config& c);
+
+} // namespace examples::gateway
+
+#endif

@@ -1,0 +1,100 @@
+#ifndef FAULTLINE_EXAMPLES_GATEWAY_GATEWAY_HPP
+#define FAULTLINE_EXAMPLES_GATEWAY_GATEWAY_HPP
+
+// An OpenAI-compatible gateway on Boost.Beast, in front of simulated upstream channels: what a
+// server built on faultline looks like. Per request it
+//
+//  - answers unknown paths with 404, and a doubled "/v1/v1/..." with the diagnosis (reference
+//    000) — before anything else, since the key cannot be checked on a path that does not exist;
+//  - checks `Authorization: Bearer <key>` (401 with the envelope, hints for keys with stray
+//    whitespace or invisible characters, never the key itself);
+//  - reads the body (413 above `max_body`, 400 for bad JSON or fields, 404 model_not_found,
+//    400 context_length_exceeded), the key's spend budget (429 spend_limit_exceeded);
+//  - takes in-flight permits (key, user) and rate limits (requests and tokens per minute at the
+//    key, user and upstream levels, all or nothing), answering 429 with `Retry-After`,
+//    `retry-after-ms` and `x-ratelimit-*`, and the level in the message;
+//  - picks a channel whose circuit breaker is closed (round robin over the model's channels),
+//    fails over to the next when one fails retryably, and answers 503 no_available_channel with
+//    `Retry-After` when every breaker is open;
+//  - classifies upstream errors in any dialect and answers with the taxonomy's status, type and
+//    code; 5xx messages are redacted and carry an `event_id` that the log line repeats with the
+//    real cause (references 001/002); an upstream 429 passes through with its Retry-After;
+//  - relays streams through `faultline::sse::monitor`: content as it comes, comment heartbeats
+//    when the upstream is quiet, and on an upstream error chunk, a truncated upstream, a line
+//    over `stream_max_line`, an upstream that goes quiet or the stream time limit, the error
+//    chunk + `[DONE]` convention (reference 002) instead of a silent cut.
+//
+// Time for limits and breakers comes from `server_options::clock`, so tests drive them with a
+// manual clock; waits (upstream latency, heartbeats) use Asio timers.
+
+#include "gateway/config.hpp"
+#include "gateway/limits.hpp"
+
+#include <faultline/result.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+namespace examples::gateway {
+
+/// What the server counts. A plain value (a snapshot).
+struct stats {
+    std::uint64_t requests = 0;       ///< Requests read.
+    std::uint64_t ok = 0;             ///< 2xx answers.
+    std::uint64_t client_errors = 0;  ///< 4xx answers other than 429.
+    std::uint64_t rate_limited = 0;   ///< 429 answers.
+    std::uint64_t server_errors = 0;  ///< 5xx answers.
+    std::uint64_t streams = 0;        ///< Streams started (200, text/event-stream).
+    std::uint64_t stream_errors = 0;  ///< Streams ended with an error chunk or a cut.
+    std::uint64_t upstream_calls = 0; ///< Calls made to channels.
+    std::uint64_t failovers = 0;      ///< Calls that failed and were retried on another channel.
+};
+
+/// Behaviour injected into a server.
+struct server_options {
+    /// The time limits and circuit breakers see. Default: `steady_clock::now`.
+    std::function<std::chrono::steady_clock::time_point()> clock;
+    /// Seed of the ids (`event_id`, `x-request-id`, completion ids). Default: random.
+    std::uint64_t seed = 0;
+    /// Where limits are kept. Default: in memory (`make_memory_limiter`).
+    std::unique_ptr<rate_limiter> limiter;
+    /// Receives one line per request and one per redacted error (the real cause and its
+    /// event_id). Called from the server's threads; must be thread-safe. Default: none.
+    std::function<void(std::string_view)> log;
+};
+
+/// The gateway. Construct, `listen()`, run the executor's io_context.
+class server {
+public:
+    /// Throws `std::invalid_argument` with the problem if `validate(config)` finds one.
+    server(boost::asio::any_io_executor ex, gateway_config config, server_options options = {});
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Binds `config.host:config.port` (0: ephemeral) and starts accepting. Returns the bound
+    /// port, or the bind error. Not thread-safe (call once, before running).
+    [[nodiscard]] faultline::result<std::uint16_t> listen();
+
+    /// Stops accepting; connections in progress finish. Thread-safe.
+    void close();
+
+    /// The counters so far. Thread-safe.
+    [[nodiscard]] stats snapshot() const noexcept;
+
+    /// The configuration in force. Thread-safe.
+    [[nodiscard]] const gateway_config& config() const noexcept;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace examples::gateway
+
+#endif

@@ -1,0 +1,94 @@
+#ifndef FAULTLINE_EXAMPLES_GATEWAY_LIMITS_HPP
+#define FAULTLINE_EXAMPLES_GATEWAY_LIMITS_HPP
+
+// The gateway's rate limits at three levels (reference 000: token-level, user-level and the
+// upstream): requests and tokens per minute at each, taken all or nothing, in memory
+// (`faultline::limit::keyed_limiter` + `acquire_all`) or shared by several gateway processes in
+// Redis (`faultline::limit::redis_limiter`). In-flight limits are per process.
+
+#include "gateway/config.hpp"
+
+#include <faultline/limit/concurrency.hpp>
+#include <faultline/limit/decision.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace examples::gateway {
+
+/// Which level said no.
+enum class level { key, user, channel };
+
+/// "token", "user", "upstream" — the reference documents' names for the levels.
+[[nodiscard]] std::string_view to_string(level l) noexcept;
+
+/// The answer over every level.
+struct admission {
+    bool admitted = false;
+    level refused_level = level::key;
+    faultline::limit::decision refusal; ///< The refusing level's decision (its `ec`, wait).
+    /// The key's own request and token decisions (what `x-ratelimit-*` report), when limited.
+    std::optional<faultline::limit::decision> key_requests, key_tokens;
+    /// Who decided: "memory", "redis", "fail_open", "fail_closed", "local".
+    std::string_view by = "memory";
+};
+
+/// Rate limits over every level. Implementations are thread-safe.
+class rate_limiter {
+public:
+    using time_point = std::chrono::steady_clock::time_point;
+    virtual ~rate_limiter() = default;
+
+    /// One request of `tokens` estimated tokens for `key` (and its `user`, may be null) to
+    /// `channel`: admitted at every level or at none. Thread-safe.
+    [[nodiscard]] virtual admission acquire(const key_config& key, const user_config* user,
+                                            const channel_config& channel, std::uint64_t tokens,
+                                            time_point now) = 0;
+
+    /// Gives back tokens estimated but not used (or a request the upstream never served) to
+    /// every level that took them; a store that cannot give back ignores it. Thread-safe.
+    virtual void refund(const key_config& key, const user_config* user,
+                        const channel_config& channel, std::uint64_t requests, std::uint64_t tokens,
+                        time_point now) = 0;
+
+    /// "memory" or "redis host:port". Thread-safe.
+    [[nodiscard]] virtual std::string describe() const = 0;
+};
+
+/// In-process limits for every key, user and channel of `config`.
+[[nodiscard]] std::unique_ptr<rate_limiter> make_memory_limiter(const gateway_config& config,
+                                                                rate_limiter::time_point now);
+
+#ifdef FAULTLINE_EXAMPLES_REDIS
+/// Limits held in Redis at `host:port` (keys prefixed `prefix`), shared by every gateway that
+/// uses the same server; while Redis cannot be reached each process decides alone with
+/// in-memory buckets of the same limits (`redis_failure::local`).
+[[nodiscard]] std::unique_ptr<rate_limiter>
+make_redis_limiter(const gateway_config& config, std::string host, std::uint16_t port,
+                   std::string prefix = "faultline-gateway:");
+#endif
+
+/// In-flight limits per key and per user (per process). Thread-safe.
+class concurrency_limits {
+public:
+    explicit concurrency_limits(const gateway_config& config);
+
+    /// Permits for the key and its user, or the refusal (`concurrency_exceeded`) and its level.
+    struct permits {
+        faultline::limit::permit key, user;
+        std::optional<level> refused;
+        faultline::limit::decision refusal;
+    };
+    [[nodiscard]] permits acquire(const key_config& key, const user_config* user);
+
+private:
+    faultline::limit::keyed_concurrency_limiter keys_, users_;
+};
+
+} // namespace examples::gateway
+
+#endif

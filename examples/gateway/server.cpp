@@ -1,0 +1,814 @@
+#include "gateway/gateway.hpp"
+#include "gateway/upstream.hpp"
+
+#include <faultline/classify.hpp>
+#include <faultline/diagnose.hpp>
+#include <faultline/envelope.hpp>
+#include <faultline/limit/headers.hpp>
+#include <faultline/retry/backoff.hpp>
+#include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/sse/monitor.hpp>
+#include <faultline/sse/writer.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <atomic>
+#include <ctime>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+#include <variant>
+
+namespace examples::gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+namespace sse = faultline::sse;
+using tcp = net::ip::tcp;
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// One answer that is not a stream.
+struct reply {
+    unsigned status = 200;
+    std::string body;
+    header_list headers;
+    std::string_view content_type = "application/json";
+};
+
+std::uint64_t ceil_ms(std::chrono::nanoseconds d) {
+    const auto ns = d.count();
+    return ns <= 0 ? 0 : static_cast<std::uint64_t>(ns / 1'000'000 + (ns % 1'000'000 != 0));
+}
+
+void add_retry_after(header_list& h, std::chrono::nanoseconds wait) {
+    const std::uint64_t ms = std::max<std::uint64_t>(ceil_ms(wait), 1);
+    h.emplace_back("retry-after", std::to_string(faultline::limit::retry_after_seconds(wait)));
+    h.emplace_back("retry-after-ms", std::to_string(ms));
+}
+
+// Tells clients outright whether to retry (the OpenAI SDKs read it): a 429 for a spend limit
+// or a request larger than the bucket must not be retried, whatever its status says.
+std::pair<std::string, std::string> should_retry(bool yes) {
+    return {"x-should-retry", yes ? "true" : "false"};
+}
+
+std::string hex_id(std::uint64_t a, std::uint64_t b) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s(32, '0');
+    for (int i = 0; i < 16; ++i) {
+        s[static_cast<std::size_t>(i)] = digits[(a >> (60 - 4 * i)) & 15];
+        s[static_cast<std::size_t>(16 + i)] = digits[(b >> (60 - 4 * i)) & 15];
+    }
+    return s;
+}
+
+// Per-channel state: its breaker lives in the model's pool; calls are counted per channel.
+struct model_state {
+    const model_config* model;
+    std::vector<const channel_config*> channels;
+    std::unique_ptr<faultline::channel_pool<clock>> pool;
+};
+
+// Re-emits the upstream's events to the client, as a relay does: content as it comes; the
+// terminator; an upstream error chunk is kept for the gateway to answer in its own words.
+struct relay {
+    sse::writer* out = nullptr;
+    const sse::monitor_options* options = nullptr;
+    std::optional<faultline::failure> upstream_error;
+    bool finished = false;
+
+    void on_event(const sse::event& e, sse::event_kind kind) {
+        if (finished) return;
+        switch (kind) {
+        case sse::event_kind::done:
+            out->done();
+            finished = true;
+            return;
+        case sse::event_kind::error: {
+            faultline::failure f;
+            (void)sse::classify_event(e, *options, &f);
+            upstream_error = std::move(f);
+            finished = true;
+            return;
+        }
+        case sse::event_kind::content:
+        case sse::event_kind::malformed_json:
+        case sse::event_kind::empty:
+            if (e.type.empty() && !e.id)
+                out->data(e.data);
+            else
+                (void)out->event(
+                    {e.data, sse::is_safe_event_type(e.type) ? e.type : "", std::nullopt, {}});
+            return;
+        }
+    }
+};
+
+} // namespace
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+    impl(net::any_io_executor ex, gateway_config c, server_options o)
+        : config(std::move(c))
+        , options(std::move(o))
+        , acceptor(ex)
+        , concurrency(config) {
+        if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
+        if (!options.clock) options.clock = [] { return clock::now(); };
+        if (options.seed == 0)
+            options.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+        if (!options.limiter) options.limiter = make_memory_limiter(config, options.clock());
+        for (const auto& m : config.models) {
+            model_state s{&m,
+                          {},
+                          std::make_unique<faultline::channel_pool<clock>>(m.channels.size(),
+                                                                           config.breaker)};
+            for (const auto& name : m.channels)
+                s.channels.push_back(config.find_channel(name));
+            models.emplace(m.id, std::move(s));
+        }
+        for (const auto& ch : config.channels)
+            calls.emplace(ch.name, 0);
+        spent = std::make_unique<std::atomic<std::uint64_t>[]>(config.keys.size());
+    }
+
+    gateway_config config;
+    server_options options;
+    tcp::acceptor acceptor;
+    concurrency_limits concurrency;
+    std::unordered_map<std::string, model_state> models;
+    std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
+    std::unique_ptr<std::atomic<std::uint64_t>[]> spent;               // tokens, per key
+    std::atomic<std::uint64_t> ids{0};
+    struct counters {
+        std::atomic<std::uint64_t> requests{0}, ok{0}, client_errors{0}, rate_limited{0},
+            server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0}, failovers{0};
+    } count;
+    std::mutex log_mutex;
+
+    void log(std::string_view line) {
+        if (!options.log) return;
+        const std::lock_guard lock(log_mutex);
+        options.log(line);
+    }
+
+    // A fresh id: event ids, x-request-id and completion ids.
+    std::string next_id() {
+        // Two draws per id from disjoint stretches of one SplitMix64 sequence.
+        faultline::splitmix64 g(options.seed + ids.fetch_add(2, std::memory_order_relaxed) *
+                                                   0x9e3779b97f4a7c15ull);
+        const std::uint64_t a = g();
+        return hex_id(a, g());
+    }
+
+    void counted(unsigned status) {
+        if (status < 300)
+            count.ok.fetch_add(1, std::memory_order_relaxed);
+        else if (status == 429)
+            count.rate_limited.fetch_add(1, std::memory_order_relaxed);
+        else if (status < 500)
+            count.client_errors.fetch_add(1, std::memory_order_relaxed);
+        else
+            count.server_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    net::awaitable<void> accept_loop();
+    net::awaitable<void> session(tcp::socket socket);
+    net::awaitable<bool> handle(beast::tcp_stream& s, http::request<http::string_body>& req);
+    // A chat request that passed every check made before limits.
+    struct chat_request {
+        const key_config* key = nullptr;
+        model_state* model = nullptr;
+        bool stream = false;
+        std::uint64_t prompt_tokens = 0;
+        std::uint64_t max_tokens = 0;
+    };
+    // Routing, authentication, the body, the model, context length and the spend budget: the
+    // reply that ends the request here, or the request to serve.
+    std::variant<reply, chat_request> prepare(const http::request<http::string_body>& req,
+                                              const std::string& request_id);
+    net::awaitable<bool> chat(beast::tcp_stream& s, http::request<http::string_body>& req,
+                              const chat_request& cr, const std::string& request_id);
+    net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
+                              reply& r, const std::string& request_id);
+    net::awaitable<bool> stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
+                                const upstream_reply& up, clock::time_point call_start,
+                                const header_list& headers, const std::string& request_id,
+                                std::uint64_t& completion);
+    // The 429 for a refused admission, the level named in the message.
+    reply limit_reply(const admission& a, const std::string& prefix) const;
+
+    reply error_reply(faultline::error e, std::string_view message, const std::string& request_id,
+                      std::optional<std::string_view> param = std::nullopt) const;
+    reply failure_reply(const faultline::failure& f, const std::string& request_id) const;
+    faultline::render_options render_opts(bool redact) const {
+        faultline::render_options o;
+        o.redact_server_errors = redact;
+        o.include_status = config.include_status;
+        return o;
+    }
+};
+
+reply server::impl::error_reply(faultline::error e, std::string_view message,
+                                const std::string& request_id,
+                                std::optional<std::string_view> param) const {
+    // The gateway's own messages hold nothing internal: they reach the client even for a 5xx.
+    const faultline::rendered_error r = faultline::render(
+        e, message, faultline::status_of(e) >= 500 ? std::string_view(request_id) : "",
+        render_opts(false));
+    reply out{r.status, r.body, {should_retry(faultline::info(e).retryable)}};
+    if (param) {
+        // The offending field, as OpenAI names it in `error.param`.
+        if (auto env = faultline::parse_envelope(r.body)) {
+            env.value().param = std::string(*param);
+            out.body = faultline::serialize(env.value());
+        }
+    }
+    return out;
+}
+
+reply server::impl::failure_reply(const faultline::failure& f,
+                                  const std::string& request_id) const {
+    const faultline::rendered_error r = faultline::render(f, request_id, render_opts(true));
+    reply out{r.status, r.body, {should_retry(f.retryable)}};
+    if (f.retry_after) add_retry_after(out.headers, *f.retry_after);
+    return out;
+}
+
+reply server::impl::limit_reply(const admission& a, const std::string& prefix) const {
+    const faultline::limit::decision* rq = a.key_requests ? &*a.key_requests : nullptr;
+    const faultline::limit::decision* tk = a.key_tokens ? &*a.key_tokens : nullptr;
+    faultline::limit::limit_response lr = faultline::limit::refuse(a.refusal, rq, tk);
+    reply r{lr.status, {}, std::move(lr.headers)};
+    r.body = faultline::render(lr.ec, prefix + lr.message, "", render_opts(false)).body;
+    r.headers.push_back(should_retry(faultline::is_retryable(lr.ec)));
+    return r;
+}
+
+net::awaitable<void> server::impl::accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+        if (ec) continue; // a connection that failed before it was accepted (e.g. reset)
+        net::co_spawn(acceptor.get_executor(), self->session(std::move(socket)), net::detached);
+    }
+}
+
+net::awaitable<void> server::impl::session(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::error_code nodelay_ec;
+    // Stream events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
+    // back until the client's delayed ACK, some 40 ms per event.
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
+    beast::tcp_stream s(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(16 * 1024);
+        parser.body_limit(config.max_body);
+        s.expires_after(std::chrono::seconds(120)); // an idle keep-alive connection
+        auto [ec, n] = co_await http::async_read(s, buffer, parser, nothrow);
+        (void)n;
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == net::error::connection_reset || ec == net::error::eof)
+            break;
+        if (ec) {
+            // Bad input gets an answer before the connection closes: 413 for a body over the
+            // limit, 400 for anything unparsable.
+            count.requests.fetch_add(1, std::memory_order_relaxed);
+            const std::string id = next_id();
+            reply r =
+                ec == http::error::body_limit
+                    ? error_reply(faultline::error::payload_too_large,
+                                  "The request body is larger than " +
+                                      std::to_string(config.max_body) + " bytes.",
+                                  id)
+                    : error_reply(
+                          faultline::error::invalid_request,
+                          "The request could not be read as HTTP/1.1: " + ec.message() + ".", id);
+            http::request<http::string_body> none;
+            none.keep_alive(false);
+            (void)co_await send(s, none, r, id);
+            // Read what the client is still sending before closing: closing with unread bytes
+            // resets the connection, and the client might never read the answer. Bounded in
+            // bytes and time.
+            beast::error_code ignored;
+            s.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            s.expires_after(std::chrono::seconds(1));
+            std::size_t drained = 0;
+            char scratch[16 * 1024];
+            while (drained < (std::size_t(16) << 20)) {
+                auto [dec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
+                drained += got;
+                if (dec) break;
+            }
+            break;
+        }
+        http::request<http::string_body> req = parser.release();
+        count.requests.fetch_add(1, std::memory_order_relaxed);
+        if (!co_await handle(s, req)) break;
+    }
+    beast::error_code ignored;
+    s.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
+                                        const http::request<http::string_body>& req, reply& r,
+                                        const std::string& request_id) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
+    res.reason(faultline::reason_phrase(r.status)); // Beast has no phrase for 529
+    res.set(http::field::server, "faultline-gateway");
+    res.set(http::field::content_type, r.content_type);
+    res.set("x-request-id", request_id);
+    for (auto& [name, value] : r.headers)
+        res.set(name, value);
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    counted(r.status);
+    if (options.log)
+        log(std::string(req.method_string()) + " " + std::string(req.target()) + " " +
+            std::to_string(r.status) + " id=" + request_id);
+    s.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await http::async_write(s, res, nothrow);
+    (void)n;
+    co_return !ec && res.keep_alive();
+}
+
+std::variant<reply, server::impl::chat_request>
+server::impl::prepare(const http::request<http::string_body>& req, const std::string& id) {
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+
+    if (faultline::has_duplicated_v1(path)) {
+        std::string fixed(path);
+        fixed.erase(0, 3);
+        return error_reply(faultline::error::not_found,
+                           "Unknown path " + std::string(path) +
+                               ": the base URL already ends in /v1 and the client appended /v1 "
+                               "again. Set the base URL to the server root (without /v1); the "
+                               "path is then " +
+                               fixed + ".",
+                           id);
+    }
+    const bool chat_path = path == "/v1/chat/completions", models_path = path == "/v1/models";
+    if (!chat_path && !models_path)
+        return error_reply(
+            faultline::error::not_found,
+            "Unknown path " + std::string(path) +
+                ". This gateway serves POST /v1/chat/completions and GET /v1/models.",
+            id);
+    const http::verb want = chat_path ? http::verb::post : http::verb::get;
+    if (req.method() != want) {
+        reply r = error_reply(faultline::error::invalid_request,
+                              "Method not allowed: use " + std::string(http::to_string(want)) +
+                                  " " + std::string(path) + ".",
+                              id);
+        r.status = 405;
+        r.headers.emplace_back("allow", std::string(http::to_string(want)));
+        return r;
+    }
+
+    // Authentication. The key is never echoed back; its shape problems are.
+    const auto auth = req.find(http::field::authorization);
+    std::string_view presented;
+    if (auth != req.end()) {
+        const std::string_view v(auth->value().data(), auth->value().size());
+        if (v.size() > 7 && beast::iequals(v.substr(0, 7), "Bearer ")) presented = v.substr(7);
+    }
+    const key_config* key = presented.empty() ? nullptr : config.find_key(presented);
+    if (!key) {
+        std::string message =
+            auth == req.end() ? "Missing API key. Send it as 'Authorization: Bearer <key>'."
+            : presented.empty()
+                ? "Malformed Authorization header. Send 'Authorization: Bearer <key>'."
+                : "Incorrect API key provided.";
+        if (!presented.empty())
+            for (const faultline::diagnosis& d : faultline::diagnose_api_key(presented))
+                message += " " + std::string(faultline::info(d.code).cause) + " " +
+                           std::string(faultline::info(d.code).fix);
+        return error_reply(faultline::error::authentication, message, id);
+    }
+
+    if (models_path) {
+        json::array data;
+        for (const auto& m : config.models)
+            data.push_back(
+                json::object{{"id", m.id}, {"object", "model"}, {"owned_by", "faultline-gateway"}});
+        return reply{
+            200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}}), {}};
+    }
+
+    // The request body.
+    boost::system::error_code jec;
+    json::parse_options po;
+    po.max_depth = 32;
+    const json::value body = json::parse(req.body(), jec, {}, po);
+    const auto bad = [&](std::string message, std::string_view param) {
+        return error_reply(faultline::error::invalid_request, message, id,
+                           param.empty() ? std::nullopt : std::optional<std::string_view>(param));
+    };
+    if (jec) return bad("The request body is not valid JSON: " + jec.message() + ".", {});
+    if (!body.is_object()) return bad("The request body must be a JSON object.", {});
+    const json::object& o = body.as_object();
+    const json::value* model_v = o.if_contains("model");
+    if (!model_v || !model_v->is_string() || model_v->as_string().empty())
+        return bad("'model' is required and must be a string.", "model");
+    const json::value* messages = o.if_contains("messages");
+    if (!messages || !messages->is_array() || messages->as_array().empty())
+        return bad("'messages' must be a non-empty array.", "messages");
+    chat_request out;
+    out.key = key;
+    if (const json::value* v = o.if_contains("stream"); v && !v->is_null()) {
+        if (!v->is_bool()) return bad("'stream' must be a boolean.", "stream");
+        out.stream = v->as_bool();
+    }
+    out.max_tokens = config.default_max_tokens;
+    if (const json::value* v = o.if_contains("max_tokens"); v && !v->is_null()) {
+        const bool whole =
+            (v->is_uint64() && v->as_uint64() > 0) || (v->is_int64() && v->as_int64() > 0);
+        if (!whole || (v->is_uint64() ? v->as_uint64() : std::uint64_t(v->as_int64())) > 1'000'000)
+            return bad("'max_tokens' must be a whole number from 1 to 1000000.", "max_tokens");
+        out.max_tokens =
+            v->is_uint64() ? v->as_uint64() : static_cast<std::uint64_t>(v->as_int64());
+    }
+    // About four bytes per token, plus a few per message: enough for limits and budgets.
+    for (const json::value& m : messages->as_array()) {
+        out.prompt_tokens += 4;
+        if (const json::object* mo = m.if_object())
+            if (const json::value* c = mo->if_contains("content"); c && c->is_string())
+                out.prompt_tokens += (c->as_string().size() + 3) / 4;
+    }
+    const std::string model_id(model_v->as_string());
+    const auto mit = models.find(model_id);
+    if (mit == models.end())
+        return error_reply(faultline::error::model_not_found,
+                           "The model '" + model_id +
+                               "' does not exist. GET /v1/models lists the models.",
+                           id, "model");
+    out.model = &mit->second;
+    const std::uint64_t limit = out.model->model->context_tokens;
+    if (out.prompt_tokens + out.max_tokens > limit)
+        return error_reply(faultline::error::context_length_exceeded,
+                           "This model's maximum context length is " + std::to_string(limit) +
+                               " tokens; the messages (about " + std::to_string(out.prompt_tokens) +
+                               " tokens) plus max_tokens (" + std::to_string(out.max_tokens) +
+                               ") exceed it.",
+                           id, "messages");
+    const std::size_t k = static_cast<std::size_t>(key - config.keys.data());
+    if (key->budget_tokens && spent[k].load(std::memory_order_relaxed) >= *key->budget_tokens)
+        return error_reply(faultline::error::spend_limit_exceeded,
+                           "Spend limit reached for key " + key->id + " (" +
+                               std::to_string(*key->budget_tokens) +
+                               " tokens). Raise the key's budget; retrying will not help.",
+                           id);
+    return out;
+}
+
+net::awaitable<bool> server::impl::handle(beast::tcp_stream& s,
+                                          http::request<http::string_body>& req) {
+    const std::string id = next_id();
+    std::variant<reply, chat_request> prepared = prepare(req, id);
+    if (reply* r = std::get_if<reply>(&prepared)) co_return co_await send(s, req, *r, id);
+    co_return co_await chat(s, req, std::get<chat_request>(prepared), id);
+}
+
+// Every reply is a named local when it is sent: GCC 12 can destroy a temporary twice when it
+// lives across a co_await in the same full-expression.
+net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http::string_body>& req,
+                                        const chat_request& cr, const std::string& id) {
+    const key_config& key = *cr.key;
+    model_state& ms = *cr.model;
+    const std::string& model_id = ms.model->id;
+    const std::size_t key_index = static_cast<std::size_t>(&key - config.keys.data());
+    const std::uint64_t estimate = cr.prompt_tokens + cr.max_tokens;
+    const user_config* user = key.user.empty() ? nullptr : config.find_user(key.user);
+
+    concurrency_limits::permits permits;
+    if (config.limits_enabled) {
+        permits = concurrency.acquire(key, user);
+        if (permits.refused) {
+            faultline::limit::limit_response lr = faultline::limit::refuse(permits.refusal);
+            reply r = error_reply(faultline::error::concurrency_exceeded,
+                                  std::string(to_string(*permits.refused)) +
+                                      "-level limit: " + std::to_string(permits.refusal.limit) +
+                                      " requests in flight at once. Wait for one to finish, or "
+                                      "lower your concurrency.",
+                                  id);
+            r.headers = std::move(lr.headers);
+            co_return co_await send(s, req, r, id);
+        }
+    }
+
+    // Channels: pick, limit, call, fail over.
+    const std::string completion_id = "chatcmpl-" + id.substr(0, 24);
+    const call_info call{model_id,         cr.stream,
+                         cr.prompt_tokens, cr.max_tokens,
+                         completion_id,    static_cast<std::int64_t>(std::time(nullptr))};
+    std::vector<bool> tried(ms.channels.size(), false);
+    std::optional<faultline::failure> last;
+    std::string last_channel;
+    std::optional<admission> channel_refusal;
+    header_list limit_headers;
+    net::steady_timer timer(s.get_executor());
+    for (std::size_t round = 0; round < ms.channels.size(); ++round) {
+        faultline::result<std::size_t> pick = ms.pool->pick(options.clock());
+        if (!pick) break;
+        const std::size_t ci = pick.value();
+        auto& breaker = (*ms.pool)[ci];
+        if (tried[ci]) {
+            breaker.record_neutral(options.clock());
+            break;
+        }
+        tried[ci] = true;
+        const channel_config& ch = *ms.channels[ci];
+        if (config.limits_enabled) {
+            admission a = options.limiter->acquire(key, user, ch, estimate, options.clock());
+            if (!a.admitted) {
+                breaker.record_neutral(options.clock());
+                if (a.refused_level == level::channel) {
+                    channel_refusal = std::move(a);
+                    continue;
+                }
+                reply r =
+                    limit_reply(a, std::string(to_string(a.refused_level)) + "-level limit: ");
+                log("limit " + std::string(to_string(a.refused_level)) + " key=" + key.id +
+                    " by=" + std::string(a.by) + " " + a.refusal.ec.message());
+                co_return co_await send(s, req, r, id);
+            }
+            limit_headers =
+                faultline::limit::rate_limit_headers(a.key_requests ? &*a.key_requests : nullptr,
+                                                     a.key_tokens ? &*a.key_tokens : nullptr);
+        }
+        count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
+        const clock::time_point call_start = clock::now();
+        const upstream_reply up =
+            simulate(ch, call, calls.at(ch.name).fetch_add(1, std::memory_order_relaxed));
+        if (up.latency.count() > 0) {
+            timer.expires_after(std::min(up.latency, config.upstream_timeout));
+            (void)co_await timer.async_wait(nothrow);
+        }
+
+        faultline::failure f;
+        if (up.latency > config.upstream_timeout)
+            f = faultline::to_failure(faultline::error::upstream_timeout,
+                                      "Channel " + ch.name + " did not answer within " +
+                                          std::to_string(config.upstream_timeout.count()) + " ms.");
+        else if (up.transport)
+            f = faultline::to_failure(up.transport,
+                                      "Channel " + ch.name + ": " + up.transport.message() + ".");
+        else if (up.status != 200)
+            f = faultline::classify(up.status, up.headers, up.body);
+        else {
+            breaker.record_success(options.clock());
+            header_list headers = std::move(limit_headers);
+            headers.emplace_back("x-faultline-channel", ch.name);
+            if (!last_channel.empty()) headers.emplace_back("x-faultline-failover", last_channel);
+            std::uint64_t completion = up.completion_tokens;
+            bool keep = false;
+            if (cr.stream) {
+                keep = co_await stream(s, req, up, call_start, headers, id, completion);
+            } else {
+                reply r{200, up.body, std::move(headers)};
+                keep = co_await send(s, req, r, id);
+            }
+            const std::uint64_t used = cr.prompt_tokens + completion;
+            spent[key_index].fetch_add(used, std::memory_order_relaxed);
+            if (config.limits_enabled && estimate > used)
+                options.limiter->refund(key, user, ch, 0, estimate - used, options.clock());
+            co_return keep;
+        }
+        breaker.record(f, options.clock());
+        if (config.limits_enabled)
+            options.limiter->refund(key, user, ch, 0, estimate, options.clock());
+        log("upstream channel=" + ch.name + " event_id=" + id + " " +
+            std::string(faultline::to_string(f.code)) + ": " + f.message);
+        last = std::move(f);
+        last_channel = ch.name;
+        if (!last->retryable)
+            break; // the upstream refused the request itself: no channel will take it
+        count.failovers.fetch_add(1, std::memory_order_relaxed);
+    }
+    reply r;
+    if (last) {
+        if (last->cat == faultline::category::rate_limited)
+            last->message = "upstream-level limit: the provider behind channel " + last_channel +
+                            " said: " + last->message;
+        r = failure_reply(*last, id);
+    } else if (channel_refusal) {
+        r = limit_reply(*channel_refusal, "upstream-level limit: every channel of model '" +
+                                              model_id + "' is at its limit. ");
+    } else {
+        const auto wait = ms.pool->retry_after(options.clock());
+        r = error_reply(faultline::error::no_available_channel,
+                        "No available channel for model " + model_id +
+                            ": every channel's circuit is open.",
+                        id);
+        log("no_available_channel model=" + model_id + " event_id=" + id);
+        if (wait.count() > 0) add_retry_after(r.headers, wait);
+    }
+    co_return co_await send(s, req, r, id);
+}
+
+net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
+                                          const http::request<http::string_body>& req,
+                                          const upstream_reply& up, clock::time_point call_start,
+                                          const header_list& headers, const std::string& id,
+                                          std::uint64_t& completion) {
+    count.streams.fetch_add(1, std::memory_order_relaxed);
+    counted(200);
+    http::response<http::empty_body> res{http::status::ok, 11};
+    res.set(http::field::server, "faultline-gateway");
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-cache");
+    res.set("x-accel-buffering", "no"); // nginx: do not buffer (reference 003)
+    res.set("x-request-id", id);
+    for (auto& [name, value] : headers)
+        res.set(name, value);
+    res.keep_alive(req.keep_alive());
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    s.expires_after(std::chrono::seconds(30));
+    if (auto [ec, n] = co_await http::async_write_header(s, sr, nothrow); ec) co_return false;
+
+    std::string out;
+    sse::writer w(out);
+    sse::monitor_options mo;
+    mo.limits.max_line = config.stream_max_line;
+    mo.limits.max_event = config.stream_max_line;
+    relay rl{&w, nullptr, std::nullopt, false};
+    sse::monitor<relay> m(clock::now(), mo, rl);
+    m.handler().options = &m.options();
+
+    const auto flush = [&]() -> net::awaitable<bool> {
+        if (out.empty()) co_return true;
+        s.expires_after(std::chrono::seconds(30));
+        const auto chunk = http::make_chunk(net::buffer(out));
+        auto [ec, n] = co_await net::async_write(s, chunk, nothrow);
+        (void)n;
+        out.clear();
+        co_return !ec;
+    };
+    std::optional<faultline::error> failed_with; // how the stream ended, when not well
+    // Our own errors carry no upstream text: their messages (and fixes) go to the client.
+    const auto own_error = [&](faultline::error e, std::string message) {
+        failed_with = e;
+        w.error(faultline::render(e, message, id, render_opts(false)).body);
+        log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
+    };
+
+    net::steady_timer timer(s.get_executor());
+    const clock::time_point deadline = clock::now() + config.streaming_timeout;
+    clock::time_point last_write = clock::now(), last_piece = clock::now();
+    bool ended = false; // an error chunk or the terminator was written
+    for (const upstream_piece& piece : up.pieces) {
+        for (std::size_t rep = 0; rep < piece.repeat && !ended; ++rep) {
+            const clock::time_point due = call_start + piece.at;
+            for (clock::time_point now = clock::now(); now < due && !ended; now = clock::now()) {
+                const clock::time_point wake =
+                    std::min({due, last_write + config.heartbeat, deadline,
+                              last_piece + config.upstream_timeout});
+                timer.expires_at(wake);
+                (void)co_await timer.async_wait(nothrow);
+                now = clock::now();
+                if (now >= deadline) {
+                    own_error(faultline::error::stream_timeout,
+                              "The stream exceeded the gateway's streaming time limit of " +
+                                  std::to_string(config.streaming_timeout.count()) +
+                                  " ms (streaming_timeout). Raise it for long generations.");
+                    ended = true;
+                } else if (now < due && now >= last_piece + config.upstream_timeout) {
+                    own_error(faultline::error::upstream_timeout,
+                              "The upstream sent nothing for " +
+                                  std::to_string(config.upstream_timeout.count()) + " ms.");
+                    ended = true;
+                } else if (now < due && now >= last_write + config.heartbeat) {
+                    w.heartbeat();
+                    last_write = now;
+                }
+                if (!co_await flush()) co_return false;
+            }
+            if (ended) break;
+            last_piece = clock::now();
+            if (std::error_code ec = m.feed(piece.bytes, last_piece)) {
+                // Without monitor timeouts, only the line and event limits stop a feed.
+                own_error(ec == faultline::error::sse_event_too_large
+                              ? faultline::error::sse_event_too_large
+                              : faultline::error::sse_line_too_long,
+                          "An upstream event line exceeded the gateway's stream scanner limit of " +
+                              std::to_string(config.stream_max_line) +
+                              " bytes (stream_max_line); it was not relayed. Raise the limit for "
+                              "large base64 payloads.");
+                ended = true;
+            } else if (m.handler().upstream_error) {
+                failed_with = m.handler().upstream_error->code;
+                w.error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
+                log("stream event_id=" + id +
+                    " upstream error chunk: " + m.handler().upstream_error->message);
+                ended = true;
+            } else if (m.handler().finished) {
+                ended = true;
+            }
+            if (!out.empty()) last_write = clock::now();
+            if (!co_await flush()) co_return false;
+        }
+        if (ended) break;
+    }
+    completion = m.content_events();
+    if (!ended) {
+        if (up.cut_client) {
+            // A gateway whose own time limit or proxy drops the stream: the client gets no
+            // terminator and no error (reference 000, "streaming response cuts off").
+            count.stream_errors.fetch_add(1, std::memory_order_relaxed);
+            log("stream event_id=" + id + " cut without a terminator (failure_mode cutoff)");
+            beast::error_code ignored;
+            s.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            s.close();
+            co_return false;
+        }
+        own_error(faultline::error::stream_truncated,
+                  "The upstream closed the stream before it completed; the reply is incomplete.");
+        if (!co_await flush()) co_return false;
+    }
+    if (failed_with) count.stream_errors.fetch_add(1, std::memory_order_relaxed);
+    if (options.log)
+        log(std::string(req.method_string()) + " " + std::string(req.target()) + " 200 stream " +
+            std::string(failed_with ? faultline::to_string(*failed_with) : "done") +
+            " events=" + std::to_string(m.events()) + " id=" + id);
+    s.expires_after(std::chrono::seconds(30));
+    const auto last_chunk = http::make_chunk_last();
+    auto [ec, n] = co_await net::async_write(s, last_chunk, nothrow);
+    (void)n;
+    co_return !ec && req.keep_alive();
+}
+
+server::server(net::any_io_executor ex, gateway_config config, server_options options)
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(config), std::move(options))) {}
+
+server::~server() {
+    close();
+}
+
+faultline::result<std::uint16_t> server::listen() {
+    beast::error_code ec;
+    const auto address = net::ip::make_address(impl_->config.host, ec);
+    if (ec) return faultline::error::invalid_request;
+    const tcp::endpoint ep(address, impl_->config.port);
+    auto& a = impl_->acceptor;
+    if (a.open(ep.protocol(), ec); ec) return std::error_code(ec);
+    if (a.set_option(net::socket_base::reuse_address(true), ec); ec) return std::error_code(ec);
+    if (a.bind(ep, ec); ec) return std::error_code(ec);
+    if (a.listen(net::socket_base::max_listen_connections, ec); ec) return std::error_code(ec);
+    const std::uint16_t port = a.local_endpoint().port();
+    net::co_spawn(a.get_executor(), impl_->accept_loop(), net::detached);
+    return port;
+}
+
+void server::close() {
+    net::post(impl_->acceptor.get_executor(), [self = impl_] {
+        beast::error_code ignored;
+        self->acceptor.close(ignored);
+    });
+}
+
+stats server::snapshot() const noexcept {
+    const auto& c = impl_->count;
+    const auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    return {get(c.requests),      get(c.ok),      get(c.client_errors), get(c.rate_limited),
+            get(c.server_errors), get(c.streams), get(c.stream_errors), get(c.upstream_calls),
+            get(c.failovers)};
+}
+
+const gateway_config& server::config() const noexcept {
+    return impl_->config;
+}
+
+} // namespace examples::gateway

@@ -1,0 +1,610 @@
+#include "loadgen/loadgen.hpp"
+
+#include "common/cli.hpp"
+
+#include <faultline/classify.hpp>
+#include <faultline/retry/backoff.hpp>
+#include <faultline/sse/monitor.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <exception>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace examples::loadgen {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+
+// Enough of an error body for `classify` (messages are cut at 4 KiB anyway), without keeping
+// whole completions.
+constexpr std::size_t max_error_body = 64 * 1024;
+
+// Notes when the first content event of a stream arrived: the time to first token.
+struct first_content {
+    std::optional<clock::time_point>* at;
+    void on_event(const faultline::sse::event&, faultline::sse::event_kind kind) {
+        if (kind == faultline::sse::event_kind::content && !*at) *at = clock::now();
+    }
+};
+
+using stream_monitor = faultline::sse::monitor<first_content, clock>;
+
+// Everything the coroutines of one run share. They all run on one strand, so nothing here
+// needs a lock.
+struct run_state {
+    run_state(const options& o, const net::any_io_executor& ex)
+        : opts(o)
+        , rep(settings_of(o), o.max_series_seconds)
+        , wake(ex)
+        , body(request_body(o))
+        , connections(o.connections, nullptr)
+        , waits(o.connections, nullptr) {}
+
+    const options& opts;
+    report rep;
+    net::steady_timer wake; // the supervisor's: progress ticks, the abort, last exits
+    std::string body;
+    clock::time_point start;
+    clock::time_point end;
+    std::optional<clock::time_point> stop_at;  // no request starts at or after it
+    std::optional<clock::time_point> abort_at; // running requests are cut off at it
+    std::uint64_t issued = 0;
+    unsigned alive = 0;   // connection coroutines not yet finished
+    unsigned helpers = 0; // the signal watcher
+    bool aborting = false;
+    std::exception_ptr failure;
+    // Each connection's socket and retry timer, so an abort can cancel what they wait on.
+    std::vector<http_connection*> connections;
+    std::vector<net::steady_timer*> waits;
+};
+
+bool valid_path(std::string_view p) {
+    return !p.empty() && p.front() == '/' && p.find_first_of(" \t\r\n#") == std::string_view::npos;
+}
+
+bool stopped(const run_state& s, clock::time_point now) {
+    return s.stop_at && now >= *s.stop_at;
+}
+
+bool take_ticket(run_state& s) {
+    if (s.aborting || stopped(s, clock::now())) return false;
+    if (s.opts.requests && s.issued >= *s.opts.requests) return false;
+    ++s.issued;
+    return true;
+}
+
+void abort_all(run_state& s) {
+    s.aborting = true;
+    for (http_connection* c : s.connections)
+        if (c) c->close();
+    for (net::steady_timer* t : s.waits)
+        if (t) t->cancel();
+}
+
+// Distinct, well-mixed generator states per connection (seeds seed + i would give SplitMix64
+// streams that are one another shifted by a step).
+std::uint64_t seed_for(std::uint64_t seed, std::size_t index) {
+    faultline::splitmix64 g(seed ^
+                            (0xd1b54a32d192ed03ull * (static_cast<std::uint64_t>(index) + 1)));
+    return g();
+}
+
+struct attempt_end {
+    request_result result;                     // all but latency, first_event and retries
+    std::optional<faultline::failure> failure; // in full, for the retry decision
+    std::optional<clock::time_point> first_content;
+};
+
+net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
+                                    http::request<http::string_body>& req,
+                                    std::string& error_body) {
+    attempt_end a;
+    error_body.clear();
+    std::optional<stream_monitor> monitor;
+    bool success = false;
+    std::error_code monitor_stop;
+    // A 2xx stream goes through the monitor; any other body is kept (its start) for `classify`.
+    auto on_head = [&](const response_head& head) {
+        success = head.status >= 200 && head.status <= 299;
+        if (success && s.opts.stream)
+            monitor.emplace(clock::now(), faultline::sse::monitor_options{},
+                            first_content{&a.first_content});
+    };
+    auto on_body = [&](std::string_view piece) -> std::error_code {
+        if (monitor) {
+            if (std::error_code ec = monitor->feed(piece, clock::now())) {
+                monitor_stop = ec;
+                return ec;
+            }
+        } else if (!success && error_body.size() < max_error_body) {
+            error_body.append(piece.substr(0, max_error_body - error_body.size()));
+        }
+        return {};
+    };
+    exchange_options xo;
+    xo.idle_timeout = s.opts.timeout;
+    const exchange_result x = co_await conn.exchange(req, on_head, on_body, xo);
+
+    request_result& r = a.result;
+    const bool transport = x.ec && x.ec != monitor_stop;
+    if (transport) r.transport = x.ec;
+    if (!x.head_received) {
+        a.failure = faultline::to_failure(x.ec ? x.ec : make_error_code(std::errc::protocol_error));
+    } else {
+        r.status = x.head.status;
+        if (r.status < 200 || r.status > 299) {
+            a.failure = faultline::classify(r.status, x.head.headers, error_body);
+        } else if (monitor) {
+            const faultline::sse::verdict v = monitor->finish();
+            r.verdict = v.kind;
+            r.events = monitor->events();
+            r.content_events = monitor->content_events();
+            // The server's own error chunk says more than the cut that may have followed it.
+            if (v.kind == faultline::sse::terminal::error)
+                a.failure = v.failure;
+            else if (transport)
+                a.failure = faultline::to_failure(x.ec);
+            else if (v.kind != faultline::sse::terminal::done)
+                a.failure = v.failure;
+        } else if (transport) {
+            a.failure = faultline::to_failure(x.ec);
+        }
+    }
+    if (a.failure) r.failure = failure_kind{a.failure->cat, a.failure->code};
+    co_return a;
+}
+
+net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
+                                           net::steady_timer& wait,
+                                           http::request<http::string_body>& req,
+                                           faultline::splitmix64& rng, std::string& error_body) {
+    const clock::time_point begin = clock::now();
+    std::chrono::nanoseconds previous_delay{};
+    for (unsigned n = 1;; ++n) {
+        attempt_end a = co_await attempt(s, conn, req, error_body);
+        const clock::time_point end = clock::now();
+        request_result& r = a.result;
+        r.retries = n - 1;
+        r.latency = end - begin;
+        if (a.first_content) r.first_event = *a.first_content - begin;
+        if (!a.failure || s.aborting || s.opts.retry.max_attempts <= 1) co_return r;
+
+        faultline::attempt_state state;
+        state.attempt = n;
+        state.elapsed = end - begin;
+        state.previous_delay = previous_delay;
+        state.content_delivered = r.content_events != 0;
+        const faultline::retry_decision d = s.opts.retry.decide(*a.failure, state, rng);
+        // A wait past the end of the run would only be cut off: report the failure instead.
+        if (!d.retry || (s.stop_at && end + d.delay >= *s.stop_at)) co_return r;
+        s.rep.add_retry(r, end - s.start);
+        wait.expires_after(d.delay);
+        co_await wait.async_wait(nothrow);
+        if (s.aborting || stopped(s, clock::now())) co_return r;
+        previous_delay = d.delay;
+    }
+}
+
+net::awaitable<void> connection(run_state& s, std::size_t index) {
+    const auto ex = co_await net::this_coro::executor;
+    http_connection conn(ex, s.opts.url);
+    net::steady_timer wait(ex);
+    s.connections[index] = &conn;
+    s.waits[index] = &wait;
+    struct unregister {
+        run_state& s;
+        std::size_t index;
+        ~unregister() {
+            s.connections[index] = nullptr;
+            s.waits[index] = nullptr;
+        }
+    } guard{s, index};
+
+    faultline::splitmix64 rng(seed_for(s.opts.seed, index));
+    auto req =
+        conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
+    std::string error_body;
+    while (take_ticket(s)) {
+        const request_result r = co_await one_request(s, conn, wait, req, rng, error_body);
+        if (s.aborting) {
+            s.rep.add_aborted();
+            break;
+        }
+        s.rep.add(r, clock::now() - s.start);
+    }
+    conn.close();
+}
+
+// The first signal stops the run as the end of its duration would; the next aborts it.
+net::awaitable<void> watch_signals(run_state& s, net::signal_set& signals) {
+    for (;;) {
+        auto [ec, number] = co_await signals.async_wait(nothrow);
+        (void)number;
+        if (ec) co_return;
+        s.rep.interrupted = true;
+        const clock::time_point now = clock::now();
+        if (stopped(s, now)) {
+            abort_all(s);
+            continue;
+        }
+        s.stop_at = now;
+        s.abort_at = now + s.opts.timeout;
+        for (net::steady_timer* t : s.waits)
+            if (t) t->cancel();
+        s.wake.cancel();
+    }
+}
+
+net::awaitable<report> supervise(options o, bool handle_signals) {
+    const auto ex = co_await net::this_coro::executor;
+    run_state s(o, ex);
+    s.start = clock::now();
+    if (o.duration) {
+        s.stop_at = s.start + *o.duration;
+        s.abort_at = *s.stop_at + o.timeout;
+    }
+    const auto keep_failure = [&s](std::exception_ptr e) {
+        if (!e) return;
+        if (!s.failure) s.failure = e;
+        abort_all(s);
+    };
+
+    std::optional<net::signal_set> signals;
+    if (handle_signals && o.stop_on_signals) {
+        signals.emplace(ex, SIGINT, SIGTERM);
+        ++s.helpers;
+        net::co_spawn(ex, watch_signals(s, *signals), [&s, keep_failure](std::exception_ptr e) {
+            keep_failure(e);
+            --s.helpers;
+            s.wake.cancel();
+        });
+    }
+    s.alive = o.connections;
+    for (std::size_t i = 0; i < o.connections; ++i) {
+        net::co_spawn(ex, connection(s, i), [&s, keep_failure](std::exception_ptr e) {
+            keep_failure(e);
+            if (--s.alive == 0) {
+                s.end = clock::now();
+                s.wake.cancel();
+            }
+        });
+    }
+
+    // Wakes for progress ticks and the abort; the last connection's exit (or the signal
+    // watcher's) cancels the wait. Any wake re-reads the state, so a stale one is harmless.
+    clock::time_point last_tick = s.start;
+    clock::time_point next_tick = s.start + o.progress_interval;
+    std::uint64_t last_requests = 0;
+    for (;;) {
+        if (s.alive == 0) {
+            if (signals) {
+                boost::system::error_code ignored;
+                signals->cancel(ignored);
+            }
+            if (s.helpers == 0) break;
+        }
+        clock::time_point wake_at = s.alive == 0 ? clock::time_point::max() : next_tick;
+        if (s.abort_at && !s.aborting) wake_at = std::min(wake_at, *s.abort_at);
+        s.wake.expires_at(wake_at);
+        co_await s.wake.async_wait(nothrow);
+
+        const clock::time_point now = clock::now();
+        if (s.abort_at && !s.aborting && now >= *s.abort_at) abort_all(s);
+        if (s.alive != 0 && now >= next_tick) {
+            progress p;
+            p.elapsed = now - s.start;
+            p.requests = s.rep.requests;
+            p.ok = s.rep.ok;
+            p.throttled = s.rep.throttled;
+            p.errors = s.rep.errors;
+            p.retries = s.rep.retries;
+            const double seconds = std::chrono::duration<double>(now - last_tick).count();
+            p.requests_per_second =
+                seconds > 0 ? static_cast<double>(p.requests - last_requests) / seconds : 0;
+            last_tick = now;
+            last_requests = p.requests;
+            while (next_tick <= now)
+                next_tick += o.progress_interval;
+            if (o.on_progress) {
+                try {
+                    o.on_progress(p);
+                } catch (...) {
+                    keep_failure(std::current_exception());
+                }
+            }
+        }
+    }
+    if (s.failure) std::rethrow_exception(s.failure);
+    s.rep.finish(s.end - s.start);
+    co_return std::move(s.rep);
+}
+
+std::string url_text(const base_url& u) {
+    const bool v6 = u.host.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port) + u.path;
+}
+
+constexpr std::string_view help =
+    R"(usage: faultline-loadgen --url URL (--duration D | --requests N) [options]
+
+Benchmarks an OpenAI-compatible server: N concurrent keep-alive connections each send chat
+completions, one at a time, for a duration or a number of requests (whichever ends first). At
+the end it prints throughput, latency percentiles, a histogram of statuses and of faultline's
+error categories and codes, retries and stream verdicts; --json and --svg write the same for
+machines and people. Progress goes to stderr about once a second:
+
+     3.0 s     12345 req     4115 req/s  ok 12000  429 300  err 45
+
+target:
+  --url URL         the server root, http://host[:port][/prefix] (required). Requests go to
+                    URL + --path, so give http://127.0.0.1:8080, not .../v1.
+  --path P          request path after URL (default /v1/chat/completions)
+  --key K           API key, sent as "Authorization: Bearer K"; default: the environment
+                    variable FAULTLINE_API_KEY; no header when neither is set
+  --model M         the requests' "model" (default gpt-sim)
+  --prompt TEXT     the one user message (default "Say hello.")
+  --max-tokens N    the requests' "max_tokens", 1..1000000 (default 32)
+  --stream          ask for streams ("stream": true); each stream's ending is checked with
+                    faultline's SSE monitor: done, error, eof_without_done or malformed_json
+
+load:
+  --connections N   concurrent connections, 1..1024 (default 8)
+  --duration D      start no request after D: 500ms, 10s, 2m or plain milliseconds, up to
+                    7 days. Requests still running then get --timeout more, then are
+                    aborted (counted as "aborted", nowhere else).
+  --requests N      send N requests in all, 1..1000000000000
+                    (--duration, --requests or both is required)
+  --retries N       retry a failed request up to N times, 0..100 (default 0). Only failures
+                    faultline deems retryable (429 throttling, 408, 409, 5xx, 529, transport
+                    errors; never quota, auth or bad requests), after the server's
+                    Retry-After / retry-after-ms / x-ratelimit-reset-* (up to 60 s; longer
+                    gives up) or else full-jitter backoff from 1 s capped at 30 s; never a
+                    stream that already delivered content, never past the end of --duration.
+                    Latency then counts from the first attempt to the last response.
+  --timeout D       longest wait to connect, for the response head and for each body read
+                    (same forms as --duration, up to 1 h; default 30s)
+  --seed S          seed of the retry jitter (default 1)
+
+output:
+  --json FILE       write the report as JSON to FILE; '-' writes it to stdout and moves the
+                    summary to stderr
+  --svg FILE        write an SVG chart to FILE ('-' for stdout): p50 and p99 latency per
+                    second (log axis when they span over 20x) above 429 responses per second
+  --quiet           no progress lines
+  --help            this text
+
+JSON report (one object; times in the unit their name ends with):
+  tool, format            "faultline-loadgen", 1 (bumped when a field changes meaning)
+  config                  url, target, model, stream, connections, duration_ms|null,
+                          request_limit|null, max_tokens, max_attempts, timeout_ms, seed
+                          (never the API key)
+  interrupted             stopped early by SIGINT/SIGTERM
+  elapsed_s               start to the end of the last request
+  requests                finished requests = ok + throttled + errors
+  ok                      2xx, and for a stream the verdict done
+  throttled               ended with a 429
+  errors                  anything else: other statuses, transport failures (status 0),
+                          2xx streams that did not end with done
+  retries                 attempts that failed and were retried
+  aborted                 requests cut off at the end of the run (in no other count)
+  requests_per_second     requests / elapsed_s
+  events, content_events  SSE events of the streams, and of those content chunks
+  events_per_second       events / elapsed_s
+  latency_ms              {count, min, mean, p50, p90, p99, p999, max}: first attempt's start
+                          to the end of the response; null when count is 0; percentiles
+                          within 0.4 % (log-linear histogram, 1 ns .. 1 h)
+  first_event_ms          the same for the time to the first content event of streams
+  statuses                {"200": n, "429": n, "0": n, ...} final HTTP status of each request
+  retried_statuses        the same for the attempts that were retried
+  categories, codes       {name: n} faultline category and error code of failed requests
+                          (classify() for error statuses, the verdict for streams, the
+                          transport error otherwise)
+  failures                [{category, code, count}] the two together
+  transport_errors        {message: n} ("Connection refused"; at most 16, then "other")
+  stream_verdicts         {done, error, eof_without_done, malformed_json}: counts
+  series                  {interval_s: 1, max_seconds: 3600, dropped_seconds,
+                          seconds: [{t_s, requests, ok, throttled, errors, retries,
+                          status_429, p50_ms|null, p99_ms|null}]} by completion second
+                          (the last one may be partial); status_429 counts every 429
+                          response, retried ones included; only the first max_seconds
+                          seconds are kept
+
+exit status: 0 the run completed, whatever the server answered (also when every request
+failed to connect: the report says so); 1 it could not run or the report could not be
+written (an output file that cannot be opened is found before the run starts);
+2 usage error, with one line on stderr. SIGINT/SIGTERM stop the run early and still report;
+a second one aborts the requests still running.
+)";
+
+} // namespace
+
+std::string validate(const options& o) {
+    if (o.url.host.empty()) return "the URL has no host";
+    if (o.connections == 0 || o.connections > max_connections)
+        return "connections must be 1.." + std::to_string(max_connections);
+    if (!o.duration && !o.requests) return "give a duration, a request count or both";
+    if (o.duration && o.duration->count() <= 0) return "the duration must be positive";
+    if (o.requests && *o.requests == 0) return "the request count must be positive";
+    if (o.timeout.count() <= 0) return "the timeout must be positive";
+    if (o.progress_interval.count() <= 0) return "the progress interval must be positive";
+    if (!valid_path(o.path)) return "the path must start with '/' and hold no whitespace or '#'";
+    return {};
+}
+
+std::string request_body(const options& o) {
+    boost::json::object message{{"role", "user"}, {"content", o.prompt}};
+    boost::json::object body{{"model", o.model},
+                             {"messages", boost::json::array{std::move(message)}},
+                             {"max_tokens", o.max_tokens},
+                             {"stream", o.stream}};
+    return boost::json::serialize(body);
+}
+
+run_settings settings_of(const options& o) {
+    run_settings s;
+    s.url = url_text(o.url);
+    s.target = o.url.target(o.path);
+    s.model = o.model;
+    s.stream = o.stream;
+    s.connections = o.connections;
+    s.duration = o.duration;
+    s.request_limit = o.requests;
+    s.max_tokens = o.max_tokens;
+    s.max_attempts = std::max(1u, o.retry.max_attempts);
+    s.timeout = o.timeout;
+    s.seed = o.seed;
+    return s;
+}
+
+report run(const options& o) {
+    if (std::string problem = validate(o); !problem.empty()) throw std::invalid_argument(problem);
+    net::io_context ioc(1);
+    std::optional<report> out;
+    std::exception_ptr failure;
+    net::co_spawn(net::make_strand(ioc), supervise(o, true), [&](std::exception_ptr e, report r) {
+        if (e)
+            failure = e;
+        else
+            out.emplace(std::move(r));
+    });
+    ioc.run();
+    if (failure) std::rethrow_exception(failure);
+    return std::move(*out);
+}
+
+net::awaitable<report> async_run(options o) {
+    if (std::string problem = validate(o); !problem.empty()) throw std::invalid_argument(problem);
+    const auto ex = co_await net::this_coro::executor;
+    co_return co_await net::co_spawn(net::make_strand(ex), supervise(std::move(o), false),
+                                     net::use_awaitable);
+}
+
+std::string_view help_text() noexcept {
+    return help;
+}
+
+std::variant<command_line, usage_error>
+parse_command_line(std::span<char*> args, std::optional<std::string_view> env_api_key) {
+    command_line cl;
+    for (const char* a : args) {
+        const std::string_view arg = a;
+        if (arg == "--help" || arg == "-h") {
+            cl.help = true;
+            return cl;
+        }
+    }
+    const auto fail = [](usage_problem p, std::string message) {
+        return usage_error{p, std::move(message)};
+    };
+    const auto bad = [&](std::string_view option, std::string_view value, std::string_view what) {
+        return fail(usage_problem::invalid_value, std::string(option) + " must be " +
+                                                      std::string(what) + ", not '" +
+                                                      std::string(value) + "'");
+    };
+    constexpr std::string_view valued[] = {
+        "--url",        "--path",        "--key",      "--model",    "--prompt",
+        "--max-tokens", "--connections", "--duration", "--requests", "--retries",
+        "--timeout",    "--seed",        "--json",     "--svg"};
+    options& o = cl.run;
+    bool have_url = false, have_key = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view arg = args[i];
+        if (arg == "--stream") {
+            o.stream = true;
+            continue;
+        }
+        if (arg == "--quiet") {
+            cl.quiet = true;
+            continue;
+        }
+        if (std::find(std::begin(valued), std::end(valued), arg) == std::end(valued)) {
+            if (arg.starts_with('-'))
+                return fail(usage_problem::unknown_option,
+                            "unknown option '" + std::string(arg) + "'");
+            return fail(usage_problem::unknown_option,
+                        "unexpected argument '" + std::string(arg) + "'");
+        }
+        const std::optional<std::string_view> value = next_value(args, i);
+        if (!value) return fail(usage_problem::missing_value, std::string(arg) + " needs a value");
+        const std::string_view v = *value;
+        if (arg == "--url") {
+            auto url = parse_base_url(v);
+            if (!url)
+                return fail(usage_problem::invalid_url,
+                            "--url must be http://host[:port][/path], not '" + std::string(v) +
+                                "'");
+            o.url = std::move(url).value();
+            have_url = true;
+        } else if (arg == "--path") {
+            o.path = std::string(v);
+            if (!valid_path(o.path)) return bad(arg, v, "a path starting with '/'");
+        } else if (arg == "--key") {
+            o.api_key = std::string(v);
+            have_key = true;
+        } else if (arg == "--model") {
+            if (v.empty()) return bad(arg, v, "a model name");
+            o.model = std::string(v);
+        } else if (arg == "--prompt") {
+            o.prompt = std::string(v);
+        } else if (arg == "--max-tokens") {
+            const auto n = parse_uint(v, 1'000'000);
+            if (!n || *n == 0) return bad(arg, v, "1..1000000");
+            o.max_tokens = static_cast<unsigned>(*n);
+        } else if (arg == "--connections") {
+            const auto n = parse_uint(v, max_connections);
+            if (!n || *n == 0) return bad(arg, v, "1.." + std::to_string(max_connections));
+            o.connections = static_cast<unsigned>(*n);
+        } else if (arg == "--duration") {
+            const auto d = parse_millis(v, std::chrono::hours(24 * 7));
+            if (!d || d->count() == 0)
+                return bad(arg, v, "a positive duration such as 500ms, 10s or 2m, at most 7 days");
+            o.duration = *d;
+        } else if (arg == "--requests") {
+            const auto n = parse_uint(v, 1'000'000'000'000);
+            if (!n || *n == 0) return bad(arg, v, "1..1000000000000");
+            o.requests = *n;
+        } else if (arg == "--retries") {
+            const auto n = parse_uint(v, 100);
+            if (!n) return bad(arg, v, "0..100");
+            o.retry.max_attempts = static_cast<unsigned>(*n) + 1;
+        } else if (arg == "--timeout") {
+            const auto d = parse_millis(v, std::chrono::hours(1));
+            if (!d || d->count() == 0)
+                return bad(arg, v, "a positive duration such as 500ms, 10s or 2m, at most 1 h");
+            o.timeout = *d;
+        } else if (arg == "--seed") {
+            const auto n = parse_uint(v, std::numeric_limits<std::uint64_t>::max());
+            if (!n) return bad(arg, v, "a whole number");
+            o.seed = *n;
+        } else if (arg == "--json" || arg == "--svg") {
+            if (v.empty()) return bad(arg, v, "a file name or '-'");
+            (arg == "--json" ? cl.json_path : cl.svg_path) = std::string(v);
+        }
+    }
+    if (!have_url) return fail(usage_problem::missing_url, "--url is required");
+    if (!o.duration && !o.requests)
+        return fail(usage_problem::missing_bound, "give --duration, --requests or both");
+    if (cl.json_path == "-" && cl.svg_path == "-")
+        return fail(usage_problem::conflicting_outputs,
+                    "--json - and --svg - cannot both write to stdout");
+    if (!have_key && env_api_key) o.api_key = std::string(*env_api_key);
+    return cl;
+}
+
+} // namespace examples::loadgen

@@ -1,0 +1,143 @@
+#ifndef FAULTLINE_EXAMPLES_LOADGEN_LOADGEN_HPP
+#define FAULTLINE_EXAMPLES_LOADGEN_LOADGEN_HPP
+
+// faultline-loadgen as a library: N concurrent keep-alive connections sending chat completions
+// to any OpenAI-compatible server for a time or a number of requests, every answer classified
+// with faultline (`classify` for error responses, `sse::monitor` for streams, `retry_policy`
+// for retries), folded into a `report` (report.hpp).
+//
+//     examples::loadgen::options o;
+//     o.url = *examples::parse_base_url("http://127.0.0.1:8080");
+//     o.duration = std::chrono::seconds(10);
+//     o.stream = true;
+//     examples::loadgen::report r = examples::loadgen::run(o);
+//     std::cout << examples::loadgen::summary(r);
+//
+// The base URL is the server root: requests go to `url.target(path)`, i.e.
+// http://127.0.0.1:8080 + /v1/chat/completions. A run never fails because of what the server
+// does: refused connections, timeouts and error statuses are measured like any other answer.
+
+#include "common/http_client.hpp"
+#include "loadgen/report.hpp"
+
+#include <faultline/retry/policy.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace examples::loadgen {
+
+/// The most connections one run opens.
+inline constexpr unsigned max_connections = 1024;
+
+/// A retry policy that never retries (one attempt), the harness's default: it measures the
+/// server, not a client's patience. Thread-safe.
+[[nodiscard]] inline faultline::retry_policy no_retries() noexcept {
+    faultline::retry_policy p;
+    p.max_attempts = 1;
+    return p;
+}
+
+/// What to run. A plain value.
+struct options {
+    examples::base_url url;            ///< The server root (see the header comment).
+    std::string api_key;               ///< Sent as a Bearer token when not empty.
+    std::string model = "gpt-sim";     ///< The request's "model".
+    std::string prompt = "Say hello."; ///< The one user message.
+    unsigned max_tokens = 32;          ///< The request's "max_tokens".
+    bool stream = false;               ///< The request's "stream".
+    unsigned connections = 8;          ///< 1 .. max_connections, one request at a time each.
+    /// Stop starting requests after this long. Requests still running then get `timeout`
+    /// more, and are aborted (counted in `report::aborted`, nowhere else) after it.
+    std::optional<std::chrono::milliseconds> duration;
+    /// Stop after this many requests. At least one of `duration` and `requests` is required.
+    std::optional<std::uint64_t> requests;
+    /// When `max_attempts` > 1, failed attempts are retried as the policy decides (retryable
+    /// failures only; the server's Retry-After, as `faultline::classify` reads it, before the
+    /// backoff), never waiting past the end of `duration`. Jitter comes from `seed`.
+    faultline::retry_policy retry = no_retries();
+    /// Longest wait for connect, the response head and each body read.
+    std::chrono::milliseconds timeout{30'000};
+    std::string path = "/v1/chat/completions"; ///< Appended to `url`'s path.
+    /// Called about once per `progress_interval` with a snapshot, on the run's executor (so
+    /// never concurrently with itself). May be empty.
+    std::function<void(const progress&)> on_progress;
+    std::chrono::milliseconds progress_interval{1000}; ///< How often `on_progress` is called.
+    /// Seed of the jitter generators; connection i uses a generator derived from it and i, so a
+    /// run's retry delays are reproducible given the same failures.
+    std::uint64_t seed = 1;
+    /// Seconds kept in the report's series (see `time_series`).
+    std::size_t max_series_seconds = time_series::default_max_seconds;
+    /// `run` only: SIGINT/SIGTERM stop the run as the end of `duration` does (no new requests,
+    /// running ones get `timeout`); a second signal aborts at once. The report says
+    /// `interrupted`.
+    bool stop_on_signals = false;
+};
+
+/// Why `o` cannot run, as one line ("connections must be 1..1024"); empty when it can.
+/// Thread-safe.
+[[nodiscard]] std::string validate(const options& o);
+
+/// The request body: {"model","messages":[{"role":"user","content"}],"max_tokens","stream"}.
+/// Thread-safe.
+[[nodiscard]] std::string request_body(const options& o);
+
+/// The report's configuration part for `o`. Thread-safe.
+[[nodiscard]] run_settings settings_of(const options& o);
+
+/// Runs `o` to the end on its own single-threaded `io_context`: one coroutine per connection,
+/// each with one keep-alive `examples::http_connection`. Blocks. Throws
+/// `std::invalid_argument` (with `validate`'s message) for options that cannot run, and
+/// whatever a connection threw (`std::bad_alloc`). Thread-safe (runs share nothing).
+[[nodiscard]] report run(const options& o);
+
+/// As `run`, on the awaiting coroutine's executor (any executor, also a multi-threaded pool:
+/// the run serialises itself on a strand). `stop_on_signals` is ignored. Thread-safe.
+[[nodiscard]] boost::asio::awaitable<report> async_run(options o);
+
+/// A command line, parsed.
+struct command_line {
+    options run;                          ///< What to run (url, load, retries, ...).
+    std::optional<std::string> json_path; ///< --json: a file, or "-" for stdout.
+    std::optional<std::string> svg_path;  ///< --svg: a file, or "-" for stdout.
+    bool quiet = false;                   ///< --quiet: no progress lines.
+    bool help = false;                    ///< --help: print `help_text()`, run nothing.
+};
+
+/// What is wrong with a command line.
+enum class usage_problem : unsigned char {
+    unknown_option,      ///< An argument that is no option of faultline-loadgen.
+    missing_value,       ///< An option that needs a value is the last argument.
+    invalid_value,       ///< A value out of range or not of the option's form.
+    invalid_url,         ///< --url is not http://host[:port][/path].
+    missing_url,         ///< No --url.
+    missing_bound,       ///< Neither --duration nor --requests.
+    conflicting_outputs, ///< --json - and --svg - both want stdout.
+};
+
+/// A usage error: which problem, and one line for stderr naming the option.
+struct usage_error {
+    usage_problem problem; ///< What kind of mistake.
+    std::string message;   ///< One line, naming the option and the value, without a newline.
+};
+
+/// Parses the arguments after the program name. `env_api_key` is FAULTLINE_API_KEY, used when
+/// there is no --key. A command line holding --help (or -h) parses as help, whatever else it
+/// holds. A repeated option's last value wins. Thread-safe.
+[[nodiscard]] std::variant<command_line, usage_error>
+parse_command_line(std::span<char*> args, std::optional<std::string_view> env_api_key = {});
+
+/// The --help text, options and JSON fields included. Thread-safe.
+[[nodiscard]] std::string_view help_text() noexcept;
+
+} // namespace examples::loadgen
+
+#endif

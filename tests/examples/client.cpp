@@ -1,0 +1,274 @@
+// faultline-client against the gateway on 127.0.0.1: retries, Retry-After, budgets, stream
+// verdicts and the report a user reads.
+#include "client/client.hpp"
+
+#include "gateway_fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+namespace fl = faultline;
+namespace cl = examples::client;
+using namespace examples_test;
+
+namespace {
+
+cl::options options_for(const gateway_fixture& g, std::string model, bool stream = false,
+                        std::string url_suffix = "") {
+    cl::options o;
+    o.raw_url = g.url() + url_suffix;
+    o.url = examples::parse_base_url(o.raw_url).value();
+    o.api_key = "sk-demo-alice";
+    o.model = std::move(model);
+    o.stream = stream;
+    o.policy.delay = fl::backoff::exponential(1ms, 4ms); // real timers, no wait of note
+    o.seed = 7;
+    return o;
+}
+
+cl::report one(const cl::options& o) {
+    std::vector<cl::report> r = cl::run(o);
+    BOOST_TEST_REQUIRE(r.size() == 1u);
+    return r[0];
+}
+
+// Parses a command line given as words.
+fl::result<cl::options> parse(std::vector<std::string> words, std::string& why) {
+    std::vector<char*> argv;
+    for (auto& w : words)
+        argv.push_back(w.data());
+    return cl::parse_options(argv, why);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(client_e2e)
+
+BOOST_AUTO_TEST_CASE(reply_and_stream) {
+    gateway_fixture g;
+    const cl::report r = one(options_for(g, "gpt-sim"));
+    BOOST_TEST(r.ok);
+    BOOST_TEST(r.attempts == 1u);
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(r.channel == "ok-a");
+    BOOST_TEST(r.reply == "Failing well means saying what broke, whether to");
+
+    const cl::report s = one(options_for(g, "gpt-sim", true));
+    BOOST_TEST(s.ok);
+    BOOST_TEST(s.stream_verdict.value() == fl::sse::terminal::done);
+    BOOST_TEST(s.content_events == 9u);
+    BOOST_TEST(s.reply == "Failing well means saying what broke, whether to");
+    BOOST_TEST(s.to_text().find("result: OK after 1 attempt (HTTP 200, channel ok-a)") !=
+               std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(retries_a_flaky_upstream_until_it_answers) {
+    gateway_fixture g;
+    const cl::report r = one(options_for(g, "sim-flaky"));
+    BOOST_TEST(r.ok);
+    BOOST_TEST(r.attempts == 2u);
+    BOOST_TEST_REQUIRE(r.history.size() == 1u);
+    BOOST_TEST(r.history[0].what.status == 502u);
+    BOOST_TEST(!r.history[0].delay_from_server);
+    BOOST_TEST(r.history[0].delay <= 1ms);
+}
+
+BOOST_AUTO_TEST_CASE(honours_the_servers_retry_after) {
+    gw::gateway_config c = test_config();
+    gw::channel_config ch;
+    ch.name = "hint";
+    ch.mode = gw::failure_mode::status;
+    ch.status = 429;
+    ch.pattern = "FS";
+    ch.headers = {{"retry-after-ms", "25"}};
+    c.channels.push_back(ch);
+    c.models.push_back({"sim-hint", {"hint"}, 8192});
+    gateway_fixture g(c);
+    const cl::report r = one(options_for(g, "sim-hint"));
+    BOOST_TEST(r.ok);
+    BOOST_TEST_REQUIRE(r.history.size() == 1u);
+    BOOST_TEST(r.history[0].what.code == fl::error::rate_limited);
+    BOOST_TEST(r.history[0].delay_from_server);
+    BOOST_TEST(r.history[0].delay.count() == 25);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_delay_above_max_wait_gives_up_at_once) {
+    gateway_fixture g;
+    cl::options o = options_for(g, "sim-429");
+    o.policy.max_server_delay = 1s; // the provider asks for 2 s
+    const cl::report r = one(o);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.attempts == 1u);
+    BOOST_TEST(r.gave_up.value() == fl::give_up_reason::server_delay_too_long);
+    BOOST_TEST(r.failure->retry_after.value().count() == 2000);
+    BOOST_TEST(r.to_text().find("wait      2000 ms (server hint)") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_spend_limit_429_is_not_retried) {
+    gateway_fixture g;
+    cl::options o = options_for(g, "gpt-sim");
+    o.api_key = "sk-demo-budget";
+    o.requests = 2;
+    const std::vector<cl::report> r = cl::run(o);
+    BOOST_TEST_REQUIRE(r.size() == 2u);
+    BOOST_TEST(r[0].ok);
+    BOOST_TEST(!r[1].ok);
+    BOOST_TEST(r[1].attempts == 1u);
+    BOOST_TEST(r[1].status == 429u);
+    BOOST_TEST(r[1].failure->code == fl::error::spend_limit_exceeded);
+    BOOST_TEST(r[1].gave_up.value() == fl::give_up_reason::not_retryable);
+}
+
+BOOST_AUTO_TEST_CASE(mid_stream_error_after_content_is_not_replayed_unless_allowed) {
+    gateway_fixture g;
+    const cl::report r = one(options_for(g, "sim-midstream-error", true));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.attempts == 1u);
+    BOOST_TEST(r.gave_up.value() == fl::give_up_reason::content_delivered);
+    BOOST_TEST(r.failure->code == fl::error::stream_interrupted);
+    BOOST_TEST(r.stream_verdict.value() == fl::sse::terminal::error);
+    BOOST_TEST(r.content_events == 3u);
+
+    cl::options replay = options_for(g, "sim-midstream-error", true);
+    replay.policy.replayable = true;
+    replay.policy.max_attempts = 3;
+    const cl::report again = one(replay);
+    BOOST_TEST(again.attempts == 3u);
+    BOOST_TEST(again.gave_up.value() == fl::give_up_reason::attempts_exhausted);
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_stream_is_reported_as_truncated) {
+    gateway_fixture g;
+    const cl::report r = one(options_for(g, "sim-cutoff", true));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.stream_verdict.value() == fl::sse::terminal::eof_without_done);
+    BOOST_TEST(r.failure->code == fl::error::stream_truncated);
+    BOOST_TEST(
+        r.to_text().find("fix       " + std::string(fl::info(fl::error::stream_truncated).fix)) !=
+        std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(its_own_line_limit_stops_a_huge_line) {
+    gw::gateway_config c = test_config();
+    c.stream_max_line = std::size_t(8) << 20; // the gateway lets the 6 MiB line through
+    gateway_fixture g(c);
+    cl::options o = options_for(g, "sim-huge-line", true);
+    o.max_line = std::size_t(1) << 20;
+    const cl::report r = one(o);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.failure->code == fl::error::sse_line_too_long);
+    BOOST_TEST(!r.failure->retryable);
+}
+
+BOOST_AUTO_TEST_CASE(a_base_url_ending_in_v1_is_diagnosed) {
+    gateway_fixture g;
+    const cl::report r = one(options_for(g, "gpt-sim", false, "/v1"));
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.status == 404u);
+    BOOST_TEST(r.failure->code == fl::error::not_found);
+    bool found = false;
+    for (const auto& d : r.diagnosis)
+        found |= d.code == fl::error::base_url_duplicates_v1 && d.suggestion == g.url();
+    BOOST_TEST(found);
+    BOOST_TEST(r.to_text().find("Try: " + g.url()) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(retry_budget_stops_retries_during_an_outage) {
+    gateway_fixture g;
+    cl::options o = options_for(g, "sim-dead");
+    o.budget = fl::retry_budget_options{10s, 0.0, 0.1}; // one retry per 10 s in all
+    o.requests = 2;
+    const std::vector<cl::report> r = cl::run(o);
+    BOOST_TEST_REQUIRE(r.size() == 2u);
+    BOOST_TEST(r[0].attempts == 2u);
+    BOOST_TEST(r[0].gave_up.value() == fl::give_up_reason::budget_exhausted);
+    BOOST_TEST(r[0].give_up_code == fl::error::retry_budget_exhausted);
+    BOOST_TEST(r[1].attempts == 1u);
+    BOOST_TEST(r[1].gave_up.value() == fl::give_up_reason::budget_exhausted);
+}
+
+BOOST_AUTO_TEST_CASE(nothing_listening_is_a_retryable_transport_failure) {
+    std::uint16_t port = 0;
+    {
+        net::io_context io;
+        examples::tcp::acceptor a(io, {net::ip::make_address("127.0.0.1"), 0});
+        port = a.local_endpoint().port();
+    } // closed: connecting is refused
+    cl::options o;
+    o.raw_url = "http://127.0.0.1:" + std::to_string(port);
+    o.url = examples::parse_base_url(o.raw_url).value();
+    o.api_key = "k";
+    o.policy.delay = fl::backoff::exponential(1ms, 2ms);
+    o.policy.max_attempts = 2;
+    const cl::report r = one(o);
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.attempts == 2u);
+    BOOST_TEST(r.status == 0u);
+    BOOST_TEST(r.failure->cat == fl::category::upstream_unavailable);
+    BOOST_TEST(r.failure->retryable);
+    BOOST_TEST(r.gave_up.value() == fl::give_up_reason::attempts_exhausted);
+}
+
+BOOST_AUTO_TEST_CASE(json_report) {
+    gateway_fixture g;
+    cl::options o = options_for(g, "sim-500");
+    o.policy.max_attempts = 2; // below the breaker's threshold: both answers are the upstream's
+    const cl::report r = one(o);
+    const boost::json::object j = r.to_json();
+    BOOST_TEST(j.at("ok").as_bool() == false);
+    BOOST_TEST(j.at("status").to_number<unsigned>() == 500u);
+    BOOST_TEST(j.at("category").as_string() == "server_error");
+    BOOST_TEST(j.at("code").as_string() == "internal_error");
+    BOOST_TEST(j.at("message").as_string() == "Service temporarily unavailable");
+    BOOST_TEST(j.at("fix").as_string() == fl::info(fl::error::internal_error).fix);
+    BOOST_TEST(j.at("gave_up").as_string() == "attempts_exhausted");
+    BOOST_TEST(j.at("history").as_array().size() == 2u);
+    BOOST_TEST(j.at("event_id").as_string().size() == 32u);
+}
+
+BOOST_AUTO_TEST_CASE(command_line) {
+    std::string why;
+    auto ok = parse({"--url", "http://127.0.0.1:9/", "--key", "k", "--stream", "--attempts", "2",
+                     "--backoff-base", "250ms", "--backoff-cap", "2s", "--max-wait", "1m",
+                     "--retry-budget", "0.2", "--requests", "3", "--json"},
+                    why);
+    BOOST_TEST_REQUIRE(ok.has_value(), why);
+    const cl::options& o = ok.value();
+    BOOST_TEST(o.url.port == 9u);
+    BOOST_TEST(o.url.path == "");
+    BOOST_TEST(o.stream);
+    BOOST_TEST(o.json);
+    BOOST_TEST(o.policy.max_attempts == 2u);
+    BOOST_TEST(o.policy.delay.base == std::chrono::nanoseconds(250ms));
+    BOOST_TEST(o.policy.delay.cap == std::chrono::nanoseconds(2s));
+    BOOST_TEST(o.policy.max_server_delay == std::chrono::nanoseconds(60s));
+    BOOST_TEST(o.budget->ratio == 0.2);
+    BOOST_TEST(o.requests == 3u);
+
+    BOOST_TEST((parse({"--help"}, why).error() == std::errc::operation_canceled));
+    struct row {
+        std::vector<std::string> words;
+        std::string why;
+    };
+    const row rows[] = {
+        {{}, "--url is required"},
+        {{"--url", "https://x"}, "--url must be an http URL"},
+        {{"--url", "http://x:99999"}, "--url must be an http URL"},
+        {{"--url", "http://x", "--attempts", "0"}, "--attempts must be 1..100"},
+        {{"--url", "http://x", "--timeout", "0"}, "--timeout must be positive"},
+        {{"--url", "http://x", "--timeout", "5h"}, "--timeout must be a duration"},
+        {{"--url", "http://x", "--backoff-base", "2s", "--backoff-cap", "1s"},
+         "--backoff-cap must not be below"},
+        {{"--url", "http://x", "--retry-budget", "-1"}, "--retry-budget must be a number"},
+        {{"--url", "http://x", "--requests", "0"}, "--requests must be 1..100000"},
+        {{"--url", "http://x", "--frobnicate"}, "unknown argument '--frobnicate'"},
+        {{"--url"}, "--url needs a value"},
+    };
+    for (const row& x : rows) {
+        std::string w;
+        const auto r = parse(x.words, w);
+        BOOST_TEST(!r.has_value());
+        BOOST_TEST(w.find(x.why) != std::string::npos, w);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,213 @@
+#ifndef FAULTLINE_TESTS_EXAMPLES_GATEWAY_FIXTURE_HPP
+#define FAULTLINE_TESTS_EXAMPLES_GATEWAY_FIXTURE_HPP
+
+// A gateway on an ephemeral port of 127.0.0.1, served by its own thread, with a manual clock for
+// its limits and breakers; and a blocking HTTP exchange for the test thread, which reads streams
+// through `faultline::sse::monitor`.
+
+#include "common/http_client.hpp"
+#include "gateway/gateway.hpp"
+
+#include <faultline/retry/policy.hpp>
+#include <faultline/sse/monitor.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+// Boost.Test prints the values of failed checks through these (found by ADL).
+namespace faultline {
+inline std::ostream& boost_test_print_type(std::ostream& os, error e) {
+    return os << to_string(e);
+}
+inline std::ostream& boost_test_print_type(std::ostream& os, category c) {
+    return os << to_string(c);
+}
+inline std::ostream& boost_test_print_type(std::ostream& os, give_up_reason r) {
+    return os << to_string(r);
+}
+namespace sse {
+inline std::ostream& boost_test_print_type(std::ostream& os, terminal t) {
+    return os << to_string(t);
+}
+} // namespace sse
+} // namespace faultline
+namespace examples::gateway {
+inline std::ostream& boost_test_print_type(std::ostream& os, failure_mode m) {
+    return os << to_string(m);
+}
+} // namespace examples::gateway
+
+namespace examples_test {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+namespace gw = examples::gateway;
+using namespace std::chrono_literals;
+
+/// The demo configuration with waits short enough for tests.
+inline gw::gateway_config test_config() {
+    gw::gateway_config c = gw::demo_config();
+    c.port = 0;
+    c.upstream_timeout = 400ms;
+    c.streaming_timeout = 600ms;
+    c.heartbeat = 20ms;
+    for (auto& ch : c.channels) {
+        if (ch.name == "slow") ch.chunk_interval = 150ms; // several heartbeats per gap
+        if (ch.name == "long") ch.chunk_interval = 100ms; // 20 chunks: 2 s > 600 ms
+    }
+    return c;
+}
+
+/// One response as the test saw it.
+struct response {
+    std::error_code ec; ///< Transport error or cut stream.
+    unsigned status = 0;
+    http::fields headers;
+    std::string body;
+    // For event streams:
+    faultline::sse::terminal verdict = faultline::sse::terminal::eof_without_done;
+    std::optional<faultline::failure> stream_failure;
+    std::size_t content_events = 0;
+    std::size_t comments = 0; ///< Heartbeat comment lines seen.
+
+    [[nodiscard]] std::string header(std::string_view name) const {
+        const auto it = headers.find(name);
+        return it == headers.end() ? std::string() : std::string(it->value());
+    }
+};
+
+/// The body of a chat request.
+inline std::string chat_body(std::string_view model, bool stream = false,
+                             std::uint64_t max_tokens = 0, std::string_view prompt = "hi") {
+    boost::json::object o{{"model", model},
+                          {"messages", boost::json::array{boost::json::object{
+                                           {"role", "user"}, {"content", prompt}}}},
+                          {"stream", stream}};
+    if (max_tokens) o["max_tokens"] = max_tokens;
+    return boost::json::serialize(o);
+}
+
+/// Sends one request over `conn` and reads the whole response.
+inline net::awaitable<response> exchange(examples::http_connection& conn, http::verb method,
+                                         std::string target, std::string_view key,
+                                         std::string body) {
+    response out;
+    auto req = conn.make_request(method, target, key, std::move(body));
+    bool streaming = false;
+    faultline::sse::monitor<> monitor(std::chrono::steady_clock::now());
+    examples::exchange_options eo;
+    eo.idle_timeout = 10s;
+    const examples::exchange_result r = co_await conn.exchange(
+        req,
+        [&](const examples::response_head& h) {
+            const auto it = h.headers.find(http::field::content_type);
+            streaming = it != h.headers.end() && it->value().starts_with("text/event-stream");
+        },
+        [&](std::string_view piece) -> std::error_code {
+            out.body.append(piece);
+            if (!streaming) return {};
+            return monitor.feed(piece, std::chrono::steady_clock::now());
+        },
+        eo);
+    out.ec = r.ec;
+    out.status = r.head.status;
+    out.headers = r.head.headers;
+    if (streaming) {
+        const faultline::sse::verdict v = monitor.finish();
+        out.verdict = v.kind;
+        out.stream_failure = v.failure;
+        out.content_events = monitor.content_events();
+        for (std::size_t at = 0; (at = out.body.find("\n: ", at)) != std::string::npos; ++at)
+            ++out.comments;
+    }
+    co_return out;
+}
+
+/// Which time the gateway's limits and breakers see: the manual clock (moved by `advance`), or
+/// the steady clock (load runs).
+enum class clock_kind { manual, real };
+
+/// A gateway running on its own thread.
+class gateway_fixture {
+public:
+    explicit gateway_fixture(gw::gateway_config config = test_config(),
+                             clock_kind kind = clock_kind::manual,
+                             std::unique_ptr<gw::rate_limiter> limiter = nullptr)
+        : base_(std::chrono::steady_clock::now()) {
+        gw::server_options o;
+        if (kind == clock_kind::manual)
+            o.clock = [this] { return base_ + std::chrono::nanoseconds(offset_ns_.load()); };
+        o.seed = 42;
+        o.log = [this](std::string_view line) {
+            const std::lock_guard lock(log_mutex_);
+            log_.emplace_back(line);
+        };
+        if (limiter) o.limiter = std::move(limiter);
+        server_ = std::make_unique<gw::server>(io_.get_executor(), std::move(config), std::move(o));
+        port_ = server_->listen().value();
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~gateway_fixture() {
+        io_.stop();
+        thread_.join();
+    }
+    gateway_fixture(const gateway_fixture&) = delete;
+    gateway_fixture& operator=(const gateway_fixture&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+    [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    [[nodiscard]] gw::server& server() noexcept { return *server_; }
+
+    /// Moves the limits' and breakers' clock forward.
+    void advance(std::chrono::nanoseconds d) { offset_ns_ += d.count(); }
+
+    /// Log lines so far.
+    [[nodiscard]] std::vector<std::string> log() const {
+        const std::lock_guard lock(log_mutex_);
+        return log_;
+    }
+
+    /// One request on a fresh connection, blocking.
+    response request(http::verb method, std::string target, std::string_view key,
+                     std::string body = {}) {
+        net::io_context io;
+        response out;
+        net::co_spawn(
+            io,
+            [&]() -> net::awaitable<void> {
+                examples::http_connection conn(io.get_executor(),
+                                               examples::parse_base_url(url()).value());
+                out = co_await exchange(conn, method, std::move(target), key, std::move(body));
+            },
+            net::detached);
+        io.run();
+        return out;
+    }
+    response chat(std::string_view key, std::string body) {
+        return request(http::verb::post, "/v1/chat/completions", key, std::move(body));
+    }
+
+private:
+    net::io_context io_;
+    std::chrono::steady_clock::time_point base_;
+    std::atomic<std::int64_t> offset_ns_{0};
+    mutable std::mutex log_mutex_;
+    std::vector<std::string> log_;
+    std::unique_ptr<gw::server> server_;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+};
+
+} // namespace examples_test
+
+#endif

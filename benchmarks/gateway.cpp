@@ -11,6 +11,7 @@
 // refused (every request answered 429 by the key's bucket: the refusal path).
 
 #include "gateway/gateway.hpp"
+#include "common/chat.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -87,9 +88,7 @@ void run(benchmark::State& state, std::string_view key, bool stream, unsigned ex
     req.set(http::field::host, "127.0.0.1");
     req.set(http::field::authorization, "Bearer " + std::string(key));
     req.set(http::field::content_type, "application/json");
-    req.body() =
-        std::string(R"({"model":"gpt-sim","messages":[{"role":"user","content":"hi"}],"stream":)") +
-        (stream ? "true" : "false") + "}";
+    req.body() = examples::chat_request_body("gpt-sim", "hi", 0, stream);
     req.prepare_payload();
     beast::flat_buffer buffer;
     for (int i = 0; i < warmup; ++i) { // use up what a limited key may send

@@ -1,5 +1,6 @@
 #include "client/client.hpp"
 
+#include "common/chat.hpp"
 #include "common/cli.hpp"
 
 #include <faultline/http_status.hpp>
@@ -42,7 +43,8 @@ Retry-After / retry-after-ms, watches streams for error chunks and cut-offs.
   --backoff-base T     first backoff delay (default 1s); T is 250ms, 2s, 1m or milliseconds
   --backoff-cap T      longest backoff delay (default 30s)
   --max-wait T         longest server Retry-After to wait for; longer gives up (default 60s)
-  --deadline T         overall time for one request, retries included (default none)
+  --deadline T         time budget of one request: no retry starts or waits past it
+                       (default none; an attempt itself is bounded by --timeout per read)
   --retry-budget R     share retries over all requests of this run: at most R retries per
                        request over 10 s (e.g. 0.2) plus --retry-floor per second
   --retry-floor F      retries per second always allowed under a budget (default 1)
@@ -245,14 +247,6 @@ attempt_once(http_connection& conn, http::request<http::string_body>& req, const
     co_return faultline::outcome<success>(success{std::string(content->as_string())});
 }
 
-std::string request_body(const options& o) {
-    json::object b{{"model", o.model},
-                   {"messages", json::array{json::object{{"role", "user"}, {"content", o.prompt}}}},
-                   {"stream", o.stream}};
-    if (o.max_tokens) b["max_tokens"] = o.max_tokens;
-    return json::serialize(b);
-}
-
 std::string ms_text(std::chrono::nanoseconds d) {
     return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + " ms";
 }
@@ -374,7 +368,7 @@ net::awaitable<report> call(const options& o,
 
     http_connection conn(ex, o.url);
     auto req = conn.make_request(http::verb::post, o.url.target("/v1/chat/completions"), o.api_key,
-                                 request_body(o));
+                                 chat_request_body(o.model, o.prompt, o.max_tokens, o.stream));
     last_seen seen;
     if (o.show_response) seen.transcripts = &rep.responses;
     auto op = [&](faultline::attempt_context& ctx, auto handler) {

@@ -60,10 +60,10 @@ struct options {
 
 /// Reads the command line (everything after the program name); on a usage error returns
 /// `faultline::error::invalid_request` and puts one line in `why`. `--help` returns
-/// `std::errc::operation_canceled` (print `help_text()` and exit 0).
+/// `std::errc::operation_canceled` (print `help_text()` and exit 0). Thread-safe.
 [[nodiscard]] faultline::result<options> parse_options(std::span<char*> args, std::string& why);
 
-/// The text of --help.
+/// The text of --help. Thread-safe.
 [[nodiscard]] std::string_view help_text() noexcept;
 
 /// One failed attempt.
@@ -93,18 +93,21 @@ struct report {
     std::vector<std::string> responses;
 
     /// Human-readable lines: each attempt, the result, category, code, message, fix.
+    /// Thread-safe (const).
     [[nodiscard]] std::string to_text() const;
-    /// Everything as one JSON object (see --help for the members).
+    /// Everything as one JSON object (see --help for the members). Thread-safe (const).
     [[nodiscard]] boost::json::object to_json() const;
 };
 
-/// Makes one request (with its retries) on the caller's executor. `budget` may be null.
+/// Makes one request (with its retries) on the caller's executor. `budget` may be null; `o`
+/// and `budget` must outlive the call. Thread-safe as far as the budget is.
 [[nodiscard]] boost::asio::awaitable<report>
 call(const options& o, faultline::retry_budget<std::chrono::steady_clock>* budget,
      std::uint64_t seed);
 
 /// Runs `o.parallel` sequences of `o.requests` requests on a private io_context; reports in
-/// the order the requests were made (sequence by sequence). Blocks.
+/// the order the requests were made (sequence by sequence). Blocks. Thread-safe (runs share
+/// nothing).
 [[nodiscard]] std::vector<report> run(const options& o);
 
 } // namespace examples::client

@@ -14,14 +14,16 @@
 namespace examples {
 
 /// The value after the option at `args[i]`, advancing `i` past it; nullopt when the option is
-/// the last argument.
-inline std::optional<std::string_view> next_value(std::span<char*> args, std::size_t& i) {
+/// the last argument. Every function here is thread-safe.
+[[nodiscard]] inline std::optional<std::string_view> next_value(std::span<char*> args,
+                                                                std::size_t& i) {
     if (i + 1 >= args.size()) return std::nullopt;
     return std::string_view(args[++i]);
 }
 
 /// A whole decimal number in [0, max], or nullopt.
-inline std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t max) {
+[[nodiscard]] inline std::optional<std::uint64_t> parse_uint(std::string_view s,
+                                                             std::uint64_t max) {
     std::uint64_t v = 0;
     if (s.empty() || s.front() == '+' || s.front() == '-') return std::nullopt;
     const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -30,7 +32,8 @@ inline std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t
 }
 
 /// A finite decimal number in [min, max] ("0.5", "100"), or nullopt.
-inline std::optional<double> parse_double(std::string_view s, double min, double max) {
+[[nodiscard]] inline std::optional<double> parse_double(std::string_view s, double min,
+                                                        double max) {
     double v = 0;
     if (s.empty() || s.front() == '+') return std::nullopt;
     const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -41,8 +44,8 @@ inline std::optional<double> parse_double(std::string_view s, double min, double
 
 /// Milliseconds, written as a whole number with an optional unit: "250ms", "3s", "2m", or a
 /// bare number of milliseconds. At most `max`.
-inline std::optional<std::chrono::milliseconds> parse_millis(std::string_view s,
-                                                             std::chrono::milliseconds max) {
+[[nodiscard]] inline std::optional<std::chrono::milliseconds>
+parse_millis(std::string_view s, std::chrono::milliseconds max) {
     std::uint64_t scale = 1;
     if (s.ends_with("ms"))
         s.remove_suffix(2);

@@ -61,7 +61,7 @@ struct base_url {
 };
 
 /// Splits `url`; `faultline::error::base_url_invalid` for anything but an http URL with a host
-/// and an optional decimal port, without query or fragment.
+/// and an optional decimal port, without query or fragment. Thread-safe.
 [[nodiscard]] inline faultline::result<base_url> parse_base_url(std::string_view url) {
     constexpr std::string_view scheme = "http://";
     if (url.substr(0, scheme.size()) != scheme) return faultline::error::base_url_invalid;
@@ -131,6 +131,7 @@ public:
     [[nodiscard]] const base_url& url() const noexcept { return url_; }
 
     /// A request for `target` with Host, User-Agent and, when not empty, `Authorization: Bearer`.
+    /// Not thread-safe.
     [[nodiscard]] http::request<http::string_body> make_request(http::verb method,
                                                                 std::string_view target,
                                                                 std::string_view api_key,
@@ -151,8 +152,8 @@ public:
     /// `on_body(std::string_view) -> std::error_code` as it arrives (an error stops the read and
     /// closes the connection). Not thread-safe.
     template <class OnBody>
-    net::awaitable<exchange_result> exchange(http::request<http::string_body>& req, OnBody on_body,
-                                             exchange_options options = {}) {
+    [[nodiscard]] net::awaitable<exchange_result>
+    exchange(http::request<http::string_body>& req, OnBody on_body, exchange_options options = {}) {
         return exchange(
             req, [](const response_head&) {}, std::move(on_body), options);
     }
@@ -160,8 +161,9 @@ public:
     /// As above, with `on_head(const response_head&)` called once the head is read, before any
     /// piece of the body (to choose how to read it). Not thread-safe.
     template <class OnHead, class OnBody>
-    net::awaitable<exchange_result> exchange(http::request<http::string_body>& req, OnHead on_head,
-                                             OnBody on_body, exchange_options options);
+    [[nodiscard]] net::awaitable<exchange_result> exchange(http::request<http::string_body>& req,
+                                                           OnHead on_head, OnBody on_body,
+                                                           exchange_options options);
 
     /// Closes the connection (the next exchange connects again). Not thread-safe.
     void close() noexcept {
@@ -204,8 +206,10 @@ net::awaitable<exchange_result> http_connection::exchange(http::request<http::st
                                                           exchange_options options) {
     constexpr auto nothrow = net::as_tuple(net::use_awaitable);
     exchange_result out;
-    // A kept-alive connection the server closed meanwhile fails on write or on the head read;
-    // then one fresh connection is tried, since nothing of the request reached the server.
+    // A kept-alive connection the server closed meanwhile can fail the write: then one fresh
+    // connection is tried, since no whole request reached the server. A failure after the
+    // write is returned instead: the server may have acted on the request (a POST is not
+    // idempotent), so repeating it is the caller's retry policy's decision, not this layer's.
     for (int round = 0; round < 2; ++round) {
         const bool reused = open_;
         if (!open_) {
@@ -217,20 +221,22 @@ net::awaitable<exchange_result> http_connection::exchange(http::request<http::st
         stream_.expires_after(options.idle_timeout);
         auto [wec, written] = co_await http::async_write(stream_, req, nothrow);
         (void)written;
-        http::response_parser<http::buffer_body> parser;
-        parser.body_limit(options.max_body);
-        if (!wec) {
-            stream_.expires_after(options.idle_timeout);
-            auto [hec, n] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
-            (void)n;
-            wec = hec;
-        }
         if (wec) {
             close();
-            if (reused && (wec == http::error::end_of_stream || wec == net::error::eof ||
-                           wec == net::error::connection_reset || wec == net::error::broken_pipe))
+            if (reused && (wec == net::error::connection_reset || wec == net::error::broken_pipe ||
+                           wec == net::error::eof))
                 continue;
             out.ec = wec;
+            co_return out;
+        }
+        http::response_parser<http::buffer_body> parser;
+        parser.body_limit(options.max_body);
+        stream_.expires_after(options.idle_timeout);
+        auto [hec, n] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
+        (void)n;
+        if (hec) {
+            close();
+            out.ec = hec;
             co_return out;
         }
         out.head_received = true;

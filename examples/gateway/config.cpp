@@ -139,9 +139,7 @@ gateway_config demo_config() {
     ch.body =
         R"json({"error":{"message":"upstream connect error or disconnect/reset before headers","type":"server_error","param":null,"code":null}})json";
     c.channels.push_back(ch);
-    ch = channel("slow-head", failure_mode::timeout);
-    ch.latency = milliseconds(10'000);
-    c.channels.push_back(ch);
+    c.channels.push_back(channel("slow-head", failure_mode::timeout));
     c.channels.push_back(channel("midstream", failure_mode::midstream_error));
     c.channels.push_back(channel("upstream-cut", failure_mode::upstream_cutoff));
     c.channels.push_back(channel("cut", failure_mode::cutoff));

@@ -58,7 +58,7 @@ struct key_config {
 enum class failure_mode {
     none,            ///< Always answers well.
     status,          ///< Answers `status` with `body` and `headers` (a 429, a 5xx, ...).
-    timeout,         ///< Answers after `latency`, which should exceed the upstream timeout.
+    timeout,         ///< Never answers: the gateway's `upstream_timeout` ends the call.
     dead,            ///< The connection is refused.
     midstream_error, ///< Streams `fail_after` chunks, then an error chunk and `[DONE]`.
     upstream_cutoff, ///< Streams `fail_after` chunks, then closes without `[DONE]`.
@@ -68,6 +68,7 @@ enum class failure_mode {
     slow,            ///< Streams with `chunk_interval` gaps (heartbeats, stream timeouts).
 };
 
+/// The mode's name ("midstream_error"), and back. Thread-safe.
 [[nodiscard]] std::string_view to_string(failure_mode m) noexcept;
 [[nodiscard]] bool from_string(std::string_view s, failure_mode& out) noexcept;
 
@@ -81,9 +82,9 @@ struct channel_config {
     unsigned status = 500; ///< For `failure_mode::status`.
     std::string body;      ///< Upstream error body ("": OpenAI shape).
     std::vector<std::pair<std::string, std::string>> headers; ///< e.g. Retry-After.
-    std::chrono::milliseconds latency{0};                     ///< Until the head arrives.
-    unsigned chunks = 8;                                      ///< Content chunks of a reply.
-    std::chrono::milliseconds chunk_interval{0};              ///< Between stream chunks.
+    std::chrono::milliseconds latency{0};          ///< Until the head arrives, every call.
+    unsigned chunks = 8;                           ///< Content chunks of a reply.
+    std::chrono::milliseconds chunk_interval{0};   ///< Between stream chunks.
     unsigned fail_after = 3;                       ///< Chunks before a mid-stream failure.
     std::size_t line_bytes = std::size_t(6) << 20; ///< For `huge_line`.
     level_limits limits;                           ///< The gateway's limits towards it.
@@ -125,6 +126,7 @@ struct gateway_config {
     std::vector<channel_config> channels;
     std::vector<model_config> models;
 
+    /// Lookups by secret, id or name; null when absent. Thread-safe.
     [[nodiscard]] const key_config* find_key(std::string_view secret) const noexcept;
     [[nodiscard]] const user_config* find_user(std::string_view id) const noexcept;
     [[nodiscard]] const model_config* find_model(std::string_view id) const noexcept;
@@ -132,17 +134,17 @@ struct gateway_config {
 };
 
 /// The built-in configuration the demo and the tests use: one model per failure of the reference
-/// documents (see the README's table).
+/// documents (see the README's table). Thread-safe.
 [[nodiscard]] gateway_config demo_config();
 
 /// Reads a configuration from JSON (members as in the README; unknown members are errors).
 /// On failure returns `faultline::error::invalid_request` (or `malformed_json`) and puts one
-/// line saying where and why in `why`.
+/// line saying where and why in `why`. Thread-safe.
 [[nodiscard]] faultline::result<gateway_config> parse_config(std::string_view json,
                                                              std::string& why);
 
 /// Checks references (a key's user, a model's channels), duplicates and ranges; the first
-/// problem as one line, or "" when the configuration is usable.
+/// problem as one line, or "" when the configuration is usable. Thread-safe.
 [[nodiscard]] std::string validate(const gateway_config& c);
 
 } // namespace examples::gateway

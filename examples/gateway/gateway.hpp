@@ -44,6 +44,7 @@ namespace examples::gateway {
 
 /// What the server counts. A plain value (a snapshot).
 struct stats {
+    std::uint64_t connections = 0;    ///< Connections accepted.
     std::uint64_t requests = 0;       ///< Requests read.
     std::uint64_t ok = 0;             ///< 2xx answers.
     std::uint64_t client_errors = 0;  ///< 4xx answers other than 429.
@@ -52,7 +53,7 @@ struct stats {
     std::uint64_t streams = 0;        ///< Streams started (200, text/event-stream).
     std::uint64_t stream_errors = 0;  ///< Streams ended with an error chunk or a cut.
     std::uint64_t upstream_calls = 0; ///< Calls made to channels.
-    std::uint64_t failovers = 0;      ///< Calls that failed and were retried on another channel.
+    std::uint64_t failovers = 0;      ///< Calls made to another channel after one failed.
 };
 
 /// Behaviour injected into a server.
@@ -73,6 +74,7 @@ class server {
 public:
     /// Throws `std::invalid_argument` with the problem if `validate(config)` finds one.
     server(boost::asio::any_io_executor ex, gateway_config config, server_options options = {});
+    /// Stops accepting (as `close()`). The executor's io_context must outlive the server.
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;

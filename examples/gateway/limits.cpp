@@ -42,17 +42,16 @@ struct level_spec {
     std::string_view id;
 };
 
-std::vector<level_spec> levels_of(const key_config& key, const user_config* user,
-                                  const channel_config& channel) {
+std::vector<level_spec> levels_of(const limit_scope& scope) {
     std::vector<level_spec> out;
     out.reserve(6);
     const auto add = [&out](level w, const level_limits& l, std::string_view id) {
         if (l.rpm.enabled()) out.push_back({w, &l.rpm, false, id});
         if (l.tpm.enabled()) out.push_back({w, &l.tpm, true, id});
     };
-    add(level::key, key.limits, key.id);
-    if (user) add(level::user, user->limits, user->id);
-    add(level::channel, channel.limits, channel.name);
+    if (scope.key) add(level::key, scope.key->limits, scope.key->id);
+    if (scope.user) add(level::user, scope.user->limits, scope.user->id);
+    if (scope.channel) add(level::channel, scope.channel->limits, scope.channel->name);
     return out;
 }
 
@@ -108,22 +107,26 @@ public:
             configure(level::channel, ch.limits, ch.name);
     }
 
-    admission acquire(const key_config& key, const user_config* user, const channel_config& channel,
-                      std::uint64_t tokens, time_point now) override {
-        const auto slot = [&](level w, const level_limits& l, bool tok, std::string_view id) {
-            const rate_limit& r = tok ? l.tpm : l.rpm;
-            if (!r.enabled()) return optional_level{};
+    admission acquire(const limit_scope& scope, std::uint64_t tokens, time_point now) override {
+        const auto slot = [&](level w, const level_limits* l, bool tok, std::string_view id) {
+            if (!l || !(tok ? l->tpm : l->rpm).enabled()) return optional_level{};
             return optional_level{&of(w, tok), lim::keyed_limiter<clock>::key_of(id),
                                   tok ? tokens : 1};
         };
-        static const user_config nobody{};
-        const user_config& u = user ? *user : nobody;
-        const auto d = lim::acquire_all(now, slot(level::key, key.limits, false, key.id),
-                                        slot(level::key, key.limits, true, key.id),
-                                        slot(level::user, u.limits, false, u.id),
-                                        slot(level::user, u.limits, true, u.id),
-                                        slot(level::channel, channel.limits, false, channel.name),
-                                        slot(level::channel, channel.limits, true, channel.name));
+        const level_limits* kl = scope.key ? &scope.key->limits : nullptr;
+        const level_limits* ul = scope.user ? &scope.user->limits : nullptr;
+        const level_limits* cl = scope.channel ? &scope.channel->limits : nullptr;
+        // Views of the configured names (a `cond ? std::string : ""` would be a temporary).
+        const std::string_view kid =
+            scope.key ? std::string_view(scope.key->id) : std::string_view();
+        const std::string_view uid =
+            scope.user ? std::string_view(scope.user->id) : std::string_view();
+        const std::string_view cid =
+            scope.channel ? std::string_view(scope.channel->name) : std::string_view();
+        const auto d = lim::acquire_all(
+            now, slot(level::key, kl, false, kid), slot(level::key, kl, true, kid),
+            slot(level::user, ul, false, uid), slot(level::user, ul, true, uid),
+            slot(level::channel, cl, false, cid), slot(level::channel, cl, true, cid));
         admission a;
         a.admitted = d.admitted;
         if (!d.admitted) {
@@ -136,16 +139,16 @@ public:
         // A refusal rolled back the levels before it: report the key's buckets as they are now.
         const auto key_view = [&](bool tok, std::size_t i) {
             if (d.admitted || i >= d.refused) return d.levels[i];
-            return of(level::key, tok).peek(lim::keyed_limiter<clock>::key_of(key.id), 0, now);
+            return of(level::key, tok).peek(lim::keyed_limiter<clock>::key_of(kid), 0, now);
         };
-        if (key.limits.rpm.enabled()) a.key_requests = key_view(false, 0);
-        if (key.limits.tpm.enabled()) a.key_tokens = key_view(true, 1);
+        if (kl && kl->rpm.enabled()) a.key_requests = key_view(false, 0);
+        if (kl && kl->tpm.enabled()) a.key_tokens = key_view(true, 1);
         return a;
     }
 
-    void refund(const key_config& key, const user_config* user, const channel_config& channel,
-                std::uint64_t requests, std::uint64_t tokens, time_point now) override {
-        for (const level_spec& s : levels_of(key, user, channel)) {
+    void refund(const limit_scope& scope, std::uint64_t requests, std::uint64_t tokens,
+                time_point now) override {
+        for (const level_spec& s : levels_of(scope)) {
             const std::uint64_t n = s.tokens ? tokens : requests;
             if (n) of(s.which, s.tokens).release(lim::keyed_limiter<clock>::key_of(s.id), n, now);
         }
@@ -175,9 +178,8 @@ public:
                   .prefix = std::move(prefix),
                   .on_failure = lim::redis_failure::local}) {}
 
-    admission acquire(const key_config& key, const user_config* user, const channel_config& channel,
-                      std::uint64_t tokens, time_point now) override {
-        const std::vector<level_spec> specs = levels_of(key, user, channel);
+    admission acquire(const limit_scope& scope, std::uint64_t tokens, time_point now) override {
+        const std::vector<level_spec> specs = levels_of(scope);
         std::vector<std::string> names;
         std::vector<lim::redis_request> requests;
         names.reserve(specs.size());
@@ -234,8 +236,7 @@ public:
     }
 
     // Redis buckets have no give-back: the estimate stays charged (conservative).
-    void refund(const key_config&, const user_config*, const channel_config&, std::uint64_t,
-                std::uint64_t, time_point) override {}
+    void refund(const limit_scope&, std::uint64_t, std::uint64_t, time_point) override {}
 
     std::string describe() const override { return where_; }
 

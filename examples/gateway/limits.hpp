@@ -23,10 +23,10 @@ namespace examples::gateway {
 /// Which level said no.
 enum class level { key, user, channel };
 
-/// "token", "user", "upstream" — the reference documents' names for the levels.
+/// "token", "user", "upstream" — the reference documents' names for the levels. Thread-safe.
 [[nodiscard]] std::string_view to_string(level l) noexcept;
 
-/// The answer over every level.
+/// The answer over every level. A plain value.
 struct admission {
     bool admitted = false;
     level refused_level = level::key;
@@ -37,36 +37,44 @@ struct admission {
     std::string_view by = "memory";
 };
 
+/// The levels one acquisition or refund touches; a null level is skipped. A request's first
+/// attempt takes the key, user and channel together; a failover attempt only the new channel.
+struct limit_scope {
+    const key_config* key = nullptr;
+    const user_config* user = nullptr;
+    const channel_config* channel = nullptr;
+};
+
 /// Rate limits over every level. Implementations are thread-safe.
 class rate_limiter {
 public:
     using time_point = std::chrono::steady_clock::time_point;
     virtual ~rate_limiter() = default;
 
-    /// One request of `tokens` estimated tokens for `key` (and its `user`, may be null) to
-    /// `channel`: admitted at every level or at none. Thread-safe.
-    [[nodiscard]] virtual admission acquire(const key_config& key, const user_config* user,
-                                            const channel_config& channel, std::uint64_t tokens,
+    /// One request of `tokens` estimated tokens: admitted at every level of `scope` or at none.
+    /// Thread-safe.
+    [[nodiscard]] virtual admission acquire(const limit_scope& scope, std::uint64_t tokens,
                                             time_point now) = 0;
 
-    /// Gives back tokens estimated but not used (or a request the upstream never served) to
-    /// every level that took them; a store that cannot give back ignores it. Thread-safe.
-    virtual void refund(const key_config& key, const user_config* user,
-                        const channel_config& channel, std::uint64_t requests, std::uint64_t tokens,
+    /// Gives back `requests` and `tokens` taken earlier (tokens estimated but not used, a call
+    /// the upstream never served) to every level of `scope`; a store that cannot give back
+    /// ignores it. Thread-safe.
+    virtual void refund(const limit_scope& scope, std::uint64_t requests, std::uint64_t tokens,
                         time_point now) = 0;
 
     /// "memory" or "redis host:port". Thread-safe.
     [[nodiscard]] virtual std::string describe() const = 0;
 };
 
-/// In-process limits for every key, user and channel of `config`.
+/// In-process limits for every key, user and channel of `config`. Thread-safe.
 [[nodiscard]] std::unique_ptr<rate_limiter> make_memory_limiter(const gateway_config& config,
                                                                 rate_limiter::time_point now);
 
 #ifdef FAULTLINE_EXAMPLES_REDIS
 /// Limits held in Redis at `host:port` (keys prefixed `prefix`), shared by every gateway that
 /// uses the same server; while Redis cannot be reached each process decides alone with
-/// in-memory buckets of the same limits (`redis_failure::local`).
+/// in-memory buckets of the same limits (`redis_failure::local`). Connects at once (bounded by
+/// 100 ms). Thread-safe.
 [[nodiscard]] std::unique_ptr<rate_limiter>
 make_redis_limiter(const gateway_config& config, std::string host, std::uint16_t port,
                    std::string prefix = "faultline-gateway:");
@@ -75,9 +83,11 @@ make_redis_limiter(const gateway_config& config, std::string host, std::uint16_t
 /// In-flight limits per key and per user (per process). Thread-safe.
 class concurrency_limits {
 public:
+    /// Not thread-safe (construction).
     explicit concurrency_limits(const gateway_config& config);
 
     /// Permits for the key and its user, or the refusal (`concurrency_exceeded`) and its level.
+    /// Thread-safe.
     struct permits {
         faultline::limit::permit key, user;
         std::optional<level> refused;

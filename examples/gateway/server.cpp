@@ -15,6 +15,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -60,17 +61,6 @@ struct reply {
     header_list headers;
     std::string_view content_type = "application/json";
 };
-
-std::uint64_t ceil_ms(std::chrono::nanoseconds d) {
-    const auto ns = d.count();
-    return ns <= 0 ? 0 : static_cast<std::uint64_t>(ns / 1'000'000 + (ns % 1'000'000 != 0));
-}
-
-void add_retry_after(header_list& h, std::chrono::nanoseconds wait) {
-    const std::uint64_t ms = std::max<std::uint64_t>(ceil_ms(wait), 1);
-    h.emplace_back("retry-after", std::to_string(faultline::limit::retry_after_seconds(wait)));
-    h.emplace_back("retry-after-ms", std::to_string(ms));
-}
 
 // Tells clients outright whether to retry (the OpenAI SDKs read it): a 429 for a spend limit
 // or a request larger than the bucket must not be retried, whatever its status says.
@@ -136,7 +126,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     impl(net::any_io_executor ex, gateway_config c, server_options o)
         : config(std::move(c))
         , options(std::move(o))
-        , acceptor(ex)
+        , acceptor(net::make_strand(ex))
         , concurrency(config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
         if (!options.clock) options.clock = [] { return clock::now(); };
@@ -166,8 +156,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::unique_ptr<std::atomic<std::uint64_t>[]> spent;               // tokens, per key
     std::atomic<std::uint64_t> ids{0};
     struct counters {
-        std::atomic<std::uint64_t> requests{0}, ok{0}, client_errors{0}, rate_limited{0},
-            server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0}, failovers{0};
+        std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
+            rate_limited{0}, server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0},
+            failovers{0};
     } count;
     std::mutex log_mutex;
 
@@ -216,10 +207,17 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                               const chat_request& cr, const std::string& request_id);
     net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
                               reply& r, const std::string& request_id);
-    net::awaitable<bool> stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                                const upstream_reply& up, clock::time_point call_start,
-                                const header_list& headers, const std::string& request_id,
-                                std::uint64_t& completion);
+    // How a relayed stream ended.
+    struct stream_outcome {
+        bool keep_alive = false;
+        std::optional<faultline::error> failed_with; // none: the stream completed
+        bool upstream_fault = false; // the failure was the upstream's (counts against its breaker)
+    };
+    net::awaitable<stream_outcome> stream(beast::tcp_stream& s,
+                                          const http::request<http::string_body>& req,
+                                          const upstream_reply& up, clock::time_point call_start,
+                                          const header_list& headers, const std::string& request_id,
+                                          std::uint64_t& completion);
     // The 429 for a refused admission, the level named in the message.
     reply limit_reply(const admission& a, const std::string& prefix) const;
 
@@ -256,7 +254,10 @@ reply server::impl::failure_reply(const faultline::failure& f,
                                   const std::string& request_id) const {
     const faultline::rendered_error r = faultline::render(f, request_id, render_opts(true));
     reply out{r.status, r.body, {should_retry(f.retryable)}};
-    if (f.retry_after) add_retry_after(out.headers, *f.retry_after);
+    if (f.retry_after) {
+        const auto h = faultline::limit::retry_after_headers(*f.retry_after);
+        out.headers.insert(out.headers.end(), h.begin(), h.end());
+    }
     return out;
 }
 
@@ -270,13 +271,25 @@ reply server::impl::limit_reply(const admission& a, const std::string& prefix) c
     return r;
 }
 
+// Runs on the acceptor's strand. Each connection gets a strand of its own: with several threads
+// running the io_context, a session's socket, timers and coroutine never run concurrently.
 net::awaitable<void> server::impl::accept_loop() {
     auto self = shared_from_this();
+    net::steady_timer pause(acceptor.get_executor());
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        auto [ec, socket] =
+            co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()), nothrow);
         if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
-        if (ec) continue; // a connection that failed before it was accepted (e.g. reset)
-        net::co_spawn(acceptor.get_executor(), self->session(std::move(socket)), net::detached);
+        if (ec) {
+            // Out of file descriptors (or a connection reset before it was accepted): the
+            // backlog still holds the connection, so accepting again at once would spin.
+            pause.expires_after(std::chrono::milliseconds(50));
+            (void)co_await pause.async_wait(nothrow);
+            continue;
+        }
+        count.connections.fetch_add(1, std::memory_order_relaxed);
+        const auto ex = socket.get_executor();
+        net::co_spawn(ex, self->session(std::move(socket)), net::detached);
     }
 }
 
@@ -458,12 +471,14 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
         out.max_tokens =
             v->is_uint64() ? v->as_uint64() : static_cast<std::uint64_t>(v->as_int64());
     }
-    // About four bytes per token, plus a few per message: enough for limits and budgets.
+    // About four bytes per token, plus a few per message: enough for limits and budgets. Content
+    // given as parts (text, images) counts by its JSON size, so it cannot slip past the limits.
     for (const json::value& m : messages->as_array()) {
         out.prompt_tokens += 4;
         if (const json::object* mo = m.if_object())
-            if (const json::value* c = mo->if_contains("content"); c && c->is_string())
-                out.prompt_tokens += (c->as_string().size() + 3) / 4;
+            if (const json::value* c = mo->if_contains("content"); c && !c->is_null())
+                out.prompt_tokens +=
+                    ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) + 3) / 4;
     }
     const std::string model_id(model_v->as_string());
     const auto mit = models.find(model_id);
@@ -521,35 +536,39 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                                       " requests in flight at once. Wait for one to finish, or "
                                       "lower your concurrency.",
                                   id);
-            r.headers = std::move(lr.headers);
+            r.headers.insert(r.headers.end(), lr.headers.begin(), lr.headers.end());
             co_return co_await send(s, req, r, id);
         }
     }
 
-    // Channels: pick, limit, call, fail over.
+    // Channels: the pool's next healthy one first, then the others in order (failover). The key
+    // and user levels are charged once per request, with the first channel that admits it; each
+    // further channel only at its own level.
     const std::string completion_id = "chatcmpl-" + id.substr(0, 24);
     const call_info call{model_id,         cr.stream,
                          cr.prompt_tokens, cr.max_tokens,
                          completion_id,    static_cast<std::int64_t>(std::time(nullptr))};
-    std::vector<bool> tried(ms.channels.size(), false);
+    const std::size_t n = ms.channels.size();
     std::optional<faultline::failure> last;
     std::string last_channel;
     std::optional<admission> channel_refusal;
     header_list limit_headers;
+    bool charged = false; // key and user levels hold this request's estimate
+    const auto refund_request = [&](std::uint64_t tokens) {
+        if (config.limits_enabled && charged && tokens)
+            options.limiter->refund({&key, user, nullptr}, 0, tokens, options.clock());
+    };
     net::steady_timer timer(s.get_executor());
-    for (std::size_t round = 0; round < ms.channels.size(); ++round) {
-        faultline::result<std::size_t> pick = ms.pool->pick(options.clock());
-        if (!pick) break;
-        const std::size_t ci = pick.value();
+    faultline::result<std::size_t> first = ms.pool->pick(options.clock());
+    for (std::size_t k = 0; first && k < n; ++k) {
+        const std::size_t ci = (first.value() + k) % n;
         auto& breaker = (*ms.pool)[ci];
-        if (tried[ci]) {
-            breaker.record_neutral(options.clock());
-            break;
-        }
-        tried[ci] = true;
+        // The first channel's breaker admitted the call inside pick(); ask the others here.
+        if (k != 0 && breaker.try_acquire(options.clock())) continue;
         const channel_config& ch = *ms.channels[ci];
         if (config.limits_enabled) {
-            admission a = options.limiter->acquire(key, user, ch, estimate, options.clock());
+            const limit_scope scope{charged ? nullptr : &key, charged ? nullptr : user, &ch};
+            admission a = options.limiter->acquire(scope, estimate, options.clock());
             if (!a.admitted) {
                 breaker.record_neutral(options.clock());
                 if (a.refused_level == level::channel) {
@@ -562,11 +581,14 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                     " by=" + std::string(a.by) + " " + a.refusal.ec.message());
                 co_return co_await send(s, req, r, id);
             }
-            limit_headers =
-                faultline::limit::rate_limit_headers(a.key_requests ? &*a.key_requests : nullptr,
-                                                     a.key_tokens ? &*a.key_tokens : nullptr);
+            if (!charged)
+                limit_headers = faultline::limit::rate_limit_headers(
+                    a.key_requests ? &*a.key_requests : nullptr,
+                    a.key_tokens ? &*a.key_tokens : nullptr);
+            charged = true;
         }
         count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
+        if (last) count.failovers.fetch_add(1, std::memory_order_relaxed);
         const clock::time_point call_start = clock::now();
         const upstream_reply up =
             simulate(ch, call, calls.at(ch.name).fetch_add(1, std::memory_order_relaxed));
@@ -586,35 +608,46 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
         else if (up.status != 200)
             f = faultline::classify(up.status, up.headers, up.body);
         else {
-            breaker.record_success(options.clock());
             header_list headers = std::move(limit_headers);
             headers.emplace_back("x-faultline-channel", ch.name);
             if (!last_channel.empty()) headers.emplace_back("x-faultline-failover", last_channel);
             std::uint64_t completion = up.completion_tokens;
             bool keep = false;
             if (cr.stream) {
-                keep = co_await stream(s, req, up, call_start, headers, id, completion);
+                const stream_outcome o =
+                    co_await stream(s, req, up, call_start, headers, id, completion);
+                keep = o.keep_alive;
+                // A stream counts for or against its channel once it is over: an upstream that
+                // fails mid-stream must open its breaker like one that fails at once.
+                if (!o.failed_with)
+                    breaker.record_success(options.clock());
+                else if (o.upstream_fault)
+                    breaker.record_failure(options.clock(), *o.failed_with);
+                else
+                    breaker.record_neutral(options.clock());
             } else {
+                breaker.record_success(options.clock());
                 reply r{200, up.body, std::move(headers)};
                 keep = co_await send(s, req, r, id);
             }
             const std::uint64_t used = cr.prompt_tokens + completion;
             spent[key_index].fetch_add(used, std::memory_order_relaxed);
             if (config.limits_enabled && estimate > used)
-                options.limiter->refund(key, user, ch, 0, estimate - used, options.clock());
+                options.limiter->refund({&key, user, &ch}, 0, estimate - used, options.clock());
             co_return keep;
         }
         breaker.record(f, options.clock());
+        // The channel was called (its request counts); the tokens were not used there.
         if (config.limits_enabled)
-            options.limiter->refund(key, user, ch, 0, estimate, options.clock());
+            options.limiter->refund({nullptr, nullptr, &ch}, 0, estimate, options.clock());
         log("upstream channel=" + ch.name + " event_id=" + id + " " +
             std::string(faultline::to_string(f.code)) + ": " + f.message);
         last = std::move(f);
         last_channel = ch.name;
         if (!last->retryable)
             break; // the upstream refused the request itself: no channel will take it
-        count.failovers.fetch_add(1, std::memory_order_relaxed);
     }
+    refund_request(estimate); // nothing was served
     reply r;
     if (last) {
         if (last->cat == faultline::category::rate_limited)
@@ -631,16 +664,18 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                             ": every channel's circuit is open.",
                         id);
         log("no_available_channel model=" + model_id + " event_id=" + id);
-        if (wait.count() > 0) add_retry_after(r.headers, wait);
+        if (wait.count() > 0) {
+            const auto h = faultline::limit::retry_after_headers(wait);
+            r.headers.insert(r.headers.end(), h.begin(), h.end());
+        }
     }
     co_return co_await send(s, req, r, id);
 }
 
-net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
-                                          const http::request<http::string_body>& req,
-                                          const upstream_reply& up, clock::time_point call_start,
-                                          const header_list& headers, const std::string& id,
-                                          std::uint64_t& completion) {
+net::awaitable<server::impl::stream_outcome>
+server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
+                     const upstream_reply& up, clock::time_point call_start,
+                     const header_list& headers, const std::string& id, std::uint64_t& completion) {
     count.streams.fetch_add(1, std::memory_order_relaxed);
     counted(200);
     http::response<http::empty_body> res{http::status::ok, 11};
@@ -655,7 +690,8 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
     res.chunked(true);
     http::response_serializer<http::empty_body> sr{res};
     s.expires_after(std::chrono::seconds(30));
-    if (auto [ec, n] = co_await http::async_write_header(s, sr, nothrow); ec) co_return false;
+    stream_outcome result;
+    if (auto [ec, n] = co_await http::async_write_header(s, sr, nothrow); ec) co_return result;
 
     std::string out;
     sse::writer w(out);
@@ -675,10 +711,12 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
         out.clear();
         co_return !ec;
     };
-    std::optional<faultline::error> failed_with; // how the stream ended, when not well
+    std::optional<faultline::error>& failed_with = result.failed_with;
     // Our own errors carry no upstream text: their messages (and fixes) go to the client.
-    const auto own_error = [&](faultline::error e, std::string message) {
+    // `upstream` says whether the upstream caused it (a cut, silence) or the gateway's own limit.
+    const auto own_error = [&](faultline::error e, std::string message, bool upstream) {
         failed_with = e;
+        result.upstream_fault = upstream;
         w.error(faultline::render(e, message, id, render_opts(false)).body);
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
@@ -701,18 +739,20 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
                     own_error(faultline::error::stream_timeout,
                               "The stream exceeded the gateway's streaming time limit of " +
                                   std::to_string(config.streaming_timeout.count()) +
-                                  " ms (streaming_timeout). Raise it for long generations.");
+                                  " ms (streaming_timeout). Raise it for long generations.",
+                              false);
                     ended = true;
                 } else if (now < due && now >= last_piece + config.upstream_timeout) {
                     own_error(faultline::error::upstream_timeout,
                               "The upstream sent nothing for " +
-                                  std::to_string(config.upstream_timeout.count()) + " ms.");
+                                  std::to_string(config.upstream_timeout.count()) + " ms.",
+                              true);
                     ended = true;
                 } else if (now < due && now >= last_write + config.heartbeat) {
                     w.heartbeat();
                     last_write = now;
                 }
-                if (!co_await flush()) co_return false;
+                if (!co_await flush()) co_return result;
             }
             if (ended) break;
             last_piece = clock::now();
@@ -724,10 +764,12 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
                           "An upstream event line exceeded the gateway's stream scanner limit of " +
                               std::to_string(config.stream_max_line) +
                               " bytes (stream_max_line); it was not relayed. Raise the limit for "
-                              "large base64 payloads.");
+                              "large base64 payloads.",
+                          false);
                 ended = true;
             } else if (m.handler().upstream_error) {
                 failed_with = m.handler().upstream_error->code;
+                result.upstream_fault = true;
                 w.error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
                 log("stream event_id=" + id +
                     " upstream error chunk: " + m.handler().upstream_error->message);
@@ -736,11 +778,12 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
                 ended = true;
             }
             if (!out.empty()) last_write = clock::now();
-            if (!co_await flush()) co_return false;
+            if (!co_await flush()) co_return result;
         }
         if (ended) break;
     }
-    completion = m.content_events();
+    // Tokens used: the upstream's count when the stream completed; else the chunks relayed.
+    completion = failed_with || !m.done_seen() ? m.content_events() : up.completion_tokens;
     if (!ended) {
         if (up.cut_client) {
             // A gateway whose own time limit or proxy drops the stream: the client gets no
@@ -750,11 +793,14 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
             beast::error_code ignored;
             s.socket().shutdown(tcp::socket::shutdown_both, ignored);
             s.close();
-            co_return false;
+            failed_with = faultline::error::stream_truncated;
+            result.upstream_fault = true;
+            co_return result;
         }
         own_error(faultline::error::stream_truncated,
-                  "The upstream closed the stream before it completed; the reply is incomplete.");
-        if (!co_await flush()) co_return false;
+                  "The upstream closed the stream before it completed; the reply is incomplete.",
+                  true);
+        if (!co_await flush()) co_return result;
     }
     if (failed_with) count.stream_errors.fetch_add(1, std::memory_order_relaxed);
     if (options.log)
@@ -765,7 +811,8 @@ net::awaitable<bool> server::impl::stream(beast::tcp_stream& s,
     const auto last_chunk = http::make_chunk_last();
     auto [ec, n] = co_await net::async_write(s, last_chunk, nothrow);
     (void)n;
-    co_return !ec && req.keep_alive();
+    result.keep_alive = !ec && req.keep_alive();
+    co_return result;
 }
 
 server::server(net::any_io_executor ex, gateway_config config, server_options options)
@@ -802,9 +849,9 @@ stats server::snapshot() const noexcept {
     const auto get = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
     };
-    return {get(c.requests),      get(c.ok),      get(c.client_errors), get(c.rate_limited),
-            get(c.server_errors), get(c.streams), get(c.stream_errors), get(c.upstream_calls),
-            get(c.failovers)};
+    return {get(c.connections),    get(c.requests),      get(c.ok),      get(c.client_errors),
+            get(c.rate_limited),   get(c.server_errors), get(c.streams), get(c.stream_errors),
+            get(c.upstream_calls), get(c.failovers)};
 }
 
 const gateway_config& server::config() const noexcept {

@@ -93,6 +93,10 @@ upstream_reply simulate(const channel_config& ch, const call_info& call, std::ui
     upstream_reply r;
     r.latency = ch.latency;
     const bool fails = call_fails(ch, n);
+    if (fails && ch.mode == failure_mode::timeout) {
+        r.latency = std::chrono::hours(24); // never answers: the gateway's timeout decides
+        return r;
+    }
     if (fails && ch.mode == failure_mode::dead) {
         r.transport = std::make_error_code(std::errc::connection_refused);
         return r;
@@ -106,8 +110,6 @@ upstream_reply simulate(const channel_config& ch, const call_info& call, std::ui
     const std::uint64_t chunks =
         std::min<std::uint64_t>(ch.chunks, std::max<std::uint64_t>(call.max_tokens, 1));
     if (!call.stream) {
-        if (fails && ch.mode == failure_mode::slow)
-            r.latency += ch.chunk_interval * static_cast<int>(chunks);
         r.headers = {{"Content-Type", "application/json"}};
         r.body = completion_body(call, chunks);
         r.completion_tokens = chunks;

@@ -56,14 +56,16 @@ struct upstream_reply {
 };
 
 /// Whether call `n` (0-based) of `ch` fails: `mode != none` and the pattern marks it.
+/// Thread-safe.
 [[nodiscard]] bool call_fails(const channel_config& ch, std::uint64_t n) noexcept;
 
 /// What `ch` answers to call `n`. Stream-only failures (mid-stream error, cut-offs, huge lines,
 /// slow chunks) apply to streaming calls; a non-streaming call to such a channel succeeds.
+/// Thread-safe.
 [[nodiscard]] upstream_reply simulate(const channel_config& ch, const call_info& call,
                                       std::uint64_t n);
 
-/// The content of chunk `i` of a simulated reply (one token per chunk).
+/// The content of chunk `i` of a simulated reply (one token per chunk). Thread-safe.
 [[nodiscard]] std::string_view reply_word(std::size_t i) noexcept;
 
 } // namespace examples::gateway

@@ -1,5 +1,7 @@
 #include "loadgen/loadgen.hpp"
 
+#include "common/chat.hpp"
+
 #include "common/cli.hpp"
 
 #include <faultline/classify.hpp>
@@ -448,12 +450,7 @@ std::string validate(const options& o) {
 }
 
 std::string request_body(const options& o) {
-    boost::json::object message{{"role", "user"}, {"content", o.prompt}};
-    boost::json::object body{{"model", o.model},
-                             {"messages", boost::json::array{std::move(message)}},
-                             {"max_tokens", o.max_tokens},
-                             {"stream", o.stream}};
-    return boost::json::serialize(body);
+    return chat_request_body(o.model, o.prompt, o.max_tokens, o.stream);
 }
 
 run_settings settings_of(const options& o) {

@@ -84,6 +84,7 @@ BOOST_AUTO_TEST_CASE(keep_alive_serves_several_requests_on_one_connection) {
     BOOST_TEST(statuses == (std::vector<unsigned>{200, 200, 200, 200}),
                boost::test_tools::per_element());
     BOOST_TEST(g.server().snapshot().requests == 4u);
+    BOOST_TEST(g.server().snapshot().connections == 1u); // the client never had to reconnect
 }
 
 BOOST_AUTO_TEST_CASE(models_are_listed_for_a_valid_key_only) {
@@ -210,9 +211,11 @@ BOOST_AUTO_TEST_CASE(garbage_instead_of_http_gets_400_and_a_close) {
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
-            examples::tcp::socket s(io);
-            co_await s.async_connect({net::ip::make_address("127.0.0.1"), g.port()},
-                                     net::use_awaitable);
+            examples::beast::tcp_stream s(io);
+            s.expires_after(10s); // a server that never closes fails the test, not hangs it
+            co_await s.async_connect(
+                examples::tcp::endpoint{net::ip::make_address("127.0.0.1"), g.port()},
+                net::use_awaitable);
             const std::string junk = "\x01\x02 NOT HTTP\r\n\r\n";
             co_await net::async_write(s, net::buffer(junk), net::use_awaitable);
             char buf[4096];
@@ -220,7 +223,10 @@ BOOST_AUTO_TEST_CASE(garbage_instead_of_http_gets_400_and_a_close) {
                 auto [ec, n] =
                     co_await s.async_read_some(net::buffer(buf), net::as_tuple(net::use_awaitable));
                 got.append(buf, n);
-                if (ec) break; // the server closed the connection
+                if (ec) {
+                    BOOST_TEST((ec != examples::beast::error::timeout));
+                    break; // the server closed the connection
+                }
             }
         },
         net::detached);
@@ -312,11 +318,12 @@ BOOST_AUTO_TEST_CASE(concurrency_limit_refuses_a_second_request_in_flight) {
     net::io_context io;
     response second;
     std::size_t first_events = 0;
+    // Both connections outlive both coroutines, whichever ends first.
+    const auto url = examples::parse_base_url(g.url()).value();
+    examples::http_connection a(io.get_executor(), url), b(io.get_executor(), url);
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
-            auto url = examples::parse_base_url(g.url()).value();
-            examples::http_connection a(io.get_executor(), url), b(io.get_executor(), url);
             auto req = a.make_request(verb::post, "/v1/chat/completions", "sk-demo-solo",
                                       chat_body("sim-slow", true));
             bool asked = false;
@@ -458,6 +465,102 @@ BOOST_AUTO_TEST_CASE(flaky_upstream_fails_every_other_call) {
     BOOST_TEST(b.status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(failover_holds_when_requests_overlap) {
+    // Regression: the channel pool's cursor is shared; a request whose first channel was slow
+    // to fail found the cursor back on that channel and gave up instead of failing over.
+    gw::gateway_config c = test_config();
+    gw::channel_config slow500;
+    slow500.name = "slow-500";
+    slow500.mode = gw::failure_mode::status;
+    slow500.status = 500;
+    slow500.latency = 100ms;
+    c.channels.push_back(slow500);
+    c.models.push_back({"sim-race", {"slow-500", "ok-b"}, 8192});
+    c.breaker.failure_threshold = 100; // keep the slow channel in rotation
+    gateway_fixture g(c);
+    net::io_context io;
+    std::vector<unsigned> statuses;
+    const auto url = examples::parse_base_url(g.url()).value();
+    std::vector<std::unique_ptr<examples::http_connection>> conns;
+    for (int i = 0; i < 4; ++i)
+        conns.push_back(std::make_unique<examples::http_connection>(io.get_executor(), url));
+    for (auto& conn : conns)
+        net::co_spawn(
+            io,
+            [&, c = conn.get()]() -> net::awaitable<void> {
+                const response r = co_await exchange(*c, verb::post, "/v1/chat/completions", alice,
+                                                     chat_body("sim-race"));
+                statuses.push_back(r.status);
+            },
+            net::detached);
+    io.run();
+    BOOST_TEST(statuses == (std::vector<unsigned>{200, 200, 200, 200}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(several_threads_serve_concurrent_connections) {
+    gw::gateway_config c = test_config();
+    c.threads = 2;
+    gateway_fixture g(c);
+    net::io_context io;
+    const auto url = examples::parse_base_url(g.url()).value();
+    std::vector<std::unique_ptr<examples::http_connection>> conns;
+    for (int i = 0; i < 6; ++i)
+        conns.push_back(std::make_unique<examples::http_connection>(io.get_executor(), url));
+    std::size_t ok = 0, done = 0;
+    for (std::size_t i = 0; i < conns.size(); ++i)
+        net::co_spawn(
+            io,
+            [&, i]() -> net::awaitable<void> {
+                for (int k = 0; k < 15; ++k) {
+                    const bool stream = (i + static_cast<std::size_t>(k)) % 2 == 0;
+                    const response r =
+                        co_await exchange(*conns[i], verb::post, "/v1/chat/completions", alice,
+                                          chat_body("gpt-sim", stream));
+                    ok += r.status == 200 && (!stream || r.verdict == fl::sse::terminal::done);
+                    ++done;
+                }
+            },
+            net::detached);
+    io.run();
+    BOOST_TEST(done == 90u);
+    BOOST_TEST(ok == 90u);
+    BOOST_TEST(g.server().snapshot().requests == 90u);
+    BOOST_TEST(g.server().snapshot().connections == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_channel_failing_mid_stream_opens_its_breaker) {
+    gateway_fixture g;
+    for (int i = 0; i < 3; ++i) {
+        const response r = g.chat(alice, chat_body("sim-midstream-error", true));
+        BOOST_TEST(r.verdict == fl::sse::terminal::error);
+    }
+    const response r = g.chat(alice, chat_body("sim-midstream-error", true));
+    BOOST_TEST(r.status == 503u);
+    BOOST_TEST(code_of(envelope_of(r)) == "no_available_channel");
+}
+
+BOOST_AUTO_TEST_CASE(failover_charges_the_key_once) {
+    gateway_fixture g;
+    // sk-demo-limited may send 2 requests a minute; one request that fails over is one request.
+    const response r = g.chat("sk-demo-limited", chat_body("sim-failover"));
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(r.header("x-faultline-failover") == "dead-1");
+    BOOST_TEST(r.header("x-ratelimit-remaining-requests") == "1");
+    BOOST_TEST(g.chat("sk-demo-limited", chat_body("gpt-sim")).status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(content_parts_count_towards_the_token_estimate) {
+    gateway_fixture g;
+    // 4000 bytes of text in content parts, about 1000 tokens: over sk-demo-tpm's 1000 tpm burst.
+    const std::string body =
+        R"({"model":"gpt-sim","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":")" +
+        std::string(4000, 'x') + R"("}]}]})";
+    const response r = g.chat("sk-demo-tpm", body);
+    BOOST_TEST(r.status == 429u);
+    BOOST_TEST(code_of(envelope_of(r)) == "request_too_large");
+}
+
 // --- streams -----------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(mid_stream_error_becomes_a_redacted_error_chunk_then_done) {
@@ -518,7 +621,7 @@ BOOST_AUTO_TEST_CASE(stream_time_limit_ends_with_an_error_chunk) {
     const response r = g.chat(alice, chat_body("sim-long", true));
     BOOST_TEST(r.verdict == fl::sse::terminal::error);
     BOOST_TEST(r.stream_failure->code == fl::error::stream_timeout);
-    BOOST_TEST(r.content_events < 20u);
+    BOOST_TEST(r.content_events < 30u);
     BOOST_TEST(r.body.ends_with("data: [DONE]\n\n"));
 }
 

@@ -1,10 +1,11 @@
 #ifndef FAULTLINE_TESTS_EXAMPLES_GATEWAY_FIXTURE_HPP
 #define FAULTLINE_TESTS_EXAMPLES_GATEWAY_FIXTURE_HPP
 
-// A gateway on an ephemeral port of 127.0.0.1, served by its own thread, with a manual clock for
-// its limits and breakers; and a blocking HTTP exchange for the test thread, which reads streams
-// through `faultline::sse::monitor`.
+// A gateway on an ephemeral port of 127.0.0.1, served by threads of its own, with a manual clock
+// for its limits and breakers; and a blocking HTTP exchange for the test thread, which reads
+// streams through `faultline::sse::monitor`.
 
+#include "common/chat.hpp"
 #include "common/http_client.hpp"
 #include "gateway/gateway.hpp"
 
@@ -59,11 +60,14 @@ inline gw::gateway_config test_config() {
     gw::gateway_config c = gw::demo_config();
     c.port = 0;
     c.upstream_timeout = 400ms;
-    c.streaming_timeout = 600ms;
+    c.streaming_timeout = 2s;
     c.heartbeat = 20ms;
     for (auto& ch : c.channels) {
         if (ch.name == "slow") ch.chunk_interval = 150ms; // several heartbeats per gap
-        if (ch.name == "long") ch.chunk_interval = 100ms; // 20 chunks: 2 s > 600 ms
+        if (ch.name == "long") {
+            ch.chunks = 30;
+            ch.chunk_interval = 100ms; // 3 s > 2 s
+        }
     }
     return c;
 }
@@ -89,12 +93,7 @@ struct response {
 /// The body of a chat request.
 inline std::string chat_body(std::string_view model, bool stream = false,
                              std::uint64_t max_tokens = 0, std::string_view prompt = "hi") {
-    boost::json::object o{{"model", model},
-                          {"messages", boost::json::array{boost::json::object{
-                                           {"role", "user"}, {"content", prompt}}}},
-                          {"stream", stream}};
-    if (max_tokens) o["max_tokens"] = max_tokens;
-    return boost::json::serialize(o);
+    return examples::chat_request_body(model, prompt, max_tokens, stream);
 }
 
 /// Sends one request over `conn` and reads the whole response.
@@ -137,7 +136,7 @@ inline net::awaitable<response> exchange(examples::http_connection& conn, http::
 /// the steady clock (load runs).
 enum class clock_kind { manual, real };
 
-/// A gateway running on its own thread.
+/// A gateway running on `config.threads` threads of its own.
 class gateway_fixture {
 public:
     explicit gateway_fixture(gw::gateway_config config = test_config(),
@@ -155,11 +154,13 @@ public:
         if (limiter) o.limiter = std::move(limiter);
         server_ = std::make_unique<gw::server>(io_.get_executor(), std::move(config), std::move(o));
         port_ = server_->listen().value();
-        thread_ = std::thread([this] { io_.run(); });
+        for (unsigned t = 0; t < std::max(1u, server_->config().threads); ++t)
+            threads_.emplace_back([this] { io_.run(); });
     }
     ~gateway_fixture() {
         io_.stop();
-        thread_.join();
+        for (auto& t : threads_)
+            t.join();
     }
     gateway_fixture(const gateway_fixture&) = delete;
     gateway_fixture& operator=(const gateway_fixture&) = delete;
@@ -205,7 +206,7 @@ private:
     std::vector<std::string> log_;
     std::unique_ptr<gw::server> server_;
     std::uint16_t port_ = 0;
-    std::thread thread_;
+    std::vector<std::thread> threads_;
 };
 
 } // namespace examples_test

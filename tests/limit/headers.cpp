@@ -58,6 +58,25 @@ BOOST_AUTO_TEST_CASE(retry_after_is_whole_seconds_and_never_zero) {
     BOOST_TEST(lim::retry_after_seconds(59'500ms) == 60u);
 }
 
+BOOST_AUTO_TEST_CASE(retry_after_headers_round_up_both_units) {
+    struct row {
+        std::chrono::nanoseconds wait;
+        std::string seconds, millis;
+    };
+    const row rows[] = {{0ns, "1", "1"},      {1ns, "1", "1"},
+                        {480ms, "1", "480"},  {480ms + 1ns, "1", "481"},
+                        {30s, "30", "30000"}, {29'999'000'001ns, "30", "30000"},
+                        {-5s, "1", "1"},      {2h, "7200", "7200000"}};
+    for (const row& r : rows) {
+        const auto h = lim::retry_after_headers(r.wait);
+        BOOST_TEST_REQUIRE(h.size() == 2u);
+        BOOST_TEST(h[0].first == "retry-after");
+        BOOST_TEST(h[0].second == r.seconds);
+        BOOST_TEST(h[1].first == "retry-after-ms");
+        BOOST_TEST(h[1].second == r.millis);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_x_ratelimit_set) {
     lim::decision rq{true, 0ns, 60, 59, 1s, {}};
     lim::decision tk{true, 0ns, 150'000, 149'000, 400ms, {}};

@@ -48,6 +48,10 @@ struct limit_response {
 /// Thread-safe.
 [[nodiscard]] std::uint64_t retry_after_seconds(std::chrono::nanoseconds wait) noexcept;
 
+/// `Retry-After` (whole seconds, rounded up, at least 1) and `retry-after-ms` (rounded up, at
+/// least 1) for a wait: what a refused or failed request tells its client. Thread-safe.
+[[nodiscard]] std::vector<header> retry_after_headers(std::chrono::nanoseconds wait);
+
 /// The `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` headers for the decisions of a
 /// request-count limiter and a token limiter; either may be null (its trio is then omitted).
 /// Thread-safe.

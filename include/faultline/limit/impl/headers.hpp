@@ -38,6 +38,13 @@ inline std::uint64_t retry_after_seconds(std::chrono::nanoseconds wait) noexcept
     return s == 0 ? 1 : s;
 }
 
+inline std::vector<header> retry_after_headers(std::chrono::nanoseconds wait) {
+    const std::int64_t ns = wait.count();
+    const std::int64_t ms = ns <= 0 ? 1 : ns / 1'000'000 + (ns % 1'000'000 != 0);
+    return {{"retry-after", std::to_string(retry_after_seconds(wait))},
+            {"retry-after-ms", std::to_string(ms)}};
+}
+
 inline std::vector<header> rate_limit_headers(const decision* requests, const decision* tokens) {
     std::vector<header> h;
     h.reserve(6);
@@ -66,13 +73,7 @@ inline limit_response refuse(const decision& refusal, const decision* requests,
     const rendered_error rendered = render(r.ec, r.message);
     r.status = rendered.status;
     r.body = rendered.body;
-    if (!never) {
-        r.headers.emplace_back("retry-after",
-                               std::to_string(retry_after_seconds(refusal.retry_after)));
-        const std::int64_t ns = refusal.retry_after.count();
-        const std::int64_t ms = ns <= 0 ? 1 : ns / 1'000'000 + (ns % 1'000'000 != 0);
-        r.headers.emplace_back("retry-after-ms", std::to_string(ms));
-    }
+    if (!never) r.headers = retry_after_headers(refusal.retry_after);
     for (auto& h : rate_limit_headers(requests, tokens))
         r.headers.push_back(std::move(h));
     return r;

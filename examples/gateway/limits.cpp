@@ -204,23 +204,10 @@ public:
         }
         const lim::redis_composite_decision d = redis_.try_acquire_all(requests, now);
         a.admitted = d.admitted;
-        switch (d.by) {
-        case lim::decided_by::redis:
-            a.by = "redis";
-            break;
-        case lim::decided_by::fail_open:
-            a.by = "fail_open";
-            break;
-        case lim::decided_by::fail_closed:
-            a.by = "fail_closed";
-            break;
-        case lim::decided_by::local:
-            a.by = "local";
-            break;
-        case lim::decided_by::invalid_config:
-            a.by = "invalid_config";
-            break;
-        }
+        // In the order of `decided_by`.
+        constexpr std::string_view by_name[] = {"redis", "fail_open", "fail_closed", "local",
+                                                "invalid_config"};
+        a.by = by_name[static_cast<std::size_t>(d.by)];
         if (!d.admitted) {
             const std::size_t i = d.refused < specs.size() ? d.refused : 0;
             a.refused_level = specs[i].which;

@@ -465,70 +465,6 @@ BOOST_AUTO_TEST_CASE(flaky_upstream_fails_every_other_call) {
     BOOST_TEST(b.status == 200u);
 }
 
-BOOST_AUTO_TEST_CASE(failover_holds_when_requests_overlap) {
-    // Regression: the channel pool's cursor is shared; a request whose first channel was slow
-    // to fail found the cursor back on that channel and gave up instead of failing over.
-    gw::gateway_config c = test_config();
-    gw::channel_config slow500;
-    slow500.name = "slow-500";
-    slow500.mode = gw::failure_mode::status;
-    slow500.status = 500;
-    slow500.latency = 100ms;
-    c.channels.push_back(slow500);
-    c.models.push_back({"sim-race", {"slow-500", "ok-b"}, 8192});
-    c.breaker.failure_threshold = 100; // keep the slow channel in rotation
-    gateway_fixture g(c);
-    net::io_context io;
-    std::vector<unsigned> statuses;
-    const auto url = examples::parse_base_url(g.url()).value();
-    std::vector<std::unique_ptr<examples::http_connection>> conns;
-    for (int i = 0; i < 4; ++i)
-        conns.push_back(std::make_unique<examples::http_connection>(io.get_executor(), url));
-    for (auto& conn : conns)
-        net::co_spawn(
-            io,
-            [&, c = conn.get()]() -> net::awaitable<void> {
-                const response r = co_await exchange(*c, verb::post, "/v1/chat/completions", alice,
-                                                     chat_body("sim-race"));
-                statuses.push_back(r.status);
-            },
-            net::detached);
-    io.run();
-    BOOST_TEST(statuses == (std::vector<unsigned>{200, 200, 200, 200}),
-               boost::test_tools::per_element());
-}
-
-BOOST_AUTO_TEST_CASE(several_threads_serve_concurrent_connections) {
-    gw::gateway_config c = test_config();
-    c.threads = 2;
-    gateway_fixture g(c);
-    net::io_context io;
-    const auto url = examples::parse_base_url(g.url()).value();
-    std::vector<std::unique_ptr<examples::http_connection>> conns;
-    for (int i = 0; i < 6; ++i)
-        conns.push_back(std::make_unique<examples::http_connection>(io.get_executor(), url));
-    std::size_t ok = 0, done = 0;
-    for (std::size_t i = 0; i < conns.size(); ++i)
-        net::co_spawn(
-            io,
-            [&, i]() -> net::awaitable<void> {
-                for (int k = 0; k < 15; ++k) {
-                    const bool stream = (i + static_cast<std::size_t>(k)) % 2 == 0;
-                    const response r =
-                        co_await exchange(*conns[i], verb::post, "/v1/chat/completions", alice,
-                                          chat_body("gpt-sim", stream));
-                    ok += r.status == 200 && (!stream || r.verdict == fl::sse::terminal::done);
-                    ++done;
-                }
-            },
-            net::detached);
-    io.run();
-    BOOST_TEST(done == 90u);
-    BOOST_TEST(ok == 90u);
-    BOOST_TEST(g.server().snapshot().requests == 90u);
-    BOOST_TEST(g.server().snapshot().connections == 6u);
-}
-
 BOOST_AUTO_TEST_CASE(a_channel_failing_mid_stream_opens_its_breaker) {
     gateway_fixture g;
     for (int i = 0; i < 3; ++i) {
@@ -701,6 +637,76 @@ BOOST_AUTO_TEST_CASE(simulated_replies_follow_the_pattern) {
     BOOST_TEST(fl::classify(r.status, r.body).code == fl::error::upstream_unavailable);
     ch.mode = gw::failure_mode::none;
     BOOST_TEST(!gw::call_fails(ch, 0));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Requests at the same time, on one thread and on several: also run under ThreadSanitizer
+// (.ci/tsan).
+BOOST_AUTO_TEST_SUITE(gateway_concurrency)
+
+BOOST_AUTO_TEST_CASE(failover_holds_when_requests_overlap) {
+    // Regression: the channel pool's cursor is shared; a request whose first channel was slow
+    // to fail found the cursor back on that channel and gave up instead of failing over.
+    gw::gateway_config c = test_config();
+    gw::channel_config slow500;
+    slow500.name = "slow-500";
+    slow500.mode = gw::failure_mode::status;
+    slow500.status = 500;
+    slow500.latency = 100ms;
+    c.channels.push_back(slow500);
+    c.models.push_back({"sim-race", {"slow-500", "ok-b"}, 8192});
+    c.breaker.failure_threshold = 100; // keep the slow channel in rotation
+    gateway_fixture g(c);
+    net::io_context io;
+    std::vector<unsigned> statuses;
+    const auto url = examples::parse_base_url(g.url()).value();
+    std::vector<std::unique_ptr<examples::http_connection>> conns;
+    for (int i = 0; i < 4; ++i)
+        conns.push_back(std::make_unique<examples::http_connection>(io.get_executor(), url));
+    for (auto& conn : conns)
+        net::co_spawn(
+            io,
+            [&, c = conn.get()]() -> net::awaitable<void> {
+                const response r = co_await exchange(*c, verb::post, "/v1/chat/completions", alice,
+                                                     chat_body("sim-race"));
+                statuses.push_back(r.status);
+            },
+            net::detached);
+    io.run();
+    BOOST_TEST(statuses == (std::vector<unsigned>{200, 200, 200, 200}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(several_threads_serve_concurrent_connections) {
+    gw::gateway_config c = test_config();
+    c.threads = 2;
+    gateway_fixture g(c);
+    net::io_context io;
+    const auto url = examples::parse_base_url(g.url()).value();
+    std::vector<std::unique_ptr<examples::http_connection>> conns;
+    for (int i = 0; i < 6; ++i)
+        conns.push_back(std::make_unique<examples::http_connection>(io.get_executor(), url));
+    std::size_t ok = 0, done = 0;
+    for (std::size_t i = 0; i < conns.size(); ++i)
+        net::co_spawn(
+            io,
+            [&, i]() -> net::awaitable<void> {
+                for (int k = 0; k < 15; ++k) {
+                    const bool stream = (i + static_cast<std::size_t>(k)) % 2 == 0;
+                    const response r =
+                        co_await exchange(*conns[i], verb::post, "/v1/chat/completions", alice,
+                                          chat_body("gpt-sim", stream));
+                    ok += r.status == 200 && (!stream || r.verdict == fl::sse::terminal::done);
+                    ++done;
+                }
+            },
+            net::detached);
+    io.run();
+    BOOST_TEST(done == 90u);
+    BOOST_TEST(ok == 90u);
+    BOOST_TEST(g.server().snapshot().requests == 90u);
+    BOOST_TEST(g.server().snapshot().connections == 6u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,6 +2,7 @@
 
 #include "common/chat.hpp"
 #include "common/cli.hpp"
+#include "common/seed.hpp"
 
 #include <faultline/http_status.hpp>
 
@@ -428,9 +429,8 @@ std::vector<report> run(const options& o) {
             io,
             [&, p]() -> net::awaitable<void> {
                 for (std::uint64_t i = 0; i < o.requests; ++i)
-                    per[p].push_back(
-                        co_await call(o, budget ? &*budget : nullptr,
-                                      seed + (p * o.requests + i) * 0x9e3779b97f4a7c15ull));
+                    per[p].push_back(co_await call(o, budget ? &*budget : nullptr,
+                                                   derived_seed(seed, p * o.requests + i)));
             },
             net::detached);
     io.run();

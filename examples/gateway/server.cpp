@@ -1,6 +1,8 @@
 #include "gateway/gateway.hpp"
 #include "gateway/upstream.hpp"
 
+#include "common/seed.hpp"
+
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
 #include <faultline/envelope.hpp>
@@ -68,17 +70,7 @@ std::pair<std::string, std::string> should_retry(bool yes) {
     return {"x-should-retry", yes ? "true" : "false"};
 }
 
-std::string hex_id(std::uint64_t a, std::uint64_t b) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s(32, '0');
-    for (int i = 0; i < 16; ++i) {
-        s[static_cast<std::size_t>(i)] = digits[(a >> (60 - 4 * i)) & 15];
-        s[static_cast<std::size_t>(16 + i)] = digits[(b >> (60 - 4 * i)) & 15];
-    }
-    return s;
-}
-
-// Per-channel state: its breaker lives in the model's pool; calls are counted per channel.
+// A model, its channels in failover order, and their circuit breakers.
 struct model_state {
     const model_config* model;
     std::vector<const channel_config*> channels;
@@ -170,11 +162,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
     // A fresh id: event ids, x-request-id and completion ids.
     std::string next_id() {
-        // Two draws per id from disjoint stretches of one SplitMix64 sequence.
-        faultline::splitmix64 g(options.seed + ids.fetch_add(2, std::memory_order_relaxed) *
-                                                   0x9e3779b97f4a7c15ull);
-        const std::uint64_t a = g();
-        return hex_id(a, g());
+        faultline::splitmix64 g(
+            derived_seed(options.seed, ids.fetch_add(1, std::memory_order_relaxed)));
+        return faultline::make_event_id(g);
     }
 
     void counted(unsigned status) {

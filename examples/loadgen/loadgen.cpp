@@ -1,8 +1,8 @@
 #include "loadgen/loadgen.hpp"
 
 #include "common/chat.hpp"
-
 #include "common/cli.hpp"
+#include "common/seed.hpp"
 
 #include <faultline/classify.hpp>
 #include <faultline/retry/backoff.hpp>
@@ -97,14 +97,6 @@ void abort_all(run_state& s) {
         if (c) c->close();
     for (net::steady_timer* t : s.waits)
         if (t) t->cancel();
-}
-
-// Distinct, well-mixed generator states per connection (seeds seed + i would give SplitMix64
-// streams that are one another shifted by a step).
-std::uint64_t seed_for(std::uint64_t seed, std::size_t index) {
-    faultline::splitmix64 g(seed ^
-                            (0xd1b54a32d192ed03ull * (static_cast<std::uint64_t>(index) + 1)));
-    return g();
 }
 
 struct attempt_end {
@@ -218,7 +210,7 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
         }
     } guard{s, index};
 
-    faultline::splitmix64 rng(seed_for(s.opts.seed, index));
+    faultline::splitmix64 rng(derived_seed(s.opts.seed, index));
     auto req =
         conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
     std::string error_body;

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_HPP
 #define FAULTLINE_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Everything faultline offers that needs nothing beyond Boost (the Redis limiter and the Asio
 // adapter have their own headers).
 

@@ -17,7 +17,8 @@ int main() {
                   << '\n';
 
     // Server side: a 5xx never shows the upstream's text; the event_id finds it in the logs.
-    std::mt19937_64 rng(42);
+    // Seeded per process: a fixed seed would give every copy of the program the same ids.
+    std::mt19937_64 rng(std::random_device{}());
     const auto r =
         faultline::render(faultline::error::upstream_timeout, "dial tcp 10.0.0.7:443: i/o timeout",
                           faultline::make_event_id(rng));

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_CLASSIFY_HPP
 #define FAULTLINE_CLASSIFY_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Classification of any error response: what went wrong, whether to retry, and when.
 //
 //     faultline::failure f = faultline::classify(resp.result_int(), resp.base(), resp.body());

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_DIAGNOSE_HPP
 #define FAULTLINE_DIAGNOSE_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Configuration mistakes that can be seen from a base URL or an API key alone: the
 // troubleshooting cases behind most 401s and 404s (reference 000).
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_ENVELOPE_HPP
 #define FAULTLINE_ENVELOPE_HPP
 
+#include <faultline/detail/config.hpp>
+
 // The error envelope on the wire: `{"error":{"message","type","param","code"}}`, plus the
 // members gateways add (`status`, `event_id`) and whatever else a provider sends.
 //

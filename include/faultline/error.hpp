@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_ERROR_HPP
 #define FAULTLINE_ERROR_HPP
 
+#include <faultline/detail/config.hpp>
+
 // The error taxonomy: precise codes (`faultline::error`) and the coarse classes that drive
 // policy (`faultline::category`), both usable as `std::error_code` / `std::error_condition`.
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_HTTP_STATUS_HPP
 #define FAULTLINE_HTTP_STATUS_HPP
 
+#include <faultline/detail/config.hpp>
+
 // HTTP status codes <-> the taxonomy, and reason phrases.
 //
 //     faultline::error e = faultline::error_from_status(529);   // error::overloaded

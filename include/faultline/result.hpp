@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RESULT_HPP
 #define FAULTLINE_RESULT_HPP
 
+#include <faultline/detail/config.hpp>
+
 // `faultline::result<T>`: a value or a `std::error_code`, from Boost.Outcome.
 //
 //     faultline::result<int> parse_port(std::string_view s);

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RETRY_AFTER_HPP
 #define FAULTLINE_RETRY_AFTER_HPP
 
+#include <faultline/detail/config.hpp>
+
 // How long a server asks a client to wait: `Retry-After` (delta-seconds or HTTP-date),
 // `retry-after-ms`, `x-ratelimit-reset-requests/tokens` ("6m0s", "1.5s", "20ms") and Google's
 // `google.rpc.RetryInfo.retryDelay` in the body.

@@ -14,6 +14,15 @@ cleanup() {
   wait 2>/dev/null || true
   rm -rf "$work"
 }
+# Every process started here must be gone once cleanup ran: a redis-server and two gateways.
+check_stopped() {
+  cleanup
+  [[ ${#pids[@]} -eq 3 ]] || { echo "FAILED: expected 3 processes, recorded ${#pids[@]}"; exit 1; }
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then echo "FAILED: process $p still runs after cleanup"; exit 1; fi
+  done
+  echo "ok: every process stopped"
+}
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
@@ -25,14 +34,19 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
+# Started in this shell, not in a $(...) subshell, so that cleanup knows every pid.
 start() { # name
   "$gateway" --port 0 --redis "127.0.0.1:$port" >"$work/$1.out" 2>"$work/$1.log" &
   pids+=($!)
+}
+url_of() { # name
   for _ in $(seq 100); do grep -q listening "$work/$1.out" && break; sleep 0.05; done
   sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/$1.out"
 }
-a=$(start a)
-b=$(start b)
+start a
+start b
+a=$(url_of a)
+b=$(url_of b)
 [[ -n $a && -n $b ]] || { echo "a gateway did not start"; cat "$work"/*.log; exit 1; }
 
 ask() { "$client" --url "$1" --key sk-demo-limited --attempts 1 --json || true; }
@@ -45,3 +59,4 @@ expect "second request, gateway b" "$(ask "$b")" '"ok":true'
 expect "third request, gateway a: the shared limit" "$(ask "$a")" '"code":"rpm_exceeded"'
 expect "fourth request, gateway b: the shared limit" "$(ask "$b")" '"code":"rpm_exceeded"'
 grep -q 'by=redis' "$work/a.log" || { echo "FAILED: gateway a did not decide in Redis"; exit 1; }
+check_stopped

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_ASIO_RETRY_HPP
 #define FAULTLINE_ASIO_RETRY_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Asynchronous retry on Boost.Asio: the retry loop of retry/retry.hpp, with waits on a
 // steady_timer on the caller's executor and the usual completion tokens.
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_COMPOSITE_HPP
 #define FAULTLINE_LIMIT_COMPOSITE_HPP
 
+#include <faultline/detail/config.hpp>
+
 // All-or-nothing acquisition across several limit levels (reference 000: token-level,
 // user-level and upstream limits; RPM and TPM at each).
 //

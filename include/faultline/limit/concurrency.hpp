@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_CONCURRENCY_HPP
 #define FAULTLINE_LIMIT_CONCURRENCY_HPP
 
+#include <faultline/detail/config.hpp>
+
 // In-flight limits (reference 001: "RPM/TPM/concurrency"): at most `max` requests at once,
 // globally or per key, each held by an RAII permit.
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_DECISION_HPP
 #define FAULTLINE_LIMIT_DECISION_HPP
 
+#include <faultline/detail/config.hpp>
+
 // The answer every limiter gives: admitted or not, how long until it would admit, and the
 // figures a gateway reports in `x-ratelimit-*` headers.
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_HEADERS_HPP
 #define FAULTLINE_LIMIT_HEADERS_HPP
 
+#include <faultline/detail/config.hpp>
+
 // What a gateway sends for a limiter's decision: the `x-ratelimit-*` headers OpenAI clients
 // read, and for a refusal the 429 status, `Retry-After` and the error envelope.
 //

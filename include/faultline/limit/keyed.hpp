@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_KEYED_HPP
 #define FAULTLINE_LIMIT_KEYED_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Per-key token buckets (per API token, user, model or channel) with bounded memory.
 //
 //     using namespace faultline::limit;

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_REDIS_HPP
 #define FAULTLINE_LIMIT_REDIS_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Token buckets whose state lives in Redis, so that every instance of a gateway shares one
 // limit. Needs hiredis (`dependency('faultline-redis')`); not part of <faultline.hpp>.
 //

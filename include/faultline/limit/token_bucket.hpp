@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_LIMIT_TOKEN_BUCKET_HPP
 #define FAULTLINE_LIMIT_TOKEN_BUCKET_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Lock-free token buckets: a fixed one and a dynamic one whose rate and burst change at run
 // time.
 //

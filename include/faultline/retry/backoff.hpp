@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RETRY_BACKOFF_HPP
 #define FAULTLINE_RETRY_BACKOFF_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Backoff policies: how long to wait before the n-th retry. Plain values, driven by a URBG
 // the caller owns, so a test seeds it and a benchmark sees no hidden state.
 //

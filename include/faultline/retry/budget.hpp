@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RETRY_BUDGET_HPP
 #define FAULTLINE_RETRY_BUDGET_HPP
 
+#include <faultline/detail/config.hpp>
+
 // A retry budget: retries may make up at most a fixed share of recent requests, plus a small
 // floor, so that during an outage retries cannot multiply the load on an upstream (the idea of
 // gRPC's retry throttling and Finagle's RetryBudget).

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RETRY_CIRCUIT_BREAKER_HPP
 #define FAULTLINE_RETRY_CIRCUIT_BREAKER_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Circuit breakers per upstream or channel, and a pool that routes around open ones, so that a
 // gateway fails fast with `no_available_channel` (503) instead of hammering a dead upstream.
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RETRY_POLICY_HPP
 #define FAULTLINE_RETRY_POLICY_HPP
 
+#include <faultline/detail/config.hpp>
+
 // The retry decision: given a classified failure, which attempt it ended and how long the whole
 // operation has run, retry (after how long) or give up (and why).
 //

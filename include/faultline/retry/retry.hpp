@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_RETRY_RETRY_HPP
 #define FAULTLINE_RETRY_RETRY_HPP
 
+#include <faultline/detail/config.hpp>
+
 // A synchronous retry loop: calls an operation until it succeeds or the policy gives up, and
 // returns its value or the last failure with the history of every attempt.
 //

@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_SSE_MONITOR_HPP
 #define FAULTLINE_SSE_MONITOR_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Watches an OpenAI-compatible event stream and says how it ended: completed (`[DONE]`),
 // failed mid-stream (an error chunk, Anthropic's `event: error`, a limit, a timeout), cut off
 // without a terminator (reference 000: "streaming response cuts off"), or garbled.

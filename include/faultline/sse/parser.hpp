@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_SSE_PARSER_HPP
 #define FAULTLINE_SSE_PARSER_HPP
 
+#include <faultline/detail/config.hpp>
+
 // An incremental parser for `text/event-stream` that follows the WHATWG HTML "event stream
 // interpretation" rules exactly, over bytes. Push bytes in whatever pieces the transport hands
 // out; events come back through a handler.

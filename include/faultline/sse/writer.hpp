@@ -1,6 +1,8 @@
 #ifndef FAULTLINE_SSE_WRITER_HPP
 #define FAULTLINE_SSE_WRITER_HPP
 
+#include <faultline/detail/config.hpp>
+
 // Server-side emission of `text/event-stream`: events, the error chunk followed by `[DONE]`,
 // and comment heartbeats that keep buffering proxies and idle timers from cutting a quiet stream
 // (reference 003: "a proxy buffering the response").

@@ -38,8 +38,8 @@ report cxx17 $?
 
 # The wrap is the first ```ini block of the README, as a user would copy it.
 mkdir -p "$app/subprojects"
-awk '/^```ini$/ { inside = 1; next } inside && /^```$/ { exit } inside' "$src/README.md" |
-  sed "s|^url = .*|url = file://$src|" >"$app/subprojects/faultline.wrap"
+awk '/^ *```ini$/ { inside = 1; next } inside && /^ *```$/ { exit } inside' "$src/README.md" |
+  sed -e 's/^ *//' -e "s|^url = .*|url = file://$src|" >"$app/subprojects/faultline.wrap"
 (grep -q '^revision = ' "$app/subprojects/faultline.wrap" &&
   meson setup "$work/wrap" "$app" --force-fallback-for=faultline,faultline-redis -Dredis="$redis_feature" &&
   ! meson introspect --targets "$work/wrap" | grep -Eq '"name": "(faultline-tests|faultline-inspect|faultline-gateway|gateway|quickstart)"' &&

@@ -199,8 +199,11 @@ void parser<Handler>::dispatch() {
         const std::string_view type = type_mode_ == mode::view       ? type_view_
                                       : type_mode_ == mode::buffered ? std::string_view(type_)
                                                                      : std::string_view();
-        const event ev{type, data_mode_ == mode::view ? data_view_ : std::string_view(data_),
-                       has_id_ ? std::optional<std::string_view>(last_id_) : std::nullopt,
+        // The id is set in a statement of its own: built inside the braces from a conditional,
+        // g++ 12 -O3 sees its payload as maybe uninitialized where a handler copies it.
+        std::optional<std::string_view> id;
+        if (has_id_) id.emplace(last_id_);
+        const event ev{type, data_mode_ == mode::view ? data_view_ : std::string_view(data_), id,
                        last_id_};
         data_lines_ = 0;
         data_mode_ = mode::none;

@@ -9,6 +9,7 @@
 #include <faultline/error.hpp>
 #include <faultline/http_status.hpp>
 #include <faultline/result.hpp>
+#include <faultline/failure.hpp>
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
@@ -21,6 +22,7 @@
 #include <faultline/limit/composite.hpp>
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/headers.hpp>
+#include <faultline/limit/refuse.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>

@@ -6,7 +6,7 @@
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
 #include <faultline/envelope.hpp>
-#include <faultline/limit/headers.hpp>
+#include <faultline/limit/refuse.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
 #include <faultline/sse/monitor.hpp>

@@ -31,6 +31,7 @@
 #include <faultline/detail/headers.hpp>
 #include <faultline/envelope.hpp>
 #include <faultline/error.hpp>
+#include <faultline/failure.hpp>
 #include <faultline/http_status.hpp>
 #include <faultline/retry_after.hpp>
 
@@ -42,24 +43,6 @@
 #include <system_error>
 
 namespace faultline {
-
-/// What went wrong, classified.
-struct failure {
-    error code = error::unknown;      ///< Precise code.
-    category cat = category::unknown; ///< Class of `code`.
-    bool retryable = false;           ///< Taxonomy rule, after any `x-should-retry` override.
-    /// How long the server asked to wait (see retry_after.hpp), capped at
-    /// `classify_options::max_retry_after`.
-    std::optional<std::chrono::milliseconds> retry_after;
-    unsigned status = 0;                 ///< HTTP status; 0 when there was none.
-    std::string message;                 ///< The human message from the body, valid UTF-8.
-    std::optional<std::string> type;     ///< The body's `type` as sent.
-    wire_code provider_code;             ///< The body's `code` as sent.
-    std::optional<std::string> event_id; ///< The body's `event_id`, for support.
-
-    /// `code` as a `std::error_code`. Thread-safe.
-    [[nodiscard]] std::error_code error_code() const noexcept { return code; }
-};
 
 struct classify_options {
     /// The base for `Retry-After` HTTP-dates; `system_clock::now()` when empty.
@@ -86,11 +69,6 @@ template <class Headers>
 /// As above, without headers.
 [[nodiscard]] failure classify(unsigned status, std::string_view body,
                                const classify_options& options = {});
-
-/// A failure for a local error or a transport error (timeout, reset, a limiter's refusal):
-/// class and retryability from the taxonomy, message from `message` or else `ec.message()`.
-/// Thread-safe.
-[[nodiscard]] failure to_failure(std::error_code ec, std::string message = {});
 
 /// What a gateway sends its client for a failure (its own, or an upstream's it classified):
 /// the taxonomy's status, type and code for `f.code`, the message redacted for 5xx as

@@ -18,6 +18,7 @@
 // Conversions go through Boost.JSON's `value_from` / `try_value_to` (tag_invoke).
 
 #include <faultline/error.hpp>
+#include <faultline/failure.hpp>
 #include <faultline/result.hpp>
 
 #include <boost/json/conversion.hpp>
@@ -32,9 +33,6 @@
 #include <variant>
 
 namespace faultline {
-
-/// The `code` member exactly as it was on the wire: null (or absent), a string or an integer.
-using wire_code = std::variant<std::monostate, std::string, std::int64_t>;
 
 /// One error object, in any OpenAI-compatible dialect.
 ///

@@ -503,22 +503,6 @@ inline failure classify(unsigned status, std::string_view body, const classify_o
     return detail::classify_impl(status, {}, body, options);
 }
 
-inline failure to_failure(std::error_code ec, std::string message) {
-    failure f;
-    f.cat = category_of(ec);
-    f.retryable = is_retryable(ec);
-    if (ec.category() == error_category())
-        f.code = info(static_cast<error>(ec.value())).code;
-    else if (f.cat == category::timeout)
-        f.code = error::upstream_timeout;
-    else if (f.cat == category::upstream_unavailable)
-        f.code = error::upstream_unavailable;
-    else
-        f.code = error::unknown;
-    f.message = message.empty() ? ec.message() : std::move(message);
-    return f;
-}
-
 inline rendered_error render(const failure& f, std::string_view event_id,
                              const render_options& options) {
     return render(f.code, f.message, event_id, options);

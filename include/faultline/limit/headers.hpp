@@ -4,22 +4,18 @@
 #include <faultline/detail/config.hpp>
 
 // What a gateway sends for a limiter's decision: the `x-ratelimit-*` headers OpenAI clients
-// read, and for a refusal the 429 status, `Retry-After` and the error envelope.
+// read and `Retry-After` (limit/refuse.hpp adds the 429 with its error envelope). Needs no JSON.
 //
 //     using namespace faultline::limit;
 //     decision rq = rpm.try_acquire(1), tk = tpm.try_acquire(estimate);
 //     for (auto& [name, value] : rate_limit_headers(&rq, &tk)) res.set(name, value);
-//     if (!rq || !tk) {
-//         limit_response r = refuse(!rq ? rq : tk, &rq, &tk);
-//         // r.status == 429, r.body == {"error":{"message":...,"code":"rpm_exceeded",...}}
-//     }
+//     if (!rq || !tk) return reply_429(refuse(!rq ? rq : tk, &rq, &tk));  // limit/refuse.hpp
 //
 // Formats: `x-ratelimit-limit-*` and `-remaining-*` are decimal integers; `-reset-*` is a Go
 // duration ("6m0s", "1.5s", "20ms", "0s"), rounded up to the millisecond; `Retry-After` is whole
 // seconds rounded up, at least 1 while refused; `retry-after-ms` (read by the OpenAI SDKs)
 // is milliseconds rounded up, at least 1.
 
-#include <faultline/envelope.hpp>
 #include <faultline/limit/decision.hpp>
 
 #include <chrono>
@@ -32,15 +28,6 @@ namespace faultline::limit {
 
 /// One header: name (lower case) and value.
 using header = std::pair<std::string, std::string>;
-
-/// A refusal, ready to send. A plain value.
-struct limit_response {
-    unsigned status = 429;
-    std::error_code ec;          ///< The refusal's code (rpm_/tpm_/concurrency_exceeded, ...).
-    std::string message;         ///< Human text for the envelope.
-    std::string body;            ///< The rendered JSON envelope.
-    std::vector<header> headers; ///< Retry-After, retry-after-ms and the x-ratelimit-* set.
-};
 
 /// `d` as a Go duration string after rounding up to the millisecond ("6m0s", "1.5s", "20ms",
 /// "0s"). Negative durations are "0s". Thread-safe.
@@ -60,13 +47,6 @@ struct limit_response {
 [[nodiscard]] std::vector<header> rate_limit_headers(const decision* requests,
                                                      const decision* tokens);
 
-/// The 429 (or the code's status) response for `refusal`, with `Retry-After`,
-/// `retry-after-ms` and the `x-ratelimit-*` headers of `requests` / `tokens` (may be null).
-/// The envelope carries the refusal's code (`rpm_exceeded`, `tpm_exceeded`,
-/// `concurrency_exceeded`, `request_too_large`, ...), rendered by `faultline::render`.
-/// Thread-safe.
-[[nodiscard]] limit_response refuse(const decision& refusal, const decision* requests = nullptr,
-                                    const decision* tokens = nullptr);
 
 } // namespace faultline::limit
 

@@ -29,7 +29,7 @@
 // tests pass a manual clock and a sleeper that advances it, and run instantly. The history has
 // at most `policy.max_attempts` entries.
 
-#include <faultline/classify.hpp>
+#include <faultline/failure.hpp>
 #include <faultline/result.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>

@@ -122,8 +122,8 @@ inline constexpr hint wire_hints[] = {
 };
 
 // Phrases in human messages, lower case, in priority order. Signals beat the status;
-// refinements only make the status's class more precise.
-enum class phrase_use : unsigned char { signal, refinement };
+// refinements only make the status's class more precise; retry hints name a wait.
+enum class phrase_use : unsigned char { signal, refinement, retry_hint };
 
 struct phrase {
     std::string_view text; // lower case
@@ -175,75 +175,155 @@ inline constexpr phrase phrases[] = {
     {"concurrency limit", error::concurrency_exceeded, phrase_use::refinement},
     {"timed out", error::upstream_timeout, phrase_use::refinement},
     {"timeout", error::upstream_timeout, phrase_use::refinement},
+
+    // Where a wait is named: "Please try again in 1.4s", Gemini's "Please retry in 58.2s."
+    {"again in ", error::unknown, phrase_use::retry_hint},
+    {"retry in ", error::unknown, phrase_use::retry_hint},
 };
 inline constexpr std::size_t phrase_count = std::size(phrases);
 static_assert(phrase_count <= 64, "phrase sets are 64-bit masks");
 
-// Each phrase is found by memchr for its rarest byte (English letter frequency), so a message
-// costs one fast pass per distinct rare byte, not one per phrase, and few false candidates.
-[[nodiscard]] constexpr std::size_t byte_commonness(unsigned char c) noexcept {
-    constexpr std::string_view rarest_first = "zqxjkvbpygfwmucldrhsnioate";
-    if (c >= 0x80) return 0;
-    const std::size_t i = rarest_first.find(static_cast<char>(c));
-    return i == std::string_view::npos ? rarest_first.size() + 1 : i + 1;
+// Phrases are found in one pass over the message: at each byte, the pair it starts (ASCII
+// letters folded to lower case by setting bit 5) is looked up in a bitmap of each phrase's
+// rarest letter pair ("xt" of "context", "qu" of "quota"); only the few positions that hit
+// are compared in full. English letter frequencies (per mille) rank the pairs.
+[[nodiscard]] constexpr unsigned letter_frequency(char c) noexcept {
+    constexpr unsigned per_mille[26] = {82, 15, 28, 43, 127, 22, 20, 61, 70, 2,  8, 40, 24,
+                                        67, 75, 19, 1,  60,  63, 91, 28, 10, 24, 2, 20, 1};
+    return c >= 'a' && c <= 'z' ? per_mille[c - 'a'] : 0;
+}
+
+// Byte a in the low half, so that on a little-endian machine the keys of eight positions are
+// the 16-bit windows of one 64-bit load.
+[[nodiscard]] constexpr std::uint16_t pair_key(char a, char b) noexcept {
+    return static_cast<std::uint16_t>((static_cast<unsigned char>(a) | 0x20u) |
+                                      (static_cast<unsigned char>(b) | 0x20u) << 8);
 }
 
 struct phrase_index {
-    struct group {
-        char byte = 0;
-        std::uint64_t members = 0;
+    struct pair {
+        std::uint16_t key = 0;
+        std::uint64_t members = 0; // phrases anchored on this pair
     };
-    std::array<std::size_t, phrase_count> anchor{}; // offset of the phrase's rarest byte
-    std::array<group, phrase_count> groups{};
-    std::size_t group_count = 0;
+    std::array<std::size_t, phrase_count> anchor{}; // offset of the phrase's rarest pair
+    std::array<pair, phrase_count> pairs{};
+    std::size_t pair_count = 0;
+    std::array<std::uint64_t, 1024> bitmap{}; // bit k: some phrase is anchored on pair key k
 };
 
 [[nodiscard]] constexpr phrase_index make_phrase_index() noexcept {
     phrase_index x;
     for (std::size_t i = 0; i < phrase_count; ++i) {
         const std::string_view t = phrases[i].text;
-        std::size_t best = 0;
-        for (std::size_t k = 1; k < t.size(); ++k)
-            if (byte_commonness(static_cast<unsigned char>(t[k])) <
-                byte_commonness(static_cast<unsigned char>(t[best])))
-                best = k;
+        std::size_t best = t.size();
+        unsigned best_score = ~0u;
+        for (std::size_t k = 0; k + 1 < t.size(); ++k) {
+            const unsigned a = letter_frequency(t[k]), b = letter_frequency(t[k + 1]);
+            if (a == 0 || b == 0) continue; // letters only, so folding is exact
+            if (a * b < best_score) best = k, best_score = a * b;
+        }
+        if (best == t.size()) best = 0; // no letter pair (a non-ASCII phrase): its first bytes
         x.anchor[i] = best;
+        const std::uint16_t key = pair_key(t[best], t[best + 1]);
         std::size_t g = 0;
-        while (g < x.group_count && x.groups[g].byte != t[best])
+        while (g < x.pair_count && x.pairs[g].key != key)
             ++g;
-        if (g == x.group_count) x.groups[x.group_count++].byte = t[best];
-        x.groups[g].members |= std::uint64_t{1} << i;
+        if (g == x.pair_count) x.pairs[x.pair_count++].key = key;
+        x.pairs[g].members |= std::uint64_t{1} << i;
+        x.bitmap[key >> 6] |= std::uint64_t{1} << (key & 63);
     }
     return x;
 }
 
 inline constexpr phrase_index phrase_lookup = make_phrase_index();
 
-// The set of phrases (bit i: phrases[i]) found in `lowered`.
-[[nodiscard]] inline std::uint64_t find_phrases(std::string_view lowered) noexcept {
-    std::uint64_t found = 0;
-    const char* const base = lowered.data();
-    const char* const end = base + lowered.size();
-    for (std::size_t g = 0; g < phrase_lookup.group_count; ++g) {
-        const auto& grp = phrase_lookup.groups[g];
-        std::uint64_t pending = grp.members;
-        for (const char* p = base; pending != 0 && p < end; ++p) {
-            p = static_cast<const char*>(
-                std::memchr(p, grp.byte, static_cast<std::size_t>(end - p)));
-            if (!p) break;
-            const auto at = static_cast<std::size_t>(p - base);
-            for (std::uint64_t m = pending; m != 0; m &= m - 1) {
-                const auto i = static_cast<std::size_t>(std::countr_zero(m));
-                const std::size_t a = phrase_lookup.anchor[i];
-                const std::string_view t = phrases[i].text;
-                if (at >= a && at - a + t.size() <= lowered.size() &&
-                    lowered.substr(at - a, t.size()) == t)
-                    pending &= ~(std::uint64_t{1} << i);
+struct phrase_hits {
+    std::uint64_t found = 0;                    // bit i: phrases[i] occurs
+    std::array<std::size_t, phrase_count> at{}; // where it first occurs
+};
+
+[[nodiscard]] inline bool pair_may_start_phrase(unsigned key) noexcept {
+    return phrase_lookup.bitmap[key >> 6] >> (key & 63) & 1;
+}
+
+// Compares the phrases anchored on the pair at `i` with the text there.
+inline void check_candidate(std::string_view text, std::size_t i, unsigned key,
+                            std::uint64_t& pending, phrase_hits& h) noexcept {
+    std::uint64_t members = 0;
+    for (std::size_t g = 0; g < phrase_lookup.pair_count; ++g)
+        if (phrase_lookup.pairs[g].key == key) {
+            members = phrase_lookup.pairs[g].members & pending;
+            break;
+        }
+    for (; members != 0; members &= members - 1) {
+        const auto k = static_cast<std::size_t>(std::countr_zero(members));
+        const std::size_t a = phrase_lookup.anchor[k];
+        const std::string_view t = phrases[k].text;
+        if (i >= a && i - a + t.size() <= text.size() && iequals(text.substr(i - a, t.size()), t)) {
+            h.found |= std::uint64_t{1} << k;
+            h.at[k] = i - a;
+            pending &= ~(std::uint64_t{1} << k);
+        }
+    }
+}
+
+// Every phrase of the table in `text`, ASCII case-insensitively, each at its first position.
+[[nodiscard]] inline phrase_hits find_phrases(std::string_view text) noexcept {
+    phrase_hits h;
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::uint64_t pending = ~std::uint64_t{0} >> (64 - phrase_count);
+    std::size_t i = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        // Eight positions per step, one branch for all eight.
+        for (; i + 9 <= n && pending != 0; i += 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p + i, 8);
+            w |= 0x2020202020202020u;
+            const unsigned last = static_cast<unsigned>(w >> 56) | (p[i + 8] | 0x20u) << 8;
+            unsigned hits = 0;
+            for (unsigned j = 0; j < 7; ++j)
+                hits |= static_cast<unsigned>(
+                            pair_may_start_phrase(static_cast<unsigned>(w >> (8 * j)) & 0xFFFF))
+                        << j;
+            hits |= static_cast<unsigned>(pair_may_start_phrase(last)) << 7;
+            for (; hits != 0; hits &= hits - 1) {
+                const auto j = static_cast<std::size_t>(std::countr_zero(hits));
+                check_candidate(text, i + j, (p[i + j] | 0x20u) | (p[i + j + 1] | 0x20u) << 8,
+                                pending, h);
             }
         }
-        found |= grp.members & ~pending;
     }
-    return found;
+    for (; i + 1 < n && pending != 0; ++i) {
+        const unsigned key = (p[i] | 0x20u) | (p[i + 1] | 0x20u) << 8;
+        if (pair_may_start_phrase(key)) check_candidate(text, i, key, pending, h);
+    }
+    return h;
+}
+
+// The wait a retry-hint phrase names, as find_message_retry_delay reads it.
+[[nodiscard]] inline std::string_view retry_delay_in(std::string_view text,
+                                                     const phrase_hits& h) noexcept {
+    for (std::size_t k = 0; k < phrase_count; ++k)
+        if (phrases[k].use == phrase_use::retry_hint && (h.found >> k & 1)) {
+            const std::string_view d =
+                leading_duration(text.substr(h.at[k] + phrases[k].text.size()));
+            if (!d.empty() && is_digit(d.front())) return d;
+        }
+    return {};
+}
+
+// Length of the leading run of ASCII bytes, eight at a time.
+[[nodiscard]] inline std::size_t ascii_prefix(std::string_view s) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        if (w & 0x8080808080808080u) break;
+    }
+    while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80)
+        ++i;
+    return i;
 }
 
 [[nodiscard]] inline std::optional<error> wire_hint(std::string_view s) noexcept {
@@ -525,13 +605,6 @@ struct header_facts {
     std::string_view should_retry;
 };
 
-// `s` in lower case (ASCII) in `out`, which it fits.
-inline std::string_view lower_into(std::string_view s, char* out) noexcept {
-    for (std::size_t i = 0; i < s.size(); ++i)
-        out[i] = ascii_lower(s[i]);
-    return {out, s.size()};
-}
-
 inline failure classify_impl(unsigned status, const header_facts& headers, std::string_view body,
                              const classify_options& options) {
     body_view b = read_body(body, options.json, options.max_scan);
@@ -549,14 +622,9 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
 
     const std::string_view message =
         trim(!env.message.empty() ? std::string_view(env.message) : b.text);
-    // Only the part that can become `failure::message` is searched, lower-cased once.
+    // Only the part that can become `failure::message` is searched.
     const std::string_view window = message.substr(0, options.max_message);
-    std::array<char, 4096> small;
-    std::string large;
-    if (window.size() > small.size()) large.resize(window.size());
-    const std::string_view lowered =
-        lower_into(window, window.size() > small.size() ? large.data() : small.data());
-    const std::uint64_t found = find_phrases(lowered);
+    const phrase_hits hits = find_phrases(window);
 
     const bool status_error = status >= 400 && status < 600;
     const bool overload_plausible = !status_error || status == 429 || status >= 500;
@@ -574,7 +642,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
             invalid_key = invalid_key || is_invalid_key_code(r);
         if (invalid_key) chosen = error::authentication;
     }
-    for (std::uint64_t m = found; !chosen && m != 0; m &= m - 1) {
+    for (std::uint64_t m = hits.found; !chosen && m != 0; m &= m - 1) {
         const phrase& p = phrases[std::countr_zero(m)];
         if (p.use == phrase_use::signal && (p.e != error::overloaded || overload_plausible))
             chosen = p.e;
@@ -606,7 +674,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
                 break;
             }
         if (result == base && base != error::unknown)
-            for (std::uint64_t m = found; m != 0; m &= m - 1) {
+            for (std::uint64_t m = hits.found; m != 0; m &= m - 1) {
                 const phrase& p = phrases[std::countr_zero(m)];
                 if (p.use == phrase_use::refinement && refines(p.e)) {
                     result = p.e;
@@ -628,9 +696,13 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
         f.retryable = false;
 
     // A few bytes past the cut, so that bound_message sees the message is longer and marks it.
-    if (!message.empty())
-        append_utf8_sanitized(f.message, message.substr(0, options.max_message + 4));
-    else if (status != 0)
+    if (!message.empty()) {
+        const std::string_view m = message.substr(0, options.max_message + 4);
+        const std::size_t ascii = ascii_prefix(m);
+        f.message.reserve(m.size());
+        f.message.assign(m.substr(0, ascii));
+        append_utf8_sanitized(f.message, m.substr(ascii));
+    } else if (status != 0)
         f.message.assign(reason_phrase(status));
     else
         f.message.assign(info(f.code).cause);
@@ -642,7 +714,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
 
     retry_hints hints = headers.hints;
     hints.body_retry_delay = b.retry_delay;
-    hints.message_retry_delay = find_message_retry_delay(window);
+    hints.message_retry_delay = retry_delay_in(window, hits);
     retry_after_options ro;
     ro.now = options.now ? *options.now : std::chrono::system_clock::now();
     ro.max = options.max_retry_after;

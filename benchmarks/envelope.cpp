@@ -239,11 +239,21 @@ const std::string json_4k = json_error_of_size(4096, "");
 const std::string json_4k_signal_last = json_error_of_size(4096, " maximum context length");
 const std::string text_4k = prose(4096);
 const std::string html_4k = html_of_size(4096);
+// Hostile: every other position starts the anchor pair of several phrases ("xt" of
+// "context ..."), so each is compared in full; the cost stays linear in the window.
+std::string anchor_flood() {
+    std::string s;
+    while (s.size() < 4096)
+        s += "xt";
+    return s;
+}
+const std::string flood_4k = anchor_flood();
 
 const response big_json{500, {}, json_4k, fl::error::internal_error};
 const response big_json_signal{400, {}, json_4k_signal_last, fl::error::context_length_exceeded};
 const response big_text{502, {}, text_4k, fl::error::upstream_unavailable};
 const response big_html{502, {}, html_4k, fl::error::upstream_unavailable};
+const response big_flood{502, {}, flood_4k, fl::error::upstream_unavailable};
 
 void BM_memchr_baseline(benchmark::State& state, const response& r) {
     for (auto _ : state) {
@@ -262,6 +272,7 @@ BENCHMARK_CAPTURE(BM_classify, text_4k, big_text);
 BENCHMARK_CAPTURE(BM_memchr_baseline, text_4k, big_text);
 BENCHMARK_CAPTURE(BM_classify, html_4k, big_html);
 BENCHMARK_CAPTURE(BM_memchr_baseline, html_4k, big_html);
+BENCHMARK_CAPTURE(BM_classify, anchor_flood_4k, big_flood);
 
 // 100 MB bodies: classify reads its window (text) or only the length (JSON over
 // parse_limits::max_size); the memchr pass shows what touching every byte once costs.

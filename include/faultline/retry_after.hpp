@@ -15,6 +15,7 @@
 #include <faultline/detail/headers.hpp>
 #include <faultline/result.hpp>
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string_view>
@@ -69,8 +70,8 @@ struct retry_hints {
     std::string_view remaining_tokens;   ///< `x-ratelimit-remaining-tokens`
     /// `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-reset` (RFC 3339) and
     /// the matching `-remaining`, in that order. The `-limit` headers say nothing about a wait.
-    std::string_view anthropic_reset[4];
-    std::string_view anthropic_remaining[4];
+    std::array<std::string_view, 4> anthropic_reset{};
+    std::array<std::string_view, 4> anthropic_remaining{};
     /// A duration from the error message ("1.4s"; see find_message_retry_delay).
     std::string_view message_retry_delay;
 };

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -201,6 +202,89 @@ BENCHMARK_CAPTURE(BM_classify, nginx_502, nginx_502);
 BENCHMARK_CAPTURE(BM_classify_parse_baseline, nginx_502, nginx_502);
 BENCHMARK_CAPTURE(BM_classify, empty_503, empty_503);
 BENCHMARK_CAPTURE(BM_classify_parse_baseline, empty_503, empty_503);
+
+// ---- classify, bodies up to 4 KB and 100 MB -----------------------------------------------
+// Target: <= 2 us for any error body up to 4 KB, and a cost that does not grow past the window
+// it reads. Beside each: boost::json::parse of the same bytes and one memchr pass over them.
+
+// English prose with no phrase classify looks for, but plenty of the letters that start
+// them (request, content, token ...), so candidate checks are paid for.
+std::string prose(std::size_t n) {
+    static constexpr std::string_view sentence =
+        "The upstream returned an unexpected answer while serving the request; the content of "
+        "its reply was logged with the token count and the routing decision. ";
+    std::string s;
+    while (s.size() < n)
+        s.append(sentence.substr(0, std::min(sentence.size(), n - s.size())));
+    return s;
+}
+
+// A JSON error whose whole body is `total` bytes, the message filling what the rest leaves.
+std::string json_error_of_size(std::size_t total, std::string_view tail) {
+    const std::string head = R"({"error":{"message":")";
+    const std::string rest = R"(","type":"server_error","param":null,"code":null}})";
+    std::string body = head + prose(total - head.size() - rest.size() - tail.size());
+    body.append(tail);
+    body += rest;
+    return body;
+}
+
+std::string html_of_size(std::size_t total) {
+    std::string body = "<html><head><style>" + prose(total - 120) +
+                       "</style><title>502 Bad Gateway</title></head><body>nginx</body></html>";
+    return body;
+}
+
+const std::string json_4k = json_error_of_size(4096, "");
+const std::string json_4k_signal_last = json_error_of_size(4096, " maximum context length");
+const std::string text_4k = prose(4096);
+const std::string html_4k = html_of_size(4096);
+// Hostile: every other position starts the anchor pair of several phrases ("xt" of
+// "context ..."), so each is compared in full; the cost stays linear in the window.
+std::string anchor_flood() {
+    std::string s;
+    while (s.size() < 4096)
+        s += "xt";
+    return s;
+}
+const std::string flood_4k = anchor_flood();
+
+const response big_json{500, {}, json_4k, fl::error::internal_error};
+const response big_json_signal{400, {}, json_4k_signal_last, fl::error::context_length_exceeded};
+const response big_text{502, {}, text_4k, fl::error::upstream_unavailable};
+const response big_html{502, {}, html_4k, fl::error::upstream_unavailable};
+const response big_flood{502, {}, flood_4k, fl::error::upstream_unavailable};
+
+void BM_memchr_baseline(benchmark::State& state, const response& r) {
+    for (auto _ : state) {
+        const void* p = std::memchr(r.body.data(), '\x01', r.body.size());
+        benchmark::DoNotOptimize(p);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * r.body.size()));
+}
+
+BENCHMARK_CAPTURE(BM_classify, json_4k, big_json);
+BENCHMARK_CAPTURE(BM_classify_parse_baseline, json_4k, big_json);
+BENCHMARK_CAPTURE(BM_memchr_baseline, json_4k, big_json);
+BENCHMARK_CAPTURE(BM_classify, json_4k_signal_last, big_json_signal);
+BENCHMARK_CAPTURE(BM_classify_parse_baseline, json_4k_signal_last, big_json_signal);
+BENCHMARK_CAPTURE(BM_classify, text_4k, big_text);
+BENCHMARK_CAPTURE(BM_memchr_baseline, text_4k, big_text);
+BENCHMARK_CAPTURE(BM_classify, html_4k, big_html);
+BENCHMARK_CAPTURE(BM_memchr_baseline, html_4k, big_html);
+BENCHMARK_CAPTURE(BM_classify, anchor_flood_4k, big_flood);
+
+// 100 MB bodies: classify reads its window (text) or only the length (JSON over
+// parse_limits::max_size); the memchr pass shows what touching every byte once costs.
+const std::string text_100mb = "upstream exploded: " + std::string(100u << 20, 'x');
+const std::string json_100mb = json_error_of_size((100u << 20) + 4096, "");
+const response huge_text{502, {}, text_100mb, fl::error::upstream_unavailable};
+const response huge_json{500, {}, json_100mb, fl::error::internal_error};
+
+BENCHMARK_CAPTURE(BM_classify, text_100mb, huge_text)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_memchr_baseline, text_100mb, huge_text)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_classify, json_100mb, huge_json)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_memchr_baseline, json_100mb, huge_json)->Unit(benchmark::kMicrosecond);
 
 } // namespace
 

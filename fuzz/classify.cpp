@@ -25,6 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         {"retry-after-ms", line},
         {"x-ratelimit-reset-tokens", line},
         {"x-ratelimit-remaining-tokens", "0"},
+        {"anthropic-ratelimit-tokens-reset", line},
+        {"anthropic-ratelimit-tokens-remaining", "0"},
         {"x-should-retry", line}};
     faultline::classify_options opt;
     opt.now = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
@@ -35,9 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (f.retry_after && (f.retry_after->count() < 0 || *f.retry_after > opt.max_retry_after))
         std::abort();
 
-    (void)faultline::parse_retry_after(line, *opt.now);
     (void)faultline::parse_retry_after_ms(line);
     (void)faultline::parse_duration(line);
+    (void)faultline::parse_rfc3339_delay(line, *opt.now);
+    if (auto r = faultline::parse_retry_after(line, *opt.now); r && r.value().count() < 0)
+        std::abort();
+    const std::string_view hint = faultline::find_message_retry_delay(rest);
+    if (!hint.empty() &&
+        (hint.data() < rest.data() || hint.data() + hint.size() > rest.data() + rest.size()))
+        std::abort();
 
     if (auto env = faultline::parse_envelope(rest)) {
         const std::string out = faultline::serialize(env.value());

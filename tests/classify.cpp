@@ -3,6 +3,10 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -752,6 +756,263 @@ const fixture
              false,
              -1,
              "nope"},
+
+            // --- wrapped one level deeper -------------------------------------------------------
+            // Relays that nest the upstream's error object, {"error":{"error":{…}}}: the shape
+            // gateway clients on GitHub test for (a Go SSE client's "nested error.error" frame
+            // `{"error":{"error":{"message":"Overloaded","type":"overloaded_error"}}}`).
+            {"relay nests the upstream error one level deeper",
+             502,
+             {},
+             R"({"error":{"error":{"message":"Overloaded","type":"overloaded_error"}}})",
+             fl::category::overloaded,
+             fl::error::overloaded,
+             true,
+             -1,
+             "Overloaded"},
+            {"nested error keeps the relay's code and event id where the upstream has none",
+             400,
+             {},
+             R"({"error":{"error":{"message":"Unsupported parameter: 'temperature'"},"code":"invalid_request","event_id":"evt_7"}})",
+             fl::category::invalid_request,
+             fl::error::invalid_request,
+             false,
+             -1,
+             "Unsupported parameter: 'temperature'"},
+            {"an inner error member that is no error object keeps the outer one",
+             400,
+             {},
+             R"({"error":{"message":"bad tool schema","type":"invalid_request_error","error":{"path":"tools[0]"}}})",
+             fl::category::invalid_request,
+             fl::error::invalid_request,
+             false,
+             -1,
+             "bad tool schema"},
+            // continuedev/continue#10639: a gateway relays Gemini's whole 503 document as the
+            // message, with its own code 503 and a "status" that is no Google status.
+            {"gemini error document relayed as the message",
+             503,
+             {},
+             R"({"error":{"message":"{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.\",\n    \"status\": \"UNAVAILABLE\"\n  }\n}\n","code":503,"status":"Service Unavailable"}})",
+             fl::category::overloaded,
+             fl::error::overloaded,
+             true,
+             -1,
+             "This model is currently experiencing high demand. Spikes in demand are usually "
+             "temporary. Please try again later."},
+            {"relayed error document without an HTTP status (continuedev/continue#10639)",
+             0,
+             {},
+             R"({"error":{"message":"{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later.\",\n    \"status\": \"UNAVAILABLE\"\n  }\n}\n","code":503,"status":"Service Unavailable"}})",
+             fl::category::overloaded,
+             fl::error::overloaded,
+             true,
+             -1,
+             "This model is currently experiencing high demand. Spikes in demand are usually "
+             "temporary. Please try again later."},
+            {"a message that is JSON but no error document stays the message",
+             500,
+             {},
+             R"({"error":{"message":"[1, 2, 3]","type":"server_error"}})",
+             fl::category::server_error,
+             fl::error::internal_error,
+             true,
+             -1,
+             "[1, 2, 3]"},
+            {"a relayed document is unwrapped once, not again",
+             502,
+             {},
+             R"({"error":{"message":"{\"error\":{\"message\":\"{\\\"error\\\":{\\\"message\\\":\\\"deepest\\\"}}\",\"type\":\"upstream_error\"}}"}})",
+             fl::category::upstream_unavailable,
+             fl::error::upstream_unavailable,
+             true,
+             -1,
+             R"({"error":{"message":"deepest"}})"},
+
+            // --- one-api / new-api quota codes --------------------------------------------------
+            // popjane/free_chatgpt_api#26 (403, through a new-api deployment).
+            {"new-api 403 insufficient_user_quota is not retryable",
+             403,
+             {},
+             R"j({"error":{"message":"user quota is not enough (request id: 2024081922011112714735330169131)","type":"v_api_error","param":"","code":"insufficient_user_quota"}})j",
+             fl::category::insufficient_quota,
+             fl::error::insufficient_quota,
+             false,
+             -1,
+             "user quota is not enough (request id: 2024081922011112714735330169131)"},
+            {"one-api insufficient_user_quota relayed on 429 is not retryable",
+             429,
+             {{"Retry-After", "1"}},
+             R"j({"error":{"message":"user quota is not enough (request id: 2024040323172594066980027391365)","type":"one_api_error","param":"","code":"insufficient_user_quota"}})j",
+             fl::category::insufficient_quota,
+             fl::error::insufficient_quota,
+             false,
+             1000,
+             "user quota is not enough (request id: 2024040323172594066980027391365)"},
+            // QuantumNous/new-api service/pre_consume_quota.go: ErrorCodePreConsumeTokenQuotaFailed
+            // with http.StatusForbidden and "token quota is not enough, ...".
+            {"new-api pre_consume_token_quota_failed is not retryable",
+             403,
+             {},
+             R"({"error":{"message":"token quota is not enough, token remain quota: ＄0.000120, need quota: ＄0.002400","type":"new_api_error","param":"","code":"pre_consume_token_quota_failed"}})",
+             fl::category::insufficient_quota,
+             fl::error::insufficient_quota,
+             false,
+             -1,
+             "token quota is not enough, token remain quota: ＄0.000120, need quota: ＄0.002400"},
+            // new-api: fmt.Errorf("用户额度不足, 剩余额度: %s") with no code a client relayed.
+            {"new-api quota message without a code",
+             429,
+             {},
+             R"({"error":{"message":"用户额度不足, 剩余额度: ＄0.000000","type":"new_api_error"}})",
+             fl::category::insufficient_quota,
+             fl::error::insufficient_quota,
+             false,
+             -1,
+             "用户额度不足, 剩余额度: ＄0.000000"},
+
+            // --- a 429 that can never fit -------------------------------------------------------
+            // Aider-AI/aider#1880 (OpenAI, relayed by litellm).
+            {"openai 429 request too large for the tpm limit is not retryable",
+             429,
+             {{"x-ratelimit-remaining-tokens", "30000"}, {"x-ratelimit-reset-tokens", "0s"}},
+             R"({"error":{"message":"Request too large for gpt-4o in organization org-2itOgSdqw0DhUYp0QyLhttLL on tokens per min (TPM): Limit 30000, Requested 36278. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})",
+             fl::category::payload_too_large,
+             fl::error::payload_too_large,
+             false,
+             -1,
+             "Request too large for gpt-4o in organization org-2itOgSdqw0DhUYp0QyLhttLL on tokens "
+             "per min (TPM): Limit 30000, Requested 36278. The input or output tokens must be "
+             "reduced in order to run successfully. Visit "
+             "https://platform.openai.com/account/rate-limits to learn more."},
+
+            // --- overload and hints in messages -------------------------------------------------
+            // google-gemini/gemini-cli#5191, with the surrounding space a relay added.
+            {"gemini 503 model is overloaded, message trimmed",
+             503,
+             {},
+             R"({"error":{"code":503,"message":"  The model is overloaded. Please try again later.\n","status":"UNAVAILABLE"}})",
+             fl::category::overloaded,
+             fl::error::overloaded,
+             true,
+             -1,
+             "The model is overloaded. Please try again later."},
+            {"text body trimmed",
+             502,
+             {},
+             "\r\n  upstream connect error or disconnect/reset before headers  \n",
+             fl::category::upstream_unavailable,
+             fl::error::upstream_unavailable,
+             true,
+             -1,
+             "upstream connect error or disconnect/reset before headers"},
+            // FoundationAgents/MetaGPT#523.
+            {"openai 429 try again in seconds from the message",
+             429,
+             {},
+             R"({"error":{"message":"Rate limit reached for gpt-4 in organization org-uVqpjtJiKqvVJMVfvpaounIh on tokens per min (TPM): Limit 10000, Used 8554, Requested 3082. Please try again in 9.816s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})",
+             fl::category::rate_limited,
+             fl::error::tpm_exceeded,
+             true,
+             9816,
+             "Rate limit reached for gpt-4 in organization org-uVqpjtJiKqvVJMVfvpaounIh on tokens "
+             "per min (TPM): Limit 10000, Used 8554, Requested 3082. Please try again in 9.816s. "
+             "Visit https://platform.openai.com/account/rate-limits to learn more."},
+            // binary-husky/gpt_academic#1213.
+            {"openai 429 try again in milliseconds from the message",
+             429,
+             {},
+             R"({"error":{"message":"Rate limit reached for gpt-4 in organization org-RQ60lN38PaYNYPNEiYrSqwvj on tokens per min. Limit: 10000 / min. Please try again in 6ms. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}})",
+             fl::category::rate_limited,
+             fl::error::tpm_exceeded,
+             true,
+             6,
+             "Rate limit reached for gpt-4 in organization org-RQ60lN38PaYNYPNEiYrSqwvj on tokens "
+             "per min. Limit: 10000 / min. Please try again in 6ms. Visit "
+             "https://platform.openai.com/account/rate-limits to learn more."},
+            // continuedev/continue#11472, with a Retry-After header: the header wins.
+            {"a header beats the message's hint",
+             429,
+             {{"Retry-After", "2"}},
+             R"({"error":{"message":"Rate limit reached for gpt-4.1 in organization org-66tr5xhH5yhaqZAy6PAIy1Xi on tokens per min (TPM): Limit 30000, Used 18928, Requested 11159. Please try again in 174ms.","type":"tokens","code":"rate_limit_exceeded"}})",
+             fl::category::rate_limited,
+             fl::error::tpm_exceeded,
+             true,
+             2000,
+             "Rate limit reached for gpt-4.1 in organization org-66tr5xhH5yhaqZAy6PAIy1Xi on "
+             "tokens per min (TPM): Limit 30000, Used 18928, Requested 11159. Please try again in "
+             "174ms."},
+            // feder-cr/invisible_playwright_mcp#109 (requests per day).
+            {"openai 429 try again in minutes from the message",
+             429,
+             {},
+             R"({"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-xxxxxxxxx on requests per day (RPD): Limit 200, Used 200, Requested 1. Please try again in 7m12s. Visit https://platform.openai.com/account/rate-limits to learn more. You can increase your rate limit by adding a payment method to your account at https://platform.openai.com/account/billing.","type":"requests","param":null,"code":"rate_limit_exceeded"}})",
+             fl::category::rate_limited,
+             fl::error::rpm_exceeded,
+             true,
+             432000,
+             "Rate limit reached for gpt-4o-mini in organization org-xxxxxxxxx on requests per day "
+             "(RPD): Limit 200, Used 200, Requested 1. Please try again in 7m12s. Visit "
+             "https://platform.openai.com/account/rate-limits to learn more. You can increase your "
+             "rate limit by adding a payment method to your account at "
+             "https://platform.openai.com/account/billing."},
+            // Farrice/mes-knowledge-base swarm output: Gemini's 429 says "Please retry in
+            // 58.217843437s." and RetryInfo says "58s"; RetryInfo is the structured one.
+            {"gemini 429 RetryInfo beats the message's hint",
+             429,
+             {},
+             R"({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, model: gemini-3-flash\nPlease retry in 58.217843437s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"58s"}]}})",
+             fl::category::rate_limited,
+             fl::error::rate_limited,
+             true,
+             58000,
+             "You exceeded your current quota, please check your plan and billing details. For "
+             "more information on this error, head to: "
+             "https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current usage, "
+             "head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: "
+             "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, "
+             "model: gemini-3-flash\nPlease retry in 58.217843437s."},
+            {"gemini 429 retry hint from the message without RetryInfo",
+             429,
+             {},
+             R"({"error":{"code":429,"message":"Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, model: gemini-3-flash\nPlease retry in 58.217843437s.","status":"RESOURCE_EXHAUSTED"}})",
+             fl::category::rate_limited,
+             fl::error::rate_limited,
+             true,
+             58218,
+             "Quota exceeded for metric: "
+             "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 5, "
+             "model: gemini-3-flash\nPlease retry in 58.217843437s."},
+
+            // --- Anthropic rate-limit headers ---------------------------------------------------
+            // docs.anthropic.com/en/api/rate-limits: anthropic-ratelimit-*-reset are RFC 3339.
+            {"anthropic 429 waits for the exhausted window",
+             429,
+             {{"anthropic-ratelimit-requests-limit", "4000"},
+              {"anthropic-ratelimit-requests-remaining", "3201"},
+              {"anthropic-ratelimit-requests-reset", "2026-10-21T07:28:00Z"},
+              {"anthropic-ratelimit-input-tokens-limit", "20000"},
+              {"anthropic-ratelimit-input-tokens-remaining", "0"},
+              {"anthropic-ratelimit-input-tokens-reset", "2026-10-21T07:27:42.5Z"},
+              {"anthropic-ratelimit-tokens-remaining", "0"},
+              {"anthropic-ratelimit-tokens-reset", "2026-10-21T07:27:40Z"}},
+             R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 20,000 input tokens per minute."}})",
+             fl::category::rate_limited,
+             fl::error::tpm_exceeded,
+             true,
+             12500,
+             "This request would exceed the rate limit for your organization of 20,000 input "
+             "tokens per minute."},
+            {"anthropic reset times say nothing for a 500",
+             500,
+             {{"anthropic-ratelimit-requests-remaining", "0"},
+              {"anthropic-ratelimit-requests-reset", "2026-10-21T07:28:00Z"}},
+             R"({"type":"error","error":{"type":"api_error","message":"Internal server error"}})",
+             fl::category::server_error,
+             fl::error::internal_error,
+             true,
+             -1,
+             "Internal server error"},
 };
 
 } // namespace
@@ -822,6 +1083,95 @@ BOOST_AUTO_TEST_CASE(deep_and_huge_bodies_do_not_hurt) {
     const auto b = fl::classify(429, big);
     BOOST_TEST((b.code == fl::error::rate_limited));
     BOOST_TEST(b.message == "Too Many Requests"); // over parse_limits::max_size: not read as JSON
+}
+
+namespace {
+
+// Resident and peak resident memory of this process, in bytes (Linux).
+std::size_t resident_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, resident = 0;
+    const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+    std::fclose(f);
+    return n == 2 ? resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+std::size_t peak_resident_bytes() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<std::size_t>(u.ru_maxrss) * 1024;
+}
+
+// How much classify raises the process's peak memory for `body`, which must be resident
+// already, so the peak starts at the current use and any copy of the body would show.
+std::size_t peak_growth_classifying(unsigned status, const std::string& body, fl::failure& out) {
+    const std::size_t before = peak_resident_bytes();
+    BOOST_REQUIRE(resident_bytes() > 0);
+    BOOST_REQUIRE_MESSAGE(before < resident_bytes() + (16u << 20),
+                          "an earlier peak hides this measurement: " << before << " vs "
+                                                                     << resident_bytes());
+    out = fl::classify(status, body);
+    return peak_resident_bytes() - before;
+}
+
+} // namespace
+
+// Regression: classify copied, lower-cased and sanitized the whole body; a 100 MB text body
+// cost 400-780 MB. Now it reads a bounded window, so memory does not grow with the body.
+BOOST_AUTO_TEST_CASE(memory_does_not_grow_with_a_100_mb_body) {
+    constexpr std::size_t size = 100u << 20;
+    fl::failure f;
+    {
+        std::string text = "upstream exploded: ";
+        text.append(size, 'x'); // written, so resident
+        const std::size_t growth = peak_growth_classifying(502, text, f);
+        BOOST_TEST(growth < (4u << 20), "text body raised the peak by " << growth << " bytes");
+        BOOST_TEST((f.code == fl::error::upstream_unavailable));
+        BOOST_TEST(f.message.size() == 4096 + 3); // cut and marked
+        BOOST_TEST(f.message.starts_with("upstream exploded: xxx"));
+    }
+    {
+        std::string json;
+        json.reserve(size + 256); // built in place: a reallocation would raise the peak itself
+        json = R"({"error":{"message":"insufficient_quota: )";
+        json.append(size, 'a');
+        json += R"(","type":"insufficient_quota"}})";
+        const std::size_t growth = peak_growth_classifying(429, json, f);
+        BOOST_TEST(growth < (4u << 20), "JSON body raised the peak by " << growth << " bytes");
+        // Over parse_limits::max_size: not read, the status decides.
+        BOOST_TEST((f.code == fl::error::rate_limited));
+        BOOST_TEST(f.message == "Too Many Requests");
+    }
+    {
+        // A body of nothing but space is not scanned to its end either.
+        std::string blank(size, ' ');
+        const std::size_t growth = peak_growth_classifying(503, blank, f);
+        BOOST_TEST(growth < (4u << 20));
+        BOOST_TEST(f.message == "Service Unavailable");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(only_the_message_window_is_searched) {
+    // A signal past the message cut is not read: the status decides, the message is marked cut.
+    fl::classify_options o;
+    o.max_message = 64;
+    const auto past =
+        fl::classify(400, std::string(100, 'x') + " maximum context length exceeded", o);
+    BOOST_TEST((past.code == fl::error::invalid_request));
+    const auto within = fl::classify(400, "maximum context length " + std::string(100, 'x'), o);
+    BOOST_TEST((within.code == fl::error::context_length_exceeded));
+    // HTML past max_scan is not read.
+    o.max_scan = 32;
+    const auto html = fl::classify(502, "<html>" + std::string(40, ' ') + "<title>x</title>", o);
+    BOOST_TEST(html.message == "Bad Gateway");
+    // Phrases are found wherever they are in the window, whatever their case, and overlapping.
+    const auto upper = fl::classify(503, "NO AVAILABLE CHANNEL for model gpt-4o");
+    BOOST_TEST((upper.code == fl::error::no_available_channel));
+    const auto deep = fl::classify(429, std::string(4000, 'q') + "tokens per min");
+    BOOST_TEST((deep.code == fl::error::tpm_exceeded));
+    const auto cut = fl::classify(429, std::string(4090, 'k') + "tokens per min");
+    BOOST_TEST((cut.code == fl::error::rate_limited));
 }
 
 BOOST_AUTO_TEST_CASE(every_status_classifies) {

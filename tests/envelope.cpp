@@ -150,6 +150,37 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_typed_errors) {
     BOOST_TEST((big.error() == fl::error::malformed_envelope));
 }
 
+// Regression: parse_limits::max_depth had no ceiling, so a caller's huge limit let a
+// document nested 100000 deep through to the recursive copy of `extra`, overflowing the stack.
+BOOST_AUTO_TEST_CASE(max_depth_over_the_ceiling_is_clamped_not_trusted) {
+    BOOST_TEST(fl::parse_limits{}.depth() == 32u);
+    fl::parse_limits huge;
+    huge.max_depth = static_cast<std::size_t>(-1);
+    BOOST_TEST(huge.depth() == fl::parse_limits::max_depth_ceiling);
+    huge.max_size = 1u << 22;
+    const auto nested = [](std::size_t depth) {
+        return R"({"error":{"message":"x","extra":)" + std::string(depth, '[') +
+               std::string(depth, ']') + "}}";
+    };
+    // The envelope's own two levels plus `extra`'s arrays.
+    const std::size_t fits = fl::parse_limits::max_depth_ceiling - 2;
+    const auto ok = fl::parse_envelope(nested(fits), huge);
+    BOOST_REQUIRE(ok.has_value());
+    BOOST_TEST(ok.value().extra.contains("extra"));
+    for (const std::size_t depth : {fits + 1, std::size_t{100000}, std::size_t{1} << 20}) {
+        BOOST_TEST_CONTEXT(depth) {
+            const auto r = fl::parse_envelope(nested(depth), huge);
+            BOOST_REQUIRE(r.has_error());
+            BOOST_TEST((r.error() == fl::error::json_too_deep));
+        }
+    }
+    // Below the ceiling, the caller's limit holds.
+    fl::parse_limits shallow;
+    shallow.max_depth = 4;
+    BOOST_TEST(fl::parse_envelope(nested(3), shallow).has_error());
+    BOOST_TEST(fl::parse_envelope(nested(2), shallow).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(output_is_valid_json_whatever_the_bytes) {
     fl::error_envelope env;
     // Regression: the length was once written by hand and overran the literal.

@@ -14,7 +14,9 @@
 // `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[…]}}`, also wrapped in an array;
 // Azure (string codes such as "429", `innererror`); integer codes (OpenRouter, vLLM); flat
 // `{"object":"error",…}` and `{"message":…}`; `{"error":"text"}`; `{"detail":"text"}`; HTML and
-// text pages from proxies; empty, truncated and non-JSON bodies.
+// text pages from proxies; empty, truncated and non-JSON bodies. A relayed upstream error is
+// unwrapped one level: `{"error":{"error":{…}}}`, or a whole error document as the `message`
+// (the outer error stays when the inner one is no error).
 //
 // Policy, in order:
 //  1. An unambiguous body signal beats the status: quota or credit exhausted, spend limit,
@@ -27,6 +29,9 @@
 //  3. With no HTTP status (0: an error inside a stream or a WebSocket frame) or a 1xx/2xx/3xx
 //     one, the body's hints decide, integer codes reading as statuses; no hint: `unknown`.
 //  4. `x-should-retry: true|false` overrides retryability.
+//
+// `retry_after` comes from the headers (see retry_after.hpp), else from a "Please try again in
+// 1.4s" in the message. Messages are trimmed of surrounding space.
 
 #include <faultline/detail/headers.hpp>
 #include <faultline/envelope.hpp>
@@ -49,15 +54,21 @@ struct classify_options {
     std::optional<std::chrono::system_clock::time_point> now;
     /// Longer server hints are capped to this (see retry_after_options::max).
     std::chrono::milliseconds max_retry_after = std::chrono::hours(24);
-    /// Limits for reading the body as JSON; deeper or larger bodies are read as text.
+    /// Limits for reading the body as JSON. A deeper or larger JSON body is not read: the
+    /// status decides, and the message is its reason phrase.
     parse_limits json{};
+    /// Bytes of a body that is not JSON (an HTML page, text) looked at for its message; the
+    /// rest is never read.
+    std::size_t max_scan = 64 * 1024;
     /// Longer messages are cut at a UTF-8 boundary and end in "…" (U+2026), never silently.
+    /// Only this much of a message is searched for phrases and retry hints.
     std::size_t max_message = 4096;
 };
 
 /// Classifies a response. `headers` is a Beast `http::fields`, any range of name/value pairs,
 /// or `no_headers{}`; `status` 0 means "no HTTP status". Never throws on any input but
-/// `std::bad_alloc`. Thread-safe.
+/// `std::bad_alloc`. Reads at most `json.max_size` bytes of a JSON body or `max_scan` bytes of
+/// any other, so time and memory are bounded whatever the body's size. Thread-safe.
 template <class Headers>
 [[nodiscard]] failure classify(unsigned status, const Headers& headers, std::string_view body,
                                const classify_options& options = {});

@@ -53,8 +53,17 @@ struct error_envelope {
 
 /// Limits for reading untrusted JSON. Defaults suit error bodies from any real provider.
 struct parse_limits {
+    /// The most `max_depth` can be. Reading a document copies and destroys it recursively, so
+    /// an unbounded depth could overflow a small (coroutine, fiber) stack; a larger
+    /// `max_depth` is clamped to this, as no error body nests anywhere near it.
+    static constexpr std::size_t max_depth_ceiling = 256;
     std::size_t max_depth = 32;      ///< Deeper nesting is `error::json_too_deep`.
     std::size_t max_size = 1u << 20; ///< Longer bodies are `error::malformed_envelope`.
+
+    /// `max_depth`, clamped to `max_depth_ceiling`: the depth every reader applies.
+    [[nodiscard]] constexpr std::size_t depth() const noexcept {
+        return max_depth < max_depth_ceiling ? max_depth : max_depth_ceiling;
+    }
 };
 
 /// `{"error":{…}}`. Strings that are not valid UTF-8 are written with U+FFFD in place of each

@@ -9,7 +9,9 @@
 #include <boost/json/serialize.hpp>
 
 #include <array>
+#include <bit>
 #include <charconv>
+#include <cstring>
 
 namespace faultline {
 namespace detail {
@@ -42,6 +44,9 @@ inline constexpr hint wire_hints[] = {
     {"billing_hard_limit_reached", error::insufficient_quota},
     {"billing_not_active", error::insufficient_quota},
     {"payment_required", error::insufficient_quota},
+    // one-api / new-api gateways, on 403 or 429: the user's or the token's quota is spent.
+    {"insufficient_user_quota", error::insufficient_quota},
+    {"pre_consume_token_quota_failed", error::insufficient_quota},
     {"spend_limit_exceeded", error::spend_limit_exceeded},
     {"budget_exceeded", error::spend_limit_exceeded},
     {"budget_exhausted", error::spend_limit_exceeded},
@@ -116,45 +121,210 @@ inline constexpr hint wire_hints[] = {
     {"sse_event_too_large", error::sse_event_too_large},
 };
 
-// Phrases in human messages, lower case. Signals first: they beat the status.
-inline constexpr hint message_signals[] = {
-    {"maximum context length", error::context_length_exceeded},
-    {"context length", error::context_length_exceeded},
-    {"context window", error::context_length_exceeded},
-    {"prompt is too long", error::context_length_exceeded},
-    {"input is too long", error::context_length_exceeded},
-    {"exceeds the maximum number of tokens", error::context_length_exceeded},
-    {"credit balance is too low", error::insufficient_quota},
-    {"insufficient credit", error::insufficient_quota},
-    {"insufficient balance", error::insufficient_quota},
-    {"insufficient quota", error::insufficient_quota},
-    {"insufficient_quota", error::insufficient_quota},
-    {"billing hard limit", error::insufficient_quota},
-    {"spend limit", error::spend_limit_exceeded},
-    {"budget exceeded", error::spend_limit_exceeded},
-    {"content management policy", error::content_filter},
-    {"content policy", error::content_filter},
-    {"content filter", error::content_filter},
-    {"safety system", error::content_filter},
-    {"incorrect api key", error::authentication},
-    {"invalid api key", error::authentication},
-    {"api key not valid", error::authentication},
-    {"invalid x-api-key", error::authentication},
-    {"invalid_api_key", error::authentication},
-    {"overloaded", error::overloaded},
+// Phrases in human messages, lower case, in priority order. Signals beat the status;
+// refinements only make the status's class more precise; retry hints name a wait.
+enum class phrase_use : unsigned char { signal, refinement, retry_hint };
+
+struct phrase {
+    std::string_view text; // lower case
+    error e;
+    phrase_use use;
 };
 
-inline constexpr hint message_refinements[] = {
-    {"no available channel", error::no_available_channel},
-    {"no available supplier", error::no_available_channel},
-    {"no available provider", error::no_available_channel},
-    {"tokens per min", error::tpm_exceeded},
-    {"requests per min", error::rpm_exceeded},
-    {"concurrent requests", error::concurrency_exceeded},
-    {"concurrency limit", error::concurrency_exceeded},
-    {"timed out", error::upstream_timeout},
-    {"timeout", error::upstream_timeout},
+inline constexpr phrase phrases[] = {
+    {"maximum context length", error::context_length_exceeded, phrase_use::signal},
+    {"context length", error::context_length_exceeded, phrase_use::signal},
+    {"context window", error::context_length_exceeded, phrase_use::signal},
+    {"prompt is too long", error::context_length_exceeded, phrase_use::signal},
+    {"input is too long", error::context_length_exceeded, phrase_use::signal},
+    {"exceeds the maximum number of tokens", error::context_length_exceeded, phrase_use::signal},
+    // OpenAI's 429 "Request too large for gpt-4o ... on tokens per min (TPM): Limit 30000,
+    // Requested 36278": the request alone is over the limit, so waiting never helps.
+    {"request too large for", error::payload_too_large, phrase_use::signal},
+    {"credit balance is too low", error::insufficient_quota, phrase_use::signal},
+    {"insufficient credit", error::insufficient_quota, phrase_use::signal},
+    {"insufficient balance", error::insufficient_quota, phrase_use::signal},
+    {"insufficient quota", error::insufficient_quota, phrase_use::signal},
+    {"insufficient_quota", error::insufficient_quota, phrase_use::signal},
+    {"billing hard limit", error::insufficient_quota, phrase_use::signal},
+    // one-api / new-api: "user quota is not enough", "token quota is not enough", "用户额度不足".
+    {"quota is not enough", error::insufficient_quota, phrase_use::signal},
+    {"\xE9\xA2\x9D\xE5\xBA\xA6\xE4\xB8\x8D\xE8\xB6\xB3", error::insufficient_quota,
+     phrase_use::signal},
+    {"spend limit", error::spend_limit_exceeded, phrase_use::signal},
+    {"budget exceeded", error::spend_limit_exceeded, phrase_use::signal},
+    {"content management policy", error::content_filter, phrase_use::signal},
+    {"content policy", error::content_filter, phrase_use::signal},
+    {"content filter", error::content_filter, phrase_use::signal},
+    {"safety system", error::content_filter, phrase_use::signal},
+    {"incorrect api key", error::authentication, phrase_use::signal},
+    {"invalid api key", error::authentication, phrase_use::signal},
+    {"api key not valid", error::authentication, phrase_use::signal},
+    {"invalid x-api-key", error::authentication, phrase_use::signal},
+    {"invalid_api_key", error::authentication, phrase_use::signal},
+    {"overloaded", error::overloaded, phrase_use::signal},
+    // Gemini's 503 UNAVAILABLE "This model is currently experiencing high demand."
+    {"high demand", error::overloaded, phrase_use::signal},
+
+    {"no available channel", error::no_available_channel, phrase_use::refinement},
+    {"no available supplier", error::no_available_channel, phrase_use::refinement},
+    {"no available provider", error::no_available_channel, phrase_use::refinement},
+    {"tokens per min", error::tpm_exceeded, phrase_use::refinement},
+    {"requests per min", error::rpm_exceeded, phrase_use::refinement},
+    {"concurrent requests", error::concurrency_exceeded, phrase_use::refinement},
+    {"concurrency limit", error::concurrency_exceeded, phrase_use::refinement},
+    {"timed out", error::upstream_timeout, phrase_use::refinement},
+    {"timeout", error::upstream_timeout, phrase_use::refinement},
+
+    // Where a wait is named: "Please try again in 1.4s", Gemini's "Please retry in 58.2s."
+    {"again in ", error::unknown, phrase_use::retry_hint},
+    {"retry in ", error::unknown, phrase_use::retry_hint},
 };
+inline constexpr std::size_t phrase_count = std::size(phrases);
+static_assert(phrase_count <= 64, "phrase sets are 64-bit masks");
+
+// Phrases are found in one pass over the message: at each byte, the pair it starts (ASCII
+// letters folded to lower case by setting bit 5) is looked up in a bitmap of each phrase's
+// rarest letter pair ("xt" of "context", "qu" of "quota"); only the few positions that hit
+// are compared in full. English letter frequencies (per mille) rank the pairs.
+[[nodiscard]] constexpr unsigned letter_frequency(char c) noexcept {
+    constexpr unsigned per_mille[26] = {82, 15, 28, 43, 127, 22, 20, 61, 70, 2,  8, 40, 24,
+                                        67, 75, 19, 1,  60,  63, 91, 28, 10, 24, 2, 20, 1};
+    return c >= 'a' && c <= 'z' ? per_mille[c - 'a'] : 0;
+}
+
+// Byte a in the low half, so that on a little-endian machine the keys of eight positions are
+// the 16-bit windows of one 64-bit load.
+[[nodiscard]] constexpr std::uint16_t pair_key(char a, char b) noexcept {
+    return static_cast<std::uint16_t>((static_cast<unsigned char>(a) | 0x20u) |
+                                      (static_cast<unsigned char>(b) | 0x20u) << 8);
+}
+
+struct phrase_index {
+    struct pair {
+        std::uint16_t key = 0;
+        std::uint64_t members = 0; // phrases anchored on this pair
+    };
+    std::array<std::size_t, phrase_count> anchor{}; // offset of the phrase's rarest pair
+    std::array<pair, phrase_count> pairs{};
+    std::size_t pair_count = 0;
+    std::array<std::uint64_t, 1024> bitmap{}; // bit k: some phrase is anchored on pair key k
+};
+
+[[nodiscard]] constexpr phrase_index make_phrase_index() noexcept {
+    phrase_index x;
+    for (std::size_t i = 0; i < phrase_count; ++i) {
+        const std::string_view t = phrases[i].text;
+        std::size_t best = t.size();
+        unsigned best_score = ~0u;
+        for (std::size_t k = 0; k + 1 < t.size(); ++k) {
+            const unsigned a = letter_frequency(t[k]), b = letter_frequency(t[k + 1]);
+            if (a == 0 || b == 0) continue; // letters only, so folding is exact
+            if (a * b < best_score) best = k, best_score = a * b;
+        }
+        if (best == t.size()) best = 0; // no letter pair (a non-ASCII phrase): its first bytes
+        x.anchor[i] = best;
+        const std::uint16_t key = pair_key(t[best], t[best + 1]);
+        std::size_t g = 0;
+        while (g < x.pair_count && x.pairs[g].key != key)
+            ++g;
+        if (g == x.pair_count) x.pairs[x.pair_count++].key = key;
+        x.pairs[g].members |= std::uint64_t{1} << i;
+        x.bitmap[key >> 6] |= std::uint64_t{1} << (key & 63);
+    }
+    return x;
+}
+
+inline constexpr phrase_index phrase_lookup = make_phrase_index();
+
+struct phrase_hits {
+    std::uint64_t found = 0;                    // bit i: phrases[i] occurs
+    std::array<std::size_t, phrase_count> at{}; // where it first occurs
+};
+
+[[nodiscard]] inline bool pair_may_start_phrase(unsigned key) noexcept {
+    return phrase_lookup.bitmap[key >> 6] >> (key & 63) & 1;
+}
+
+// Compares the phrases anchored on the pair at `i` with the text there.
+inline void check_candidate(std::string_view text, std::size_t i, unsigned key,
+                            std::uint64_t& pending, phrase_hits& h) noexcept {
+    std::uint64_t members = 0;
+    for (std::size_t g = 0; g < phrase_lookup.pair_count; ++g)
+        if (phrase_lookup.pairs[g].key == key) {
+            members = phrase_lookup.pairs[g].members & pending;
+            break;
+        }
+    for (; members != 0; members &= members - 1) {
+        const auto k = static_cast<std::size_t>(std::countr_zero(members));
+        const std::size_t a = phrase_lookup.anchor[k];
+        const std::string_view t = phrases[k].text;
+        if (i >= a && i - a + t.size() <= text.size() && iequals(text.substr(i - a, t.size()), t)) {
+            h.found |= std::uint64_t{1} << k;
+            h.at[k] = i - a;
+            pending &= ~(std::uint64_t{1} << k);
+        }
+    }
+}
+
+// Every phrase of the table in `text`, ASCII case-insensitively, each at its first position.
+[[nodiscard]] inline phrase_hits find_phrases(std::string_view text) noexcept {
+    phrase_hits h;
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::uint64_t pending = ~std::uint64_t{0} >> (64 - phrase_count);
+    std::size_t i = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        // Eight positions per step, one branch for all eight.
+        for (; i + 9 <= n && pending != 0; i += 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p + i, 8);
+            w |= 0x2020202020202020u;
+            const unsigned last = static_cast<unsigned>(w >> 56) | (p[i + 8] | 0x20u) << 8;
+            unsigned hits = 0;
+            for (unsigned j = 0; j < 7; ++j)
+                hits |= static_cast<unsigned>(
+                            pair_may_start_phrase(static_cast<unsigned>(w >> (8 * j)) & 0xFFFF))
+                        << j;
+            hits |= static_cast<unsigned>(pair_may_start_phrase(last)) << 7;
+            for (; hits != 0; hits &= hits - 1) {
+                const auto j = static_cast<std::size_t>(std::countr_zero(hits));
+                check_candidate(text, i + j, (p[i + j] | 0x20u) | (p[i + j + 1] | 0x20u) << 8,
+                                pending, h);
+            }
+        }
+    }
+    for (; i + 1 < n && pending != 0; ++i) {
+        const unsigned key = (p[i] | 0x20u) | (p[i + 1] | 0x20u) << 8;
+        if (pair_may_start_phrase(key)) check_candidate(text, i, key, pending, h);
+    }
+    return h;
+}
+
+// The wait a retry-hint phrase names, as find_message_retry_delay reads it.
+[[nodiscard]] inline std::string_view retry_delay_in(std::string_view text,
+                                                     const phrase_hits& h) noexcept {
+    for (std::size_t k = 0; k < phrase_count; ++k)
+        if (phrases[k].use == phrase_use::retry_hint && (h.found >> k & 1)) {
+            const std::string_view d =
+                leading_duration(text.substr(h.at[k] + phrases[k].text.size()));
+            if (!d.empty() && is_digit(d.front())) return d;
+        }
+    return {};
+}
+
+// Length of the leading run of ASCII bytes, eight at a time.
+[[nodiscard]] inline std::size_t ascii_prefix(std::string_view s) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        if (w & 0x8080808080808080u) break;
+    }
+    while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80)
+        ++i;
+    return i;
+}
 
 [[nodiscard]] inline std::optional<error> wire_hint(std::string_view s) noexcept {
     s = trim(s);
@@ -209,7 +379,7 @@ struct body_view {
     error_envelope env;
     bool json = false;     // the body parsed as JSON
     bool envelope = false; // an error object (or error text) was found in it
-    std::string text;      // message from a non-JSON body (HTML title, text)
+    std::string_view text; // message from a non-JSON body (HTML title, text): a view into it
     std::string google_status, inner_code, retry_delay;
     std::vector<std::string> reasons; // Google ErrorInfo.reason values
 };
@@ -252,6 +422,23 @@ inline void read_error_object(const boost::json::object& err, body_view& b,
             b.env.message = boost::json::serialize(*m);
 }
 
+// Whether `v` is an error object worth reading in place of the one around it.
+[[nodiscard]] inline bool is_error_object(const boost::json::value& v) noexcept {
+    const auto* o = v.if_object();
+    if (!o) return false;
+    for (std::string_view key : {"message", "code", "type", "status"})
+        if (const auto* f = o->if_contains(key); f && !f->is_null()) return true;
+    return false;
+}
+
+// Fills what `inner` (the relayed upstream error) leaves out from `outer` (the relay's own).
+inline void keep_outer_where_missing(body_view& inner, const body_view& outer) {
+    if (std::holds_alternative<std::monostate>(inner.env.code)) inner.env.code = outer.env.code;
+    if (!inner.env.type) inner.env.type = outer.env.type;
+    if (!inner.env.event_id) inner.env.event_id = outer.env.event_id;
+    if (!inner.env.status) inner.env.status = outer.env.status;
+}
+
 inline void read_json(const boost::json::value& root, body_view& b) {
     const boost::json::value* v = &root;
     if (const auto* arr = root.if_array()) { // Google sometimes wraps the error in an array
@@ -266,8 +453,19 @@ inline void read_json(const boost::json::value& root, body_view& b) {
     const auto* o = v->if_object();
     if (!o) return;
     if (const auto* e = o->if_contains("error")) {
-        if (e->is_object() && !e->get_object().empty())
-            return read_error_object(e->get_object(), b);
+        if (e->is_object() && !e->get_object().empty()) {
+            const auto& err = e->get_object();
+            // A relay's wrapping one level deeper, {"error":{"error":{…}}}: the inner one is the
+            // upstream's error, unless it is no error object at all.
+            if (const auto* inner = err.if_contains("error"); inner && is_error_object(*inner)) {
+                body_view outer;
+                read_error_object(err, outer, "error");
+                read_error_object(inner->get_object(), b);
+                keep_outer_where_missing(b, outer);
+                return;
+            }
+            return read_error_object(err, b);
+        }
         if (e->is_string() && !e->get_string().empty()) {
             // {"error":"text"}, sometimes with a longer "message" beside it.
             read_error_object(*o, b, "error");
@@ -285,6 +483,36 @@ inline void read_json(const boost::json::value& root, body_view& b) {
         b.env.message.assign(as_sv(d->get_string()));
         b.envelope = true;
     }
+}
+
+[[nodiscard]] inline bool parse_bounded(std::string_view text, const parse_limits& limits,
+                                        boost::json::monotonic_resource& mr,
+                                        boost::json::value& out) {
+    if (text.size() > limits.max_size) return false;
+    boost::system::error_code ec;
+    out = boost::json::parse(text, ec, &mr, strict_options(limits));
+    return !ec;
+}
+
+// SDKs and gateways relay an upstream's whole error document as the message
+// ("{\n  \"error\": {\n    \"code\": 503, …"): that document is read instead, one level
+// deep, when it is an error; otherwise the message stays as it is.
+inline void unwrap_message(body_view& b, const parse_limits& limits) {
+    const std::string_view m = trim(b.env.message);
+    if (m.size() < 2 || (m.front() != '{' && m.front() != '[')) return;
+    unsigned char buf[2048];
+    boost::json::monotonic_resource mr(buf, sizeof buf);
+    boost::json::value jv;
+    if (!parse_bounded(m, limits, mr, jv)) return;
+    body_view inner;
+    read_json(jv, inner);
+    const bool is_error =
+        inner.envelope && (!inner.env.message.empty() || inner.env.type ||
+                           !std::holds_alternative<std::monostate>(inner.env.code));
+    if (!is_error) return;
+    keep_outer_where_missing(inner, b);
+    inner.json = true;
+    b = std::move(inner);
 }
 
 // The <title> (else first <h1>) of an HTML page: what a proxy's error page says.
@@ -310,31 +538,41 @@ inline void read_json(const boost::json::value& root, body_view& b) {
     return {};
 }
 
-inline body_view read_body(std::string_view body, const parse_limits& limits) {
+// `s` without surrounding space, looking at no more than `max` bytes from each end.
+[[nodiscard]] inline std::string_view trim_within(std::string_view s, std::size_t max) noexcept {
+    std::size_t lead = 0;
+    while (lead < s.size() && lead < max && is_http_space(s[lead]))
+        ++lead;
+    s.remove_prefix(lead);
+    std::size_t trail = 0;
+    while (trail < s.size() && trail < max && is_http_space(s[s.size() - 1 - trail]))
+        ++trail;
+    s.remove_suffix(trail);
+    return s;
+}
+
+// Reads at most `limits.max_size` bytes of JSON, or `max_scan` bytes of anything else: the
+// cost and memory of a classification never depend on how large the body is.
+inline body_view read_body(std::string_view body, const parse_limits& limits,
+                           std::size_t max_scan) {
     body_view b;
-    const std::string_view t = trim(body);
+    const std::string_view t = trim_within(body, max_scan);
     if (t.empty()) return b;
     if (t.front() == '{' || t.front() == '[') {
         // Over the limit is not read at all: its text is JSON, not a message.
-        if (t.size() > limits.max_size) return b;
-        boost::system::error_code ec;
         unsigned char buf[4096];
         boost::json::monotonic_resource mr(buf, sizeof buf);
-        boost::json::parse_options opt;
-        opt.max_depth = limits.max_depth;
-        const boost::json::value jv = boost::json::parse(t, ec, &mr, opt);
-        if (!ec) {
+        boost::json::value jv;
+        if (parse_bounded(t, limits, mr, jv)) {
             b.json = true;
             read_json(jv, b);
+            unwrap_message(b, limits);
         }
         // Truncated or invalid JSON carries no trustworthy text: the status decides.
         return b;
     }
-    if (t.front() == '<') {
-        b.text.assign(html_heading(t));
-        return b;
-    }
-    b.text.assign(t);
+    const std::string_view window = t.substr(0, max_scan);
+    b.text = window.front() == '<' ? html_heading(window) : window;
     return b;
 }
 
@@ -369,7 +607,7 @@ struct header_facts {
 
 inline failure classify_impl(unsigned status, const header_facts& headers, std::string_view body,
                              const classify_options& options) {
-    body_view b = read_body(body, options.json);
+    body_view b = read_body(body, options.json, options.max_scan);
     const error_envelope& env = b.env;
 
     // Wire hints in order of trust: code, Azure inner code, Google reason and status, type.
@@ -383,11 +621,11 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
     if (env.type) wire[n++] = wire_hint(*env.type);
 
     const std::string_view message =
-        !env.message.empty() ? std::string_view(env.message) : std::string_view(b.text);
-    // Lower-cased once, so each phrase is one memchr-driven find.
-    std::string lowered(message);
-    for (char& c : lowered)
-        c = ascii_lower(c);
+        trim(!env.message.empty() ? std::string_view(env.message) : b.text);
+    // Only the part that can become `failure::message` is searched.
+    const std::string_view window = message.substr(0, options.max_message);
+    const phrase_hits hits = find_phrases(window);
+
     const bool status_error = status >= 400 && status < 600;
     const bool overload_plausible = !status_error || status == 429 || status >= 500;
 
@@ -404,10 +642,11 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
             invalid_key = invalid_key || is_invalid_key_code(r);
         if (invalid_key) chosen = error::authentication;
     }
-    for (std::size_t i = 0; !chosen && i < std::size(message_signals); ++i)
-        if (lowered.find(message_signals[i].text) != std::string::npos &&
-            (message_signals[i].e != error::overloaded || overload_plausible))
-            chosen = message_signals[i].e;
+    for (std::uint64_t m = hits.found; !chosen && m != 0; m &= m - 1) {
+        const phrase& p = phrases[std::countr_zero(m)];
+        if (p.use == phrase_use::signal && (p.e != error::overloaded || overload_plausible))
+            chosen = p.e;
+    }
 
     // 2./3. The status, or the body's hints without one, refined within the class.
     if (!chosen) {
@@ -435,11 +674,13 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
                 break;
             }
         if (result == base && base != error::unknown)
-            for (const auto& h : message_refinements)
-                if (lowered.find(h.text) != std::string::npos && refines(h.e)) {
-                    result = h.e;
+            for (std::uint64_t m = hits.found; m != 0; m &= m - 1) {
+                const phrase& p = phrases[std::countr_zero(m)];
+                if (p.use == phrase_use::refinement && refines(p.e)) {
+                    result = p.e;
                     break;
                 }
+            }
         chosen = result;
     }
 
@@ -454,9 +695,14 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
     else if (iequals(should, "false"))
         f.retryable = false;
 
-    if (!message.empty())
-        append_utf8_sanitized(f.message, message);
-    else if (status != 0)
+    // A few bytes past the cut, so that bound_message sees the message is longer and marks it.
+    if (!message.empty()) {
+        const std::string_view m = message.substr(0, options.max_message + 4);
+        const std::size_t ascii = ascii_prefix(m);
+        f.message.reserve(m.size());
+        f.message.assign(m.substr(0, ascii));
+        append_utf8_sanitized(f.message, m.substr(ascii));
+    } else if (status != 0)
         f.message.assign(reason_phrase(status));
     else
         f.message.assign(info(f.code).cause);
@@ -468,6 +714,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
 
     retry_hints hints = headers.hints;
     hints.body_retry_delay = b.retry_delay;
+    hints.message_retry_delay = retry_delay_in(window, hits);
     retry_after_options ro;
     ro.now = options.now ? *options.now : std::chrono::system_clock::now();
     ro.max = options.max_retry_after;

@@ -144,7 +144,7 @@ inline std::error_code json_error(const boost::system::error_code& ec) noexcept 
 
 inline boost::json::parse_options strict_options(const parse_limits& limits) noexcept {
     boost::json::parse_options opt;
-    opt.max_depth = limits.max_depth;
+    opt.max_depth = limits.depth();
     return opt;
 }
 

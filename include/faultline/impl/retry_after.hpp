@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
+#include <utility>
 
 namespace faultline {
 namespace detail {
@@ -134,24 +136,87 @@ struct civil_time {
            s[19] == ' ' && fixed_digits(s, 20, 4, t.year);
 }
 
+// Seconds since the epoch of a checked civil time: 64-bit seconds hold any 4-digit year, where
+// system_clock's nanoseconds end in 2262.
+[[nodiscard]] inline bool civil_seconds(const civil_time& t, std::int64_t& out) noexcept {
+    using namespace std::chrono;
+    const year_month_day ymd{year{t.year}, month{static_cast<unsigned>(t.month)},
+                             day{static_cast<unsigned>(t.day)}};
+    if (!ymd.ok() || t.hour > 23 || t.minute > 59 || t.second > 60) return false;
+    out = static_cast<std::int64_t>(sys_days{ymd}.time_since_epoch().count()) * 86400 +
+          t.hour * 3600 + t.minute * 60 + t.second;
+    return true;
+}
+
+// (seconds + nanos) - now, rounded up to whole milliseconds; 0 when not after `now`. No
+// overflow for any 4-digit year.
+[[nodiscard]] inline std::chrono::milliseconds
+delay_until(std::int64_t secs, std::int64_t nanos,
+            std::chrono::system_clock::time_point now) noexcept {
+    using namespace std::chrono;
+    const auto now_s = floor<seconds>(now);
+    std::int64_t diff_s = secs - static_cast<std::int64_t>(now_s.time_since_epoch().count());
+    std::int64_t diff_ns = nanos - duration_cast<nanoseconds>(now - now_s).count();
+    if (diff_ns < 0) {
+        diff_s -= 1;
+        diff_ns += 1'000'000'000;
+    }
+    if (diff_s < 0 || (diff_s == 0 && diff_ns == 0)) return milliseconds(0);
+    return milliseconds(diff_s * 1000 + diff_ns / 1'000'000 + (diff_ns % 1'000'000 != 0));
+}
+
+// The first position of `needle` (lower case) in `hay`, ASCII case-insensitively, or npos.
+// memchr finds candidates by the needle's byte at `anchor`, best a rare letter.
+[[nodiscard]] inline std::size_t ifind(std::string_view hay, std::string_view needle,
+                                       std::size_t anchor) noexcept {
+    std::size_t best = std::string_view::npos;
+    const char a = needle[anchor];
+    const char cases[2] = {a, static_cast<char>(a >= 'a' && a <= 'z' ? a - 'a' + 'A' : a)};
+    for (int c = 0; c < (cases[1] == cases[0] ? 1 : 2); ++c)
+        for (std::size_t p = hay.find(cases[c], anchor); p != std::string_view::npos && p < best;
+             p = hay.find(cases[c], p + 1)) {
+            const std::size_t start = p - anchor;
+            if (start + needle.size() <= hay.size() &&
+                iequals(hay.substr(start, needle.size()), needle)) {
+                best = start;
+                break;
+            }
+        }
+    return best;
+}
+
+// The Go-style duration that starts `s` ("1.4s", "6m0s", "20ms"), without a sentence's full
+// stop.
+[[nodiscard]] inline std::string_view leading_duration(std::string_view s) noexcept {
+    std::size_t n = 0;
+    while (n < s.size() && n < 64 &&
+           (is_digit(s[n]) || s[n] == '.' || (s[n] >= 'a' && s[n] <= 'z') ||
+            (s[n] >= 'A' && s[n] <= 'Z') || static_cast<unsigned char>(s[n]) >= 0x80))
+        ++n;
+    s = s.substr(0, n);
+    while (!s.empty() && s.back() == '.')
+        s.remove_suffix(1);
+    return s;
+}
+
 } // namespace detail
 
 inline result<std::chrono::system_clock::time_point>
 parse_http_date(std::string_view value) noexcept {
     using namespace std::chrono;
+    using tp = system_clock::time_point;
     detail::civil_time t;
-    if (!detail::parse_civil(detail::trim(value), t)) return error::invalid_retry_after;
-    const year_month_day ymd{year{t.year}, month{static_cast<unsigned>(t.month)},
-                             day{static_cast<unsigned>(t.day)}};
-    if (!ymd.ok() || t.hour > 23 || t.minute > 59 || t.second > 60)
+    std::int64_t s = 0;
+    if (!detail::parse_civil(detail::trim(value), t) || !detail::civil_seconds(t, s))
         return error::invalid_retry_after;
-    return time_point_cast<system_clock::duration>(sys_days{ymd} + hours{t.hour} +
-                                                   minutes{t.minute} + seconds{t.second});
+    // Compared in seconds: converting first would overflow past 2262 into the past.
+    if (s >= floor<seconds>(tp::max()).time_since_epoch().count()) return tp::max();
+    if (s <= ceil<seconds>(tp::min()).time_since_epoch().count()) return tp::min();
+    return time_point_cast<system_clock::duration>(sys_seconds{seconds{s}});
 }
 
 inline result<std::chrono::milliseconds>
 parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) noexcept {
-    using namespace std::chrono;
     std::string_view v = detail::trim(value);
     if (!v.empty() && detail::is_digit(v.front())) {
         std::uint64_t ns = 0;
@@ -159,10 +224,65 @@ parse_retry_after(std::string_view value, std::chrono::system_clock::time_point 
             return error::invalid_retry_after;
         return detail::ns_to_ms_ceil(ns);
     }
-    auto date = parse_http_date(v);
-    if (!date) return date.error();
-    if (date.value() <= now) return milliseconds(0);
-    return ceil<milliseconds>(date.value() - now);
+    detail::civil_time t;
+    std::int64_t s = 0;
+    if (!detail::parse_civil(v, t) || !detail::civil_seconds(t, s))
+        return error::invalid_retry_after;
+    return detail::delay_until(s, 0, now);
+}
+
+inline result<std::chrono::milliseconds>
+parse_rfc3339_delay(std::string_view value, std::chrono::system_clock::time_point now) noexcept {
+    const std::string_view v = detail::trim(value);
+    // "YYYY-MM-DDTHH:MM:SS" then an optional fraction, then "Z" or "+HH:MM" / "-HH:MM".
+    detail::civil_time t;
+    using detail::fixed_digits;
+    if (!(v.size() >= 20 && fixed_digits(v, 0, 4, t.year) && v[4] == '-' &&
+          fixed_digits(v, 5, 2, t.month) && v[7] == '-' && fixed_digits(v, 8, 2, t.day) &&
+          (v[10] == 'T' || v[10] == 't' || v[10] == ' ') && detail::parse_clock(v, 11, t)))
+        return error::invalid_retry_after;
+    if (t.month < 1 || t.month > 12) return error::invalid_retry_after;
+    std::size_t i = 19;
+    std::int64_t nanos = 0;
+    if (v[i] == '.') {
+        ++i;
+        std::int64_t place = 100'000'000;
+        bool any = false, below = false;
+        for (; i < v.size() && detail::is_digit(v[i]); ++i, place /= 10) {
+            any = true;
+            if (place > 0)
+                nanos += (v[i] - '0') * place;
+            else
+                below |= v[i] != '0'; // finer than a nanosecond: only rounds up
+        }
+        if (!any) return error::invalid_retry_after;
+        nanos += below;
+    }
+    std::int64_t offset = 0;
+    const std::string_view zone = v.substr(i);
+    if (zone == "Z" || zone == "z") {
+    } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+        int hh = 0, mm = 0;
+        if (!fixed_digits(zone, 1, 2, hh) || !fixed_digits(zone, 4, 2, mm) || hh > 23 || mm > 59)
+            return error::invalid_retry_after;
+        offset = (zone[0] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+    } else
+        return error::invalid_retry_after;
+    std::int64_t s = 0;
+    if (!detail::civil_seconds(t, s)) return error::invalid_retry_after;
+    return detail::delay_until(s - offset, nanos, now);
+}
+
+inline std::string_view find_message_retry_delay(std::string_view message) noexcept {
+    for (const auto& [needle, anchor] :
+         {std::pair<std::string_view, std::size_t>{"again in ", 1}, {"retry in ", 4}}) {
+        const std::size_t at = detail::ifind(message, needle, anchor);
+        if (at == std::string_view::npos) continue;
+        std::string_view rest = message.substr(at + needle.size());
+        const std::string_view d = detail::leading_duration(rest);
+        if (!d.empty() && detail::is_digit(d.front())) return d;
+    }
+    return {};
 }
 
 inline result<std::chrono::milliseconds> parse_retry_after_ms(std::string_view value) noexcept {
@@ -221,21 +341,30 @@ retry_after_from(const retry_hints& h, const retry_after_options& o) noexcept {
         if (auto r = parse_retry_after(h.retry_after, o.now)) return capped(r.value());
     if (!h.body_retry_delay.empty())
         if (auto r = parse_duration(h.body_retry_delay)) return capped(r.value());
-    if (!o.use_reset_headers) return std::nullopt;
-    std::optional<milliseconds> req, tok;
-    if (!h.reset_requests.empty())
-        if (auto r = parse_duration(h.reset_requests)) req = r.value();
-    if (!h.reset_tokens.empty())
-        if (auto r = parse_duration(h.reset_tokens)) tok = r.value();
-    const bool req_out = detail::trim(h.remaining_requests) == "0";
-    const bool tok_out = detail::trim(h.remaining_tokens) == "0";
-    if (req_out != tok_out) {
-        if (req_out && req) return capped(*req);
-        if (tok_out && tok) return capped(*tok);
+    if (o.use_reset_headers) {
+        // Every window that names its reset: the longest of the exhausted ones, else the
+        // longest of all.
+        std::optional<milliseconds> longest, longest_out;
+        const auto consider = [&](std::optional<milliseconds> d, std::string_view remaining) {
+            if (!d) return;
+            if (!longest || *d > *longest) longest = d;
+            if (detail::trim(remaining) == "0" && (!longest_out || *d > *longest_out))
+                longest_out = d;
+        };
+        if (!h.reset_requests.empty())
+            if (auto r = parse_duration(h.reset_requests))
+                consider(r.value(), h.remaining_requests);
+        if (!h.reset_tokens.empty())
+            if (auto r = parse_duration(h.reset_tokens)) consider(r.value(), h.remaining_tokens);
+        for (std::size_t i = 0; i < 4; ++i)
+            if (!h.anthropic_reset[i].empty())
+                if (auto r = parse_rfc3339_delay(h.anthropic_reset[i], o.now))
+                    consider(r.value(), h.anthropic_remaining[i]);
+        if (longest_out) return capped(*longest_out);
+        if (longest) return capped(*longest);
     }
-    if (req && tok) return capped(*req > *tok ? *req : *tok);
-    if (req) return capped(*req);
-    if (tok) return capped(*tok);
+    if (!h.message_retry_delay.empty())
+        if (auto r = parse_duration(h.message_retry_delay)) return capped(r.value());
     return std::nullopt;
 }
 
@@ -256,6 +385,19 @@ retry_hints collect_retry_hints(const Headers& headers) {
             h.remaining_requests = value;
         else if (iequals(name, "x-ratelimit-remaining-tokens"))
             h.remaining_tokens = value;
+        else if (name.size() > 19 && iequals(name.substr(0, 19), "anthropic-ratelimit")) {
+            static constexpr std::string_view windows[4] = {"-requests-", "-tokens-",
+                                                            "-input-tokens-", "-output-tokens-"};
+            const std::string_view rest = name.substr(19);
+            for (std::size_t i = 0; i < 4; ++i) {
+                const std::size_t w = windows[i].size();
+                if (rest.size() <= w || !iequals(rest.substr(0, w), windows[i])) continue;
+                if (iequals(rest.substr(w), "reset"))
+                    h.anthropic_reset[i] = value;
+                else if (iequals(rest.substr(w), "remaining"))
+                    h.anthropic_remaining[i] = value;
+            }
+        }
     });
     return h;
 }

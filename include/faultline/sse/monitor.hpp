@@ -243,5 +243,7 @@ private:
 } // namespace faultline::sse
 
 #include <faultline/sse/impl/monitor.hpp>
+// classify() reads event-stream bodies with the monitor; its code needs the monitor complete.
+#include <faultline/impl/classify_stream.hpp>
 
 #endif

@@ -81,7 +81,11 @@ namespace detail {
 }
 
 inline faultline::failure error_chunk_failure(std::string_view data, const classify_options& o) {
-    faultline::failure f = classify(0, data, o);
+    // Read as a body, never as an event stream again: an event's data framed as a stream
+    // (`data: data: …`) must not nest one monitor in another.
+    faultline::detail::header_facts no_headers;
+    no_headers.inside_stream = true;
+    faultline::failure f = faultline::detail::classify_impl(0, no_headers, data, o);
     if (f.code == error::unknown) {
         // Nothing more precise in the chunk: it is still a failure inside a 200 stream.
         const error_info& row = info(error::stream_interrupted);
@@ -132,10 +136,10 @@ json_string_at(std::string_view data, std::initializer_list<std::string_view> pa
     return out;
 }
 
-// `response.failed` carries its error in `response.error {code, message}`; classified as the
-// `{"error":{…}}` chunk it would be in chat completions.
-inline faultline::failure response_failed_failure(std::string_view data,
-                                                  const classify_options& o) {
+// `response.failed` carries its error in `response.error {code, message}`: the
+// `{"error":{…}}` chunk it would be in chat completions, or nothing when there is none.
+[[nodiscard]] inline std::optional<std::string> response_failed_body(std::string_view data,
+                                                                     const classify_options& o) {
     boost::json::value v;
     if (parse_json(trim_json_space(data), o, v))
         if (const auto* root = v.if_object())
@@ -144,9 +148,22 @@ inline faultline::failure response_failed_failure(std::string_view data,
                     err && err->is_object() && !err->get_object().empty()) {
                     boost::json::object wrapped;
                     wrapped["error"] = *err;
-                    return error_chunk_failure(boost::json::serialize(wrapped), o);
+                    return boost::json::serialize(wrapped);
                 }
-    return error_chunk_failure(data, o);
+    return std::nullopt;
+}
+
+// The body an error event is classified from.
+[[nodiscard]] inline std::string error_event_body(const event& e, const classify_options& o) {
+    if (e.type == "response.failed")
+        if (auto b = response_failed_body(e.data, o)) return std::move(*b);
+    return std::string(e.data);
+}
+
+inline faultline::failure response_failed_failure(std::string_view data,
+                                                  const classify_options& o) {
+    const auto b = response_failed_body(data, o);
+    return error_chunk_failure(b ? std::string_view(*b) : data, o);
 }
 
 // Whether `type` names the terminator of `p` (any protocol's when `p` is unknown).
@@ -165,40 +182,50 @@ inline faultline::failure response_failed_failure(std::string_view data,
     return false;
 }
 
-// The kind of `e` in protocol `p`. Writes the failure of an error event to `*failed` and the
-// stop reason an event carries to `*stop_reason` (each when not null).
+// What the name of `e` decides in protocol `p`: an error event, a terminator, or nothing (then
+// its data decides). Writes the failure of an error event to `*failed` and the stop reason an
+// event carries to `*stop_reason` (each when not null). Kept apart from the data path, which
+// every chat completions chunk takes.
+inline std::optional<event_kind> classify_named_event(const event& e, protocol p,
+                                                      const monitor_options& o,
+                                                      faultline::failure* failed,
+                                                      std::string* stop_reason) {
+    if (e.type == "error") {
+        if (failed) *failed = error_chunk_failure(e.data, o.classify);
+        return event_kind::error;
+    }
+    const bool responses = p == protocol::responses || p == protocol::unknown;
+    const bool anthropic = p == protocol::anthropic_messages || p == protocol::unknown;
+    if (responses && e.type == "response.failed") {
+        if (failed) *failed = response_failed_failure(e.data, o.classify);
+        return event_kind::error;
+    }
+    if (is_terminator_event(e.type, p)) {
+        if (stop_reason && e.type == "response.incomplete") {
+            // Incomplete is a stop reason in itself, even when the reason is unreadable.
+            auto r =
+                json_string_at(e.data, {"response", "incomplete_details", "reason"}, o.classify);
+            *stop_reason = r ? std::move(*r) : std::string("incomplete");
+        }
+        return event_kind::done;
+    }
+    if (anthropic && stop_reason && e.type == "message_delta")
+        if (auto r = json_string_at(e.data, {"delta", "stop_reason"}, o.classify))
+            *stop_reason = std::move(*r);
+    return std::nullopt;
+}
+
+// The kind of `e` in protocol `p`; see classify_named_event for the out-parameters.
 inline event_kind classify_event_in(const event& e, protocol p, const monitor_options& o,
                                     faultline::failure* failed, std::string* stop_reason) {
-    // Event names first: a string compare, never a parse, for every named event.
-    if (!e.type.empty()) {
-        if (e.type == "error") {
-            if (failed) *failed = error_chunk_failure(e.data, o.classify);
-            return event_kind::error;
-        }
-        const bool responses = p == protocol::responses || p == protocol::unknown;
-        const bool anthropic = p == protocol::anthropic_messages || p == protocol::unknown;
-        if (responses && e.type == "response.failed") {
-            if (failed) *failed = response_failed_failure(e.data, o.classify);
-            return event_kind::error;
-        }
-        if (is_terminator_event(e.type, p)) {
-            if (stop_reason && e.type == "response.incomplete") {
-                // Incomplete is a stop reason in itself, even when the reason is unreadable.
-                auto r = json_string_at(e.data, {"response", "incomplete_details", "reason"},
-                                        o.classify);
-                *stop_reason = r ? std::move(*r) : std::string("incomplete");
-            }
-            return event_kind::done;
-        }
-        if (anthropic && stop_reason && e.type == "message_delta")
-            if (auto r = json_string_at(e.data, {"delta", "stop_reason"}, o.classify))
-                *stop_reason = std::move(*r);
-    }
-    // The exact data `[DONE]`: ` [DONE]` or `[DONE] ` is not the terminator (and not JSON).
-    if (e.data == "[DONE]") return event_kind::done;
+    // Event names first: string compares, never a parse, for every named event.
+    if (!e.type.empty())
+        if (const auto k = classify_named_event(e, p, o, failed, stop_reason)) return *k;
     const std::string_view d = detail::trim_json_space(e.data);
     if (d.empty()) return event_kind::empty;
-    if (d == "[DONE]") return event_kind::malformed_json; // framed like JSON, but is not
+    // The exact data `[DONE]`: ` [DONE]` or `[DONE] ` is not the terminator, and not JSON.
+    if (d == "[DONE]")
+        return d.size() == e.data.size() ? event_kind::done : event_kind::malformed_json;
     const char first = d.front(), last = d.back();
     const bool framed = (first == '{' && last == '}') || (first == '[' && last == ']');
     if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;

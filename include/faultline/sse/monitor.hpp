@@ -13,8 +13,8 @@
 //     else if (v.stop_reason == "max_tokens") warn_cut_short();
 //
 // Protocols (`protocol`), set in `monitor_options` or detected from the first event that names
-// one (no data is parsed for that: the `event:` field decides; a typeless event means chat
-// completions). Each has its own terminator, and only it gives `terminal::done`:
+// one (no data is parsed for that: the `event:` field decides; a typeless event with data means
+// chat completions). Each has its own terminator, and only it gives `terminal::done`:
 //  - chat completions (`/v1/chat/completions`): data `[DONE]`;
 //  - Responses (`/v1/responses`): `event: response.completed`, or `response.incomplete`, which
 //    is `done` with `stop_reason` = `incomplete_details.reason` (`max_output_tokens`,
@@ -47,7 +47,8 @@
 //  - in a Responses or Anthropic stream a `[DONE]` before the protocol's own terminator ends
 //    the stream as `eof_without_done` (`stream_truncated`): the answer did not complete;
 //  - `event: error` is an error even when its data has no `error` member (Responses sends
-//    `{"type":"error","code":…,"message":…}`; openai-python reads that as content).
+//    `{"type":"error","code":…,"message":…}`): openai-node throws on it, as faultline does;
+//    openai-python yields it as an event.
 //
 // Cost: a normal chunk is never fully parsed. It gets a structural check (first and last
 // non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk holding

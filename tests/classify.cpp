@@ -1232,4 +1232,215 @@ BOOST_AUTO_TEST_CASE(error_chunks_a_server_renders_classify_back_to_their_code) 
     }
 }
 
+// --- event-stream bodies ---------------------------------------------------------------------
+// Streams as servers send them: OpenAI chat completion chunks and the error chunk
+// `data: {"error":{…}}` a gateway writes mid-stream (reference 001/003); Anthropic's
+// `event: error` example from "Streaming Messages" (docs.anthropic.com/en/docs/
+// build-with-claude/streaming); OpenAI Responses `response.failed` from the API reference
+// "Streaming events" (platform.openai.com/docs/api-reference/responses-streaming).
+
+namespace {
+
+const std::string sse_chunk =
+    "data: "
+    R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o",)"
+    R"("choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]})"
+    "\n\n";
+const hdrs sse_type{{"Content-Type", "text/event-stream; charset=utf-8"}};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(event_stream_bodies) {
+    const std::string ctx_error =
+        R"(data: {"error":{"message":"This model's maximum context length is 8192 tokens.",)"
+        R"("type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}})"
+        "\n\n";
+    const std::string table_bodies[] = {
+        // 0: an error chunk then [DONE] inside a captured 200 stream
+        sse_chunk + ctx_error + "data: [DONE]\n\n",
+        // 1: a 4xx whose body is error chunks
+        R"(data: {"error":{"message":"Rate limit reached for requests","type":"requests",)"
+        R"("code":"rate_limit_exceeded"}})"
+        "\n\ndata: [DONE]\n\n",
+        // 2: Anthropic overloaded mid-stream
+        "event: message_start\ndata: "
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\"}}\n\n"
+        "event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", "
+        "\"message\": \"Overloaded\"}}\n\n",
+        // 3: Responses response.failed
+        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"status\":"
+        "\"in_progress\",\"error\":null}}\n\nevent: response.failed\ndata: {\"type\":"
+        "\"response.failed\",\"sequence_number\":3,\"response\":{\"id\":\"resp_1\",\"status\":"
+        "\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model failed to "
+        "generate a response.\"},\"incomplete_details\":null}}\n\n",
+        // 4: a stream that ends without a terminator
+        sse_chunk + sse_chunk,
+        // 5: a complete stream
+        sse_chunk + "data: [DONE]\n\n",
+        // 6: an error chunk with nothing precise in it
+        sse_chunk + "data: {\"error\":\"boom\"}\n\n",
+        // 7: garbage where a chunk should be
+        sse_chunk + "data: <html>502</html>\n\ndata: [DONE]\n\n",
+        // 8: only a heartbeat comment
+        ": keep-alive\n\n",
+        // 9: cut inside the first line
+        "data: {\"id\":\"chatcm",
+    };
+    struct row {
+        const char* name;
+        unsigned status;
+        hdrs headers;
+        std::size_t body;
+        fl::error code;
+        bool retryable;
+        long long retry_after_ms;
+        const char* message; // nullptr: the taxonomy's own text, not checked
+    };
+    const row rows[] = {
+        {"error chunk in a 200 stream", 200, sse_type, 0, fl::error::context_length_exceeded, false,
+         -1, "This model's maximum context length is 8192 tokens."},
+        {"error chunk, prefix detection",
+         200,
+         {},
+         0,
+         fl::error::context_length_exceeded,
+         false,
+         -1,
+         "This model's maximum context length is 8192 tokens."},
+        {"429 of error chunks keeps Retry-After",
+         429,
+         {{"Retry-After", "3"}},
+         1,
+         fl::error::rpm_exceeded,
+         true,
+         3000,
+         "Rate limit reached for requests"},
+        {"anthropic event: error", 200, sse_type, 2, fl::error::overloaded, true, -1, "Overloaded"},
+        {"anthropic event: error under 529",
+         529,
+         {},
+         2,
+         fl::error::overloaded,
+         true,
+         -1,
+         "Overloaded"},
+        {"responses response.failed",
+         200,
+         {},
+         3,
+         fl::error::internal_error,
+         true,
+         -1,
+         "The model failed to generate a response."},
+        {"truncated 200 stream", 200, sse_type, 4, fl::error::stream_truncated, true, -1, nullptr},
+        {"truncated 200 stream, x-should-retry: false",
+         200,
+         {{"content-type", "text/event-stream"}, {"x-should-retry", "false"}},
+         4,
+         fl::error::stream_truncated,
+         false,
+         -1,
+         nullptr},
+        {"truncated stream under a 503: the status decides", 503, sse_type, 4,
+         fl::error::upstream_unavailable, true, -1, "Service Unavailable"},
+        {"complete 200 stream is nothing wrong", 200, sse_type, 5, fl::error::unknown, false, -1,
+         "OK"},
+        {"complete stream under a 500: the status decides",
+         500,
+         {},
+         5,
+         fl::error::internal_error,
+         true,
+         -1,
+         "Internal Server Error"},
+        {"vague error chunk", 200, {}, 6, fl::error::stream_interrupted, true, -1, "boom"},
+        {"vague error chunk under a 502",
+         502,
+         {},
+         6,
+         fl::error::upstream_unavailable,
+         true,
+         -1,
+         "boom"},
+        {"malformed chunk", 200, sse_type, 7, fl::error::malformed_json, false, -1, nullptr},
+        {"heartbeat only", 200, {}, 8, fl::error::stream_truncated, true, -1, nullptr},
+        {"cut in the first line, content-type detection", 200, sse_type, 9,
+         fl::error::stream_truncated, true, -1, nullptr},
+    };
+    for (const row& r : rows) {
+        BOOST_TEST_CONTEXT(r.name) {
+            const fl::failure f =
+                fl::classify(r.status, r.headers, table_bodies[r.body], at_fixed_time());
+            BOOST_TEST(fl::to_string(f.code) == fl::to_string(r.code));
+            BOOST_TEST((f.cat == fl::info(r.code).cat));
+            BOOST_TEST(f.retryable == r.retryable);
+            BOOST_TEST(f.status == r.status);
+            BOOST_TEST(f.retry_after.has_value() == (r.retry_after_ms >= 0));
+            if (f.retry_after && r.retry_after_ms >= 0)
+                BOOST_TEST(f.retry_after->count() == r.retry_after_ms);
+            if (r.message) BOOST_TEST(f.message == r.message);
+        }
+    }
+}
+
+// Regression: an error body framed as an event stream was read as plain text, so the message
+// was the raw `data: {...}` line and the code came from the status alone.
+BOOST_AUTO_TEST_CASE(event_stream_error_body_was_read_as_text) {
+    const auto f = fl::classify(
+        400, "data: {\"error\":{\"message\":\"Invalid 'messages': empty array.\",\"type\":"
+             "\"invalid_request_error\",\"code\":\"model_not_found\"}}\n\ndata: [DONE]\n\n");
+    BOOST_TEST(f.message == "Invalid 'messages': empty array.");
+    BOOST_TEST((f.code == fl::error::model_not_found));
+    BOOST_TEST(f.type.value_or("") == "invalid_request_error");
+}
+
+BOOST_AUTO_TEST_CASE(documents_under_an_event_stream_type_are_not_streams) {
+    // An error answered before the stream began, still labelled text/event-stream.
+    const auto json = fl::classify(
+        429, sse_type,
+        R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota",)"
+        R"("code":"insufficient_quota"}})");
+    BOOST_TEST((json.code == fl::error::insufficient_quota));
+    BOOST_TEST(json.message == "You exceeded your current quota");
+    const auto html = fl::classify(502, sse_type, "<html><title>502 Bad Gateway</title></html>");
+    BOOST_TEST(html.message == "502 Bad Gateway");
+    // Text with no events at all under an error status is read as text.
+    const auto text = fl::classify(503, sse_type, "upstream connect error");
+    BOOST_TEST(text.message == "upstream connect error");
+    // Without the header, a body that does not start with a field is not a stream.
+    BOOST_TEST(fl::classify(200, "dat").code == fl::error::unknown);
+    BOOST_TEST(fl::classify(200, sse_type, "dat").code == fl::error::stream_truncated);
+}
+
+// Regression: the data of an error event that is itself framed as a stream was read as a stream
+// again, one nested monitor per level: a crafted body recursed until the stack overflowed.
+BOOST_AUTO_TEST_CASE(stream_inside_an_error_event_recursed) {
+    std::string body =
+        "data: {\"error\":{\"message\":\"inner\",\"code\":\"context_length_exceeded\"}}\n\n";
+    for (int level = 0; level < 2000; ++level) {
+        std::string outer = "event: error\n";
+        std::size_t start = 0;
+        while (start < body.size()) { // every line of the inner stream becomes a data line
+            const std::size_t end = body.find('\n', start);
+            outer += "data: " + body.substr(start, end - start) + "\n";
+            start = end + 1;
+        }
+        body = outer + "data:\n\n";
+        if (body.size() > (512u << 10)) break;
+    }
+    const auto f = fl::classify(200, body);
+    BOOST_TEST((f.code == fl::error::stream_interrupted));
+    BOOST_TEST((fl::classify(500, body).code == fl::error::internal_error));
+}
+
+BOOST_AUTO_TEST_CASE(event_stream_bodies_hit_the_stream_limits) {
+    // One 5 MiB line: over the SSE parser's 4 MiB max_line, a typed error, not a hang or a
+    // silent cut.
+    const std::string body = "data: " + std::string(5u << 20, 'x') + "\n\n";
+    const auto f = fl::classify(200, body);
+    BOOST_TEST((f.code == fl::error::sse_line_too_long));
+    // Under an error status, the status decides.
+    BOOST_TEST((fl::classify(500, body).code == fl::error::internal_error));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

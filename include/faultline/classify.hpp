@@ -32,6 +32,18 @@
 //
 // `retry_after` comes from the headers (see retry_after.hpp), else from a "Please try again in
 // 1.4s" in the message. Messages are trimmed of surrounding space.
+//
+// An event-stream body (Content-Type `text/event-stream` unless the body is a JSON or HTML
+// document, or a body whose first line starts with `data:`, `event:`, `id:`, `retry:` or `:`)
+// is read through `sse::monitor`, never as text:
+//  - its first error event (an error chunk, `event: error`, `response.failed`) is classified
+//    as above with the response's status and headers; with nothing more precise than
+//    `unknown` in it, the code is `stream_interrupted`;
+//  - otherwise a 4xx/5xx status decides, as with an empty body (a body with no events at all
+//    is read as text);
+//  - otherwise the stream's verdict: `stream_truncated` (no terminator), `malformed_json`, an
+//    SSE limit; a complete stream (`terminal::done`) is nothing wrong and classifies as an
+//    empty body with that status: 200 gives `error::unknown` with the message "OK".
 
 #include <faultline/detail/headers.hpp>
 #include <faultline/envelope.hpp>
@@ -90,5 +102,8 @@ template <class Headers>
 } // namespace faultline
 
 #include <faultline/impl/classify.hpp>
+// Event-stream bodies are read by sse::monitor, which includes this header: the definition of
+// detail::classify_event_stream comes in with it (impl/classify_stream.hpp).
+#include <faultline/sse/monitor.hpp>
 
 #endif

@@ -52,6 +52,8 @@ run_result verdict_of(std::string_view in, sse::monitor_options o = {}) {
             const run_result r = run(in, c, o);
             BOOST_TEST((r.v.kind == ref.v.kind));
             BOOST_TEST(r.v.error_code() == ref.v.error_code());
+            BOOST_TEST((r.v.protocol == ref.v.protocol));
+            BOOST_TEST(r.v.stop_reason == ref.v.stop_reason);
             BOOST_TEST((r.kinds == ref.kinds));
         }
     }
@@ -70,6 +72,82 @@ sse::event ev(std::string_view data, std::string_view type = {}) {
     return sse::event{type, data, std::nullopt, {}};
 }
 
+std::string named(std::string_view type, std::string_view data) {
+    return "event: " + std::string(type) + "\ndata: " + std::string(data) + "\n\n";
+}
+
+// Real streams, shortened (ids, long `response` objects and usage trimmed; field order and
+// shapes as sent).
+//
+// OpenAI Responses, `POST /v1/responses` with `stream: true`: the event names and payloads of
+// the API reference "Streaming events" (platform.openai.com/docs/api-reference/responses-streaming)
+// and openai-python `types/responses/response_{created,output_text_delta,completed,failed,
+// incomplete,error}_event.py`. No `[DONE]` follows `response.completed`.
+const std::string responses_head =
+    named(
+        "response.created",
+        R"({"type":"response.created","sequence_number":0,"response":{"id":"resp_67c9fdcecf488190",)"
+        R"("object":"response","created_at":1741290958,"status":"in_progress","error":null,)"
+        R"("incomplete_details":null,"model":"gpt-4.1-2025-04-14","output":[]}})") +
+    named(
+        "response.in_progress",
+        R"({"type":"response.in_progress","sequence_number":1,"response":{"id":"resp_67c9fdcecf488190",)"
+        R"("object":"response","status":"in_progress","error":null,"output":[]}})") +
+    named(
+        "response.output_text.delta",
+        R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_67c9fdcf37fc8190",)"
+        R"("output_index":0,"content_index":0,"delta":"Hi"})");
+
+std::string responses_end(std::string_view type, std::string_view status,
+                          std::string_view error_json, std::string_view incomplete_json) {
+    return named(type,
+                 R"({"type":")" + std::string(type) +
+                     R"(","sequence_number":9,"response":{"id":"resp_67c9fdcecf488190",)"
+                     R"("object":"response","created_at":1741290958,"status":")" +
+                     std::string(status) + R"(","error":)" + std::string(error_json) +
+                     R"(,"incomplete_details":)" + std::string(incomplete_json) +
+                     R"(,"output":[{"type":"message","role":"assistant","content":)"
+                     R"([{"type":"output_text","text":"Hi","annotations":[]}]}],)"
+                     R"("usage":{"input_tokens":36,"output_tokens":87,"total_tokens":123}}})");
+}
+
+const std::string responses_completed =
+    responses_end("response.completed", "completed", "null", "null");
+
+// Anthropic Messages, "Streaming Messages"
+// (docs.anthropic.com/en/docs/build-with-claude/streaming): the basic streaming request's full
+// event flow, and its error event example
+// `{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}`.
+const std::string anthropic_head =
+    named(
+        "message_start",
+        R"({"type":"message_start","message":{"id":"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY",)"
+        R"("type":"message","role":"assistant","content":[],"model":"claude-3-5-sonnet-20241022",)"
+        R"("stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}})") +
+    named("content_block_start",
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})") +
+    named("ping", R"({"type": "ping"})") +
+    named(
+        "content_block_delta",
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})") +
+    named("content_block_stop", R"({"type":"content_block_stop","index":0})");
+
+std::string anthropic_delta(std::string_view stop_reason) {
+    return named("message_delta", R"({"type":"message_delta","delta":{"stop_reason":")" +
+                                      std::string(stop_reason) +
+                                      R"(","stop_sequence":null},"usage":{"output_tokens":15}})");
+}
+
+const std::string anthropic_stop = named("message_stop", R"({"type":"message_stop"})");
+
+// Records every failure `on_error` hands over.
+struct errors_seen {
+    std::vector<sse::event_kind> kinds;
+    std::vector<faultline::failure> failures;
+    void on_event(const sse::event&, sse::event_kind k) { kinds.push_back(k); }
+    void on_error(const sse::event&, const faultline::failure& f) { failures.push_back(f); }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(sse_monitor)
@@ -80,8 +158,14 @@ BOOST_AUTO_TEST_CASE(event_kinds) {
     using K = sse::event_kind;
     BOOST_TEST((sse::classify_event(ev(chunk)) == K::content));
     BOOST_TEST((sse::classify_event(ev("[DONE]")) == K::done));
-    BOOST_TEST((sse::classify_event(ev(" [DONE] ")) == K::done));
+    BOOST_TEST((sse::classify_event(ev(" [DONE] ")) == K::malformed_json));
     BOOST_TEST((sse::classify_event(ev("[DONE]x")) == K::malformed_json));
+    BOOST_TEST((sse::classify_event(ev("[DONE] ")) == K::malformed_json));
+    BOOST_TEST((sse::classify_event(ev("{}", "response.completed")) == K::done));
+    BOOST_TEST((sse::classify_event(ev("{}", "response.incomplete")) == K::done));
+    BOOST_TEST((sse::classify_event(ev("{}", "response.failed")) == K::error));
+    BOOST_TEST((sse::classify_event(ev(chunk, "response.output_text.delta")) == K::content));
+    BOOST_TEST((sse::classify_event(ev(chunk, "message_delta")) == K::content));
     BOOST_TEST((sse::classify_event(ev("")) == K::empty));
     BOOST_TEST((sse::classify_event(ev(" \n")) == K::empty));
     BOOST_TEST((sse::classify_event(ev(R"({"error":{"message":"x"}})")) == K::error));
@@ -318,6 +402,262 @@ BOOST_AUTO_TEST_CASE(writer_output_is_judged_as_written) {
     BOOST_TEST((r.v.kind == sse::terminal::error));
     BOOST_TEST((r.v.error_code() == faultline::category::rate_limited));
     BOOST_TEST(r.v.failure->message == "slow down");
+}
+
+// --- protocols -------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(protocol_of_event_names) {
+    using P = sse::protocol;
+    const std::pair<std::string_view, P> table[] = {
+        {"", P::chat_completions},
+        {"response.created", P::responses},
+        {"response.output_text.delta", P::responses},
+        {"response.completed", P::responses},
+        {"message_start", P::anthropic_messages},
+        {"content_block_delta", P::anthropic_messages},
+        {"message_delta", P::anthropic_messages},
+        {"message_stop", P::anthropic_messages},
+        {"ping", P::anthropic_messages},
+        {"error", P::unknown},
+        {"message", P::unknown},
+        {"thread.run.created", P::unknown},
+    };
+    for (const auto& [name, p] : table)
+        BOOST_TEST((sse::protocol_of(name) == p), name);
+    BOOST_TEST(sse::to_string(P::unknown) == "unknown");
+    BOOST_TEST(sse::to_string(P::chat_completions) == "chat_completions");
+    BOOST_TEST(sse::to_string(P::responses) == "responses");
+    BOOST_TEST(sse::to_string(P::anthropic_messages) == "anthropic_messages");
+}
+
+// Regression: a Responses stream ends with `response.completed` and no `[DONE]`; the verdict
+// was `stream_truncated`, and clients retried a finished (and paid) answer.
+BOOST_AUTO_TEST_CASE(responses_completed_without_done_was_truncated) {
+    const auto r = verdict_of(responses_head + responses_completed);
+    BOOST_TEST((r.v.kind == sse::terminal::done));
+    BOOST_TEST(!r.v.failure);
+    BOOST_TEST((r.v.protocol == sse::protocol::responses));
+    BOOST_TEST(r.v.stop_reason.empty());
+    const std::vector<sse::event_kind> want{sse::event_kind::content, sse::event_kind::content,
+                                            sse::event_kind::content, sse::event_kind::done};
+    BOOST_TEST((r.kinds == want));
+}
+
+BOOST_AUTO_TEST_CASE(responses_completed_then_done_stays_done) {
+    // Some compatible servers add `data: [DONE]` after `response.completed`: ignored.
+    const auto r = verdict_of(responses_head + responses_completed + line_of("[DONE]"));
+    BOOST_TEST((r.v.kind == sse::terminal::done));
+    BOOST_TEST(r.kinds.size() == 4u);
+}
+
+// Regression: `response.failed` carries `response.error {code, message}` and was read as
+// content.
+BOOST_AUTO_TEST_CASE(responses_failed_was_read_as_content) {
+    const auto r = verdict_of(
+        responses_head +
+        responses_end(
+            "response.failed", "failed",
+            R"({"code":"server_error","message":"The model failed to generate a response."})",
+            "null"));
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST((r.v.error_code() == faultline::error::internal_error));
+    BOOST_TEST(r.v.failure->message == "The model failed to generate a response.");
+    BOOST_TEST((r.v.failure->provider_code == faultline::wire_code(std::string("server_error"))));
+    BOOST_TEST(r.v.failure->retryable);
+    BOOST_TEST((r.kinds.back() == sse::event_kind::error));
+
+    const auto limited = verdict_of(
+        responses_head +
+        responses_end(
+            "response.failed", "failed",
+            R"({"code":"rate_limit_exceeded","message":"Rate limit reached for gpt-4.1"})",
+            "null"));
+    BOOST_TEST((limited.v.error_code() == faultline::error::rate_limited));
+
+    // No readable `response.error`: still a mid-stream failure.
+    const auto bare =
+        verdict_of(responses_head + responses_end("response.failed", "failed", "null", "null"));
+    BOOST_TEST((bare.v.error_code() == faultline::error::stream_interrupted));
+}
+
+BOOST_AUTO_TEST_CASE(responses_incomplete_is_done_with_its_reason) {
+    for (std::string_view reason : {"max_output_tokens", "content_filter"}) {
+        const auto r = verdict_of(responses_head +
+                                  responses_end("response.incomplete", "incomplete", "null",
+                                                R"({"reason":")" + std::string(reason) + R"("})"));
+        BOOST_TEST((r.v.kind == sse::terminal::done), reason);
+        BOOST_TEST(!r.v.failure);
+        BOOST_TEST(r.v.stop_reason == reason);
+        BOOST_TEST((r.v.protocol == sse::protocol::responses));
+    }
+    // Incomplete without a readable reason still says so.
+    const auto r = verdict_of(responses_head + named("response.incomplete", "{}"));
+    BOOST_TEST((r.v.kind == sse::terminal::done));
+    BOOST_TEST(r.v.stop_reason == "incomplete");
+}
+
+BOOST_AUTO_TEST_CASE(responses_error_event) {
+    // The top-level error event: flat, no `error` member.
+    const auto r = verdict_of(
+        responses_head +
+        named("error", R"({"type":"error","code":"server_error","message":"Something went wrong",)"
+                       R"("param":null,"sequence_number":5})"));
+    BOOST_TEST((r.v.kind == sse::terminal::error));
+    BOOST_TEST(r.v.failure->message == "Something went wrong");
+    BOOST_TEST((r.v.error_code() == faultline::category::server_error));
+    BOOST_TEST((r.v.protocol == sse::protocol::responses));
+}
+
+BOOST_AUTO_TEST_CASE(responses_cut_off_or_ended_by_done_is_truncated) {
+    for (const std::string& in : {responses_head, responses_head + line_of("[DONE]")}) {
+        const auto r = verdict_of(in);
+        BOOST_TEST((r.v.kind == sse::terminal::eof_without_done));
+        BOOST_TEST((r.v.error_code() == faultline::error::stream_truncated));
+        BOOST_TEST(r.v.failure->message == "The stream ended without response.completed");
+    }
+    // The `[DONE]` still ends the stream: a late `response.completed` does not count.
+    const auto late = verdict_of(responses_head + line_of("[DONE]") + responses_completed);
+    BOOST_TEST((late.v.kind == sse::terminal::eof_without_done));
+    BOOST_TEST(late.kinds.size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(anthropic_end_turn_and_max_tokens) {
+    const auto ok = verdict_of(anthropic_head + anthropic_delta("end_turn") + anthropic_stop);
+    BOOST_TEST((ok.v.kind == sse::terminal::done));
+    BOOST_TEST((ok.v.protocol == sse::protocol::anthropic_messages));
+    BOOST_TEST(ok.v.stop_reason == "end_turn");
+    BOOST_TEST(ok.kinds.size() == 7u);
+
+    // A `max_tokens` stop is not an error, but the caller can see it.
+    const auto cut = verdict_of(anthropic_head + anthropic_delta("max_tokens") + anthropic_stop);
+    BOOST_TEST((cut.v.kind == sse::terminal::done));
+    BOOST_TEST(!cut.v.failure);
+    BOOST_TEST(cut.v.stop_reason == "max_tokens");
+}
+
+BOOST_AUTO_TEST_CASE(anthropic_overloaded_and_api_error) {
+    const auto over = verdict_of(
+        anthropic_head +
+        named(
+            "error",
+            R"({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})"));
+    BOOST_TEST((over.v.kind == sse::terminal::error));
+    BOOST_TEST((over.v.error_code() == faultline::error::overloaded));
+    BOOST_TEST(over.v.failure->retryable);
+    BOOST_TEST((over.v.protocol == sse::protocol::anthropic_messages));
+
+    const auto api = verdict_of(
+        anthropic_head +
+        named(
+            "error",
+            R"({"type":"error","error":{"type":"api_error","message":"Internal server error"}})"));
+    BOOST_TEST((api.v.kind == sse::terminal::error));
+    BOOST_TEST((api.v.error_code() == faultline::error::internal_error));
+    BOOST_TEST(api.v.failure->message == "Internal server error");
+}
+
+BOOST_AUTO_TEST_CASE(anthropic_without_message_stop_is_truncated) {
+    const auto r = verdict_of(anthropic_head + anthropic_delta("end_turn"));
+    BOOST_TEST((r.v.kind == sse::terminal::eof_without_done));
+    BOOST_TEST(r.v.failure->message == "The stream ended without message_stop");
+    BOOST_TEST(r.v.stop_reason == "end_turn");
+    const auto done = verdict_of(anthropic_head + line_of("[DONE]"));
+    BOOST_TEST((done.v.kind == sse::terminal::eof_without_done));
+}
+
+BOOST_AUTO_TEST_CASE(stop_reason_is_bounded) {
+    const auto r =
+        verdict_of(anthropic_head + anthropic_delta(std::string(1000, 'x')) + anthropic_stop);
+    BOOST_TEST(r.v.stop_reason == std::string(256, 'x'));
+    // Cut at a UTF-8 boundary: 255 bytes of 'x', then a 2-byte character that would cross 256.
+    const auto u = verdict_of(
+        anthropic_head + anthropic_delta(std::string(255, 'x') + "\u00e9\u00e9") + anthropic_stop);
+    BOOST_TEST(u.v.stop_reason == std::string(255, 'x'));
+}
+
+// Regression: data after `[DONE]` changed the verdict; the SDKs stop reading there.
+BOOST_AUTO_TEST_CASE(data_after_done_changed_the_verdict) {
+    const auto r =
+        verdict_of(line_of(chunk) + line_of("[DONE]") + line_of(R"({"error":{"message":"late"}})") +
+                   line_of("not json") + line_of(chunk));
+    BOOST_TEST((r.v.kind == sse::terminal::done));
+    BOOST_TEST((r.v.protocol == sse::protocol::chat_completions));
+    const std::vector<sse::event_kind> want{sse::event_kind::content, sse::event_kind::done};
+    BOOST_TEST((r.kinds == want));
+
+    monitor_t m(tp{});
+    BOOST_TEST(!m.feed(line_of(chunk) + line_of("[DONE]") + line_of(chunk), tp{}));
+    BOOST_TEST(m.events() == 2u);
+    BOOST_TEST(m.content_events() == 1u);
+}
+
+// Regression: data ` [DONE]` (a second space) was taken as the terminator; it is neither the
+// terminator nor JSON (openai-python fails on it in `json.loads`).
+BOOST_AUTO_TEST_CASE(done_with_a_stray_space_was_the_terminator) {
+    for (std::string_view bad : {"data:  [DONE]\n\n", "data: [DONE] \n\n", "data: [DONE]x\n\n"}) {
+        const auto r = verdict_of(line_of(chunk) + std::string(bad));
+        BOOST_TEST((r.v.kind == sse::terminal::malformed_json), bad);
+        BOOST_TEST((r.kinds.back() == sse::event_kind::malformed_json));
+    }
+    // `data:[DONE]` (no space) is exact after the parser's one-space rule.
+    BOOST_TEST((verdict_of(line_of(chunk) + "data:[DONE]\n\n").v.kind == sse::terminal::done));
+}
+
+BOOST_AUTO_TEST_CASE(protocol_set_in_options) {
+    sse::monitor_options chat;
+    chat.protocol = sse::protocol::chat_completions;
+    // Another protocol's terminator is just an event to a chat completions monitor.
+    const auto r = verdict_of(line_of(chunk) + responses_completed, chat);
+    BOOST_TEST((r.v.kind == sse::terminal::eof_without_done));
+    BOOST_TEST((r.kinds.back() == sse::event_kind::content));
+    BOOST_TEST((r.v.protocol == sse::protocol::chat_completions));
+
+    sse::monitor_options responses;
+    responses.protocol = sse::protocol::responses;
+    BOOST_TEST(
+        (sse::classify_event(ev("{}", "message_stop"), responses) == sse::event_kind::content));
+    BOOST_TEST(
+        (sse::classify_event(ev("{}", "response.completed"), chat) == sse::event_kind::content));
+    // Known up front: a `[DONE]` is no completion, even as the first event.
+    const auto d = verdict_of(line_of("[DONE]"), responses);
+    BOOST_TEST((d.v.kind == sse::terminal::eof_without_done));
+    BOOST_TEST((d.v.protocol == sse::protocol::responses));
+}
+
+BOOST_AUTO_TEST_CASE(detection_waits_for_an_event_that_names_a_protocol) {
+    monitor_t m(tp{});
+    BOOST_TEST(!m.feed(": ping\n\ndata:\n\n", tp{})); // a comment and a keep-alive
+    BOOST_TEST((m.protocol() == sse::protocol::unknown));
+    BOOST_TEST(!m.feed(named("error", R"({"type":"error","message":"x"})"), tp{}));
+    BOOST_TEST((m.protocol() == sse::protocol::unknown));
+    BOOST_TEST(!m.feed(line_of(chunk), tp{}));
+    BOOST_TEST((m.protocol() == sse::protocol::chat_completions));
+    BOOST_TEST(!m.feed(anthropic_head, tp{})); // the first one decided
+    BOOST_TEST((m.finish().protocol == sse::protocol::chat_completions));
+}
+
+BOOST_AUTO_TEST_CASE(on_error_receives_the_failure) {
+    sse::monitor<errors_seen, manual_clock> m(tp{});
+    BOOST_TEST(
+        !m.feed(line_of(chunk) +
+                    line_of(R"({"error":{"message":"first","code":"context_length_exceeded"}})") +
+                    anthropic_head +
+                    named("error", R"({"type":"error","error":{"type":"overloaded_error",)"
+                                   R"("message":"Overloaded"}})"),
+                tp{}));
+    const auto& got = m.handler().failures;
+    BOOST_TEST_REQUIRE(got.size() == 2u);
+    BOOST_TEST((got[0].code == faultline::error::context_length_exceeded));
+    BOOST_TEST(got[0].message == "first");
+    BOOST_TEST((got[1].code == faultline::error::overloaded));
+    // The same failure classify_event finds, and the verdict keeps the first.
+    faultline::failure again;
+    (void)sse::classify_event(
+        ev(R"({"error":{"message":"first","code":"context_length_exceeded"}})"), {}, &again);
+    BOOST_TEST((again.code == got[0].code));
+    BOOST_TEST(again.message == got[0].message);
+    BOOST_TEST(m.finish().failure->message == "first");
+    BOOST_TEST(m.handler().kinds.size() == 8u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

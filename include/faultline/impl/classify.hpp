@@ -603,10 +603,21 @@ inline void bound_message(std::string& m, std::size_t max) {
 struct header_facts {
     retry_hints hints;
     std::string_view should_retry;
+    std::string_view content_type;
+    bool inside_stream = false; // the body came out of an event stream: never read as one again
 };
+
+// An event-stream body classified from its events; nothing when `body` is not one. Defined in
+// impl/classify_stream.hpp (it needs sse::monitor, which needs this header).
+[[nodiscard]] inline std::optional<failure> classify_event_stream(unsigned status,
+                                                                  const header_facts& headers,
+                                                                  std::string_view body,
+                                                                  const classify_options& options);
 
 inline failure classify_impl(unsigned status, const header_facts& headers, std::string_view body,
                              const classify_options& options) {
+    if (!headers.inside_stream)
+        if (auto f = classify_event_stream(status, headers, body, options)) return std::move(*f);
     body_view b = read_body(body, options.json, options.max_scan);
     const error_envelope& env = b.env;
 
@@ -729,6 +740,7 @@ header_facts collect_header_facts(const Headers& headers) {
     h.hints = collect_retry_hints(headers);
     for_each_header(headers, [&](std::string_view name, std::string_view value) {
         if (iequals(name, "x-should-retry")) h.should_retry = value;
+        if (iequals(name, "content-type")) h.content_type = value;
     });
     return h;
 }

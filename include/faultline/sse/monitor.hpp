@@ -3,31 +3,63 @@
 
 #include <faultline/detail/config.hpp>
 
-// Watches an OpenAI-compatible event stream and says how it ended: completed (`[DONE]`),
-// failed mid-stream (an error chunk, Anthropic's `event: error`, a limit, a timeout), cut off
-// without a terminator (reference 000: "streaming response cuts off"), or garbled.
+// Watches an LLM event stream and says how it ended: completed (its protocol's terminator),
+// failed mid-stream (an error event, a limit, a timeout), cut off without a terminator
+// (reference 000: "streaming response cuts off"), or garbled.
 //
 //     faultline::sse::monitor<> m(clock::now(), {.idle_timeout = 30s, .total_timeout = 300s});
 //     while (auto piece = read_some(socket, m.next_deadline()))
 //         if (m.feed(*piece, clock::now())) break;   // a limit or a timeout: stop reading
 //     faultline::sse::verdict v = m.finish();
 //     if (v.kind != faultline::sse::terminal::done) retry_or_report(*v.failure);
+//     else if (v.stop_reason == "max_tokens") warn_cut_short();
+//
+// Protocols (`protocol`), set in `monitor_options` or detected from the first event that names
+// one (no data is parsed for that: the `event:` field decides; a typeless event with data means
+// chat completions). Each has its own terminator, and only it gives `terminal::done`:
+//  - chat completions (`/v1/chat/completions`): data `[DONE]`;
+//  - Responses (`/v1/responses`): `event: response.completed`, or `response.incomplete`, which
+//    is `done` with `stop_reason` = `incomplete_details.reason` (`max_output_tokens`,
+//    `content_filter`); `response.failed` is an error event whose failure is read from
+//    `response.error {code, message}`;
+//  - Anthropic Messages: `event: message_stop`; `message_delta`'s `delta.stop_reason`
+//    (`end_turn`, `max_tokens`, ...) is kept as `stop_reason`.
+// A `max_tokens` or `content_filter` stop is not a failure (retrying returns the same answer);
+// the verdict reports it so a caller can. Chat completions' `finish_reason` is not read (that
+// would mean parsing every chunk); `stop_reason` stays empty there.
 //
 // Per event (see `classify_event`):
-//  - `event: error` (Anthropic) -> error;
-//  - `event: message_stop` (Anthropic's terminator) or data `[DONE]` -> done;
+//  - `event: error` (Anthropic and Responses) or `event: response.failed` -> error;
+//  - the protocol's terminator -> done; data `[DONE]` -> done in every protocol (see below);
 //  - data with a top-level `error` member that is a non-empty object or a non-empty string ->
 //    error; a falsy one (null, false, 0, "", {}, []) is content, and so is the word "error"
 //    anywhere else;
 //  - data that is not JSON -> malformed_json; empty data -> empty (a keep-alive).
-// Error chunks are classified with `faultline::classify(0, data)`; when that finds nothing more
-// precise than `unknown`, the code is `stream_interrupted`.
+// Error events are classified with `faultline::classify(0, data)`; when that finds nothing more
+// precise than `unknown`, the code is `stream_interrupted`. A handler with
+// `on_error(const event&, const failure&)` receives that failure (no second classification).
+//
+// As the official SDKs do (openai-python `_streaming.py`, openai-node `core/streaming.ts`), data
+// `[DONE]` ends the stream in every protocol: later events are ignored (not classified, counted
+// or passed to the handler), so the verdict stays what it was. Where faultline differs on
+// purpose:
+//  - the terminator is the exact data `[DONE]`; the SDKs test `startsWith("[DONE]")`, so
+//    `[DONE]x` or `[DONE] ` end their stream but are malformed data here, and ` [DONE]` (a
+//    second space after `data:`) is malformed for both;
+//  - in a Responses or Anthropic stream a `[DONE]` before the protocol's own terminator ends
+//    the stream as `eof_without_done` (`stream_truncated`): the answer did not complete;
+//  - `event: error` is an error even when its data has no `error` member (Responses sends
+//    `{"type":"error","code":…,"message":…}`): openai-node throws on it, as faultline does;
+//    openai-python yields it as an event.
 //
 // Cost: a normal chunk is never fully parsed. It gets a structural check (first and last
 // non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk holding
-// them is parsed with Boost.JSON. So a chunk whose braces balance at the ends but whose middle
-// is invalid JSON counts as content, and a top-level key spelled with escapes (`"\u0065rror"`)
-// is missed; set `validate_json` to parse every chunk when that matters more than speed.
+// them is parsed with Boost.JSON. Protocol detection and terminators look only at the `event:`
+// name; the once-per-stream events that carry a stop reason (`message_delta`,
+// `response.incomplete`) and error events are parsed. So a chunk whose braces balance at the
+// ends but whose middle is invalid JSON counts as content, and a top-level key spelled with
+// escapes (`"\u0065rror"`) is missed; set `validate_json` to parse every chunk when that matters
+// more than speed.
 //
 // Time is an input: pass `now` with every call; the monitor owns no timer. Idle time is
 // measured from the last byte received (comment heartbeats count: the peer is alive).
@@ -39,23 +71,34 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 
 namespace faultline::sse {
 
+/// The streaming protocol a monitor watches.
+enum class protocol : unsigned char {
+    unknown,            ///< Not known (yet); in `monitor_options`: detect it from the events.
+    chat_completions,   ///< OpenAI chat completions: data-only events, data `[DONE]` at the end.
+    responses,          ///< OpenAI Responses: `event: response.*`, `response.completed` at the end.
+    anthropic_messages, ///< Anthropic Messages: `event: message_start` ... `message_stop`.
+};
+
 /// What one event is.
 enum class event_kind : unsigned char {
     content,        ///< A normal chunk.
-    done,           ///< The terminator: data `[DONE]` or `event: message_stop`.
-    error,          ///< An error chunk or `event: error`.
+    done,           ///< A terminator: data `[DONE]`, `message_stop`, `response.completed` or
+                    ///< `response.incomplete`.
+    error,          ///< An error chunk, `event: error` or `event: response.failed`.
     malformed_json, ///< Data that is not JSON.
     empty,          ///< Empty or blank data (a keep-alive some servers send).
 };
 
 /// How a stream ended.
 enum class terminal : unsigned char {
-    done,             ///< The terminator came and nothing failed.
+    done,             ///< The protocol's terminator came and nothing failed (`stop_reason`
+                      ///< says whether the answer was cut short by a limit).
     error,            ///< An error chunk, a limit or a timeout (`failure` says which), whether
                       ///< or not `[DONE]` followed.
     eof_without_done, ///< Ended without a terminator: `error::stream_truncated`.
@@ -66,6 +109,14 @@ enum class terminal : unsigned char {
 [[nodiscard]] std::string_view to_string(terminal t) noexcept;
 /// The name of an event kind, e.g. "malformed_json". Thread-safe.
 [[nodiscard]] std::string_view to_string(event_kind k) noexcept;
+/// The name of a protocol, e.g. "responses". Thread-safe.
+[[nodiscard]] std::string_view to_string(protocol p) noexcept;
+
+/// The protocol an `event:` name belongs to: `response.*` -> responses; `message_start`,
+/// `message_delta`, `message_stop`, `content_block_*`, `ping` -> anthropic_messages; empty (a
+/// data-only event) -> chat_completions; anything else, `error` included -> unknown.
+/// Thread-safe.
+[[nodiscard]] protocol protocol_of(std::string_view event_type) noexcept;
 
 /// The end-of-stream verdict.
 struct verdict {
@@ -73,6 +124,13 @@ struct verdict {
     /// Every kind but `done` has one: the classified error chunk, `stream_timeout`,
     /// `sse_line_too_long`, `sse_event_too_large`, `stream_truncated` or `malformed_json`.
     std::optional<faultline::failure> failure;
+    /// The protocol set in the options or detected; `unknown` when no event named one.
+    sse::protocol protocol = sse::protocol::unknown;
+    /// Why the model stopped, as the stream said: Anthropic `delta.stop_reason` (`end_turn`,
+    /// `max_tokens`, `stop_sequence`, `tool_use`, ...) or Responses
+    /// `incomplete_details.reason` (`max_output_tokens`, `content_filter`); empty when the stream
+    /// said none (always for chat completions). At most 256 bytes are kept.
+    std::string stop_reason;
 
     /// `failure->error_code()`, or none for `done`. Thread-safe.
     [[nodiscard]] std::error_code error_code() const noexcept {
@@ -82,6 +140,8 @@ struct verdict {
 
 struct monitor_options {
     parser_options limits{};
+    /// The protocol watched; `unknown` (the default) detects it from the events (see above).
+    sse::protocol protocol = sse::protocol::unknown;
     /// Longest wait for the next byte; none = no limit. Over it: `error::stream_timeout`.
     std::optional<std::chrono::milliseconds> idle_timeout;
     /// Longest whole stream (the gateway's STREAMING_TIMEOUT); none = no limit.
@@ -92,8 +152,10 @@ struct monitor_options {
     classify_options classify{};
 };
 
-/// The kind of `e`; for `event_kind::error` also its failure in `*failed` (when not null).
-/// Thread-safe.
+/// The kind of `e` in `options.protocol` (when `unknown`: in the protocol `e.type` names, and
+/// any protocol's terminator is `done`); for `event_kind::error` also its failure in `*failed`
+/// (when not null). Stateless: the monitor adds what needs the stream (events after `[DONE]`,
+/// a `[DONE]` that comes before a Responses or Anthropic terminator). Thread-safe.
 [[nodiscard]] event_kind classify_event(const event& e, const monitor_options& options = {},
                                         faultline::failure* failed = nullptr);
 
@@ -103,7 +165,10 @@ struct null_monitor_handler {
 };
 
 /// The monitor. `Handler` must have `on_event(const event&, event_kind)` (called for every
-/// event, in order, before the verdict changes) and may have `on_retry(milliseconds)`.
+/// event up to the terminator, in order, before the verdict changes), and may have
+/// `on_retry(milliseconds)` and `on_error(const event&, const failure&)`: called right after
+/// `on_event` for every error event, with the failure the monitor found in it (the verdict
+/// keeps the first). Handlers without `on_error` are not affected.
 /// Not copyable or movable (its parser calls back into it).
 template <class Handler = null_monitor_handler, class Clock = std::chrono::steady_clock>
 class monitor {
@@ -138,8 +203,10 @@ public:
     /// Whether the verdict can no longer be `done` (an error chunk, limit or timeout was
     /// seen). Not thread-safe.
     [[nodiscard]] bool failed() const noexcept { return failure_.has_value(); }
-    /// Whether the terminator was seen. Not thread-safe.
+    /// Whether a terminator was seen: later events are ignored. Not thread-safe.
     [[nodiscard]] bool done_seen() const noexcept { return done_; }
+    /// The protocol set or detected so far. Not thread-safe.
+    [[nodiscard]] sse::protocol protocol() const noexcept { return protocol_; }
     /// Events seen so far, and of those, content events. Not thread-safe.
     [[nodiscard]] std::size_t events() const noexcept { return events_; }
     [[nodiscard]] std::size_t content_events() const noexcept { return content_; }
@@ -168,13 +235,18 @@ private:
     std::optional<faultline::failure> malformed_;
     std::optional<verdict> verdict_;
     std::error_code stopped_; // limit or timeout: no more bytes are read
+    std::string stop_reason_;
     std::size_t events_ = 0;
     std::size_t content_ = 0;
-    bool done_ = false;
+    sse::protocol protocol_;
+    bool done_ = false;      // a terminator (or `[DONE]`) came: later events are ignored
+    bool completed_ = false; // the protocol's own terminator came
 };
 
 } // namespace faultline::sse
 
 #include <faultline/sse/impl/monitor.hpp>
+// classify() reads event-stream bodies with the monitor; its code needs the monitor complete.
+#include <faultline/impl/classify_stream.hpp>
 
 #endif

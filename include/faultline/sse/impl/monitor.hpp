@@ -2,12 +2,16 @@
 #define FAULTLINE_SSE_IMPL_MONITOR_HPP
 
 #include <faultline/detail/ascii.hpp>
+#include <faultline/detail/utf8.hpp>
 
 #include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstring>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -77,7 +81,11 @@ namespace detail {
 }
 
 inline faultline::failure error_chunk_failure(std::string_view data, const classify_options& o) {
-    faultline::failure f = classify(0, data, o);
+    // Read as a body, never as an event stream again: an event's data framed as a stream
+    // (`data: data: …`) must not nest one monitor in another.
+    faultline::detail::header_facts no_headers;
+    no_headers.inside_stream = true;
+    faultline::failure f = faultline::detail::classify_impl(0, no_headers, data, o);
     if (f.code == error::unknown) {
         // Nothing more precise in the chunk: it is still a failure inside a 200 stream.
         const error_info& row = info(error::stream_interrupted);
@@ -91,6 +99,143 @@ inline faultline::failure error_chunk_failure(std::string_view data, const class
 
 inline faultline::failure local_failure(error e) {
     return to_failure(e);
+}
+
+template <class H>
+concept has_on_error = requires(H& h, const event& e, const faultline::failure& f) {
+    h.on_error(e, f);
+};
+
+inline constexpr std::size_t max_stop_reason = 256;
+
+// The string at `path` inside `data` (a JSON object), or nothing: not JSON, over the classify
+// limits, a member missing or not a string.
+[[nodiscard]] inline std::optional<std::string>
+json_string_at(std::string_view data, std::initializer_list<std::string_view> path,
+               const classify_options& o) {
+    boost::json::value v;
+    if (!parse_json(trim_json_space(data), o, v)) return std::nullopt;
+    const boost::json::value* at = &v;
+    for (std::string_view key : path) {
+        const auto* obj = at->if_object();
+        if (obj == nullptr) return std::nullopt;
+        at = obj->if_contains(key);
+        if (at == nullptr) return std::nullopt;
+    }
+    const auto* str = at->if_string();
+    if (str == nullptr) return std::nullopt;
+    std::string out;
+    const std::string_view sv(str->data(), str->size());
+    std::size_t cut = sv.size();
+    if (cut > max_stop_reason) { // at a UTF-8 boundary
+        cut = max_stop_reason;
+        while (cut > 0 && (static_cast<unsigned char>(sv[cut]) & 0xC0) == 0x80)
+            --cut;
+    }
+    faultline::detail::append_utf8_sanitized(out, sv.substr(0, cut));
+    return out;
+}
+
+// `response.failed` carries its error in `response.error {code, message}`: the
+// `{"error":{…}}` chunk it would be in chat completions, or nothing when there is none.
+[[nodiscard]] inline std::optional<std::string> response_failed_body(std::string_view data,
+                                                                     const classify_options& o) {
+    boost::json::value v;
+    if (parse_json(trim_json_space(data), o, v))
+        if (const auto* root = v.if_object())
+            if (const auto* resp = root->if_contains("response"); resp && resp->is_object())
+                if (const auto* err = resp->get_object().if_contains("error");
+                    err && err->is_object() && !err->get_object().empty()) {
+                    boost::json::object wrapped;
+                    wrapped["error"] = *err;
+                    return boost::json::serialize(wrapped);
+                }
+    return std::nullopt;
+}
+
+// The body an error event is classified from.
+[[nodiscard]] inline std::string error_event_body(const event& e, const classify_options& o) {
+    if (e.type == "response.failed")
+        if (auto b = response_failed_body(e.data, o)) return std::move(*b);
+    return std::string(e.data);
+}
+
+inline faultline::failure response_failed_failure(std::string_view data,
+                                                  const classify_options& o) {
+    const auto b = response_failed_body(data, o);
+    return error_chunk_failure(b ? std::string_view(*b) : data, o);
+}
+
+// Whether `type` names the terminator of `p` (any protocol's when `p` is unknown).
+[[nodiscard]] inline bool is_terminator_event(std::string_view type, protocol p) noexcept {
+    switch (p) {
+    case protocol::responses:
+        return type == "response.completed" || type == "response.incomplete";
+    case protocol::anthropic_messages:
+        return type == "message_stop";
+    case protocol::unknown:
+        return type == "response.completed" || type == "response.incomplete" ||
+               type == "message_stop";
+    case protocol::chat_completions:
+        break;
+    }
+    return false;
+}
+
+// What the name of `e` decides in protocol `p`: an error event, a terminator, or nothing (then
+// its data decides). Writes the failure of an error event to `*failed` and the stop reason an
+// event carries to `*stop_reason` (each when not null). Kept apart from the data path, which
+// every chat completions chunk takes.
+inline std::optional<event_kind> classify_named_event(const event& e, protocol p,
+                                                      const monitor_options& o,
+                                                      faultline::failure* failed,
+                                                      std::string* stop_reason) {
+    if (e.type == "error") {
+        if (failed) *failed = error_chunk_failure(e.data, o.classify);
+        return event_kind::error;
+    }
+    const bool responses = p == protocol::responses || p == protocol::unknown;
+    const bool anthropic = p == protocol::anthropic_messages || p == protocol::unknown;
+    if (responses && e.type == "response.failed") {
+        if (failed) *failed = response_failed_failure(e.data, o.classify);
+        return event_kind::error;
+    }
+    if (is_terminator_event(e.type, p)) {
+        if (stop_reason && e.type == "response.incomplete") {
+            // Incomplete is a stop reason in itself, even when the reason is unreadable.
+            auto r =
+                json_string_at(e.data, {"response", "incomplete_details", "reason"}, o.classify);
+            *stop_reason = r ? std::move(*r) : std::string("incomplete");
+        }
+        return event_kind::done;
+    }
+    if (anthropic && stop_reason && e.type == "message_delta")
+        if (auto r = json_string_at(e.data, {"delta", "stop_reason"}, o.classify))
+            *stop_reason = std::move(*r);
+    return std::nullopt;
+}
+
+// The kind of `e` in protocol `p`; see classify_named_event for the out-parameters.
+inline event_kind classify_event_in(const event& e, protocol p, const monitor_options& o,
+                                    faultline::failure* failed, std::string* stop_reason) {
+    // Event names first: string compares, never a parse, for every named event.
+    if (!e.type.empty())
+        if (const auto k = classify_named_event(e, p, o, failed, stop_reason)) return *k;
+    const std::string_view d = detail::trim_json_space(e.data);
+    if (d.empty()) return event_kind::empty;
+    // The exact data `[DONE]`: ` [DONE]` or `[DONE] ` is not the terminator, and not JSON.
+    if (d == "[DONE]")
+        return d.size() == e.data.size() ? event_kind::done : event_kind::malformed_json;
+    const char first = d.front(), last = d.back();
+    const bool framed = (first == '{' && last == '}') || (first == '[' && last == ']');
+    if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;
+    // Rare from here on: a chunk naming "error", a non-object, or validation asked for.
+    if (!framed && (first == '{' || first == '[')) return event_kind::malformed_json;
+    boost::json::value v;
+    if (!detail::parse_json(d, o.classify, v)) return event_kind::malformed_json;
+    if (!detail::truthy_error_member(v)) return event_kind::content;
+    if (failed) *failed = detail::error_chunk_failure(d, o.classify);
+    return event_kind::error;
 }
 
 } // namespace detail
@@ -125,26 +270,33 @@ inline std::string_view to_string(event_kind k) noexcept {
     return "content";
 }
 
+inline std::string_view to_string(protocol p) noexcept {
+    switch (p) {
+    case protocol::unknown:
+        return "unknown";
+    case protocol::chat_completions:
+        return "chat_completions";
+    case protocol::responses:
+        return "responses";
+    case protocol::anthropic_messages:
+        return "anthropic_messages";
+    }
+    return "unknown";
+}
+
+inline protocol protocol_of(std::string_view type) noexcept {
+    if (type.empty()) return protocol::chat_completions;
+    if (type.starts_with("response.")) return protocol::responses;
+    if (type == "message_start" || type == "message_delta" || type == "message_stop" ||
+        type.starts_with("content_block_") || type == "ping")
+        return protocol::anthropic_messages;
+    return protocol::unknown;
+}
+
 inline event_kind classify_event(const event& e, const monitor_options& o,
                                  faultline::failure* failed) {
-    if (e.type == "error") {
-        if (failed) *failed = detail::error_chunk_failure(e.data, o.classify);
-        return event_kind::error;
-    }
-    if (e.type == "message_stop") return event_kind::done;
-    const std::string_view d = detail::trim_json_space(e.data);
-    if (d.empty()) return event_kind::empty;
-    if (d == "[DONE]") return event_kind::done;
-    const char first = d.front(), last = d.back();
-    const bool framed = (first == '{' && last == '}') || (first == '[' && last == ']');
-    if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;
-    // Rare from here on: a chunk naming "error", a non-object, or validation asked for.
-    if (!framed && (first == '{' || first == '[')) return event_kind::malformed_json;
-    boost::json::value v;
-    if (!detail::parse_json(d, o.classify, v)) return event_kind::malformed_json;
-    if (!detail::truthy_error_member(v)) return event_kind::content;
-    if (failed) *failed = detail::error_chunk_failure(d, o.classify);
-    return event_kind::error;
+    const protocol p = o.protocol != protocol::unknown ? o.protocol : protocol_of(e.type);
+    return detail::classify_event_in(e, p, o, failed, nullptr);
 }
 
 template <class Handler, class Clock>
@@ -153,7 +305,8 @@ monitor<Handler, Clock>::monitor(time_point start, monitor_options options, Hand
     , handler_(static_cast<Handler&&>(handler))
     , parser_(opts_.limits, sink{this})
     , start_(start)
-    , last_(start) {}
+    , last_(start)
+    , protocol_(opts_.protocol) {}
 
 template <class Handler, class Clock>
 std::error_code monitor<Handler, Clock>::stop(std::error_code ec) {
@@ -197,16 +350,25 @@ auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<ti
 
 template <class Handler, class Clock>
 void monitor<Handler, Clock>::on_event(const event& e) {
+    if (done_) return; // as the SDKs do: nothing after the terminator counts
+    if (protocol_ == protocol::unknown &&
+        (!e.type.empty() || !detail::trim_json_space(e.data).empty()))
+        protocol_ = protocol_of(e.type); // a keep-alive `data:` names nothing
     faultline::failure f;
-    const event_kind k = classify_event(e, opts_, &f);
+    const event_kind k = detail::classify_event_in(e, protocol_, opts_, &f, &stop_reason_);
     ++events_;
     if (k == event_kind::content) ++content_;
     handler_.on_event(e, k);
     switch (k) {
     case event_kind::done:
         done_ = true;
+        // A `[DONE]` is the end of a Responses or Anthropic stream, not its completion.
+        completed_ =
+            detail::is_terminator_event(e.type, protocol_) ||
+            (protocol_ != protocol::responses && protocol_ != protocol::anthropic_messages);
         break;
     case event_kind::error:
+        if constexpr (detail::has_on_error<Handler>) handler_.on_error(e, std::as_const(f));
         if (!failure_) failure_ = std::move(f);
         break;
     case event_kind::malformed_json:
@@ -226,17 +388,26 @@ template <class Handler, class Clock>
 verdict monitor<Handler, Clock>::finish() {
     if (verdict_) return *verdict_;
     verdict v;
+    v.protocol = protocol_;
+    v.stop_reason = stop_reason_;
     if (failure_) {
         v.kind = terminal::error;
         v.failure = failure_;
     } else if (malformed_) {
         v.kind = terminal::malformed_json;
         v.failure = malformed_;
-    } else if (done_) {
+    } else if (done_ && completed_) {
         v.kind = terminal::done;
     } else {
         v.kind = terminal::eof_without_done;
-        v.failure = detail::local_failure(error::stream_truncated);
+        if (protocol_ == protocol::responses)
+            v.failure =
+                to_failure(error::stream_truncated, "The stream ended without response.completed");
+        else if (protocol_ == protocol::anthropic_messages)
+            v.failure =
+                to_failure(error::stream_truncated, "The stream ended without message_stop");
+        else
+            v.failure = detail::local_failure(error::stream_truncated);
     }
     parser_.reset_stream(); // an unfinished event is dropped, never dispatched
     verdict_ = v;

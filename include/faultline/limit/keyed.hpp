@@ -18,17 +18,19 @@
 //
 // Memory: keys live in sharded open-addressing tables of 16-byte slots (key, TAT), at most
 // `max_keys` of them over all shards (one shared count, so uneven hashing never refuses a key
-// below the cap); a shard's table grows to what it holds, between 21 and 43 bytes a key. A key
-// whose bucket is full again (idle for at least its refill time) carries no information and
-// is evicted by a CLOCK hand per shard: every operation moves it two slots, and a new key at
-// the cap moves it up to `eviction_budget` slots in its own shard and, if that frees nothing,
-// as many in another shard (the next in turn), then tries once more. So the work a key does
-// under a lock is O(1) whatever the table holds; never a scan of a shard.
+// below the cap). A shard's table grows with its peak and never shrinks, at a load factor of
+// 3/8 to 3/4: 21 to 43 bytes a key at the peak. A key whose bucket is full again (idle for at
+// least its refill time) carries no information and is evicted by a CLOCK hand per shard:
+// every operation moves it two slots; a new key at the cap moves it up to `eviction_budget`
+// slots in its own shard and, if that frees nothing and its shard holds under half its share
+// of keys, as many in another shard (each in turn), then tries once more. So a key's work
+// under locks is its lookup's probes plus at most 3 * eviction_budget + 4 slots; never a scan
+// of a shard (`stats().slots_examined` counts it).
 //
 // At the cap, when the hand finds no idle key, the new key is refused with
-// `error::limiter_unavailable` (retryable; `retry_after` is the default burst's refill time)
-// or, with `fail_open`, admitted untracked. A table full of live keys refuses new ones until
-// some go idle; idle keys anywhere are found within (table slots / eviction_budget) arrivals.
+// `error::limiter_unavailable` (`retry_after`: the default burst's refill time) or, with
+// `fail_open`, admitted untracked. A table full of live keys refuses new ones until some go
+// idle; idle keys anywhere are found within about (table slots / eviction_budget) arrivals.
 // Overrides are kept apart and never evicted.
 //
 // Concurrency: one mutex per shard (`shards`, a power of two); no lock is shared by all keys.
@@ -72,7 +74,7 @@ public:
     using time_point = typename Clock::time_point;
 
     /// Slots the CLOCK hand may examine in one shard for a new key arriving at the cap.
-    static constexpr std::size_t eviction_budget = 16;
+    static constexpr std::size_t eviction_budget = 8;
 
     /// Throws `std::system_error` if `validate(options.defaults)` fails. Not thread-safe.
     explicit keyed_limiter(const keyed_options& options, time_point now = Clock::now());
@@ -125,7 +127,7 @@ private:
         std::unordered_map<std::uint64_t, profile> overrides;
         keyed_stats stats;
     };
-    enum class outcome { done, at_cap };
+    enum class outcome { done, at_cap, at_cap_sparse };
 
     [[nodiscard]] static std::uint64_t mix(std::uint64_t k) noexcept;
     [[nodiscard]] shard& shard_of(std::uint64_t h) const noexcept;

@@ -177,13 +177,15 @@ auto keyed_limiter<Clock>::acquire_locked(std::uint64_t key, std::uint64_t h, st
         return outcome::done;
     }
     if (insert(s, key, h, next, t)) return outcome::done;
+    // Under half its share of keys: this shard's hand is unlikely to find what others have.
+    const bool sparse = s.size * shard_count_ < max_keys_ / 2;
     if (!fail_open_) {
         d.admitted = false;
         d.ec = error::limiter_unavailable;
         // Some key will be full again within one burst's refill time.
         d.retry_after = detail::gcra_to_ns(defaults_.p.tau, defaults_.p.u);
     }
-    return outcome::at_cap;
+    return sparse ? outcome::at_cap_sparse : outcome::at_cap;
 }
 
 // The arriving key's shard had nothing idle within reach: move another shard's hand, so that
@@ -200,9 +202,12 @@ decision keyed_limiter<Clock>::try_acquire(std::uint64_t key, std::uint64_t n, t
     const std::int64_t t = ns(now);
     const std::uint64_t h = mix(key);
     decision d;
-    if (acquire_locked(key, h, n, t, d) == outcome::done) return d;
-    // At the cap with nothing idle in reach here: one bounded look elsewhere, then once more.
-    if (help_sweep(t) != 0 && !fail_open_ && acquire_locked(key, h, n, t, d) == outcome::done)
+    const outcome o = acquire_locked(key, h, n, t, d);
+    if (o == outcome::done) return d;
+    // At the cap, nothing idle in reach in a sparse shard: one bounded look elsewhere, then
+    // once more.
+    if (o == outcome::at_cap_sparse && help_sweep(t) != 0 && !fail_open_ &&
+        acquire_locked(key, h, n, t, d) == outcome::done)
         return d;
     refused_.fetch_add(1, std::memory_order_relaxed);
     return d;

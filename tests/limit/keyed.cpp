@@ -134,6 +134,20 @@ BOOST_AUTO_TEST_CASE(invalid_defaults_throw) {
                       std::system_error);
 }
 
+BOOST_AUTO_TEST_CASE(too_many_shards_throw_invalid_argument) {
+    // Regression: a shard count past 2^63 reached std::bit_ceil, undefined behaviour.
+    for (const std::size_t shards : {(std::size_t{1} << 16) + 1, SIZE_MAX}) {
+        try {
+            keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .shards = shards}, at(0s));
+            BOOST_ERROR("constructed with " << shards << " shards");
+        } catch (const std::system_error& e) {
+            BOOST_TEST((e.code() == std::errc::invalid_argument));
+        }
+    }
+    keyed_t most({.defaults = {lim::rate::per_second(1), 1}, .shards = 1u << 16}, at(0s));
+    BOOST_TEST(most.try_acquire(1, 1, at(0s)).admitted);
+}
+
 // The work bound per new key at the cap (keyed.hpp): the hand's two slots and its budget in
 // the key's shard, another shard's budget, a second try (two slots and a budget), and the
 // lookups' probes (a few each at a load factor <= 3/4; 16 allowed for both).

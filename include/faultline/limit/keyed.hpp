@@ -52,8 +52,8 @@ namespace faultline::limit {
 /// Options of a keyed limiter. A plain value.
 struct keyed_options {
     bucket_config defaults;          ///< Rate, burst and refusal code of keys without override.
-    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys, over all shards.
-    std::size_t shards = 64;         ///< Rounded up to a power of two.
+    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys, over all shards (1 to 2^56).
+    std::size_t shards = 64;         ///< Rounded up to a power of two; at most 2^16.
     bool fail_open = false;          ///< At the cap: admit untracked keys instead of refusing.
 };
 
@@ -76,7 +76,8 @@ public:
     /// Slots the CLOCK hand may examine in one shard for a new key arriving at the cap.
     static constexpr std::size_t eviction_budget = 8;
 
-    /// Throws `std::system_error` if `validate(options.defaults)` fails. Not thread-safe.
+    /// Throws `std::system_error` if `validate(options.defaults)` fails, or with
+    /// `std::errc::invalid_argument` for more than 2^16 shards. Not thread-safe.
     explicit keyed_limiter(const keyed_options& options, time_point now = Clock::now());
 
     /// As `token_bucket::try_acquire`, on the bucket of `key`. Thread-safe (locks one shard).
@@ -128,6 +129,7 @@ private:
         keyed_stats stats;
     };
     enum class outcome { done, at_cap, at_cap_sparse };
+    static constexpr std::size_t max_shards = std::size_t{1} << 16;
 
     [[nodiscard]] static std::uint64_t mix(std::uint64_t k) noexcept;
     [[nodiscard]] shard& shard_of(std::uint64_t h) const noexcept;

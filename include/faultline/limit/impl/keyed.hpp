@@ -13,6 +13,9 @@ keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
     if (auto ec = detail::params_of(o.defaults, defaults_.p))
         throw std::system_error(ec, "keyed_limiter");
     defaults_.refusal = o.defaults.refusal;
+    if (o.shards > max_shards)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "keyed_limiter: more than 65536 shards");
     shard_count_ = std::bit_ceil(o.shards == 0 ? std::size_t{1} : o.shards);
     shard_shift_ = 64u - static_cast<unsigned>(std::countr_zero(shard_count_));
     // Past 2^56 keys the vector's allocation fails long before the cap matters.

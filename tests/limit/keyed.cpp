@@ -5,6 +5,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 namespace fl = faultline;
 namespace lim = faultline::limit;
@@ -254,6 +256,49 @@ BOOST_AUTO_TEST_CASE(a_huge_max_keys_is_clamped_not_overflowed) {
         BOOST_TEST(k.try_acquire(key, 1, at(0s)).admitted);
     BOOST_TEST(k.size() == 100u);
     BOOST_TEST(k.memory_bytes() < (std::size_t{1} << 20)); // grows with use, not with the cap
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Named for the TSan run in CI (.ci/tsan runs `limit_concurrency*`).
+BOOST_AUTO_TEST_SUITE(limit_concurrency_keyed)
+
+BOOST_AUTO_TEST_CASE(a_new_key_flood_from_several_threads_keeps_the_cap_and_the_count) {
+    // Threads flood disjoint new keys into a small table while instants advance, so keys are
+    // added, refused, evicted by their own shard's hand and by another shard's, all at once.
+    constexpr std::uint64_t cap = 512, per_thread = 20'000;
+    constexpr int threads = 4;
+    keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .max_keys = cap, .shards = 16}, at(0s));
+    std::vector<std::uint64_t> admitted(threads, 0);
+    std::vector<std::size_t> largest(threads, 0);
+    {
+        std::vector<std::jthread> pool;
+        for (int id = 0; id < threads; ++id)
+            pool.emplace_back([&, id] {
+                for (std::uint64_t i = 0; i < per_thread; ++i) {
+                    const std::uint64_t key = i * threads + static_cast<std::uint64_t>(id);
+                    // A second per 1024 arrivals of this thread: older keys go idle.
+                    admitted[id] +=
+                        k.try_acquire(key, 1, at(1s * static_cast<std::int64_t>(i / 1024)))
+                            .admitted;
+                    largest[id] = std::max(largest[id], k.size());
+                }
+            });
+    }
+    const lim::keyed_stats st = k.stats();
+    std::uint64_t total = 0;
+    for (int id = 0; id < threads; ++id) {
+        total += admitted[id];
+        BOOST_TEST(largest[id] <= cap);
+    }
+    BOOST_TEST(k.size() <= cap);
+    BOOST_TEST(st.inserted - st.evicted == k.size());
+    BOOST_TEST(st.inserted == total); // every admitted new key was tracked (fail closed)
+    BOOST_TEST(st.refused == threads * per_thread - total);
+    BOOST_TEST(total >= cap);
+    const std::size_t left = k.size();
+    BOOST_TEST(k.evict_idle(at(1h)) == left);
+    BOOST_TEST(k.size() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

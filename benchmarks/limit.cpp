@@ -1,5 +1,7 @@
 // Token bucket try-acquire (success and failure, 1 and 2 threads, with and without reading the
-// clock) beside a mutex-protected bucket in the same run; the keyed limiter with 1M keys.
+// clock) beside a mutex-protected bucket in the same run; the keyed limiter with 1M keys; the
+// keyed limiter at its cap (a known key's decision against a flood of new keys) and 1M / 10M
+// distinct keys at 2 threads, each beside a mutex + std::unordered_map baseline.
 //
 //     build-bench/benchmarks/limit-bench --benchmark_format=json
 
@@ -15,6 +17,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 namespace lim = faultline::limit;
 using steady = std::chrono::steady_clock;
@@ -172,6 +177,162 @@ void BM_keyed_1M_flat_array_baseline(benchmark::State& state) {
     state.counters["bytes_per_key"] = static_cast<double>(sizeof(cell));
 }
 BENCHMARK(BM_keyed_1M_flat_array_baseline)->UseRealTime();
+
+// --- keyed limiter at its cap: known keys against a flood of new keys ----------------------
+
+// The baseline: one mutex around a std::unordered_map of TATs (1 per second, burst 60), new
+// keys refused at the cap, nothing evicted: the cost of a decision with no eviction at all.
+class mutex_map {
+public:
+    explicit mutex_map(std::size_t cap)
+        : cap_(cap) {
+        map_.reserve(cap);
+    }
+    bool try_acquire(std::uint64_t key, std::int64_t now_ns) {
+        const std::lock_guard lock(m_);
+        auto it = map_.find(key);
+        if (it == map_.end()) {
+            if (map_.size() >= cap_) return false;
+            it = map_.emplace(key, now_ns).first;
+        }
+        const std::int64_t next = std::max(it->second, now_ns) + 1'000'000'000;
+        if (next - 60'000'000'000 > now_ns) return false;
+        it->second = next;
+        return true;
+    }
+
+private:
+    std::mutex m_;
+    std::size_t cap_;
+    std::unordered_map<std::uint64_t, std::int64_t> map_;
+};
+
+constexpr std::uint64_t cap_keys = 1u << 20; // keyed_options' default max_keys
+constexpr std::uint64_t scatter = 0x9e3779b1u;
+// Known keys are visited in another order than they were inserted in, so that the baseline's
+// nodes (allocated in insertion order) are not read sequentially.
+constexpr std::uint64_t revisit = 0x85ebca6bu;
+
+// Filled once, shared by the benchmarks below: every key acquired once at `base`, so each is
+// live (not full again) for a second, far longer than a run.
+lim::keyed_limiter<>& full_keyed() {
+    static const auto k = [] {
+        auto p = std::make_unique<lim::keyed_limiter<>>(
+            lim::keyed_options{.defaults = {lim::rate::per_minute(60), 60}}, base);
+        for (std::uint64_t i = 0; i < cap_keys; ++i)
+            (void)p->try_acquire((i * scatter) & (cap_keys - 1), 1, base);
+        return p;
+    }();
+    return *k;
+}
+mutex_map& full_map() {
+    static const auto m = [] {
+        auto p = std::make_unique<mutex_map>(cap_keys);
+        for (std::uint64_t i = 0; i < cap_keys; ++i)
+            (void)p->try_acquire((i * scatter) & (cap_keys - 1), 0);
+        return p;
+    }();
+    return *m;
+}
+
+// Known: keys of the full table in scattered order. New: keys never seen, each refused.
+// Compare CPU time: on a shared machine real time includes other processes' turns.
+template <bool NewKeys>
+void BM_keyed_at_cap(benchmark::State& state) {
+    lim::keyed_limiter<>& k = full_keyed();
+    const lim::keyed_stats before = k.stats();
+    static std::uint64_t next_new = cap_keys; // new keys stay new across runs
+    std::uint64_t i = 0;
+    const steady::time_point now = base + std::chrono::milliseconds(1);
+    for (auto _ : state) {
+        const std::uint64_t key = NewKeys ? next_new++ : (i++ * revisit) & (cap_keys - 1);
+        benchmark::DoNotOptimize(k.try_acquire(key, 1, now));
+    }
+    const lim::keyed_stats after = k.stats();
+    state.counters["keys"] = static_cast<double>(k.size());
+    state.counters["slots_examined_per_op"] =
+        benchmark::Counter(static_cast<double>(after.slots_examined - before.slots_examined),
+                           benchmark::Counter::kAvgIterations);
+    state.counters["refused_per_op"] = benchmark::Counter(
+        static_cast<double>(after.refused - before.refused), benchmark::Counter::kAvgIterations);
+}
+template <bool NewKeys>
+void BM_mutex_map_at_cap(benchmark::State& state) {
+    mutex_map& m = full_map();
+    static std::uint64_t next_new = cap_keys;
+    std::uint64_t i = 0;
+    for (auto _ : state) {
+        const std::uint64_t key = NewKeys ? next_new++ : (i++ * revisit) & (cap_keys - 1);
+        benchmark::DoNotOptimize(m.try_acquire(key, 1'000'000));
+    }
+}
+BENCHMARK_TEMPLATE(BM_keyed_at_cap, false)->Name("BM_keyed_at_cap/known_key");
+BENCHMARK_TEMPLATE(BM_keyed_at_cap, true)->Name("BM_keyed_at_cap/new_key_flood");
+BENCHMARK_TEMPLATE(BM_mutex_map_at_cap, false)->Name("BM_mutex_map_at_cap/known_key");
+BENCHMARK_TEMPLATE(BM_mutex_map_at_cap, true)->Name("BM_mutex_map_at_cap/new_key_flood");
+
+// --- N distinct keys arriving at 2 threads -------------------------------------------------
+
+// Each thread sends N/2 keys never seen before (scattered, disjoint). same_instant: all at one
+// instant, so the table fills with live keys and the rest are refused; spread: 1 µs apart,
+// so keys go idle after a second and the hand replaces them. Linear means ns_per_key stays
+// put from 1M to 10M.
+template <class Limiter, class Make, class Acquire>
+void distinct_keys(benchmark::State& state, Make make, Acquire acquire) {
+    const auto n = static_cast<std::uint64_t>(state.range(0));
+    const bool spread = state.range(1) != 0;
+    std::uint64_t admitted = 0;
+    for (auto _ : state) {
+        std::unique_ptr<Limiter> l = make();
+        std::uint64_t got[2] = {0, 0};
+        const auto start = steady::now();
+        std::thread threads[2];
+        for (std::uint64_t th = 0; th < 2; ++th)
+            threads[th] = std::thread([&, th] {
+                for (std::uint64_t i = th; i < n; i += 2) {
+                    const auto at = base + std::chrono::microseconds(spread ? i : 0);
+                    got[th] += acquire(*l, i * 0x9e3779b97f4a7c15ull, at);
+                }
+            });
+        for (std::thread& t : threads)
+            t.join();
+        const std::chrono::duration<double> elapsed = steady::now() - start;
+        state.SetIterationTime(elapsed.count());
+        state.counters["ns_per_key"] = elapsed.count() * 1e9 / static_cast<double>(n);
+        admitted = got[0] + got[1];
+    }
+    state.counters["admitted"] = static_cast<double>(admitted);
+}
+void BM_keyed_distinct_keys(benchmark::State& state) {
+    distinct_keys<lim::keyed_limiter<>>(
+        state,
+        [] {
+            return std::make_unique<lim::keyed_limiter<>>(
+                lim::keyed_options{.defaults = {lim::rate::per_minute(60), 60}}, base);
+        },
+        [](lim::keyed_limiter<>& k, std::uint64_t key, steady::time_point at) {
+            return k.try_acquire(key, 1, at).admitted ? 1 : 0;
+        });
+}
+void BM_mutex_map_distinct_keys(benchmark::State& state) {
+    distinct_keys<mutex_map>(
+        state, [] { return std::make_unique<mutex_map>(cap_keys); },
+        [](mutex_map& m, std::uint64_t key, steady::time_point at) {
+            return m.try_acquire(key, (at - base).count()) ? 1 : 0;
+        });
+}
+BENCHMARK(BM_keyed_distinct_keys)
+    ->ArgsProduct({{1'000'000, 10'000'000}, {0, 1}})
+    ->ArgNames({"keys", "spread"})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mutex_map_distinct_keys)
+    ->ArgsProduct({{1'000'000, 10'000'000}, {0}})
+    ->ArgNames({"keys", "spread"})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 } // namespace
 

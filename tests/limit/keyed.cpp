@@ -4,6 +4,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
+#include <thread>
+#include <vector>
+
 namespace fl = faultline;
 namespace lim = faultline::limit;
 using faultline_test::at;
@@ -130,6 +134,171 @@ BOOST_AUTO_TEST_CASE(text_keys_hash_stably) {
 BOOST_AUTO_TEST_CASE(invalid_defaults_throw) {
     BOOST_CHECK_THROW(keyed_t({.defaults = {lim::rate::per_second(0), 1}}, at(0s)),
                       std::system_error);
+}
+
+BOOST_AUTO_TEST_CASE(too_many_shards_throw_invalid_argument) {
+    // Regression: a shard count past 2^63 reached std::bit_ceil, undefined behaviour.
+    for (const std::size_t shards : {(std::size_t{1} << 16) + 1, SIZE_MAX}) {
+        try {
+            keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .shards = shards}, at(0s));
+            BOOST_ERROR("constructed with " << shards << " shards");
+        } catch (const std::system_error& e) {
+            BOOST_TEST((e.code() == std::errc::invalid_argument));
+        }
+    }
+    keyed_t most({.defaults = {lim::rate::per_second(1), 1}, .shards = 1u << 16}, at(0s));
+    BOOST_TEST(most.try_acquire(1, 1, at(0s)).admitted);
+}
+
+// The work bound per new key at the cap (keyed.hpp): the hand's two slots and its budget in
+// the key's shard, another shard's budget, a second try (two slots and a budget), and the
+// lookups' probes (a few each at a load factor <= 3/4; 16 allowed for both).
+constexpr std::uint64_t max_slots_per_new_key = 3 * keyed_t::eviction_budget + 4 + 16;
+
+BOOST_AUTO_TEST_CASE(a_new_key_flood_into_a_full_table_scans_no_shard) {
+    // Regression: a new key at a full shard swept the whole shard under its lock, then was
+    // refused anyway; a flood of new keys became lock-held CPU for every client.
+    constexpr std::uint64_t cap = 4096, flood = 100'000;
+    keyed_t k({.defaults = {lim::rate::per_minute(1), 1}, .max_keys = cap, .shards = 8}, at(0s));
+    for (std::uint64_t key = 0; key < cap; ++key)
+        BOOST_TEST_REQUIRE(k.try_acquire(key, 1, at(0s)).admitted);
+    const lim::keyed_stats before = k.stats();
+    std::uint64_t refused = 0;
+    for (std::uint64_t key = cap; key < cap + flood; ++key) {
+        const auto d = k.try_acquire(key, 1, at(1s)); // every tracked key is still live
+        refused += !d.admitted && d.ec == fl::error::limiter_unavailable && d.retry_after == 60s;
+    }
+    const lim::keyed_stats after = k.stats();
+    BOOST_TEST(refused == flood);
+    BOOST_TEST(k.size() == cap);
+    BOOST_TEST(after.inserted == before.inserted);
+    BOOST_TEST(after.refused - before.refused == flood);
+    BOOST_TEST(after.slots_examined - before.slots_examined <= flood * max_slots_per_new_key);
+    // The old keys are untouched.
+    BOOST_TEST(!k.try_acquire(7, 1, at(1s)).admitted);
+    BOOST_TEST((k.try_acquire(7, 1, at(1s)).ec == fl::error::rate_limited)); // its own bucket
+}
+
+BOOST_AUTO_TEST_CASE(a_new_key_flood_into_a_full_table_of_idle_keys_replaces_them) {
+    constexpr std::uint64_t cap = 4096, flood = 100'000;
+    keyed_t k({.defaults = {lim::rate::per_minute(1), 1}, .max_keys = cap, .shards = 8}, at(0s));
+    for (std::uint64_t key = 0; key < cap; ++key)
+        BOOST_TEST_REQUIRE(k.try_acquire(key, 1, at(0s)).admitted);
+    const lim::keyed_stats before = k.stats();
+    // Each new key arrives a minute after the one `cap` before it: the oldest are idle again.
+    std::uint64_t admitted = 0;
+    for (std::uint64_t i = 0; i < flood; ++i)
+        admitted += k.try_acquire(cap + i, 1, at(60s) + (i / cap) * 60s).admitted;
+    const lim::keyed_stats after = k.stats();
+    BOOST_TEST(k.size() <= cap);
+    BOOST_TEST(admitted + (after.refused - before.refused) == flood);
+    BOOST_TEST(admitted >= flood * 9 / 10);
+    BOOST_TEST(after.inserted - before.inserted == admitted);
+    BOOST_TEST(after.slots_examined - before.slots_examined <= flood * max_slots_per_new_key);
+}
+
+BOOST_AUTO_TEST_CASE(max_keys_live_keys_fit_however_they_hash) {
+    // Regression: the cap was split evenly over the shards, so the shard that hashing filled
+    // first refused keys while the table held fewer than max_keys.
+    for (const std::size_t shards : {1u, 8u, 64u}) {
+        keyed_t k({.defaults = {lim::rate::per_minute(1), 1}, .max_keys = 4096, .shards = shards},
+                  at(0s));
+        std::size_t admitted = 0;
+        for (std::uint64_t key = 0; key < 4096; ++key)
+            admitted += k.try_acquire(key * 0x9e3779b97f4a7c15ull, 1, at(0s)).admitted;
+        BOOST_TEST(admitted == 4096u);
+        BOOST_TEST(k.size() == 4096u);
+        BOOST_TEST((k.try_acquire(1'000'003, 1, at(0s)).ec == fl::error::limiter_unavailable));
+        BOOST_TEST(k.size() == 4096u);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(idle_keys_in_other_shards_make_room) {
+    // Eight keys in 64 shards: a new key lands in a shard with nothing to evict, so its own
+    // hand cannot help; the hand it moves in another shard finds the idle keys.
+    keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .max_keys = 8, .shards = 64}, at(0s));
+    for (std::uint64_t key = 0; key < 8; ++key)
+        BOOST_TEST_REQUIRE(k.try_acquire(key, 1, at(0s)).admitted);
+    BOOST_TEST((k.try_acquire(100, 1, at(0s)).ec == fl::error::limiter_unavailable));
+    std::uint64_t admitted = 0, first = 0;
+    for (std::uint64_t key = 200; key < 300; ++key)
+        if (k.try_acquire(key, 1, at(1s)).admitted && admitted++ == 0) first = key - 200;
+    BOOST_TEST(admitted == 8u); // the eight idle keys replaced, then the table is live again
+    BOOST_TEST(first < 64u);    // within one turn of the other shards
+    BOOST_TEST(k.size() == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(stats_count_inserts_evictions_and_refusals) {
+    keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .max_keys = 2, .shards = 1}, at(0s));
+    BOOST_TEST(k.stats().inserted == 0u);
+    BOOST_TEST(k.try_acquire(1, 1, at(0s)).admitted);
+    BOOST_TEST(k.try_acquire(2, 1, at(0s)).admitted);
+    BOOST_TEST(!k.try_acquire(3, 1, at(0s)).admitted);
+    BOOST_TEST(!k.try_acquire(1, 1, at(0s)).admitted); // a known key's refusal is not counted
+    lim::keyed_stats s = k.stats();
+    BOOST_TEST(s.inserted == 2u);
+    BOOST_TEST(s.refused == 1u);
+    BOOST_TEST(s.evicted == 0u);
+    BOOST_TEST(s.slots_examined > 0u);
+    BOOST_TEST(k.evict_idle(at(1s)) == 2u);
+    k.release(3, 1, at(1s)); // untracked: nothing to count
+    BOOST_TEST(k.try_acquire(4, 1, at(1s)).admitted);
+    k.release(4, 1, at(1s)); // full again: forgotten
+    s = k.stats();
+    BOOST_TEST(s.inserted == 3u);
+    BOOST_TEST(s.evicted == 3u);
+    BOOST_TEST(k.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_huge_max_keys_is_clamped_not_overflowed) {
+    keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .max_keys = SIZE_MAX}, at(0s));
+    for (std::uint64_t key = 0; key < 100; ++key)
+        BOOST_TEST(k.try_acquire(key, 1, at(0s)).admitted);
+    BOOST_TEST(k.size() == 100u);
+    BOOST_TEST(k.memory_bytes() < (std::size_t{1} << 20)); // grows with use, not with the cap
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Named for the TSan run in CI (.ci/tsan runs `limit_concurrency*`).
+BOOST_AUTO_TEST_SUITE(limit_concurrency_keyed)
+
+BOOST_AUTO_TEST_CASE(a_new_key_flood_from_several_threads_keeps_the_cap_and_the_count) {
+    // Threads flood disjoint new keys into a small table while instants advance, so keys are
+    // added, refused, evicted by their own shard's hand and by another shard's, all at once.
+    constexpr std::uint64_t cap = 512, per_thread = 20'000;
+    constexpr int threads = 4;
+    keyed_t k({.defaults = {lim::rate::per_second(1), 1}, .max_keys = cap, .shards = 16}, at(0s));
+    std::vector<std::uint64_t> admitted(threads, 0);
+    std::vector<std::size_t> largest(threads, 0);
+    {
+        std::vector<std::jthread> pool;
+        for (int id = 0; id < threads; ++id)
+            pool.emplace_back([&, id] {
+                for (std::uint64_t i = 0; i < per_thread; ++i) {
+                    const std::uint64_t key = i * threads + static_cast<std::uint64_t>(id);
+                    // A second per 1024 arrivals of this thread: older keys go idle.
+                    admitted[id] +=
+                        k.try_acquire(key, 1, at(1s * static_cast<std::int64_t>(i / 1024)))
+                            .admitted;
+                    largest[id] = std::max(largest[id], k.size());
+                }
+            });
+    }
+    const lim::keyed_stats st = k.stats();
+    std::uint64_t total = 0;
+    for (int id = 0; id < threads; ++id) {
+        total += admitted[id];
+        BOOST_TEST(largest[id] <= cap);
+    }
+    BOOST_TEST(k.size() <= cap);
+    BOOST_TEST(st.inserted - st.evicted == k.size());
+    BOOST_TEST(st.inserted == total); // every admitted new key was tracked (fail closed)
+    BOOST_TEST(st.refused == threads * per_thread - total);
+    BOOST_TEST(total >= cap);
+    const std::size_t left = k.size();
+    BOOST_TEST(k.evict_idle(at(1h)) == left);
+    BOOST_TEST(k.size() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

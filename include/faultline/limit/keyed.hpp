@@ -16,18 +16,31 @@
 // same hash share one bucket). Every key has the semantics of `token_bucket` (a new key starts
 // full) with the default configuration or its override.
 //
-// Memory: keys live in sharded open-addressing tables of 16-byte slots (key, TAT). A key whose
-// bucket is full again (idle for at least its refill time) carries no information and is
-// evicted: every operation sweeps two slots of its shard, so eviction is incremental and never
-// a pause for other callers; a shard that reaches its share of `max_keys` first sweeps itself
-// whole, and if still full refuses new keys with `error::limiter_unavailable` (or admits them
-// untracked when `fail_open`). Overrides are kept apart and never evicted.
+// Memory: keys live in sharded open-addressing tables of 16-byte slots (key, TAT), at most
+// `max_keys` of them over all shards (one shared count, so uneven hashing never refuses a key
+// below the cap). A shard's table grows with its peak and never shrinks, at a load factor of
+// 3/8 to 3/4: 21 to 43 bytes a key at the peak. A key whose bucket is full again (idle for at
+// least its refill time) carries no information and is evicted by a CLOCK hand per shard:
+// every operation moves it two slots; a new key at the cap moves it up to `eviction_budget`
+// slots in its own shard and, if that frees nothing and its shard holds under half its share
+// of keys, as many in another shard (each in turn), then tries once more. So a key's work
+// under locks is its lookup's probes plus at most 3 * eviction_budget + 4 slots; never a scan
+// of a shard (`stats().slots_examined` counts it).
+//
+// At the cap, when the hand finds no idle key, the new key is refused with
+// `error::limiter_unavailable` (`retry_after`: the default burst's refill time) or, with
+// `fail_open`, admitted untracked. A table full of live keys refuses new ones until some go
+// idle; idle keys anywhere are found within about (table slots / eviction_budget) arrivals.
+// Overrides are kept apart and never evicted.
 //
 // Concurrency: one mutex per shard (`shards`, a power of two); no lock is shared by all keys.
+// The key count is one atomic, touched only when a key is added or evicted.
 
 #include <faultline/limit/token_bucket.hpp>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -39,9 +52,19 @@ namespace faultline::limit {
 /// Options of a keyed limiter. A plain value.
 struct keyed_options {
     bucket_config defaults;          ///< Rate, burst and refusal code of keys without override.
-    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys (spread over shards).
-    std::size_t shards = 64;         ///< Rounded up to a power of two.
+    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys, over all shards (1 to 2^56).
+    std::size_t shards = 64;         ///< Rounded up to a power of two; at most 2^16.
     bool fail_open = false;          ///< At the cap: admit untracked keys instead of refusing.
+};
+
+/// Counters of a keyed limiter since construction, summed over shards.
+struct keyed_stats {
+    std::uint64_t inserted = 0; ///< Keys that started being tracked.
+    std::uint64_t evicted = 0;  ///< Keys dropped because their bucket was full again.
+    std::uint64_t refused = 0;  ///< New keys turned away (or admitted untracked) at the cap.
+    /// Slots read or moved while holding a shard's lock: lookups' probes, the hand's sweep,
+    /// deletion's shifts and rehashing. The work bound of the table, countable in tests.
+    std::uint64_t slots_examined = 0;
 };
 
 template <class Clock = std::chrono::steady_clock>
@@ -50,7 +73,11 @@ public:
     using clock = Clock;
     using time_point = typename Clock::time_point;
 
-    /// Throws `std::system_error` if `validate(options.defaults)` fails. Not thread-safe.
+    /// Slots the CLOCK hand may examine in one shard for a new key arriving at the cap.
+    static constexpr std::size_t eviction_budget = 8;
+
+    /// Throws `std::system_error` if `validate(options.defaults)` fails, or with
+    /// `std::errc::invalid_argument` for more than 2^16 shards. Not thread-safe.
     explicit keyed_limiter(const keyed_options& options, time_point now = Clock::now());
 
     /// As `token_bucket::try_acquire`, on the bucket of `key`. Thread-safe (locks one shard).
@@ -73,8 +100,10 @@ public:
     /// Sweeps every shard, evicting keys whose bucket is full; returns how many. Thread-safe
     /// (locks one shard at a time).
     std::size_t evict_idle(time_point now = Clock::now());
-    /// Keys tracked now. Thread-safe (locks one shard at a time).
-    [[nodiscard]] std::size_t size() const;
+    /// Keys tracked now. Thread-safe (reads one atomic).
+    [[nodiscard]] std::size_t size() const noexcept;
+    /// Counters since construction. Thread-safe (locks one shard at a time).
+    [[nodiscard]] keyed_stats stats() const;
     /// Bytes held by the tables and overrides (not counting allocator overhead). Thread-safe.
     [[nodiscard]] std::size_t memory_bytes() const;
 
@@ -90,13 +119,17 @@ private:
         detail::gcra_params p;
         error refusal;
     };
-    struct shard {
+    // Aligned so that two shards' locks never share a cache line.
+    struct alignas(64) shard {
         mutable std::mutex m;
         std::vector<slot> slots; // power-of-two size
         std::size_t size = 0;
-        std::size_t cursor = 0;
+        std::size_t cursor = 0; // the CLOCK hand
         std::unordered_map<std::uint64_t, profile> overrides;
+        keyed_stats stats;
     };
+    enum class outcome { done, at_cap, at_cap_sparse };
+    static constexpr std::size_t max_shards = std::size_t{1} << 16;
 
     [[nodiscard]] static std::uint64_t mix(std::uint64_t k) noexcept;
     [[nodiscard]] shard& shard_of(std::uint64_t h) const noexcept;
@@ -105,21 +138,27 @@ private:
         return detail::gcra_units(t, pr.p.u);
     }
     [[nodiscard]] std::int64_t ns(time_point now) const noexcept;
-    [[nodiscard]] std::size_t find(const shard& s, std::uint64_t key,
-                                   std::uint64_t h) const noexcept;
+    [[nodiscard]] std::size_t find(shard& s, std::uint64_t key, std::uint64_t h) const noexcept;
     void erase_at(shard& s, std::size_t i) noexcept;
-    void sweep(shard& s, std::size_t count, std::int64_t t) noexcept;
+    std::size_t sweep(shard& s, std::size_t count, std::int64_t t) noexcept;
+    [[nodiscard]] bool reserve() noexcept;
     bool insert(shard& s, std::uint64_t key, std::uint64_t h, std::uint64_t tat, std::int64_t t);
     void grow(shard& s);
+    [[nodiscard]] outcome acquire_locked(std::uint64_t key, std::uint64_t h, std::uint64_t n,
+                                         std::int64_t t, decision& d);
+    std::size_t help_sweep(std::int64_t t);
 
     profile defaults_;
     std::int64_t epoch_ns_;
-    std::size_t shard_cap_;
+    std::size_t max_keys_;
     std::size_t slot_cap_;
     unsigned shard_shift_;
     bool fail_open_;
     std::unique_ptr<shard[]> shards_;
     std::size_t shard_count_;
+    alignas(64) std::atomic<std::size_t> count_{0};
+    std::atomic<std::size_t> help_next_{0};
+    std::atomic<std::uint64_t> refused_{0};
 };
 
 } // namespace faultline::limit

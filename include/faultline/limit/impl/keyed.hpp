@@ -13,11 +13,15 @@ keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
     if (auto ec = detail::params_of(o.defaults, defaults_.p))
         throw std::system_error(ec, "keyed_limiter");
     defaults_.refusal = o.defaults.refusal;
+    if (o.shards > max_shards)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "keyed_limiter: more than 65536 shards");
     shard_count_ = std::bit_ceil(o.shards == 0 ? std::size_t{1} : o.shards);
     shard_shift_ = 64u - static_cast<unsigned>(std::countr_zero(shard_count_));
-    shard_cap_ = (std::max<std::size_t>(o.max_keys, 1) + shard_count_ - 1) / shard_count_;
-    // Load factor <= 3/4 at the cap.
-    slot_cap_ = std::bit_ceil(shard_cap_ + shard_cap_ / 3 + 2);
+    // Past 2^56 keys the vector's allocation fails long before the cap matters.
+    max_keys_ = std::clamp<std::size_t>(o.max_keys, 1, std::size_t{1} << 56);
+    // One shard may hold every key (the count is shared) at a load factor <= 3/4.
+    slot_cap_ = std::bit_ceil(max_keys_ + max_keys_ / 3 + 2);
     shards_ = std::make_unique<shard[]>(shard_count_);
     for (std::size_t i = 0; i < shard_count_; ++i)
         shards_[i].slots.assign(std::min<std::size_t>(16, slot_cap_), slot{0, 0});
@@ -61,12 +65,15 @@ std::int64_t keyed_limiter<Clock>::ns(time_point now) const noexcept {
 }
 
 template <class Clock>
-std::size_t keyed_limiter<Clock>::find(const shard& s, std::uint64_t key,
+std::size_t keyed_limiter<Clock>::find(shard& s, std::uint64_t key,
                                        std::uint64_t h) const noexcept {
     const std::size_t mask = s.slots.size() - 1;
     std::size_t i = static_cast<std::size_t>(h) & mask;
-    while (s.slots[i].tat != 0 && s.slots[i].key != key)
+    ++s.stats.slots_examined;
+    while (s.slots[i].tat != 0 && s.slots[i].key != key) {
         i = (i + 1) & mask;
+        ++s.stats.slots_examined;
+    }
     return i;
 }
 
@@ -77,6 +84,7 @@ void keyed_limiter<Clock>::erase_at(shard& s, std::size_t i) noexcept {
     std::size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
+        ++s.stats.slots_examined;
         if (s.slots[j].tat == 0) break;
         const std::size_t k = static_cast<std::size_t>(mix(s.slots[j].key)) & mask;
         const bool movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
@@ -87,30 +95,45 @@ void keyed_limiter<Clock>::erase_at(shard& s, std::size_t i) noexcept {
     }
     s.slots[i] = slot{0, 0};
     --s.size;
+    count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 template <class Clock>
-void keyed_limiter<Clock>::sweep(shard& s, std::size_t count, std::int64_t t) noexcept {
+std::size_t keyed_limiter<Clock>::sweep(shard& s, std::size_t count, std::int64_t t) noexcept {
     const std::size_t mask = s.slots.size() - 1;
+    std::size_t evicted = 0;
     for (; count > 0; --count) {
         const std::size_t i = s.cursor & mask;
         const slot& sl = s.slots[i];
+        ++s.stats.slots_examined;
         if (sl.tat != 0) {
             const profile& pr = profile_of(s, sl.key);
             // Erasing shifts a later entry into i: look at i again next.
             if (detail::gcra_backlog(sl.tat, now_units(t, pr), pr.p) == 0) {
                 erase_at(s, i);
+                ++evicted;
                 continue;
             }
         }
         s.cursor = i + 1;
     }
+    s.stats.evicted += evicted;
+    return evicted;
+}
+
+template <class Clock>
+bool keyed_limiter<Clock>::reserve() noexcept {
+    std::size_t c = count_.load(std::memory_order_relaxed);
+    while (c < max_keys_)
+        if (count_.compare_exchange_weak(c, c + 1, std::memory_order_relaxed)) return true;
+    return false;
 }
 
 template <class Clock>
 void keyed_limiter<Clock>::grow(shard& s) {
     std::vector<slot> old(s.slots.size() * 2, slot{0, 0});
     old.swap(s.slots);
+    s.stats.slots_examined += old.size();
     for (const slot& sl : old)
         if (sl.tat != 0) s.slots[find(s, sl.key, mix(sl.key))] = sl;
 }
@@ -118,20 +141,28 @@ void keyed_limiter<Clock>::grow(shard& s) {
 template <class Clock>
 bool keyed_limiter<Clock>::insert(shard& s, std::uint64_t key, std::uint64_t h, std::uint64_t tat,
                                   std::int64_t t) {
-    if (s.size >= shard_cap_) {
-        sweep(s, s.slots.size() + s.size, t);
-        if (s.size >= shard_cap_) return false;
+    if (!reserve()) {
+        // At the cap: the hand looks a bounded distance further for an idle key.
+        sweep(s, std::min(eviction_budget, s.slots.size()), t);
+        if (!reserve()) return false;
     }
-    if ((s.size + 1) * 4 > s.slots.size() * 3 && s.slots.size() < slot_cap_) grow(s);
+    if ((s.size + 1) * 4 > s.slots.size() * 3 && s.slots.size() < slot_cap_) {
+        try {
+            grow(s);
+        } catch (...) {
+            count_.fetch_sub(1, std::memory_order_relaxed);
+            throw;
+        }
+    }
     s.slots[find(s, key, h)] = slot{key, tat};
     ++s.size;
+    ++s.stats.inserted;
     return true;
 }
 
 template <class Clock>
-decision keyed_limiter<Clock>::try_acquire(std::uint64_t key, std::uint64_t n, time_point now) {
-    const std::int64_t t = ns(now);
-    const std::uint64_t h = mix(key);
+auto keyed_limiter<Clock>::acquire_locked(std::uint64_t key, std::uint64_t h, std::uint64_t n,
+                                          std::int64_t t, decision& d) -> outcome {
     shard& s = shard_of(h);
     const std::lock_guard lock(s.m);
     sweep(s, 2, t);
@@ -141,17 +172,47 @@ decision keyed_limiter<Clock>::try_acquire(std::uint64_t key, std::uint64_t n, t
     const bool present = s.slots[i].tat != 0;
     const std::uint64_t tat = present ? s.slots[i].tat : now_u; // absent: full
     detail::gcra_step step;
-    decision d = detail::gcra_decide(tat, now_u, n, pr.p, pr.refusal, step);
-    if (!step.admit || n == 0) return d;
+    d = detail::gcra_decide(tat, now_u, n, pr.p, pr.refusal, step);
+    if (!step.admit || n == 0) return outcome::done;
     const std::uint64_t next = step.new_tat == 0 ? 1 : step.new_tat; // 0 marks an empty slot
     if (present) {
         s.slots[i].tat = next;
-    } else if (!insert(s, key, h, next, t) && !fail_open_) {
+        return outcome::done;
+    }
+    if (insert(s, key, h, next, t)) return outcome::done;
+    // Under half its share of keys: this shard's hand is unlikely to find what others have.
+    const bool sparse = s.size * shard_count_ < max_keys_ / 2;
+    if (!fail_open_) {
         d.admitted = false;
         d.ec = error::limiter_unavailable;
-        // Some key of this shard will be full again within one burst's refill time.
+        // Some key will be full again within one burst's refill time.
         d.retry_after = detail::gcra_to_ns(defaults_.p.tau, defaults_.p.u);
     }
+    return sparse ? outcome::at_cap_sparse : outcome::at_cap;
+}
+
+// The arriving key's shard had nothing idle within reach: move another shard's hand, so that
+// idle keys are found wherever they are, not only where new keys happen to land.
+template <class Clock>
+std::size_t keyed_limiter<Clock>::help_sweep(std::int64_t t) {
+    shard& s = shards_[help_next_.fetch_add(1, std::memory_order_relaxed) & (shard_count_ - 1)];
+    const std::lock_guard lock(s.m);
+    return sweep(s, std::min(eviction_budget, s.slots.size()), t);
+}
+
+template <class Clock>
+decision keyed_limiter<Clock>::try_acquire(std::uint64_t key, std::uint64_t n, time_point now) {
+    const std::int64_t t = ns(now);
+    const std::uint64_t h = mix(key);
+    decision d;
+    const outcome o = acquire_locked(key, h, n, t, d);
+    if (o == outcome::done) return d;
+    // At the cap, nothing idle in reach in a sparse shard: one bounded look elsewhere, then
+    // once more.
+    if (o == outcome::at_cap_sparse && help_sweep(t) != 0 && !fail_open_ &&
+        acquire_locked(key, h, n, t, d) == outcome::done)
+        return d;
+    refused_.fetch_add(1, std::memory_order_relaxed);
     return d;
 }
 
@@ -180,9 +241,10 @@ void keyed_limiter<Clock>::release(std::uint64_t key, std::uint64_t n, time_poin
     const profile& pr = profile_of(s, key);
     const std::uint64_t now_u = now_units(t, pr);
     const std::uint64_t next = detail::gcra_release(s.slots[i].tat, now_u, n, pr.p);
-    if (detail::gcra_backlog(next, now_u, pr.p) == 0)
+    if (detail::gcra_backlog(next, now_u, pr.p) == 0) {
         erase_at(s, i);
-    else
+        ++s.stats.evicted;
+    } else
         s.slots[i].tat = next;
 }
 
@@ -241,13 +303,22 @@ std::size_t keyed_limiter<Clock>::evict_idle(time_point now) {
 }
 
 template <class Clock>
-std::size_t keyed_limiter<Clock>::size() const {
-    std::size_t n = 0;
+std::size_t keyed_limiter<Clock>::size() const noexcept {
+    return count_.load(std::memory_order_relaxed);
+}
+
+template <class Clock>
+keyed_stats keyed_limiter<Clock>::stats() const {
+    keyed_stats total;
+    total.refused = refused_.load(std::memory_order_relaxed);
     for (std::size_t k = 0; k < shard_count_; ++k) {
-        const std::lock_guard lock(shards_[k].m);
-        n += shards_[k].size;
+        const shard& s = shards_[k];
+        const std::lock_guard lock(s.m);
+        total.inserted += s.stats.inserted;
+        total.evicted += s.stats.evicted;
+        total.slots_examined += s.stats.slots_examined;
     }
-    return n;
+    return total;
 }
 
 template <class Clock>

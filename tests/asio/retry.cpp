@@ -1,5 +1,7 @@
 #include <faultline/asio/retry.hpp>
 
+#include <faultline/classify.hpp>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -8,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+
 #include <boost/test/unit_test.hpp>
 
 #include <optional>

@@ -1,5 +1,7 @@
 #include <faultline/retry/policy.hpp>
 
+#include <faultline/classify.hpp>
+
 #include <boost/test/unit_test.hpp>
 
 namespace fl = faultline;

@@ -1,5 +1,7 @@
 #include <faultline/retry/retry.hpp>
 
+#include <faultline/classify.hpp>
+
 #include <boost/test/unit_test.hpp>
 
 #include <string>

@@ -131,6 +131,21 @@ BOOST_AUTO_TEST_CASE(validate_json_catches_broken_middles) {
     BOOST_TEST((sse::classify_event(ev(chunk), o) == sse::event_kind::content));
 }
 
+BOOST_AUTO_TEST_CASE(validate_json_finds_an_escaped_error_key) {
+    const std::string d = R"({"id":"c","\u0065rror":{"message":"escaped"}})";
+    BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::content)); // the documented cost
+    sse::monitor_options o;
+    o.validate_json = true;
+    faultline::failure f;
+    BOOST_TEST((sse::classify_event(ev(d), o, &f) == sse::event_kind::error));
+    BOOST_TEST(f.message == "escaped");
+    // Through a monitor, in every cut.
+    for (const chunking c : sse_test::all_chunkings) {
+        const run_result r = run(line_of(d) + "data: [DONE]\n\n", c, o);
+        BOOST_TEST((r.v.kind == sse::terminal::error), sse_test::to_string(c));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(error_chunks_are_classified_as_with_no_status) {
     faultline::failure f;
     BOOST_TEST((

@@ -21,17 +21,19 @@
 // Error chunks are classified with `faultline::classify(0, data)`; when that finds nothing more
 // precise than `unknown`, the code is `stream_interrupted`.
 //
-// Cost: a normal chunk is never fully parsed. It gets a structural check (first and last
-// non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk holding
-// them is parsed with Boost.JSON. So a chunk whose braces balance at the ends but whose middle
-// is invalid JSON counts as content, and a top-level key spelled with escapes (`"\u0065rror"`)
-// is missed; set `validate_json` to parse every chunk when that matters more than speed.
-//
+// Cost: by default a normal chunk is never fully parsed. It gets a structural check (first and
+// last non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk
+// holding them is examined exactly (`error_scanner`). So a chunk whose braces balance at the
+// ends but whose middle is invalid JSON counts as content, and a top-level key spelled with
+// escapes (`"\u0065rror"`) is missed. `validate_json` runs the exact scan on every event
+// instead: full validation, keys matched after unescaping, still no allocation per event.
+
 // Time is an input: pass `now` with every call; the monitor owns no timer. Idle time is
 // measured from the last byte received (comment heartbeats count: the peer is alive).
 
 #include <faultline/classify.hpp>
 #include <faultline/error.hpp>
+#include <faultline/sse/error_scan.hpp>
 #include <faultline/sse/parser.hpp>
 
 #include <chrono>
@@ -84,7 +86,8 @@ struct monitor_options {
     std::optional<std::chrono::milliseconds> idle_timeout;
     /// Longest whole stream (the gateway's STREAMING_TIMEOUT); none = no limit.
     std::optional<std::chrono::milliseconds> total_timeout;
-    /// Parse every event's data with Boost.JSON instead of the cheap checks. Slower; exact.
+    /// Scan every event's data exactly (`error_scanner`: validated JSON, escaped keys found)
+    /// instead of the cheap checks. Slower, allocation-free; exact.
     bool validate_json = false;
     /// How error chunks are classified (message length, JSON limits).
     classify_options classify{};
@@ -160,6 +163,7 @@ private:
     monitor_options opts_;
     Handler handler_;
     parser<sink> parser_;
+    error_scanner scanner_; // reused: examining an event allocates nothing
     time_point start_;
     time_point last_;
     std::optional<faultline::failure> failure_; // the first error: chunk, limit or timeout

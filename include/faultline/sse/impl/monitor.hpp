@@ -3,7 +3,9 @@
 
 #include <faultline/detail/ascii.hpp>
 
-#include <boost/json/parser.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstring>
@@ -52,30 +54,6 @@ namespace detail {
     return s;
 }
 
-// Parses `data` within the classify limits; false when it is not valid JSON.
-[[nodiscard]] inline bool parse_json(std::string_view data, const classify_options& o,
-                                     boost::json::value& out) {
-    if (data.size() > o.json.max_size) return false;
-    boost::json::parse_options po;
-    po.max_depth = o.json.max_depth;
-    boost::json::parser p({}, po);
-    boost::system::error_code ec;
-    p.write(data.data(), data.size(), ec);
-    if (ec) return false;
-    out = p.release();
-    return true;
-}
-
-[[nodiscard]] inline bool truthy_error_member(const boost::json::value& v) noexcept {
-    const auto* obj = v.if_object();
-    if (obj == nullptr) return false;
-    const auto it = obj->find("error");
-    if (it == obj->end()) return false;
-    if (const auto* o = it->value().if_object()) return !o->empty();
-    if (const auto* s = it->value().if_string()) return !s->empty();
-    return false;
-}
-
 inline faultline::failure error_chunk_failure(std::string_view data, const classify_options& o) {
     faultline::failure f = classify(0, data, o);
     if (f.code == error::unknown) {
@@ -91,6 +69,53 @@ inline faultline::failure error_chunk_failure(std::string_view data, const class
 
 inline faultline::failure local_failure(error e) {
     return to_failure(e);
+}
+
+// The failure of an error chunk too large to hold: classified from what the scanner kept of its
+// error member, rebuilt as a small OpenAI-shaped body.
+inline faultline::failure summary_failure(const error_summary& s, const classify_options& o) {
+    boost::json::object err;
+    if (!s.message.empty()) err["message"] = s.message;
+    if (!s.type.empty()) err["type"] = s.type;
+    if (!s.code.empty()) {
+        boost::json::value code = boost::json::string_view(s.code);
+        if (s.code_is_number) {
+            boost::system::error_code ec;
+            boost::json::value n = boost::json::parse(s.code, ec);
+            if (!ec) code = std::move(n);
+        }
+        err["code"] = std::move(code);
+    }
+    return error_chunk_failure(boost::json::serialize(boost::json::object{{"error", err}}), o);
+}
+
+// What an event's data is, `scanner` doing the exact work: every event's JSON when validation
+// is asked for, else only the rare chunks that name "error" or are not framed like a chunk.
+inline event_kind classify_event(const event& e, const monitor_options& o, error_scanner& scanner,
+                                 faultline::failure* failed) {
+    if (e.type == "error") {
+        if (failed) *failed = detail::error_chunk_failure(e.data, o.classify);
+        return event_kind::error;
+    }
+    if (e.type == "message_stop") return event_kind::done;
+    const std::string_view d = detail::trim_json_space(e.data);
+    if (d.empty()) return event_kind::empty;
+    if (d == "[DONE]") return event_kind::done;
+    const char first = d.front(), last = d.back();
+    const bool framed = (first == '{' && last == '}') || (first == '[' && last == ']');
+    if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;
+    // Rare from here on: a chunk naming "error", a non-object, or validation asked for.
+    if (!framed && (first == '{' || first == '[')) return event_kind::malformed_json;
+    switch (error_scanner::scan(scanner, d)) {
+    case scan_result::invalid:
+        return event_kind::malformed_json;
+    case scan_result::content:
+        return event_kind::content;
+    case scan_result::error:
+        break;
+    }
+    if (failed) *failed = detail::error_chunk_failure(d, o.classify);
+    return event_kind::error;
 }
 
 } // namespace detail
@@ -127,24 +152,8 @@ inline std::string_view to_string(event_kind k) noexcept {
 
 inline event_kind classify_event(const event& e, const monitor_options& o,
                                  faultline::failure* failed) {
-    if (e.type == "error") {
-        if (failed) *failed = detail::error_chunk_failure(e.data, o.classify);
-        return event_kind::error;
-    }
-    if (e.type == "message_stop") return event_kind::done;
-    const std::string_view d = detail::trim_json_space(e.data);
-    if (d.empty()) return event_kind::empty;
-    if (d == "[DONE]") return event_kind::done;
-    const char first = d.front(), last = d.back();
-    const bool framed = (first == '{' && last == '}') || (first == '[' && last == ']');
-    if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;
-    // Rare from here on: a chunk naming "error", a non-object, or validation asked for.
-    if (!framed && (first == '{' || first == '[')) return event_kind::malformed_json;
-    boost::json::value v;
-    if (!detail::parse_json(d, o.classify, v)) return event_kind::malformed_json;
-    if (!detail::truthy_error_member(v)) return event_kind::content;
-    if (failed) *failed = detail::error_chunk_failure(d, o.classify);
-    return event_kind::error;
+    error_scanner scanner(o.classify.json.max_depth);
+    return detail::classify_event(e, o, scanner, failed);
 }
 
 template <class Handler, class Clock>
@@ -152,6 +161,7 @@ monitor<Handler, Clock>::monitor(time_point start, monitor_options options, Hand
     : opts_(std::move(options))
     , handler_(static_cast<Handler&&>(handler))
     , parser_(opts_.limits, sink{this})
+    , scanner_(opts_.classify.json.max_depth)
     , start_(start)
     , last_(start) {}
 
@@ -198,7 +208,7 @@ auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<ti
 template <class Handler, class Clock>
 void monitor<Handler, Clock>::on_event(const event& e) {
     faultline::failure f;
-    const event_kind k = classify_event(e, opts_, &f);
+    const event_kind k = detail::classify_event(e, opts_, scanner_, &f);
     ++events_;
     if (k == event_kind::content) ++content_;
     handler_.on_event(e, k);

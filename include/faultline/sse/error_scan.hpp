@@ -68,6 +68,8 @@ public:
     [[nodiscard]] bool error_seen() const noexcept { return parser_.handler().truthy; }
     /// Why the document is invalid so far (none while it is valid). Not thread-safe.
     [[nodiscard]] std::error_code json_error() const noexcept { return ec_; }
+    /// Whether nothing but JSON whitespace was written since the last reset. Not thread-safe.
+    [[nodiscard]] bool blank() const noexcept { return !started_; }
     /// Bytes written since the last reset. Not thread-safe.
     [[nodiscard]] std::size_t size_bytes() const noexcept { return size_; }
     /// The summary of the truthy error member (empty fields when none). Not thread-safe.

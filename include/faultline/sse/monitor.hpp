@@ -98,6 +98,13 @@ struct monitor_options {
 [[nodiscard]] event_kind classify_event(const event& e, const monitor_options& options = {},
                                         faultline::failure* failed = nullptr);
 
+namespace detail {
+template <class H>
+concept takes_monitor_fragments = requires(H& h, const event_fragment& f, event_kind k) {
+    h.on_fragment(f, k);
+};
+} // namespace detail
+
 /// A monitor handler that ignores everything.
 struct null_monitor_handler {
     void on_event(const event&, event_kind) noexcept {}
@@ -105,6 +112,14 @@ struct null_monitor_handler {
 
 /// The monitor. `Handler` must have `on_event(const event&, event_kind)` (called for every
 /// event, in order, before the verdict changes) and may have `on_retry(milliseconds)`.
+///
+/// Lines of any size (opt-in): a handler that also has
+/// `on_fragment(const event_fragment&, event_kind)` takes events over the limits in fragments,
+/// as the parser delivers them (see parser.hpp), instead of a limit error. Their data is scanned
+/// as it passes (`error_scanner`: exact, whatever `validate_json` says) and never held, so an
+/// error chunk after a 100 MB line is still found in memory independent of the line. The kind is
+/// `content` in every fragment but the `last`, which carries the event's kind; an error chunk
+/// too large to hold is classified from its `message`, `type` and `code`.
 /// Not copyable or movable (its parser calls back into it).
 template <class Handler = null_monitor_handler, class Clock = std::chrono::steady_clock>
 class monitor {
@@ -146,6 +161,13 @@ public:
     [[nodiscard]] std::size_t content_events() const noexcept { return content_; }
     /// The handler. Not thread-safe.
     [[nodiscard]] Handler& handler() noexcept { return handler_; }
+    /// Bytes the monitor holds in buffers: its parser's and its scanner's kept summary. A stream
+    /// costs this plus the object itself. Not thread-safe.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        const error_summary& s = scanner_.summary();
+        return parser_.buffered_bytes() + s.message.capacity() + s.type.capacity() +
+               s.code.capacity();
+    }
     /// The options. Not thread-safe.
     [[nodiscard]] const monitor_options& options() const noexcept { return opts_; }
 
@@ -154,10 +176,15 @@ private:
         monitor* self;
         void on_event(const event& e) { self->on_event(e); }
         void on_retry(std::chrono::milliseconds ms) { self->on_retry(ms); }
+        void
+        on_fragment(const event_fragment& f) requires detail::takes_monitor_fragments<Handler> {
+            self->on_fragment(f);
+        }
     };
 
     void on_event(const event& e);
     void on_retry(std::chrono::milliseconds ms);
+    void on_fragment(const event_fragment& f);
     std::error_code stop(std::error_code ec);
 
     monitor_options opts_;

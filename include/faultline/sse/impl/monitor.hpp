@@ -228,6 +228,51 @@ void monitor<Handler, Clock>::on_event(const event& e) {
 }
 
 template <class Handler, class Clock>
+void monitor<Handler, Clock>::on_fragment(const event_fragment& f) {
+    if constexpr (detail::takes_monitor_fragments<Handler>) {
+        if (f.first) scanner_.reset();
+        if (!f.last) {
+            scanner_.write(f.data);
+            handler_.on_fragment(f, event_kind::content);
+            return;
+        }
+        faultline::failure failed;
+        event_kind k = event_kind::content;
+        if (f.type == "message_stop") {
+            k = event_kind::done;
+        } else if (f.type != "error" && scanner_.blank()) {
+            k = event_kind::empty;
+        } else {
+            const scan_result r = scanner_.finish();
+            if (f.type == "error" || r == scan_result::error) {
+                k = event_kind::error;
+                failed = detail::summary_failure(scanner_.summary(), opts_.classify);
+            } else if (r == scan_result::invalid) {
+                k = event_kind::malformed_json;
+            }
+        }
+        ++events_;
+        if (k == event_kind::content) ++content_;
+        handler_.on_fragment(f, k);
+        switch (k) {
+        case event_kind::done:
+            done_ = true;
+            break;
+        case event_kind::error:
+            if (!failure_) failure_ = std::move(failed);
+            break;
+        case event_kind::malformed_json:
+            if (!malformed_) malformed_ = detail::local_failure(error::malformed_json);
+            break;
+        default:
+            break;
+        }
+    } else {
+        (void)f;
+    }
+}
+
+template <class Handler, class Clock>
 void monitor<Handler, Clock>::on_retry(std::chrono::milliseconds ms) {
     if constexpr (detail::has_on_retry<Handler>) handler_.on_retry(ms);
 }

@@ -14,35 +14,76 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 namespace faultline::sse {
 namespace detail {
 
-// Whether `s` holds the bytes `"error"`. The only check a normal chunk pays besides its ends, so
-// it looks at 16 positions per step where SSE2 exists: a candidate needs `"` at +0, `e` at +1
-// and `"` at +6, which normal OpenAI chunks almost never have.
-[[nodiscard]] inline bool has_error_key(std::string_view s) noexcept {
-    constexpr std::string_view needle = "\"error\"";
-    std::size_t i = 0;
+// Whether `s` holds the bytes `"error"`: the only check a normal chunk pays besides its ends.
+// Vector steps look for `"e` (which normal OpenAI chunks almost never have) and confirm the rest
+// with one compare; the last bytes go through the same step from a zero-padded copy instead of a
+// byte-by-byte search. AVX2 where the CPU has it (checked once), else SSE2, else the plain find.
+[[nodiscard]] inline bool error_key_at(const char* p) noexcept {
+    return std::memcmp(p, "rror\"", 5) == 0;
+}
+
 #if defined(__SSE2__)
+[[nodiscard]] inline bool has_error_key_sse2(const char* p, std::size_t n) noexcept {
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i e = _mm_set1_epi8('e');
-    for (; i + 16 + needle.size() - 1 <= s.size(); i += 16) {
-        const char* p = s.data() + i;
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
-        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
-        unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, e)),
-                          _mm_cmpeq_epi8(c, quote))));
-        while (mask != 0) {
-            const unsigned bit = static_cast<unsigned>(__builtin_ctz(mask));
-            if (std::memcmp(p + bit + 2, "rror", 4) == 0) return true;
-            mask &= mask - 1;
-        }
-    }
+    const auto step = [&](const char* q) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 1));
+        auto mask = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, e))));
+        for (; mask != 0; mask &= mask - 1)
+            if (error_key_at(q + __builtin_ctz(mask) + 2)) return true;
+        return false;
+    };
+    std::size_t i = 0;
+    for (; i + 16 + 7 <= n; i += 16)
+        if (step(p + i)) return true;
+    char tail[16 + 16 + 7] = {}; // the rest (under 23 bytes), zero-padded for one more step
+    std::memcpy(tail, p + i, n - i);
+    return step(tail);
+}
 #endif
-    return s.find(needle, i) != std::string_view::npos;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FAULTLINE_SSE_AVX2_SCAN 1
+[[gnu::target("avx2")]] [[nodiscard]] inline bool error_key_step_avx2(const char* q) noexcept {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 1));
+    auto mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_and_si256(
+        _mm256_cmpeq_epi8(a, _mm256_set1_epi8('"')), _mm256_cmpeq_epi8(b, _mm256_set1_epi8('e')))));
+    for (; mask != 0; mask &= mask - 1)
+        if (error_key_at(q + __builtin_ctz(mask) + 2)) return true;
+    return false;
+}
+
+[[gnu::target("avx2")]] [[nodiscard]] inline bool has_error_key_avx2(const char* p,
+                                                                     std::size_t n) noexcept {
+    std::size_t i = 0;
+    for (; i + 32 + 7 <= n; i += 32)
+        if (error_key_step_avx2(p + i)) return true;
+    char tail[32 + 32 + 7] = {};
+    std::memcpy(tail, p + i, n - i);
+    return error_key_step_avx2(tail);
+}
+#endif
+
+[[nodiscard]] inline bool has_error_key(std::string_view s) noexcept {
+#if defined(FAULTLINE_SSE_AVX2_SCAN)
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return has_error_key_avx2(s.data(), s.size());
+#endif
+#if defined(__SSE2__)
+    return has_error_key_sse2(s.data(), s.size());
+#else
+    return s.find("\"error\"") != std::string_view::npos;
+#endif
 }
 
 [[nodiscard]] inline std::string_view trim_json_space(std::string_view s) noexcept {

@@ -386,7 +386,8 @@ std::vector<std::string> joined(std::string_view in, chunking c, sse::parser_opt
         if (ec) break;
         BOOST_TEST(p.buffered_bytes() <= 4 * (o.max_line + o.max_event) + 256);
     }
-    BOOST_TEST(p.handler().bad.empty(), p.handler().bad.front());
+    const std::vector<std::string>& bad = p.handler().bad;
+    BOOST_TEST(bad.empty(), (bad.empty() ? std::string() : bad.front()));
     return p.handler().seen;
 }
 

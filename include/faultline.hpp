@@ -15,6 +15,7 @@
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
 #include <faultline/sse/parser.hpp>
+#include <faultline/sse/error_scan.hpp>
 #include <faultline/sse/monitor.hpp>
 #include <faultline/sse/writer.hpp>
 #include <faultline/limit/token_bucket.hpp>

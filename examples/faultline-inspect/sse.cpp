@@ -19,10 +19,12 @@ namespace inspect {
 namespace {
 
 constexpr const char* sse_help =
-    R"(usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-event BYTES] [FILE|-]
+    R"(usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-line BYTES|unlimited]
+                             [--max-event BYTES|unlimited] [FILE|-]
 
-Reads a raw text/event-stream body from FILE (or stdin when FILE is '-' or absent), feeds it to
-faultline::sse::monitor and prints one JSON object per line, in stream order:
+Reads a raw text/event-stream body from FILE (or stdin when FILE is '-' or absent) as it
+arrives, feeds it to faultline::sse::monitor and prints one JSON object per line, in stream
+order:
 
   {"event":E,"data":D,"id":I,"lastEventId":L}   for each dispatched event
       E  the event's type, null when it had no non-empty event field
@@ -46,11 +48,18 @@ faultline::sse::monitor and prints one JSON object per line, in stream order:
 Strings are valid JSON: each maximal invalid UTF-8 sequence of the input is written as U+FFFD.
 The output is the same however the input is cut.
 
+With a limit 'unlimited', lines and events of any size pass in bounded memory: a data line or
+event over 64 KiB (or the other, numeric limit when smaller) is printed as it arrives, its data
+first: {"data":D,"event":E,"id":I,"lastEventId":L}. Only an event or id line over the limit is
+still an error then.
+
 options:
-  --chunks MODE      how the input is cut before each feed(): 'all' (one piece, the default),
-                     'bytes' (one byte per piece), or a decimal SEED: pieces of 1 + (x % 64)
-                     bytes, x from xorshift32 seeded with SEED (0 means 0x9E3779B9)
-  --max-event BYTES  the largest event data accepted (default 8388608)
+  --chunks MODE      how the input is cut before each feed(): 'all' (each read of up to 1 MiB
+                     whole, the default), 'bytes' (one byte per piece), or a decimal SEED:
+                     pieces of 1 + (x % 64) bytes, x from xorshift32 seeded with SEED (0 means
+                     0x9E3779B9)
+  --max-line BYTES   the longest line accepted (default 4194304), or 'unlimited'
+  --max-event BYTES  the largest event data accepted (default 8388608), or 'unlimited')
   --help             this text
 
 exit status: 0 verdict printed, 1 input could not be read, 2 usage error.
@@ -69,7 +78,57 @@ void print(const boost::json::object& o) {
     std::fputc('\n', stdout);
 }
 
+// Writes `s` as the inside of a JSON string, sanitized as `text` does.
+void write_json_chars(std::string_view s) {
+    const std::string quoted = boost::json::serialize(boost::json::value(text(s)));
+    std::fwrite(quoted.data() + 1, 1, quoted.size() - 2, stdout);
+}
+
+// Bytes at the end of `s` that start a UTF-8 sequence it does not finish: they are decided only
+// with what follows, so a fragment boundary never changes what is printed.
+std::size_t unfinished_utf8(std::string_view s) {
+    for (std::size_t back = 1; back <= 3 && back <= s.size(); ++back) {
+        const auto c = static_cast<unsigned char>(s[s.size() - back]);
+        if (c < 0x80) return 0;
+        if (c >= 0xC0) {
+            const std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            return len > back ? back : 0;
+        }
+    }
+    return 0;
+}
+
 struct printer {
+    std::string carry; // an unfinished UTF-8 sequence of a fragmented event's data
+
+    void on_fragment(const faultline::sse::event_fragment& f, faultline::sse::event_kind) {
+        if (f.first) {
+            std::fputs(R"({"data":")", stdout);
+            carry.clear();
+        }
+        std::string_view d = f.data;
+        if (!carry.empty()) {
+            while (!d.empty() && unfinished_utf8(carry) != 0) {
+                carry.push_back(d.front());
+                d.remove_prefix(1);
+            }
+            if (unfinished_utf8(carry) != 0 && !f.last) return; // still undecided
+            write_json_chars(carry);
+            carry.clear();
+        }
+        const std::size_t keep = f.last ? 0 : unfinished_utf8(d);
+        write_json_chars(d.substr(0, d.size() - keep));
+        carry.assign(d.substr(d.size() - keep));
+        if (!f.last) return;
+        boost::json::object o;
+        o["event"] = f.type.empty() ? boost::json::value() : boost::json::value(text(f.type));
+        o["id"] = f.id ? boost::json::value(text(*f.id)) : boost::json::value();
+        o["lastEventId"] = text(f.last_event_id);
+        const std::string rest = boost::json::serialize(o);
+        std::fputs("\",", stdout);
+        std::fwrite(rest.data() + 1, 1, rest.size() - 1, stdout);
+        std::fputc('\n', stdout);
+    }
     void on_event(const faultline::sse::event& e, faultline::sse::event_kind) {
         boost::json::object o;
         o["event"] = e.type.empty() ? boost::json::value() : boost::json::value(text(e.type));
@@ -85,15 +144,60 @@ struct printer {
     }
 };
 
+// Without fragments: the limits are errors.
+struct held_printer {
+    printer p;
+    void on_event(const faultline::sse::event& e, faultline::sse::event_kind k) {
+        p.on_event(e, k);
+    }
+    void on_retry(std::chrono::milliseconds ms) { p.on_retry(ms); }
+};
+
+enum class cut { all, bytes, seeded };
+
+// Feeds `f` to a monitor as it is read, cut as `mode` says, and returns the verdict.
+template <class Printer>
+faultline::sse::verdict inspect_stream(std::FILE* f, cut mode, std::uint32_t seed,
+                                       const faultline::sse::monitor_options& options) {
+    // Time plays no part here: no timeouts are set, every piece arrives at the same instant.
+    using clock = std::chrono::steady_clock;
+    faultline::sse::monitor<Printer> m(clock::time_point{}, options);
+    std::uint32_t x = seed == 0 ? 0x9E3779B9u : seed;
+    std::string buf(std::size_t(1) << 20, '\0');
+    bool stopped = false;
+    for (std::size_t got; !stopped && (got = std::fread(buf.data(), 1, buf.size(), f)) > 0;) {
+        const std::string_view in(buf.data(), got);
+        for (std::size_t i = 0; i < in.size();) {
+            std::size_t len = in.size();
+            if (mode == cut::bytes)
+                len = 1;
+            else if (mode == cut::seeded) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                len = 1 + (x % 64);
+            }
+            if (len > in.size() - i) len = in.size() - i;
+            if (m.feed(in.substr(i, len), clock::time_point{})) {
+                stopped = true;
+                break;
+            }
+            i += len;
+        }
+    }
+    return m.finish();
+}
+
 } // namespace
 
 int run_sse(std::span<char*> args) {
     constexpr std::string_view tool = "sse";
-    enum class cut { all, bytes, seeded } mode = cut::all;
+    cut mode = cut::all;
     std::uint32_t seed = 0;
     faultline::sse::monitor_options options;
     std::string_view path = "-";
     bool have_path = false;
+    bool any_size = false; // a limit is 'unlimited': events over what is held pass in fragments
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view a = args[i];
         if (a == "--help" || a == "-h") {
@@ -111,12 +215,20 @@ int run_sse(std::span<char*> args) {
                 seed = static_cast<std::uint32_t>(*n);
             } else
                 return usage_error(tool, "--chunks must be all, bytes or a decimal seed");
-        } else if (a == "--max-event") {
+        } else if (a == "--max-event" || a == "--max-line") {
             const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--max-event needs a value");
-            const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max());
-            if (!n) return usage_error(tool, "--max-event must be a whole number of bytes");
-            options.limits.max_event = static_cast<std::size_t>(*n);
+            if (!v) return usage_error(tool, std::string(a) + " needs a value");
+            std::size_t& limit =
+                a == "--max-line" ? options.limits.max_line : options.limits.max_event;
+            if (*v == "unlimited") {
+                limit = std::numeric_limits<std::size_t>::max();
+                any_size = true;
+            } else if (const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max())) {
+                limit = static_cast<std::size_t>(*n);
+            } else {
+                return usage_error(tool, std::string(a) +
+                                             " must be a whole number of bytes or 'unlimited'");
+            }
         } else if (a.size() > 1 && a.front() == '-') {
             return usage_error(tool, "unknown option '" + std::string(a) + "'");
         } else {
@@ -125,29 +237,27 @@ int run_sse(std::span<char*> args) {
             have_path = true;
         }
     }
-    const auto input = read_input(path, tool);
-    if (!input) return 1;
-
-    // Time plays no part here: no timeouts are set, every piece arrives at the same instant.
-    using clock = std::chrono::steady_clock;
-    faultline::sse::monitor<printer> m(clock::time_point{}, options);
-    const std::string_view in = *input;
-    std::uint32_t x = seed == 0 ? 0x9E3779B9u : seed;
-    for (std::size_t i = 0; i < in.size();) {
-        std::size_t len = in.size();
-        if (mode == cut::bytes)
-            len = 1;
-        else if (mode == cut::seeded) {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            len = 1 + (x % 64);
-        }
-        if (len > in.size() - i) len = in.size() - i;
-        if (m.feed(in.substr(i, len), clock::time_point{})) break;
-        i += len;
+    if (any_size) {
+        constexpr std::size_t held = 64 * 1024;
+        options.limits.max_line = std::min(options.limits.max_line, held);
+        options.limits.max_event = std::min(options.limits.max_event, held);
     }
-    const faultline::sse::verdict v = m.finish();
+    std::FILE* f = path == "-" ? stdin : std::fopen(std::string(path).c_str(), "rb");
+    if (!f) {
+        std::fprintf(stderr, "faultline-inspect sse: cannot open '%.*s'\n",
+                     static_cast<int>(path.size()), path.data());
+        return 1;
+    }
+    const faultline::sse::verdict v = any_size
+                                          ? inspect_stream<printer>(f, mode, seed, options)
+                                          : inspect_stream<held_printer>(f, mode, seed, options);
+    const bool failed = std::ferror(f) != 0;
+    if (f != stdin) std::fclose(f);
+    if (failed) {
+        std::fprintf(stderr, "faultline-inspect sse: cannot read '%.*s'\n",
+                     static_cast<int>(path.size()), path.data());
+        return 1;
+    }
 
     boost::json::object verdict;
     verdict["terminal"] = faultline::sse::to_string(v.kind);

@@ -180,8 +180,10 @@ std::string validate(const gateway_config& c) {
     if (c.upstream_timeout.count() <= 0 || c.streaming_timeout.count() <= 0 ||
         c.heartbeat.count() <= 0)
         return "upstream_timeout_ms, streaming_timeout_ms and heartbeat_ms must be positive";
-    if (c.stream_max_line == 0 || c.max_body == 0)
-        return "stream_max_line and max_body must be positive";
+    if (c.stream_memory_budget < 1024 || c.max_body == 0)
+        return "stream_memory_budget must be at least 1024 and max_body positive";
+    if (c.streams_memory_budget < c.stream_memory_budget)
+        return "streams_memory_budget must be at least stream_memory_budget";
     const auto check_rate = [](const rate_limit& r) {
         return r.per_minute <= 6'000'000'000'000ull && r.burst <= (std::uint64_t(1) << 40);
     };
@@ -383,7 +385,8 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
     r.millis("upstream_timeout_ms", c.upstream_timeout);
     r.millis("streaming_timeout_ms", c.streaming_timeout);
     r.millis("heartbeat_ms", c.heartbeat);
-    r.number("stream_max_line", c.stream_max_line, std::uint64_t(1) << 30);
+    r.number("stream_memory_budget", c.stream_memory_budget, std::uint64_t(1) << 30);
+    r.number("streams_memory_budget", c.streams_memory_budget, std::uint64_t(1) << 40);
     r.number("max_body", c.max_body, std::uint64_t(1) << 30);
     r.uint("default_max_tokens", c.default_max_tokens, 1'000'000);
     r.boolean("include_status", c.include_status);

@@ -106,8 +106,14 @@ struct gateway_config {
     std::chrono::milliseconds upstream_timeout{2000};     ///< Upstream head or next chunk.
     std::chrono::milliseconds streaming_timeout{300'000}; ///< A whole stream (STREAMING_TIMEOUT).
     std::chrono::milliseconds heartbeat{15'000};          ///< Comment after this much quiet.
-    std::size_t stream_max_line = std::size_t(1) << 20; ///< The upstream stream scanner's line cap.
-    std::size_t max_body = std::size_t(1) << 20;        ///< Request bodies above: 413.
+    /// Memory one relayed stream may hold in buffers (its scanner and its output), in bytes.
+    /// Lines of any length pass in pieces within it; only an event type or id line longer
+    /// than a quarter of it is refused (`sse_line_too_long`).
+    std::size_t stream_memory_budget = std::size_t(1) << 20;
+    /// Memory all relayed streams together may hold, in bytes; a stream that would take the
+    /// total over it ends with `overloaded` (retryable).
+    std::size_t streams_memory_budget = std::size_t(256) << 20;
+    std::size_t max_body = std::size_t(1) << 20; ///< Request bodies above: 413.
     std::uint64_t default_max_tokens = 256;
     /// Whether 5xx bodies repeat the status in `error.status`, as some gateways do.
     bool include_status = true;

@@ -20,9 +20,10 @@
 //    code; 5xx messages are redacted and carry an `event_id` that the log line repeats with the
 //    real cause (references 001/002); an upstream 429 passes through with its Retry-After;
 //  - relays streams through `faultline::sse::monitor`: content as it comes, comment heartbeats
-//    when the upstream is quiet, and on an upstream error chunk, a truncated upstream, a line
-//    over `stream_max_line`, an upstream that goes quiet or the stream time limit, the error
-//    chunk + `[DONE]` convention (reference 002) instead of a silent cut.
+//    when the upstream is quiet, and on an upstream error chunk, a truncated upstream, a stream
+//    over its memory budget, an upstream that goes quiet or the stream time limit, the error
+//    chunk + `[DONE]` convention (reference 002) instead of a silent cut. Lines of any length
+//    (a base64 image) are relayed in pieces as they arrive, in `stream_memory_budget` bytes.
 //
 // Time for limits and breakers comes from `server_options::clock`, so tests drive them with a
 // manual clock; waits (upstream latency, heartbeats) use Asio timers.
@@ -44,16 +45,17 @@ namespace examples::gateway {
 
 /// What the server counts. A plain value (a snapshot).
 struct stats {
-    std::uint64_t connections = 0;    ///< Connections accepted.
-    std::uint64_t requests = 0;       ///< Requests read.
-    std::uint64_t ok = 0;             ///< 2xx answers.
-    std::uint64_t client_errors = 0;  ///< 4xx answers other than 429.
-    std::uint64_t rate_limited = 0;   ///< 429 answers.
-    std::uint64_t server_errors = 0;  ///< 5xx answers.
-    std::uint64_t streams = 0;        ///< Streams started (200, text/event-stream).
-    std::uint64_t stream_errors = 0;  ///< Streams ended with an error chunk or a cut.
-    std::uint64_t upstream_calls = 0; ///< Calls made to channels.
-    std::uint64_t failovers = 0;      ///< Calls made to another channel after one failed.
+    std::uint64_t connections = 0;       ///< Connections accepted.
+    std::uint64_t requests = 0;          ///< Requests read.
+    std::uint64_t ok = 0;                ///< 2xx answers.
+    std::uint64_t client_errors = 0;     ///< 4xx answers other than 429.
+    std::uint64_t rate_limited = 0;      ///< 429 answers.
+    std::uint64_t server_errors = 0;     ///< 5xx answers.
+    std::uint64_t streams = 0;           ///< Streams started (200, text/event-stream).
+    std::uint64_t stream_errors = 0;     ///< Streams ended with an error chunk or a cut.
+    std::uint64_t upstream_calls = 0;    ///< Calls made to channels.
+    std::uint64_t failovers = 0;         ///< Calls made to another channel after one failed.
+    std::uint64_t stream_bytes_peak = 0; ///< The most bytes one relayed stream held at once.
 };
 
 /// Behaviour injected into a server.

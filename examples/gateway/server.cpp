@@ -84,6 +84,9 @@ struct relay {
     const sse::monitor_options* options = nullptr;
     std::optional<faultline::failure> upstream_error;
     bool finished = false;
+    bool fragment_error = false;  // an error chunk too large to hold: the monitor has its failure
+    std::string* bytes = nullptr; // what `out` writes into, for fragments passed through as is
+    bool mid_event = false;       // a fragmented event is partly relayed
 
     void on_event(const sse::event& e, sse::event_kind kind) {
         if (finished) return;
@@ -110,6 +113,65 @@ struct relay {
             return;
         }
     }
+
+    // An event too large to hold, relayed piece by piece as the upstream sends it: the client
+    // gets the same event, never the whole line in the gateway's memory. Its kind is known only
+    // at its end, so an error chunk this large reaches the client as sent, then the gateway's
+    // own error chunk follows.
+    void on_fragment(const sse::event_fragment& f, sse::event_kind kind) {
+        if (finished) return;
+        mid_event = !f.last;
+        if (f.first) {
+            if (!f.type.empty() && sse::is_safe_event_type(f.type))
+                bytes->append("event: ").append(f.type).append("\n");
+            bytes->append("data: ");
+        }
+        std::string_view d = f.data;
+        // A '\n' joins two data lines: it starts a new `data:` line on the way out.
+        for (std::size_t nl; (nl = d.find('\n')) != std::string_view::npos; d.remove_prefix(nl + 1))
+            bytes->append(d.substr(0, nl)).append("\ndata: ");
+        bytes->append(d);
+        if (!f.last) return;
+        bytes->append("\n\n");
+        if (kind == sse::event_kind::done) {
+            out->done();
+            finished = true;
+        } else if (kind == sse::event_kind::error) {
+            fragment_error = true;
+            finished = true;
+        }
+    }
+};
+
+// Bytes held by relayed streams, charged against the per-stream and whole-process budgets.
+class stream_memory {
+public:
+    stream_memory(std::atomic<std::size_t>& total, std::atomic<std::uint64_t>& peak)
+        : total_(total)
+        , peak_(peak) {}
+    stream_memory(const stream_memory&) = delete;
+    stream_memory& operator=(const stream_memory&) = delete;
+    ~stream_memory() { total_.fetch_sub(held_, std::memory_order_relaxed); }
+
+    // Charges what the stream holds now; returns the whole process's total.
+    std::size_t charge(std::size_t held) {
+        std::size_t total;
+        if (held >= held_)
+            total = total_.fetch_add(held - held_, std::memory_order_relaxed) + (held - held_);
+        else
+            total = total_.fetch_sub(held_ - held, std::memory_order_relaxed) - (held_ - held);
+        held_ = held;
+        std::uint64_t p = peak_.load(std::memory_order_relaxed);
+        while (held > p && !peak_.compare_exchange_weak(p, held, std::memory_order_relaxed)) {
+        }
+        return total;
+    }
+    [[nodiscard]] std::size_t held() const noexcept { return held_; }
+
+private:
+    std::atomic<std::size_t>& total_;
+    std::atomic<std::uint64_t>& peak_;
+    std::size_t held_ = 0;
 };
 
 } // namespace
@@ -150,8 +212,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
             rate_limited{0}, server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0},
-            failovers{0};
+            failovers{0}, stream_bytes_peak{0};
     } count;
+    std::atomic<std::size_t> stream_bytes{0}; // held by all relayed streams now
     std::mutex log_mutex;
 
     void log(std::string_view line) {
@@ -686,11 +749,15 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     std::string out;
     sse::writer w(out);
     sse::monitor_options mo;
-    mo.limits.max_line = config.stream_max_line;
-    mo.limits.max_event = config.stream_max_line;
+    // A quarter of the budget for a line held whole, a quarter for an event's data; longer ones
+    // pass in pieces. The rest is the output buffer, one upstream piece at a time.
+    mo.limits.max_line = config.stream_memory_budget / 4;
+    mo.limits.max_event = config.stream_memory_budget / 4;
     relay rl{&w, nullptr, std::nullopt, false};
+    stream_memory memory(stream_bytes, count.stream_bytes_peak);
     sse::monitor<relay> m(clock::now(), mo, rl);
     m.handler().options = &m.options();
+    m.handler().bytes = &out;
 
     const auto flush = [&]() -> net::awaitable<bool> {
         if (out.empty()) co_return true;
@@ -705,6 +772,13 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     // Our own errors carry no upstream text: their messages (and fixes) go to the client.
     // `upstream` says whether the upstream caused it (a cut, silence) or the gateway's own limit.
     const auto own_error = [&](faultline::error e, std::string message, bool upstream) {
+        if (m.handler().mid_event) {
+            // Half an event is out and SSE cannot take it back: end it (the client sees its
+            // data cut short) so that the error chunk is an event of its own.
+            out.append("\n\n");
+            m.handler().mid_event = false;
+        }
+        m.handler().finished = true;
         failed_with = e;
         result.upstream_fault = upstream;
         w.error(faultline::render(e, message, id, render_opts(false)).body);
@@ -748,14 +822,27 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             last_piece = clock::now();
             if (std::error_code ec = m.feed(piece.bytes, last_piece)) {
                 // Without monitor timeouts, only the line and event limits stop a feed.
+                // Data lines of any length pass in pieces: only an event type or id line this
+                // long is refused.
                 own_error(ec == faultline::error::sse_event_too_large
                               ? faultline::error::sse_event_too_large
                               : faultline::error::sse_line_too_long,
-                          "An upstream event line exceeded the gateway's stream scanner limit of " +
-                              std::to_string(config.stream_max_line) +
-                              " bytes (stream_max_line); it was not relayed. Raise the limit for "
-                              "large base64 payloads.",
+                          "An upstream event type or id line exceeded " +
+                              std::to_string(mo.limits.max_line) +
+                              " bytes, a quarter of the stream's memory budget "
+                              "(stream_memory_budget); it was not relayed.",
                           false);
+                ended = true;
+            } else if (m.handler().fragment_error) {
+                // An error chunk too large to hold: the monitor classified what it kept of it.
+                const sse::verdict v = m.finish();
+                failed_with = v.failure ? v.failure->code : faultline::error::stream_interrupted;
+                result.upstream_fault = true;
+                w.error(faultline::render(v.failure.value_or(faultline::to_failure(
+                                              faultline::error::stream_interrupted)),
+                                          id, render_opts(true))
+                            .body);
+                log("stream event_id=" + id + " upstream error chunk of a line too large to hold");
                 ended = true;
             } else if (m.handler().upstream_error) {
                 failed_with = m.handler().upstream_error->code;
@@ -768,6 +855,23 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
                 ended = true;
             }
             if (!out.empty()) last_write = clock::now();
+            if (!ended) {
+                const std::size_t held = m.buffered_bytes() + out.capacity();
+                const std::size_t total = memory.charge(held);
+                if (held > config.stream_memory_budget || total > config.streams_memory_budget) {
+                    own_error(faultline::error::overloaded,
+                              held > config.stream_memory_budget
+                                  ? "The stream needed " + std::to_string(held) +
+                                        " bytes of buffers, over its memory budget of " +
+                                        std::to_string(config.stream_memory_budget) +
+                                        " bytes (stream_memory_budget)."
+                                  : "The gateway's streams hold " + std::to_string(total) +
+                                        " bytes, its memory budget for streams (" +
+                                        "streams_memory_budget); retry shortly.",
+                              false);
+                    ended = true;
+                }
+            }
             if (!co_await flush()) co_return result;
         }
         if (ended) break;
@@ -839,9 +943,10 @@ stats server::snapshot() const noexcept {
     const auto get = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
     };
-    return {get(c.connections),    get(c.requests),      get(c.ok),      get(c.client_errors),
-            get(c.rate_limited),   get(c.server_errors), get(c.streams), get(c.stream_errors),
-            get(c.upstream_calls), get(c.failovers)};
+    return {get(c.connections),   get(c.requests),         get(c.ok),
+            get(c.client_errors), get(c.rate_limited),     get(c.server_errors),
+            get(c.streams),       get(c.stream_errors),    get(c.upstream_calls),
+            get(c.failovers),     get(c.stream_bytes_peak)};
 }
 
 const gateway_config& server::config() const noexcept {

@@ -148,9 +148,7 @@ BOOST_AUTO_TEST_CASE(a_cut_stream_is_reported_as_truncated) {
 }
 
 BOOST_AUTO_TEST_CASE(its_own_line_limit_stops_a_huge_line) {
-    gw::gateway_config c = test_config();
-    c.stream_max_line = std::size_t(8) << 20; // the gateway lets the 6 MiB line through
-    gateway_fixture g(c);
+    gateway_fixture g; // the gateway relays the 6 MiB line in pieces
     cl::options o = options_for(g, "sim-huge-line", true);
     o.max_line = std::size_t(1) << 20;
     const cl::report r = one(o);

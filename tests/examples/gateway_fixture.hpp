@@ -96,6 +96,12 @@ inline std::string chat_body(std::string_view model, bool stream = false,
     return examples::chat_request_body(model, prompt, max_tokens, stream);
 }
 
+/// A monitor handler that takes lines of any size in fragments (the gateway relays them).
+struct any_line_handler {
+    void on_event(const faultline::sse::event&, faultline::sse::event_kind) noexcept {}
+    void on_fragment(const faultline::sse::event_fragment&, faultline::sse::event_kind) noexcept {}
+};
+
 /// Sends one request over `conn` and reads the whole response.
 inline net::awaitable<response> exchange(examples::http_connection& conn, http::verb method,
                                          std::string target, std::string_view key,
@@ -103,7 +109,7 @@ inline net::awaitable<response> exchange(examples::http_connection& conn, http::
     response out;
     auto req = conn.make_request(method, target, key, std::move(body));
     bool streaming = false;
-    faultline::sse::monitor<> monitor(std::chrono::steady_clock::now());
+    faultline::sse::monitor<any_line_handler> monitor(std::chrono::steady_clock::now());
     examples::exchange_options eo;
     eo.idle_timeout = 10s;
     const examples::exchange_result r = co_await conn.exchange(

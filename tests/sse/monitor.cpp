@@ -1,5 +1,6 @@
 #include <faultline/sse/monitor.hpp>
 
+#include "../support/peak_rss.hpp"
 #include "chunking.hpp"
 
 #include <faultline/sse/writer.hpp>
@@ -213,6 +214,21 @@ BOOST_AUTO_TEST_CASE(validate_json_catches_broken_middles) {
     o.validate_json = true;
     BOOST_TEST((sse::classify_event(ev(d), o) == sse::event_kind::malformed_json));
     BOOST_TEST((sse::classify_event(ev(chunk), o) == sse::event_kind::content));
+}
+
+BOOST_AUTO_TEST_CASE(validate_json_finds_an_escaped_error_key) {
+    const std::string d = R"({"id":"c","\u0065rror":{"message":"escaped"}})";
+    BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::content)); // the documented cost
+    sse::monitor_options o;
+    o.validate_json = true;
+    faultline::failure f;
+    BOOST_TEST((sse::classify_event(ev(d), o, &f) == sse::event_kind::error));
+    BOOST_TEST(f.message == "escaped");
+    // Through a monitor, in every cut.
+    for (const chunking c : sse_test::all_chunkings) {
+        const run_result r = run(line_of(d) + "data: [DONE]\n\n", c, o);
+        BOOST_TEST((r.v.kind == sse::terminal::error), sse_test::to_string(c));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(error_chunks_are_classified_as_with_no_status) {
@@ -658,6 +674,135 @@ BOOST_AUTO_TEST_CASE(on_error_receives_the_failure) {
     BOOST_TEST(again.message == got[0].message);
     BOOST_TEST(m.finish().failure->message == "first");
     BOOST_TEST(m.handler().kinds.size() == 8u);
+
+// --- lines of any size ------------------------------------------------------------------------
+
+namespace {
+
+// Takes fragments: counts bytes and keeps the kinds of whole events.
+struct fragment_kinds {
+    std::vector<sse::event_kind> seen;
+    std::size_t fragment_bytes = 0;
+    std::size_t early_kinds = 0;
+    void on_event(const sse::event&, sse::event_kind k) { seen.push_back(k); }
+    void on_fragment(const sse::event_fragment& f, sse::event_kind k) {
+        fragment_bytes += f.data.size();
+        if (f.last)
+            seen.push_back(k);
+        else if (k != sse::event_kind::content)
+            ++early_kinds; // only the last fragment carries the event's kind
+    }
+};
+
+sse::monitor_options small_limits() {
+    sse::monitor_options o;
+    o.limits.max_line = 64 * 1024;
+    o.limits.max_event = 64 * 1024;
+    return o;
+}
+
+// Feeds `prefix`, then `megabytes` MiB of base64 in 64 KiB pieces, then `suffix`.
+template <class M>
+std::error_code feed_long_line(M& m, std::string_view prefix, std::size_t megabytes,
+                               std::string_view suffix, std::size_t& most_held) {
+    const std::string piece(64 * 1024, 'A');
+    if (auto ec = m.feed(prefix, tp{})) return ec;
+    for (std::size_t i = 0; i < megabytes * 16; ++i) {
+        if (auto ec = m.feed(piece, tp{})) return ec;
+        most_held = std::max(most_held, m.buffered_bytes());
+    }
+    return m.feed(suffix, tp{});
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_hundred_megabyte_line_is_monitored_in_bounded_memory) {
+    sse::monitor<fragment_kinds, manual_clock> m(tp{}, small_limits());
+    std::size_t most_held = 0;
+    const std::size_t before = test_support::status_kib("VmRSS").value_or(0);
+    const bool peak = test_support::reset_peak_rss();
+    const std::error_code ec = feed_long_line(
+        m, "data: " + chunk + "\n\n" + R"(data: {"choices":[{"delta":{"images":[{"url":"data:)",
+        100, "\"}]}}]}\n\ndata: [DONE]\n\n", most_held);
+    BOOST_TEST(!ec);
+    const sse::verdict v = m.finish();
+    BOOST_TEST((v.kind == sse::terminal::done));
+    BOOST_TEST(m.handler().seen.size() == 3u);
+    BOOST_TEST(m.handler().fragment_bytes > std::size_t(100) << 20);
+    BOOST_TEST(m.handler().early_kinds == 0u);
+    BOOST_TEST(most_held <= 256u * 1024);
+    if (peak) BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_chunk_after_a_fifty_megabyte_line_is_still_found) {
+    sse::monitor<fragment_kinds, manual_clock> m(tp{}, small_limits());
+    std::size_t most_held = 0;
+    const std::error_code ec = feed_long_line(
+        m, R"(data: {"choices":[{"delta":{"content":")", 50,
+        "\"}}]}\n\n"
+        R"(data: {"error":{"message":"The server had an error while processing your request.",)"
+        R"("type":"server_error","code":null}})"
+        "\n\ndata: [DONE]\n\n",
+        most_held);
+    BOOST_TEST(!ec);
+    const sse::verdict v = m.finish();
+    BOOST_TEST((v.kind == sse::terminal::error));
+    BOOST_TEST(v.failure->message == "The server had an error while processing your request.");
+    BOOST_TEST(most_held <= 256u * 1024);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_chunk_too_large_to_hold_is_found_and_classified) {
+    // The error member after a long field, its key escaped: found, and classified from what
+    // the scanner kept of it (a rate limit by its type).
+    const std::string in = R"(data: {"pad":")" + std::string(200'000, 'p') +
+                           R"(","error":{"message":"Rate limit reached for requests",)"
+                           R"("type":"requests","code":"rate_limit_exceeded"}})"
+                           "\n\ndata: [DONE]\n\n";
+    for (const chunking c : {chunking::all, chunking::random}) {
+        sse::monitor<fragment_kinds, manual_clock> m(tp{}, small_limits());
+        for (auto piece : sse_test::cut(in, c))
+            BOOST_TEST(!m.feed(piece, tp{}));
+        const sse::verdict v = m.finish();
+        BOOST_TEST((v.kind == sse::terminal::error));
+        BOOST_TEST((v.error_code() == faultline::category::rate_limited));
+        BOOST_TEST(v.failure->message == "Rate limit reached for requests");
+        BOOST_TEST((m.handler().seen ==
+                    std::vector<sse::event_kind>{sse::event_kind::error, sse::event_kind::done}));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(long_fragmented_events_get_every_kind) {
+    const std::string pad(100'000, ' ');
+    struct row {
+        std::string in;
+        sse::event_kind want;
+    };
+    const row rows[] = {
+        {"data: {\"a\":1" + pad + "}\n\n", sse::event_kind::content},
+        {"data: {\"a\":1" + pad + "\n\n", sse::event_kind::malformed_json},
+        {"data: " + pad + "\n\n", sse::event_kind::empty},
+        {"event: message_stop\ndata: {\"a\":\"" + pad + "\"}\n\n", sse::event_kind::done},
+        {"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+         "\"message\":\"Overloaded" +
+             pad + "\"}}\n\n",
+         sse::event_kind::error},
+        {"data: {\"error\":null,\"x\":\"" + pad + "\"}\n\n", sse::event_kind::content},
+    };
+    for (const row& r : rows) {
+        sse::monitor<fragment_kinds, manual_clock> m(tp{}, small_limits());
+        BOOST_TEST(!m.feed(r.in, tp{}));
+        BOOST_TEST(m.handler().seen.size() == 1u);
+        if (!m.handler().seen.empty())
+            BOOST_TEST((m.handler().seen[0] == r.want), sse::to_string(r.want));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(without_on_fragment_the_limits_still_stop_the_stream) {
+    monitor_t m(tp{}, small_limits());
+    std::size_t most_held = 0;
+    const std::error_code ec = feed_long_line(m, "data: {\"x\":\"", 1, "\"}\n\n", most_held);
+    BOOST_TEST((ec == faultline::error::sse_line_too_long));
+    BOOST_TEST((m.finish().error_code() == faultline::error::sse_line_too_long));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,6 @@
 #include <faultline/sse/parser.hpp>
 
+#include "../support/peak_rss.hpp"
 #include "chunking.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -347,6 +348,146 @@ BOOST_AUTO_TEST_CASE(random_chunkings_agree) {
         const outcome o = run(in, chunking::random, {}, seed);
         BOOST_TEST(o.seen == ref.seen, "seed " << seed);
     }
+}
+
+// --- lines of any size: fragments ------------------------------------------------------------
+
+namespace {
+
+// Takes fragments and joins them again, recording each event as `recorder` does, so a run with
+// tiny limits can be compared with a run that holds everything.
+struct joiner : recorder {
+    std::string data;
+    std::size_t fragments = 0;
+    std::size_t longest_fragment = 0;
+    bool in_event = false;
+    std::vector<std::string> bad; // order violations
+    void on_fragment(const sse::event_fragment& f) {
+        ++fragments;
+        if (f.first == in_event)
+            bad.push_back("first flag wrong at fragment " + std::to_string(fragments));
+        in_event = !f.last;
+        if (f.first) data.clear();
+        longest_fragment = std::max(longest_fragment, f.data.size());
+        data.append(f.data);
+        if (!f.last) return;
+        BOOST_TEST(f.data.empty());
+        seen.push_back("E" + std::string(f.type) + "|" + data + "|" +
+                       (f.id ? std::string(*f.id) : std::string("~")) + "|" +
+                       std::string(f.last_event_id));
+    }
+};
+
+std::vector<std::string> joined(std::string_view in, chunking c, sse::parser_options o,
+                                std::error_code& ec, std::uint32_t seed = 7) {
+    sse::parser<joiner> p(o);
+    for (auto piece : sse_test::cut(in, c, seed)) {
+        (void)p.feed(piece, ec);
+        if (ec) break;
+        BOOST_TEST(p.buffered_bytes() <= 4 * (o.max_line + o.max_event) + 256);
+    }
+    const std::vector<std::string>& bad = p.handler().bad;
+    BOOST_TEST(bad.empty(), (bad.empty() ? std::string() : bad.front()));
+    return p.handler().seen;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(fragments_join_to_what_a_parser_without_limits_dispatches) {
+    const std::string big(200, 'B');
+    const std::string inputs[] = {
+        "data: " + big + "\n\n",
+        "data:" + big + "\r\n\r\n",
+        "event: image\nid: 7\ndata: " + big + "\n\n",
+        "data: " + big + "\nevent: late\nid: 8\n\n", // fields after the data count
+        "data: short\ndata: " + big + "\ndata: tail\n\n",
+        "data: " + big + "\ndata:\ndata: " + big + "\r\r",
+        ": " + big + "\ndata: after a long comment\n\n",
+        "data: a\n" + std::string(30, 'x') + "\n\ndata: b\n\n", // unknown field: ignored
+        "data: 1\ndata: 2\ndata: 3\ndata: 4\ndata: 5\ndata: 6\ndata: 7\n\n", // max_event
+        "\xEF\xBB\xBF"
+        "data: " +
+            big + "\n\ndata: " + big + "\n", // last event unfinished
+        "retry: 30\ndata: small\n\ndata: " + big + "\n\ndata: [DONE]\n\n",
+    };
+    sse::parser_options small;
+    small.max_line = 16;
+    small.max_event = 12;
+    for (const std::string& in : inputs) {
+        const outcome ref = run(in, chunking::all);
+        BOOST_REQUIRE(!ref.ec);
+        for (chunking c : sse_test::all_chunkings)
+            for (std::uint32_t seed : {1u, 7u}) {
+                BOOST_TEST_CONTEXT(sse_test::to_string(c)
+                                   << " seed " << seed << " input " << in.substr(0, 40)) {
+                    std::error_code ec;
+                    BOOST_TEST(joined(in, c, small, ec, seed) == ref.seen,
+                               boost::test_tools::per_element());
+                    BOOST_TEST(!ec);
+                }
+            }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(fragments_are_opt_in_and_other_long_fields_still_fail) {
+    sse::parser_options small;
+    small.max_line = 16;
+    // Without on_fragment: the typed errors as before.
+    check("data: " + std::string(40, 'x') + "\n\n", {}, small, faultline::error::sse_line_too_long);
+    // With it: an over-long event type or id cannot be fragmented.
+    for (const std::string& in : {"event: " + std::string(40, 't') + "\ndata: x\n\n",
+                                  "id: " + std::string(40, 'i') + "\ndata: x\n\n"}) {
+        for (chunking c : sse_test::all_chunkings) {
+            std::error_code ec;
+            (void)joined(in, c, small, ec);
+            BOOST_TEST((ec == faultline::error::sse_line_too_long), sse_test::to_string(c));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(in_piece_fragments_are_views_of_the_piece_not_copies) {
+    sse::parser_options small;
+    small.max_line = 64;
+    sse::parser<joiner> p(small);
+    const std::string in = "data: " + std::string(10000, 'z') + "\n\n";
+    std::error_code ec;
+    BOOST_TEST(p.feed(in, ec) == in.size());
+    BOOST_TEST(!ec);
+    BOOST_TEST(p.handler().longest_fragment == 10000u); // one view, nothing gathered
+    BOOST_TEST(p.buffered_bytes() <= 256u);
+}
+
+BOOST_AUTO_TEST_CASE(a_hundred_megabyte_data_line_passes_in_bounded_memory) {
+    sse::parser_options o; // the defaults: 4 MiB line, 8 MiB event held at most
+    o.max_line = 64 * 1024;
+    o.max_event = 64 * 1024;
+    struct counter {
+        std::size_t bytes = 0, events = 0;
+        void on_event(const sse::event&) { ++events; }
+        void on_fragment(const sse::event_fragment& f) {
+            bytes += f.data.size();
+            events += f.last;
+        }
+    };
+    sse::parser<counter> q(o);
+    const std::string piece(64 * 1024, 'A');
+    const std::size_t before = test_support::status_kib("VmRSS").value_or(0);
+    const bool peak = test_support::reset_peak_rss();
+    std::error_code ec;
+    std::size_t most_held = 0;
+    (void)q.feed("data: {\"b64\":\"", ec);
+    // Pieces cut across the line at odd places too: 64 KiB, shifted by 7 bytes.
+    for (int i = 0; i < 1600 && !ec; ++i) {
+        (void)q.feed(std::string_view(piece).substr(0, 7), ec);
+        (void)q.feed(std::string_view(piece).substr(7), ec);
+        most_held = std::max(most_held, q.buffered_bytes());
+    }
+    (void)q.feed("\"}\n\ndata: [DONE]\n\n", ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST(q.handler().bytes == 1600u * 64 * 1024 + 10);
+    BOOST_TEST(q.handler().events == 2u);
+    BOOST_TEST(most_held <= 128u * 1024);
+    if (peak) BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -52,20 +52,21 @@
 //    `{"type":"error","code":…,"message":…}`): openai-node throws on it, as faultline does;
 //    openai-python yields it as an event.
 //
-// Cost: a normal chunk is never fully parsed. It gets a structural check (first and last
-// non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk holding
-// them is parsed with Boost.JSON. Protocol detection and terminators look only at the `event:`
-// name; the once-per-stream events that carry a stop reason (`message_delta`,
-// `response.incomplete`) and error events are parsed. So a chunk whose braces balance at the
-// ends but whose middle is invalid JSON counts as content, and a top-level key spelled with
-// escapes (`"\u0065rror"`) is missed; set `validate_json` to parse every chunk when that matters
-// more than speed.
+// Cost: by default a normal chunk is never fully parsed. It gets a structural check (first and
+// last non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk
+// holding them is examined exactly (`error_scanner`). Protocol detection and terminators look
+// only at the `event:` name; the once-per-stream events that carry a stop reason
+// (`message_delta`, `response.incomplete`) and error events are parsed. So a chunk whose braces
+// balance at the ends but whose middle is invalid JSON counts as content, and a top-level key
+// spelled with escapes (`"\u0065rror"`) is missed. `validate_json` runs the exact scan on every
+// event instead: full validation, keys matched after unescaping, still no allocation per event.
 //
 // Time is an input: pass `now` with every call; the monitor owns no timer. Idle time is
 // measured from the last byte received (comment heartbeats count: the peer is alive).
 
 #include <faultline/classify.hpp>
 #include <faultline/error.hpp>
+#include <faultline/sse/error_scan.hpp>
 #include <faultline/sse/parser.hpp>
 
 #include <chrono>
@@ -146,7 +147,8 @@ struct monitor_options {
     std::optional<std::chrono::milliseconds> idle_timeout;
     /// Longest whole stream (the gateway's STREAMING_TIMEOUT); none = no limit.
     std::optional<std::chrono::milliseconds> total_timeout;
-    /// Parse every event's data with Boost.JSON instead of the cheap checks. Slower; exact.
+    /// Scan every event's data exactly (`error_scanner`: validated JSON, escaped keys found)
+    /// instead of the cheap checks. Slower, allocation-free; exact.
     bool validate_json = false;
     /// How error chunks are classified (message length, JSON limits).
     classify_options classify{};
@@ -159,6 +161,13 @@ struct monitor_options {
 [[nodiscard]] event_kind classify_event(const event& e, const monitor_options& options = {},
                                         faultline::failure* failed = nullptr);
 
+namespace detail {
+template <class H>
+concept takes_monitor_fragments = requires(H& h, const event_fragment& f, event_kind k) {
+    h.on_fragment(f, k);
+};
+} // namespace detail
+
 /// A monitor handler that ignores everything.
 struct null_monitor_handler {
     void on_event(const event&, event_kind) noexcept {}
@@ -169,6 +178,15 @@ struct null_monitor_handler {
 /// `on_retry(milliseconds)` and `on_error(const event&, const failure&)`: called right after
 /// `on_event` for every error event, with the failure the monitor found in it (the verdict
 /// keeps the first). Handlers without `on_error` are not affected.
+///
+/// Lines of any size (opt-in): a handler that also has
+/// `on_fragment(const event_fragment&, event_kind)` takes events over the limits in fragments,
+/// as the parser delivers them (see parser.hpp), instead of a limit error. Their data is scanned
+/// as it passes (`error_scanner`: exact, whatever `validate_json` says) and never held, so an
+/// error chunk after a 100 MB line is still found in memory independent of the line. The kind is
+/// `content` in every fragment but the `last`, which carries the event's kind; an error chunk
+/// too large to hold is classified from its `message`, `type` and `code` (`on_error` is not
+/// called for it: there is no whole event to pass).
 /// Not copyable or movable (its parser calls back into it).
 template <class Handler = null_monitor_handler, class Clock = std::chrono::steady_clock>
 class monitor {
@@ -212,6 +230,13 @@ public:
     [[nodiscard]] std::size_t content_events() const noexcept { return content_; }
     /// The handler. Not thread-safe.
     [[nodiscard]] Handler& handler() noexcept { return handler_; }
+    /// Bytes the monitor holds in buffers: its parser's and its scanner's kept summary. A stream
+    /// costs this plus the object itself. Not thread-safe.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        const error_summary& s = scanner_.summary();
+        return parser_.buffered_bytes() + s.message.capacity() + s.type.capacity() +
+               s.code.capacity();
+    }
     /// The options. Not thread-safe.
     [[nodiscard]] const monitor_options& options() const noexcept { return opts_; }
 
@@ -220,15 +245,21 @@ private:
         monitor* self;
         void on_event(const event& e) { self->on_event(e); }
         void on_retry(std::chrono::milliseconds ms) { self->on_retry(ms); }
+        void
+        on_fragment(const event_fragment& f) requires detail::takes_monitor_fragments<Handler> {
+            self->on_fragment(f);
+        }
     };
 
     void on_event(const event& e);
     void on_retry(std::chrono::milliseconds ms);
+    void on_fragment(const event_fragment& f);
     std::error_code stop(std::error_code ec);
 
     monitor_options opts_;
     Handler handler_;
     parser<sink> parser_;
+    error_scanner scanner_; // reused: examining an event allocates nothing
     time_point start_;
     time_point last_;
     std::optional<faultline::failure> failure_; // the first error: chunk, limit or timeout

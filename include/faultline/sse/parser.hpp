@@ -29,6 +29,14 @@
 // decoder: a `retry` value with no digits at all is ignored, and one that does not fit in
 // `std::chrono::milliseconds` saturates at its maximum.
 //
+// Lines of any size (opt-in): a handler that also has `on_fragment(const event_fragment&)` gets
+// an event whose data outgrows the limits in fragments instead of an error. A `data` line
+// longer than `max_line`, or data past `max_event`, is then handed over as it arrives (views
+// into the fed piece, nothing held), the event's end as a fragment with `last` set; an over-long
+// comment or unknown field is skipped. The limits keep their meaning for what is held, so memory
+// stays bounded by them whatever the line length. Only an over-long `event`, `id` or `retry`
+// line is still `sse_line_too_long` (with fragments, `max_line` is at least 8).
+//
 // Memory: an event that lies inside one fed piece is delivered as views into that piece, no
 // copy. A line cut by a piece boundary is kept in one reusable line buffer (at most `max_line`
 // bytes), the data of an event cut by a boundary in one reusable data buffer (at most
@@ -66,6 +74,24 @@ struct event {
     /// This event's own `id` field (the last valid one), or nothing when it had none.
     std::optional<std::string_view> id;
     /// The sticky last event id: the latest valid `id` seen in the stream so far ("" at first).
+    std::string_view last_event_id;
+};
+
+/// Part of an event delivered in fragments (see "Lines of any size" above). The views are valid
+/// only during the handler call.
+struct event_fragment {
+    /// The next bytes of the event's data (the '\n' that joins two `data` lines included).
+    std::string_view data;
+    /// The `event` field as seen so far; final only in the `last` fragment (a field may follow
+    /// the data).
+    std::string_view type;
+    /// The event's first fragment: the data held before it began fragmenting comes with it.
+    bool first = false;
+    /// The blank line came: the event is complete (`data` is empty). A stream that ends before
+    /// it never delivers a `last` fragment, just as an unfinished event is never dispatched.
+    bool last = false;
+    /// In the `last` fragment: as `event::id` and `event::last_event_id`.
+    std::optional<std::string_view> id;
     std::string_view last_event_id;
 };
 
@@ -113,7 +139,13 @@ public:
     /// Whether bytes of an unfinished line or event are pending (a stream ending now would lose
     /// them). Thread-safe if nothing feeds meanwhile.
     [[nodiscard]] bool mid_event() const noexcept {
-        return !line_.empty() || data_lines_ != 0 || type_mode_ != mode::none;
+        return !line_.empty() || data_lines_ != 0 || type_mode_ != mode::none || stream_line_ ||
+               skip_line_;
+    }
+    /// Bytes the parser holds in its buffers (their capacity): what a stream costs in memory
+    /// beyond the parser object. Thread-safe if nothing feeds meanwhile.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        return line_.capacity() + data_.capacity() + type_.capacity() + last_id_.capacity();
     }
     /// The options. Thread-safe.
     [[nodiscard]] const parser_options& options() const noexcept { return opts_; }
@@ -125,6 +157,9 @@ private:
     enum class mode : unsigned char { none, view, buffered };
 
     bool line(std::string_view line, bool in_piece);
+    bool long_line(std::string_view head, std::string_view tail, bool ended);
+    void begin_fragments();
+    void fragment(std::string_view bytes);
     bool data(std::string_view value, bool in_piece);
     void dispatch();
     void materialize();
@@ -147,7 +182,11 @@ private:
     mode data_mode_ = mode::none;
     mode type_mode_ = mode::none;
     bool has_id_ = false;
-    bool skip_lf_ = false; // the previous piece ended with CR
+    bool skip_lf_ = false;       // the previous piece ended with CR
+    bool fragments_ = false;     // the current event is being delivered in fragments
+    bool fragment_sent_ = false; // ... and its first fragment went out
+    bool stream_line_ = false;   // the rest of the current data line goes out as fragments
+    bool skip_line_ = false;     // the rest of the current (comment) line is dropped
 };
 
 } // namespace faultline::sse

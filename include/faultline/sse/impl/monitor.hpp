@@ -4,6 +4,8 @@
 #include <faultline/detail/ascii.hpp>
 #include <faultline/detail/utf8.hpp>
 
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -16,35 +18,76 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
 
 namespace faultline::sse {
 namespace detail {
 
-// Whether `s` holds the bytes `"error"`. The only check a normal chunk pays besides its ends, so
-// it looks at 16 positions per step where SSE2 exists: a candidate needs `"` at +0, `e` at +1
-// and `"` at +6, which normal OpenAI chunks almost never have.
-[[nodiscard]] inline bool has_error_key(std::string_view s) noexcept {
-    constexpr std::string_view needle = "\"error\"";
-    std::size_t i = 0;
+// Whether `s` holds the bytes `"error"`: the only check a normal chunk pays besides its ends.
+// Vector steps look for `"e` (which normal OpenAI chunks almost never have) and confirm the rest
+// with one compare; the last bytes go through the same step from a zero-padded copy instead of a
+// byte-by-byte search. AVX2 where the CPU has it (checked once), else SSE2, else the plain find.
+[[nodiscard]] inline bool error_key_at(const char* p) noexcept {
+    return std::memcmp(p, "rror\"", 5) == 0;
+}
+
 #if defined(__SSE2__)
+[[nodiscard]] inline bool has_error_key_sse2(const char* p, std::size_t n) noexcept {
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i e = _mm_set1_epi8('e');
-    for (; i + 16 + needle.size() - 1 <= s.size(); i += 16) {
-        const char* p = s.data() + i;
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
-        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 6));
-        unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
-            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, e)),
-                          _mm_cmpeq_epi8(c, quote))));
-        while (mask != 0) {
-            const unsigned bit = static_cast<unsigned>(__builtin_ctz(mask));
-            if (std::memcmp(p + bit + 2, "rror", 4) == 0) return true;
-            mask &= mask - 1;
-        }
-    }
+    const auto step = [&](const char* q) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 1));
+        auto mask = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, e))));
+        for (; mask != 0; mask &= mask - 1)
+            if (error_key_at(q + __builtin_ctz(mask) + 2)) return true;
+        return false;
+    };
+    std::size_t i = 0;
+    for (; i + 16 + 7 <= n; i += 16)
+        if (step(p + i)) return true;
+    char tail[16 + 16 + 7] = {}; // the rest (under 23 bytes), zero-padded for one more step
+    std::memcpy(tail, p + i, n - i);
+    return step(tail);
+}
 #endif
-    return s.find(needle, i) != std::string_view::npos;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FAULTLINE_SSE_AVX2_SCAN 1
+[[gnu::target("avx2")]] [[nodiscard]] inline bool error_key_step_avx2(const char* q) noexcept {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 1));
+    auto mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_and_si256(
+        _mm256_cmpeq_epi8(a, _mm256_set1_epi8('"')), _mm256_cmpeq_epi8(b, _mm256_set1_epi8('e')))));
+    for (; mask != 0; mask &= mask - 1)
+        if (error_key_at(q + __builtin_ctz(mask) + 2)) return true;
+    return false;
+}
+
+[[gnu::target("avx2")]] [[nodiscard]] inline bool has_error_key_avx2(const char* p,
+                                                                     std::size_t n) noexcept {
+    std::size_t i = 0;
+    for (; i + 32 + 7 <= n; i += 32)
+        if (error_key_step_avx2(p + i)) return true;
+    char tail[32 + 32 + 7] = {};
+    std::memcpy(tail, p + i, n - i);
+    return error_key_step_avx2(tail);
+}
+#endif
+
+[[nodiscard]] inline bool has_error_key(std::string_view s) noexcept {
+#if defined(FAULTLINE_SSE_AVX2_SCAN)
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return has_error_key_avx2(s.data(), s.size());
+#endif
+#if defined(__SSE2__)
+    return has_error_key_sse2(s.data(), s.size());
+#else
+    return s.find("\"error\"") != std::string_view::npos;
+#endif
 }
 
 [[nodiscard]] inline std::string_view trim_json_space(std::string_view s) noexcept {
@@ -70,16 +113,6 @@ namespace detail {
     return true;
 }
 
-[[nodiscard]] inline bool truthy_error_member(const boost::json::value& v) noexcept {
-    const auto* obj = v.if_object();
-    if (obj == nullptr) return false;
-    const auto it = obj->find("error");
-    if (it == obj->end()) return false;
-    if (const auto* o = it->value().if_object()) return !o->empty();
-    if (const auto* s = it->value().if_string()) return !s->empty();
-    return false;
-}
-
 inline faultline::failure error_chunk_failure(std::string_view data, const classify_options& o) {
     // Read as a body, never as an event stream again: an event's data framed as a stream
     // (`data: data: …`) must not nest one monitor in another.
@@ -99,6 +132,24 @@ inline faultline::failure error_chunk_failure(std::string_view data, const class
 
 inline faultline::failure local_failure(error e) {
     return to_failure(e);
+}
+
+// The failure of an error chunk too large to hold: classified from what the scanner kept of its
+// error member, rebuilt as a small OpenAI-shaped body.
+inline faultline::failure summary_failure(const error_summary& s, const classify_options& o) {
+    boost::json::object err;
+    if (!s.message.empty()) err["message"] = s.message;
+    if (!s.type.empty()) err["type"] = s.type;
+    if (!s.code.empty()) {
+        boost::json::value code = boost::json::string_view(s.code);
+        if (s.code_is_number) {
+            boost::system::error_code ec;
+            boost::json::value n = boost::json::parse(s.code, ec);
+            if (!ec) code = std::move(n);
+        }
+        err["code"] = std::move(code);
+    }
+    return error_chunk_failure(boost::json::serialize(boost::json::object{{"error", err}}), o);
 }
 
 template <class H>
@@ -215,9 +266,12 @@ inline std::optional<event_kind> classify_named_event(const event& e, protocol p
     return std::nullopt;
 }
 
-// The kind of `e` in protocol `p`; see classify_named_event for the out-parameters.
+// The kind of `e` in protocol `p`, `scanner` doing the exact work on its data: every event's
+// JSON when validation is asked for, else only the rare chunks that name "error" or are not
+// framed like a chunk. See classify_named_event for the out-parameters.
 inline event_kind classify_event_in(const event& e, protocol p, const monitor_options& o,
-                                    faultline::failure* failed, std::string* stop_reason) {
+                                    error_scanner& scanner, faultline::failure* failed,
+                                    std::string* stop_reason) {
     // Event names first: string compares, never a parse, for every named event.
     if (!e.type.empty())
         if (const auto k = classify_named_event(e, p, o, failed, stop_reason)) return *k;
@@ -231,9 +285,14 @@ inline event_kind classify_event_in(const event& e, protocol p, const monitor_op
     if (framed && !o.validate_json && !detail::has_error_key(d)) return event_kind::content;
     // Rare from here on: a chunk naming "error", a non-object, or validation asked for.
     if (!framed && (first == '{' || first == '[')) return event_kind::malformed_json;
-    boost::json::value v;
-    if (!detail::parse_json(d, o.classify, v)) return event_kind::malformed_json;
-    if (!detail::truthy_error_member(v)) return event_kind::content;
+    switch (error_scanner::scan(scanner, d)) {
+    case scan_result::invalid:
+        return event_kind::malformed_json;
+    case scan_result::content:
+        return event_kind::content;
+    case scan_result::error:
+        break;
+    }
     if (failed) *failed = detail::error_chunk_failure(d, o.classify);
     return event_kind::error;
 }
@@ -296,7 +355,8 @@ inline protocol protocol_of(std::string_view type) noexcept {
 inline event_kind classify_event(const event& e, const monitor_options& o,
                                  faultline::failure* failed) {
     const protocol p = o.protocol != protocol::unknown ? o.protocol : protocol_of(e.type);
-    return detail::classify_event_in(e, p, o, failed, nullptr);
+    error_scanner scanner(o.classify.json.max_depth);
+    return detail::classify_event_in(e, p, o, scanner, failed, nullptr);
 }
 
 template <class Handler, class Clock>
@@ -304,6 +364,7 @@ monitor<Handler, Clock>::monitor(time_point start, monitor_options options, Hand
     : opts_(std::move(options))
     , handler_(static_cast<Handler&&>(handler))
     , parser_(opts_.limits, sink{this})
+    , scanner_(opts_.classify.json.max_depth)
     , start_(start)
     , last_(start)
     , protocol_(opts_.protocol) {}
@@ -355,7 +416,7 @@ void monitor<Handler, Clock>::on_event(const event& e) {
         (!e.type.empty() || !detail::trim_json_space(e.data).empty()))
         protocol_ = protocol_of(e.type); // a keep-alive `data:` names nothing
     faultline::failure f;
-    const event_kind k = detail::classify_event_in(e, protocol_, opts_, &f, &stop_reason_);
+    const event_kind k = detail::classify_event_in(e, protocol_, opts_, scanner_, &f, &stop_reason_);
     ++events_;
     if (k == event_kind::content) ++content_;
     handler_.on_event(e, k);
@@ -376,6 +437,62 @@ void monitor<Handler, Clock>::on_event(const event& e) {
         break;
     default:
         break;
+    }
+}
+
+template <class Handler, class Clock>
+void monitor<Handler, Clock>::on_fragment(const event_fragment& f) {
+    if constexpr (detail::takes_monitor_fragments<Handler>) {
+        if (done_) return; // as for whole events: nothing after the terminator counts
+        if (f.first) {
+            scanner_.reset();
+            if (protocol_ == protocol::unknown) protocol_ = protocol_of(f.type);
+        }
+        if (!f.last) {
+            scanner_.write(f.data);
+            handler_.on_fragment(f, event_kind::content);
+            return;
+        }
+        // An error event too large to hold is classified from what the scanner kept of its
+        // `error` member (a `response.failed` keeps its error one level deeper, so it reads as
+        // an interrupted stream).
+        const bool error_event = f.type == "error" || (f.type == "response.failed" &&
+                                                       protocol_ != protocol::chat_completions &&
+                                                       protocol_ != protocol::anthropic_messages);
+        faultline::failure failed;
+        event_kind k = event_kind::content;
+        if (!f.type.empty() && detail::is_terminator_event(f.type, protocol_)) {
+            k = event_kind::done;
+        } else if (!error_event && scanner_.blank()) {
+            k = event_kind::empty;
+        } else {
+            const scan_result r = scanner_.finish();
+            if (error_event || r == scan_result::error) {
+                k = event_kind::error;
+                failed = detail::summary_failure(scanner_.summary(), opts_.classify);
+            } else if (r == scan_result::invalid) {
+                k = event_kind::malformed_json;
+            }
+        }
+        ++events_;
+        if (k == event_kind::content) ++content_;
+        handler_.on_fragment(f, k);
+        switch (k) {
+        case event_kind::done:
+            done_ = true;
+            completed_ = true;
+            break;
+        case event_kind::error:
+            if (!failure_) failure_ = std::move(failed);
+            break;
+        case event_kind::malformed_json:
+            if (!malformed_) malformed_ = detail::local_failure(error::malformed_json);
+            break;
+        default:
+            break;
+        }
+    } else {
+        (void)f;
     }
 }
 

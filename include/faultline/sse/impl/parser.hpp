@@ -35,7 +35,19 @@ concept has_on_retry = requires(H& h, std::chrono::milliseconds ms) {
     h.on_retry(ms);
 };
 
+template <class H>
+concept takes_fragments = requires(H& h, const event_fragment& f) {
+    h.on_fragment(f);
+};
+
 inline constexpr char bom[3] = {'\xEF', '\xBB', '\xBF'};
+
+// With fragments, the longest line held: at least enough to tell `data:` from a comment.
+template <class H>
+[[nodiscard]] constexpr std::size_t line_cap(std::size_t max_line) noexcept {
+    if constexpr (takes_fragments<H>) return max_line < 8 ? 8 : max_line;
+    return max_line;
+}
 
 } // namespace detail
 
@@ -82,22 +94,42 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
         return n;
     };
 
+    const std::size_t max_line = detail::line_cap<Handler>(opts_.max_line);
+    if ((stream_line_ || skip_line_) && i < n) {
+        const std::size_t eol = next_eol(i);
+        if (stream_line_) fragment(std::string_view(s + i, eol - i));
+        if (eol == n) return n;
+        i = past_eol(eol);
+        stream_line_ = skip_line_ = false;
+    }
+
     if (!line_.empty() && i < n) {
         const std::size_t eol = next_eol(i);
-        if (line_.size() + (eol - i) > opts_.max_line) {
-            ec = faultline::error::sse_line_too_long;
-            failed_ = ec;
-            return i;
-        }
-        line_.append(s + i, eol - i);
-        if (eol == n) return n;
         const std::size_t start = i;
-        i = past_eol(eol);
-        if (!line(line_, false)) {
-            ec = failed_;
-            return start;
+        if (line_.size() + (eol - i) > max_line) {
+            if constexpr (detail::takes_fragments<Handler>) {
+                if (!long_line(line_, std::string_view(s + i, eol - i), eol != n)) {
+                    ec = failed_;
+                    return start;
+                }
+                line_.clear();
+                if (eol == n) return n;
+                i = past_eol(eol);
+            } else {
+                ec = faultline::error::sse_line_too_long;
+                failed_ = ec;
+                return i;
+            }
+        } else {
+            line_.append(s + i, eol - i);
+            if (eol == n) return n;
+            i = past_eol(eol);
+            if (!line(line_, false)) {
+                ec = failed_;
+                return start;
+            }
+            line_.clear();
         }
-        line_.clear();
     }
 
     while (i < n) {
@@ -108,7 +140,17 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
             continue;
         }
         const std::size_t eol = next_eol(i);
-        if (eol - i > opts_.max_line) {
+        if (eol - i > max_line) {
+            if constexpr (detail::takes_fragments<Handler>) {
+                const std::size_t start = i;
+                if (!long_line({}, std::string_view(s + i, eol - i), eol != n)) {
+                    ec = failed_;
+                    return start;
+                }
+                if (eol == n) break;
+                i = past_eol(eol);
+                continue;
+            }
             ec = faultline::error::sse_line_too_long;
             failed_ = ec;
             return i;
@@ -169,6 +211,17 @@ bool parser<Handler>::line(std::string_view ln, bool in_piece) {
 
 template <class Handler>
 bool parser<Handler>::data(std::string_view value, bool in_piece) {
+    if constexpr (detail::takes_fragments<Handler>) {
+        const std::size_t held = data_lines_ == 0           ? 0
+                                 : data_mode_ == mode::view ? data_view_.size()
+                                                            : data_.size();
+        if (fragments_ || held + (data_lines_ != 0) + value.size() > opts_.max_event) {
+            begin_fragments();
+            fragment(value);
+            ++data_lines_;
+            return true;
+        }
+    }
     if (data_lines_ == 0) {
         if (value.size() > opts_.max_event) return fail(faultline::error::sse_event_too_large);
         if (in_piece) {
@@ -193,8 +246,88 @@ bool parser<Handler>::data(std::string_view value, bool in_piece) {
     return true;
 }
 
+// A line over the limit, `head` held from earlier pieces and `tail` in this one (`ended`: its
+// line end came). Only with fragments: a `data` line goes out as fragments, a comment or an
+// unknown field is dropped, and an `event`, `id` or `retry` line is too long.
+template <class Handler>
+bool parser<Handler>::long_line(std::string_view head, std::string_view tail, bool ended) {
+    char start[6] = {};
+    std::size_t k = 0;
+    for (std::string_view part : {head, tail})
+        for (std::size_t j = 0; j < part.size() && k < sizeof start; ++j)
+            start[k++] = part[j];
+    const auto starts = [&](std::string_view name) {
+        return std::memcmp(start, name.data(), name.size()) == 0;
+    };
+    if (starts("event:") || starts("id:") || starts("retry:"))
+        return fail(faultline::error::sse_line_too_long);
+    if (!starts("data:")) { // a comment or a field the spec ignores
+        skip_line_ = !ended;
+        return true;
+    }
+    std::size_t skip = start[5] == ' ' ? 6 : 5; // the field name and one space
+    const std::size_t from_head = skip < head.size() ? skip : head.size();
+    head.remove_prefix(from_head);
+    tail.remove_prefix(skip - from_head);
+    begin_fragments();
+    fragment(head);
+    fragment(tail);
+    ++data_lines_;
+    stream_line_ = !ended;
+    return true;
+}
+
+// A data line starts in an event delivered in fragments: the first one flushes the data held so
+// far; each one after the event's first line is joined with '\n'.
+template <class Handler>
+void parser<Handler>::begin_fragments() {
+    if (!fragments_) {
+        fragments_ = true;
+        if (data_lines_ != 0) {
+            fragment(data_mode_ == mode::view ? data_view_ : std::string_view(data_));
+            data_.clear();
+            data_mode_ = mode::none;
+        }
+    }
+    if (data_lines_ != 0) fragment("\n");
+}
+
+template <class Handler>
+void parser<Handler>::fragment(std::string_view bytes) {
+    if constexpr (detail::takes_fragments<Handler>) {
+        if (bytes.empty()) return;
+        const std::string_view type = type_mode_ == mode::view       ? type_view_
+                                      : type_mode_ == mode::buffered ? std::string_view(type_)
+                                                                     : std::string_view();
+        const bool first = !fragment_sent_;
+        fragment_sent_ = true;
+        handler_.on_fragment(event_fragment{bytes, type, first, false, std::nullopt, last_id_});
+    } else {
+        (void)bytes;
+    }
+}
+
 template <class Handler>
 void parser<Handler>::dispatch() {
+    if constexpr (detail::takes_fragments<Handler>) {
+        if (fragments_) {
+            const std::string_view type = type_mode_ == mode::view       ? type_view_
+                                          : type_mode_ == mode::buffered ? std::string_view(type_)
+                                                                         : std::string_view();
+            const bool first = !fragment_sent_;
+            fragments_ = fragment_sent_ = false;
+            data_lines_ = 0;
+            data_mode_ = mode::none;
+            handler_.on_fragment(
+                event_fragment{{},
+                               type,
+                               first,
+                               true,
+                               has_id_ ? std::optional<std::string_view>(last_id_) : std::nullopt,
+                               last_id_});
+            data_.clear();
+        }
+    }
     if (data_lines_ != 0) {
         const std::string_view type = type_mode_ == mode::view       ? type_view_
                                       : type_mode_ == mode::buffered ? std::string_view(type_)
@@ -237,6 +370,7 @@ void parser<Handler>::reset_stream() noexcept {
     data_mode_ = type_mode_ = mode::none;
     has_id_ = false;
     skip_lf_ = false;
+    fragments_ = fragment_sent_ = stream_line_ = skip_line_ = false;
     bom_ = 0;
     failed_.clear();
 }

@@ -674,6 +674,7 @@ BOOST_AUTO_TEST_CASE(on_error_receives_the_failure) {
     BOOST_TEST(again.message == got[0].message);
     BOOST_TEST(m.finish().failure->message == "first");
     BOOST_TEST(m.handler().kinds.size() == 8u);
+}
 
 // --- lines of any size ------------------------------------------------------------------------
 

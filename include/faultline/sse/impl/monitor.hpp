@@ -104,7 +104,7 @@ namespace detail {
                                      boost::json::value& out) {
     if (data.size() > o.json.max_size) return false;
     boost::json::parse_options po;
-    po.max_depth = o.json.max_depth;
+    po.max_depth = o.json.depth();
     boost::json::parser p({}, po);
     boost::system::error_code ec;
     p.write(data.data(), data.size(), ec);
@@ -355,7 +355,7 @@ inline protocol protocol_of(std::string_view type) noexcept {
 inline event_kind classify_event(const event& e, const monitor_options& o,
                                  faultline::failure* failed) {
     const protocol p = o.protocol != protocol::unknown ? o.protocol : protocol_of(e.type);
-    error_scanner scanner(o.classify.json.max_depth);
+    error_scanner scanner(o.classify.json.depth());
     return detail::classify_event_in(e, p, o, scanner, failed, nullptr);
 }
 
@@ -364,7 +364,7 @@ monitor<Handler, Clock>::monitor(time_point start, monitor_options options, Hand
     : opts_(std::move(options))
     , handler_(static_cast<Handler&&>(handler))
     , parser_(opts_.limits, sink{this})
-    , scanner_(opts_.classify.json.max_depth)
+    , scanner_(opts_.classify.json.depth())
     , start_(start)
     , last_(start)
     , protocol_(opts_.protocol) {}

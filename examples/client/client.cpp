@@ -33,8 +33,9 @@ Sends chat completions to an OpenAI-compatible server and reports how each one e
 or the failure's category, code, message and fix. Retries with jittered backoff, honours
 Retry-After / retry-after-ms, watches streams for error chunks and cut-offs.
 
-  --url BASE           the server root, e.g. http://127.0.0.1:8080 (the client appends
-                       /v1/chat/completions; a BASE ending in /v1 is diagnosed)
+  --url BASE           the base URL as the OpenAI SDKs take it, e.g. http://127.0.0.1:8080/v1
+                       (the client appends /chat/completions; a 404 for a path with /v1
+                       twice or without it names the base URL to use)
   --key KEY            API key (default: $FAULTLINE_API_KEY)
   --model M            model (default gpt-sim)
   --prompt TEXT        the user message
@@ -347,7 +348,8 @@ faultline::result<options> parse_options(std::span<char*> args, std::string& why
     if (url.empty()) return fail("--url is required");
     auto base = parse_base_url(url);
     if (!base)
-        return fail("--url must be an http URL such as http://127.0.0.1:8080, not '" + url + "'");
+        return fail("--url must be an http URL such as http://127.0.0.1:8080/v1, not '" + url +
+                    "'");
     o.url = std::move(base).value();
     o.raw_url = url;
     if (o.policy.delay.cap < o.policy.delay.base)
@@ -368,7 +370,7 @@ net::awaitable<report> call(const options& o,
         rep.diagnosis.push_back(std::move(d));
 
     http_connection conn(ex, o.url);
-    auto req = conn.make_request(http::verb::post, o.url.target("/v1/chat/completions"), o.api_key,
+    auto req = conn.make_request(http::verb::post, o.url.target("/chat/completions"), o.api_key,
                                  chat_request_body(o.model, o.prompt, o.max_tokens, o.stream));
     last_seen seen;
     if (o.show_response) seen.transcripts = &rep.responses;
@@ -412,6 +414,22 @@ net::awaitable<report> call(const options& o,
                                a.delay_from_server});
     rep.attempts = static_cast<unsigned>(e.history.size());
     rep.failure = e.last;
+    if (e.last.status == 404) {
+        // What was requested tells a base URL without /v1 from one with /v1 twice.
+        const std::string_view typed =
+            rep.diagnosis.empty() || rep.diagnosis.back().suggestion.empty()
+                ? std::string_view(o.raw_url)
+                : std::string_view(rep.diagnosis.back().suggestion);
+        const std::size_t scheme = typed.find("://");
+        const std::string_view origin =
+            typed.substr(0, typed.find('/', scheme == typed.npos ? 0 : scheme + 3));
+        auto d = faultline::diagnose_request_target(
+            std::string_view(req.target().data(), req.target().size()), origin);
+        bool known = false;
+        for (const faultline::diagnosis& x : rep.diagnosis)
+            known |= d && x.code == d->code && x.suggestion == d->suggestion;
+        if (d && !known) rep.diagnosis.push_back(std::move(*d));
+    }
     rep.gave_up = e.reason;
     rep.give_up_code = e.error_code();
     co_return rep;

@@ -7,13 +7,14 @@
 // `faultline::sse::monitor`; the report names each failure's category, code, message and fix.
 //
 //     examples::client::options o;
-//     o.url = examples::parse_base_url("http://127.0.0.1:8080").value();
+//     o.url = examples::parse_base_url("http://127.0.0.1:8080/v1").value();
 //     o.api_key = "sk-demo-alice";
 //     examples::client::report r = examples::client::run(o);
 //     std::cout << r.to_text();
 //
-// The base URL is the server root: the client appends /v1/chat/completions, as the OpenAI SDKs
-// append to theirs; a base URL that already ends in /v1 is diagnosed (reference 000).
+// The base URL is what the OpenAI SDKs take ("https://api.openai.com/v1"): the client appends
+// /chat/completions. After a 404 the path it requested names the base URL to use: one without
+// /v1, or with /v1 twice (reference 000; faultline::diagnose_request_target).
 
 #include "common/http_client.hpp"
 

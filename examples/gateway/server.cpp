@@ -32,6 +32,7 @@
 #include <boost/json/value.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <ctime>
 #include <mutex>
 #include <random>
@@ -68,6 +69,18 @@ struct reply {
 // or a request larger than the bucket must not be retried, whatever its status says.
 std::pair<std::string, std::string> should_retry(bool yes) {
     return {"x-should-retry", yes ? "true" : "false"};
+}
+
+// "http://" + the request's Host, for a hint that names a URL; empty when the Host is missing or
+// is not a plain host[:port] (it is the client's text, put into a message).
+std::string origin_of(const http::request<http::string_body>& req) {
+    const auto h = req.find(http::field::host);
+    if (h == req.end() || h->value().empty() || h->value().size() > 261) return {};
+    for (const char c : h->value())
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+              c == '[' || c == ']' || c == '_'))
+            return {};
+    return "http://" + std::string(h->value());
 }
 
 // A model, its channels in failover order, and their circuit breakers.
@@ -432,16 +445,26 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
     const std::string_view target(req.target().data(), req.target().size());
     const std::string_view path = target.substr(0, target.find('?'));
 
-    if (faultline::has_duplicated_v1(path)) {
-        std::string fixed(path);
-        fixed.erase(0, 3);
-        return error_reply(faultline::error::not_found,
-                           "Unknown path " + std::string(path) +
-                               ": the base URL already ends in /v1 and the client appended /v1 "
-                               "again. Set the base URL to the server root (without /v1); the "
-                               "path is then " +
-                               fixed + ".",
-                           id);
+    // A path with /v1 twice or not at all is a base URL that does not match its client: say
+    // which base URL to use, built from the Host the client sent.
+    const std::string origin = origin_of(req);
+    if (auto d = faultline::diagnose_request_target(path, origin)) {
+        const std::string here = origin.empty() ? "<this server>" : "";
+        std::string message = "Unknown path " + std::string(path);
+        if (d->code == faultline::error::base_url_duplicates_v1) {
+            faultline::base_url_options appends;
+            appends.client_appends_v1 = true;
+            message +=
+                ": the base URL ends in /v1 and the client added /v1 again. Use the base URL " +
+                here + d->suggestion + " with an OpenAI SDK (it appends /chat/completions), or " +
+                here + faultline::diagnose_request_target(path, origin, appends)->suggestion +
+                " with a client that appends /v1 itself.";
+        } else {
+            message += ": the base URL lacks /v1 (an OpenAI SDK appends only /chat/completions). "
+                       "Use the base URL " +
+                       here + d->suggestion + ".";
+        }
+        return error_reply(d->code, message, id);
     }
     const bool chat_path = path == "/v1/chat/completions", models_path = path == "/v1/models";
     if (!chat_path && !models_path)

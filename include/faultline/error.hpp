@@ -70,7 +70,8 @@ enum class error : int {
     limiter_unavailable,    ///< The shared limiter store (Redis) cannot be reached. Retry.
 
     // --- diagnostics of client configuration ------------------------------------------------
-    base_url_duplicates_v1,      ///< Base URL ends in /v1 and the client appends /v1 again.
+    base_url_duplicates_v1,      ///< Path has /v1/v1: the client added /v1 to a /v1 base URL.
+    base_url_missing_v1,         ///< Path lacks /v1: the base URL should end in /v1.
     base_url_trailing_slash,     ///< Base URL ends with '/': paths come out as "//v1/...".
     base_url_whitespace,         ///< Base URL has whitespace or invisible characters.
     base_url_invalid,            ///< Base URL is not an absolute http(s) URL.

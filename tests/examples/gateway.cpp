@@ -137,17 +137,82 @@ BOOST_AUTO_TEST_CASE(doubled_v1_gets_404_with_the_diagnosis) {
     // Checked before the key: a client with the wrong base URL learns what is wrong first.
     const response r = g.request(verb::post, "/v1/v1/chat/completions", "", chat_body("gpt-sim"));
     BOOST_TEST(r.status == 404u);
+    BOOST_TEST(r.header("x-should-retry") == "false");
     const fl::error_envelope e = envelope_of(r);
-    BOOST_TEST(code_of(e) == "not_found");
+    BOOST_TEST(code_of(e) == "duplicated_v1_path");
     BOOST_TEST(e.message.find("/v1 again") != std::string::npos);
-    BOOST_TEST(e.message.find("the path is then /v1/chat/completions") != std::string::npos);
+    BOOST_TEST(e.message.find("Use the base URL " + g.url() + "/v1 with an OpenAI SDK") !=
+               std::string::npos);
+    BOOST_TEST(e.message.find("or " + g.url() + " with a client that appends /v1 itself") !=
+               std::string::npos);
+}
+
+// The 404 for /v1/v1 told users to drop /v1; an SDK then called /chat/completions and got a
+// bare 404. Without /v1 the gateway now names the base URL with it.
+BOOST_AUTO_TEST_CASE(missing_v1_gets_404_naming_the_base_url) {
+    gateway_fixture g;
+    struct row {
+        verb method;
+        const char* target;
+        const char* base_path; // what follows the server's origin in the suggested base URL
+    };
+    const row rows[] = {
+        {verb::post, "/chat/completions", "/v1"},
+        {verb::get, "/models", "/v1"},
+        {verb::post, "/embeddings?x=1", "/v1"},
+        {verb::post, "/api/chat/completions", "/api/v1"},
+    };
+    for (const row& w : rows) {
+        const response r = g.request(w.method, w.target, alice, chat_body("gpt-sim"));
+        BOOST_TEST(r.status == 404u, w.target);
+        BOOST_TEST(r.header("x-should-retry") == "false");
+        const fl::error_envelope e = envelope_of(r);
+        BOOST_TEST(code_of(e) == "missing_v1_path", w.target);
+        BOOST_TEST(e.message.find("Use the base URL " + g.url() + w.base_path + ".") !=
+                       std::string::npos,
+                   e.message);
+    }
+}
+
+// The Host header is the client's text: only a plain host[:port] is put into the hint.
+BOOST_AUTO_TEST_CASE(missing_v1_hint_ignores_an_odd_host_header) {
+    gateway_fixture g;
+    for (const std::string& host : {std::string("evil.example/<script>"), std::string(300, 'h')}) {
+        net::io_context io;
+        response r;
+        net::co_spawn(
+            io,
+            [&]() -> net::awaitable<void> {
+                examples::http_connection c(io.get_executor(),
+                                            examples::parse_base_url(g.url()).value());
+                auto req = c.make_request(verb::post, "/chat/completions", alice, "{}");
+                req.set(http::field::host, host);
+                const examples::exchange_result x = co_await c.exchange(
+                    req, [](const examples::response_head&) {},
+                    [&](std::string_view piece) -> std::error_code {
+                        r.body.append(piece);
+                        return {};
+                    },
+                    {});
+                r.status = x.head.status;
+            },
+            net::detached);
+        io.run();
+        BOOST_TEST(r.status == 404u);
+        const fl::error_envelope e = envelope_of(r);
+        BOOST_TEST(e.message.find("Use the base URL <this server>/v1.") != std::string::npos,
+                   e.message);
+        BOOST_TEST(e.message.find("script") == std::string::npos);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(unknown_paths_and_wrong_methods) {
     gateway_fixture g;
-    const response r = g.request(verb::post, "/v2/chat", alice, "{}");
-    BOOST_TEST(r.status == 404u);
-    BOOST_TEST(code_of(envelope_of(r)) == "not_found");
+    for (const char* target : {"/v2/chat", "/v2/chat/completions", "/metrics/x", "/"}) {
+        const response r = g.request(verb::post, target, alice, "{}");
+        BOOST_TEST(r.status == 404u, target);
+        BOOST_TEST(code_of(envelope_of(r)) == "not_found", target);
+    }
     const response m = g.request(verb::get, "/v1/chat/completions", alice);
     BOOST_TEST(m.status == 405u);
     BOOST_TEST(m.header("allow") == "POST");

@@ -49,7 +49,7 @@ a=$(url_of a)
 b=$(url_of b)
 [[ -n $a && -n $b ]] || { echo "a gateway did not start"; cat "$work"/*.log; exit 1; }
 
-ask() { "$client" --url "$1" --key sk-demo-limited --attempts 1 --json || true; }
+ask() { "$client" --url "$1/v1" --key sk-demo-limited --attempts 1 --json || true; }
 expect() { # what, json, substring
   if [[ $2 != *"$3"* ]]; then echo "FAILED: $1: expected $3 in $2"; exit 1; fi
   echo "ok: $1"

@@ -3,6 +3,8 @@
 
 #include <faultline/detail/ascii.hpp>
 
+#include <algorithm>
+
 namespace faultline {
 namespace detail {
 
@@ -97,14 +99,59 @@ inline std::vector<diagnosis> diagnose_api_key(std::string_view key) {
     return out;
 }
 
-inline bool has_duplicated_v1(std::string_view target) noexcept {
-    target = target.substr(0, target.find('?'));
-    for (std::size_t at = target.find("/v1/v1"); at != std::string_view::npos;
-         at = target.find("/v1/v1", at + 1)) {
+namespace detail {
+
+// Where a segment-bounded "/v1/v1" starts in a path without its query, or npos.
+[[nodiscard]] inline std::size_t duplicated_v1_at(std::string_view path) noexcept {
+    for (std::size_t at = path.find("/v1/v1"); at != std::string_view::npos;
+         at = path.find("/v1/v1", at + 1)) {
         const std::size_t end = at + 6;
-        if (end == target.size() || target[end] == '/') return true;
+        if (end == path.size() || path[end] == '/') return at;
     }
-    return false;
+    return std::string_view::npos;
+}
+
+// The first segments of the OpenAI API's endpoints, all served under /v1.
+inline constexpr std::string_view openai_endpoints[] = {
+    "chat",    "completions", "embeddings",    "models",  "responses",     "moderations",
+    "images",  "audio",       "files",         "uploads", "batches",       "fine_tuning",
+    "threads", "assistants",  "vector_stores", "evals",   "conversations", "realtime",
+};
+
+} // namespace detail
+
+inline bool has_duplicated_v1(std::string_view target) noexcept {
+    return detail::duplicated_v1_at(target.substr(0, target.find('?'))) != std::string_view::npos;
+}
+
+inline std::optional<diagnosis> diagnose_request_target(std::string_view target,
+                                                        std::string_view origin,
+                                                        const base_url_options& options) {
+    const std::string_view v1 = options.client_appends_v1 ? "" : "/v1";
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (const std::size_t at = detail::duplicated_v1_at(path); at != std::string_view::npos)
+        return diagnosis{error::base_url_duplicates_v1,
+                         std::string(origin) + std::string(path.substr(0, at)) + std::string(v1)};
+    // The first segment that names an endpoint; what comes before it is the base URL's path.
+    for (std::size_t at = path.find('/'); at != std::string_view::npos;
+         at = path.find('/', at + 1)) {
+        const std::size_t end = std::min(path.find('/', at + 1), path.size());
+        const std::string_view segment = path.substr(at + 1, end - at - 1);
+        bool endpoint = false;
+        for (std::string_view e : detail::openai_endpoints)
+            endpoint |= segment == e;
+        if (!endpoint) continue;
+        std::string_view before = path.substr(0, at);
+        // A version segment of any kind ("/v1", "/v2", "/v1beta"): not a missing /v1.
+        for (std::size_t v = before.find("/v"); v != std::string_view::npos;
+             v = before.find("/v", v + 1))
+            if (v + 2 < before.size() && detail::is_digit(before[v + 2])) return std::nullopt;
+        while (before.ends_with('/')) // a base URL with a trailing slash: "//chat/completions"
+            before.remove_suffix(1);
+        return diagnosis{error::base_url_missing_v1,
+                         std::string(origin) + std::string(before) + std::string(v1)};
+    }
+    return std::nullopt;
 }
 
 } // namespace faultline

@@ -9,7 +9,7 @@ namespace faultline {
 namespace detail {
 
 // One row per enumerator, in enumerator order (checked below and by the table tests).
-inline constexpr std::array<error_info, 46> error_rows{{
+inline constexpr std::array<error_info, 47> error_rows{{
     {error::invalid_request, "invalid_request", category::invalid_request, 400,
      "invalid_request_error", "invalid_request", false,
      "Malformed JSON, unknown field, unsupported parameter or value out of range.",
@@ -31,7 +31,7 @@ inline constexpr std::array<error_info, 46> error_rows{{
      "Pick a permitted model (GET /v1/models) and check the account status."},
     {error::not_found, "not_found", category::not_found, 404, "invalid_request_error", "not_found",
      false, "The request path does not match a known route.",
-     "Check the URL path; a doubled /v1 segment is the usual cause."},
+     "Check the URL path: /v1 missing or doubled is the usual cause."},
     {error::model_not_found, "model_not_found", category::not_found, 404, "invalid_request_error",
      "model_not_found", false, "The model id is unknown or not available to this key.",
      "Use the exact model id listed by GET /v1/models."},
@@ -148,8 +148,15 @@ inline constexpr std::array<error_info, 46> error_rows{{
 
     {error::base_url_duplicates_v1, "base_url_duplicates_v1", category::not_found, 404,
      "invalid_request_error", "duplicated_v1_path", false,
-     "The base URL ends in /v1 and the client appends /v1 again (/v1/v1/...).",
-     "Configure the base URL as the server root, without the /v1 suffix."},
+     "The path holds /v1 twice (/v1/v1/...): the base URL ends in /v1 and the client added "
+     "another.",
+     "Keep one /v1: the OpenAI SDKs add only /chat/completions, so their base URL ends in /v1; a "
+     "client that adds /v1 itself takes the server root."},
+    {error::base_url_missing_v1, "base_url_missing_v1", category::not_found, 404,
+     "invalid_request_error", "missing_v1_path", false,
+     "The path lacks /v1 (/chat/completions): the base URL does not end in /v1 and the client "
+     "adds only the endpoint, as the OpenAI SDKs do.",
+     "End the base URL in /v1, e.g. https://api.openai.com/v1 or http://localhost:11434/v1."},
     {error::base_url_trailing_slash, "base_url_trailing_slash", category::not_found, 404,
      "invalid_request_error", "base_url_trailing_slash", false,
      "The base URL ends with '/', so paths come out as '//v1/...'.",

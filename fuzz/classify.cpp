@@ -1,8 +1,10 @@
-// Fuzzes classify, envelope parsing and every retry-after parser on arbitrary bytes.
+// Fuzzes classify, envelope parsing, every retry-after parser and the base-URL / request-target
+// diagnoses on arbitrary bytes.
 // Invariants: no crash or sanitizer report; messages are valid UTF-8 and bounded; whatever
 // parse_envelope accepts serializes to JSON that parses back to the same envelope.
 
 #include <faultline/classify.hpp>
+#include <faultline/diagnose.hpp>
 #include <faultline/detail/utf8.hpp>
 
 #include <boost/json/parse.hpp>
@@ -52,6 +54,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto back = faultline::parse_envelope(out);
         if (!back || !(back.value() == env.value())) std::abort();
     }
+    // A request target's diagnosis is one of the two 404 codes, with the base URL to use.
+    for (const bool appends : {false, true}) {
+        const faultline::base_url_options bo{appends};
+        if (const auto d = faultline::diagnose_request_target(line, "http://127.0.0.1:8080", bo))
+            if ((d->code != faultline::error::base_url_duplicates_v1 &&
+                 d->code != faultline::error::base_url_missing_v1) ||
+                !d->suggestion.starts_with("http://127.0.0.1:8080"))
+                std::abort();
+        (void)faultline::diagnose_base_url(line, bo);
+    }
+    (void)faultline::diagnose_api_key(line);
+
     const auto r = faultline::render(f, "evt");
     boost::system::error_code ec;
     (void)boost::json::parse(r.body, ec);

@@ -17,10 +17,10 @@ int main(int argc, char** argv) {
     auto parsed = cl::parse_options(args, why);
     if (!parsed) {
         if (parsed.error() == std::errc::operation_canceled) {
-            std::fputs(cl::help_text().data(), stdout);
-            return 0;
+            std::fwrite(why.data(), 1, why.size(), stdout);
+            return std::fflush(stdout) == 0 ? 0 : 1;
         }
-        return examples::usage_error("faultline-client", why);
+        return examples::print_usage_error("faultline-client", why);
     }
     const cl::options& o = parsed.value();
     const bool json = o.json;

@@ -87,7 +87,7 @@ struct printer {
 
 } // namespace
 
-int run_sse(std::span<char*> args) {
+int run_sse(std::span<char* const> args) {
     constexpr std::string_view tool = "sse";
     enum class cut { all, bytes, seeded } mode = cut::all;
     std::uint32_t seed = 0;

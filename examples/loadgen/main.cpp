@@ -79,12 +79,13 @@ int main(int argc, char** argv) {
         std::span<char*>(argv + 1, argc > 1 ? static_cast<std::size_t>(argc - 1) : 0),
         env_key ? std::optional<std::string_view>(env_key) : std::nullopt);
     if (const auto* e = std::get_if<lg::usage_error>(&parsed))
-        return examples::usage_error(program, e->message);
+        return examples::print_usage_error(program, e->message);
     lg::command_line& cl = std::get<lg::command_line>(parsed);
-    if (cl.help) {
-        const std::string_view help = lg::help_text();
-        std::fwrite(help.data(), 1, help.size(), stdout);
-        return 0;
+    if (cl.help || cl.version) {
+        const std::string text =
+            cl.help ? lg::help_text() : std::string(program) + " " FAULTLINE_VERSION "\n";
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        return std::fflush(stdout) == 0 ? 0 : 1;
     }
 
     // The mistakes behind most 404s and 401s, said before the run rather than read from it.

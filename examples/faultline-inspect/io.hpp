@@ -51,19 +51,6 @@ inline std::optional<std::string> read_input(std::string_view path, std::string_
 
 using examples::parse_uint;
 
-/// The value after the option at `args[i]`, advancing `i` past it; nullopt when the option is
-/// the last argument. Only the sse subcommand reads its arguments by hand still.
-[[nodiscard]] inline std::optional<std::string_view> next_value(std::span<char* const> args,
-                                                                std::size_t& i) {
-    if (i + 1 >= args.size()) return std::nullopt;
-    return std::string_view(args[++i]);
-}
-
-/// Writes "faultline-inspect <tool>: <message>" and returns the usage-error exit code.
-inline int usage_error(std::string_view tool, std::string_view message) {
-    return examples::print_usage_error("faultline-inspect " + std::string(tool), message);
-}
-
 } // namespace inspect
 
 #endif

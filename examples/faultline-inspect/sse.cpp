@@ -18,10 +18,8 @@ namespace inspect {
 
 namespace {
 
-constexpr const char* sse_help =
-    R"(usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-event BYTES] [FILE|-]
-
-Reads a raw text/event-stream body from FILE (or stdin when FILE is '-' or absent), feeds it to
+constexpr const char* description =
+    R"(Reads a raw text/event-stream body from FILE (or stdin when FILE is '-' or absent), feeds it to
 faultline::sse::monitor and prints one JSON object per line, in stream order:
 
   {"event":E,"data":D,"id":I,"lastEventId":L}   for each dispatched event
@@ -44,17 +42,10 @@ faultline::sse::monitor and prints one JSON object per line, in stream order:
   stream_interrupted), K its category.
 
 Strings are valid JSON: each maximal invalid UTF-8 sequence of the input is written as U+FFFD.
-The output is the same however the input is cut.
+The output is the same however the input is cut.)";
 
-options:
-  --chunks MODE      how the input is cut before each feed(): 'all' (one piece, the default),
-                     'bytes' (one byte per piece), or a decimal SEED: pieces of 1 + (x % 64)
-                     bytes, x from xorshift32 seeded with SEED (0 means 0x9E3779B9)
-  --max-event BYTES  the largest event data accepted (default 8388608)
-  --help             this text
-
-exit status: 0 verdict printed, 1 input could not be read, 2 usage error.
-)";
+constexpr const char* footer =
+    "exit status: 0 verdict printed, 1 input could not be read, 2 usage error.";
 
 std::string text(std::string_view s) {
     std::string out;
@@ -92,39 +83,34 @@ int run_sse(std::span<char* const> args) {
     enum class cut { all, bytes, seeded } mode = cut::all;
     std::uint32_t seed = 0;
     faultline::sse::monitor_options options;
-    std::string_view path = "-";
-    bool have_path = false;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view a = args[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(sse_help, stdout);
-            return 0;
-        } else if (a == "--chunks") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--chunks needs a value");
-            if (*v == "all")
-                mode = cut::all;
-            else if (*v == "bytes")
-                mode = cut::bytes;
-            else if (const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max())) {
-                mode = cut::seeded;
-                seed = static_cast<std::uint32_t>(*n);
-            } else
-                return usage_error(tool, "--chunks must be all, bytes or a decimal seed");
-        } else if (a == "--max-event") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--max-event needs a value");
-            const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max());
-            if (!n) return usage_error(tool, "--max-event must be a whole number of bytes");
-            options.limits.max_event = static_cast<std::size_t>(*n);
-        } else if (a.size() > 1 && a.front() == '-') {
-            return usage_error(tool, "unknown option '" + std::string(a) + "'");
-        } else {
-            if (have_path) return usage_error(tool, "only one FILE may be given");
-            path = a;
-            have_path = true;
-        }
-    }
+    std::string path = "-";
+    examples::command_line cl("faultline-inspect sse",
+                              "[--chunks all|bytes|SEED] [--max-event BYTES] [FILE|-]", description,
+                              footer);
+    cl.value("--chunks", "MODE",
+             "how the input is cut before each feed(): 'all' (one piece, the default),\n"
+             "'bytes' (one byte per piece), or a decimal SEED: pieces of 1 + (x % 64)\n"
+             "bytes, x from xorshift32 seeded with SEED (0 means 0x9E3779B9)",
+             [&](const std::string& v) {
+                 if (v == "all")
+                     mode = cut::all;
+                 else if (v == "bytes")
+                     mode = cut::bytes;
+                 else if (const auto n = parse_uint(v, std::numeric_limits<std::uint32_t>::max())) {
+                     mode = cut::seeded;
+                     seed = static_cast<std::uint32_t>(*n);
+                 } else
+                     throw examples::bad_value{"all, bytes or a decimal seed"};
+             });
+    cl.value("--max-event", "BYTES", "the largest event data accepted (default 8388608)",
+             [&options](const std::string& v) {
+                 options.limits.max_event = static_cast<std::size_t>(
+                     examples::whole_in(v, 0, std::numeric_limits<std::uint32_t>::max()));
+             });
+    cl.positional("FILE", "the stream; '-' or absent: stdin",
+                  [&path](const std::string& v) { path = v; });
+    if (const examples::parse_outcome p = cl.parse(args); p.what != examples::parse_ending::run)
+        return cl.finish(p);
     const auto input = read_input(path, tool);
     if (!input) return 1;
 

@@ -2,8 +2,7 @@
 
 #include "client/client.hpp"
 #include "common/cli.hpp"
-
-#include <boost/json/serialize.hpp>
+#include "common/json.hpp"
 
 #include <cstdio>
 #include <iostream>
@@ -30,7 +29,7 @@ int main(int argc, char** argv) {
         const cl::report& r = reports[i];
         if (!r.ok) status = 1;
         if (json) {
-            std::cout << boost::json::serialize(r.to_json()) << '\n';
+            std::cout << examples::to_plain_json(r.to_json()) << '\n';
         } else {
             if (reports.size() > 1) std::cout << "--- request " << i + 1 << '\n';
             std::cout << r.to_text();

@@ -3,9 +3,10 @@
 #include "commands.hpp"
 #include "io.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/retry/backoff.hpp>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -28,14 +29,14 @@ one line:
 
   attempt   1 for the delay before the first retry, 2 before the second, ...
   *_ms      the smallest, median, 90th percentile (nearest rank) and largest delay over the K
-            schedules, in milliseconds: an integer when whole, else a number rounded to the
-            microsecond (in Boost.JSON's exponent notation, e.g. 4.99106E2))";
+            schedules, in milliseconds: an integer when whole, else a plain decimal rounded
+            to the microsecond (e.g. 499.106))";
 
 constexpr const char* footer = "exit status: 0 printed, 2 usage error.";
 
 boost::json::value ms(std::chrono::nanoseconds d) {
     if (d.count() % 1'000'000 == 0) return d.count() / 1'000'000;
-    // Microsecond precision is plenty for a delay; Boost.JSON writes it as e.g. 4.99106E2.
+    // Microsecond precision is plenty for a delay; printed as a plain decimal (499.106).
     return std::round(static_cast<double>(d.count()) / 1e3) / 1e3;
 }
 
@@ -114,7 +115,7 @@ int run_backoff(std::span<char* const> args) {
         out["p50_ms"] = ms(d[rank(0.5)]);
         out["p90_ms"] = ms(d[rank(0.9)]);
         out["max_ms"] = ms(d.back());
-        const std::string line = boost::json::serialize(out) + '\n';
+        const std::string line = examples::to_plain_json(out) + '\n';
         std::fwrite(line.data(), 1, line.size(), stdout);
     }
     return 0;

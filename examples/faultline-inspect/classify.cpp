@@ -3,9 +3,10 @@
 #include "commands.hpp"
 #include "io.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/classify.hpp>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
@@ -100,7 +101,7 @@ int run_classify(std::span<char* const> args) {
         out["provider_code"] = *n;
     else
         out["provider_code"] = nullptr;
-    const std::string line = boost::json::serialize(out);
+    const std::string line = examples::to_plain_json(out);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
     return 0;

@@ -3,10 +3,11 @@
 #include "commands.hpp"
 #include "io.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/detail/utf8.hpp>
 #include <faultline/sse/monitor.hpp>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstdint>
@@ -55,7 +56,7 @@ std::string text(std::string_view s) {
 }
 
 void print(const boost::json::object& o) {
-    const std::string line = boost::json::serialize(o);
+    const std::string line = examples::to_plain_json(o);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
 }

@@ -1,11 +1,10 @@
 // faultline-loadgen: benchmark any OpenAI-compatible server (see --help).
 
 #include "common/cli.hpp"
+#include "common/json.hpp"
 #include "loadgen/loadgen.hpp"
 
 #include <faultline/diagnose.hpp>
-
-#include <boost/json/serialize.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -124,7 +123,7 @@ int main(int argc, char** argv) {
 
     bool written = true;
     if (cl.json_path)
-        written = json.write(boost::json::serialize(lg::to_json(rep)) + "\n") && written;
+        written = json.write(examples::to_plain_json(lg::to_json(rep)) + "\n") && written;
     if (cl.svg_path)
         written = svg.write(lg::render_svg(rep, lg::chart_title(rep.settings))) && written;
     return written ? 0 : 1;

@@ -102,6 +102,11 @@ check 0 '{"event":null,"data":"{\"x\":1}","id":null,"lastEventId":""}
 {"event":null,"data":"[DONE]","id":null,"lastEventId":""}
 {"verdict":{"terminal":"done","error":null}}' "" -- "$inspect" sse --chunks=bytes "$work/stream.sse"
 
+# Numbers in printed JSON are plain decimals (regression: Boost.JSON wrote 4.99106E2).
+check 0 '{"attempt":1,"min_ms":28.551,"p50_ms":56.656,"p90_ms":97.1,"max_ms":97.1}
+{"attempt":2,"min_ms":88.872,"p50_ms":149.156,"p90_ms":158.799,"max_ms":158.799}' "" -- \
+  "$inspect" backoff --policy full --base 100 --cap 1000 --attempts 2 --samples 5
+
 if ((failures)); then
   echo "$failures command-line checks failed"
   exit 1

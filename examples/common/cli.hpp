@@ -11,8 +11,10 @@
 //     if (p.what != examples::parse_ending::run) return cl.finish(p);
 //
 // Conventions: `--opt value` and `--opt=value`; a repeated option's last value wins; `--help`
-// (or `-h`) and `--version` print to stdout and exit 0, whatever else the line holds; a usage
-// error is one line on stderr, "<program>: <option>: <problem> (try --help)", and exit status 2.
+// (or `-h`) and `--version` print to stdout and exit 0, whatever else the line holds (but the
+// word after an option that takes a value is that value, as CLI11 reads it: `--key --help`
+// sets the key to "--help"); a usage error is one line on stderr,
+// "<program>: <option>: <problem> (try --help)", and exit status 2.
 // Values are checked as they are read: a value parser throws `bad_value("1..100")` and the
 // message becomes "--attempts: must be 1..100, not '0'".
 //

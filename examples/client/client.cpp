@@ -27,46 +27,90 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr std::string_view help = R"(usage: faultline-client --url BASE [options]
-
-Sends chat completions to an OpenAI-compatible server and reports how each one ended: the reply,
+constexpr std::string_view description =
+    R"(Sends chat completions to an OpenAI-compatible server and reports how each one ended: the reply,
 or the failure's category, code, message and fix. Retries with jittered backoff, honours
-Retry-After / retry-after-ms, watches streams for error chunks and cut-offs.
+Retry-After / retry-after-ms, watches streams for error chunks and cut-offs.)";
 
-  --url BASE           the base URL as the OpenAI SDKs take it, e.g. http://127.0.0.1:8080/v1
-                       (the client appends /chat/completions; a 404 for a path with /v1
-                       twice or without it names the base URL to use)
-  --key KEY            API key (default: $FAULTLINE_API_KEY)
-  --model M            model (default gpt-sim)
-  --prompt TEXT        the user message
-  --max-tokens N       max_tokens to send (default: not sent)
-  --stream             ask for a stream (SSE) and watch it
-  --attempts N         attempts in all, 1 = no retries (default 4)
-  --backoff-base T     first backoff delay (default 1s); T is 250ms, 2s, 1m or milliseconds
-  --backoff-cap T      longest backoff delay (default 30s)
-  --max-wait T         longest server Retry-After to wait for; longer gives up (default 60s)
-  --deadline T         time budget of one request: no retry starts or waits past it
-                       (default none; an attempt itself is bounded by --timeout per read)
-  --retry-budget R     share retries over all requests of this run: at most R retries per
-                       request over 10 s (e.g. 0.2) plus --retry-floor per second
-  --retry-floor F      retries per second always allowed under a budget (default 1)
-  --timeout T          longest silence from the server (default 30s)
-  --max-line N         longest stream line in bytes (default 4194304)
-  --requests N         requests one after another (default 1)
-  --parallel N         sequences of --requests run at once (default 1)
-  --seed N             jitter seed (default random)
-  --show-response      print what the server sent for each attempt (status line, the
-                       headers that explain it, the body or stream, shortened)
-  --json               print one JSON object per request instead of text
-  --help               this text
-
-JSON members: ok, attempts, status, reply, channel, request_id, category, code, retryable,
+constexpr std::string_view footer =
+    R"(JSON members: ok, attempts, status, reply, channel, request_id, category, code, retryable,
 message, fix, retry_after_ms, gave_up, give_up_code, stream {verdict, content_events},
 history [{attempt, status, category, code, message, delay_ms, delay_from_server}],
 diagnosis [{code, cause, fix, suggestion}].
 
-Exit status: 0 when every request succeeded, 1 when one failed, 2 for usage errors.
-)";
+Exit status: 0 when every request succeeded, 1 when one failed, 2 for usage errors.)";
+
+// The command line of faultline-client, bound to `o` and the locals of parse_options.
+struct client_command_line {
+    examples::command_line cl{"faultline-client", "--url BASE [options]", std::string(description),
+                              std::string(footer)};
+    std::string url;
+    std::optional<double> ratio;
+    double floor = 1.0;
+
+    explicit client_command_line(options& o) {
+        constexpr auto day = std::chrono::milliseconds(86'400'000);
+        const std::string duration = "a duration such as 250ms, 2s or 1m (at most a day)";
+        cl.text("--url", "BASE",
+                "the base URL as the OpenAI SDKs take it, e.g. http://127.0.0.1:8080/v1\n"
+                "(the client appends /chat/completions; a 404 for a path with /v1\n"
+                "twice or without it names the base URL to use)",
+                url);
+        cl.text("--key", "KEY", "API key (default: $FAULTLINE_API_KEY)", o.api_key);
+        cl.text("--model", "M", "model (default gpt-sim)", o.model);
+        cl.text("--prompt", "TEXT", "the user message", o.prompt);
+        cl.whole("--max-tokens", "N", "max_tokens to send (default: not sent)", 0, 1'000'000,
+                 o.max_tokens);
+        cl.flag("--stream", "ask for a stream (SSE) and watch it", o.stream);
+        cl.whole("--attempts", "N", "attempts in all, 1 = no retries (default 4)", 1, 100,
+                 o.policy.max_attempts);
+        cl.duration("--backoff-base", "T",
+                    "first backoff delay (default 1s); T is 250ms, 2s, 1m or milliseconds",
+                    milliseconds(0), day, duration,
+                    [&o](milliseconds t) { o.policy.delay.base = t; });
+        cl.duration("--backoff-cap", "T", "longest backoff delay (default 30s)", milliseconds(0),
+                    day, duration, [&o](milliseconds t) { o.policy.delay.cap = t; });
+        cl.duration("--max-wait", "T",
+                    "longest server Retry-After to wait for; longer gives up (default 60s)",
+                    milliseconds(0), day, duration,
+                    [&o](milliseconds t) { o.policy.max_server_delay = t; });
+        cl.duration("--deadline", "T",
+                    "time budget of one request: no retry starts or waits past it\n"
+                    "(default none; an attempt itself is bounded by --timeout per read)",
+                    milliseconds(0), day, duration,
+                    [&o](milliseconds t) { o.policy.deadline = t; });
+        cl.value("--retry-budget", "R",
+                 "share retries over all requests of this run: at most R retries per\n"
+                 "request over 10 s (e.g. 0.2) plus --retry-floor per second",
+                 [this](const std::string& v) {
+                     if (!(ratio = parse_double(v, 0.0, 100.0)))
+                         throw bad_value{"a number from 0 to 100"};
+                 });
+        cl.value("--retry-floor", "F",
+                 "retries per second always allowed under a budget (default 1)",
+                 [this](const std::string& v) {
+                     const auto f = parse_double(v, 0.0, 1e6);
+                     if (!f) throw bad_value{"a number from 0 to 1000000"};
+                     floor = *f;
+                 });
+        cl.duration("--timeout", "T", "longest silence from the server (default 30s)",
+                    milliseconds(1), day,
+                    "a positive duration such as 250ms, 2s or 1m (at most a day)",
+                    [&o](milliseconds t) { o.timeout = t; });
+        cl.whole("--max-line", "N", "longest stream line in bytes (default 4194304)", 1,
+                 std::uint64_t(1) << 30, o.max_line);
+        cl.whole("--requests", "N", "requests one after another (default 1)", 1, 100'000,
+                 o.requests);
+        cl.whole("--parallel", "N", "sequences of --requests run at once (default 1)", 1, 100'000,
+                 o.parallel);
+        cl.whole("--seed", "N", "jitter seed (default random)", 0, ~std::uint64_t(0), o.seed);
+        cl.flag("--show-response",
+                "print what the server sent for each attempt (status line, the\n"
+                "headers that explain it, the body or stream, shortened)",
+                o.show_response);
+        cl.flag("--json", "print one JSON object per request instead of text", o.json);
+    }
+};
 
 json::object failure_json(const faultline::failure& f) {
     json::object o;
@@ -255,108 +299,46 @@ std::string ms_text(std::chrono::nanoseconds d) {
 
 } // namespace
 
-std::string_view help_text() noexcept {
-    return help;
+std::string help_text() {
+    options o;
+    return client_command_line(o).cl.help();
 }
 
-faultline::result<options> parse_options(std::span<char*> args, std::string& why) {
+faultline::result<options> parse_options(std::span<char* const> args, std::string& why) {
     options o;
-    std::string url;
     if (const char* k = std::getenv("FAULTLINE_API_KEY")) o.api_key = k;
     o.policy.max_server_delay = std::chrono::seconds(60);
-    std::optional<double> ratio;
-    double floor = 1.0;
     const auto fail = [&](std::string message) {
         why = std::move(message);
         return faultline::result<options>(faultline::error::invalid_request);
     };
-    constexpr auto day = std::chrono::milliseconds(86'400'000);
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view a = args[i];
-        if (a == "--help" || a == "-h") return std::make_error_code(std::errc::operation_canceled);
-        if (a == "--stream") {
-            o.stream = true;
-            continue;
-        }
-        if (a == "--json" || a == "--show-response") {
-            (a == "--json" ? o.json : o.show_response) = true;
-            continue;
-        }
-        static constexpr std::string_view valued[] = {
-            "--url",          "--key",          "--model",       "--prompt",   "--max-tokens",
-            "--attempts",     "--backoff-base", "--backoff-cap", "--max-wait", "--deadline",
-            "--retry-budget", "--retry-floor",  "--timeout",     "--max-line", "--requests",
-            "--parallel",     "--seed"};
-        if (std::find(std::begin(valued), std::end(valued), a) == std::end(valued))
-            return fail("unknown argument '" + std::string(a) + "'");
-        const auto v = next_value(args, i);
-        if (!v) return fail(std::string(a) + " needs a value");
-        std::optional<milliseconds> t;
-        std::optional<std::uint64_t> n;
-        if (a == "--url")
-            url = std::string(*v);
-        else if (a == "--key")
-            o.api_key = std::string(*v);
-        else if (a == "--model")
-            o.model = std::string(*v);
-        else if (a == "--prompt")
-            o.prompt = std::string(*v);
-        else if (a == "--max-tokens") {
-            if (!(n = parse_uint(*v, 1'000'000))) return fail("--max-tokens must be 0..1000000");
-            o.max_tokens = *n;
-        } else if (a == "--attempts") {
-            if (!(n = parse_uint(*v, 100)) || *n == 0) return fail("--attempts must be 1..100");
-            o.policy.max_attempts = static_cast<unsigned>(*n);
-        } else if (a == "--backoff-base" || a == "--backoff-cap" || a == "--max-wait" ||
-                   a == "--deadline" || a == "--timeout") {
-            if (!(t = parse_millis(*v, day)))
-                return fail(std::string(a) +
-                            " must be a duration such as 250ms, 2s or 1m (at most a day)");
-            if (a == "--backoff-base")
-                o.policy.delay.base = *t;
-            else if (a == "--backoff-cap")
-                o.policy.delay.cap = *t;
-            else if (a == "--max-wait")
-                o.policy.max_server_delay = *t;
-            else if (a == "--deadline")
-                o.policy.deadline = *t;
-            else if (t->count() == 0)
-                return fail("--timeout must be positive");
-            else
-                o.timeout = *t;
-        } else if (a == "--retry-budget") {
-            if (!(ratio = parse_double(*v, 0.0, 100.0)))
-                return fail("--retry-budget must be a number from 0 to 100");
-        } else if (a == "--retry-floor") {
-            const auto f = parse_double(*v, 0.0, 1e6);
-            if (!f) return fail("--retry-floor must be a number from 0 to 1000000");
-            floor = *f;
-        } else if (a == "--max-line") {
-            if (!(n = parse_uint(*v, std::uint64_t(1) << 30)) || *n == 0)
-                return fail("--max-line must be 1..1073741824");
-            o.max_line = *n;
-        } else if (a == "--requests" || a == "--parallel") {
-            if (!(n = parse_uint(*v, 100'000)) || *n == 0)
-                return fail(std::string(a) + " must be 1..100000");
-            (a == "--requests" ? o.requests : o.parallel) = *n;
-        } else if (a == "--seed") {
-            if (!(n = parse_uint(*v, ~std::uint64_t(0))))
-                return fail("--seed must be a whole number");
-            o.seed = *n;
-        }
+    client_command_line c(o);
+    const examples::parse_outcome p = c.cl.parse(args);
+    switch (p.what) {
+    case examples::parse_ending::help:
+        why = c.cl.help();
+        return std::make_error_code(std::errc::operation_canceled);
+    case examples::parse_ending::version:
+        why = c.cl.version() + '\n';
+        return std::make_error_code(std::errc::operation_canceled);
+    case examples::parse_ending::usage_error:
+        return fail(p.message);
+    case examples::parse_ending::run:
+        break;
     }
-    if (url.empty()) return fail("--url is required");
-    auto base = parse_base_url(url);
+    if (c.url.empty()) return fail("--url: is required");
+    auto base = parse_base_url(c.url);
     if (!base)
-        return fail("--url must be an http URL such as http://127.0.0.1:8080/v1, not '" + url +
+        return fail("--url: must be an http URL such as http://127.0.0.1:8080/v1, not '" + c.url +
                     "'");
     o.url = std::move(base).value();
-    o.raw_url = url;
+    o.raw_url = c.url;
     if (o.policy.delay.cap < o.policy.delay.base)
-        return fail("--backoff-cap must not be below --backoff-base");
+        return fail("--backoff-cap: must not be below --backoff-base");
     if (o.parallel * o.requests > 1'000'000)
-        return fail("--requests x --parallel must be at most 1000000");
-    if (ratio) o.budget = faultline::retry_budget_options{std::chrono::seconds(10), *ratio, floor};
+        return fail("--requests x --parallel: must be at most 1000000");
+    if (c.ratio)
+        o.budget = faultline::retry_budget_options{std::chrono::seconds(10), *c.ratio, c.floor};
     return o;
 }
 

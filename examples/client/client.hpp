@@ -59,13 +59,15 @@ struct options {
     bool show_response = false; ///< Keep a transcript of each response (`report::responses`).
 };
 
-/// Reads the command line (everything after the program name); on a usage error returns
-/// `faultline::error::invalid_request` and puts one line in `why`. `--help` returns
-/// `std::errc::operation_canceled` (print `help_text()` and exit 0). Thread-safe.
-[[nodiscard]] faultline::result<options> parse_options(std::span<char*> args, std::string& why);
+/// Reads the command line (everything after the program name; see `examples::command_line`
+/// for the conventions). On a usage error returns `faultline::error::invalid_request` and puts
+/// one line in `why` ("--attempts: must be 1..100, not '0'"). `--help` and `--version` return
+/// `std::errc::operation_canceled` with the text to print (exit 0) in `why`. Thread-safe.
+[[nodiscard]] faultline::result<options> parse_options(std::span<char* const> args,
+                                                       std::string& why);
 
 /// The text of --help. Thread-safe.
-[[nodiscard]] std::string_view help_text() noexcept;
+[[nodiscard]] std::string help_text();
 
 /// One failed attempt.
 struct attempt {

@@ -2,8 +2,7 @@
 
 #include "client/client.hpp"
 #include "common/cli.hpp"
-
-#include <boost/json/serialize.hpp>
+#include "common/json.hpp"
 
 #include <cstdio>
 #include <iostream>
@@ -17,10 +16,10 @@ int main(int argc, char** argv) {
     auto parsed = cl::parse_options(args, why);
     if (!parsed) {
         if (parsed.error() == std::errc::operation_canceled) {
-            std::fputs(cl::help_text().data(), stdout);
-            return 0;
+            std::fwrite(why.data(), 1, why.size(), stdout);
+            return std::fflush(stdout) == 0 ? 0 : 1;
         }
-        return examples::usage_error("faultline-client", why);
+        return examples::print_usage_error("faultline-client", why);
     }
     const cl::options& o = parsed.value();
     const bool json = o.json;
@@ -30,7 +29,7 @@ int main(int argc, char** argv) {
         const cl::report& r = reports[i];
         if (!r.ok) status = 1;
         if (json) {
-            std::cout << boost::json::serialize(r.to_json()) << '\n';
+            std::cout << examples::to_plain_json(r.to_json()) << '\n';
         } else {
             if (reports.size() > 1) std::cout << "--- request " << i + 1 << '\n';
             std::cout << r.to_text();

@@ -3,9 +3,10 @@
 #include "commands.hpp"
 #include "io.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/retry/backoff.hpp>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -20,108 +21,71 @@ namespace inspect {
 
 namespace {
 
-constexpr const char* backoff_help =
-    R"(usage: faultline-inspect backoff --policy P --base MS --cap MS [--multiplier X] --attempts N [--samples K] [--seed S]
-
-Samples K schedules of N retries of a backoff policy and prints, per retry, one JSON object on
+constexpr const char* description =
+    R"(Samples K schedules of N retries of a backoff policy and prints, per retry, one JSON object on
 one line:
 
   {"attempt": i, "min_ms": .., "p50_ms": .., "p90_ms": .., "max_ms": ..}
 
   attempt   1 for the delay before the first retry, 2 before the second, ...
   *_ms      the smallest, median, 90th percentile (nearest rank) and largest delay over the K
-            schedules, in milliseconds: an integer when whole, else a number rounded to
-            the microsecond (in Boost.JSON's exponent notation, e.g. 4.99106E2)
+            schedules, in milliseconds: an integer when whole, else a plain decimal rounded
+            to the microsecond (e.g. 499.106))";
 
-options:
-  --policy P        constant | exponential | full | equal | decorrelated
-                    (the last three are full, equal and decorrelated jitter)
-  --base MS         first delay, or the constant delay (0..86400000)
-  --cap MS          largest delay (>= base, <= 86400000); ignored by 'constant'
-  --multiplier X    growth per retry, >= 1 (default 2; 3 for decorrelated)
-  --attempts N      retries to show (1..10000)
-  --samples K       schedules to sample (1..1000000, default 1000)
-  --seed S          seed of the generator (default 1), so runs are reproducible
-  --help            this text
-
-exit status: 0 printed, 2 usage error.
-)";
-
-std::optional<double> parse_double(std::string_view s) {
-    double v = 0;
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v))
-        return std::nullopt;
-    return v;
-}
+constexpr const char* footer = "exit status: 0 printed, 2 usage error.";
 
 boost::json::value ms(std::chrono::nanoseconds d) {
     if (d.count() % 1'000'000 == 0) return d.count() / 1'000'000;
-    // Microsecond precision is plenty for a delay; Boost.JSON writes it as e.g. 4.99106E2.
+    // Microsecond precision is plenty for a delay; printed as a plain decimal (499.106).
     return std::round(static_cast<double>(d.count()) / 1e3) / 1e3;
 }
 
 } // namespace
 
-int run_backoff(std::span<char*> args) {
-    constexpr std::string_view tool = "backoff";
+int run_backoff(std::span<char* const> args) {
     constexpr std::uint64_t max_ms = 86'400'000; // one day
     std::optional<faultline::backoff_kind> kind;
     std::optional<std::uint64_t> base, cap, attempts;
     std::optional<double> multiplier;
     std::uint64_t samples = 1000, seed = 1;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view a = args[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(backoff_help, stdout);
-            return 0;
-        }
-        if (a != "--policy" && a != "--base" && a != "--cap" && a != "--multiplier" &&
-            a != "--attempts" && a != "--samples" && a != "--seed")
-            return usage_error(tool, "unknown argument '" + std::string(a) + "'");
-        const auto v = next_value(args, i);
-        if (!v) return usage_error(tool, std::string(a) + " needs a value");
-        if (a == "--policy") {
-            faultline::backoff_kind k{};
-            if (!faultline::from_string(*v, k))
-                return usage_error(tool, "--policy must be constant, exponential, full, equal or "
-                                         "decorrelated");
-            kind = k;
-        } else if (a == "--base") {
-            if (!(base = parse_uint(*v, max_ms)))
-                return usage_error(tool, "--base must be whole milliseconds from 0 to 86400000");
-        } else if (a == "--cap") {
-            if (!(cap = parse_uint(*v, max_ms)))
-                return usage_error(tool, "--cap must be whole milliseconds from 0 to 86400000");
-        } else if (a == "--multiplier") {
-            multiplier = parse_double(*v);
-            if (!multiplier || *multiplier < 1.0 || *multiplier > 1e6)
-                return usage_error(tool, "--multiplier must be a number from 1 to 1000000");
-        } else if (a == "--attempts") {
-            attempts = parse_uint(*v, 10'000);
-            if (!attempts || *attempts == 0)
-                return usage_error(tool, "--attempts must be a whole number from 1 to 10000");
-        } else if (a == "--samples") {
-            const auto n = parse_uint(*v, 1'000'000);
-            if (!n || *n == 0)
-                return usage_error(tool, "--samples must be a whole number from 1 to 1000000");
-            samples = *n;
-        } else {
-            const auto n = parse_uint(*v, UINT64_MAX);
-            if (!n) return usage_error(tool, "--seed must be a whole number");
-            seed = *n;
-        }
-    }
-    if (!kind) return usage_error(tool, "--policy is required");
-    if (!base) return usage_error(tool, "--base is required");
-    if (!attempts) return usage_error(tool, "--attempts is required");
-    if (!cap && *kind != faultline::backoff_kind::constant)
-        return usage_error(tool, "--cap is required");
+    examples::command_line cl("faultline-inspect backoff",
+                              "--policy P --base MS --cap MS [--multiplier X] --attempts N "
+                              "[--samples K] [--seed S]",
+                              description, footer);
+    cl.value("--policy", "P",
+             "constant | exponential | full | equal | decorrelated\n"
+             "(the last three are full, equal and decorrelated jitter)",
+             [&kind](const std::string& v) {
+                 faultline::backoff_kind k{};
+                 if (!faultline::from_string(v, k))
+                     throw examples::bad_value{
+                         "constant, exponential, full, equal or decorrelated"};
+                 kind = k;
+             });
+    cl.whole("--base", "MS", "first delay, or the constant delay (0..86400000)", 0, max_ms, base);
+    cl.whole("--cap", "MS", "largest delay (>= base, <= 86400000); ignored by 'constant'", 0,
+             max_ms, cap);
+    cl.value("--multiplier", "X", "growth per retry, >= 1 (default 2; 3 for decorrelated)",
+             [&multiplier](const std::string& v) {
+                 multiplier = examples::parse_double(v, 1.0, 1e6);
+                 if (!multiplier) throw examples::bad_value{"a number from 1 to 1000000"};
+             });
+    cl.whole("--attempts", "N", "retries to show (1..10000)", 1, 10'000, attempts);
+    cl.whole("--samples", "K", "schedules to sample (1..1000000, default 1000)", 1, 1'000'000,
+             samples);
+    cl.whole("--seed", "S", "seed of the generator (default 1), so runs are reproducible", 0,
+             UINT64_MAX, seed);
+    if (const examples::parse_outcome p = cl.parse(args); p.what != examples::parse_ending::run)
+        return cl.finish(p);
+    if (!kind) return cl.fail("--policy: is required");
+    if (!base) return cl.fail("--base: is required");
+    if (!attempts) return cl.fail("--attempts: is required");
+    if (!cap && *kind != faultline::backoff_kind::constant) return cl.fail("--cap: is required");
     if (*kind == faultline::backoff_kind::constant) cap = base;
-    if (*cap < *base) return usage_error(tool, "--cap must not be below --base");
+    if (*cap < *base) return cl.fail("--cap: must not be below --base");
     // Bounded work: attempts * samples delays at most.
     if (*attempts * samples > 20'000'000)
-        return usage_error(tool, "--attempts times --samples must not exceed 20000000");
+        return cl.fail("--attempts times --samples: must not exceed 20000000");
 
     const faultline::backoff policy{
         *kind, std::chrono::milliseconds(*base), std::chrono::milliseconds(*cap),
@@ -151,7 +115,7 @@ int run_backoff(std::span<char*> args) {
         out["p50_ms"] = ms(d[rank(0.5)]);
         out["p90_ms"] = ms(d[rank(0.9)]);
         out["max_ms"] = ms(d.back());
-        const std::string line = boost::json::serialize(out) + '\n';
+        const std::string line = examples::to_plain_json(out) + '\n';
         std::fwrite(line.data(), 1, line.size(), stdout);
     }
     return 0;

@@ -3,9 +3,10 @@
 #include "commands.hpp"
 #include "io.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/classify.hpp>
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
@@ -18,10 +19,8 @@ namespace inspect {
 
 namespace {
 
-constexpr const char* classify_help =
-    R"(usage: faultline-inspect classify --status N [--header 'Name: value']... [--now UNIX_SECONDS] [FILE|-]
-
-Reads a raw HTTP response body from FILE (or stdin when FILE is '-' or absent) and prints one
+constexpr const char* description =
+    R"(Reads a raw HTTP response body from FILE (or stdin when FILE is '-' or absent) and prints one
 JSON object on one line:
 
   {"category": C, "code": E, "retryable": B, "retry_after_ms": N|null,
@@ -36,61 +35,48 @@ JSON object on one line:
                   HTTP-date), Google RetryInfo, or x-ratelimit-reset-* on a 429; capped at 24 h
   message         the human message from the body, or the reason phrase when it has none
   type            the body's error type as sent
-  provider_code   the body's error code as sent (string, integer or null)
+  provider_code   the body's error code as sent (string, integer or null))";
 
-options:
-  --status N        HTTP status (0..999); 0 means no status: an error inside a stream or frame
-  --header 'N: V'   a response header; repeat for several
-  --now SECONDS     Unix time that Retry-After HTTP-dates are measured from (default: the clock)
-  --help            this text
-
-exit status: 0 classified, 1 input could not be read, 2 usage error.
-)";
+constexpr const char* footer =
+    "exit status: 0 classified, 1 input could not be read, 2 usage error.";
 
 } // namespace
 
-int run_classify(std::span<char*> args) {
+int run_classify(std::span<char* const> args) {
     constexpr std::string_view tool = "classify";
     std::optional<unsigned> status;
     std::vector<std::pair<std::string, std::string>> headers;
     faultline::classify_options options;
-    std::string_view path = "-";
-    bool have_path = false;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view a = args[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(classify_help, stdout);
-            return 0;
-        } else if (a == "--status") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--status needs a value");
-            const auto n = parse_uint(*v, 999);
-            if (!n) return usage_error(tool, "--status must be a whole number from 0 to 999");
-            status = static_cast<unsigned>(*n);
-        } else if (a == "--header") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--header needs a value");
-            const std::size_t colon = v->find(':');
-            if (colon == std::string_view::npos || colon == 0)
-                return usage_error(tool, "--header must look like 'Name: value'");
-            headers.emplace_back(std::string(v->substr(0, colon)),
-                                 std::string(faultline::detail::trim(v->substr(colon + 1))));
-        } else if (a == "--now") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--now needs a value");
-            const auto n = parse_uint(*v, 253402300799); // 9999-12-31T23:59:59Z
-            if (!n) return usage_error(tool, "--now must be Unix seconds (a whole number)");
-            options.now = std::chrono::system_clock::time_point(
-                std::chrono::seconds(static_cast<std::int64_t>(*n)));
-        } else if (a.size() > 1 && a.front() == '-') {
-            return usage_error(tool, "unknown option '" + std::string(a) + "'");
-        } else {
-            if (have_path) return usage_error(tool, "more than one input file");
-            path = a;
-            have_path = true;
-        }
-    }
-    if (!status) return usage_error(tool, "--status is required");
+    std::string path = "-";
+    examples::command_line cl(
+        "faultline-inspect classify",
+        "--status N [--header 'Name: value']... [--now UNIX_SECONDS] [FILE|-]", description,
+        footer);
+    cl.whole("--status", "N",
+             "HTTP status (0..999); 0 means no status: an error inside a stream or frame", 0, 999,
+             status);
+    cl.repeated("--header", "'N: V'", "a response header; repeat for several",
+                [&headers](const std::string& v) {
+                    const std::size_t colon = v.find(':');
+                    if (colon == std::string::npos || colon == 0)
+                        throw examples::bad_value{"'Name: value'"};
+                    headers.emplace_back(v.substr(0, colon),
+                                         std::string(faultline::detail::trim(
+                                             std::string_view(v).substr(colon + 1))));
+                });
+    cl.value("--now", "SECONDS",
+             "Unix time that Retry-After HTTP-dates are measured from (default: the clock)",
+             [&options](const std::string& v) {
+                 const auto n = examples::parse_uint(v, 253402300799); // 9999-12-31T23:59:59Z
+                 if (!n) throw examples::bad_value{"Unix seconds (a whole number)"};
+                 options.now = std::chrono::system_clock::time_point(
+                     std::chrono::seconds(static_cast<std::int64_t>(*n)));
+             });
+    cl.positional("FILE", "the response body; '-' or absent: stdin",
+                  [&path](const std::string& v) { path = v; });
+    if (const examples::parse_outcome p = cl.parse(args); p.what != examples::parse_ending::run)
+        return cl.finish(p);
+    if (!status) return cl.fail("--status: is required");
 
     const auto body = read_input(path, tool);
     if (!body) return 1;
@@ -115,7 +101,7 @@ int run_classify(std::span<char*> args) {
         out["provider_code"] = *n;
     else
         out["provider_code"] = nullptr;
-    const std::string line = boost::json::serialize(out);
+    const std::string line = examples::to_plain_json(out);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
     return 0;

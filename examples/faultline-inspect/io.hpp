@@ -3,7 +3,7 @@
 
 // Input helpers shared by the faultline-inspect subcommands.
 
-#include "../common/cli.hpp"
+#include "common/cli.hpp"
 
 #include <charconv>
 #include <cstdint>
@@ -49,13 +49,7 @@ inline std::optional<std::string> read_input(std::string_view path, std::string_
     return data;
 }
 
-using examples::next_value;
 using examples::parse_uint;
-
-/// Writes "faultline-inspect <tool>: <message>" and returns the usage-error exit code.
-inline int usage_error(std::string_view tool, std::string_view message) {
-    return examples::usage_error("faultline-inspect " + std::string(tool), message);
-}
 
 } // namespace inspect
 

@@ -2,16 +2,19 @@
 
 #include "commands.hpp"
 
+#include "common/cli.hpp"
+
 #include <array>
 #include <cstdio>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace inspect {
 // One line per subcommand; each lives in its own file.
-int run_classify(std::span<char*> args);
-int run_sse(std::span<char*> args);
-int run_backoff(std::span<char*> args);
+int run_classify(std::span<char* const> args);
+int run_sse(std::span<char* const> args);
+int run_backoff(std::span<char* const> args);
 } // namespace inspect
 
 namespace {
@@ -23,24 +26,29 @@ constexpr std::array<inspect::command, 3> commands{{
     {"backoff", "sample a backoff policy's delays per retry", inspect::run_backoff},
 }};
 
-int usage(std::FILE* out) {
-    std::fputs("usage: faultline-inspect <command> [options]\n\ncommands:\n", out);
+std::string description() {
+    std::string d =
+        "Looks at what faultline makes of real responses, streams and policies.\n\ncommands:";
     for (const auto& c : commands)
-        std::fprintf(out, "  %-10.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
-                     static_cast<int>(c.summary.size()), c.summary.data());
-    std::fputs("\nRun 'faultline-inspect <command> --help' for a command's options.\n", out);
-    return out == stdout ? 0 : 2;
+        d += "\n  " + std::string(c.name) + std::string(11 - c.name.size(), ' ') +
+             std::string(c.summary);
+    return d;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) return usage(stderr);
-    const std::string_view name = argv[1];
-    if (name == "--help" || name == "-h" || name == "help") return usage(stdout);
-    for (const auto& c : commands)
-        if (c.name == name)
-            return c.run(std::span<char*>(argv + 2, static_cast<std::size_t>(argc - 2)));
-    std::fprintf(stderr, "faultline-inspect: unknown command '%s' (try --help)\n", argv[1]);
-    return 2;
+    const std::span<char* const> args(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
+    if (!args.empty())
+        for (const auto& c : commands)
+            if (c.name == args[0]) return c.run(args.subspan(1));
+    examples::command_line cl("faultline-inspect", "<command> [options]", description(),
+                              "Run 'faultline-inspect <command> --help' for a command's options.");
+    std::string command;
+    cl.positional("COMMAND", "classify, sse or backoff",
+                  [&command](const std::string& v) { command = v; });
+    if (const examples::parse_outcome p = cl.parse(args); p.what != examples::parse_ending::run)
+        return cl.finish(p);
+    if (command.empty()) return cl.fail("a command is required: classify, sse or backoff");
+    return cl.fail("unknown command '" + command + "'");
 }

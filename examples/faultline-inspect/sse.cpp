@@ -3,6 +3,8 @@
 #include "commands.hpp"
 #include "io.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/detail/utf8.hpp>
 #include <faultline/sse/monitor.hpp>
 
@@ -18,11 +20,8 @@ namespace inspect {
 
 namespace {
 
-constexpr const char* sse_help =
-    R"(usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-line BYTES|unlimited]
-                             [--max-event BYTES|unlimited] [FILE|-]
-
-Reads a raw text/event-stream body from FILE (or stdin when FILE is '-' or absent) as it
+constexpr const char* description =
+    R"(Reads a raw text/event-stream body from FILE (or stdin when FILE is '-' or absent) as it
 arrives, feeds it to faultline::sse::monitor and prints one JSON object per line, in stream
 order:
 
@@ -51,19 +50,10 @@ The output is the same however the input is cut.
 With a limit 'unlimited', lines and events of any size pass in bounded memory: a data line or
 event over 64 KiB (or the other, numeric limit when smaller) is printed as it arrives, its data
 first: {"data":D,"event":E,"id":I,"lastEventId":L}. Only an event or id line over the limit is
-still an error then.
+still an error then.)";
 
-options:
-  --chunks MODE      how the input is cut before each feed(): 'all' (each read of up to 1 MiB
-                     whole, the default), 'bytes' (one byte per piece), or a decimal SEED:
-                     pieces of 1 + (x % 64) bytes, x from xorshift32 seeded with SEED (0 means
-                     0x9E3779B9)
-  --max-line BYTES   the longest line accepted (default 4194304), or 'unlimited'
-  --max-event BYTES  the largest event data accepted (default 8388608), or 'unlimited')
-  --help             this text
-
-exit status: 0 verdict printed, 1 input could not be read, 2 usage error.
-)";
+constexpr const char* footer =
+    "exit status: 0 verdict printed, 1 input could not be read, 2 usage error.";
 
 std::string text(std::string_view s) {
     std::string out;
@@ -73,7 +63,7 @@ std::string text(std::string_view s) {
 }
 
 void print(const boost::json::object& o) {
-    const std::string line = boost::json::serialize(o);
+    const std::string line = examples::to_plain_json(o);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
 }
@@ -124,7 +114,7 @@ struct printer {
         o["event"] = f.type.empty() ? boost::json::value() : boost::json::value(text(f.type));
         o["id"] = f.id ? boost::json::value(text(*f.id)) : boost::json::value();
         o["lastEventId"] = text(f.last_event_id);
-        const std::string rest = boost::json::serialize(o);
+        const std::string rest = examples::to_plain_json(o);
         std::fputs("\",", stdout);
         std::fwrite(rest.data() + 1, 1, rest.size() - 1, stdout);
         std::fputc('\n', stdout);
@@ -190,59 +180,63 @@ faultline::sse::verdict inspect_stream(std::FILE* f, cut mode, std::uint32_t see
 
 } // namespace
 
-int run_sse(std::span<char*> args) {
+int run_sse(std::span<char* const> args) {
     constexpr std::string_view tool = "sse";
     cut mode = cut::all;
     std::uint32_t seed = 0;
     faultline::sse::monitor_options options;
-    std::string_view path = "-";
-    bool have_path = false;
+    std::string path = "-";
     bool any_size = false; // a limit is 'unlimited': events over what is held pass in fragments
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view a = args[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(sse_help, stdout);
-            return 0;
-        } else if (a == "--chunks") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, "--chunks needs a value");
-            if (*v == "all")
-                mode = cut::all;
-            else if (*v == "bytes")
-                mode = cut::bytes;
-            else if (const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max())) {
-                mode = cut::seeded;
-                seed = static_cast<std::uint32_t>(*n);
-            } else
-                return usage_error(tool, "--chunks must be all, bytes or a decimal seed");
-        } else if (a == "--max-event" || a == "--max-line") {
-            const auto v = next_value(args, i);
-            if (!v) return usage_error(tool, std::string(a) + " needs a value");
-            std::size_t& limit =
-                a == "--max-line" ? options.limits.max_line : options.limits.max_event;
-            if (*v == "unlimited") {
-                limit = std::numeric_limits<std::size_t>::max();
+    examples::command_line cl("faultline-inspect sse",
+                              "[--chunks all|bytes|SEED] [--max-line BYTES|unlimited]\n"
+                              "                             [--max-event BYTES|unlimited] [FILE|-]",
+                              description, footer);
+    cl.value("--chunks", "MODE",
+             "how the input is cut before each feed(): 'all' (each read of up to 1 MiB\n"
+             "whole, the default), 'bytes' (one byte per piece), or a decimal SEED:\n"
+             "pieces of 1 + (x % 64) bytes, x from xorshift32 seeded with SEED (0 means\n"
+             "0x9E3779B9)",
+             [&](const std::string& v) {
+                 if (v == "all")
+                     mode = cut::all;
+                 else if (v == "bytes")
+                     mode = cut::bytes;
+                 else if (const auto n = parse_uint(v, std::numeric_limits<std::uint32_t>::max())) {
+                     mode = cut::seeded;
+                     seed = static_cast<std::uint32_t>(*n);
+                 } else
+                     throw examples::bad_value{"all, bytes or a decimal seed"};
+             });
+    const auto limit = [&any_size](std::size_t& to) {
+        return [&to, &any_size](const std::string& v) {
+            if (v == "unlimited") {
+                to = std::numeric_limits<std::size_t>::max();
                 any_size = true;
-            } else if (const auto n = parse_uint(*v, std::numeric_limits<std::uint32_t>::max())) {
-                limit = static_cast<std::size_t>(*n);
             } else {
-                return usage_error(tool, std::string(a) +
-                                             " must be a whole number of bytes or 'unlimited'");
+                try {
+                    to = static_cast<std::size_t>(
+                        examples::whole_in(v, 0, std::numeric_limits<std::uint32_t>::max()));
+                } catch (const examples::bad_value&) {
+                    throw examples::bad_value{"a whole number of bytes or 'unlimited'"};
+                }
             }
-        } else if (a.size() > 1 && a.front() == '-') {
-            return usage_error(tool, "unknown option '" + std::string(a) + "'");
-        } else {
-            if (have_path) return usage_error(tool, "only one FILE may be given");
-            path = a;
-            have_path = true;
-        }
-    }
+        };
+    };
+    cl.value("--max-line", "BYTES", "the longest line accepted (default 4194304), or 'unlimited'",
+             limit(options.limits.max_line));
+    cl.value("--max-event", "BYTES",
+             "the largest event data accepted (default 8388608), or 'unlimited'",
+             limit(options.limits.max_event));
+    cl.positional("FILE", "the stream; '-' or absent: stdin",
+                  [&path](const std::string& v) { path = v; });
+    if (const examples::parse_outcome p = cl.parse(args); p.what != examples::parse_ending::run)
+        return cl.finish(p);
     if (any_size) {
         constexpr std::size_t held = 64 * 1024;
         options.limits.max_line = std::min(options.limits.max_line, held);
         options.limits.max_event = std::min(options.limits.max_event, held);
     }
-    std::FILE* f = path == "-" ? stdin : std::fopen(std::string(path).c_str(), "rb");
+    std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
     if (!f) {
         std::fprintf(stderr, "faultline-inspect sse: cannot open '%.*s'\n",
                      static_cast<int>(path.size()), path.data());

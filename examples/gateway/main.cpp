@@ -21,66 +21,53 @@ namespace {
 
 constexpr std::string_view program = "faultline-gateway";
 
-constexpr std::string_view help = R"(usage: faultline-gateway [options]
-
-An OpenAI-compatible HTTP/1.1 gateway (POST /v1/chat/completions, GET /v1/models) in front of
+constexpr std::string_view description =
+    R"(An OpenAI-compatible HTTP/1.1 gateway (POST /v1/chat/completions, GET /v1/models) in front of
 simulated upstream channels whose failures are configured per model. Built on faultline: error
-envelopes, classification, SSE monitoring, rate limits, circuit breakers.
+envelopes, classification, SSE monitoring, rate limits, circuit breakers.)";
 
-options:
-  --config FILE      JSON configuration (see the README's "Gateway" section); default: the
-                     built-in demo configuration (keys sk-demo-*, models gpt-sim, sim-*)
-  --host ADDR        address to listen on (default 127.0.0.1, or the config's)
-  --port N           port to listen on; 0 picks a free one (default 8080, or the config's)
-  --threads N        threads running the server (default 1, or the config's)
-  --no-limits        turn rate, token and in-flight limits off (for measuring their cost)
-  --redis HOST:PORT  keep rate limits in Redis, shared by every gateway using that server
-  --quiet            no log lines
-  --help             this text
-
-On start it prints "faultline-gateway listening on http://HOST:PORT" on stdout. SIGINT or
-SIGTERM stops it. Exit status: 0 after a signal, 1 when it cannot start, 2 for usage errors.
-)";
+constexpr std::string_view footer =
+    R"(On start it prints "faultline-gateway listening on http://HOST:PORT" on stdout. SIGINT or
+SIGTERM stops it. Exit status: 0 after a signal, 1 when it cannot start, 2 for usage errors.)";
 
 } // namespace
 
 int main(int argc, char** argv) {
     namespace gw = examples::gateway;
-    std::span<char*> args(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
+    std::span<char* const> args(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
     std::optional<std::string> config_file, host, redis;
-    std::optional<std::uint64_t> port, threads;
+    std::optional<std::uint16_t> port;
+    std::optional<unsigned> threads;
     bool no_limits = false, quiet = false;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view a = args[i];
-        if (a == "--help" || a == "-h") {
-            std::fputs(help.data(), stdout);
-            return 0;
-        }
-        if (a == "--no-limits") {
-            no_limits = true;
-            continue;
-        }
-        if (a == "--quiet") {
-            quiet = true;
-            continue;
-        }
-        if (a != "--config" && a != "--host" && a != "--port" && a != "--threads" && a != "--redis")
-            return examples::usage_error(program, "unknown argument '" + std::string(a) + "'");
-        const auto v = examples::next_value(args, i);
-        if (!v) return examples::usage_error(program, std::string(a) + " needs a value");
-        if (a == "--config")
-            config_file = std::string(*v);
-        else if (a == "--host")
-            host = std::string(*v);
-        else if (a == "--redis")
-            redis = std::string(*v);
-        else if (a == "--port" && !(port = examples::parse_uint(*v, 65535)))
-            return examples::usage_error(program, "--port must be 0..65535");
-        else if (a == "--threads" && !(threads = examples::parse_uint(*v, 256)))
-            return examples::usage_error(program, "--threads must be 1..256");
-        else if (a == "--threads" && *threads == 0)
-            return examples::usage_error(program, "--threads must be 1..256");
-    }
+    examples::command_line cl(std::string(program), "[options]", std::string(description),
+                              std::string(footer));
+    cl.text("--config", "FILE",
+            "JSON configuration (see the README's \"Gateway\" section); default: the\n"
+            "built-in demo configuration (keys sk-demo-*, models gpt-sim, sim-*)",
+            config_file);
+    cl.text("--host", "ADDR", "address to listen on (default 127.0.0.1, or the config's)", host);
+    cl.whole("--port", "N", "port to listen on; 0 picks a free one (default 8080, or the config's)",
+             0, 65535, port);
+    cl.whole("--threads", "N", "threads running the server (default 1, or the config's)", 1, 256,
+             threads);
+    cl.flag("--no-limits", "turn rate, token and in-flight limits off (for measuring their cost)",
+            no_limits);
+    std::uint16_t redis_port = 0;
+    cl.value("--redis", "HOST:PORT",
+             "keep rate limits in Redis, shared by every gateway using that server",
+             [&](const std::string& v) {
+                 const std::size_t colon = v.rfind(':');
+                 const auto p =
+                     colon == std::string::npos || colon == 0
+                         ? std::nullopt
+                         : examples::parse_uint(std::string_view(v).substr(colon + 1), 65535);
+                 if (!p || *p == 0) throw examples::bad_value{"HOST:PORT"};
+                 redis = v.substr(0, colon);
+                 redis_port = static_cast<std::uint16_t>(*p);
+             });
+    cl.flag("--quiet", "no log lines", quiet);
+    if (const examples::parse_outcome p = cl.parse(args); p.what != examples::parse_ending::run)
+        return cl.finish(p);
 
     gw::gateway_config config = gw::demo_config();
     if (config_file) {
@@ -100,8 +87,8 @@ int main(int argc, char** argv) {
         config = std::move(parsed.value());
     }
     if (host) config.host = *host;
-    if (port) config.port = static_cast<std::uint16_t>(*port);
-    if (threads) config.threads = static_cast<unsigned>(*threads);
+    if (port) config.port = *port;
+    if (threads) config.threads = *threads;
     if (no_limits) config.limits_enabled = false;
 
     boost::asio::io_context io(static_cast<int>(config.threads));
@@ -110,15 +97,7 @@ int main(int argc, char** argv) {
         options.log = [](std::string_view line) { std::cerr << program << ": " << line << '\n'; };
     if (redis) {
 #ifdef FAULTLINE_EXAMPLES_REDIS
-        const std::size_t colon = redis->rfind(':');
-        const auto rport =
-            colon == std::string::npos
-                ? std::nullopt
-                : examples::parse_uint(std::string_view(*redis).substr(colon + 1), 65535);
-        if (!rport || *rport == 0 || colon == 0)
-            return examples::usage_error(program, "--redis must be HOST:PORT");
-        options.limiter = gw::make_redis_limiter(config, redis->substr(0, colon),
-                                                 static_cast<std::uint16_t>(*rport));
+        options.limiter = gw::make_redis_limiter(config, *redis, redis_port);
 #else
         std::fprintf(stderr, "%s: built without hiredis; --redis is not available\n",
                      program.data());

@@ -334,56 +334,17 @@ std::string url_text(const base_url& u) {
     return "http://" + (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port) + u.path;
 }
 
-constexpr std::string_view help =
-    R"(usage: faultline-loadgen --url URL (--duration D | --requests N) [options]
-
-Benchmarks an OpenAI-compatible server: N concurrent keep-alive connections each send chat
+constexpr std::string_view description =
+    R"(Benchmarks an OpenAI-compatible server: N concurrent keep-alive connections each send chat
 completions, one at a time, for a duration or a number of requests (whichever ends first). At
 the end it prints throughput, latency percentiles, a histogram of statuses and of faultline's
 error categories and codes, retries and stream verdicts; --json and --svg write the same for
 machines and people. Progress goes to stderr about once a second:
 
-     3.0 s     12345 req     4115 req/s  ok 12000  429 300  err 45
+     3.0 s     12345 req     4115 req/s  ok 12000  429 300  err 45)";
 
-target:
-  --url URL         the server root, http://host[:port][/prefix] (required). Requests go to
-                    URL + --path, so give http://127.0.0.1:8080, not .../v1.
-  --path P          request path after URL (default /v1/chat/completions)
-  --key K           API key, sent as "Authorization: Bearer K"; default: the environment
-                    variable FAULTLINE_API_KEY; no header when neither is set
-  --model M         the requests' "model" (default gpt-sim)
-  --prompt TEXT     the one user message (default "Say hello.")
-  --max-tokens N    the requests' "max_tokens", 1..1000000 (default 32)
-  --stream          ask for streams ("stream": true); each stream's ending is checked with
-                    faultline's SSE monitor: done, error, eof_without_done or malformed_json
-
-load:
-  --connections N   concurrent connections, 1..1024 (default 8)
-  --duration D      start no request after D: 500ms, 10s, 2m or plain milliseconds, up to
-                    7 days. Requests still running then get --timeout more, then are
-                    aborted (counted as "aborted", nowhere else).
-  --requests N      send N requests in all, 1..1000000000000
-                    (--duration, --requests or both is required)
-  --retries N       retry a failed request up to N times, 0..100 (default 0). Only failures
-                    faultline deems retryable (429 throttling, 408, 409, 5xx, 529, transport
-                    errors; never quota, auth or bad requests), after the server's
-                    Retry-After / retry-after-ms / x-ratelimit-reset-* (up to 60 s; longer
-                    gives up) or else full-jitter backoff from 1 s capped at 30 s; never a
-                    stream that already delivered content, never past the end of --duration.
-                    Latency then counts from the first attempt to the last response.
-  --timeout D       longest wait to connect, for the response head and for each body read
-                    (same forms as --duration, up to 1 h; default 30s)
-  --seed S          seed of the retry jitter (default 1)
-
-output:
-  --json FILE       write the report as JSON to FILE; '-' writes it to stdout and moves the
-                    summary to stderr
-  --svg FILE        write an SVG chart to FILE ('-' for stdout): p50 and p99 latency per
-                    second (log axis when they span over 20x) above 429 responses per second
-  --quiet           no progress lines
-  --help            this text
-
-JSON report (one object; times in the unit their name ends with):
+constexpr std::string_view footer =
+    R"(JSON report (one object; times in the unit their name ends with):
   tool, format            "faultline-loadgen", 1 (bumped when a field changes meaning)
   config                  url, target, model, stream, connections, duration_ms|null,
                           request_limit|null, max_tokens, max_attempts, timeout_ms, seed
@@ -423,8 +384,103 @@ exit status: 0 the run completed, whatever the server answered (also when every 
 failed to connect: the report says so); 1 it could not run or the report could not be
 written (an output file that cannot be opened is found before the run starts);
 2 usage error, with one line on stderr. SIGINT/SIGTERM stop the run early and still report;
-a second one aborts the requests still running.
-)";
+a second one aborts the requests still running.)";
+
+// faultline-loadgen's options, bound to `cl`; `have_url` and `have_key` say what was given.
+struct loadgen_command_line {
+    examples::command_line parser{"faultline-loadgen",
+                                  "--url URL (--duration D | --requests N) [options]",
+                                  std::string(description), std::string(footer)};
+    bool have_url = false, have_key = false;
+
+    explicit loadgen_command_line(command_line& cl) {
+        options& o = cl.run;
+        examples::command_line& p = parser;
+        p.group("target");
+        p.value("--url", "URL",
+                "the server root, http://host[:port][/prefix] (required). Requests go to\n"
+                "URL + --path, so give http://127.0.0.1:8080, not .../v1.",
+                [this, &o](const std::string& v) {
+                    auto url = parse_base_url(v);
+                    if (!url) throw bad_value{"http://host[:port][/path]"};
+                    o.url = std::move(url).value();
+                    have_url = true;
+                });
+        p.value("--path", "P", "request path after URL (default /v1/chat/completions)",
+                [&o](const std::string& v) {
+                    if (!valid_path(v)) throw bad_value{"a path starting with '/'"};
+                    o.path = v;
+                });
+        p.value("--key", "K",
+                "API key, sent as \"Authorization: Bearer K\"; default: the environment\n"
+                "variable FAULTLINE_API_KEY; no header when neither is set",
+                [this, &o](const std::string& v) {
+                    o.api_key = v;
+                    have_key = true;
+                });
+        p.value("--model", "M", "the requests' \"model\" (default gpt-sim)",
+                [&o](const std::string& v) {
+                    if (v.empty()) throw bad_value{"a model name"};
+                    o.model = v;
+                });
+        p.text("--prompt", "TEXT", "the one user message (default \"Say hello.\")", o.prompt);
+        p.whole("--max-tokens", "N", "the requests' \"max_tokens\", 1..1000000 (default 32)", 1,
+                1'000'000, o.max_tokens);
+        p.flag("--stream",
+               "ask for streams (\"stream\": true); each stream's ending is checked with\n"
+               "faultline's SSE monitor: done, error, eof_without_done or malformed_json",
+               o.stream);
+        p.group("load");
+        p.whole("--connections", "N", "concurrent connections, 1..1024 (default 8)", 1,
+                max_connections, o.connections);
+        p.duration("--duration", "D",
+                   "start no request after D: 500ms, 10s, 2m or plain milliseconds, up to\n"
+                   "7 days. Requests still running then get --timeout more, then are\n"
+                   "aborted (counted as \"aborted\", nowhere else).",
+                   std::chrono::milliseconds(1), std::chrono::hours(24 * 7),
+                   "a positive duration such as 500ms, 10s or 2m, at most 7 days",
+                   [&o](std::chrono::milliseconds d) { o.duration = d; });
+        p.whole("--requests", "N",
+                "send N requests in all, 1..1000000000000\n"
+                "(--duration, --requests or both is required)",
+                1, 1'000'000'000'000, o.requests);
+        p.value("--retries", "N",
+                "retry a failed request up to N times, 0..100 (default 0). Only failures\n"
+                "faultline deems retryable (429 throttling, 408, 409, 5xx, 529, transport\n"
+                "errors; never quota, auth or bad requests), after the server's\n"
+                "Retry-After / retry-after-ms / x-ratelimit-reset-* (up to 60 s; longer\n"
+                "gives up) or else full-jitter backoff from 1 s capped at 30 s; never a\n"
+                "stream that already delivered content, never past the end of --duration.\n"
+                "Latency then counts from the first attempt to the last response.",
+                [&o](const std::string& v) {
+                    o.retry.max_attempts = static_cast<unsigned>(whole_in(v, 0, 100)) + 1;
+                });
+        p.duration("--timeout", "D",
+                   "longest wait to connect, for the response head and for each body read\n"
+                   "(same forms as --duration, up to 1 h; default 30s)",
+                   std::chrono::milliseconds(1), std::chrono::hours(1),
+                   "a positive duration such as 500ms, 10s or 2m, at most 1 h",
+                   [&o](std::chrono::milliseconds d) { o.timeout = d; });
+        p.whole("--seed", "S", "seed of the retry jitter (default 1)", 0,
+                std::numeric_limits<std::uint64_t>::max(), o.seed);
+        p.group("output");
+        const auto file = [](std::optional<std::string>& target) {
+            return [&target](const std::string& v) {
+                if (v.empty()) throw bad_value{"a file name or '-'"};
+                target = v;
+            };
+        };
+        p.value("--json", "FILE",
+                "write the report as JSON to FILE; '-' writes it to stdout and moves the\n"
+                "summary to stderr",
+                file(cl.json_path));
+        p.value("--svg", "FILE",
+                "write an SVG chart to FILE ('-' for stdout): p50 and p99 latency per\n"
+                "second (log axis when they span over 20x) above 429 responses per second",
+                file(cl.svg_path));
+        p.flag("--quiet", "no progress lines", cl.quiet);
+    }
+};
 
 } // namespace
 
@@ -484,115 +540,49 @@ net::awaitable<report> async_run(options o) {
                                      net::use_awaitable);
 }
 
-std::string_view help_text() noexcept {
-    return help;
+std::string help_text() {
+    command_line cl;
+    return loadgen_command_line(cl).parser.help();
 }
 
 std::variant<command_line, usage_error>
-parse_command_line(std::span<char*> args, std::optional<std::string_view> env_api_key) {
+parse_command_line(std::span<char* const> args, std::optional<std::string_view> env_api_key) {
     command_line cl;
-    for (const char* a : args) {
-        const std::string_view arg = a;
-        if (arg == "--help" || arg == "-h") {
-            cl.help = true;
-            return cl;
+    loadgen_command_line parser(cl);
+    const parse_outcome p = parser.parser.parse(args);
+    const auto fail = [](usage_problem problem, std::string message) {
+        return usage_error{problem, std::move(message)};
+    };
+    switch (p.what) {
+    case parse_ending::help:
+        cl.help = true;
+        return cl;
+    case parse_ending::version:
+        cl.version = true;
+        return cl;
+    case parse_ending::usage_error:
+        switch (p.kind) {
+        case usage_kind::unknown_option:
+            return fail(usage_problem::unknown_option, p.message);
+        case usage_kind::missing_value:
+            return fail(usage_problem::missing_value, p.message);
+        case usage_kind::invalid_value:
+        case usage_kind::other:
+            break;
         }
+        return fail(p.option == "--url" ? usage_problem::invalid_url : usage_problem::invalid_value,
+                    p.message);
+    case parse_ending::run:
+        break;
     }
-    const auto fail = [](usage_problem p, std::string message) {
-        return usage_error{p, std::move(message)};
-    };
-    const auto bad = [&](std::string_view option, std::string_view value, std::string_view what) {
-        return fail(usage_problem::invalid_value, std::string(option) + " must be " +
-                                                      std::string(what) + ", not '" +
-                                                      std::string(value) + "'");
-    };
-    constexpr std::string_view valued[] = {
-        "--url",        "--path",        "--key",      "--model",    "--prompt",
-        "--max-tokens", "--connections", "--duration", "--requests", "--retries",
-        "--timeout",    "--seed",        "--json",     "--svg"};
     options& o = cl.run;
-    bool have_url = false, have_key = false;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string_view arg = args[i];
-        if (arg == "--stream") {
-            o.stream = true;
-            continue;
-        }
-        if (arg == "--quiet") {
-            cl.quiet = true;
-            continue;
-        }
-        if (std::find(std::begin(valued), std::end(valued), arg) == std::end(valued)) {
-            if (arg.starts_with('-'))
-                return fail(usage_problem::unknown_option,
-                            "unknown option '" + std::string(arg) + "'");
-            return fail(usage_problem::unknown_option,
-                        "unexpected argument '" + std::string(arg) + "'");
-        }
-        const std::optional<std::string_view> value = next_value(args, i);
-        if (!value) return fail(usage_problem::missing_value, std::string(arg) + " needs a value");
-        const std::string_view v = *value;
-        if (arg == "--url") {
-            auto url = parse_base_url(v);
-            if (!url)
-                return fail(usage_problem::invalid_url,
-                            "--url must be http://host[:port][/path], not '" + std::string(v) +
-                                "'");
-            o.url = std::move(url).value();
-            have_url = true;
-        } else if (arg == "--path") {
-            o.path = std::string(v);
-            if (!valid_path(o.path)) return bad(arg, v, "a path starting with '/'");
-        } else if (arg == "--key") {
-            o.api_key = std::string(v);
-            have_key = true;
-        } else if (arg == "--model") {
-            if (v.empty()) return bad(arg, v, "a model name");
-            o.model = std::string(v);
-        } else if (arg == "--prompt") {
-            o.prompt = std::string(v);
-        } else if (arg == "--max-tokens") {
-            const auto n = parse_uint(v, 1'000'000);
-            if (!n || *n == 0) return bad(arg, v, "1..1000000");
-            o.max_tokens = static_cast<unsigned>(*n);
-        } else if (arg == "--connections") {
-            const auto n = parse_uint(v, max_connections);
-            if (!n || *n == 0) return bad(arg, v, "1.." + std::to_string(max_connections));
-            o.connections = static_cast<unsigned>(*n);
-        } else if (arg == "--duration") {
-            const auto d = parse_millis(v, std::chrono::hours(24 * 7));
-            if (!d || d->count() == 0)
-                return bad(arg, v, "a positive duration such as 500ms, 10s or 2m, at most 7 days");
-            o.duration = *d;
-        } else if (arg == "--requests") {
-            const auto n = parse_uint(v, 1'000'000'000'000);
-            if (!n || *n == 0) return bad(arg, v, "1..1000000000000");
-            o.requests = *n;
-        } else if (arg == "--retries") {
-            const auto n = parse_uint(v, 100);
-            if (!n) return bad(arg, v, "0..100");
-            o.retry.max_attempts = static_cast<unsigned>(*n) + 1;
-        } else if (arg == "--timeout") {
-            const auto d = parse_millis(v, std::chrono::hours(1));
-            if (!d || d->count() == 0)
-                return bad(arg, v, "a positive duration such as 500ms, 10s or 2m, at most 1 h");
-            o.timeout = *d;
-        } else if (arg == "--seed") {
-            const auto n = parse_uint(v, std::numeric_limits<std::uint64_t>::max());
-            if (!n) return bad(arg, v, "a whole number");
-            o.seed = *n;
-        } else if (arg == "--json" || arg == "--svg") {
-            if (v.empty()) return bad(arg, v, "a file name or '-'");
-            (arg == "--json" ? cl.json_path : cl.svg_path) = std::string(v);
-        }
-    }
-    if (!have_url) return fail(usage_problem::missing_url, "--url is required");
+    if (!parser.have_url) return fail(usage_problem::missing_url, "--url: is required");
     if (!o.duration && !o.requests)
         return fail(usage_problem::missing_bound, "give --duration, --requests or both");
     if (cl.json_path == "-" && cl.svg_path == "-")
         return fail(usage_problem::conflicting_outputs,
                     "--json - and --svg - cannot both write to stdout");
-    if (!have_key && env_api_key) o.api_key = std::string(*env_api_key);
+    if (!parser.have_key && env_api_key) o.api_key = std::string(*env_api_key);
     return cl;
 }
 

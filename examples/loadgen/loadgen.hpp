@@ -110,6 +110,7 @@ struct command_line {
     std::optional<std::string> svg_path;  ///< --svg: a file, or "-" for stdout.
     bool quiet = false;                   ///< --quiet: no progress lines.
     bool help = false;                    ///< --help: print `help_text()`, run nothing.
+    bool version = false; ///< --version: print "faultline-loadgen <version>", run nothing.
 };
 
 /// What is wrong with a command line.
@@ -129,14 +130,16 @@ struct usage_error {
     std::string message;   ///< One line, naming the option and the value, without a newline.
 };
 
-/// Parses the arguments after the program name. `env_api_key` is FAULTLINE_API_KEY, used when
-/// there is no --key. A command line holding --help (or -h) parses as help, whatever else it
-/// holds. A repeated option's last value wins. Thread-safe.
+/// Parses the arguments after the program name (the conventions of `examples::command_line`:
+/// `--opt value` or `--opt=value`, messages such as "--connections: must be 1..1024, not
+/// '0'"). `env_api_key` is FAULTLINE_API_KEY, used when there is no --key. A command line
+/// holding --help (or -h) parses as help, and one holding --version as version, whatever else
+/// it holds. A repeated option's last value wins. Thread-safe.
 [[nodiscard]] std::variant<command_line, usage_error>
-parse_command_line(std::span<char*> args, std::optional<std::string_view> env_api_key = {});
+parse_command_line(std::span<char* const> args, std::optional<std::string_view> env_api_key = {});
 
 /// The --help text, options and JSON fields included. Thread-safe.
-[[nodiscard]] std::string_view help_text() noexcept;
+[[nodiscard]] std::string help_text();
 
 } // namespace examples::loadgen
 

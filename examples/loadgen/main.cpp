@@ -1,11 +1,10 @@
 // faultline-loadgen: benchmark any OpenAI-compatible server (see --help).
 
 #include "common/cli.hpp"
+#include "common/json.hpp"
 #include "loadgen/loadgen.hpp"
 
 #include <faultline/diagnose.hpp>
-
-#include <boost/json/serialize.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -79,12 +78,13 @@ int main(int argc, char** argv) {
         std::span<char*>(argv + 1, argc > 1 ? static_cast<std::size_t>(argc - 1) : 0),
         env_key ? std::optional<std::string_view>(env_key) : std::nullopt);
     if (const auto* e = std::get_if<lg::usage_error>(&parsed))
-        return examples::usage_error(program, e->message);
+        return examples::print_usage_error(program, e->message);
     lg::command_line& cl = std::get<lg::command_line>(parsed);
-    if (cl.help) {
-        const std::string_view help = lg::help_text();
-        std::fwrite(help.data(), 1, help.size(), stdout);
-        return 0;
+    if (cl.help || cl.version) {
+        const std::string text =
+            cl.help ? lg::help_text() : std::string(program) + " " FAULTLINE_VERSION "\n";
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        return std::fflush(stdout) == 0 ? 0 : 1;
     }
 
     // The mistakes behind most 404s and 401s, said before the run rather than read from it.
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
 
     bool written = true;
     if (cl.json_path)
-        written = json.write(boost::json::serialize(lg::to_json(rep)) + "\n") && written;
+        written = json.write(examples::to_plain_json(lg::to_json(rep)) + "\n") && written;
     if (cl.svg_path)
         written = svg.write(lg::render_svg(rep, lg::chart_title(rep.settings))) && written;
     return written ? 0 : 1;

@@ -2,6 +2,7 @@
 // verdicts and the report a user reads.
 #include "client/client.hpp"
 
+#include "common/version.hpp"
 #include "gateway_fixture.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -268,24 +269,48 @@ BOOST_AUTO_TEST_CASE(command_line) {
     BOOST_TEST(o.budget->ratio == 0.2);
     BOOST_TEST(o.requests == 3u);
 
-    BOOST_TEST((parse({"--help"}, why).error() == std::errc::operation_canceled));
+    // --opt=value reads as --opt value; "--key=" is the empty key; the last --url wins.
+    auto eq = parse({"--url=http://127.0.0.1:1/", "--url=http://127.0.0.1:9", "--attempts=2",
+                     "--timeout=2s", "--key=", "--model=m", "--stream=false"},
+                    why);
+    BOOST_TEST_REQUIRE(eq.has_value(), why);
+    BOOST_TEST(eq.value().url.port == 9u);
+    BOOST_TEST(eq.value().policy.max_attempts == 2u);
+    BOOST_TEST(eq.value().timeout == 2s);
+    BOOST_TEST(eq.value().api_key == "");
+    BOOST_TEST(eq.value().model == "m");
+    BOOST_TEST(!eq.value().stream);
+
+    std::string help;
+    BOOST_TEST((parse({"--help"}, help).error() == std::errc::operation_canceled));
+    BOOST_TEST(help == cl::help_text());
+    BOOST_TEST(help.starts_with("usage: faultline-client --url BASE [options]\n"));
+    std::string version;
+    BOOST_TEST((parse({"--attempts", "0", "--version"}, version).error() ==
+                std::errc::operation_canceled));
+    BOOST_TEST(version == "faultline-client " FAULTLINE_VERSION "\n");
     struct row {
         std::vector<std::string> words;
         std::string why;
     };
     const row rows[] = {
-        {{}, "--url is required"},
-        {{"--url", "https://x"}, "--url must be an http URL"},
-        {{"--url", "http://x:99999"}, "--url must be an http URL"},
-        {{"--url", "http://x", "--attempts", "0"}, "--attempts must be 1..100"},
-        {{"--url", "http://x", "--timeout", "0"}, "--timeout must be positive"},
-        {{"--url", "http://x", "--timeout", "5h"}, "--timeout must be a duration"},
+        {{}, "--url: is required"},
+        {{"--url", "https://x"}, "--url: must be an http URL"},
+        {{"--url", "http://x:99999"}, "--url: must be an http URL"},
+        {{"--url", "http://x", "--attempts", "0"}, "--attempts: must be 1..100, not '0'"},
+        {{"--url", "http://x", "--attempts=101"}, "--attempts: must be 1..100, not '101'"},
+        {{"--url", "http://x", "--timeout", "0"}, "--timeout: must be a positive duration"},
+        {{"--url", "http://x", "--timeout", "5h"}, "--timeout: must be a positive duration"},
         {{"--url", "http://x", "--backoff-base", "2s", "--backoff-cap", "1s"},
-         "--backoff-cap must not be below"},
-        {{"--url", "http://x", "--retry-budget", "-1"}, "--retry-budget must be a number"},
-        {{"--url", "http://x", "--requests", "0"}, "--requests must be 1..100000"},
-        {{"--url", "http://x", "--frobnicate"}, "unknown argument '--frobnicate'"},
-        {{"--url"}, "--url needs a value"},
+         "--backoff-cap: must not be below"},
+        {{"--url", "http://x", "--retry-budget", "-1"}, "--retry-budget: must be a number"},
+        {{"--url", "http://x", "--requests", "0"}, "--requests: must be 1..100000"},
+        {{"--url", "http://x", "--frobnicate"}, "unknown option '--frobnicate'"},
+        {{"--url", "http://x", "--frobnicate=1"}, "unknown option '--frobnicate=1'"},
+        {{"--url", "http://x", "stray"}, "unexpected argument 'stray'"},
+        {{"--url", "http://x", "--stream=maybe"}, "--stream: takes no value, not 'maybe'"},
+        {{"--url"}, "--url: needs a value"},
+        {{"--url", "http://x", "--attempts"}, "--attempts: needs a value"},
     };
     for (const row& x : rows) {
         std::string w;

@@ -1,5 +1,7 @@
 #include "loadgen/loadgen.hpp"
 
+#include "common/json.hpp"
+
 #include <faultline/classify.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -654,8 +656,8 @@ BOOST_AUTO_TEST_CASE(json_report_fields_and_values) {
     const json::array& seconds = series.at("seconds").as_array();
     BOOST_TEST_REQUIRE(seconds.size() == 3u);
     BOOST_TEST(
-        json::serialize(seconds[0]) ==
-        R"({"t_s":0,"requests":1,"ok":1,"throttled":0,"errors":0,"retries":1,"status_429":1,"p50_ms":1E1,"p99_ms":1E1})");
+        examples::to_plain_json(seconds[0]) ==
+        R"({"t_s":0,"requests":1,"ok":1,"throttled":0,"errors":0,"retries":1,"status_429":1,"p50_ms":10,"p99_ms":10})");
     BOOST_TEST(seconds[1].at("t_s").to_number<int>() == 1);
     BOOST_TEST(seconds[1].at("requests").to_number<int>() == 2);
     BOOST_TEST(seconds[1].at("throttled").to_number<int>() == 1);
@@ -677,7 +679,7 @@ BOOST_AUTO_TEST_CASE(json_of_an_empty_report_has_every_field_with_nulls) {
 }
 
 BOOST_AUTO_TEST_CASE(help_documents_every_json_field) {
-    const std::string_view help = lg::help_text();
+    const std::string help = lg::help_text();
     const json::object o = lg::to_json(sample_report());
     for (const auto& field : o)
         BOOST_TEST_CONTEXT(field.key()) {
@@ -929,6 +931,29 @@ BOOST_AUTO_TEST_CASE(command_line_help_wins) {
         BOOST_TEST_REQUIRE(std::holds_alternative<lg::command_line>(r));
         BOOST_TEST(std::get<lg::command_line>(r).help);
     }
+    const std::vector<std::vector<std::string_view>> versions = {
+        {"--version"}, {"--connections", "0", "--version"}, {"--bogus", "--version"}};
+    for (const auto& args : versions) {
+        const auto r = parse(args);
+        BOOST_TEST_REQUIRE(std::holds_alternative<lg::command_line>(r));
+        BOOST_TEST(std::get<lg::command_line>(r).version);
+        BOOST_TEST(!std::get<lg::command_line>(r).help);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(command_line_opt_equals_value) {
+    const auto r = parse({"--url=http://127.0.0.1:8080", "--requests=5", "--connections=3",
+                          "--timeout=2s", "--key=", "--json=-", "--retries=2"},
+                         "env-key");
+    const auto* cl = std::get_if<lg::command_line>(&r);
+    BOOST_TEST_REQUIRE(cl != nullptr);
+    BOOST_TEST(cl->run.url.port == 8080);
+    BOOST_TEST((cl->run.requests == std::optional<std::uint64_t>(5)));
+    BOOST_TEST(cl->run.connections == 3u);
+    BOOST_TEST((cl->run.timeout == 2s));
+    BOOST_TEST(cl->run.api_key.empty()); // "--key=" is an explicit empty key
+    BOOST_TEST((cl->json_path == std::optional<std::string>("-")));
+    BOOST_TEST(cl->run.retry.max_attempts == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(command_line_every_bad_input_is_a_usage_error) {
@@ -999,12 +1024,21 @@ BOOST_AUTO_TEST_CASE(command_line_every_bad_input_is_a_usage_error) {
 
 BOOST_AUTO_TEST_CASE(usage_errors_name_the_option_and_value) {
     const auto r = parse({"--url", "http://h", "--requests", "1", "--connections", "0"});
-    BOOST_TEST(std::get<lg::usage_error>(r).message == "--connections must be 1..1024, not '0'");
+    BOOST_TEST(std::get<lg::usage_error>(r).message == "--connections: must be 1..1024, not '0'");
+    const auto e = parse({"--url=http://h", "--requests=1", "--connections=2000"});
+    BOOST_TEST(std::get<lg::usage_error>(e).message ==
+               "--connections: must be 1..1024, not '2000'");
     const auto u = parse({"--url", "ftp://h", "--requests", "1"});
     BOOST_TEST(std::get<lg::usage_error>(u).message ==
-               "--url must be http://host[:port][/path], not 'ftp://h'");
+               "--url: must be http://host[:port][/path], not 'ftp://h'");
     const auto m = parse({"--url", "http://h", "--timeout"});
-    BOOST_TEST(std::get<lg::usage_error>(m).message == "--timeout needs a value");
+    BOOST_TEST(std::get<lg::usage_error>(m).message == "--timeout: needs a value");
+    const auto x = parse({"--url", "http://h", "--requests", "1", "--bogus"});
+    BOOST_TEST(std::get<lg::usage_error>(x).message == "unknown option '--bogus'");
+    BOOST_TEST(std::get<lg::usage_error>(parse({"--url", "http://h"})).message ==
+               "give --duration, --requests or both");
+    BOOST_TEST(std::get<lg::usage_error>(parse({"--requests", "1"})).message ==
+               "--url: is required");
 }
 
 BOOST_AUTO_TEST_CASE(validate_and_run_refuse_options_that_cannot_run) {

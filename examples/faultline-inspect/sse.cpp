@@ -181,7 +181,6 @@ faultline::sse::verdict inspect_stream(std::FILE* f, cut mode, std::uint32_t see
 } // namespace
 
 int run_sse(std::span<char* const> args) {
-    constexpr std::string_view tool = "sse";
     cut mode = cut::all;
     std::uint32_t seed = 0;
     faultline::sse::monitor_options options;

@@ -52,7 +52,7 @@ first_line_is "usage: faultline-client --url BASE [options]" -- "$client" -h
 first_line_is "usage: faultline-loadgen --url URL (--duration D | --requests N) [options]" -- \
   "$loadgen" --bogus --help
 first_line_is "usage: faultline-inspect <command> [options]" -- "$inspect" --help
-first_line_is "usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-event BYTES] [FILE|-]" -- \
+first_line_is "usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-line BYTES|unlimited]" -- \
   "$inspect" sse --help
 
 # An unknown option.
@@ -91,6 +91,8 @@ check 2 "" "faultline-inspect classify: --status: must be 0..999, not '1000' $u"
   "$inspect" classify --status=1000
 check 2 "" "faultline-inspect sse: --chunks: must be all, bytes or a decimal seed, not 'some' $u" -- \
   "$inspect" sse --chunks=some
+check 2 "" "faultline-inspect sse: --max-line: must be a whole number of bytes or 'unlimited', not 'lots' $u" -- \
+  "$inspect" sse --max-line lots
 check 2 "" "faultline-inspect backoff: --attempts: must be 1..10000, not '0' $u" -- \
   "$inspect" backoff --policy full --base 1 --cap 2 --attempts=0
 

@@ -429,40 +429,54 @@ inline void check_window(std::string_view text, std::size_t i, unsigned buckets,
     }
 }
 
-// The candidates among the 32 window positions from `q`, as a bucket mask per position in
-// `buckets` and one bit per position in the result.
-[[gnu::target("avx2")]] [[nodiscard]] inline unsigned
-window_candidates_avx2(const unsigned char* q, unsigned char (&buckets)[32]) noexcept {
-    const __m256i case_bit = _mm256_set1_epi8(0x20);
+// The nibble tables, each in both lanes, loaded once per search.
+struct window_tables_avx2 {
+    __m256i lo[window_bytes], hi[window_bytes];
+};
+
+[[gnu::target("avx2")]] [[nodiscard]] inline window_tables_avx2 load_window_tables_avx2() noexcept {
+    window_tables_avx2 t;
+    for (std::size_t k = 0; k < window_bytes; ++k) {
+        t.lo[k] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.lo[k].data())));
+        t.hi[k] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.hi[k].data())));
+    }
+    return t;
+}
+
+// The buckets each of the 32 window positions from `q` allows (zero: none).
+[[gnu::target("avx2")]] [[nodiscard]] inline __m256i
+window_buckets_avx2(const window_tables_avx2& t, const unsigned char* q) noexcept {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i acc = _mm256_set1_epi8(-1);
     for (std::size_t k = 0; k < window_bytes; ++k) {
-        const __m128i lo128 =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.lo[k].data()));
-        const __m128i hi128 =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.hi[k].data()));
-        const __m256i v =
-            _mm256_or_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), case_bit);
-        const __m256i lo =
-            _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(lo128), _mm256_and_si256(v, nibble));
-        const __m256i hi = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(hi128),
-                                               _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+        const __m256i v = _mm256_or_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), _mm256_set1_epi8(0x20));
+        const __m256i lo = _mm256_shuffle_epi8(t.lo[k], _mm256_and_si256(v, nibble));
+        const __m256i hi =
+            _mm256_shuffle_epi8(t.hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
         acc = _mm256_and_si256(acc, _mm256_and_si256(lo, hi));
     }
-    const auto none =
-        static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(acc, _mm256_setzero_si256())));
-    if (none == ~0u) return 0;
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(buckets), acc);
-    return ~none;
+    return acc;
 }
 
-// Checks the candidates among the 32 window positions from `q`, which are `base` on in `text`.
-[[gnu::target("avx2")]] inline void check_windows_avx2(std::string_view text,
-                                                       const unsigned char* q, std::size_t base,
-                                                       std::uint64_t& pending,
-                                                       phrase_hits& h) noexcept {
-    unsigned char buckets[32];
-    for (unsigned m = window_candidates_avx2(q, buckets); m != 0 && pending != 0; m &= m - 1) {
+// Checks the candidates among the 64 window positions from `q`, which are `base` on in `text`:
+// one branch for all 64 where there are none.
+[[gnu::target("avx2")]] inline void
+check_windows_avx2(const window_tables_avx2& t, std::string_view text, const unsigned char* q,
+                   std::size_t base, std::uint64_t& pending, phrase_hits& h) noexcept {
+    const __m256i a = window_buckets_avx2(t, q), b = window_buckets_avx2(t, q + 32);
+    const __m256i zero = _mm256_setzero_si256();
+    const std::uint64_t none =
+        static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero))) |
+        std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)))}
+            << 32;
+    if (none == ~std::uint64_t{0}) return;
+    alignas(32) unsigned char buckets[64];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buckets), a);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buckets + 32), b);
+    for (std::uint64_t m = ~none; m != 0 && pending != 0; m &= m - 1) {
         const auto j = static_cast<std::size_t>(std::countr_zero(m));
         check_window(text, base + j, buckets[j], pending, h);
     }
@@ -474,15 +488,16 @@ find_phrases_avx2(std::string_view text) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
     std::uint64_t pending = ~std::uint64_t{0} >> (64 - phrase_count);
+    const window_tables_avx2 t = load_window_tables_avx2();
     std::size_t i = 0;
-    for (; i + 32 + window_bytes - 1 <= n && pending != 0; i += 32)
-        check_windows_avx2(text, p + i, i, pending, h);
+    for (; i + 64 + window_bytes - 1 <= n && pending != 0; i += 64)
+        check_windows_avx2(t, text, p + i, i, pending, h);
     if (pending != 0 && i + window_bytes <= n) {
-        // The last windows (under 32) from a zero-padded copy; candidates are checked against
+        // The last windows (under 64) from a zero-padded copy; candidates are checked against
         // `text`, so the padding never matches.
-        unsigned char tail[32 + 32 + window_bytes - 1] = {};
+        unsigned char tail[64 + 64 + window_bytes - 1] = {};
         std::memcpy(tail, p + i, n - i);
-        check_windows_avx2(text, tail, i, pending, h);
+        check_windows_avx2(t, text, tail, i, pending, h);
     }
     return h;
 }

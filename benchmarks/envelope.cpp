@@ -274,6 +274,26 @@ BENCHMARK_CAPTURE(BM_classify, html_4k, big_html);
 BENCHMARK_CAPTURE(BM_memchr_baseline, html_4k, big_html);
 BENCHMARK_CAPTURE(BM_classify, anchor_flood_4k, big_flood);
 
+// The phrase search alone over the same 4 KB, the vector search beside the portable scalar one
+// (which is also what non-x86 and pre-AVX2 CPUs run).
+void BM_phrase_search(benchmark::State& state, const response& r, bool vector) {
+    const auto search = vector ? fl::detail::find_phrases : fl::detail::find_phrases_scalar;
+    if (search(r.body).found != fl::detail::find_phrases_scalar(r.body).found) {
+        state.SkipWithError("the searches disagree");
+        return;
+    }
+    for (auto _ : state) {
+        auto h = search(r.body);
+        benchmark::DoNotOptimize(h);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * r.body.size()));
+}
+
+BENCHMARK_CAPTURE(BM_phrase_search, text_4k_vector, big_text, true);
+BENCHMARK_CAPTURE(BM_phrase_search, text_4k_scalar, big_text, false);
+BENCHMARK_CAPTURE(BM_phrase_search, anchor_flood_4k_vector, big_flood, true);
+BENCHMARK_CAPTURE(BM_phrase_search, anchor_flood_4k_scalar, big_flood, false);
+
 // 100 MB bodies: classify reads its window (text) or only the length (JSON over
 // parse_limits::max_size); the memchr pass shows what touching every byte once costs.
 const std::string text_100mb = "upstream exploded: " + std::string(100u << 20, 'x');

@@ -1,7 +1,8 @@
 // Fuzzes classify, envelope parsing, every retry-after parser and the base-URL / request-target
 // diagnoses on arbitrary bytes.
-// Invariants: no crash or sanitizer report; messages are valid UTF-8 and bounded; whatever
-// parse_envelope accepts serializes to JSON that parses back to the same envelope.
+// Invariants: no crash or sanitizer report; both phrase searches agree; messages are valid UTF-8
+// and bounded; whatever parse_envelope accepts serializes to JSON that parses back to the same
+// envelope.
 
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
@@ -36,6 +37,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const faultline::failure f = faultline::classify(status, headers, rest, opt);
     if (!faultline::detail::is_valid_utf8(f.message) || f.message.size() > 512 + 3) std::abort();
     if (f.cat != faultline::info(f.code).cat) std::abort();
+    // The vector phrase search finds what the scalar one does, at the same places.
+    {
+        const auto vec = faultline::detail::find_phrases(rest);
+        const auto ref = faultline::detail::find_phrases_scalar(rest);
+        if (vec.found != ref.found) std::abort();
+        for (std::size_t k = 0; k < faultline::detail::phrase_count; ++k)
+            if ((ref.found >> k & 1) && vec.at[k] != ref.at[k]) std::abort();
+    }
     if (f.retry_after && (f.retry_after->count() < 0 || *f.retry_after > opt.max_retry_after))
         std::abort();
 

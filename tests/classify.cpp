@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -1172,6 +1173,100 @@ BOOST_AUTO_TEST_CASE(only_the_message_window_is_searched) {
     BOOST_TEST((deep.code == fl::error::tpm_exceeded));
     const auto cut = fl::classify(429, std::string(4090, 'k') + "tokens per min");
     BOOST_TEST((cut.code == fl::error::rate_limited));
+}
+
+BOOST_AUTO_TEST_CASE(phrases_at_the_edges_of_the_window_and_in_any_case) {
+    struct row {
+        std::size_t max_message;
+        std::string body;
+        unsigned status;
+        fl::error expected;
+    };
+    const std::string utf8 = "\xC3\xA9\xE6\xBC\xA2"; // "é漢", bytes with bit 5 set and not
+    const std::vector<row> rows = {
+        // Ending on the last byte of the window; one byte more and it is cut.
+        {64, std::string(50, '.') + "context length", 400, fl::error::context_length_exceeded},
+        {63, std::string(50, '.') + "context length", 400, fl::error::invalid_request},
+        // The whole window is the phrase, and the window is shorter than one vector step.
+        {14, "Context Length", 400, fl::error::context_length_exceeded},
+        {13, "Context Length", 400, fl::error::invalid_request},
+        // "maximum" at 4004, its key bytes "ximu" at 4006..4009: whole, cut after the key, and
+        // cut inside the key.
+        {4026, std::string(4000, '-') + "the maximum context length", 400,
+         fl::error::context_length_exceeded},
+        {4010, std::string(4000, '-') + "the maximum context length", 400,
+         fl::error::invalid_request},
+        {4008, std::string(4000, '-') + "the maximum context length", 400,
+         fl::error::invalid_request},
+        // Mixed case, next to non-ASCII bytes, across a 32-byte step.
+        {4096, std::string(29, 'x') + utf8 + "InSuFfIcIeNt QuOtA" + utf8, 400,
+         fl::error::insufficient_quota},
+        {4096, utf8 + utf8 + "QUOTA IS NOT ENOUGH", 403, fl::error::insufficient_quota},
+        {4096, "\xE9\xA2\x9D\xE5\xBA\xA6\xE4\xB8\x8D\xE8\xB6\xB3", 403,
+         fl::error::insufficient_quota},
+        // Bit 5 folds DEL onto '_' and CR onto '-': only the phrase's letters are folded.
+        {4096, "insufficient\x7Fquota", 400, fl::error::invalid_request},
+        {4096, "INSUFFICIENT_QUOTA", 400, fl::error::insufficient_quota},
+        {4096, "Invalid X-API-Key", 400, fl::error::authentication},
+        {4096,
+         "Invalid X\x0D"
+         "API-Key",
+         400, fl::error::invalid_request},
+        // A phrase whose start is before the first byte is no phrase ("ntext length" alone).
+        {4096, "ntext length", 400, fl::error::invalid_request},
+        // The anchor bytes of a phrase over and over, then the phrase itself last.
+        {4096,
+         [] {
+             std::string s;
+             while (s.size() < 4000)
+                 s += "ximuxt lxt w";
+             return s + "maximum context length";
+         }(),
+         400, fl::error::context_length_exceeded},
+    };
+    for (const auto& r : rows) {
+        fl::classify_options o;
+        o.max_message = r.max_message;
+        BOOST_TEST_CONTEXT(r.body.substr(0, 80) << " / " << r.max_message) {
+            BOOST_TEST((fl::classify(r.status, r.body, o).code == r.expected));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(vector_phrase_search_agrees_with_the_scalar_one) {
+    // Texts built from the phrases themselves in random case, cut short, between random
+    // letters, spaces, marks and UTF-8: both searches give the same phrases at the same places.
+    std::mt19937_64 rng(20261130);
+    const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    const std::string_view filler[] = {
+        " ",    "x",    "t", "xt", "_", "-",  "\xC3\xA9", "\xE9\xA2\x9D",
+        "\xFF", "\x7F", "@", "0",  "Q", "qu", "   "};
+    std::size_t agreed = 0, with_hits = 0;
+    for (int round = 0; round < 3000; ++round) {
+        std::string text;
+        const std::size_t pieces = pick(40);
+        for (std::size_t k = 0; k < pieces; ++k) {
+            if (pick(3) == 0) {
+                std::string p(fl::detail::phrases[pick(fl::detail::phrase_count)].text);
+                if (pick(3) == 0) p.resize(pick(p.size() + 1));
+                for (auto& c : p)
+                    if (pick(2) == 0 && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+                text += p;
+            } else
+                text += filler[pick(std::size(filler))];
+        }
+        const auto vec = fl::detail::find_phrases(text);
+        const auto ref = fl::detail::find_phrases_scalar(text);
+        BOOST_TEST_CONTEXT(round << ": " << text) {
+            BOOST_TEST(vec.found == ref.found);
+            for (std::size_t k = 0; k < fl::detail::phrase_count; ++k)
+                if (ref.found >> k & 1) BOOST_TEST(vec.at[k] == ref.at[k]);
+        }
+        agreed += vec.found == ref.found;
+        with_hits += ref.found != 0;
+    }
+    BOOST_TEST(agreed == 3000u);
+    BOOST_TEST(with_hits > 1000u); // the texts do hold phrases
 }
 
 BOOST_AUTO_TEST_CASE(every_status_classifies) {

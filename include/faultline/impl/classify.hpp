@@ -13,6 +13,10 @@
 #include <charconv>
 #include <cstring>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 namespace faultline {
 namespace detail {
 
@@ -269,8 +273,9 @@ inline void check_candidate(std::string_view text, std::size_t i, unsigned key,
     }
 }
 
-// Every phrase of the table in `text`, ASCII case-insensitively, each at its first position.
-[[nodiscard]] inline phrase_hits find_phrases(std::string_view text) noexcept {
+// Every phrase of the table in `text`, ASCII case-insensitively, each at its first position:
+// the portable search, and the reference the vector one is tested against.
+[[nodiscard]] inline phrase_hits find_phrases_scalar(std::string_view text) noexcept {
     phrase_hits h;
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
@@ -301,6 +306,213 @@ inline void check_candidate(std::string_view text, std::size_t i, unsigned key,
         if (pair_may_start_phrase(key)) check_candidate(text, i, key, pending, h);
     }
     return h;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FAULTLINE_CLASSIFY_AVX2_SEARCH 1
+
+// The vector search looks at four bytes at once (Hyperscan's "Teddy"): each phrase's rarest
+// four-byte window is put in one of eight buckets, and per window position a table lookup of each
+// byte's low and high nibble (after folding with bit 5) gives the buckets that byte allows. A
+// position whose four bytes all allow some bucket is a candidate; its bucket's phrases are then
+// compared eight bytes at a time, and in full when those match. Four bytes, rather than the
+// scalar search's letter pair, keep floods of one pair ("xtxtxt…") from making every position a
+// candidate; the cost stays linear, a compare per phrase of a bucket at a candidate.
+inline constexpr std::size_t window_bytes = 4;
+inline constexpr std::size_t bucket_count = 8;
+static_assert(
+    [] {
+        for (const auto& p : phrases)
+            if (p.text.size() < window_bytes) return false;
+        return true;
+    }(),
+    "every phrase holds a whole window");
+
+[[nodiscard]] constexpr unsigned byte_frequency(char c) noexcept {
+    if (c == ' ') return 180;
+    const unsigned f = letter_frequency(static_cast<char>(static_cast<unsigned char>(c) | 0x20u));
+    return f != 0 ? f : 5;
+}
+
+struct window_index {
+    std::array<std::size_t, phrase_count> anchor{}; // offset of the phrase's window
+    std::array<std::uint64_t, bucket_count> members{};
+    // lo[k][n]: buckets whose windows have low nibble n at byte k; hi likewise.
+    std::array<std::array<unsigned char, 16>, window_bytes> lo{}, hi{};
+    // The phrase's first eight bytes as they compare against eight folded bytes of text: bit 5
+    // is set in the text only where the phrase has a letter.
+    std::array<std::uint64_t, phrase_count> head{}, fold{}, care{};
+};
+
+[[nodiscard]] constexpr window_index make_window_index() noexcept {
+    window_index x;
+    std::array<std::array<unsigned char, window_bytes>, phrase_count> key{};
+    for (std::size_t i = 0; i < phrase_count; ++i) {
+        const std::string_view t = phrases[i].text;
+        std::size_t best = 0;
+        unsigned long long best_score = ~0ull;
+        for (std::size_t k = 0; k + window_bytes <= t.size(); ++k) {
+            unsigned long long score = 1;
+            for (std::size_t j = 0; j < window_bytes; ++j)
+                score *= byte_frequency(t[k + j]);
+            if (score < best_score) best = k, best_score = score;
+        }
+        x.anchor[i] = best;
+        for (std::size_t j = 0; j < window_bytes; ++j)
+            key[i][j] = static_cast<unsigned char>(static_cast<unsigned char>(t[best + j]) | 0x20u);
+        for (std::size_t j = 0; j < 8 && j < t.size(); ++j) {
+            const auto c = static_cast<unsigned char>(t[j]);
+            const bool letter = (c | 0x20u) >= 'a' && (c | 0x20u) <= 'z';
+            x.head[i] |= std::uint64_t{c} << (8 * j);
+            x.fold[i] |= std::uint64_t{letter ? 0x20u : 0u} << (8 * j);
+            x.care[i] |= std::uint64_t{0xFF} << (8 * j);
+        }
+    }
+    // Windows into buckets, each where it least raises the share of byte strings the bucket lets
+    // through: the product over its bytes of the low and high nibbles it allows.
+    const auto passing = [&](std::size_t b, const unsigned char* extra) {
+        const auto bit = static_cast<unsigned char>(1u << b);
+        unsigned long long product = 1;
+        for (std::size_t j = 0; j < window_bytes; ++j) {
+            unsigned lo = 0, hi = 0;
+            for (std::size_t v = 0; v < 16; ++v) {
+                lo += (x.lo[j][v] & bit) != 0 || (extra && (extra[j] & 15) == v);
+                hi += (x.hi[j][v] & bit) != 0 || (extra && (extra[j] >> 4) == v);
+            }
+            product *= lo * hi;
+        }
+        return product;
+    };
+    for (std::size_t i = 0; i < phrase_count; ++i) {
+        std::size_t best = 0;
+        unsigned long long best_cost = ~0ull;
+        for (std::size_t b = 0; b < bucket_count; ++b) {
+            const unsigned long long cost =
+                (passing(b, key[i].data()) - (x.members[b] ? passing(b, nullptr) : 0)) * 64 +
+                static_cast<unsigned>(std::popcount(x.members[b]));
+            if (cost < best_cost) best = b, best_cost = cost;
+        }
+        const auto bit = static_cast<unsigned char>(1u << best);
+        x.members[best] |= std::uint64_t{1} << i;
+        for (std::size_t j = 0; j < window_bytes; ++j) {
+            x.lo[j][key[i][j] & 15] |= bit;
+            x.hi[j][key[i][j] >> 4] |= bit;
+        }
+    }
+    return x;
+}
+
+inline constexpr window_index window_lookup = make_window_index();
+
+// Compares the phrases of `buckets` whose window would be at `i` with the text there.
+inline void check_window(std::string_view text, std::size_t i, unsigned buckets,
+                         std::uint64_t& pending, phrase_hits& h) noexcept {
+    const auto* p = text.data();
+    for (; buckets != 0; buckets &= buckets - 1) {
+        for (std::uint64_t m = window_lookup.members[std::countr_zero(buckets)] & pending; m != 0;
+             m &= m - 1) {
+            const auto k = static_cast<std::size_t>(std::countr_zero(m));
+            const std::size_t a = window_lookup.anchor[k];
+            const std::string_view t = phrases[k].text;
+            if (i < a || i - a + t.size() > text.size()) continue;
+            const std::size_t at = i - a;
+            if (at + 8 <= text.size()) {
+                std::uint64_t w;
+                std::memcpy(&w, p + at, 8);
+                if (((w | window_lookup.fold[k]) & window_lookup.care[k]) != window_lookup.head[k])
+                    continue;
+            }
+            if (iequals(text.substr(at, t.size()), t)) {
+                h.found |= std::uint64_t{1} << k;
+                h.at[k] = at;
+                pending &= ~(std::uint64_t{1} << k);
+            }
+        }
+    }
+}
+
+// The nibble tables, each in both lanes, loaded once per search.
+struct window_tables_avx2 {
+    __m256i lo[window_bytes], hi[window_bytes];
+};
+
+[[gnu::target("avx2")]] [[nodiscard]] inline window_tables_avx2 load_window_tables_avx2() noexcept {
+    window_tables_avx2 t;
+    for (std::size_t k = 0; k < window_bytes; ++k) {
+        t.lo[k] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.lo[k].data())));
+        t.hi[k] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.hi[k].data())));
+    }
+    return t;
+}
+
+// The buckets each of the 32 window positions from `q` allows (zero: none).
+[[gnu::target("avx2")]] [[nodiscard]] inline __m256i
+window_buckets_avx2(const window_tables_avx2& t, const unsigned char* q) noexcept {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256i acc = _mm256_set1_epi8(-1);
+    for (std::size_t k = 0; k < window_bytes; ++k) {
+        const __m256i v = _mm256_or_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), _mm256_set1_epi8(0x20));
+        const __m256i lo = _mm256_shuffle_epi8(t.lo[k], _mm256_and_si256(v, nibble));
+        const __m256i hi =
+            _mm256_shuffle_epi8(t.hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+        acc = _mm256_and_si256(acc, _mm256_and_si256(lo, hi));
+    }
+    return acc;
+}
+
+// Checks the candidates among the 64 window positions from `q`, which are `base` on in `text`:
+// one branch for all 64 where there are none.
+[[gnu::target("avx2")]] inline void
+check_windows_avx2(const window_tables_avx2& t, std::string_view text, const unsigned char* q,
+                   std::size_t base, std::uint64_t& pending, phrase_hits& h) noexcept {
+    const __m256i a = window_buckets_avx2(t, q), b = window_buckets_avx2(t, q + 32);
+    const __m256i zero = _mm256_setzero_si256();
+    const std::uint64_t none =
+        static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero))) |
+        std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)))}
+            << 32;
+    if (none == ~std::uint64_t{0}) return;
+    alignas(32) unsigned char buckets[64];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buckets), a);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buckets + 32), b);
+    for (std::uint64_t m = ~none; m != 0 && pending != 0; m &= m - 1) {
+        const auto j = static_cast<std::size_t>(std::countr_zero(m));
+        check_window(text, base + j, buckets[j], pending, h);
+    }
+}
+
+[[gnu::target("avx2")]] [[nodiscard]] inline phrase_hits
+find_phrases_avx2(std::string_view text) noexcept {
+    phrase_hits h;
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::uint64_t pending = ~std::uint64_t{0} >> (64 - phrase_count);
+    const window_tables_avx2 t = load_window_tables_avx2();
+    std::size_t i = 0;
+    for (; i + 64 + window_bytes - 1 <= n && pending != 0; i += 64)
+        check_windows_avx2(t, text, p + i, i, pending, h);
+    if (pending != 0 && i + window_bytes <= n) {
+        // The last windows (under 64) from a zero-padded copy; candidates are checked against
+        // `text`, so the padding never matches.
+        unsigned char tail[64 + 64 + window_bytes - 1] = {};
+        std::memcpy(tail, p + i, n - i);
+        check_windows_avx2(t, text, tail, i, pending, h);
+    }
+    return h;
+}
+#endif
+
+// Every phrase of the table in `text`, ASCII case-insensitively, each at its first position.
+// The vector search where the CPU has AVX2 (checked once), else the scalar one.
+[[nodiscard]] inline phrase_hits find_phrases(std::string_view text) noexcept {
+#if defined(FAULTLINE_CLASSIFY_AVX2_SEARCH)
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return find_phrases_avx2(text);
+#endif
+    return find_phrases_scalar(text);
 }
 
 // The wait a retry-hint phrase names, as find_message_retry_delay reads it.

@@ -7,6 +7,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -204,6 +206,57 @@ BOOST_AUTO_TEST_CASE(pre_scan_finds_the_key_anywhere) {
         BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::error), d);
         const std::string near = R"({"p":")" + std::string(pad, 'e') + R"(","errox":"x"})";
         BOOST_TEST((sse::classify_event(ev(near)) == sse::event_kind::content), near);
+    }
+}
+
+// Every scan the CPU can run (SSE2, AVX2) against std::string_view::find, at every
+// length up to past two 64-byte rounds and every position of the key, with the key cut short at
+// the end and a `"e` in the last bytes. Each input sits alone in an allocation of its exact size,
+// so a read past the data is a heap overflow under ASan.
+BOOST_AUTO_TEST_CASE(error_key_scans_agree_with_find_at_every_length_and_position) {
+    namespace d = sse::detail;
+    std::vector<std::pair<const char*, bool (*)(const char*, std::size_t) noexcept>> scans;
+#if defined(__SSE2__)
+    scans.emplace_back("sse2", &d::has_error_key_sse2);
+#endif
+#if defined(FAULTLINE_SSE_AVX2_SCAN)
+    if (__builtin_cpu_supports("avx2")) scans.emplace_back("avx2", &d::has_error_key_avx2);
+#endif
+    const auto check = [&](const std::string& in) {
+        const auto copy = std::make_unique<char[]>(in.size() + (in.empty() ? 1 : 0));
+        std::memcpy(copy.get(), in.data(), in.size());
+        const bool want = in.find("\"error\"") != std::string::npos;
+        BOOST_TEST(d::has_error_key(std::string_view(copy.get(), in.size())) == want, in);
+        for (const auto& [name, scan] : scans)
+            BOOST_TEST(scan(copy.get(), in.size()) == want, name << ": " << in);
+    };
+    for (std::size_t n = 0; n <= 140; ++n) {
+        check(std::string(n, 'x'));
+        check(std::string(n, '"')); // a quote in every lane, never followed by `e`
+        for (const std::string_view key : {"\"error\"", "\"erro", "\"e", "\"errox\"", "\"error"}) {
+            if (key.size() > n) continue;
+            for (std::size_t at = 0; at + key.size() <= n; ++at) {
+                std::string in(n, 'e');
+                in.replace(at, key.size(), key);
+                check(in);
+            }
+        }
+    }
+}
+
+// The monitor's own path for a plain chunk finds the key wherever it lies, the chunk as long as
+// the benchmark's and longer.
+BOOST_AUTO_TEST_CASE(the_monitors_chunk_path_finds_the_key_at_every_position) {
+    for (std::size_t pad = 0; pad < 400; pad += 7) {
+        const std::string d = R"({"p":")" + std::string(pad, 'e') + R"(","error":"x"})";
+        const std::string near = R"({"p":")" + std::string(pad, 'e') + R"(","errox":"x"})";
+        const std::string in = "data: " + near + "\n\ndata: " + d + "\n\ndata: [DONE]\n\n";
+        const run_result r = run(in, chunking::all);
+        BOOST_TEST((r.v.kind == sse::terminal::error), pad);
+        BOOST_TEST((r.kinds == std::vector<sse::event_kind>{sse::event_kind::content,
+                                                            sse::event_kind::error,
+                                                            sse::event_kind::done}),
+                   pad);
     }
 }
 

@@ -27,54 +27,74 @@ namespace detail {
 
 // Whether `s` holds the bytes `"error"`: the only check a normal chunk pays besides its ends.
 // Vector steps look for `"e` (which normal OpenAI chunks almost never have) and confirm the rest
-// with one compare; the last bytes go through the same step from a zero-padded copy instead of a
-// byte-by-byte search. AVX2 where the CPU has it (checked once), else SSE2, else the plain find.
-[[nodiscard]] inline bool error_key_at(const char* p) noexcept {
-    return std::memcmp(p, "rror\"", 5) == 0;
+// with one compare. The last bytes go through one more step over the data's last full vector,
+// overlapping bytes already seen (a candidate found twice is confirmed twice, which is harmless),
+// so nothing is read past the data and nothing is copied; data shorter than one step is searched
+// plainly. AVX2 where the CPU has it (checked once), else SSE2, else the plain find.
+//
+// Step reads `q[0..width]` (one byte past the vector, for the `e`); a candidate at `q + k` is
+// confirmed only when the seven bytes of `"error"` lie inside the data.
+[[nodiscard]] inline bool error_key_in(const char* q, unsigned mask, const char* end) noexcept {
+    for (; mask != 0; mask &= mask - 1) {
+        const char* at = q + __builtin_ctz(mask);
+        if (end - at >= 7 && std::memcmp(at + 2, "rror\"", 5) == 0) return true;
+    }
+    return false;
 }
 
 #if defined(__SSE2__)
+[[nodiscard]] inline unsigned quote_e_mask_sse2(const char* q) noexcept {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 1));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(
+        _mm_cmpeq_epi8(a, _mm_set1_epi8('"')), _mm_cmpeq_epi8(b, _mm_set1_epi8('e')))));
+}
+
 [[nodiscard]] inline bool has_error_key_sse2(const char* p, std::size_t n) noexcept {
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i e = _mm_set1_epi8('e');
-    const auto step = [&](const char* q) {
-        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 1));
-        auto mask = static_cast<unsigned>(
-            _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, e))));
-        for (; mask != 0; mask &= mask - 1)
-            if (error_key_at(q + __builtin_ctz(mask) + 2)) return true;
-        return false;
-    };
+    constexpr std::size_t w = 16;
+    if (n < w + 1) return std::string_view(p, n).find("\"error\"") != std::string_view::npos;
+    const char* const end = p + n;
     std::size_t i = 0;
-    for (; i + 16 + 7 <= n; i += 16)
-        if (step(p + i)) return true;
-    char tail[16 + 16 + 7] = {}; // the rest (under 23 bytes), zero-padded for one more step
-    std::memcpy(tail, p + i, n - i);
-    return step(tail);
+    for (; i + w + 1 <= n; i += w)
+        if (error_key_in(p + i, quote_e_mask_sse2(p + i), end)) return true;
+    const char* last = end - (w + 1); // the pairs from `i` to the end, overlapping
+    return i + 1 < n && error_key_in(last, quote_e_mask_sse2(last), end);
 }
 #endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FAULTLINE_SSE_AVX2_SCAN 1
-[[gnu::target("avx2")]] [[nodiscard]] inline bool error_key_step_avx2(const char* q) noexcept {
+[[gnu::target("avx2")]] [[nodiscard]] inline __m256i quote_e_avx2(const char* q) noexcept {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
     const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 1));
-    auto mask = static_cast<unsigned>(_mm256_movemask_epi8(_mm256_and_si256(
-        _mm256_cmpeq_epi8(a, _mm256_set1_epi8('"')), _mm256_cmpeq_epi8(b, _mm256_set1_epi8('e')))));
-    for (; mask != 0; mask &= mask - 1)
-        if (error_key_at(q + __builtin_ctz(mask) + 2)) return true;
-    return false;
+    return _mm256_and_si256(_mm256_cmpeq_epi8(a, _mm256_set1_epi8('"')),
+                            _mm256_cmpeq_epi8(b, _mm256_set1_epi8('e')));
 }
 
+[[gnu::target("avx2")]] [[nodiscard]] inline unsigned quote_e_mask_avx2(const char* q) noexcept {
+    return static_cast<unsigned>(_mm256_movemask_epi8(quote_e_avx2(q)));
+}
+
+// 64 bytes a round, both halves tested at once: a normal chunk takes one branch per round.
 [[gnu::target("avx2")]] [[nodiscard]] inline bool has_error_key_avx2(const char* p,
                                                                      std::size_t n) noexcept {
+    constexpr std::size_t w = 32;
+    if (n < w + 1) return has_error_key_sse2(p, n);
+    const char* const end = p + n;
     std::size_t i = 0;
-    for (; i + 32 + 7 <= n; i += 32)
-        if (error_key_step_avx2(p + i)) return true;
-    char tail[32 + 32 + 7] = {};
-    std::memcpy(tail, p + i, n - i);
-    return error_key_step_avx2(tail);
+    for (; i + 2 * w + 1 <= n; i += 2 * w) {
+        const __m256i lo = quote_e_avx2(p + i), hi = quote_e_avx2(p + i + w);
+        if (_mm256_testz_si256(_mm256_or_si256(lo, hi), _mm256_or_si256(lo, hi)) == 0 &&
+            (error_key_in(p + i, static_cast<unsigned>(_mm256_movemask_epi8(lo)), end) ||
+             error_key_in(p + i + w, static_cast<unsigned>(_mm256_movemask_epi8(hi)), end)))
+            return true;
+    }
+    if (i + w + 1 <= n) {
+        if (error_key_in(p + i, quote_e_mask_avx2(p + i), end)) return true;
+        i += w;
+    }
+    const char* last = end - (w + 1); // the pairs from `i` to the end, overlapping
+    return i + 1 < n && error_key_in(last, quote_e_mask_avx2(last), end);
 }
 #endif
 
@@ -412,11 +432,23 @@ auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<ti
 template <class Handler, class Clock>
 void monitor<Handler, Clock>::on_event(const event& e) {
     if (done_) return; // as the SDKs do: nothing after the terminator counts
+    // The common event first: unnamed, its data one JSON object (nothing to trim, not `[DONE]`)
+    // without a `"error"` candidate. What classify_event_in decides for it, with nothing else
+    // looked at and no failure built.
+    if (e.type.empty() && !opts_.validate_json && e.data.size() >= 2 && e.data.front() == '{' &&
+        e.data.back() == '}' && !detail::has_error_key(e.data)) {
+        if (protocol_ == protocol::unknown) protocol_ = protocol::chat_completions;
+        ++events_;
+        ++content_;
+        handler_.on_event(e, event_kind::content);
+        return;
+    }
     if (protocol_ == protocol::unknown &&
         (!e.type.empty() || !detail::trim_json_space(e.data).empty()))
         protocol_ = protocol_of(e.type); // a keep-alive `data:` names nothing
     faultline::failure f;
-    const event_kind k = detail::classify_event_in(e, protocol_, opts_, scanner_, &f, &stop_reason_);
+    const event_kind k =
+        detail::classify_event_in(e, protocol_, opts_, scanner_, &f, &stop_reason_);
     ++events_;
     if (k == event_kind::content) ++content_;
     handler_.on_event(e, k);

@@ -1,5 +1,6 @@
 // The monitor reaches the same per-event kinds and verdict however its input is cut, and never
-// crashes on any stream.
+// crashes on any stream; a monitor that takes over-long events in fragments never crashes either,
+// and its verdict has a failure exactly when it is not done.
 
 #include "sse_common.hpp"
 
@@ -13,6 +14,15 @@ namespace {
 struct kinds {
     std::vector<faultline::sse::event_kind> seen;
     void on_event(const faultline::sse::event&, faultline::sse::event_kind k) { seen.push_back(k); }
+};
+
+// Takes events over the limits in fragments (lines of any size).
+struct fragments {
+    std::size_t bytes = 0;
+    void on_event(const faultline::sse::event&, faultline::sse::event_kind) {}
+    void on_fragment(const faultline::sse::event_fragment& f, faultline::sse::event_kind) {
+        bytes += f.data.size();
+    }
 };
 
 using clock = std::chrono::steady_clock;
@@ -43,5 +53,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     const faultline::sse::verdict b = cut.finish();
     if (a.kind != b.kind || a.error_code() != b.error_code()) fuzz_sse::mismatch("verdicts differ");
     if (whole.handler().seen != cut.handler().seen) fuzz_sse::mismatch("event kinds differ");
+
+    faultline::sse::monitor<fragments> pieces(clock::time_point{}, o);
+    fuzz_sse::cutter c2{static_cast<std::uint32_t>(size) | 1u, 16};
+    for (std::size_t i = 0; i < in.size();) {
+        const std::size_t len = std::min(c2.next(), in.size() - i);
+        if (pieces.feed(in.substr(i, len), clock::time_point{})) break;
+        i += len;
+    }
+    const faultline::sse::verdict f = pieces.finish();
+    if ((f.kind == faultline::sse::terminal::done) == f.failure.has_value())
+        fuzz_sse::mismatch("a failure exactly when not done (fragments)");
     return 0;
 }

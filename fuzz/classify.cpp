@@ -5,8 +5,8 @@
 // envelope.
 
 #include <faultline/classify.hpp>
-#include <faultline/diagnose.hpp>
 #include <faultline/detail/utf8.hpp>
+#include <faultline/diagnose.hpp>
 
 #include <boost/json/parse.hpp>
 

@@ -47,7 +47,6 @@ using header = std::pair<std::string, std::string>;
 [[nodiscard]] std::vector<header> rate_limit_headers(const decision* requests,
                                                      const decision* tokens);
 
-
 } // namespace faultline::limit
 
 #include <faultline/limit/impl/headers.hpp>

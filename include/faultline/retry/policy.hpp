@@ -26,8 +26,8 @@
 // Otherwise it retries after the server's hint if there is one (the hint takes precedence over
 // the computed backoff, exactly as given), else after `backoff.next_delay(attempt, previous)`.
 
-#include <faultline/failure.hpp>
 #include <faultline/error.hpp>
+#include <faultline/failure.hpp>
 #include <faultline/retry/backoff.hpp>
 
 #include <chrono>

@@ -9,7 +9,8 @@
 int main() {
     using namespace faultline::limit;
     using namespace std::chrono_literals;
-    redis_limiter shared({.port = 1, .connect_timeout = 50ms, .on_failure = redis_failure::fail_open});
+    redis_limiter shared(
+        {.port = 1, .connect_timeout = 50ms, .on_failure = redis_failure::fail_open});
     const bucket_config rpm{rate::per_minute(60), 60, initial_fill::full,
                             faultline::error::rpm_exceeded};
     const redis_decision d = shared.try_acquire(token_key("consumer", "rpm"), rpm);

@@ -785,7 +785,8 @@ BOOST_AUTO_TEST_CASE(a_hundred_megabyte_line_is_monitored_in_bounded_memory) {
     BOOST_TEST(m.handler().fragment_bytes > std::size_t(100) << 20);
     BOOST_TEST(m.handler().early_kinds == 0u);
     BOOST_TEST(most_held <= 256u * 1024);
-    if (peak) BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
+    if (peak && test_support::rss_measures_the_code)
+        BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
 }
 
 BOOST_AUTO_TEST_CASE(an_error_chunk_after_a_fifty_megabyte_line_is_still_found) {

@@ -487,7 +487,8 @@ BOOST_AUTO_TEST_CASE(a_hundred_megabyte_data_line_passes_in_bounded_memory) {
     BOOST_TEST(q.handler().bytes == 1600u * 64 * 1024 + 10);
     BOOST_TEST(q.handler().events == 2u);
     BOOST_TEST(most_held <= 128u * 1024);
-    if (peak) BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
+    if (peak && test_support::rss_measures_the_code)
+        BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

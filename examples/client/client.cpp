@@ -4,6 +4,7 @@
 #include "common/cli.hpp"
 #include "common/seed.hpp"
 
+#include <faultline/exchange.hpp>
 #include <faultline/http_status.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -205,77 +206,50 @@ std::string header(const response_head& h, std::string_view name) {
 net::awaitable<std::optional<faultline::outcome<success>>>
 attempt_once(http_connection& conn, http::request<http::string_body>& req, const options& o,
              faultline::attempt_context& ctx, last_seen& seen) {
-    std::string body, text;
-    bool streaming = false;
-    sse::monitor_options mo;
-    mo.limits.max_line = o.max_line;
-    mo.limits.max_event = std::max(o.max_line, mo.limits.max_event);
-    sse::monitor<collector> monitor(clock::now(), mo, collector{&text});
-    constexpr std::size_t max_body = std::size_t(16) << 20;
+    std::string text, raw; // raw: a stream's first bytes, for --show-response
+    constexpr std::size_t max_raw = std::size_t(64) << 10;
+    faultline::exchange_options xo;
+    xo.monitor.limits.max_line = o.max_line;
+    xo.monitor.limits.max_event = std::max(o.max_line, xo.monitor.limits.max_event);
+    faultline::exchange<collector> x(clock::now(), xo, collector{&text});
 
     exchange_options eo;
     eo.idle_timeout = o.timeout;
     const exchange_result r = co_await conn.exchange(
         req,
-        [&](const response_head& head) {
-            const std::string type = header(head, "content-type");
-            streaming = head.status == 200 && type.starts_with("text/event-stream");
-        },
+        [&](const response_head& head) { (void)x.head(head.status, head.headers, clock::now()); },
         [&](std::string_view piece) -> std::error_code {
-            if (streaming) {
-                if (seen.transcripts && body.size() < (std::size_t(64) << 10))
-                    body.append(piece.substr(0, (std::size_t(64) << 10) - body.size()));
-                const std::error_code ec = monitor.feed(piece, clock::now());
-                // Content reached the caller: a failure now must not be replayed blindly.
-                if (monitor.content_events() > 0) ctx.mark_content_delivered();
-                return ec;
-            }
-            if (body.size() + piece.size() > max_body)
-                return std::error_code(beast::error_code(http::error::body_limit));
-            body.append(piece);
-            return {};
+            if (seen.transcripts && x.streaming() && raw.size() < max_raw)
+                raw.append(piece.substr(0, max_raw - raw.size()));
+            const std::error_code ec = x.body(piece, clock::now());
+            // Content reached the caller: a failure now must not be replayed blindly.
+            if (x.content_delivered()) ctx.mark_content_delivered();
+            return ec;
         },
         eo);
+    const faultline::exchange_result& out = x.finish(r.ec, clock::now());
 
     std::vector<std::string>* transcripts = seen.transcripts;
     seen = {};
     seen.transcripts = transcripts;
-    if (transcripts) transcripts->push_back(transcript(r, body));
+    if (transcripts) transcripts->push_back(transcript(r, x.streaming() ? raw : x.body()));
     if (!r.head_received) {
-        co_return faultline::outcome<success>(faultline::to_failure(
-            r.ec, "No response from " + conn.url().host + ":" + std::to_string(conn.url().port) +
-                      ": " + r.ec.message() + "."));
+        faultline::failure f = *out.failure;
+        f.message = "No response from " + conn.url().host + ":" + std::to_string(conn.url().port) +
+                    ": " + r.ec.message() + ".";
+        co_return faultline::outcome<success>(std::move(f));
     }
     seen.status = r.head.status;
     seen.channel = header(r.head, "x-faultline-channel");
     seen.request_id = header(r.head, "x-request-id");
-    if (r.head.status != 200) {
-        faultline::failure f = faultline::classify(r.head.status, r.head.headers, body);
-        co_return faultline::outcome<success>(std::move(f));
+    if (out.stream) {
+        seen.verdict = out.stream->kind;
+        seen.content_events = x.monitor()->content_events();
     }
-    if (streaming) {
-        const sse::verdict v = monitor.finish();
-        seen.verdict = v.kind;
-        seen.content_events = monitor.content_events();
-        if (r.ec == faultline::category::timeout && v.kind == sse::terminal::eof_without_done) {
-            faultline::failure f = faultline::to_failure(
-                faultline::error::stream_timeout,
-                "The stream went quiet for " + std::to_string(o.timeout.count()) + " ms.");
-            f.status = 200;
-            co_return faultline::outcome<success>(std::move(f));
-        }
-        if (v.kind != sse::terminal::done) {
-            faultline::failure f = *v.failure;
-            f.status = 200;
-            co_return faultline::outcome<success>(std::move(f));
-        }
-        co_return faultline::outcome<success>(success{std::move(text)});
-    }
-    if (r.ec)
-        co_return faultline::outcome<success>(faultline::to_failure(
-            r.ec, "The response body could not be read: " + r.ec.message() + "."));
+    if (out.failure) co_return faultline::outcome<success>(*out.failure);
+    if (x.streaming()) co_return faultline::outcome<success>(success{std::move(text)});
     boost::system::error_code jec;
-    const json::value v = json::parse(body, jec);
+    const json::value v = json::parse(x.body(), jec);
     const json::value* content = nullptr;
     if (!jec && v.is_object())
         if (const json::value* choices = v.as_object().if_contains("choices");

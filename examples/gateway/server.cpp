@@ -4,6 +4,7 @@
 #include "common/seed.hpp"
 
 #include <faultline/classify.hpp>
+#include <faultline/exchange.hpp>
 #include <faultline/diagnose.hpp>
 #include <faultline/envelope.hpp>
 #include <faultline/limit/refuse.hpp>
@@ -94,7 +95,6 @@ struct model_state {
 // terminator; an upstream error chunk is kept for the gateway to answer in its own words.
 struct relay {
     sse::writer* out = nullptr;
-    const sse::monitor_options* options = nullptr;
     std::optional<faultline::failure> upstream_error;
     bool finished = false;
     bool fragment_error = false;  // an error chunk too large to hold: the monitor has its failure
@@ -108,13 +108,9 @@ struct relay {
             out->done();
             finished = true;
             return;
-        case sse::event_kind::error: {
-            faultline::failure f;
-            (void)sse::classify_event(e, *options, &f);
-            upstream_error = std::move(f);
-            finished = true;
+        case sse::event_kind::error:
+            finished = true; // the monitor's `on_error` brings its failure next
             return;
-        }
         case sse::event_kind::content:
         case sse::event_kind::malformed_json:
         case sse::event_kind::empty:
@@ -131,6 +127,11 @@ struct relay {
     // gets the same event, never the whole line in the gateway's memory. Its kind is known only
     // at its end, so an error chunk this large reaches the client as sent, then the gateway's
     // own error chunk follows.
+    // The failure the monitor found in an error event; the first one is answered.
+    void on_error(const sse::event&, const faultline::failure& f) {
+        if (!upstream_error) upstream_error = f;
+    }
+
     void on_fragment(const sse::event_fragment& f, sse::event_kind kind) {
         if (finished) return;
         mid_event = !f.last;
@@ -673,17 +674,22 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
             (void)co_await timer.async_wait(nothrow);
         }
 
-        faultline::failure f;
-        if (up.latency > config.upstream_timeout)
-            f = faultline::to_failure(faultline::error::upstream_timeout,
-                                      "Channel " + ch.name + " did not answer within " +
-                                          std::to_string(config.upstream_timeout.count()) + " ms.");
-        else if (up.transport)
-            f = faultline::to_failure(up.transport,
-                                      "Channel " + ch.name + ": " + up.transport.message() + ".");
-        else if (up.status != 200)
-            f = faultline::classify(up.status, up.headers, up.body);
-        else {
+        // The channel's answer, judged by the library's one rule; a stream's events are judged
+        // by the relay as they pass.
+        faultline::exchange_options xo;
+        xo.head_timeout = config.upstream_timeout;
+        faultline::exchange<sse::null_monitor_handler, clock> x(call_start, xo);
+        const clock::time_point head_at = call_start + up.latency;
+        const bool relayed = cr.stream && up.status == 200;
+        if (!up.transport && !x.head(up.status, up.headers, head_at) && !relayed)
+            (void)x.body(up.body, head_at);
+        std::optional<faultline::failure> failed;
+        if (!relayed || !x.head_received()) {
+            failed = x.finish(up.transport, head_at).failure;
+            if (failed && !x.head_received())
+                failed->message = "Channel " + ch.name + ": " + failed->message;
+        }
+        if (!failed) {
             header_list headers = std::move(limit_headers);
             headers.emplace_back("x-faultline-channel", ch.name);
             if (!last_channel.empty()) headers.emplace_back("x-faultline-failover", last_channel);
@@ -712,6 +718,7 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                 options.limiter->refund({&key, user, &ch}, 0, estimate - used, options.clock());
             co_return keep;
         }
+        faultline::failure& f = *failed;
         breaker.record(f, options.clock());
         // The channel was called (its request counts); the tokens were not used there.
         if (config.limits_enabled)
@@ -776,10 +783,9 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     // pass in pieces. The rest is the output buffer, one upstream piece at a time.
     mo.limits.max_line = config.stream_memory_budget / 4;
     mo.limits.max_event = config.stream_memory_budget / 4;
-    relay rl{&w, nullptr, std::nullopt, false};
+    relay rl{&w, std::nullopt, false};
     stream_memory memory(stream_bytes, count.stream_bytes_peak);
     sse::monitor<relay> m(clock::now(), mo, rl);
-    m.handler().options = &m.options();
     m.handler().bytes = &out;
 
     const auto flush = [&]() -> net::awaitable<bool> {

@@ -4,7 +4,7 @@
 #include "common/cli.hpp"
 #include "common/seed.hpp"
 
-#include <faultline/classify.hpp>
+#include <faultline/exchange.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/sse/monitor.hpp>
 
@@ -33,10 +33,6 @@ namespace {
 using clock = std::chrono::steady_clock;
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
-// Enough of an error body for `classify` (messages are cut at 4 KiB anyway), without keeping
-// whole completions.
-constexpr std::size_t max_error_body = 64 * 1024;
-
 // Notes when the first content event of a stream arrived: the time to first token.
 struct first_content {
     std::optional<clock::time_point>* at;
@@ -44,8 +40,6 @@ struct first_content {
         if (kind == faultline::sse::event_kind::content && !*at) *at = clock::now();
     }
 };
-
-using stream_monitor = faultline::sse::monitor<first_content, clock>;
 
 // Everything the coroutines of one run share. They all run on one strand, so nothing here
 // needs a lock.
@@ -106,60 +100,27 @@ struct attempt_end {
 };
 
 net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
-                                    http::request<http::string_body>& req,
-                                    std::string& error_body) {
+                                    http::request<http::string_body>& req) {
     attempt_end a;
-    error_body.clear();
-    std::optional<stream_monitor> monitor;
-    bool success = false;
-    std::error_code monitor_stop;
-    // A 2xx stream goes through the monitor; any other body is kept (its start) for `classify`.
-    auto on_head = [&](const response_head& head) {
-        success = head.status >= 200 && head.status <= 299;
-        if (success && s.opts.stream)
-            monitor.emplace(clock::now(), faultline::sse::monitor_options{},
-                            first_content{&a.first_content});
-    };
-    auto on_body = [&](std::string_view piece) -> std::error_code {
-        if (monitor) {
-            if (std::error_code ec = monitor->feed(piece, clock::now())) {
-                monitor_stop = ec;
-                return ec;
-            }
-        } else if (!success && error_body.size() < max_error_body) {
-            error_body.append(piece.substr(0, max_error_body - error_body.size()));
-        }
-        return {};
-    };
+    faultline::exchange<first_content, clock> x(clock::now(), {},
+                                                first_content{&a.first_content});
     exchange_options xo;
     xo.idle_timeout = s.opts.timeout;
-    const exchange_result x = co_await conn.exchange(req, on_head, on_body, xo);
+    const exchange_result t = co_await conn.exchange(
+        req,
+        [&](const response_head& head) { (void)x.head(head.status, head.headers, clock::now()); },
+        [&](std::string_view piece) { return x.body(piece, clock::now()); }, xo);
+    const faultline::exchange_result& out = x.finish(t.ec, clock::now());
 
     request_result& r = a.result;
-    const bool transport = x.ec && x.ec != monitor_stop;
-    if (transport) r.transport = x.ec;
-    if (!x.head_received) {
-        a.failure = faultline::to_failure(x.ec ? x.ec : make_error_code(std::errc::protocol_error));
-    } else {
-        r.status = x.head.status;
-        if (r.status < 200 || r.status > 299) {
-            a.failure = faultline::classify(r.status, x.head.headers, error_body);
-        } else if (monitor) {
-            const faultline::sse::verdict v = monitor->finish();
-            r.verdict = v.kind;
-            r.events = monitor->events();
-            r.content_events = monitor->content_events();
-            // The server's own error chunk says more than the cut that may have followed it.
-            if (v.kind == faultline::sse::terminal::error)
-                a.failure = v.failure;
-            else if (transport)
-                a.failure = faultline::to_failure(x.ec);
-            else if (v.kind != faultline::sse::terminal::done)
-                a.failure = v.failure;
-        } else if (transport) {
-            a.failure = faultline::to_failure(x.ec);
-        }
+    r.status = out.status;
+    r.transport = out.transport;
+    if (out.stream) {
+        r.verdict = out.stream->kind;
+        r.events = x.monitor()->events();
+        r.content_events = x.monitor()->content_events();
     }
+    a.failure = out.failure;
     if (a.failure) r.failure = failure_kind{a.failure->cat, a.failure->code};
     co_return a;
 }
@@ -167,11 +128,11 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
 net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                                            net::steady_timer& wait,
                                            http::request<http::string_body>& req,
-                                           faultline::splitmix64& rng, std::string& error_body) {
+                                           faultline::splitmix64& rng) {
     const clock::time_point begin = clock::now();
     std::chrono::nanoseconds previous_delay{};
     for (unsigned n = 1;; ++n) {
-        attempt_end a = co_await attempt(s, conn, req, error_body);
+        attempt_end a = co_await attempt(s, conn, req);
         const clock::time_point end = clock::now();
         request_result& r = a.result;
         r.retries = n - 1;
@@ -213,9 +174,8 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
     faultline::splitmix64 rng(derived_seed(s.opts.seed, index));
     auto req =
         conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
-    std::string error_body;
     while (take_ticket(s)) {
-        const request_result r = co_await one_request(s, conn, wait, req, rng, error_body);
+        const request_result r = co_await one_request(s, conn, wait, req, rng);
         if (s.aborting) {
             s.rep.add_aborted();
             break;

@@ -144,7 +144,8 @@ auto exchange<Handler, Clock>::next_deadline() const noexcept -> std::optional<t
 
 template <class Handler, class Clock>
 failure exchange<Handler, Clock>::decide(std::error_code transport) {
-    const bool own = stopped_ && (!transport || transport == stopped_);
+    // The exchange's own stop (a limit, a deadline) came before whatever ended the transport.
+    const bool own = static_cast<bool>(stopped_);
     if (own && !monitor_) return to_failure(stopped_, stop_message_);
     if (status_ == 0) {
         if (transport) return to_failure(transport);

@@ -1,0 +1,182 @@
+#ifndef FAULTLINE_IMPL_PIPELINE_HPP
+#define FAULTLINE_IMPL_PIPELINE_HPP
+
+#include <algorithm>
+
+namespace faultline {
+
+inline std::error_code validate(const pipeline_options& o) noexcept {
+    if (o.targets == 0) return std::make_error_code(std::errc::invalid_argument);
+    for (const fallback_rule& r : o.fallbacks)
+        if (r.target >= o.targets) return std::make_error_code(std::errc::invalid_argument);
+    if (o.hedge.max_hedges > 0 && o.hedge.delay <= std::chrono::nanoseconds::zero())
+        return std::make_error_code(std::errc::invalid_argument);
+    return {};
+}
+
+template <class Events, class Clock, class URBG>
+pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_point start,
+                                        Events events, retry_budget<Clock>* budget,
+                                        std::uint64_t seed)
+    : opts_(options)
+    , start_(start)
+    , events_(std::move(events))
+    , budget_(budget)
+    , rng_(seed)
+    , visited_(std::max<std::size_t>(options.targets, 1), false) {
+    visited_[0] = true;
+    if (validate(options)) {
+        give_up_ = give_up_reason::not_retryable;
+        last_ = to_failure(std::make_error_code(std::errc::invalid_argument),
+                           "Invalid pipeline options: a fallback names a target that does not "
+                           "exist, there are no targets, or hedging has no delay.");
+        return;
+    }
+    if (budget_) budget_->record_request(start);
+}
+
+template <class Events, class Clock, class URBG>
+attempt_record* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept {
+    if (attempt == 0 || attempt > history_.size()) return nullptr;
+    return &history_[attempt - 1];
+}
+
+template <class Events, class Clock, class URBG>
+step pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback) {
+    attempt_record r;
+    r.attempt = static_cast<unsigned>(history_.size() + 1);
+    r.target = target_;
+    r.hedge = hedge;
+    r.started = now - start_;
+    history_.push_back(std::move(r));
+    ++running_;
+    ++on_target_;
+    emit(attempt_started{history_.back(), fallback});
+    step s;
+    s.what = action::attempt;
+    s.target = target_;
+    s.attempt = history_.back().attempt;
+    s.hedge = hedge;
+    s.fallback = fallback;
+    return s;
+}
+
+template <class Events, class Clock, class URBG>
+step pipeline<Events, Clock, URBG>::next(time_point now) {
+    step s;
+    if (success_) {
+        s.what = action::succeeded;
+        return s;
+    }
+    if (give_up_) {
+        s.what = action::give_up;
+        s.reason = *give_up_;
+        return s;
+    }
+    if (history_.empty()) return start_attempt(now, false, false);
+    if (pending_fallback_) {
+        pending_fallback_ = false;
+        return start_attempt(now, false, true);
+    }
+    if (retry_at_) {
+        if (now >= *retry_at_) {
+            retry_at_.reset();
+            return start_attempt(now, false, false);
+        }
+        s.delay = *retry_at_ - now;
+        return s;
+    }
+    s.delay = std::chrono::nanoseconds::max();
+    if (running_ == 0 || failed_any_ || hedges_ >= opts_.hedge.max_hedges ||
+        now - start_ >= opts_.retry.deadline)
+        return s;
+    const time_point due = start_ + history_.back().started + opts_.hedge.delay;
+    if (now < due) {
+        s.delay = due - now;
+        return s;
+    }
+    if (budget_ && !budget_->try_acquire_retry(now)) {
+        hedges_ = opts_.hedge.max_hedges; // the budget says no more extra load
+        return s;
+    }
+    ++hedges_;
+    return start_attempt(now, true, false);
+}
+
+template <class Events, class Clock, class URBG>
+void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) {
+    attempt_record* r = find(attempt);
+    if (!r || !r->running || success_ || give_up_) return;
+    r->running = false;
+    r->latency = (now - start_) - r->started;
+    --running_;
+    success_ = true;
+    emit(attempt_ended{*r});
+}
+
+template <class Events, class Clock, class URBG>
+void pipeline<Events, Clock, URBG>::failed(unsigned attempt, const failure& f, time_point now,
+                                           bool content_delivered) {
+    attempt_record* r = find(attempt);
+    if (!r || !r->running || success_ || give_up_) return;
+    r->running = false;
+    r->latency = (now - start_) - r->started;
+    r->failed = f;
+    --running_;
+    last_ = f;
+    emit(attempt_ended{*r});
+    decide(f, now, content_delivered);
+}
+
+template <class Events, class Clock, class URBG>
+void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
+                                           bool content_delivered) {
+    retry_policy policy = opts_.policy_for(f.cat);
+    failure judged = f;
+    if (judged.retry_after && *judged.retry_after > policy.max_server_delay) {
+        if (opts_.long_hints == long_hint::backoff)
+            judged.retry_after.reset();
+        else if (opts_.long_hints == long_hint::wait)
+            policy.max_server_delay = std::chrono::nanoseconds::max();
+    }
+    attempt_state st;
+    st.attempt = on_target_;
+    st.elapsed = now - start_;
+    st.previous_delay = previous_delay_;
+    st.content_delivered = content_delivered;
+    retry_decision d = policy.decide(judged, st, rng_);
+    if (d.retry) {
+        if (running_ > 0) return; // another attempt may still succeed; its end decides
+        if (!budget_ || budget_->try_acquire_retry(now)) {
+            retry_at_ = now + d.delay;
+            previous_delay_ = d.delay;
+            emit(retry_scheduled{static_cast<unsigned>(history_.size()), d.delay, d.from_server});
+            return;
+        }
+        d.retry = false;
+        d.reason = give_up_reason::budget_exhausted;
+    }
+    failed_any_ = true; // no more hedges beside a failure that was not retried
+    // Not retried here: another target may take the call, unless the caller already saw
+    // content or the call is out of time.
+    if (d.reason != give_up_reason::content_delivered &&
+        d.reason != give_up_reason::deadline_exceeded && st.elapsed < policy.deadline) {
+        for (const fallback_rule& rule : opts_.fallbacks) {
+            if (rule.cat != f.cat || visited_[rule.target]) continue;
+            emit(fallback_taken{target_, rule.target, f});
+            visited_[rule.target] = true;
+            target_ = rule.target;
+            on_target_ = 0;
+            previous_delay_ = {};
+            failed_any_ = false;
+            pending_fallback_ = true;
+            return;
+        }
+    }
+    give_up_ = d.reason;
+    emit(gave_up{d.reason, f});
+}
+
+} // namespace faultline
+
+#endif

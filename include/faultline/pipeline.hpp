@@ -1,0 +1,223 @@
+#ifndef FAULTLINE_PIPELINE_HPP
+#define FAULTLINE_PIPELINE_HPP
+
+#include <faultline/detail/config.hpp>
+
+// One call's resilience, decided in one place: retry per failure class, hedging, fallbacks to
+// other targets, a retry budget, a deadline, and an event for everything it decides. Sans I/O:
+// the pipeline says what to do next; the caller does it and reports how it went.
+//
+//     faultline::pipeline_options o;
+//     o.targets = 2;                                                // gpt-4o, then gpt-4o-128k
+//     o.fallbacks = {{faultline::category::context_length_exceeded, 1}};
+//     o.hedge = {.delay = 2s, .max_hedges = 1};
+//     faultline::pipeline<> p(o, clock::now());
+//     for (faultline::step s = p.next(clock::now()); !s.final(); s = p.next(clock::now())) {
+//         if (s.what == faultline::action::attempt) start(s.attempt, targets[s.target]);
+//         else wait_for_an_answer_or(s.delay);  // then p.succeeded(n, now) / p.failed(n, f, now)
+//     }
+//
+// `next(now)` answers, in order:
+//  - `succeeded`: an attempt succeeded (the first success wins; cancel the others);
+//  - `give_up`: a failure was final (the policy's reason, e.g. `not_retryable` with no fallback
+//    for its class, `attempts_exhausted`, `deadline_exceeded`, `budget_exhausted`), and no
+//    attempt is still running; `last_failure()` and `history()` say what happened;
+//  - `attempt`: start attempt `attempt` on `target` now: the first, a retry whose wait is over,
+//    a fallback, or a hedge (`hedge`: another attempt beside one still running);
+//  - `wait`: nothing to start before `delay` passes or an attempt ends.
+//
+// Rules:
+//  - Retry: the policy for the failure's class (`by_category`, else `retry`) decides, with the
+//    attempts made on the current target, the time since the start and whether content was
+//    delivered (see retry/policy.hpp). A server hint over `max_server_delay` is handled as
+//    `long_hints` says: give up (the policy's rule), fall back to the backoff, or wait for it.
+//    The retry budget, when given, must allow each retry.
+//  - Fallback: when a failure is not retried on its target and `fallbacks` names a target for
+//    its class, the call moves there at once (each target once; its attempts count afresh; the
+//    deadline still counts from the start).
+//  - Hedging: while an attempt runs and nothing has failed, another starts every `hedge.delay`,
+//    at most `hedge.max_hedges`, each only if the budget allows. A failure while others run is
+//    final only when nothing would retry it; a retryable one waits for the others.
+// Not thread-safe (one call); the retry budget may be shared by many.
+
+#include <faultline/error.hpp>
+#include <faultline/failure.hpp>
+#include <faultline/retry/budget.hpp>
+#include <faultline/retry/policy.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+namespace faultline {
+
+/// What a server hint longer than `retry_policy::max_server_delay` does.
+enum class long_hint : unsigned char {
+    give_up, ///< Give up with the failure (it keeps the hint): the retry policy's rule.
+    backoff, ///< Ignore the hint and wait the computed backoff (what the openai SDKs do).
+    wait,    ///< Wait as long as the server asked (bounded by the deadline).
+};
+
+/// Hedging: another attempt when the running one has not answered in `delay`.
+struct hedge_policy {
+    std::chrono::nanoseconds delay = std::chrono::seconds(2);
+    unsigned max_hedges = 0; ///< 0: no hedging.
+};
+
+/// A failure of class `cat` moves the call to `target`.
+struct fallback_rule {
+    category cat = category::unknown;
+    std::size_t target = 0;
+};
+
+struct pipeline_options {
+    /// Targets (models, channel groups) the call may use; it starts on target 0.
+    std::size_t targets = 1;
+    /// The retry policy for failures of any class without its own.
+    retry_policy retry{};
+    /// A policy for one class (index: `static_cast<int>(category)`); `max_attempts = 1` never
+    /// retries it.
+    std::array<std::optional<retry_policy>, 15> by_category{};
+    long_hint long_hints = long_hint::give_up;
+    hedge_policy hedge{};
+    std::vector<fallback_rule> fallbacks;
+
+    /// `retry_policy` for `cat`. Thread-safe.
+    [[nodiscard]] const retry_policy& policy_for(category cat) const noexcept {
+        const auto i = static_cast<std::size_t>(cat);
+        return i < by_category.size() && by_category[i] ? *by_category[i] : retry;
+    }
+};
+
+/// Checks `o`: at least one target, fallback targets that exist, a positive hedge delay when
+/// hedging. Errors: `std::errc::invalid_argument`. Thread-safe.
+[[nodiscard]] std::error_code validate(const pipeline_options& o) noexcept;
+
+/// What to do next.
+enum class action : unsigned char { attempt, wait, succeeded, give_up };
+
+struct step {
+    action what = action::wait;
+    std::size_t target = 0;           ///< attempt: where.
+    unsigned attempt = 0;             ///< attempt: its number in the call, from 1.
+    bool hedge = false;               ///< attempt: beside one still running.
+    bool fallback = false;            ///< attempt: the first on a fallback target.
+    std::chrono::nanoseconds delay{}; ///< wait: the longest wait; `max()` = until an attempt ends.
+    give_up_reason reason = give_up_reason::not_retryable; ///< give_up: why.
+
+    /// Whether the call is over. Thread-safe.
+    [[nodiscard]] bool final() const noexcept {
+        return what == action::succeeded || what == action::give_up;
+    }
+};
+
+/// One attempt, as the history keeps it.
+struct attempt_record {
+    unsigned attempt = 0;
+    std::size_t target = 0;
+    bool hedge = false;
+    std::chrono::nanoseconds started{}; ///< Since the call's start.
+    std::chrono::nanoseconds latency{}; ///< Until it ended; 0 while it runs.
+    std::optional<failure> failed;      ///< Its failure; none for a success or while it runs.
+    bool running = true;
+};
+
+// Events, each passed to the sink as it happens (see `pipeline`).
+struct attempt_started {
+    const attempt_record& record;
+    bool fallback;
+};
+struct attempt_ended {
+    const attempt_record& record; ///< `record.failed` says how.
+};
+struct retry_scheduled {
+    unsigned after_attempt;
+    std::chrono::nanoseconds delay;
+    bool from_server; ///< The delay is the server's hint.
+};
+struct fallback_taken {
+    std::size_t from;
+    std::size_t to;
+    const failure& cause;
+};
+struct gave_up {
+    give_up_reason reason;
+    const failure& last;
+};
+
+/// A sink that ignores every event.
+struct null_pipeline_events {};
+
+/// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
+/// `fallback_taken` and `gave_up` through `operator()` overloads; it may take only some (the rest
+/// are not passed). Nothing here allocates but the history (one entry per attempt).
+template <class Events = null_pipeline_events, class Clock = std::chrono::steady_clock,
+          class URBG = splitmix64>
+class pipeline {
+public:
+    using clock = Clock;
+    using time_point = typename Clock::time_point;
+
+    /// `options` must outlive the pipeline; check them with `validate` first (an invalid set
+    /// gives up at the first `next` with `not_retryable` and `std::errc::invalid_argument`).
+    /// `budget` (may be null) is charged one request now and one token per retry and hedge.
+    pipeline(const pipeline_options& options, time_point start, Events events = Events{},
+             retry_budget<Clock>* budget = nullptr, std::uint64_t seed = 0);
+    /// The options are kept by reference: a temporary would dangle.
+    pipeline(pipeline_options&&, time_point, Events = Events{}, retry_budget<Clock>* = nullptr,
+             std::uint64_t = 0) = delete;
+
+    /// What to do at `now`. Not thread-safe.
+    [[nodiscard]] step next(time_point now);
+    /// Attempt `attempt` succeeded at `now`. Not thread-safe.
+    void succeeded(unsigned attempt, time_point now);
+    /// Attempt `attempt` failed at `now` with `f`; `content_delivered` when stream content had
+    /// reached the caller. Not thread-safe.
+    void failed(unsigned attempt, const failure& f, time_point now, bool content_delivered = false);
+
+    /// Every attempt so far, in the order started. Not thread-safe.
+    [[nodiscard]] const std::vector<attempt_record>& history() const noexcept { return history_; }
+    /// The failure the call gave up with (or the latest one). Not thread-safe.
+    [[nodiscard]] const std::optional<failure>& last_failure() const noexcept { return last_; }
+    /// Attempts still running (to cancel after a success or give-up). Not thread-safe.
+    [[nodiscard]] std::size_t running() const noexcept { return running_; }
+    /// The events sink. Not thread-safe.
+    [[nodiscard]] Events& events() noexcept { return events_; }
+
+private:
+    template <class E>
+    void emit(const E& e) {
+        if constexpr (requires(Events & s) { s(e); }) events_(e);
+    }
+    attempt_record* find(unsigned attempt) noexcept;
+    step start_attempt(time_point now, bool hedge, bool fallback);
+    void decide(const failure& f, time_point now, bool content_delivered);
+
+    const pipeline_options& opts_;
+    time_point start_;
+    Events events_;
+    retry_budget<Clock>* budget_;
+    URBG rng_;
+    std::vector<attempt_record> history_;
+    std::optional<failure> last_;
+    std::size_t target_ = 0;
+    unsigned on_target_ = 0; // attempts on the current target (hedges included)
+    unsigned hedges_ = 0;
+    std::size_t running_ = 0;
+    std::vector<bool> visited_; // targets the call has used
+    std::chrono::nanoseconds previous_delay_{};
+    std::optional<time_point> retry_at_; // a retry waits until then
+    bool pending_fallback_ = false;
+    bool success_ = false;
+    bool failed_any_ = false;
+    std::optional<give_up_reason> give_up_;
+};
+
+} // namespace faultline
+
+#include <faultline/impl/pipeline.hpp>
+
+#endif

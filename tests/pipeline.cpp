@@ -1,0 +1,372 @@
+#include <faultline/pipeline.hpp>
+
+#include "limit/manual_clock.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+#include <vector>
+
+namespace fl = faultline;
+using namespace std::chrono_literals;
+using faultline_test::at;
+using faultline_test::manual_clock;
+
+namespace {
+
+// Records every event as a line, in order.
+struct recorder {
+    std::vector<std::string>* lines;
+    void operator()(const fl::attempt_started& e) {
+        lines->push_back("start " + std::to_string(e.record.attempt) + " on " +
+                         std::to_string(e.record.target) + (e.record.hedge ? " hedge" : "") +
+                         (e.fallback ? " fallback" : ""));
+    }
+    void operator()(const fl::attempt_ended& e) {
+        lines->push_back(
+            "end " + std::to_string(e.record.attempt) + " " +
+            (e.record.failed ? std::string(fl::to_string(e.record.failed->code))
+                             : std::string("ok")) +
+            " after " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(e.record.latency).count()) +
+            " ms");
+    }
+    void operator()(const fl::retry_scheduled& e) {
+        lines->push_back(
+            "retry in " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count()) +
+            " ms" + (e.from_server ? " (server)" : ""));
+    }
+    void operator()(const fl::fallback_taken& e) {
+        lines->push_back("fallback " + std::to_string(e.from) + " -> " + std::to_string(e.to));
+    }
+    void operator()(const fl::gave_up& e) {
+        lines->push_back("give up " + std::string(fl::to_string(e.reason)));
+    }
+};
+
+// Only some events: the others are not passed.
+struct hedges_only {
+    int* hedges;
+    void operator()(const fl::attempt_started& e) { *hedges += e.record.hedge ? 1 : 0; }
+};
+
+using pipe_t = fl::pipeline<recorder, manual_clock>;
+
+fl::failure fail(fl::error e, std::optional<std::chrono::milliseconds> hint = std::nullopt) {
+    fl::failure f = fl::to_failure(make_error_code(e));
+    f.retry_after = hint;
+    return f;
+}
+
+fl::pipeline_options quick() {
+    fl::pipeline_options o;
+    o.retry.delay = fl::backoff::constant(100ms);
+    return o;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pipeline)
+
+BOOST_AUTO_TEST_CASE(first_attempt_then_success) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    pipe_t p(o, at(0s), recorder{&ev});
+    fl::step s = p.next(at(0s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.attempt == 1u);
+    BOOST_TEST(s.target == 0u);
+    s = p.next(at(10ms));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == std::chrono::nanoseconds::max()));
+    p.succeeded(1, at(250ms));
+    s = p.next(at(250ms));
+    BOOST_TEST((s.what == fl::action::succeeded));
+    BOOST_TEST(s.final());
+    BOOST_TEST(p.running() == 0u);
+    BOOST_TEST((ev == std::vector<std::string>{"start 1 on 0", "end 1 ok after 250 ms"}));
+}
+
+BOOST_AUTO_TEST_CASE(retry_waits_for_the_servers_hint) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::rate_limited, 2s), at(1s));
+    fl::step s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 2s));
+    s = p.next(at(2s));
+    BOOST_TEST((s.delay == 1s));
+    s = p.next(at(3s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.attempt == 2u);
+    p.succeeded(2, at(3500ms));
+    BOOST_TEST((p.next(at(3500ms)).what == fl::action::succeeded));
+    BOOST_TEST((ev == std::vector<std::string>{"start 1 on 0", "end 1 rate_limited after 1000 ms",
+                                               "retry in 2000 ms (server)", "start 2 on 0",
+                                               "end 2 ok after 500 ms"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_nothing_retries_gives_up) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::invalid_request), at(1s));
+    const fl::step s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_TEST((s.reason == fl::give_up_reason::not_retryable));
+    BOOST_REQUIRE(p.last_failure());
+    BOOST_TEST((p.last_failure()->code == fl::error::invalid_request));
+    BOOST_TEST(ev.back() == "give up not_retryable");
+}
+
+BOOST_AUTO_TEST_CASE(attempts_are_bounded) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.retry.max_attempts = 2;
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::internal_error), at(0s));
+    BOOST_TEST((p.next(at(100ms)).what == fl::action::attempt));
+    p.failed(2, fail(fl::error::internal_error), at(100ms));
+    const fl::step s = p.next(at(100ms));
+    BOOST_TEST((s.reason == fl::give_up_reason::attempts_exhausted));
+    BOOST_TEST(p.history().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(each_class_can_have_its_own_policy) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.by_category[static_cast<int>(fl::category::overloaded)] = fl::retry_policy{};
+    o.by_category[static_cast<int>(fl::category::overloaded)]->max_attempts = 1;
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        p.failed(1, fail(fl::error::overloaded), at(0s));
+        BOOST_TEST((p.next(at(0s)).reason == fl::give_up_reason::attempts_exhausted));
+    }
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        p.failed(1, fail(fl::error::upstream_unavailable), at(0s));
+        BOOST_TEST((p.next(at(0s)).what == fl::action::wait));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(context_length_falls_back_to_a_larger_model_at_once) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.targets = 2;
+    o.fallbacks = {{fl::category::context_length_exceeded, 1}};
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::context_length_exceeded), at(1s));
+    fl::step s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.target == 1u);
+    BOOST_TEST(s.fallback);
+    // The larger model fails the same way: no target is used twice.
+    p.failed(2, fail(fl::error::context_length_exceeded), at(2s));
+    s = p.next(at(2s));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_TEST((s.reason == fl::give_up_reason::not_retryable));
+    BOOST_TEST((ev == std::vector<std::string>{
+                          "start 1 on 0", "end 1 context_length_exceeded after 1000 ms",
+                          "fallback 0 -> 1", "start 2 on 1 fallback",
+                          "end 2 context_length_exceeded after 1000 ms", "give up not_retryable"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_fallback_comes_after_the_targets_retries_and_starts_afresh) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.retry.max_attempts = 2;
+    o.targets = 3;
+    o.fallbacks = {{fl::category::content_filter, 2}, {fl::category::upstream_unavailable, 1}};
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::upstream_unavailable), at(0s));
+    BOOST_TEST((p.next(at(100ms)).target == 0u));
+    p.failed(2, fail(fl::error::upstream_unavailable), at(100ms));
+    fl::step s = p.next(at(100ms));
+    BOOST_TEST(s.target == 1u);
+    BOOST_TEST(s.fallback);
+    p.failed(3, fail(fl::error::upstream_unavailable), at(200ms));
+    s = p.next(at(300ms)); // a retry on the new target: its attempts count afresh
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.target == 1u);
+    BOOST_TEST(!s.fallback);
+    p.failed(4, fail(fl::error::content_filter), at(300ms));
+    s = p.next(at(300ms));
+    BOOST_TEST(s.target == 2u);
+    p.succeeded(5, at(400ms));
+    BOOST_TEST((p.next(at(400ms)).what == fl::action::succeeded));
+}
+
+BOOST_AUTO_TEST_CASE(hedging_starts_another_attempt_and_the_first_success_wins) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.hedge = {1s, 2};
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    fl::step s = p.next(at(400ms));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 600ms));
+    s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.hedge);
+    BOOST_TEST(s.attempt == 2u);
+    s = p.next(at(1500ms));
+    BOOST_TEST((s.delay == 500ms)); // the next hedge is due a delay after the last one
+    p.succeeded(2, at(1700ms));
+    BOOST_TEST((p.next(at(1700ms)).what == fl::action::succeeded));
+    BOOST_TEST(p.running() == 1u);                              // attempt 1: the caller cancels it
+    p.failed(1, fail(fl::error::upstream_timeout), at(1800ms)); // too late: ignored
+    BOOST_TEST(p.history()[0].running);
+    BOOST_TEST((ev == std::vector<std::string>{"start 1 on 0", "start 2 on 0 hedge",
+                                               "end 2 ok after 700 ms"}));
+}
+
+BOOST_AUTO_TEST_CASE(hedges_are_bounded) {
+    int hedges = 0;
+    fl::pipeline_options o = quick();
+    o.hedge = {100ms, 2};
+    fl::pipeline<hedges_only, manual_clock> p(o, at(0s), hedges_only{&hedges});
+    for (auto t = 0ms; t <= 1000ms; t += 50ms)
+        (void)p.next(at(t));
+    BOOST_TEST(hedges == 2);
+    BOOST_TEST(p.history().size() == 3u);
+    BOOST_TEST(p.running() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_retryable_failure_waits_for_the_hedges_still_running) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.hedge = {1s, 1};
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    (void)p.next(at(1s)); // hedge 2
+    p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
+    fl::step s = p.next(at(1200ms));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == std::chrono::nanoseconds::max()));
+    p.failed(2, fail(fl::error::upstream_timeout), at(1500ms));
+    s = p.next(at(1500ms));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 100ms));
+    BOOST_TEST(ev.back() == "retry in 100 ms");
+}
+
+BOOST_AUTO_TEST_CASE(a_final_failure_beside_a_hedge_ends_the_call) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.hedge = {1s, 1};
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    (void)p.next(at(1s));
+    p.failed(2, fail(fl::error::authentication), at(1100ms));
+    const fl::step s = p.next(at(1100ms));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_TEST(p.running() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_budget_bounds_retries_and_hedges) {
+    fl::retry_budget_options bo;
+    bo.ratio = 0;
+    bo.min_retries_per_second = 0;
+    fl::retry_budget<manual_clock> budget(bo);
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.hedge = {1s, 1};
+    pipe_t p(o, at(0s), recorder{&ev}, &budget);
+    (void)p.next(at(0s));
+    fl::step s = p.next(at(1s)); // no hedge: the budget has no room
+    BOOST_TEST((s.what == fl::action::wait));
+    p.failed(1, fail(fl::error::internal_error), at(2s));
+    s = p.next(at(2s));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_TEST((s.reason == fl::give_up_reason::budget_exhausted));
+    BOOST_TEST(p.history().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(long_server_hints_follow_the_chosen_rule) {
+    const auto run = [](fl::long_hint rule) {
+        fl::pipeline_options o = quick();
+        o.long_hints = rule;
+        fl::pipeline<fl::null_pipeline_events, manual_clock> p(o, at(0s));
+        (void)p.next(at(0s));
+        p.failed(1, fail(fl::error::rate_limited, 120s), at(0s));
+        return p.next(at(0s));
+    };
+    fl::step s = run(fl::long_hint::give_up);
+    BOOST_TEST((s.reason == fl::give_up_reason::server_delay_too_long));
+    s = run(fl::long_hint::backoff);
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 100ms));
+    s = run(fl::long_hint::wait);
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 120s));
+}
+
+BOOST_AUTO_TEST_CASE(the_deadline_stops_retries_and_fallbacks) {
+    fl::pipeline_options o = quick();
+    o.retry.deadline = 5s;
+    o.targets = 2;
+    o.fallbacks = {{fl::category::rate_limited, 1}};
+    fl::pipeline<fl::null_pipeline_events, manual_clock> p(o, at(0s));
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::rate_limited, 10s), at(1s));
+    const fl::step s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_TEST((s.reason == fl::give_up_reason::deadline_exceeded));
+}
+
+BOOST_AUTO_TEST_CASE(delivered_content_is_never_replayed_elsewhere) {
+    fl::pipeline_options o = quick();
+    o.targets = 2;
+    o.fallbacks = {{fl::category::server_error, 1}};
+    fl::pipeline<fl::null_pipeline_events, manual_clock> p(o, at(0s));
+    (void)p.next(at(0s));
+    p.failed(1, fail(fl::error::stream_interrupted), at(1s), true);
+    const fl::step s = p.next(at(1s));
+    BOOST_TEST((s.reason == fl::give_up_reason::content_delivered));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_options_are_refused) {
+    fl::pipeline_options o;
+    o.targets = 0;
+    BOOST_TEST((fl::validate(o) == std::errc::invalid_argument));
+    o.targets = 1;
+    o.fallbacks = {{fl::category::overloaded, 1}};
+    BOOST_TEST((fl::validate(o) == std::errc::invalid_argument));
+    o.fallbacks.clear();
+    o.hedge = {0s, 1};
+    BOOST_TEST((fl::validate(o) == std::errc::invalid_argument));
+    o.hedge = {1s, 1};
+    BOOST_TEST(!fl::validate(o));
+    o.hedge = {0s, 1};
+    fl::pipeline<fl::null_pipeline_events, manual_clock> p(o, at(0s));
+    const fl::step s = p.next(at(0s));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_REQUIRE(p.last_failure());
+    BOOST_TEST(p.last_failure()->message.starts_with("Invalid pipeline options"));
+    BOOST_TEST(p.history().empty());
+}
+
+BOOST_AUTO_TEST_CASE(reports_for_unknown_or_finished_attempts_are_ignored) {
+    const fl::pipeline_options o = quick();
+    fl::pipeline<fl::null_pipeline_events, manual_clock> p(o, at(0s));
+    p.succeeded(1, at(0s)); // not started
+    p.failed(7, fail(fl::error::internal_error), at(0s));
+    BOOST_TEST(p.history().empty());
+    (void)p.next(at(0s));
+    p.succeeded(1, at(1s));
+    p.failed(1, fail(fl::error::internal_error), at(2s));
+    BOOST_TEST((p.next(at(2s)).what == fl::action::succeeded));
+    BOOST_TEST(!p.last_failure());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -115,7 +115,7 @@ struct step {
 };
 
 /// One attempt, as the history keeps it.
-struct attempt_record {
+struct pipeline_attempt {
     unsigned attempt = 0;
     std::size_t target = 0;
     bool hedge = false;
@@ -127,11 +127,11 @@ struct attempt_record {
 
 // Events, each passed to the sink as it happens (see `pipeline`).
 struct attempt_started {
-    const attempt_record& record;
+    const pipeline_attempt& record;
     bool fallback;
 };
 struct attempt_ended {
-    const attempt_record& record; ///< `record.failed` says how.
+    const pipeline_attempt& record; ///< `record.failed` says how.
 };
 struct retry_scheduled {
     unsigned after_attempt;
@@ -163,12 +163,13 @@ public:
 
     /// `options` must outlive the pipeline; check them with `validate` first (an invalid set
     /// gives up at the first `next` with `not_retryable` and `std::errc::invalid_argument`).
-    /// `budget` (may be null) is charged one request now and one token per retry and hedge.
+    /// `budget` (may be null) is charged one request now and one token per retry and hedge;
+    /// `rng` draws the backoff's jitter.
     pipeline(const pipeline_options& options, time_point start, Events events = Events{},
-             retry_budget<Clock>* budget = nullptr, std::uint64_t seed = 0);
+             retry_budget<Clock>* budget = nullptr, URBG rng = URBG(0));
     /// The options are kept by reference: a temporary would dangle.
     pipeline(pipeline_options&&, time_point, Events = Events{}, retry_budget<Clock>* = nullptr,
-             std::uint64_t = 0) = delete;
+             URBG = URBG(0)) = delete;
 
     /// What to do at `now`. Not thread-safe.
     [[nodiscard]] step next(time_point now);
@@ -179,20 +180,22 @@ public:
     void failed(unsigned attempt, const failure& f, time_point now, bool content_delivered = false);
 
     /// Every attempt so far, in the order started. Not thread-safe.
-    [[nodiscard]] const std::vector<attempt_record>& history() const noexcept { return history_; }
+    [[nodiscard]] const std::vector<pipeline_attempt>& history() const noexcept { return history_; }
     /// The failure the call gave up with (or the latest one). Not thread-safe.
     [[nodiscard]] const std::optional<failure>& last_failure() const noexcept { return last_; }
     /// Attempts still running (to cancel after a success or give-up). Not thread-safe.
     [[nodiscard]] std::size_t running() const noexcept { return running_; }
     /// The events sink. Not thread-safe.
     [[nodiscard]] Events& events() noexcept { return events_; }
+    /// The jitter source. Not thread-safe.
+    [[nodiscard]] URBG& rng() noexcept { return rng_; }
 
 private:
     template <class E>
     void emit(const E& e) {
         if constexpr (requires(Events & s) { s(e); }) events_(e);
     }
-    attempt_record* find(unsigned attempt) noexcept;
+    pipeline_attempt* find(unsigned attempt) noexcept;
     step start_attempt(time_point now, bool hedge, bool fallback);
     void decide(const failure& f, time_point now, bool content_delivered);
 
@@ -201,7 +204,7 @@ private:
     Events events_;
     retry_budget<Clock>* budget_;
     URBG rng_;
-    std::vector<attempt_record> history_;
+    std::vector<pipeline_attempt> history_;
     std::optional<failure> last_;
     std::size_t target_ = 0;
     unsigned on_target_ = 0; // attempts on the current target (hedges included)

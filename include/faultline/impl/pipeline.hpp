@@ -16,13 +16,12 @@ inline std::error_code validate(const pipeline_options& o) noexcept {
 
 template <class Events, class Clock, class URBG>
 pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_point start,
-                                        Events events, retry_budget<Clock>* budget,
-                                        std::uint64_t seed)
+                                        Events events, retry_budget<Clock>* budget, URBG rng)
     : opts_(options)
     , start_(start)
     , events_(std::move(events))
     , budget_(budget)
-    , rng_(seed)
+    , rng_(std::move(rng))
     , visited_(std::max<std::size_t>(options.targets, 1), false) {
     visited_[0] = true;
     if (validate(options)) {
@@ -36,14 +35,14 @@ pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_po
 }
 
 template <class Events, class Clock, class URBG>
-attempt_record* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept {
+pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept {
     if (attempt == 0 || attempt > history_.size()) return nullptr;
     return &history_[attempt - 1];
 }
 
 template <class Events, class Clock, class URBG>
 step pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback) {
-    attempt_record r;
+    pipeline_attempt r;
     r.attempt = static_cast<unsigned>(history_.size() + 1);
     r.target = target_;
     r.hedge = hedge;
@@ -105,7 +104,7 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
 
 template <class Events, class Clock, class URBG>
 void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) {
-    attempt_record* r = find(attempt);
+    pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
     r->latency = (now - start_) - r->started;
@@ -117,7 +116,7 @@ void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) 
 template <class Events, class Clock, class URBG>
 void pipeline<Events, Clock, URBG>::failed(unsigned attempt, const failure& f, time_point now,
                                            bool content_delivered) {
-    attempt_record* r = find(attempt);
+    pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
     r->latency = (now - start_) - r->started;

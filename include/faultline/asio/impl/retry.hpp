@@ -5,6 +5,10 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 
+#include <faultline/pipeline.hpp>
+
+#include <algorithm>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -56,9 +60,13 @@ public:
 
     template <class Self>
     void operator()(Self& self) {
-        s_->start = std::chrono::steady_clock::now();
-        if (s_->options.budget) s_->options.budget->record_request(s_->start);
-        start_attempt(self, 1);
+        state& s = *s_;
+        s.start = clock::now();
+        s.ready_at = s.start;
+        s.run.emplace(s.po, s.start,
+                      faultline::detail::retry_loop_events{&s.history, &s.options.on_retry},
+                      s.options.budget, std::move(s.options.rng));
+        proceed(self);
     }
 
     template <class Self, class... Args>
@@ -69,7 +77,7 @@ public:
                 const bool aborted = ((args == boost::asio::error::operation_aborted) || ...);
                 if (aborted || self.cancelled() != boost::asio::cancellation_type::none)
                     return give_up(self, give_up_reason::cancelled);
-                return start_attempt(self, s_->ctx.attempt + 1);
+                return proceed(self);
             }
         }
         if constexpr (completes_with<T, Args...>::value) {
@@ -78,34 +86,43 @@ public:
     }
 
 private:
+    using clock = std::chrono::steady_clock;
+    using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG>;
+
     struct state {
         state(const Executor& ex, const retry_policy& p, Op o, async_retry_options<URBG> opt)
-            : policy(p)
-            , op(std::move(o))
+            : op(std::move(o))
             , options(std::move(opt))
-            , timer(ex) {}
-        retry_policy policy;
+            , timer(ex) {
+            po.retry = p;
+        }
+        pipeline_options po;
         Op op;
         async_retry_options<URBG> options;
         boost::asio::steady_timer timer;
         attempt_context ctx;
-        std::chrono::steady_clock::time_point start;
-        std::chrono::nanoseconds previous{};
+        clock::time_point start;
+        clock::time_point ready_at; // a wait is over when its timer fires, whatever the clock says
         std::vector<attempt_record> history;
+        std::optional<run_type> run;
         bool waiting = false;
     };
 
-    [[nodiscard]] std::chrono::nanoseconds
-    elapsed(std::chrono::steady_clock::time_point now) const {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(now - s_->start);
-    }
-
+    // Does what the pipeline says next: an attempt, a wait, or giving up.
     template <class Self>
-    void start_attempt(Self& self, unsigned attempt) {
-        s_->ctx = attempt_context{};
-        s_->ctx.attempt = attempt;
-        s_->ctx.elapsed = elapsed(std::chrono::steady_clock::now());
+    void proceed(Self& self) {
         state& s = *s_; // `self` (and this object with it) moves into the operation
+        const step st = s.run->next(std::max(clock::now(), s.ready_at));
+        if (st.what == action::give_up) return give_up(self, st.reason);
+        if (st.what == action::wait) {
+            s.waiting = true;
+            s.ready_at = clock::now() + st.delay;
+            s.timer.expires_after(st.delay);
+            return s.timer.async_wait(std::move(self));
+        }
+        s.ctx = attempt_context{};
+        s.ctx.attempt = st.attempt;
+        s.ctx.elapsed = clock::now() - s.start;
         if constexpr (std::is_invocable_v<Op&, attempt_context&, Self>)
             s.op(s.ctx, std::move(self));
         else
@@ -114,41 +131,26 @@ private:
 
     template <class Self>
     void on_result(Self& self, outcome<T>&& r) {
+        state& s = *s_;
+        const auto now = clock::now();
         if (r.has_value()) {
+            s.run->succeeded(s.ctx.attempt, now);
             if constexpr (std::is_void_v<T>)
                 return self.complete(retry_result<T>(boost::outcome_v2::success()));
             else
                 return self.complete(retry_result<T>(std::move(r).value()));
         }
-        const auto now = std::chrono::steady_clock::now();
-        attempt_record rec;
-        rec.attempt = s_->ctx.attempt;
-        rec.elapsed = elapsed(now);
-        rec.what = std::move(r).error();
         if (self.cancelled() != boost::asio::cancellation_type::none) {
-            s_->history.push_back(std::move(rec));
+            attempt_record rec;
+            rec.attempt = s.ctx.attempt;
+            rec.elapsed = now - s.start;
+            rec.what = std::move(r).error();
+            s.history.push_back(std::move(rec));
             return give_up(self, give_up_reason::cancelled);
         }
-        retry_decision d = s_->policy.decide(
-            rec.what, {rec.attempt, rec.elapsed, s_->previous, s_->ctx.content_delivered},
-            s_->options.rng);
-        if (d.retry && s_->options.budget && !s_->options.budget->try_acquire_retry(now)) {
-            d.retry = false;
-            d.reason = give_up_reason::budget_exhausted;
-        }
-        if (!d.retry) {
-            s_->history.push_back(std::move(rec));
-            return give_up(self, d.reason);
-        }
-        rec.delay = d.delay;
-        rec.delay_from_server = d.from_server;
-        s_->history.push_back(std::move(rec));
-        if (s_->options.on_retry) s_->options.on_retry(s_->history.back());
-        s_->previous = d.delay;
-        s_->waiting = true;
-        s_->timer.expires_after(d.delay);
-        state& s = *s_;
-        s.timer.async_wait(std::move(self));
+        s.run->failed(s.ctx.attempt, std::move(r).error(), now, s.ctx.content_delivered);
+        s.ready_at = now;
+        proceed(self);
     }
 
     template <class Self>

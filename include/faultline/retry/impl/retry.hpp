@@ -1,55 +1,83 @@
 #ifndef FAULTLINE_RETRY_IMPL_RETRY_HPP
 #define FAULTLINE_RETRY_IMPL_RETRY_HPP
 
+#include <faultline/pipeline.hpp>
+
+#include <algorithm>
+
 namespace faultline {
+
+namespace detail {
+
+// Turns the pipeline's events into a retry loop's history and `on_retry` calls.
+struct retry_loop_events {
+    std::vector<attempt_record>* history;
+    const std::function<void(const attempt_record&)>* on_retry;
+
+    void operator()(const attempt_ended& e) {
+        if (!e.record.failed) return;
+        attempt_record rec;
+        rec.attempt = e.record.attempt;
+        rec.elapsed = e.record.started + e.record.latency;
+        rec.what = *e.record.failed;
+        history->push_back(std::move(rec));
+    }
+    void operator()(const retry_scheduled& e) {
+        history->back().delay = e.delay;
+        history->back().delay_from_server = e.from_server;
+        if (*on_retry) (*on_retry)(history->back());
+    }
+};
+
+} // namespace detail
 
 template <class Op, class Clock, class Sleeper, class URBG>
 requires detail::retry_operation_result<detail::attempt_result_t<Op>>
     retry_result<typename detail::attempt_result_t<Op>::value_type>
     retry(const retry_policy& policy, Op&& op, retry_options<Clock, Sleeper, URBG>& options) {
     using value_type = typename detail::attempt_result_t<Op>::value_type;
-    const auto start = options.clock.now();
-    if (options.budget) options.budget->record_request(start);
+    using time_point = typename Clock::time_point;
+    pipeline_options po;
+    po.retry = policy;
     std::vector<attempt_record> history;
-    std::chrono::nanoseconds previous{};
-    for (unsigned attempt = 1;; ++attempt) {
+    const time_point start = options.clock.now();
+    pipeline<detail::retry_loop_events, Clock, URBG> p(po, start, {&history, &options.on_retry},
+                                                       options.budget, std::move(options.rng));
+    struct give_back { // the generator goes on where the loop left it
+        URBG& to;
+        URBG& from;
+        ~give_back() { to = std::move(from); }
+    } guard{options.rng, p.rng()};
+    time_point now = start;
+    for (;;) {
+        const step s = p.next(now);
+        if (s.what == action::wait) {
+            // Waits are over when the sleeper returns, whatever its clock says.
+            options.sleep(s.delay);
+            now = std::max(options.clock.now(), now + s.delay);
+            continue;
+        }
+        if (s.what == action::give_up) {
+            retry_error e;
+            e.last = *p.last_failure();
+            e.reason = s.reason;
+            e.history = std::move(history);
+            if (options.on_give_up) options.on_give_up(e);
+            return e;
+        }
         attempt_context ctx;
-        ctx.attempt = attempt;
-        ctx.elapsed =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(options.clock.now() - start);
+        ctx.attempt = s.attempt;
+        ctx.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start);
         auto r = detail::invoke_attempt(op, ctx);
+        now = options.clock.now();
         if (r.has_value()) {
+            p.succeeded(s.attempt, now);
             if constexpr (std::is_void_v<value_type>)
                 return boost::outcome_v2::success();
             else
                 return std::move(r).value();
         }
-        const auto now = options.clock.now();
-        attempt_record rec;
-        rec.attempt = attempt;
-        rec.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start);
-        rec.what = detail::as_failure(std::move(r).error());
-        retry_decision d = policy.decide(
-            rec.what, {attempt, rec.elapsed, previous, ctx.content_delivered}, options.rng);
-        if (d.retry && options.budget && !options.budget->try_acquire_retry(now)) {
-            d.retry = false;
-            d.reason = give_up_reason::budget_exhausted;
-        }
-        if (!d.retry) {
-            retry_error e;
-            e.last = rec.what;
-            e.reason = d.reason;
-            history.push_back(std::move(rec));
-            e.history = std::move(history);
-            if (options.on_give_up) options.on_give_up(e);
-            return e;
-        }
-        rec.delay = d.delay;
-        rec.delay_from_server = d.from_server;
-        history.push_back(std::move(rec));
-        if (options.on_retry) options.on_retry(history.back());
-        options.sleep(d.delay);
-        previous = d.delay;
+        p.failed(s.attempt, detail::as_failure(std::move(r).error()), now, ctx.content_delivered);
     }
 }
 

@@ -1,15 +1,41 @@
 // Backoff, retry decision, retry budget and circuit breaker costs, beside the bare generator
-// call they build on (and std::uniform_real_distribution, the obvious alternative mapping).
+// call they build on (and std::uniform_real_distribution, the obvious alternative mapping); and
+// a whole call's decisions by the pipeline beside the hand-written loop it replaces, with
+// allocations per call counted by a global operator new in this translation unit
+// ("allocs_per_call").
 
+#include <faultline/pipeline.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
 #include <faultline/retry/policy.hpp>
+#include <faultline/retry/retry.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <new>
 #include <random>
+#include <vector>
+
+namespace {
+std::atomic<std::uint64_t> allocations{0};
+} // namespace
+
+// Not inlined, so the compiler sees operator new/delete pairs rather than a new paired with free.
+[[gnu::noinline]] void* operator new(std::size_t n) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept {
+    std::free(p);
+}
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace fl = faultline;
 using namespace std::chrono_literals;
@@ -130,6 +156,101 @@ void pool_pick(benchmark::State& state) {
         benchmark::DoNotOptimize(pool.pick(now));
 }
 BENCHMARK(pool_pick);
+
+// One call: three 503s, then a success. The loop every program wrote by hand (the policy's
+// decision, the budget's permission, the wait's bookkeeping) beside the pipeline doing the
+// same. Each attempt's failure is a fresh value, as an operation returns it.
+constexpr int failures_per_call = 3;
+
+fl::failure unavailable() {
+    fl::failure f = fl::to_failure(fl::error::upstream_unavailable);
+    f.message = "503";
+    return f;
+}
+
+void call_hand_written(benchmark::State& state) {
+    fl::retry_policy policy;
+    fl::retry_budget<> budget({10s, 1e9, 0});
+    fl::splitmix64 g{1};
+    const fl::failure proto = unavailable();
+    auto now = std::chrono::steady_clock::time_point{};
+    const std::uint64_t before = allocations.load();
+    for (auto _ : state) {
+        const auto start = now;
+        budget.record_request(now);
+        std::chrono::nanoseconds previous{};
+        for (unsigned n = 1; n <= failures_per_call; ++n) {
+            fl::failure f = proto;
+            const fl::retry_decision d = policy.decide(f, {n, now - start, previous, false}, g);
+            if (!d.retry || !budget.try_acquire_retry(now)) break;
+            previous = d.delay;
+            now += d.delay;
+        }
+        benchmark::DoNotOptimize(previous);
+    }
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+BENCHMARK(call_hand_written);
+
+// The same loop keeping what a caller is told when it gives up: every failed attempt's record
+// (as `retry()` did before it drove the pipeline).
+void call_hand_written_with_history(benchmark::State& state) {
+    fl::retry_policy policy;
+    fl::retry_budget<> budget({10s, 1e9, 0});
+    fl::splitmix64 g{1};
+    const fl::failure proto = unavailable();
+    auto now = std::chrono::steady_clock::time_point{};
+    const std::uint64_t before = allocations.load();
+    for (auto _ : state) {
+        const auto start = now;
+        budget.record_request(now);
+        std::vector<fl::attempt_record> history;
+        std::chrono::nanoseconds previous{};
+        for (unsigned n = 1; n <= failures_per_call; ++n) {
+            fl::attempt_record rec;
+            rec.attempt = n;
+            rec.elapsed = now - start;
+            rec.what = proto;
+            const fl::retry_decision d =
+                policy.decide(rec.what, {n, rec.elapsed, previous, false}, g);
+            if (!d.retry || !budget.try_acquire_retry(now)) break;
+            rec.delay = d.delay;
+            history.push_back(std::move(rec));
+            previous = d.delay;
+            now += d.delay;
+        }
+        benchmark::DoNotOptimize(history.size());
+    }
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+BENCHMARK(call_hand_written_with_history);
+
+void call_pipeline(benchmark::State& state) {
+    fl::pipeline_options o;
+    fl::retry_budget<> budget({10s, 1e9, 0});
+    const fl::failure proto = unavailable();
+    auto now = std::chrono::steady_clock::time_point{};
+    const std::uint64_t before = allocations.load();
+    for (auto _ : state) {
+        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1});
+        for (fl::step s = p.next(now); !s.final(); s = p.next(now)) {
+            if (s.what == fl::action::wait) {
+                now += s.delay;
+                continue;
+            }
+            if (s.attempt > failures_per_call)
+                p.succeeded(s.attempt, now);
+            else
+                p.failed(s.attempt, proto, now);
+        }
+        benchmark::DoNotOptimize(p.history().size());
+    }
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+BENCHMARK(call_pipeline);
 
 } // namespace
 

@@ -13,6 +13,7 @@
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 #include <faultline/classify.hpp>
+#include <faultline/exchange.hpp>
 #include <faultline/diagnose.hpp>
 #include <faultline/sse/parser.hpp>
 #include <faultline/sse/error_scan.hpp>
@@ -29,5 +30,6 @@
 #include <faultline/retry/retry.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/pipeline.hpp>
 
 #endif

@@ -25,8 +25,7 @@ struct recorder {
     void operator()(const fl::attempt_ended& e) {
         lines->push_back(
             "end " + std::to_string(e.record.attempt) + " " +
-            (e.record.failed ? std::string(fl::to_string(e.record.failed->code))
-                             : std::string("ok")) +
+            (e.failure ? std::string(fl::to_string(e.failure->code)) : std::string("ok")) +
             " after " +
             std::to_string(
                 std::chrono::duration_cast<std::chrono::milliseconds>(e.record.latency).count()) +

@@ -4,9 +4,9 @@
 #include "common/seed.hpp"
 
 #include <faultline/classify.hpp>
-#include <faultline/exchange.hpp>
 #include <faultline/diagnose.hpp>
 #include <faultline/envelope.hpp>
+#include <faultline/exchange.hpp>
 #include <faultline/limit/refuse.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/circuit_breaker.hpp>

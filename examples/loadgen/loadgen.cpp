@@ -5,6 +5,7 @@
 #include "common/seed.hpp"
 
 #include <faultline/exchange.hpp>
+#include <faultline/pipeline.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/sse/monitor.hpp>
 
@@ -50,9 +51,12 @@ struct run_state {
         , wake(ex)
         , body(request_body(o))
         , connections(o.connections, nullptr)
-        , waits(o.connections, nullptr) {}
+        , waits(o.connections, nullptr) {
+        pipeline.retry = o.retry;
+    }
 
     const options& opts;
+    faultline::pipeline_options pipeline; // the retry policy, for every request's pipeline
     report rep;
     net::steady_timer wake; // the supervisor's: progress ticks, the abort, last exits
     std::string body;
@@ -102,8 +106,7 @@ struct attempt_end {
 net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
                                     http::request<http::string_body>& req) {
     attempt_end a;
-    faultline::exchange<first_content, clock> x(clock::now(), {},
-                                                first_content{&a.first_content});
+    faultline::exchange<first_content, clock> x(clock::now(), {}, first_content{&a.first_content});
     exchange_options xo;
     xo.idle_timeout = s.opts.timeout;
     const exchange_result t = co_await conn.exchange(
@@ -130,29 +133,33 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                                            http::request<http::string_body>& req,
                                            faultline::splitmix64& rng) {
     const clock::time_point begin = clock::now();
-    std::chrono::nanoseconds previous_delay{};
-    for (unsigned n = 1;; ++n) {
-        attempt_end a = co_await attempt(s, conn, req);
-        const clock::time_point end = clock::now();
-        request_result& r = a.result;
-        r.retries = n - 1;
-        r.latency = end - begin;
-        if (a.first_content) r.first_event = *a.first_content - begin;
-        if (!a.failure || s.aborting || s.opts.retry.max_attempts <= 1) co_return r;
-
-        faultline::attempt_state state;
-        state.attempt = n;
-        state.elapsed = end - begin;
-        state.previous_delay = previous_delay;
-        state.content_delivered = r.content_events != 0;
-        const faultline::retry_decision d = s.opts.retry.decide(*a.failure, state, rng);
+    faultline::pipeline<faultline::null_pipeline_events, clock> p(s.pipeline, begin, {}, nullptr,
+                                                                  faultline::splitmix64(rng()));
+    request_result r;
+    bool failed = false; // an attempt failed since the last wait
+    for (;;) {
+        const faultline::step st = p.next(clock::now());
+        if (st.what == faultline::action::attempt) {
+            attempt_end a = co_await attempt(s, conn, req);
+            const clock::time_point end = clock::now();
+            r = std::move(a.result);
+            r.retries = st.attempt - 1;
+            r.latency = end - begin;
+            if (a.first_content) r.first_event = *a.first_content - begin;
+            if (!a.failure || s.aborting) co_return r;
+            p.failed(st.attempt, *a.failure, end, r.content_events != 0);
+            failed = true;
+            continue;
+        }
+        if (st.what != faultline::action::wait) co_return r; // gave up
+        const clock::time_point now = clock::now();
         // A wait past the end of the run would only be cut off: report the failure instead.
-        if (!d.retry || (s.stop_at && end + d.delay >= *s.stop_at)) co_return r;
-        s.rep.add_retry(r, end - s.start);
-        wait.expires_after(d.delay);
+        if (s.stop_at && now + st.delay >= *s.stop_at) co_return r;
+        if (failed) s.rep.add_retry(r, now - s.start);
+        failed = false;
+        wait.expires_after(st.delay);
         co_await wait.async_wait(nothrow);
         if (s.aborting || stopped(s, clock::now())) co_return r;
-        previous_delay = d.delay;
     }
 }
 

@@ -45,6 +45,8 @@
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/policy.hpp>
 
+#include <boost/container/small_vector.hpp>
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -92,7 +94,7 @@ struct pipeline_options {
     }
 };
 
-/// Checks `o`: at least one target, fallback targets that exist, a positive hedge delay when
+/// Checks `o`: 1 to 64 targets, fallback targets that exist, a positive hedge delay when
 /// hedging. Errors: `std::errc::invalid_argument`. Thread-safe.
 [[nodiscard]] std::error_code validate(const pipeline_options& o) noexcept;
 
@@ -121,7 +123,7 @@ struct pipeline_attempt {
     bool hedge = false;
     std::chrono::nanoseconds started{}; ///< Since the call's start.
     std::chrono::nanoseconds latency{}; ///< Until it ended; 0 while it runs.
-    std::optional<failure> failed;      ///< Its failure; none for a success or while it runs.
+    std::optional<error> failed; ///< Its failure's code; none for a success or while it runs.
     bool running = true;
 };
 
@@ -131,7 +133,8 @@ struct attempt_started {
     bool fallback;
 };
 struct attempt_ended {
-    const pipeline_attempt& record; ///< `record.failed` says how.
+    const pipeline_attempt& record;
+    const faultline::failure* failure; ///< How it failed; null for a success.
 };
 struct retry_scheduled {
     unsigned after_attempt;
@@ -153,7 +156,7 @@ struct null_pipeline_events {};
 
 /// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
 /// `fallback_taken` and `gave_up` through `operator()` overloads; it may take only some (the rest
-/// are not passed). Nothing here allocates but the history (one entry per attempt).
+/// are not passed). Nothing here allocates but the history after its fourth attempt.
 template <class Events = null_pipeline_events, class Clock = std::chrono::steady_clock,
           class URBG = splitmix64>
 class pipeline {
@@ -164,12 +167,13 @@ public:
     /// `options` must outlive the pipeline; check them with `validate` first (an invalid set
     /// gives up at the first `next` with `not_retryable` and `std::errc::invalid_argument`).
     /// `budget` (may be null) is charged one request now and one token per retry and hedge;
-    /// `rng` draws the backoff's jitter.
+    /// `rng` draws the backoff's jitter (seeded from `std::random_device` by default, so that
+    /// clients do not jitter in lockstep; tests pass a seeded one).
     pipeline(const pipeline_options& options, time_point start, Events events = Events{},
-             retry_budget<Clock>* budget = nullptr, URBG rng = URBG(0));
+             retry_budget<Clock>* budget = nullptr, URBG rng = random_seeded<URBG>());
     /// The options are kept by reference: a temporary would dangle.
     pipeline(pipeline_options&&, time_point, Events = Events{}, retry_budget<Clock>* = nullptr,
-             URBG = URBG(0)) = delete;
+             URBG = random_seeded<URBG>()) = delete;
 
     /// What to do at `now`. Not thread-safe.
     [[nodiscard]] step next(time_point now);
@@ -177,12 +181,15 @@ public:
     void succeeded(unsigned attempt, time_point now);
     /// Attempt `attempt` failed at `now` with `f`; `content_delivered` when stream content had
     /// reached the caller. Not thread-safe.
-    void failed(unsigned attempt, const failure& f, time_point now, bool content_delivered = false);
+    void failed(unsigned attempt, failure f, time_point now, bool content_delivered = false);
 
     /// Every attempt so far, in the order started. Not thread-safe.
-    [[nodiscard]] const std::vector<pipeline_attempt>& history() const noexcept { return history_; }
-    /// The failure the call gave up with (or the latest one). Not thread-safe.
-    [[nodiscard]] const std::optional<failure>& last_failure() const noexcept { return last_; }
+    [[nodiscard]] const boost::container::small_vector<pipeline_attempt, 4>&
+    history() const noexcept {
+        return history_;
+    }
+    /// The failure the call gave up with (or the latest one); null when none. Not thread-safe.
+    [[nodiscard]] const failure* last_failure() const noexcept { return last_ ? &*last_ : nullptr; }
     /// Attempts still running (to cancel after a success or give-up). Not thread-safe.
     [[nodiscard]] std::size_t running() const noexcept { return running_; }
     /// The events sink. Not thread-safe.
@@ -204,13 +211,14 @@ private:
     Events events_;
     retry_budget<Clock>* budget_;
     URBG rng_;
-    std::vector<pipeline_attempt> history_;
-    std::optional<failure> last_;
+    boost::container::small_vector<pipeline_attempt, 4> history_; // no allocation up to 4
+
+    std::optional<failure> last_; // the latest failure, or why the options are invalid
     std::size_t target_ = 0;
     unsigned on_target_ = 0; // attempts on the current target (hedges included)
     unsigned hedges_ = 0;
     std::size_t running_ = 0;
-    std::vector<bool> visited_; // targets the call has used
+    std::uint64_t visited_ = 1; // targets the call has used, one bit each
     std::chrono::nanoseconds previous_delay_{};
     std::optional<time_point> retry_at_; // a retry waits until then
     bool pending_fallback_ = false;

@@ -6,7 +6,7 @@
 namespace faultline {
 
 inline std::error_code validate(const pipeline_options& o) noexcept {
-    if (o.targets == 0) return std::make_error_code(std::errc::invalid_argument);
+    if (o.targets == 0 || o.targets > 64) return std::make_error_code(std::errc::invalid_argument);
     for (const fallback_rule& r : o.fallbacks)
         if (r.target >= o.targets) return std::make_error_code(std::errc::invalid_argument);
     if (o.hedge.max_hedges > 0 && o.hedge.delay <= std::chrono::nanoseconds::zero())
@@ -21,9 +21,7 @@ pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_po
     , start_(start)
     , events_(std::move(events))
     , budget_(budget)
-    , rng_(std::move(rng))
-    , visited_(std::max<std::size_t>(options.targets, 1), false) {
-    visited_[0] = true;
+    , rng_(std::move(rng)) {
     if (validate(options)) {
         give_up_ = give_up_reason::not_retryable;
         last_ = to_failure(std::make_error_code(std::errc::invalid_argument),
@@ -110,40 +108,43 @@ void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) 
     r->latency = (now - start_) - r->started;
     --running_;
     success_ = true;
-    emit(attempt_ended{*r});
+    emit(attempt_ended{*r, nullptr});
 }
 
 template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::failed(unsigned attempt, const failure& f, time_point now,
+void pipeline<Events, Clock, URBG>::failed(unsigned attempt, failure f, time_point now,
                                            bool content_delivered) {
     pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
     r->latency = (now - start_) - r->started;
-    r->failed = f;
+    r->failed = f.code;
     --running_;
-    last_ = f;
-    emit(attempt_ended{*r});
-    decide(f, now, content_delivered);
+    last_ = std::move(f);
+    emit(attempt_ended{*r, &*last_});
+    decide(*last_, now, content_delivered);
 }
 
 template <class Events, class Clock, class URBG>
 void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
                                            bool content_delivered) {
-    retry_policy policy = opts_.policy_for(f.cat);
-    failure judged = f;
-    if (judged.retry_after && *judged.retry_after > policy.max_server_delay) {
+    const retry_policy* policy = &opts_.policy_for(f.cat);
+    retry_policy adjusted; // for a server hint over the policy's limit
+    if (f.retry_after && *f.retry_after > policy->max_server_delay &&
+        opts_.long_hints != long_hint::give_up) {
+        adjusted = *policy;
         if (opts_.long_hints == long_hint::backoff)
-            judged.retry_after.reset();
-        else if (opts_.long_hints == long_hint::wait)
-            policy.max_server_delay = std::chrono::nanoseconds::max();
+            adjusted.honour_server_delay = false;
+        else
+            adjusted.max_server_delay = std::chrono::nanoseconds::max();
+        policy = &adjusted;
     }
     attempt_state st;
     st.attempt = on_target_;
     st.elapsed = now - start_;
     st.previous_delay = previous_delay_;
     st.content_delivered = content_delivered;
-    retry_decision d = policy.decide(judged, st, rng_);
+    retry_decision d = policy->decide(f, st, rng_);
     if (d.retry) {
         if (running_ > 0) return; // another attempt may still succeed; its end decides
         if (!budget_ || budget_->try_acquire_retry(now)) {
@@ -159,11 +160,12 @@ void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
     // Not retried here: another target may take the call, unless the caller already saw
     // content or the call is out of time.
     if (d.reason != give_up_reason::content_delivered &&
-        d.reason != give_up_reason::deadline_exceeded && st.elapsed < policy.deadline) {
+        d.reason != give_up_reason::deadline_exceeded && st.elapsed < policy->deadline) {
         for (const fallback_rule& rule : opts_.fallbacks) {
-            if (rule.cat != f.cat || visited_[rule.target]) continue;
+            const std::uint64_t bit = std::uint64_t{1} << rule.target;
+            if (rule.cat != f.cat || (visited_ & bit) != 0) continue;
             emit(fallback_taken{target_, rule.target, f});
-            visited_[rule.target] = true;
+            visited_ |= bit;
             target_ = rule.target;
             on_target_ = 0;
             previous_delay_ = {};

@@ -35,6 +35,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string_view>
 #include <system_error>
 
@@ -136,6 +137,17 @@ private:
 /// given a `g` the caller owns.
 template <class URBG>
 [[nodiscard]] double uniform01(URBG& g) noexcept;
+
+} // namespace faultline
+
+namespace faultline {
+
+/// A `URBG` seeded from `std::random_device`, so that clients do not jitter in lockstep.
+template <class URBG>
+[[nodiscard]] URBG random_seeded() {
+    std::random_device rd;
+    return URBG(static_cast<typename URBG::result_type>((std::uint64_t{rd()} << 32) ^ rd()));
+}
 
 } // namespace faultline
 

@@ -153,13 +153,6 @@ struct this_thread_sleeper {
     void operator()(std::chrono::nanoseconds d) const { std::this_thread::sleep_for(d); }
 };
 
-/// A `URBG` seeded from `std::random_device`, so that clients do not jitter in lockstep.
-template <class URBG>
-[[nodiscard]] URBG random_seeded() {
-    std::random_device rd;
-    return URBG(static_cast<typename URBG::result_type>((std::uint64_t{rd()} << 32) ^ rd()));
-}
-
 /// What a retry loop runs on. `clock.now()`, `sleep(nanoseconds)`, `rng()` are called from the
 /// looping thread only. Not thread-safe (one per loop at a time).
 template <class Clock = std::chrono::steady_clock, class Sleeper = this_thread_sleeper,

@@ -15,11 +15,11 @@ struct retry_loop_events {
     const std::function<void(const attempt_record&)>* on_retry;
 
     void operator()(const attempt_ended& e) {
-        if (!e.record.failed) return;
+        if (!e.failure) return;
         attempt_record rec;
         rec.attempt = e.record.attempt;
         rec.elapsed = e.record.started + e.record.latency;
-        rec.what = *e.record.failed;
+        rec.what = *e.failure;
         history->push_back(std::move(rec));
     }
     void operator()(const retry_scheduled& e) {

@@ -79,9 +79,8 @@ enum class adaptive_error : int {
 namespace faultline::detail {
 /// Whether latency stopped answering the limit: over consecutive windows that lowered the
 /// limit, it fell by 20% or more while the mean latency stayed within 5% below its value at the
-/// start of that stretch. Under queueing,
-/// latency falls with the limit; when it does not, the baseline it is judged against is stale
-/// (the upstream itself became slower) and is re-measured.
+/// start of that stretch. Under queueing, latency falls with the limit; when it does not, the
+/// baseline it is judged against is stale (the upstream itself became slower).
 class flat_latency {
 public:
     /// One window: the limit before and after it, its mean latency in ns. True when stale.

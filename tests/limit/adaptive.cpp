@@ -431,8 +431,13 @@ BOOST_AUTO_TEST_CASE(bad_options_are_refused_with_typed_errors) {
         [](const std::system_error& e) { return e.code() == E::window_invalid; });
 }
 
+BOOST_AUTO_TEST_SUITE_END()
+
+// The CI runs the limit_concurrency* suites under ThreadSanitizer.
+BOOST_AUTO_TEST_SUITE(limit_concurrency_adaptive)
+
 // Two threads take and complete permits as fast as they can; every slot comes back, the limit
-// stays in its bounds. Run under TSan by the CI's sanitizer build.
+// stays in its bounds.
 BOOST_AUTO_TEST_CASE(concurrent_acquire_and_complete) {
     lim::adaptive_options o;
     o.min_window = 1us;

@@ -23,6 +23,7 @@
 #include <faultline/limit/keyed.hpp>
 #include <faultline/limit/composite.hpp>
 #include <faultline/limit/concurrency.hpp>
+#include <faultline/limit/adaptive.hpp>
 #include <faultline/limit/headers.hpp>
 #include <faultline/limit/refuse.hpp>
 #include <faultline/retry/backoff.hpp>

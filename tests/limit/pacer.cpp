@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -553,6 +554,129 @@ BOOST_AUTO_TEST_CASE(retry_after_ms_wins_and_a_bad_one_leaves_retry_after) {
     BOOST_TEST(r.ignored == 0u);
 }
 
+namespace {
+
+// A header value a hostile or broken server might send: numbers of any length and sign, Go
+// durations, RFC 3339 times and HTTP-dates of any year, arbitrary bytes.
+std::string garbage(fl::splitmix64& g) {
+    static constexpr std::string_view units[] = {"h", "m", "s", "ms", "us", "\xC2\xB5s", "ns", ""};
+    std::string v;
+    const auto digits = [&](std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            v += static_cast<char>('0' + g() % 10);
+    };
+    switch (g() % 6) {
+    case 0: // counts, possibly signed, fractional or enormous
+        if (g() % 4 == 0) v += "-+ "[g() % 3];
+        digits(g() % 40);
+        if (g() % 4 == 0) {
+            v += '.';
+            digits(g() % 5);
+        }
+        break;
+    case 1: // Go durations
+        for (std::size_t i = 0, n = g() % 4; i <= n; ++i) {
+            if (g() % 8 == 0) v += '-';
+            digits(1 + g() % 25);
+            if (g() % 5 == 0) {
+                v += '.';
+                digits(g() % 12);
+            }
+            v += units[g() % std::size(units)];
+        }
+        break;
+    case 2: { // RFC 3339, any year
+        char b[64];
+        std::snprintf(b, sizeof b, "%04u-%02u-%02uT%02u:%02u:%02u%s",
+                      static_cast<unsigned>(g() % 10000), static_cast<unsigned>(g() % 14),
+                      static_cast<unsigned>(g() % 33), static_cast<unsigned>(g() % 25),
+                      static_cast<unsigned>(g() % 61), static_cast<unsigned>(g() % 62),
+                      g() % 3 == 0 ? "+14:00" : (g() % 2 ? "Z" : ".999999999999Z"));
+        v = b;
+        break;
+    }
+    case 3: { // HTTP-dates, any year
+        char b[64];
+        std::snprintf(b, sizeof b, "Fri, %02u Dec %04u 23:59:59 GMT",
+                      static_cast<unsigned>(g() % 32), static_cast<unsigned>(g() % 10000));
+        v = b;
+        break;
+    }
+    case 4: // bytes
+        for (std::size_t i = 0, n = g() % 24; i < n; ++i)
+            v += static_cast<char>(g() % 256);
+        break;
+    default: // small, plausible counts
+        v = std::to_string(g() % 200);
+    }
+    return v;
+}
+
+} // namespace
+
+// Seeded random headers, statuses and clock jumps (of up to 50 years) against one pacer: every
+// wait stays within [0, max_wait] and every figure finite; the sanitizer builds check the rest.
+BOOST_AUTO_TEST_CASE(random_headers_and_times_never_break_it) {
+    static constexpr std::string_view names[] = {"x-ratelimit-limit-requests",
+                                                 "x-ratelimit-remaining-requests",
+                                                 "X-RateLimit-Reset-Requests",
+                                                 "x-ratelimit-limit-tokens",
+                                                 "x-ratelimit-remaining-tokens",
+                                                 "x-ratelimit-reset-tokens",
+                                                 "anthropic-ratelimit-requests-limit",
+                                                 "anthropic-ratelimit-requests-remaining",
+                                                 "anthropic-ratelimit-requests-reset",
+                                                 "anthropic-ratelimit-input-tokens-remaining",
+                                                 "anthropic-ratelimit-input-tokens-reset",
+                                                 "anthropic-ratelimit-output-tokens-limit",
+                                                 "anthropic-ratelimit-output-tokens-reset",
+                                                 "retry-after",
+                                                 "retry-after-ms"};
+    fl::splitmix64 g{0xfa17};
+    lim::pacer_options o;
+    o.max_wait = 1h;
+    test_pacer p(o);
+    std::int64_t now = 0;
+    std::vector<lim::pacer_ticket> sent;
+    std::uint64_t ignored = 0;
+    for (int i = 0; i < 20'000; ++i) {
+        // Jumps of up to 50 years while below 100: the manual clock and the wall clock it
+        // maps to (from 2026) both stay inside system_clock's range.
+        constexpr std::int64_t year = std::int64_t{365} * 24 * 3600 * 1'000'000'000;
+        if (g() % 500 == 0 && now < 100 * year)
+            now += static_cast<std::int64_t>(g() % 50) * year;
+        else
+            now += static_cast<std::int64_t>(g() % 2'000'000'000);
+        const instant t = at(nanoseconds(now));
+        const auto cost = lim::request_cost::of(g() % 5000, g() % 5000);
+        const auto ticket = p.reserve(cost, t);
+        BOOST_REQUIRE(ticket.wait >= 0ns);
+        BOOST_REQUIRE(ticket.wait <= o.max_wait);
+        BOOST_REQUIRE(static_cast<bool>(ticket) == (ticket.wait == 0ns));
+        if (ticket) sent.push_back(ticket);
+        if (!sent.empty() && g() % 2 == 0) {
+            fields h;
+            for (std::size_t n = 0, k = g() % 8; n < k; ++n)
+                h.emplace_back(names[g() % std::size(names)], garbage(g));
+            const std::size_t pick = g() % sent.size();
+            const unsigned status = g() % 3 == 0 ? 429 : (g() % 2 ? 200 : 500);
+            const auto r = p.observe(sent[pick], status, h, t, wall(t) + hours(g() % 87'600));
+            ignored += r.ignored;
+            BOOST_REQUIRE((r.ignored == 0) == !r.first_error);
+            sent.erase(sent.begin() + static_cast<std::ptrdiff_t>(pick));
+        }
+        for (auto w : {lim::window::requests, lim::window::tokens, lim::window::input_tokens,
+                       lim::window::output_tokens}) {
+            const auto v = p.view(w, t);
+            BOOST_REQUIRE(std::isfinite(v.budget));
+            BOOST_REQUIRE(v.until_reset >= 0ns);
+            BOOST_REQUIRE(!std::isnan(v.pace));
+            BOOST_REQUIRE(v.pace >= 0);
+        }
+    }
+    BOOST_TEST(ignored > 300u); // the garbage was seen as such (652 with this seed)
+}
+
 // ---- options -------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(options_are_validated) {
@@ -793,6 +917,18 @@ BOOST_AUTO_TEST_CASE(a_refusal_is_laid_on_the_window_nearest_exhaustion) {
     p.observe(t2, 429, h, at(1s), wall(at(1s)));
     BOOST_TEST(p.view(lim::window::tokens, at(1s)).bias == 401.0);
     BOOST_TEST(p.view(lim::window::requests, at(1s)).bias == 0.0);
+}
+
+// Regression: with every window reporting more left than its limit, no window was "nearest"
+// and the refusal was laid on one past the last.
+BOOST_AUTO_TEST_CASE(a_refusal_with_remaining_above_the_limit_is_laid_on_a_window) {
+    test_pacer p;
+    const auto t = p.reserve({}, at(0s));
+    p.observe(t, 429, openai(10, 50, "1s"), at(0s), wall(at(0s)));
+    const auto v = p.view(lim::window::requests, at(0s));
+    BOOST_TEST(v.bias == 2.5); // capped at max_reserve of the limit
+    BOOST_TEST(v.reserve == 0.02);
+    BOOST_TEST(p.refusals() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(headers_lagging_across_a_reset_change_nothing) {

@@ -48,10 +48,10 @@
 //   - a 429: wait its Retry-After (or `refusal_backoff`). The window it concerns (one the
 //     headers show exhausted, else the one nearest exhaustion) counts as spent until then,
 //     whatever lagging headers said, and is paced at its long-run rate after. Refused despite
-//     `remaining` >= cost, the headers lag: that overstatement is learnt as a bias subtracted
-//     from later `remaining`s. Each refusal of a request sent after the previous refusal
-//     holds back `refusal_reserve` more of the limit (up to `max_reserve`). Every success
-//     releases `reserve_decay` of both.
+//     `remaining` >= cost, the headers lag: that overstatement (at most `max_reserve` of the
+//     limit) is learnt as a bias subtracted from later `remaining`s. Each refusal of a request sent
+//     after the previous refusal holds back `refusal_reserve` more of the limit (up to
+//     `max_reserve`). Every success releases `reserve_decay` of both.
 //   - a response to an older request than one already observed says less than that one did
 //     and is ignored for its windows.
 // Nothing is paced until a response has reported a window, so a provider without these
@@ -128,7 +128,8 @@ struct pacer_options {
     double margin = 0.02;
     /// Share of a window's limit held back more after each refusal. In [0, 0.5].
     double refusal_reserve = 0.02;
-    /// The most of a window's limit held back after refusals. In [0, 0.9].
+    /// The most of a window's limit held back after refusals, and the most a learnt header
+    /// lag may count. In [0, 0.9].
     double max_reserve = 0.25;
     /// Share of the reserve released by every successful response. In [0, 1].
     double reserve_decay = 0.01;

@@ -193,9 +193,14 @@ auto pacer<Clock>::budget(std::size_t w, std::int64_t at) const noexcept -> budg
         return b;
     }
     if (s.period <= 0) return b; // never saw a window with a length: unpaced after its reset
-    const std::int64_t k = (at - s.reset_at) / s.period;
+    // In unsigned arithmetic: at >= reset_at, but the difference of two far-apart instants
+    // can exceed int64; the start lies between them, so it fits.
+    const std::uint64_t k =
+        (static_cast<std::uint64_t>(at) - static_cast<std::uint64_t>(s.reset_at)) /
+        static_cast<std::uint64_t>(s.period);
     b.bounded = true;
-    b.start = s.reset_at + k * s.period; // <= at, so no overflow
+    b.start = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.reset_at) +
+                                        k * static_cast<std::uint64_t>(s.period));
     b.end = detail::pacer_add_ns(b.start, s.period);
     // Ours counted in this window: since it began if a reservation marked that; none if it
     // is a later one none of ours went into; else all since the observation (in flight
@@ -235,7 +240,8 @@ std::int64_t pacer<Clock>::earliest(std::size_t w, std::uint64_t cost,
         // assumed one: the whole window's budget over its whole length, since where it ends is
         // a guess (catching up on its unspent budget near that guessed end would burst).
         const bool assumed = b.start != detail::pacer_min_ns;
-        const double left = static_cast<double>(assumed ? s.period : b.end - s.last_send);
+        const double left = assumed ? static_cast<double>(s.period)
+                                    : static_cast<double>(b.end) - static_cast<double>(s.last_send);
         const double budget = assumed ? static_cast<double>(s.limit) * (1.0 - s.reserve) : b.budget;
         const double spacing = c * left / ((1.0 - options_.margin) * budget);
         const std::int64_t next =
@@ -323,7 +329,7 @@ void pacer<Clock>::observe(const pacer_ticket& ticket, unsigned status,
     if (refused) {
         bool explained = false, reported = false;
         std::size_t nearest = window_count;
-        double nearest_share = 2;
+        double nearest_share = std::numeric_limits<double>::infinity();
         for (std::size_t w = 0; w < window_count; ++w) {
             const window_report& in = report.windows[w];
             if (!in.remaining) continue;
@@ -339,7 +345,7 @@ void pacer<Clock>::observe(const pacer_ticket& ticket, unsigned status,
                 nearest = w;
             }
         }
-        if (!explained && reported) {
+        if (!explained && nearest < window_count) { // some window reported, none exhausted
             implicated[nearest] = true;
             // Refused although the headers said enough was left: they lag by at least this.
             const std::uint64_t cost =
@@ -370,7 +376,7 @@ void pacer<Clock>::observe(const pacer_ticket& ticket, unsigned status,
         s.remaining = s.limit != 0 ? std::min(*in.remaining, s.limit) : *in.remaining;
         s.reset_at = detail::pacer_add_ns(t, reset);
         s.period = std::max(s.period, reset);
-        s.seen_through = ticket.spent_through[w];
+        s.seen_through = std::min(ticket.spent_through[w], spent_[w]);
         s.observed_seq = ticket.seq;
         s.virtual_start = detail::pacer_min_ns;
     }
@@ -400,7 +406,7 @@ void pacer<Clock>::observe(const pacer_ticket& ticket, unsigned status,
         window_state& s = windows_[w];
         if (!implicated[w] || !s.known || ticket.seq < s.observed_seq) continue;
         s.remaining = 0;
-        s.seen_through = ticket.spent_through[w];
+        s.seen_through = std::min(ticket.spent_through[w], spent_[w]);
         s.observed_seq = ticket.seq;
         s.virtual_start = detail::pacer_min_ns;
         if (report.retry_after) s.reset_at = detail::pacer_add_ns(t, wait);
@@ -432,9 +438,12 @@ window_view pacer<Clock>::view(window w, time_point now) const noexcept {
         return v;
     }
     v.budget = b.budget;
-    v.until_reset = std::chrono::nanoseconds(b.end - t);
-    if (b.budget > 0 && b.end > t)
-        v.pace = (1.0 - options_.margin) * b.budget * 1e9 / static_cast<double>(b.end - t);
+    // end > t; unsigned, as two far-apart instants can differ by more than int64 holds.
+    const std::uint64_t left = static_cast<std::uint64_t>(b.end) - static_cast<std::uint64_t>(t);
+    v.until_reset = std::chrono::nanoseconds(
+        static_cast<std::int64_t>(std::min<std::uint64_t>(left, detail::pacer_max_ns)));
+    if (b.budget > 0 && left > 0)
+        v.pace = (1.0 - options_.margin) * b.budget * 1e9 / static_cast<double>(left);
     return v;
 }
 

@@ -25,6 +25,7 @@
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/adaptive.hpp>
 #include <faultline/limit/headers.hpp>
+#include <faultline/limit/pacer.hpp>
 #include <faultline/limit/refuse.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/policy.hpp>

@@ -53,14 +53,15 @@ enum class error : int {
     unknown,                 ///< Unrecognisable failure. Never retried by default.
 
     // --- the toolkit's own input errors --------------------------------------------------
-    malformed_envelope,  ///< A body is not a recognisable error envelope.
-    malformed_json,      ///< JSON that had to be valid is not.
-    json_too_deep,       ///< JSON nested deeper than the configured limit.
-    invalid_retry_after, ///< A Retry-After-like value is not a valid delay.
-    invalid_duration,    ///< A duration such as "6m0s" is not valid.
-    header_too_long,     ///< A header value is longer than the configured limit.
-    sse_line_too_long,   ///< An event-stream line is longer than `max_line`.
-    sse_event_too_large, ///< An event's data is larger than `max_event`.
+    malformed_envelope,       ///< A body is not a recognisable error envelope.
+    malformed_json,           ///< JSON that had to be valid is not.
+    json_too_deep,            ///< JSON nested deeper than the configured limit.
+    invalid_retry_after,      ///< A Retry-After-like value is not a valid delay.
+    invalid_duration,         ///< A duration such as "6m0s" is not valid.
+    header_too_long,          ///< A header value is longer than the configured limit.
+    invalid_rate_limit_count, ///< An `x-ratelimit-*` / `anthropic-ratelimit-*` count is invalid.
+    sse_line_too_long,        ///< An event-stream line is longer than `max_line`.
+    sse_event_too_large,      ///< An event's data is larger than `max_event`.
 
     // --- limiter and retry decisions ----------------------------------------------------
     request_exceeds_burst,  ///< Asks more of a limiter than its burst. Never retry as is.

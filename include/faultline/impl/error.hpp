@@ -9,7 +9,7 @@ namespace faultline {
 namespace detail {
 
 // One row per enumerator, in enumerator order (checked below and by the table tests).
-inline constexpr std::array<error_info, 47> error_rows{{
+inline constexpr std::array<error_info, 48> error_rows{{
     {error::invalid_request, "invalid_request", category::invalid_request, 400,
      "invalid_request_error", "invalid_request", false,
      "Malformed JSON, unknown field, unsupported parameter or value out of range.",
@@ -120,6 +120,11 @@ inline constexpr std::array<error_info, 47> error_rows{{
     {error::header_too_long, "header_too_long", category::unknown, 502, "api_error",
      "header_too_long", false, "A header value is longer than the configured limit.",
      "Raise the header limit only if the peer is trusted."},
+    {error::invalid_rate_limit_count, "invalid_rate_limit_count", category::unknown, 502,
+     "api_error", "invalid_rate_limit_count", false,
+     "A rate-limit count (x-ratelimit-remaining-*, anthropic-ratelimit-*-limit, ...) is not a "
+     "non-negative integer within range.",
+     "Ignore the header and pace from the others; report the server's header."},
     {error::sse_line_too_long, "sse_line_too_long", category::server_error, 502, "api_error",
      "sse_line_too_long", false,
      "An event-stream line is longer than max_line (e.g. a large base64 image on one line).",

@@ -136,10 +136,13 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
     faultline::pipeline<faultline::null_pipeline_events, clock> p(s.pipeline, begin, {}, nullptr,
                                                                   faultline::splitmix64(rng()));
     request_result r;
-    bool failed = false; // an attempt failed since the last wait
     for (;;) {
         const faultline::step st = p.next(clock::now());
         if (st.what == faultline::action::attempt) {
+            if (st.attempt > 1) { // a retry of `r`
+                if (s.aborting || stopped(s, clock::now())) co_return r;
+                s.rep.add_retry(r, clock::now() - s.start);
+            }
             attempt_end a = co_await attempt(s, conn, req);
             const clock::time_point end = clock::now();
             r = std::move(a.result);
@@ -147,19 +150,15 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
             r.latency = end - begin;
             if (a.first_content) r.first_event = *a.first_content - begin;
             if (!a.failure || s.aborting) co_return r;
-            p.failed(st.attempt, *a.failure, end, r.content_events != 0);
-            failed = true;
+            p.failed(st.attempt, std::move(*a.failure), end, r.content_events != 0);
             continue;
         }
         if (st.what != faultline::action::wait) co_return r; // gave up
-        const clock::time_point now = clock::now();
         // A wait past the end of the run would only be cut off: report the failure instead.
-        if (s.stop_at && now + st.delay >= *s.stop_at) co_return r;
-        if (failed) s.rep.add_retry(r, now - s.start);
-        failed = false;
+        if (s.stop_at && clock::now() + st.delay >= *s.stop_at) co_return r;
         wait.expires_after(st.delay);
         co_await wait.async_wait(nothrow);
-        if (s.aborting || stopped(s, clock::now())) co_return r;
+        if (s.aborting) co_return r;
     }
 }
 

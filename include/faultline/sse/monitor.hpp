@@ -243,7 +243,7 @@ public:
 private:
     struct sink {
         monitor* self;
-        void on_event(const event& e) { self->on_event(e); }
+        void on_event(const event& e, detail::data_hint h) { self->on_event(e, h.quote_e); }
         void on_retry(std::chrono::milliseconds ms) { self->on_retry(ms); }
         void
         on_fragment(const event_fragment& f) requires detail::takes_monitor_fragments<Handler> {
@@ -251,7 +251,7 @@ private:
         }
     };
 
-    void on_event(const event& e);
+    void on_event(const event& e, bool quote_e);
     void on_retry(std::chrono::milliseconds ms);
     void on_fragment(const event_fragment& f);
     std::error_code stop(std::error_code ec);

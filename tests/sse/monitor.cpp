@@ -260,6 +260,23 @@ BOOST_AUTO_TEST_CASE(the_monitors_chunk_path_finds_the_key_at_every_position) {
     }
 }
 
+// The key on any line of a multi-line event, in every cutting: the parser's hint covers each
+// of the event's lines.
+BOOST_AUTO_TEST_CASE(an_error_key_on_a_later_data_line_is_found) {
+    for (std::size_t pad = 0; pad < 140; ++pad) {
+        const std::string p(pad, 'x');
+        const std::string in = "data: {\"p\":\"" + p +
+                               "\",\ndata: \"error\":{\"message\":\"x\"}}\n\n" + "data: {\"p\":\"" +
+                               p + "\",\ndata: \"errox\":{}}\n\ndata: [DONE]\n\n";
+        const run_result r = verdict_of(in);
+        BOOST_TEST((r.v.kind == sse::terminal::error), pad);
+        BOOST_TEST((r.kinds == std::vector<sse::event_kind>{sse::event_kind::error,
+                                                            sse::event_kind::content,
+                                                            sse::event_kind::done}),
+                   pad);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(validate_json_catches_broken_middles) {
     const std::string d = R"({"a":1,,"b":2})";
     BOOST_TEST((sse::classify_event(ev(d)) == sse::event_kind::content)); // the documented cost

@@ -5,6 +5,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,14 @@ struct recorder {
     }
     void on_retry(std::chrono::milliseconds ms) {
         seen.push_back("R" + std::to_string(ms.count()));
+    }
+};
+
+// Each event's data with the hint the parser passed along (the monitor's kind of handler).
+struct hinted {
+    std::vector<std::pair<std::string, bool>> seen;
+    void on_event(const sse::event& e, sse::detail::data_hint h) {
+        seen.emplace_back(std::string(e.data), h.quote_e);
     }
 };
 
@@ -489,6 +499,90 @@ BOOST_AUTO_TEST_CASE(a_hundred_megabyte_data_line_passes_in_bounded_memory) {
     BOOST_TEST(most_held <= 128u * 1024);
     if (peak && test_support::rss_measures_the_code)
         BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
+}
+
+// Every line search the CPU can run against memchr and std::string_view::find: at every length
+// up to past two 64-byte steps, from several starts, with the LF anywhere or nowhere and a `"e`
+// at every position (before, straddling and after the LF, cut short at the end). Each input sits
+// alone in an allocation of its exact size, so a read past it is a heap overflow under ASan.
+BOOST_AUTO_TEST_CASE(line_search_agrees_with_memchr_and_find_at_every_length_and_position) {
+    namespace d = sse::detail;
+    std::vector<std::pair<const char*,
+                          std::size_t (*)(const char*, std::size_t, std::size_t, bool&) noexcept>>
+        searches{{"plain", &d::find_lf_plain}, {"dispatched", &d::find_lf}};
+#if defined(FAULTLINE_SSE_AVX2_LINES)
+    if (__builtin_cpu_supports("avx2")) searches.emplace_back("avx2", &d::find_lf_avx2);
+#endif
+    std::size_t checked = 0, with_pair = 0;
+    const auto check = [&](const std::string& in) {
+        const auto copy = std::make_unique<char[]>(in.size() + (in.empty() ? 1 : 0));
+        std::memcpy(copy.get(), in.data(), in.size());
+        for (std::size_t from : {std::size_t{0}, std::size_t{1}, std::size_t{33}}) {
+            if (from > in.size()) continue;
+            const std::size_t lf = std::min(in.find('\n', from), in.size());
+            const bool pair = in.substr(from, lf - from).find("\"e") != std::string::npos;
+            for (const auto& [name, search] : searches) {
+                bool quote_e = !pair;
+                BOOST_TEST(search(copy.get(), from, in.size(), quote_e) == lf,
+                           name << " from " << from << ": " << in);
+                BOOST_TEST(quote_e == pair, name << " from " << from << ": " << in);
+            }
+            ++checked;
+            with_pair += pair;
+        }
+    };
+    for (std::size_t n = 0; n <= 140; ++n) {
+        for (std::size_t lf = 0; lf <= n; lf += (n < 70 ? 1 : 13)) {
+            std::string base(n, 'e'); // every byte an `e`: a stray quote makes a pair
+            if (lf < n) base[lf] = '\n';
+            check(base);
+            for (std::size_t at = 0; at < n; ++at) {
+                std::string in = base;
+                in[at] = '"';
+                check(in);
+            }
+        }
+    }
+    BOOST_TEST(with_pair > checked / 4); // the inputs do hold pairs, before and after the LF
+    BOOST_TEST(with_pair < checked);
+}
+
+// A handler that takes hints learns, for every event in every cutting and line end, that its
+// data may hold `"e` whenever it does: a `"e` in any one of its lines, or cut by a piece boundary.
+BOOST_AUTO_TEST_CASE(data_hints_never_hide_a_quote_e) {
+    const std::string lines[] = {R"({"a":"b"})", R"({"p":"x","error":{}})",   R"("e)", R"(x"e)",
+                                 R"({"q":"e"})", std::string(70, 'x') + "\"e"};
+    std::string in;
+    std::vector<std::string> want;
+    for (const char* eol : {"\n", "\r\n", "\r"})
+        for (const auto& a : lines)
+            for (const auto& b : lines) {
+                in += "data: " + a + eol + "data:" + b + eol + eol;
+                want.push_back(a + "\n" + b);
+                in += "data: " + a + eol + eol;
+                want.push_back(a);
+            }
+    for (chunking c : sse_test::all_chunkings) {
+        BOOST_TEST_CONTEXT(sse_test::to_string(c)) {
+            sse::parser<hinted> p;
+            for (auto piece : sse_test::cut(in, c))
+                BOOST_TEST(!p.feed(piece).has_error());
+            const auto& seen = p.handler().seen;
+            BOOST_TEST_REQUIRE(seen.size() == want.size());
+            for (std::size_t i = 0; i < seen.size(); ++i) {
+                BOOST_TEST(seen[i].first == want[i]);
+                if (seen[i].first.find("\"e") != std::string::npos)
+                    BOOST_TEST(seen[i].second, seen[i].first);
+            }
+        }
+    }
+    // Whole, with LF line ends: each line is searched once from its start, so the hint is exact
+    // (what makes a monitor skip its own scan of ordinary chunks).
+    sse::parser<hinted> p;
+    BOOST_TEST(!p.feed("data: {\"a\":\"b\"}\n\ndata: {\"a\":\"e\"}\n\n").has_error());
+    BOOST_TEST_REQUIRE(p.handler().seen.size() == 2u);
+    BOOST_TEST(!p.handler().seen[0].second);
+    BOOST_TEST(p.handler().seen[1].second);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

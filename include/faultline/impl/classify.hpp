@@ -431,7 +431,8 @@ inline void check_window(std::string_view text, std::size_t i, unsigned buckets,
     }
 }
 
-// The nibble tables, each in both lanes, loaded once per search.
+// The nibble tables, each in both lanes, loaded once per search. The high-nibble tables take
+// the byte as it is, the fold built into them: (c | 0x20) >> 4 is (c >> 4) | 2.
 struct window_tables_avx2 {
     __m256i lo[window_bytes], hi[window_bytes];
 };
@@ -439,10 +440,13 @@ struct window_tables_avx2 {
 [[gnu::target("avx2")]] [[nodiscard]] inline window_tables_avx2 load_window_tables_avx2() noexcept {
     window_tables_avx2 t;
     for (std::size_t k = 0; k < window_bytes; ++k) {
+        alignas(16) std::array<unsigned char, 16> hi;
+        for (std::size_t n = 0; n < 16; ++n)
+            hi[n] = window_lookup.hi[k][n | 2];
         t.lo[k] = _mm256_broadcastsi128_si256(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.lo[k].data())));
         t.hi[k] = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(window_lookup.hi[k].data())));
+            _mm_load_si128(reinterpret_cast<const __m128i*>(hi.data())));
     }
     return t;
 }
@@ -453,8 +457,7 @@ window_buckets_avx2(const window_tables_avx2& t, const unsigned char* q) noexcep
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256i acc = _mm256_set1_epi8(-1);
     for (std::size_t k = 0; k < window_bytes; ++k) {
-        const __m256i v = _mm256_or_si256(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), _mm256_set1_epi8(0x20));
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k));
         const __m256i lo = _mm256_shuffle_epi8(t.lo[k], _mm256_and_si256(v, nibble));
         const __m256i hi =
             _mm256_shuffle_epi8(t.hi[k], _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
@@ -527,9 +530,17 @@ find_phrases_avx2(std::string_view text) noexcept {
     return {};
 }
 
-// Length of the leading run of ASCII bytes, eight at a time.
+// Length of the leading run of ASCII bytes: 32 at a time, then eight, then one.
 [[nodiscard]] inline std::size_t ascii_prefix(std::string_view s) noexcept {
     std::size_t i = 0;
+    for (; i + 32 <= s.size(); i += 32) {
+        std::uint64_t a, b, c, d;
+        std::memcpy(&a, s.data() + i, 8);
+        std::memcpy(&b, s.data() + i + 8, 8);
+        std::memcpy(&c, s.data() + i + 16, 8);
+        std::memcpy(&d, s.data() + i + 24, 8);
+        if ((a | b | c | d) & 0x8080808080808080u) break;
+    }
     for (; i + 8 <= s.size(); i += 8) {
         std::uint64_t w;
         std::memcpy(&w, s.data() + i, 8);
@@ -699,12 +710,13 @@ inline void read_json(const boost::json::value& root, body_view& b) {
     }
 }
 
+// Parses into `out`'s own memory resource: a document moved into a value on another resource
+// would be copied there, node by node.
 [[nodiscard]] inline bool parse_bounded(std::string_view text, const parse_limits& limits,
-                                        boost::json::monotonic_resource& mr,
                                         boost::json::value& out) {
     if (text.size() > limits.max_size) return false;
     boost::system::error_code ec;
-    out = boost::json::parse(text, ec, &mr, strict_options(limits));
+    out = boost::json::parse(text, ec, out.storage(), strict_options(limits));
     return !ec;
 }
 
@@ -716,8 +728,8 @@ inline void unwrap_message(body_view& b, const parse_limits& limits) {
     if (m.size() < 2 || (m.front() != '{' && m.front() != '[')) return;
     unsigned char buf[2048];
     boost::json::monotonic_resource mr(buf, sizeof buf);
-    boost::json::value jv;
-    if (!parse_bounded(m, limits, mr, jv)) return;
+    boost::json::value jv(&mr);
+    if (!parse_bounded(m, limits, jv)) return;
     body_view inner;
     read_json(jv, inner);
     const bool is_error =
@@ -773,11 +785,12 @@ inline body_view read_body(std::string_view body, const parse_limits& limits,
     const std::string_view t = trim_within(body, max_scan);
     if (t.empty()) return b;
     if (t.front() == '{' || t.front() == '[') {
-        // Over the limit is not read at all: its text is JSON, not a message.
-        unsigned char buf[4096];
+        // Over the limit is not read at all: its text is JSON, not a message. The buffer holds
+        // the document of a 4 KB body, so that one needs no heap block.
+        unsigned char buf[8192];
         boost::json::monotonic_resource mr(buf, sizeof buf);
-        boost::json::value jv;
-        if (parse_bounded(t, limits, mr, jv)) {
+        boost::json::value jv(&mr);
+        if (parse_bounded(t, limits, jv)) {
             b.json = true;
             read_json(jv, b);
             unwrap_message(b, limits);
@@ -920,23 +933,7 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
     else if (iequals(should, "false"))
         f.retryable = false;
 
-    // A few bytes past the cut, so that bound_message sees the message is longer and marks it.
-    if (!message.empty()) {
-        const std::string_view m = message.substr(0, options.max_message + 4);
-        const std::size_t ascii = ascii_prefix(m);
-        f.message.reserve(m.size());
-        f.message.assign(m.substr(0, ascii));
-        append_utf8_sanitized(f.message, m.substr(ascii));
-    } else if (status != 0)
-        f.message.assign(reason_phrase(status));
-    else
-        f.message.assign(info(f.code).cause);
-    bound_message(f.message, options.max_message);
-
-    f.type = env.type;
-    f.provider_code = env.code;
-    f.event_id = env.event_id;
-
+    // The hints are views into `b` and `headers`, read before the body's strings move out.
     retry_hints hints = headers.hints;
     hints.body_retry_delay = b.retry_delay;
     hints.message_retry_delay = retry_delay_in(window, hits);
@@ -945,6 +942,28 @@ inline failure classify_impl(unsigned status, const header_facts& headers, std::
     ro.max = options.max_retry_after;
     ro.use_reset_headers = f.cat == category::rate_limited;
     f.retry_after = retry_after_from(hints, ro);
+
+    // A few bytes past the cut, so that bound_message sees the message is longer and marks it.
+    if (!message.empty()) {
+        const std::string_view m = message.substr(0, options.max_message + 4);
+        const std::size_t ascii = ascii_prefix(m);
+        if (ascii == m.size() && m.data() == b.env.message.data() &&
+            m.size() == b.env.message.size()) {
+            f.message = std::move(b.env.message); // the body's whole message, as it is
+        } else {
+            f.message.reserve(m.size());
+            f.message.assign(m.substr(0, ascii));
+            append_utf8_sanitized(f.message, m.substr(ascii));
+        }
+    } else if (status != 0)
+        f.message.assign(reason_phrase(status));
+    else
+        f.message.assign(info(f.code).cause);
+    bound_message(f.message, options.max_message);
+
+    f.type = std::move(b.env.type);
+    f.provider_code = std::move(b.env.code);
+    f.event_id = std::move(b.env.event_id);
     return f;
 }
 

@@ -54,12 +54,14 @@
 //
 // Cost: by default a normal chunk is never fully parsed. It gets a structural check (first and
 // last non-blank bytes are `{}` or `[]`) and a scan for the bytes `"error"`; only a chunk
-// holding them is examined exactly (`error_scanner`). Protocol detection and terminators look
-// only at the `event:` name; the once-per-stream events that carry a stop reason
-// (`message_delta`, `response.incomplete`) and error events are parsed. So a chunk whose braces
-// balance at the ends but whose middle is invalid JSON counts as content, and a top-level key
-// spelled with escapes (`"\u0065rror"`) is missed. `validate_json` runs the exact scan on every
-// event instead: full validation, keys matched after unescaping, still no allocation per event.
+// holding them is examined exactly (`error_scanner`). The parser's line search looks for a
+// quote followed by `e` in the same pass, so a chunk without one is not read again. Protocol
+// detection and terminators look only at the `event:` name; the once-per-stream events that
+// carry a stop reason (`message_delta`, `response.incomplete`) and error events are parsed. So a
+// chunk whose braces balance at the ends but whose middle is invalid JSON counts as content, and a
+// top-level key spelled with escapes (`"\u0065rror"`) is missed. `validate_json` runs the exact
+// scan on every event instead: full validation, keys matched after unescaping, still no allocation
+// per event.
 //
 // Time is an input: pass `now` with every call; the monitor owns no timer. Idle time is
 // measured from the last byte received (comment heartbeats count: the peer is alive).
@@ -243,7 +245,7 @@ public:
 private:
     struct sink {
         monitor* self;
-        void on_event(const event& e) { self->on_event(e); }
+        void on_event(const event& e, detail::data_hint h) { self->on_event(e, h.quote_e); }
         void on_retry(std::chrono::milliseconds ms) { self->on_retry(ms); }
         void
         on_fragment(const event_fragment& f) requires detail::takes_monitor_fragments<Handler> {
@@ -251,7 +253,7 @@ private:
         }
     };
 
-    void on_event(const event& e);
+    void on_event(const event& e, bool quote_e);
     void on_retry(std::chrono::milliseconds ms);
     void on_fragment(const event_fragment& f);
     std::error_code stop(std::error_code ec);

@@ -95,6 +95,16 @@ struct event_fragment {
     std::string_view last_event_id;
 };
 
+namespace detail {
+/// Passed with each event to a handler that has `on_event(const event&, data_hint)` (the
+/// monitor): what the parser's line search learned about the event's data on the way.
+struct data_hint {
+    /// False only when the data is known to hold no `"e` (a quote followed by `e`), so no
+    /// `"error"` key either.
+    bool quote_e = true;
+};
+} // namespace detail
+
 /// A handler that ignores everything.
 struct null_handler {
     void on_event(const event&) noexcept {}
@@ -187,6 +197,8 @@ private:
     bool fragment_sent_ = false; // ... and its first fragment went out
     bool stream_line_ = false;   // the rest of the current data line goes out as fragments
     bool skip_line_ = false;     // the rest of the current (comment) line is dropped
+    bool line_quote_e_ = true;   // the line being read may hold `"e` (see detail::data_hint)
+    bool data_quote_e_ = true;   // ... and the data of the event being read
 };
 
 } // namespace faultline::sse

@@ -4,6 +4,8 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/error.hpp>
 
+#include <cstring>
+
 namespace faultline::sse {
 
 inline std::string_view to_string(scan_result r) noexcept {
@@ -121,6 +123,15 @@ inline bool error_scanner::handler::on_key_part(boost::json::string_view s, std:
 
 inline bool error_scanner::handler::on_key(boost::json::string_view s, std::size_t,
                                            boost::system::error_code&) {
+    // A whole key (most are) outside an error member: one compare at the top level, none
+    // deeper, and the state as key_bytes and end_key would leave it.
+    if (!in_key && (depth != 2 || !in_error)) {
+        key_n = s.size();
+        key_field = field::none;
+        key_match = depth == 1 && s.size() == 5 && std::memcmp(s.data(), "error", 5) == 0;
+        if (depth == 1) value_is_error = key_match;
+        return true;
+    }
     key_bytes({s.data(), s.size()});
     end_key();
     return true;

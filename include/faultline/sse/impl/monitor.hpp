@@ -429,14 +429,15 @@ auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<ti
     return t;
 }
 
+// `quote_e` false: the parser's line search saw no `"e` in the data, so it holds no `"error"`.
 template <class Handler, class Clock>
-void monitor<Handler, Clock>::on_event(const event& e) {
+void monitor<Handler, Clock>::on_event(const event& e, bool quote_e) {
     if (done_) return; // as the SDKs do: nothing after the terminator counts
     // The common event first: unnamed, its data one JSON object (nothing to trim, not `[DONE]`)
     // without a `"error"` candidate. What classify_event_in decides for it, with nothing else
     // looked at and no failure built.
     if (e.type.empty() && !opts_.validate_json && e.data.size() >= 2 && e.data.front() == '{' &&
-        e.data.back() == '}' && !detail::has_error_key(e.data)) {
+        e.data.back() == '}' && (!quote_e || !detail::has_error_key(e.data))) {
         if (protocol_ == protocol::unknown) protocol_ = protocol::chat_completions;
         ++events_;
         ++content_;

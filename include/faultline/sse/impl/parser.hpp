@@ -5,6 +5,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 namespace faultline::sse {
 namespace detail {
 
@@ -13,6 +17,71 @@ namespace detail {
                                            char c) noexcept {
     const void* hit = std::memchr(base + from, c, n - from);
     return hit == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(hit) - base);
+}
+
+// As find_byte for '\n', also saying whether a `"e` starts in [from, the LF): one pass gives the
+// line end and what the monitor's error-key check needs, so a chunk without the pair is never
+// read again. AVX2 where the CPU has it (checked once); elsewhere the two plain searches.
+[[nodiscard]] inline std::size_t find_lf_plain(const char* base, std::size_t from, std::size_t n,
+                                               bool& quote_e) noexcept {
+    const std::size_t lf = find_byte(base, from, n, '\n');
+    quote_e = std::string_view(base + from, lf - from).find("\"e") != std::string_view::npos;
+    return lf;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FAULTLINE_SSE_AVX2_LINES 1
+// The `"e` pairs starting in the 32 bytes from `q` (reads one byte more, for the `e`).
+[[gnu::target("avx2")]] [[nodiscard]] inline __m256i quote_e_pairs_avx2(const char* q) noexcept {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 1));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(a, _mm256_set1_epi8('"')),
+                            _mm256_cmpeq_epi8(b, _mm256_set1_epi8('e')));
+}
+
+[[gnu::target("avx2")]] [[nodiscard]] inline __m256i lf_bytes_avx2(const char* q) noexcept {
+    return _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)),
+                             _mm256_set1_epi8('\n'));
+}
+
+// 64 bytes a step, one branch for both halves; a line of a few hundred bytes takes a few steps.
+[[gnu::target("avx2")]] [[nodiscard]] inline std::size_t
+find_lf_avx2(const char* base, std::size_t from, std::size_t n, bool& quote_e) noexcept {
+    __m256i pairs = _mm256_setzero_si256(); // the `"e` of the steps passed
+    std::size_t i = from;
+    for (; i + 65 <= n; i += 64) {
+        const __m256i l0 = lf_bytes_avx2(base + i), l1 = lf_bytes_avx2(base + i + 32);
+        const __m256i q0 = quote_e_pairs_avx2(base + i), q1 = quote_e_pairs_avx2(base + i + 32);
+        const __m256i l = _mm256_or_si256(l0, l1);
+        if (!_mm256_testz_si256(l, l)) {
+            const std::uint64_t lm =
+                static_cast<std::uint32_t>(_mm256_movemask_epi8(l0)) |
+                std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(l1))} << 32;
+            const std::uint64_t qm =
+                static_cast<std::uint32_t>(_mm256_movemask_epi8(q0)) |
+                std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(q1))} << 32;
+            quote_e = (qm & ((lm & -lm) - 1)) != 0 || !_mm256_testz_si256(pairs, pairs);
+            return i + static_cast<std::size_t>(__builtin_ctzll(lm));
+        }
+        pairs = _mm256_or_si256(pairs, _mm256_or_si256(q0, q1));
+    }
+    bool seen = !_mm256_testz_si256(pairs, pairs);
+    for (; i < n; ++i) { // the piece's last bytes, under 65
+        if (base[i] == '\n') break;
+        seen = seen || (base[i] == '"' && i + 1 < n && base[i + 1] == 'e');
+    }
+    quote_e = seen;
+    return i;
+}
+#endif
+
+[[nodiscard]] inline std::size_t find_lf(const char* base, std::size_t from, std::size_t n,
+                                         bool& quote_e) noexcept {
+#if defined(FAULTLINE_SSE_AVX2_LINES)
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return find_lf_avx2(base, from, n, quote_e);
+#endif
+    return find_lf_plain(base, from, n, quote_e);
 }
 
 // Digits only, saturating; false when `s` is empty or holds anything but ASCII digits.
@@ -38,6 +107,11 @@ concept has_on_retry = requires(H& h, std::chrono::milliseconds ms) {
 template <class H>
 concept takes_fragments = requires(H& h, const event_fragment& f) {
     h.on_fragment(f);
+};
+
+template <class H>
+concept takes_data_hints = requires(H& h, const event& e, data_hint d) {
+    h.on_event(e, d);
 };
 
 inline constexpr char bom[3] = {'\xEF', '\xBB', '\xBF'};
@@ -81,8 +155,15 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
     // without CR pays one memchr per piece for it.
     std::size_t lf = 0, cr = 0;
     bool lf_known = false, cr_known = false;
+    bool lf_quote_e = true; // a `"e` may start between the last LF search's start and `lf`
     const auto next_eol = [&](std::size_t from) {
-        if (!lf_known || lf < from) lf = detail::find_byte(s, from, n, '\n'), lf_known = true;
+        if (!lf_known || lf < from) {
+            if constexpr (detail::takes_data_hints<Handler>)
+                lf = detail::find_lf(s, from, n, lf_quote_e);
+            else
+                lf = detail::find_byte(s, from, n, '\n');
+            lf_known = true;
+        }
         if (!cr_known || cr < from) cr = detail::find_byte(s, from, n, '\r'), cr_known = true;
         return lf < cr ? lf : cr;
     };
@@ -124,6 +205,7 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
             line_.append(s + i, eol - i);
             if (eol == n) return n;
             i = past_eol(eol);
+            line_quote_e_ = true; // its first bytes came in an earlier piece
             if (!line(line_, false)) {
                 ec = failed_;
                 return start;
@@ -161,6 +243,9 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
         }
         const std::size_t start = i;
         i = past_eol(eol);
+        // The flag of the LF search that found or passed `eol`: it covers this line (and may
+        // cover more, which only makes it more cautious).
+        line_quote_e_ = lf_quote_e;
         if (!line(std::string_view(s + start, eol - start), true)) {
             ec = failed_;
             return start;
@@ -222,6 +307,8 @@ bool parser<Handler>::data(std::string_view value, bool in_piece) {
             return true;
         }
     }
+    // Lines are joined with '\n', so the data holds `"e` only where one of its lines does.
+    data_quote_e_ = (data_lines_ != 0 && data_quote_e_) || line_quote_e_;
     if (data_lines_ == 0) {
         if (value.size() > opts_.max_event) return fail(faultline::error::sse_event_too_large);
         if (in_piece) {
@@ -340,7 +427,10 @@ void parser<Handler>::dispatch() {
                        last_id_};
         data_lines_ = 0;
         data_mode_ = mode::none;
-        handler_.on_event(ev);
+        if constexpr (detail::takes_data_hints<Handler>)
+            handler_.on_event(ev, detail::data_hint{data_quote_e_});
+        else
+            handler_.on_event(ev);
         data_.clear();
     }
     type_mode_ = mode::none;

@@ -194,7 +194,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         : config(std::move(c))
         , options(std::move(o))
         , acceptor(net::make_strand(ex))
-        , concurrency(config) {
+        , concurrency(config)
+        , budgets(config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0)
@@ -211,16 +212,15 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         }
         for (const auto& ch : config.channels)
             calls.emplace(ch.name, 0);
-        spent = std::make_unique<std::atomic<std::uint64_t>[]>(config.keys.size());
     }
 
     gateway_config config;
     server_options options;
     tcp::acceptor acceptor;
     concurrency_limits concurrency;
+    spend_budgets budgets;
     std::unordered_map<std::string, model_state> models;
     std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
-    std::unique_ptr<std::atomic<std::uint64_t>[]> spent;               // tokens, per key
     std::atomic<std::uint64_t> ids{0};
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
@@ -264,6 +264,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         bool stream = false;
         std::uint64_t prompt_tokens = 0;
         std::uint64_t max_tokens = 0;
+        // The key's spend budget holds the estimate until the request ends; settled with the
+        // tokens used (mutable: the request is otherwise read-only once prepared).
+        mutable spend_budgets::reservation spend;
     };
     // Routing, authentication, the body, the model, context length and the spend budget: the
     // reply that ends the request here, or the request to serve.
@@ -572,13 +575,16 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
                                " tokens) plus max_tokens (" + std::to_string(out.max_tokens) +
                                ") exceed it.",
                            id, "messages");
-    const std::size_t k = static_cast<std::size_t>(key - config.keys.data());
-    if (key->budget_tokens && spent[k].load(std::memory_order_relaxed) >= *key->budget_tokens)
+    // Reserved before any upstream call, so that requests in flight count against the budget.
+    std::optional<spend_budgets::reservation> spend =
+        budgets.reserve(*key, out.prompt_tokens + out.max_tokens);
+    if (!spend)
         return error_reply(faultline::error::spend_limit_exceeded,
                            "Spend limit reached for key " + key->id + " (" +
                                std::to_string(*key->budget_tokens) +
                                " tokens). Raise the key's budget; retrying will not help.",
                            id);
+    out.spend = std::move(*spend);
     return out;
 }
 
@@ -597,7 +603,6 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
     const key_config& key = *cr.key;
     model_state& ms = *cr.model;
     const std::string& model_id = ms.model->id;
-    const std::size_t key_index = static_cast<std::size_t>(&key - config.keys.data());
     const std::uint64_t estimate = cr.prompt_tokens + cr.max_tokens;
     const user_config* user = key.user.empty() ? nullptr : config.find_user(key.user);
 
@@ -707,7 +712,7 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                 keep = co_await send(s, req, r, id);
             }
             const std::uint64_t used = cr.prompt_tokens + completion;
-            spent[key_index].fetch_add(used, std::memory_order_relaxed);
+            cr.spend.settle(used);
             if (config.limits_enabled && estimate > used)
                 options.limiter->refund({&key, user, &ch}, 0, estimate - used, options.clock());
             co_return keep;

@@ -498,8 +498,11 @@ net::awaitable<void> server::impl::accept_loop() {
     }
 }
 
-net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot slot) {
+net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot taken) {
     auto self = shared_from_this();
+    // A local after `self`, so that a frame destroyed before it ended (the io_context stopped)
+    // gives the slot back while the server still exists; parameters outlive locals.
+    connection_slot slot = std::move(taken);
     beast::error_code nodelay_ec;
     // Stream events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
     // back until the client's delayed ACK, some 40 ms per event.

@@ -184,6 +184,13 @@ std::string validate(const gateway_config& c) {
         return "stream_memory_budget must be at least 1024 and max_body positive";
     if (c.streams_memory_budget < c.stream_memory_budget)
         return "streams_memory_budget must be at least stream_memory_budget";
+    if (c.max_connections == 0 || c.max_connections > 1'000'000)
+        return "max_connections must be 1..1000000";
+    if (c.header_timeout.count() <= 0 || c.idle_timeout.count() <= 0 || c.body_timeout.count() <= 0)
+        return "header_timeout_ms, idle_timeout_ms and body_timeout_ms must be positive";
+    if (c.min_body_bytes_per_second > (std::uint64_t(1) << 30))
+        return "min_body_bytes_per_second must be at most 1073741824";
+    if (c.body_rate_grace.count() < 0) return "body_rate_grace_ms must not be negative";
     const auto check_rate = [](const rate_limit& r) {
         return r.per_minute <= 6'000'000'000'000ull && r.burst <= (std::uint64_t(1) << 40);
     };
@@ -388,6 +395,12 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
     r.number("stream_memory_budget", c.stream_memory_budget, std::uint64_t(1) << 30);
     r.number("streams_memory_budget", c.streams_memory_budget, std::uint64_t(1) << 40);
     r.number("max_body", c.max_body, std::uint64_t(1) << 30);
+    r.number("max_connections", c.max_connections, 1'000'000);
+    r.millis("header_timeout_ms", c.header_timeout);
+    r.millis("idle_timeout_ms", c.idle_timeout);
+    r.millis("body_timeout_ms", c.body_timeout);
+    r.uint("min_body_bytes_per_second", c.min_body_bytes_per_second, std::uint64_t(1) << 30);
+    r.millis("body_rate_grace_ms", c.body_rate_grace);
     r.uint("default_max_tokens", c.default_max_tokens, 1'000'000);
     r.boolean("include_status", c.include_status);
     r.object("breaker", [&](object_reader& b) {

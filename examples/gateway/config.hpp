@@ -114,6 +114,20 @@ struct gateway_config {
     /// total over it ends with `overloaded` (retryable).
     std::size_t streams_memory_budget = std::size_t(256) << 20;
     std::size_t max_body = std::size_t(1) << 20; ///< Request bodies above: 413.
+    /// Connections open at once. A connection beyond it is answered 503 (`overloaded`,
+    /// `Retry-After: 1`) and closed; past 64 such answers in progress, closed at once.
+    std::size_t max_connections = 512;
+    /// From a connection's accept (or the first byte of a later request on it) to the end of
+    /// the request's header; after it the connection is closed (408 if part of a header came).
+    std::chrono::milliseconds header_timeout{10'000};
+    /// A kept-alive connection waiting for its next request; then it is closed.
+    std::chrono::milliseconds idle_timeout{120'000};
+    /// From the end of a header to the end of its body; after it, 408 and the connection closed.
+    std::chrono::milliseconds body_timeout{60'000};
+    /// A body arriving slower than this on average since its header, once `body_rate_grace`
+    /// has passed: 408 and the connection closed. 0: no minimum.
+    std::uint64_t min_body_bytes_per_second = 1024;
+    std::chrono::milliseconds body_rate_grace{5'000};
     std::uint64_t default_max_tokens = 256;
     /// Whether 5xx bodies repeat the status in `error.status`, as some gateways do.
     bool include_status = true;

@@ -4,6 +4,12 @@
 // An OpenAI-compatible gateway on Boost.Beast, in front of simulated upstream channels: what a
 // server built on faultline looks like. Per request it
 //
+//  - reads each request within a budget: at most `max_connections` connections open (503 beyond
+//    it), the header within `header_timeout`, the body within `body_timeout` and no slower than
+//    `min_body_bytes_per_second` (408 otherwise); a Transfer-Encoding other than `chunked`
+//    alone, or one with a Content-Length, is a 400 and the connection is closed (RFC 9112 §6.1,
+//    no request smuggling); `Expect: 100-continue` gets its interim answer; HEAD answers have no
+//    body;
 //  - answers unknown paths with 404, and a doubled "/v1/v1/..." with the diagnosis (reference
 //    000) — before anything else, since the key cannot be checked on a path that does not exist;
 //  - checks `Authorization: Bearer <key>` (401 with the envelope, hints for keys with stray
@@ -56,6 +62,9 @@ struct stats {
     std::uint64_t upstream_calls = 0;    ///< Calls made to channels.
     std::uint64_t failovers = 0;         ///< Calls made to another channel after one failed.
     std::uint64_t stream_bytes_peak = 0; ///< The most bytes one relayed stream held at once.
+    std::uint64_t open_connections = 0;  ///< Connections open now (within `max_connections`).
+    std::uint64_t shed_connections = 0;  ///< Connections refused over `max_connections`.
+    std::uint64_t read_timeouts = 0;     ///< Requests cut off by the header or body time limits.
 };
 
 /// Behaviour injected into a server.

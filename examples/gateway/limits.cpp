@@ -8,6 +8,7 @@
 #endif
 
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace examples::gateway {
@@ -279,6 +280,52 @@ concurrency_limits::permits concurrency_limits::acquire(const key_config& key,
         }
     }
     return p;
+}
+
+spend_budgets::spend_budgets(const gateway_config& config)
+    : keys_(config.keys.data())
+    , committed_(std::make_unique<std::atomic<std::uint64_t>[]>(config.keys.size())) {}
+
+std::optional<spend_budgets::reservation> spend_budgets::reserve(const key_config& key,
+                                                                 std::uint64_t estimate) noexcept {
+    if (!key.budget_tokens) return reservation{};
+    std::atomic<std::uint64_t>& c = committed_[static_cast<std::size_t>(&key - keys_)];
+    // One compare-and-swap decides: two requests can never both see the same headroom.
+    std::uint64_t now = c.load(std::memory_order_relaxed);
+    do {
+        if (now >= *key.budget_tokens) return std::nullopt;
+    } while (!c.compare_exchange_weak(now, now + estimate, std::memory_order_relaxed));
+    return reservation{&c, estimate};
+}
+
+std::uint64_t spend_budgets::committed(const key_config& key) const noexcept {
+    return committed_[static_cast<std::size_t>(&key - keys_)].load(std::memory_order_relaxed);
+}
+
+spend_budgets::reservation::reservation(reservation&& o) noexcept
+    : committed_(std::exchange(o.committed_, nullptr))
+    , tokens_(o.tokens_) {}
+
+spend_budgets::reservation& spend_budgets::reservation::operator=(reservation&& o) noexcept {
+    if (this != &o) {
+        settle(0);
+        committed_ = std::exchange(o.committed_, nullptr);
+        tokens_ = o.tokens_;
+    }
+    return *this;
+}
+
+spend_budgets::reservation::~reservation() {
+    settle(0);
+}
+
+void spend_budgets::reservation::settle(std::uint64_t used) noexcept {
+    if (!committed_) return;
+    if (used >= tokens_)
+        committed_->fetch_add(used - tokens_, std::memory_order_relaxed);
+    else
+        committed_->fetch_sub(tokens_ - used, std::memory_order_relaxed);
+    committed_ = nullptr;
 }
 
 } // namespace examples::gateway

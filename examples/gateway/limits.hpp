@@ -11,7 +11,9 @@
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/decision.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -97,6 +99,51 @@ public:
 
 private:
     faultline::limit::keyed_concurrency_limiter keys_, users_;
+};
+
+/// The keys' spend budgets (`key_config::budget_tokens`), per process. A request reserves its
+/// token estimate before the upstream is called and settles the tokens it used when it ends, so
+/// requests in flight count against the budget: a key is admitted while the tokens it has spent
+/// plus those reserved are below its budget. Requests at once can therefore pass the budget by at
+/// most one request's estimate, never by one estimate each. Thread-safe.
+class spend_budgets {
+public:
+    /// Tokens of one key reserved by one request. Gives back what it holds when destroyed
+    /// unless settled. Move-only; not thread-safe (one request's).
+    class reservation {
+    public:
+        reservation() = default;
+        reservation(reservation&& o) noexcept;
+        reservation& operator=(reservation&& o) noexcept;
+        ~reservation();
+
+        /// Charges `used` tokens in place of the reserved estimate; a second call does nothing.
+        void settle(std::uint64_t used) noexcept;
+
+    private:
+        friend class spend_budgets;
+        reservation(std::atomic<std::uint64_t>* committed, std::uint64_t tokens) noexcept
+            : committed_(committed)
+            , tokens_(tokens) {}
+        std::atomic<std::uint64_t>* committed_ = nullptr; // null: no budget, or settled
+        std::uint64_t tokens_ = 0;
+    };
+
+    /// For the keys of `config`, which must outlive it. Not thread-safe (construction).
+    explicit spend_budgets(const gateway_config& config);
+
+    /// Reserves `estimate` tokens of `key`'s budget; none when the key's spent and reserved
+    /// tokens have reached its budget (the request is refused: `spend_limit_exceeded`). A key
+    /// without a budget gets an empty reservation. `key` must be one of the configuration's.
+    [[nodiscard]] std::optional<reservation> reserve(const key_config& key,
+                                                     std::uint64_t estimate) noexcept;
+
+    /// Tokens `key` has spent plus those reserved now.
+    [[nodiscard]] std::uint64_t committed(const key_config& key) const noexcept;
+
+private:
+    const key_config* keys_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> committed_; // per key: spent + reserved
 };
 
 } // namespace examples::gateway

@@ -56,6 +56,31 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
+// How long a connection being closed after an error answer is read (and its bytes dropped), so
+// that closing with unread bytes does not reset it before the client read the answer.
+constexpr auto drain_time = std::chrono::seconds(1);
+// Connections being drained at once, beyond `max_connections` (the 503s over it, the closes
+// after bad requests): past them a connection is closed at once, so that a flood of either
+// holds at most this many more sockets.
+constexpr std::size_t drains_at_once = 64;
+constexpr std::size_t drain_bytes = std::size_t(16) << 20;
+
+// Reads what a client still sends after its connection's last answer until it closes, bounded
+// in bytes and time, then closes the socket.
+net::awaitable<void> drain_and_close(beast::tcp_stream& s) {
+    beast::error_code ignored;
+    s.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    s.expires_after(drain_time);
+    std::size_t drained = 0;
+    char scratch[16 * 1024];
+    while (drained < drain_bytes) {
+        auto [ec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
+        drained += got;
+        if (ec) break;
+    }
+    s.close();
+}
+
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
 // One answer that is not a stream.
@@ -188,6 +213,91 @@ private:
     std::size_t held_ = 0;
 };
 
+// `r` answered with `status` rather than its code's own (a 405, the gateway's own 503): the
+// envelope's `status`, when it has one, and `code`, when given, say so too.
+void restatus(reply& r, unsigned status, std::string_view code = {}) {
+    r.status = status;
+    auto env = faultline::parse_envelope(r.body);
+    if (!env) return;
+    if (env.value().status) env.value().status = status;
+    if (!code.empty()) env.value().code = std::string(code);
+    r.body = faultline::serialize(env.value());
+}
+
+// One of the `max_connections` slots, held by a session. Given back before the session's socket
+// is shut down, so a client that saw its connection end finds the slot free again.
+class connection_slot {
+public:
+    explicit connection_slot(std::atomic<std::size_t>& open) noexcept
+        : open_(&open) {}
+    connection_slot(connection_slot&& o) noexcept
+        : open_(std::exchange(o.open_, nullptr)) {}
+    connection_slot& operator=(connection_slot&&) = delete;
+    ~connection_slot() { release(); }
+    void release() noexcept {
+        if (open_) std::exchange(open_, nullptr)->fetch_sub(1, std::memory_order_relaxed);
+    }
+
+private:
+    std::atomic<std::size_t>* open_;
+};
+
+// Cancels a socket's pending reads at a deadline without closing it: a Beast tcp_stream's own
+// timeout closes the socket at once, before the session could give back its slot or answer
+// 408. Used on the session's strand only; a completion of an earlier arming that was already
+// queued when the watch was re-armed or disarmed is ignored.
+class read_watch {
+public:
+    explicit read_watch(tcp::socket& socket)
+        : timer_(socket.get_executor())
+        , state_(std::make_shared<state>()) {
+        state_->socket = &socket;
+    }
+    read_watch(const read_watch&) = delete;
+    read_watch& operator=(const read_watch&) = delete;
+    ~read_watch() { state_->socket = nullptr; }
+
+    void arm(clock::time_point at) {
+        state_->fired = false;
+        timer_.expires_at(at);
+        timer_.async_wait([st = state_, generation = ++state_->generation](beast::error_code ec) {
+            if (ec || generation != st->generation || !st->socket) return;
+            st->fired = true;
+            beast::error_code ignored;
+            st->socket->cancel(ignored);
+        });
+    }
+    void disarm() {
+        ++state_->generation;
+        timer_.cancel();
+    }
+    // Whether the deadline cancelled the read since the last `arm`.
+    [[nodiscard]] bool fired() const noexcept { return state_->fired; }
+
+private:
+    struct state {
+        tcp::socket* socket = nullptr;
+        std::uint64_t generation = 0;
+        bool fired = false;
+    };
+    net::steady_timer timer_;
+    std::shared_ptr<state> state_;
+};
+
+// Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
+// only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112
+// §6.1 and §6.3).
+bool chunked_alone(const http::fields& h) {
+    const auto [first, last] = h.equal_range(http::field::transfer_encoding);
+    if (first == last || std::next(first) != last) return false;
+    std::string_view v(first->value().data(), first->value().size());
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return beast::iequals(v, "chunked");
+}
+
 } // namespace
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
@@ -195,7 +305,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         : config(std::move(c))
         , options(std::move(o))
         , acceptor(net::make_strand(ex))
-        , concurrency(config) {
+        , concurrency(config)
+        , budgets(config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0)
@@ -212,16 +323,15 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         }
         for (const auto& ch : config.channels)
             calls.emplace(ch.name, 0);
-        spent = std::make_unique<std::atomic<std::uint64_t>[]>(config.keys.size());
     }
 
     gateway_config config;
     server_options options;
     tcp::acceptor acceptor;
     concurrency_limits concurrency;
+    spend_budgets budgets;
     std::unordered_map<std::string, model_state> models;
     std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
-    std::unique_ptr<std::atomic<std::uint64_t>[]> spent;               // tokens, per key
     std::atomic<std::uint64_t> ids{0};
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
@@ -229,6 +339,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
             failovers{0}, stream_bytes_peak{0};
     } count;
     std::atomic<std::size_t> stream_bytes{0}; // held by all relayed streams now
+    std::atomic<std::size_t> open_connections{0};
+    std::atomic<std::size_t> draining{0}; // connections in drain_and_close, held beyond the cap
+    std::atomic<std::uint64_t> shed_connections{0}, read_timeouts{0};
     std::mutex log_mutex;
 
     void log(std::string_view line) {
@@ -256,7 +369,18 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     }
 
     net::awaitable<void> accept_loop();
-    net::awaitable<void> session(tcp::socket socket);
+    net::awaitable<void> session(tcp::socket socket, connection_slot slot);
+    // Answers a connection over `max_connections` with a 503 and closes it.
+    net::awaitable<void> shed(tcp::socket socket);
+    // How reading one request ended: a request to serve, a connection to close quietly (the
+    // client closed it or went idle), or an answer to send before closing it.
+    struct read_result {
+        bool request = false;
+        std::optional<reply> refusal;
+    };
+    net::awaitable<read_result> read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                                             http::request_parser<http::string_body>& parser,
+                                             read_watch& watch, bool first);
     net::awaitable<bool> handle(beast::tcp_stream& s, http::request<http::string_body>& req);
     // A chat request that passed every check made before limits.
     struct chat_request {
@@ -265,6 +389,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         bool stream = false;
         std::uint64_t prompt_tokens = 0;
         std::uint64_t max_tokens = 0;
+        // The key's spend budget holds the estimate until the request ends; settled with the
+        // tokens used (mutable: the request is otherwise read-only once prepared).
+        mutable spend_budgets::reservation spend;
     };
     // Routing, authentication, the body, the model, context length and the spend budget: the
     // reply that ends the request here, or the request to serve.
@@ -356,66 +483,198 @@ net::awaitable<void> server::impl::accept_loop() {
         }
         count.connections.fetch_add(1, std::memory_order_relaxed);
         const auto ex = socket.get_executor();
-        net::co_spawn(ex, self->session(std::move(socket)), net::detached);
+        // Only this loop takes slots (sessions give them back), so the cap is never overrun.
+        if (open_connections.load(std::memory_order_relaxed) >= config.max_connections) {
+            shed_connections.fetch_add(1, std::memory_order_relaxed);
+            // The answers are bounded too: a flood beyond them is closed without one.
+            if (draining.load(std::memory_order_relaxed) < drains_at_once) {
+                draining.fetch_add(1, std::memory_order_relaxed);
+                net::co_spawn(ex, self->shed(std::move(socket)), net::detached);
+            }
+            continue;
+        }
+        open_connections.fetch_add(1, std::memory_order_relaxed);
+        net::co_spawn(ex, self->session(std::move(socket), connection_slot(open_connections)),
+                      net::detached);
     }
 }
 
-net::awaitable<void> server::impl::session(tcp::socket socket) {
+net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot taken) {
     auto self = shared_from_this();
+    // A local after `self`, so that a frame destroyed before it ended (the io_context stopped)
+    // gives the slot back while the server still exists; parameters outlive locals.
+    connection_slot slot = std::move(taken);
     beast::error_code nodelay_ec;
     // Stream events are small writes: without TCP_NODELAY, Nagle's algorithm holds each one
     // back until the client's delayed ACK, some 40 ms per event.
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     beast::tcp_stream s(std::move(socket));
+    read_watch watch(s.socket());
     beast::flat_buffer buffer;
-    for (;;) {
+    for (bool first = true;; first = false) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(16 * 1024);
         parser.body_limit(config.max_body);
-        s.expires_after(std::chrono::seconds(120)); // an idle keep-alive connection
-        auto [ec, n] = co_await http::async_read(s, buffer, parser, nothrow);
-        (void)n;
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-            ec == net::error::connection_reset || ec == net::error::eof)
-            break;
-        if (ec) {
-            // Bad input gets an answer before the connection closes: 413 for a body over the
-            // limit, 400 for anything unparsable.
+        read_result rr = co_await read_request(s, buffer, parser, watch, first);
+        if (rr.refusal) {
+            // Bad input gets an answer before the connection closes.
             count.requests.fetch_add(1, std::memory_order_relaxed);
             const std::string id = next_id();
-            reply r =
-                ec == http::error::body_limit
-                    ? error_reply(faultline::error::payload_too_large,
-                                  "The request body is larger than " +
-                                      std::to_string(config.max_body) + " bytes.",
-                                  id)
-                    : error_reply(
-                          faultline::error::invalid_request,
-                          "The request could not be read as HTTP/1.1: " + ec.message() + ".", id);
             http::request<http::string_body> none;
+            if (parser.is_header_done()) none.method(parser.get().method()); // HEAD: no body
             none.keep_alive(false);
-            (void)co_await send(s, none, r, id);
-            // Read what the client is still sending before closing: closing with unread bytes
-            // resets the connection, and the client might never read the answer. Bounded in
-            // bytes and time.
-            beast::error_code ignored;
-            s.socket().shutdown(tcp::socket::shutdown_send, ignored);
-            s.expires_after(std::chrono::seconds(1));
-            std::size_t drained = 0;
-            char scratch[16 * 1024];
-            while (drained < (std::size_t(16) << 20)) {
-                auto [dec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
-                drained += got;
-                if (dec) break;
-            }
-            break;
+            (void)co_await send(s, none, *rr.refusal, id);
+            slot.release();
+            if (draining.fetch_add(1, std::memory_order_relaxed) < drains_at_once)
+                co_await drain_and_close(s);
+            draining.fetch_sub(1, std::memory_order_relaxed);
+            co_return;
         }
+        if (!rr.request) break;
         http::request<http::string_body> req = parser.release();
         count.requests.fetch_add(1, std::memory_order_relaxed);
         if (!co_await handle(s, req)) break;
     }
+    slot.release();
     beast::error_code ignored;
     s.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+net::awaitable<server::impl::read_result>
+server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                           http::request_parser<http::string_body>& parser, read_watch& watch,
+                           bool first) {
+    // The watch, not the stream, keeps the time while reading; writes keep their own.
+    s.expires_never();
+    read_result out;
+    const auto refuse = [&](faultline::error e, std::string message) {
+        out.refusal = error_reply(e, message, "");
+        return out;
+    };
+    // A read that failed: the client closed the connection (quietly closed here too), or an
+    // answer for it.
+    const auto failed = [&](const beast::error_code& ec) {
+        if (ec == http::error::end_of_stream || ec == net::error::connection_reset ||
+            ec == net::error::eof || ec == net::error::operation_aborted)
+            return out;
+        if (ec == http::error::body_limit)
+            return refuse(faultline::error::payload_too_large, "The request body is larger than " +
+                                                                   std::to_string(config.max_body) +
+                                                                   " bytes.");
+        return refuse(faultline::error::invalid_request,
+                      "The request could not be read as HTTP/1.1: " + ec.message() + ".");
+    };
+    const auto timed_out = [&](std::string message) {
+        read_timeouts.fetch_add(1, std::memory_order_relaxed);
+        return refuse(faultline::error::request_timeout, std::move(message));
+    };
+
+    clock::time_point header_start = clock::now();
+    if (!first && buffer.size() == 0) {
+        // A kept-alive connection between requests: its header time starts with its next byte.
+        watch.arm(header_start + config.idle_timeout);
+        auto [ec, n] = co_await s.async_read_some(buffer.prepare(4096), nothrow);
+        watch.disarm();
+        buffer.commit(n);
+        if (ec) co_return out;
+        header_start = clock::now();
+    }
+    watch.arm(header_start + config.header_timeout);
+    {
+        auto [ec, n] = co_await http::async_read_header(s, buffer, parser, nothrow);
+        watch.disarm();
+        if (ec && watch.fired()) {
+            // Silence from the start is an idle connection: closed without a word.
+            if (buffer.size() == 0 && !parser.got_some()) co_return out;
+            co_return timed_out("The request header did not arrive within " +
+                                std::to_string(config.header_timeout.count()) +
+                                " ms (header_timeout_ms).");
+        }
+        if (ec) co_return failed(ec);
+    }
+
+    // The body's framing: only a length or `chunked` alone says where a body ends. Another
+    // coding, or both, would leave the rest of the bytes to be read as a second request.
+    const http::fields& h = parser.get();
+    if (h.find(http::field::transfer_encoding) != h.end()) {
+        if (h.find(http::field::content_length) != h.end())
+            co_return refuse(faultline::error::invalid_request,
+                             "The request has both Content-Length and Transfer-Encoding: its "
+                             "length is ambiguous. Send one of them.");
+        if (!chunked_alone(h))
+            co_return refuse(faultline::error::invalid_request,
+                             "Unsupported Transfer-Encoding: this server reads bodies sent with "
+                             "Content-Length or with 'Transfer-Encoding: chunked' alone.");
+    }
+    if (const auto expect = h.find(http::field::expect);
+        expect != h.end() && parser.get().version() >= 11) {
+        if (!beast::iequals(expect->value(), "100-continue")) {
+            refuse(faultline::error::invalid_request,
+                   "Unsupported expectation: this server meets 'Expect: 100-continue' only.");
+            restatus(*out.refusal, 417, "expectation_failed");
+            co_return out;
+        }
+        if (!parser.is_done()) {
+            // The client waits for this before it sends the body.
+            http::response<http::empty_body> go_on{http::status::continue_, 11};
+            s.expires_after(std::chrono::seconds(30));
+            auto [ec, n] = co_await http::async_write(s, go_on, nothrow);
+            (void)n;
+            s.expires_never();
+            if (ec) co_return out;
+        }
+    }
+
+    // The body: whole within body_timeout, and once the grace period is over, on average no
+    // slower than the minimum rate. The watch wakes at the first moment either can fail, so
+    // when it fires, one has.
+    const clock::time_point body_start = clock::now();
+    const clock::time_point body_deadline = body_start + config.body_timeout;
+    const std::uint64_t rate = config.min_body_bytes_per_second;
+    std::uint64_t received = 0;
+    while (!parser.is_done()) {
+        clock::time_point wake = body_deadline;
+        if (rate) {
+            // When the average falls below the rate unless another byte comes (capped at a
+            // day: far past any body time limit, and inside the clock's range).
+            const auto due =
+                std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(std::min(
+                    (static_cast<double>(received) + 1) / static_cast<double>(rate), 86'400.0)));
+            wake =
+                std::min(wake, body_start + std::max<clock::duration>(config.body_rate_grace, due));
+        }
+        watch.arm(wake);
+        auto [ec, n] = co_await http::async_read_some(s, buffer, parser, nothrow);
+        watch.disarm();
+        received += n;
+        if (ec && watch.fired())
+            co_return timed_out(
+                wake == body_deadline
+                    ? "The request body did not arrive within " +
+                          std::to_string(config.body_timeout.count()) + " ms (body_timeout_ms)."
+                    : "The request body arrived slower than " + std::to_string(rate) +
+                          " bytes per second (min_body_bytes_per_second).");
+        if (ec) co_return failed(ec);
+    }
+    out.request = true;
+    co_return out;
+}
+
+net::awaitable<void> server::impl::shed(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::tcp_stream s(std::move(socket));
+    const std::string id = next_id();
+    reply r = error_reply(faultline::error::overloaded,
+                          "The gateway has " + std::to_string(config.max_connections) +
+                              " connections open, its limit (max_connections). Retry shortly.",
+                          id);
+    restatus(r, 503);
+    r.headers.emplace_back("retry-after", "1");
+    http::request<http::string_body> none;
+    none.keep_alive(false);
+    (void)co_await send(s, none, r, id);
+    co_await drain_and_close(s);
+    draining.fetch_sub(1, std::memory_order_relaxed);
 }
 
 net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
@@ -436,6 +695,13 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
         log(std::string(req.method_string()) + " " + std::string(req.target()) + " " +
             std::to_string(r.status) + " id=" + request_id);
     s.expires_after(std::chrono::seconds(30));
+    if (req.method() == http::verb::head) {
+        // The header only, Content-Length included: what a GET would have had.
+        http::response_serializer<http::string_body> sr{res};
+        auto [ec, n] = co_await http::async_write_header(s, sr, nothrow);
+        (void)n;
+        co_return !ec && res.keep_alive();
+    }
     auto [ec, n] = co_await http::async_write(s, res, nothrow);
     (void)n;
     co_return !ec && res.keep_alive();
@@ -474,14 +740,16 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
             "Unknown path " + std::string(path) +
                 ". This gateway serves POST /v1/chat/completions and GET /v1/models.",
             id);
+    // HEAD wherever GET is allowed (RFC 9110 §9.3.2); `send` leaves its body out.
     const http::verb want = chat_path ? http::verb::post : http::verb::get;
-    if (req.method() != want) {
+    if (req.method() != want && !(want == http::verb::get && req.method() == http::verb::head)) {
+        const std::string allow = want == http::verb::get ? "GET, HEAD" : "POST";
         reply r = error_reply(faultline::error::invalid_request,
                               "Method not allowed: use " + std::string(http::to_string(want)) +
                                   " " + std::string(path) + ".",
                               id);
-        r.status = 405;
-        r.headers.emplace_back("allow", std::string(http::to_string(want)));
+        restatus(r, 405, "method_not_allowed");
+        r.headers.emplace_back("allow", allow);
         return r;
     }
 
@@ -573,13 +841,16 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
                                " tokens) plus max_tokens (" + std::to_string(out.max_tokens) +
                                ") exceed it.",
                            id, "messages");
-    const std::size_t k = static_cast<std::size_t>(key - config.keys.data());
-    if (key->budget_tokens && spent[k].load(std::memory_order_relaxed) >= *key->budget_tokens)
+    // Reserved before any upstream call, so that requests in flight count against the budget.
+    std::optional<spend_budgets::reservation> spend =
+        budgets.reserve(*key, out.prompt_tokens + out.max_tokens);
+    if (!spend)
         return error_reply(faultline::error::spend_limit_exceeded,
                            "Spend limit reached for key " + key->id + " (" +
                                std::to_string(*key->budget_tokens) +
                                " tokens). Raise the key's budget; retrying will not help.",
                            id);
+    out.spend = std::move(*spend);
     return out;
 }
 
@@ -598,7 +869,6 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
     const key_config& key = *cr.key;
     model_state& ms = *cr.model;
     const std::string& model_id = ms.model->id;
-    const std::size_t key_index = static_cast<std::size_t>(&key - config.keys.data());
     const std::uint64_t estimate = cr.prompt_tokens + cr.max_tokens;
     const user_config* user = key.user.empty() ? nullptr : config.find_user(key.user);
 
@@ -713,7 +983,7 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                 keep = co_await send(s, req, r, id);
             }
             const std::uint64_t used = cr.prompt_tokens + completion;
-            spent[key_index].fetch_add(used, std::memory_order_relaxed);
+            cr.spend.settle(used);
             if (config.limits_enabled && estimate > used)
                 options.limiter->refund({&key, user, &ch}, 0, estimate - used, options.clock());
             co_return keep;
@@ -972,10 +1242,20 @@ stats server::snapshot() const noexcept {
     const auto get = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
     };
-    return {get(c.connections),   get(c.requests),         get(c.ok),
-            get(c.client_errors), get(c.rate_limited),     get(c.server_errors),
-            get(c.streams),       get(c.stream_errors),    get(c.upstream_calls),
-            get(c.failovers),     get(c.stream_bytes_peak)};
+    return {get(c.connections),
+            get(c.requests),
+            get(c.ok),
+            get(c.client_errors),
+            get(c.rate_limited),
+            get(c.server_errors),
+            get(c.streams),
+            get(c.stream_errors),
+            get(c.upstream_calls),
+            get(c.failovers),
+            get(c.stream_bytes_peak),
+            static_cast<std::uint64_t>(impl_->open_connections.load(std::memory_order_relaxed)),
+            get(impl_->shed_connections),
+            get(impl_->read_timeouts)};
 }
 
 const gateway_config& server::config() const noexcept {

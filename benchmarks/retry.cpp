@@ -1,7 +1,7 @@
 // Backoff, retry decision, retry budget and circuit breaker costs, beside the bare generator
 // call they build on (and std::uniform_real_distribution, the obvious alternative mapping); and
 // a whole call's decisions by the pipeline beside the hand-written loop it replaces, with
-// allocations per call counted by a global operator new in this translation unit
+// allocations per call counted by count_allocations.hpp
 // ("allocs_per_call").
 
 #include <faultline/pipeline.hpp>
@@ -11,6 +11,8 @@
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>
 
+#include "count_allocations.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -19,23 +21,6 @@
 #include <new>
 #include <random>
 #include <vector>
-
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-} // namespace
-
-// Not inlined, so the compiler sees operator new/delete pairs rather than a new paired with free.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-    std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
 
 namespace fl = faultline;
 using namespace std::chrono_literals;

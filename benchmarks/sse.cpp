@@ -8,6 +8,8 @@
 #include <faultline/sse/monitor.hpp>
 #include <faultline/sse/parser.hpp>
 
+#include "count_allocations.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -17,23 +19,6 @@
 #include <new>
 #include <random>
 #include <string>
-
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-} // namespace
-
-// Not inlined, so the compiler sees operator new/delete pairs rather than a new paired with free.
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-    std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
 
 namespace {
 

@@ -3,6 +3,8 @@
 #include <faultline/envelope.hpp>
 #include <faultline/retry_after.hpp>
 
+#include "header_value.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -11,13 +13,7 @@ namespace fl = faultline;
 namespace lim = faultline::limit;
 using namespace std::chrono_literals;
 
-namespace {
-std::string find(const std::vector<lim::header>& hs, std::string_view name) {
-    for (const auto& [n, v] : hs)
-        if (n == name) return v;
-    return "<absent>";
-}
-} // namespace
+using faultline_test::find;
 
 BOOST_AUTO_TEST_SUITE(refuse)
 

@@ -256,6 +256,9 @@ private:
     void on_event(const event& e, bool quote_e);
     void on_retry(std::chrono::milliseconds ms);
     void on_fragment(const event_fragment& f);
+    // What a whole event of kind `k` means for the verdict: a terminator (`completed`: the
+    // protocol's own), the first error's failure, the first malformed event.
+    void record(event_kind k, faultline::failure&& f, bool completed);
     std::error_code stop(std::error_code ec);
 
     monitor_options opts_;

@@ -453,16 +453,23 @@ void monitor<Handler, Clock>::on_event(const event& e, bool quote_e) {
     ++events_;
     if (k == event_kind::content) ++content_;
     handler_.on_event(e, k);
+    if constexpr (detail::has_on_error<Handler>)
+        if (k == event_kind::error) handler_.on_error(e, std::as_const(f));
+    // A `[DONE]` is the end of a Responses or Anthropic stream, not its completion.
+    record(k, std::move(f),
+           k == event_kind::done &&
+               (detail::is_terminator_event(e.type, protocol_) ||
+                (protocol_ != protocol::responses && protocol_ != protocol::anthropic_messages)));
+}
+
+template <class Handler, class Clock>
+void monitor<Handler, Clock>::record(event_kind k, faultline::failure&& f, bool completed) {
     switch (k) {
     case event_kind::done:
         done_ = true;
-        // A `[DONE]` is the end of a Responses or Anthropic stream, not its completion.
-        completed_ =
-            detail::is_terminator_event(e.type, protocol_) ||
-            (protocol_ != protocol::responses && protocol_ != protocol::anthropic_messages);
+        completed_ = completed;
         break;
     case event_kind::error:
-        if constexpr (detail::has_on_error<Handler>) handler_.on_error(e, std::as_const(f));
         if (!failure_) failure_ = std::move(f);
         break;
     case event_kind::malformed_json:
@@ -510,20 +517,7 @@ void monitor<Handler, Clock>::on_fragment(const event_fragment& f) {
         ++events_;
         if (k == event_kind::content) ++content_;
         handler_.on_fragment(f, k);
-        switch (k) {
-        case event_kind::done:
-            done_ = true;
-            completed_ = true;
-            break;
-        case event_kind::error:
-            if (!failure_) failure_ = std::move(failed);
-            break;
-        case event_kind::malformed_json:
-            if (!malformed_) malformed_ = detail::local_failure(error::malformed_json);
-            break;
-        default:
-            break;
-        }
+        record(k, std::move(failed), true); // `done` here is always the protocol's terminator
     } else {
         (void)f;
     }

@@ -41,7 +41,6 @@
 #include <chrono>
 #include <functional>
 #include <optional>
-#include <random>
 #include <system_error>
 #include <thread>
 #include <type_traits>

@@ -302,7 +302,7 @@ faultline::result<options> parse_options(std::span<char* const> args, std::strin
     }
     if (c.url.empty()) return fail("--url: is required");
     auto base = parse_base_url(c.url);
-    if (!base)
+    if (!base || base.value().tls)
         return fail("--url: must be an http URL such as http://127.0.0.1:8080/v1, not '" + c.url +
                     "'");
     o.url = std::move(base).value();

@@ -48,11 +48,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-/// An `http://host[:port][/path]` base URL, split.
+/// An `http(s)://host[:port][/path]` base URL, split.
 struct base_url {
     std::string host;
-    std::uint16_t port = 80;
-    std::string path; ///< Without a trailing slash; "" for the root.
+    std::uint16_t port = 80; ///< 443 by default for https.
+    bool tls = false;        ///< https.
+    std::string path;        ///< Without a trailing slash; "" for the root.
 
     /// `path` + `suffix` ("/v1/chat/completions").
     [[nodiscard]] std::string target(std::string_view suffix) const {
@@ -60,15 +61,22 @@ struct base_url {
     }
 };
 
-/// Splits `url`; `faultline::error::base_url_invalid` for anything but an http URL with a host
-/// and an optional decimal port, without query or fragment. Thread-safe.
+/// Splits `url`; `faultline::error::base_url_invalid` for anything but an http or https URL
+/// with a host and an optional decimal port, without query or fragment. Thread-safe.
 [[nodiscard]] inline faultline::result<base_url> parse_base_url(std::string_view url) {
-    constexpr std::string_view scheme = "http://";
-    if (url.substr(0, scheme.size()) != scheme) return faultline::error::base_url_invalid;
-    url.remove_prefix(scheme.size());
+    constexpr std::string_view http = "http://", https = "https://";
+    base_url out;
+    if (url.substr(0, http.size()) == http) {
+        url.remove_prefix(http.size());
+    } else if (url.substr(0, https.size()) == https) {
+        url.remove_prefix(https.size());
+        out.tls = true;
+        out.port = 443;
+    } else {
+        return faultline::error::base_url_invalid;
+    }
     const std::size_t slash = url.find('/');
     std::string_view authority = url.substr(0, slash);
-    base_url out;
     out.path = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
     while (!out.path.empty() && out.path.back() == '/')
         out.path.pop_back();

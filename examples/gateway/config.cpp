@@ -1,5 +1,7 @@
 #include "gateway/config.hpp"
 
+#include "common/http_client.hpp"
+
 #include <faultline/envelope.hpp>
 
 #include <boost/json/parse.hpp>
@@ -142,7 +144,9 @@ gateway_config demo_config() {
     c.channels.push_back(channel("slow-head", failure_mode::timeout));
     c.channels.push_back(channel("midstream", failure_mode::midstream_error));
     c.channels.push_back(channel("upstream-cut", failure_mode::upstream_cutoff));
-    c.channels.push_back(channel("cut", failure_mode::cutoff));
+    ch = channel("cut", failure_mode::cutoff);
+    ch.pass_cuts = true;
+    c.channels.push_back(ch);
     c.channels.push_back(channel("huge", failure_mode::huge_line));
     ch = channel("slow", failure_mode::slow);
     ch.chunks = 3;
@@ -227,6 +231,19 @@ std::string validate(const gateway_config& c) {
         if (ch.line_bytes > (std::size_t(1) << 30))
             return "channel '" + ch.name + "': line_bytes above 1 GiB";
         if (!check_level(ch.limits)) return "channel '" + ch.name + "': limit out of range";
+        if (!ch.url.empty() && !parse_base_url(ch.url))
+            return "channel '" + ch.name +
+                   "': url must be an http:// or https:// base URL "
+                   "without query or fragment";
+        if (ch.url.empty() &&
+            !(ch.api_key_env.empty() && ch.ca_file.empty() && ch.upstream_model.empty()))
+            return "channel '" + ch.name + "': api_key_env, ca_file and upstream_model need a url";
+        if (!ch.ca_file.empty() && ch.url.rfind("https://", 0) != 0)
+            return "channel '" + ch.name + "': ca_file needs an https url";
+        if (ch.connect_timeout.count() <= 0)
+            return "channel '" + ch.name + "': connect_timeout_ms must be positive";
+        if (ch.max_idle_connections > 1024)
+            return "channel '" + ch.name + "': max_idle_connections must be at most 1024";
     }
     seen.clear();
     for (const auto& m : c.models) {
@@ -238,6 +255,16 @@ std::string validate(const gateway_config& c) {
                 return "model '" + m.id + "' names an unknown channel '" + name + "'";
     }
     return {};
+}
+
+void route_channels(gateway_config& c, std::string_view base, std::string_view ca_file) {
+    while (!base.empty() && base.back() == '/')
+        base.remove_suffix(1);
+    for (channel_config& ch : c.channels) {
+        if (!ch.url.empty()) continue;
+        ch.url = std::string(base) + "/" + ch.name + "/v1";
+        if (ch.url.rfind("https://", 0) == 0) ch.ca_file = std::string(ca_file);
+    }
 }
 
 // ---- JSON ---------------------------------------------------------------------------------
@@ -463,6 +490,13 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
         o.number("fail_after", ch.fail_after, 100'000);
         o.number("line_bytes", ch.line_bytes, std::uint64_t(1) << 30);
         read_limits(o, ch.limits);
+        o.string("url", ch.url);
+        o.string("api_key_env", ch.api_key_env);
+        o.string("upstream_model", ch.upstream_model);
+        o.string("ca_file", ch.ca_file);
+        o.millis("connect_timeout_ms", ch.connect_timeout);
+        o.number("max_idle_connections", ch.max_idle_connections, 1024);
+        o.boolean("pass_cuts", ch.pass_cuts);
         o.finish();
         c.channels.push_back(std::move(ch));
     });

@@ -88,6 +88,27 @@ struct channel_config {
     unsigned fail_after = 3;                       ///< Chunks before a mid-stream failure.
     std::size_t line_bytes = std::size_t(6) << 20; ///< For `huge_line`.
     level_limits limits;                           ///< The gateway's limits towards it.
+
+    /// The channel's OpenAI-compatible base URL (`http://` or `https://`, with its `/v1`; the
+    /// gateway appends `/chat/completions`). "": the channel is simulated in the gateway's own
+    /// process by the fields above; with a URL those describe nothing the gateway does (the
+    /// upstream, e.g. `faultline-upstream-sim`, decides how it answers).
+    std::string url;
+    /// The environment variable holding the channel's API key, sent as `Authorization: Bearer`.
+    /// "": no key. The key itself is never in the configuration, a log line or an error.
+    std::string api_key_env;
+    /// The model name the upstream knows ("": the gateway's model id).
+    std::string upstream_model;
+    /// A PEM file of extra certificate authorities for an https URL (a self-signed local
+    /// upstream), trusted beside the system store. Certificates are always verified.
+    std::string ca_file;
+    std::chrono::milliseconds connect_timeout{2000}; ///< TCP connect and TLS handshake.
+    /// Idle keep-alive connections the gateway keeps to this channel; more are closed.
+    std::size_t max_idle_connections = 16;
+    /// When the upstream cuts a stream (no `[DONE]`), cut the client's stream too instead of
+    /// ending it with an error chunk: a proxy that does not read SSE, as some gateways are.
+    /// Simulated `cutoff` channels behave so.
+    bool pass_cuts = false;
 };
 
 /// A model and the channels that serve it, in failover order.
@@ -156,6 +177,11 @@ struct gateway_config {
 /// The built-in configuration the demo and the tests use: one model per failure of the reference
 /// documents (see the README's table). Thread-safe.
 [[nodiscard]] gateway_config demo_config();
+
+/// Sends every channel without a `url` to `base` + "/" + its name + "/v1" (a
+/// `faultline-upstream-sim` serving the same channels), trusting `ca_file` ("": none) when
+/// `base` is https. The channels keep their failure fields: the simulator reads them. Thread-safe.
+void route_channels(gateway_config& c, std::string_view base, std::string_view ca_file = {});
 
 /// Reads a configuration from JSON (members as in the README; unknown members are errors).
 /// On failure returns `faultline::error::invalid_request` (or `malformed_json`) and puts one

@@ -1,8 +1,9 @@
 #ifndef FAULTLINE_EXAMPLES_GATEWAY_GATEWAY_HPP
 #define FAULTLINE_EXAMPLES_GATEWAY_GATEWAY_HPP
 
-// An OpenAI-compatible gateway on Boost.Beast, in front of simulated upstream channels: what a
-// server built on faultline looks like. Per request it
+// An OpenAI-compatible gateway on Boost.Beast, in front of upstream channels (OpenAI-compatible
+// servers at http or https URLs, or channels simulated in-process): what a server built on
+// faultline looks like. Per request it
 //
 //  - reads each request within a budget: at most `max_connections` connections open (503 beyond
 //    it), the header within `header_timeout`, the body within `body_timeout` and no slower than
@@ -25,6 +26,9 @@
 //  - classifies upstream errors in any dialect and answers with the taxonomy's status, type and
 //    code; 5xx messages are redacted and carry an `event_id` that the log line repeats with the
 //    real cause (references 001/002); an upstream 429 passes through with its Retry-After;
+//  - calls a channel with a URL over keep-alive connections (TLS verified, see channel.hpp),
+//    sending the client's body (the model renamed when the channel says so) and the channel's
+//    key; a connection is closed when the call is abandoned;
 //  - relays streams through `faultline::sse::monitor`: content as it comes, comment heartbeats
 //    when the upstream is quiet, and on an upstream error chunk, a truncated upstream, a stream
 //    over its memory budget, an upstream that goes quiet or the stream time limit, the error
@@ -65,6 +69,8 @@ struct stats {
     std::uint64_t open_connections = 0;  ///< Connections open now (within `max_connections`).
     std::uint64_t shed_connections = 0;  ///< Connections refused over `max_connections`.
     std::uint64_t read_timeouts = 0;     ///< Requests cut off by the header or body time limits.
+    /// Connections opened to channels with a URL (fewer than calls when kept alive).
+    std::uint64_t upstream_connections = 0;
 };
 
 /// Behaviour injected into a server.

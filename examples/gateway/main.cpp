@@ -1,8 +1,10 @@
-// faultline-gateway: an OpenAI-compatible gateway in front of simulated upstream channels.
+// faultline-gateway: an OpenAI-compatible gateway in front of upstream channels: real ones at
+// their URLs, or simulated ones (in its own process, or in faultline-upstream-sim).
 // Prints "faultline-gateway listening on http://HOST:PORT" once it accepts connections, then one
 // log line per request on stderr.
 
 #include "common/cli.hpp"
+#include "common/http_client.hpp"
 #include "gateway/gateway.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -23,7 +25,8 @@ constexpr std::string_view program = "faultline-gateway";
 
 constexpr std::string_view description =
     R"(An OpenAI-compatible HTTP/1.1 gateway (POST /v1/chat/completions, GET /v1/models) in front of
-simulated upstream channels whose failures are configured per model. Built on faultline: error
+upstream channels: OpenAI-compatible servers at http or https URLs, or simulated channels whose
+failures are configured per model (in this process, or in faultline-upstream-sim). Built on faultline: error
 envelopes, classification, SSE monitoring, rate limits, circuit breakers.)";
 
 constexpr std::string_view footer =
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     std::optional<std::string> config_file, host, redis;
     std::optional<std::uint16_t> port;
     std::optional<unsigned> threads;
+    std::optional<std::string> channels_at, ca_file;
     bool no_limits = false, quiet = false;
     examples::command_line cl(std::string(program), "[options]", std::string(description),
                               std::string(footer));
@@ -50,6 +54,12 @@ int main(int argc, char** argv) {
              0, 65535, port);
     cl.whole("--threads", "N", "threads running the server (default 1, or the config's)", 1, 256,
              threads);
+    cl.text("--channels-at", "URL",
+            "call every channel that has no url over the network at URL/<channel>/v1\n"
+            "(a faultline-upstream-sim serving the same configuration)",
+            channels_at);
+    cl.text("--ca-file", "FILE",
+            "a PEM file of certificate authorities to trust for an https --channels-at", ca_file);
     cl.flag("--no-limits", "turn rate, token and in-flight limits off (for measuring their cost)",
             no_limits);
     std::uint16_t redis_port = 0;
@@ -85,6 +95,18 @@ int main(int argc, char** argv) {
             return 1;
         }
         config = std::move(parsed.value());
+    }
+    if (channels_at) {
+        if (!examples::parse_base_url(*channels_at)) {
+            std::fprintf(stderr,
+                         "%s: --channels-at: must be an http:// or https:// URL, not '%s'\n",
+                         program.data(), channels_at->c_str());
+            return 2;
+        }
+        gw::route_channels(config, *channels_at, ca_file.value_or(""));
+    } else if (ca_file) {
+        std::fprintf(stderr, "%s: --ca-file: needs --channels-at\n", program.data());
+        return 2;
     }
     if (host) config.host = *host;
     if (port) config.port = *port;

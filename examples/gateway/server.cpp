@@ -1,3 +1,4 @@
+#include "gateway/channel.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/upstream.hpp"
 
@@ -287,6 +288,29 @@ private:
 // Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
 // only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112
 // §6.1 and §6.3).
+// `body` (a chat request that parsed before) with `model` in place of its model.
+std::string with_model(std::string_view body, const std::string& model) {
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) return std::string(body);
+    v.as_object()["model"] = model;
+    return json::serialize(v);
+}
+
+// `usage.completion_tokens` of a completion; 0 when it has none.
+std::uint64_t completion_tokens_of(std::string_view body) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) return 0;
+    const json::value* usage = v.as_object().if_contains("usage");
+    if (!usage || !usage->is_object()) return 0;
+    const json::value* n = usage->as_object().if_contains("completion_tokens");
+    if (!n) return 0;
+    if (n->is_uint64()) return n->as_uint64();
+    if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::uint64_t>(n->as_int64());
+    return 0;
+}
+
 bool chunked_alone(const http::fields& h) {
     const auto [first, last] = h.equal_range(http::field::transfer_encoding);
     if (first == last || std::next(first) != last) return false;
@@ -306,7 +330,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         , options(std::move(o))
         , acceptor(net::make_strand(ex))
         , concurrency(config)
-        , budgets(config) {
+        , budgets(config)
+        , channels(ex, config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0)
@@ -330,6 +355,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     tcp::acceptor acceptor;
     concurrency_limits concurrency;
     spend_budgets budgets;
+    channel_clients channels;
     std::unordered_map<std::string, model_state> models;
     std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
     std::atomic<std::uint64_t> ids{0};
@@ -409,7 +435,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     };
     net::awaitable<stream_outcome> stream(beast::tcp_stream& s,
                                           const http::request<http::string_body>& req,
-                                          const upstream_reply& up, clock::time_point call_start,
+                                          channel_call& up, bool pass_cuts,
                                           const header_list& headers, const std::string& request_id,
                                           std::uint64_t& completion);
     // The 429 for a refused admission, the level named in the message.
@@ -905,7 +931,6 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
         if (config.limits_enabled && charged && tokens)
             options.limiter->refund({&key, user, nullptr}, 0, tokens, options.clock());
     };
-    net::steady_timer timer(s.get_executor());
     faultline::result<std::size_t> first = ms.pool->pick(options.clock());
     for (std::size_t k = 0; first && k < n; ++k) {
         const std::size_t ci = (first.value() + k) % n;
@@ -937,25 +962,38 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
         count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
         if (last) count.failovers.fetch_add(1, std::memory_order_relaxed);
         const clock::time_point call_start = clock::now();
-        const upstream_reply up =
-            simulate(ch, call, calls.at(ch.name).fetch_add(1, std::memory_order_relaxed));
-        if (up.latency.count() > 0) {
-            timer.expires_after(std::min(up.latency, config.upstream_timeout));
-            (void)co_await timer.async_wait(nothrow);
-        }
+        std::string mapped; // the body with the upstream's name for the model
+        if (!ch.upstream_model.empty()) mapped = with_model(req.body(), ch.upstream_model);
+        const std::unique_ptr<channel_call> up = channels.open(
+            ch, {call, ch.upstream_model.empty() ? std::string_view(req.body()) : mapped, id},
+            calls.at(ch.name).fetch_add(1, std::memory_order_relaxed));
 
         // The channel's answer, judged by the library's one rule; a stream's events are judged
         // by the relay as they pass.
         faultline::exchange_options xo;
         xo.head_timeout = config.upstream_timeout;
         faultline::exchange<sse::null_monitor_handler, clock> x(call_start, xo);
-        const clock::time_point head_at = call_start + up.latency;
-        const bool relayed = cr.stream && up.status == 200;
-        if (!up.transport && !x.head(up.status, up.headers, head_at) && !relayed)
-            (void)x.body(up.body, head_at);
+        std::error_code transport = co_await up->head(call_start + config.upstream_timeout);
+        const clock::time_point head_at = clock::now();
+        if (transport == std::error_code(make_error_code(beast::error::timeout)))
+            if (std::error_code own = x.check(head_at)) transport = own;
+        const bool relayed = cr.stream && !transport && up->status() == 200;
+        if (!transport && !x.head(up->status(), up->headers(), head_at) && !relayed) {
+            // The whole body, each piece within `upstream_timeout` of the one before.
+            for (;;) {
+                const body_piece piece = co_await up->next(clock::now() + config.upstream_timeout);
+                if (piece.ec || piece.end || piece.bytes.empty()) {
+                    transport = piece.bytes.empty() && !piece.end && !piece.ec
+                                    ? std::error_code(make_error_code(beast::error::timeout))
+                                    : piece.ec;
+                    break;
+                }
+                if ((transport = x.body(piece.bytes, clock::now()))) break;
+            }
+        }
         std::optional<faultline::failure> failed;
         if (!relayed || !x.head_received()) {
-            failed = x.finish(up.transport, head_at).failure;
+            failed = x.finish(transport, clock::now()).failure;
             if (failed && !x.head_received())
                 failed->message = "Channel " + ch.name + ": " + failed->message;
         }
@@ -963,11 +1001,13 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
             header_list headers = std::move(limit_headers);
             headers.emplace_back("x-faultline-channel", ch.name);
             if (!last_channel.empty()) headers.emplace_back("x-faultline-failover", last_channel);
-            std::uint64_t completion = up.completion_tokens;
+            std::uint64_t completion = 0;
             bool keep = false;
             if (cr.stream) {
+                const bool pass_cuts =
+                    ch.pass_cuts || (ch.url.empty() && ch.mode == failure_mode::cutoff);
                 const stream_outcome o =
-                    co_await stream(s, req, up, call_start, headers, id, completion);
+                    co_await stream(s, req, *up, pass_cuts, headers, id, completion);
                 keep = o.keep_alive;
                 // A stream counts for or against its channel once it is over: an upstream that
                 // fails mid-stream must open its breaker like one that fails at once.
@@ -979,7 +1019,8 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                     breaker.record_neutral(options.clock());
             } else {
                 breaker.record_success(options.clock());
-                reply r{200, up.body, std::move(headers)};
+                completion = completion_tokens_of(x.body());
+                reply r{200, std::string(x.body()), std::move(headers)};
                 keep = co_await send(s, req, r, id);
             }
             const std::uint64_t used = cr.prompt_tokens + completion;
@@ -1027,8 +1068,8 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
 
 net::awaitable<server::impl::stream_outcome>
 server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                     const upstream_reply& up, clock::time_point call_start,
-                     const header_list& headers, const std::string& id, std::uint64_t& completion) {
+                     channel_call& up, bool pass_cuts, const header_list& headers,
+                     const std::string& id, std::uint64_t& completion) {
     count.streams.fetch_add(1, std::memory_order_relaxed);
     counted(200);
     http::response<http::empty_body> res{http::status::ok, 11};
@@ -1084,105 +1125,103 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
 
-    net::steady_timer timer(s.get_executor());
     const clock::time_point deadline = clock::now() + config.streaming_timeout;
     clock::time_point last_write = clock::now(), last_piece = clock::now();
     bool ended = false; // an error chunk or the terminator was written
-    for (const upstream_piece& piece : up.pieces) {
-        for (std::size_t rep = 0; rep < piece.repeat && !ended; ++rep) {
-            const clock::time_point due = call_start + piece.at;
-            for (clock::time_point now = clock::now(); now < due && !ended; now = clock::now()) {
-                const clock::time_point wake =
-                    std::min({due, last_write + config.heartbeat, deadline,
-                              last_piece + config.upstream_timeout});
-                timer.expires_at(wake);
-                (void)co_await timer.async_wait(nothrow);
-                now = clock::now();
-                if (now >= deadline) {
-                    own_error(faultline::error::stream_timeout,
-                              "The stream exceeded the gateway's streaming time limit of " +
-                                  std::to_string(config.streaming_timeout.count()) +
-                                  " ms (streaming_timeout). Raise it for long generations.",
-                              false);
-                    ended = true;
-                } else if (now < due && now >= last_piece + config.upstream_timeout) {
-                    own_error(faultline::error::upstream_timeout,
-                              "The upstream sent nothing for " +
-                                  std::to_string(config.upstream_timeout.count()) + " ms.",
-                              true);
-                    ended = true;
-                } else if (now < due && now >= last_write + config.heartbeat) {
-                    w.heartbeat();
-                    last_write = now;
-                }
-                if (!co_await flush()) co_return result;
-            }
-            if (ended) break;
-            last_piece = clock::now();
-            if (std::error_code ec = m.feed(piece.bytes, last_piece)) {
-                // Without monitor timeouts, only the line and event limits stop a feed.
-                // Data lines of any length pass in pieces: only an event type or id line this
-                // long is refused.
-                own_error(ec == faultline::error::sse_event_too_large
-                              ? faultline::error::sse_event_too_large
-                              : faultline::error::sse_line_too_long,
-                          "An upstream event type or id line exceeded " +
-                              std::to_string(mo.limits.max_line) +
-                              " bytes, a quarter of the stream's memory budget "
-                              "(stream_memory_budget); it was not relayed.",
+    while (!ended) {
+        const clock::time_point wake = std::min(
+            {last_write + config.heartbeat, deadline, last_piece + config.upstream_timeout});
+        const body_piece piece = co_await up.next(wake);
+        clock::time_point now = clock::now();
+        if (piece.ec || piece.end) {
+            if (piece.ec)
+                log("stream event_id=" + id + " upstream read ended: " + piece.ec.message());
+            break;
+        }
+        if (piece.bytes.empty() || now >= deadline) {
+            // The upstream was quiet until `wake`, or the stream is over its time limit.
+            if (now >= deadline) {
+                own_error(faultline::error::stream_timeout,
+                          "The stream exceeded the gateway's streaming time limit of " +
+                              std::to_string(config.streaming_timeout.count()) +
+                              " ms (streaming_timeout). Raise it for long generations.",
                           false);
                 ended = true;
-            } else if (m.handler().fragment_error) {
-                // An error chunk too large to hold: the monitor classified what it kept of it.
-                const sse::verdict v = m.finish();
-                failed_with = v.failure ? v.failure->code : faultline::error::stream_interrupted;
-                result.upstream_fault = true;
-                w.error(faultline::render(v.failure.value_or(faultline::to_failure(
-                                              faultline::error::stream_interrupted)),
-                                          id, render_opts(true))
-                            .body);
-                log("stream event_id=" + id + " upstream error chunk of a line too large to hold");
+            } else if (now >= last_piece + config.upstream_timeout) {
+                own_error(faultline::error::upstream_timeout,
+                          "The upstream sent nothing for " +
+                              std::to_string(config.upstream_timeout.count()) + " ms.",
+                          true);
                 ended = true;
-            } else if (m.handler().upstream_error) {
-                failed_with = m.handler().upstream_error->code;
-                result.upstream_fault = true;
-                w.error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
-                log("stream event_id=" + id +
-                    " upstream error chunk: " + m.handler().upstream_error->message);
-                ended = true;
-            } else if (m.handler().finished) {
-                ended = true;
-            }
-            if (!out.empty()) last_write = clock::now();
-            if (!ended) {
-                const std::size_t held = m.buffered_bytes() + out.capacity();
-                const std::size_t total = memory.charge(held);
-                if (held > config.stream_memory_budget || total > config.streams_memory_budget) {
-                    own_error(faultline::error::overloaded,
-                              held > config.stream_memory_budget
-                                  ? "The stream needed " + std::to_string(held) +
-                                        " bytes of buffers, over its memory budget of " +
-                                        std::to_string(config.stream_memory_budget) +
-                                        " bytes (stream_memory_budget)."
-                                  : "The gateway's streams hold " + std::to_string(total) +
-                                        " bytes, its memory budget for streams (" +
-                                        "streams_memory_budget); retry shortly.",
-                              false);
-                    ended = true;
-                }
+            } else if (now >= last_write + config.heartbeat) {
+                w.heartbeat();
+                last_write = now;
             }
             if (!co_await flush()) co_return result;
+            if (ended || piece.bytes.empty()) continue;
         }
-        if (ended) break;
+        last_piece = now;
+        if (std::error_code ec = m.feed(piece.bytes, last_piece)) {
+            // Without monitor timeouts, only the line and event limits stop a feed.
+            // Data lines of any length pass in pieces: only an event type or id line this
+            // long is refused.
+            own_error(
+                ec == faultline::error::sse_event_too_large ? faultline::error::sse_event_too_large
+                                                            : faultline::error::sse_line_too_long,
+                "An upstream event type or id line exceeded " + std::to_string(mo.limits.max_line) +
+                    " bytes, a quarter of the stream's memory budget "
+                    "(stream_memory_budget); it was not relayed.",
+                false);
+            ended = true;
+        } else if (m.handler().fragment_error) {
+            // An error chunk too large to hold: the monitor classified what it kept of it.
+            const sse::verdict v = m.finish();
+            failed_with = v.failure ? v.failure->code : faultline::error::stream_interrupted;
+            result.upstream_fault = true;
+            w.error(faultline::render(v.failure.value_or(faultline::to_failure(
+                                          faultline::error::stream_interrupted)),
+                                      id, render_opts(true))
+                        .body);
+            log("stream event_id=" + id + " upstream error chunk of a line too large to hold");
+            ended = true;
+        } else if (m.handler().upstream_error) {
+            failed_with = m.handler().upstream_error->code;
+            result.upstream_fault = true;
+            w.error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
+            log("stream event_id=" + id +
+                " upstream error chunk: " + m.handler().upstream_error->message);
+            ended = true;
+        } else if (m.handler().finished) {
+            ended = true;
+        }
+        if (!out.empty()) last_write = clock::now();
+        if (!ended) {
+            const std::size_t held = m.buffered_bytes() + out.capacity();
+            const std::size_t total = memory.charge(held);
+            if (held > config.stream_memory_budget || total > config.streams_memory_budget) {
+                own_error(faultline::error::overloaded,
+                          held > config.stream_memory_budget
+                              ? "The stream needed " + std::to_string(held) +
+                                    " bytes of buffers, over its memory budget of " +
+                                    std::to_string(config.stream_memory_budget) +
+                                    " bytes (stream_memory_budget)."
+                              : "The gateway's streams hold " + std::to_string(total) +
+                                    " bytes, its memory budget for streams (" +
+                                    "streams_memory_budget); retry shortly.",
+                          false);
+                ended = true;
+            }
+        }
+        if (!co_await flush()) co_return result;
     }
-    // Tokens used: the upstream's count when the stream completed; else the chunks relayed.
-    completion = failed_with || !m.done_seen() ? m.content_events() : up.completion_tokens;
+    // Tokens used: the content events relayed.
+    completion = m.content_events();
     if (!ended) {
-        if (up.cut_client) {
+        if (pass_cuts) {
             // A gateway whose own time limit or proxy drops the stream: the client gets no
             // terminator and no error (reference 000, "streaming response cuts off").
             count.stream_errors.fetch_add(1, std::memory_order_relaxed);
-            log("stream event_id=" + id + " cut without a terminator (failure_mode cutoff)");
+            log("stream event_id=" + id + " cut without a terminator (pass_cuts)");
             beast::error_code ignored;
             s.socket().shutdown(tcp::socket::shutdown_both, ignored);
             s.close();
@@ -1205,6 +1244,14 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     auto [ec, n] = co_await net::async_write(s, last_chunk, nothrow);
     (void)n;
     result.keep_alive = !ec && req.keep_alive();
+    if (!failed_with) {
+        // After the terminator the upstream's body ends at once as a rule: read to its end so
+        // that the connection can carry another call (a few reads, briefly; else it is closed).
+        for (int i = 0; i < 4; ++i) {
+            const body_piece rest = co_await up.next(clock::now() + milliseconds(100));
+            if (rest.ec || rest.end || rest.bytes.empty()) break;
+        }
+    }
     co_return result;
 }
 
@@ -1255,7 +1302,8 @@ stats server::snapshot() const noexcept {
             get(c.stream_bytes_peak),
             static_cast<std::uint64_t>(impl_->open_connections.load(std::memory_order_relaxed)),
             get(impl_->shed_connections),
-            get(impl_->read_timeouts)};
+            get(impl_->read_timeouts),
+            impl_->channels.connections_opened()};
 }
 
 const gateway_config& server::config() const noexcept {

@@ -368,7 +368,7 @@ struct loadgen_command_line {
                 "URL + --path, so give http://127.0.0.1:8080, not .../v1.",
                 [this, &o](const std::string& v) {
                     auto url = parse_base_url(v);
-                    if (!url) throw bad_value{"http://host[:port][/path]"};
+                    if (!url || url.value().tls) throw bad_value{"http://host[:port][/path]"};
                     o.url = std::move(url).value();
                     have_url = true;
                 });

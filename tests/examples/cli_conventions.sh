@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The command-line conventions every faultline program shares (examples/common/cli.hpp):
 # --version, --opt=value, and one wording and exit status 2 for usage errors.
-# usage: cli_conventions.sh GATEWAY CLIENT LOADGEN INSPECT VERSION
+# usage: cli_conventions.sh GATEWAY CLIENT LOADGEN INSPECT VERSION UPSTREAM_SIM
 set -u
-gateway=$1 client=$2 loadgen=$3 inspect=$4 version=$5
+gateway=$1 client=$2 loadgen=$3 inspect=$4 version=$5 sim=$6
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -45,6 +45,7 @@ check 0 "faultline-inspect $version" "" -- "$inspect" --version
 check 0 "faultline-inspect $version" "" -- "$inspect" classify --version
 check 0 "faultline-inspect $version" "" -- "$inspect" sse --version
 check 0 "faultline-inspect $version" "" -- "$inspect" backoff --version
+check 0 "faultline-upstream-sim $version" "" -- "$sim" --version
 
 # --help: the usage line first, exit 0.
 first_line_is "usage: faultline-gateway [options]" -- "$gateway" --help
@@ -52,6 +53,7 @@ first_line_is "usage: faultline-client --url BASE [options]" -- "$client" -h
 first_line_is "usage: faultline-loadgen --url URL (--duration D | --requests N) [options]" -- \
   "$loadgen" --bogus --help
 first_line_is "usage: faultline-inspect <command> [options]" -- "$inspect" --help
+first_line_is "usage: faultline-upstream-sim [options]" -- "$sim" --help
 first_line_is "usage: faultline-inspect sse [--chunks all|bytes|SEED] [--max-line BYTES|unlimited]" -- \
   "$inspect" sse --help
 
@@ -61,6 +63,7 @@ check 2 "" "faultline-client: unknown option '--frobnicate' $u" -- "$client" --u
 check 2 "" "faultline-loadgen: unknown option '--frobnicate=3' $u" -- \
   "$loadgen" --url http://h --requests 1 --frobnicate=3
 check 2 "" "faultline-inspect: unknown option '--frobnicate' $u" -- "$inspect" --frobnicate
+check 2 "" "faultline-upstream-sim: unknown option '--frobnicate' $u" -- "$sim" --frobnicate
 check 2 "" "faultline-inspect: unknown command 'frobnicate' $u" -- "$inspect" frobnicate
 check 2 "" "faultline-inspect classify: unknown option '--frobnicate' $u" -- \
   "$inspect" classify --status 500 --frobnicate
@@ -71,6 +74,7 @@ check 2 "" "faultline-inspect backoff: unknown option '--frobnicate' $u" -- \
 # A missing value.
 check 2 "" "faultline-gateway: --port: needs a value $u" -- "$gateway" --port
 check 2 "" "faultline-client: --url: needs a value $u" -- "$client" --url
+check 2 "" "faultline-upstream-sim: --tls-key: needs a value $u" -- "$sim" --tls-key
 check 2 "" "faultline-loadgen: --timeout: needs a value $u" -- "$loadgen" --url http://h --timeout
 check 2 "" "faultline-inspect classify: --status: needs a value $u" -- "$inspect" classify --status
 check 2 "" "faultline-inspect sse: --chunks: needs a value $u" -- "$inspect" sse --chunks
@@ -79,6 +83,11 @@ check 2 "" "faultline-inspect backoff: --seed: needs a value $u" -- "$inspect" b
 # An out-of-range value, as --opt value and as --opt=value.
 check 2 "" "faultline-gateway: --threads: must be 1..256, not '0' $u" -- "$gateway" --threads 0
 check 2 "" "faultline-gateway: --port: must be 0..65535, not '65536' $u" -- "$gateway" --port=65536
+check 2 "" "faultline-upstream-sim: --hold-ms: must be 0..86400000, not '-1' $u" -- "$sim" --hold-ms -1
+check 2 "" "faultline-upstream-sim: --port: must be 0..65535, not '65536' $u" -- "$sim" --port=65536
+# A rule across options.
+check 2 "" "faultline-upstream-sim: --tls-cert and --tls-key go together $u" -- \
+  "$sim" --tls-cert cert.pem
 check 2 "" "faultline-client: --attempts: must be 1..100, not '0' $u" -- \
   "$client" --url http://h --attempts 0
 check 2 "" "faultline-client: --attempts: must be 1..100, not '101' $u" -- \

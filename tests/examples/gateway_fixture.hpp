@@ -2,12 +2,14 @@
 #define FAULTLINE_TESTS_EXAMPLES_GATEWAY_FIXTURE_HPP
 
 // A gateway on an ephemeral port of 127.0.0.1, served by threads of its own, with a manual clock
-// for its limits and breakers; and a blocking HTTP exchange for the test thread, which reads
-// streams through `faultline::sse::monitor`.
+// for its limits and breakers, its channels served by a `faultline-upstream-sim` server on
+// another port (every byte crosses a socket, as in production); and a blocking HTTP exchange
+// for the test thread, which reads streams through `faultline::sse::monitor`.
 
 #include "common/chat.hpp"
 #include "common/http_client.hpp"
 #include "gateway/gateway.hpp"
+#include "upstream-sim/sim.hpp"
 
 #include <faultline/retry/policy.hpp>
 #include <faultline/sse/monitor.hpp>
@@ -142,13 +144,24 @@ inline net::awaitable<response> exchange(examples::http_connection& conn, http::
 /// the steady clock (load runs).
 enum class clock_kind { manual, real };
 
+/// Where the channels without a URL answer: a simulator server on loopback (the default), or
+/// the gateway's own process.
+enum class upstream_kind { sim, in_process };
+
 /// A gateway running on `config.threads` threads of its own.
 class gateway_fixture {
 public:
     explicit gateway_fixture(gw::gateway_config config = test_config(),
                              clock_kind kind = clock_kind::manual,
-                             std::unique_ptr<gw::rate_limiter> limiter = nullptr)
+                             std::unique_ptr<gw::rate_limiter> limiter = nullptr,
+                             upstream_kind upstream = upstream_kind::sim)
         : base_(std::chrono::steady_clock::now()) {
+        if (upstream == upstream_kind::sim) {
+            sim_ = std::make_unique<examples::upstream_sim::sim_server>(io_.get_executor(),
+                                                                        config.channels);
+            gw::route_channels(config,
+                               "http://127.0.0.1:" + std::to_string(sim_->listen().value()));
+        }
         gw::server_options o;
         if (kind == clock_kind::manual)
             o.clock = [this] { return base_ + std::chrono::nanoseconds(offset_ns_.load()); };
@@ -174,6 +187,8 @@ public:
     [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
     [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     [[nodiscard]] gw::server& server() noexcept { return *server_; }
+    /// The simulator serving the channels; null for `upstream_kind::in_process`.
+    [[nodiscard]] examples::upstream_sim::sim_server* sim() noexcept { return sim_.get(); }
 
     /// Moves the limits' and breakers' clock forward.
     void advance(std::chrono::nanoseconds d) { offset_ns_ += d.count(); }
@@ -210,6 +225,7 @@ private:
     std::atomic<std::int64_t> offset_ns_{0};
     mutable std::mutex log_mutex_;
     std::vector<std::string> log_;
+    std::unique_ptr<examples::upstream_sim::sim_server> sim_;
     std::unique_ptr<gw::server> server_;
     std::uint16_t port_ = 0;
     std::vector<std::thread> threads_;

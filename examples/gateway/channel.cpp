@@ -27,6 +27,11 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
+// What a cancelled call's waits return.
+std::error_code aborted() {
+    return std::error_code(make_error_code(net::error::operation_aborted));
+}
+
 // ---- simulated ------------------------------------------------------------------------------
 
 // A channel without a URL: its simulated reply, released at the times a socket would deliver it.
@@ -37,10 +42,17 @@ public:
         , reply_(std::move(reply))
         , start_(clock::now()) {}
 
+    void cancel() noexcept override {
+        cancelled_ = true;
+        timer_.cancel();
+    }
+
     net::awaitable<std::error_code> head(clock::time_point deadline) override {
+        if (cancelled_) co_return aborted();
         if (reply_.transport) co_return reply_.transport;
         const clock::time_point at = start_ + reply_.latency;
         co_await wait_until(std::min(at, deadline));
+        if (cancelled_) co_return aborted();
         if (at > deadline) co_return make_error_code(beast::error::timeout);
         status_ = reply_.status;
         headers_ = reply_.headers;
@@ -48,6 +60,7 @@ public:
     }
 
     net::awaitable<body_piece> next(clock::time_point wake) override {
+        if (cancelled_) co_return body_piece{aborted(), {}, false};
         if (reply_.pieces.empty() && !reply_.closes_early) {
             // A whole body: all of it with the head.
             if (!body_given_) {
@@ -66,9 +79,11 @@ public:
         const clock::time_point due = start_ + p.at;
         if (due > wake) {
             co_await wait_until(wake);
+            if (cancelled_) co_return body_piece{aborted(), {}, false};
             co_return body_piece{};
         }
         co_await wait_until(due);
+        if (cancelled_) co_return body_piece{aborted(), {}, false};
         if (++repeat_ == p.repeat) {
             repeat_ = 0;
             ++piece_;
@@ -89,6 +104,7 @@ private:
     bool body_given_ = false;
     std::size_t piece_ = 0;
     std::size_t repeat_ = 0;
+    bool cancelled_ = false;
 };
 
 // ---- over the network -----------------------------------------------------------------------
@@ -242,12 +258,21 @@ public:
         if (conn_) conn_->close();
     }
 
+    void cancel() noexcept override {
+        cancelled_ = true;
+        if (conn_) {
+            beast::error_code ignored;
+            conn_->socket().cancel(ignored);
+        }
+    }
+
     net::awaitable<std::error_code> head(clock::time_point deadline) override {
         const net::any_io_executor strand = co_await net::this_coro::executor;
         // A kept-alive connection can still be closed by the upstream between the check in
         // take() and the write: then one fresh connection is tried, as long as no byte of the
         // response came (the request was not acted on). Later failures are the caller's.
         for (int round = 0; round < 2; ++round) {
+            if (cancelled_) co_return aborted();
             conn_ = ep_.take();
             const bool reused = conn_ != nullptr;
             if (!reused) {
@@ -258,6 +283,7 @@ public:
             }
             beast::error_code ec;
             {
+                if (cancelled_) co_return aborted();
                 deadline_guard guard(conn_, deadline, strand);
                 auto [wec, n] = co_await conn_->on_stream(
                     [&](auto& s) { return http::async_write(s, req_, nothrow); });
@@ -294,6 +320,7 @@ public:
             pending_.reset();
             co_return p;
         }
+        if (cancelled_) co_return body_piece{aborted(), {}, false};
         if (!conn_) co_return body_piece{{}, {}, true};
         const net::any_io_executor strand = co_await net::this_coro::executor;
         for (;;) {
@@ -338,6 +365,7 @@ private:
         auto [rec, endpoints] =
             co_await resolver.async_resolve(ep_.url.host, std::to_string(ep_.url.port), nothrow);
         if (rec) co_return rec;
+        if (cancelled_) co_return aborted();
         conn_ = std::make_shared<connection>(ex_, ep_.tls ? &*ep_.tls : nullptr);
         ep_.opened->fetch_add(1, std::memory_order_relaxed);
         {
@@ -346,7 +374,9 @@ private:
             (void)where;
             if (beast::error_code ec = guard.explain(cec)) co_return ec;
         }
-        conn_->socket().set_option(tcp::no_delay(true));
+        beast::error_code nodelay;
+        conn_->socket().set_option(tcp::no_delay(true), nodelay); // an optimisation only
+        if (cancelled_) co_return aborted();
         if (!conn_->secure) co_return std::error_code{};
         ssl::stream<tcp::socket>& s = *conn_->secure;
         if (!is_ip_literal(ep_.url.host) &&
@@ -365,6 +395,7 @@ private:
     std::shared_ptr<connection> conn_;
     std::optional<http::response_parser<http::buffer_body>> parser_;
     std::optional<std::error_code> pending_; // an error that came with the last bytes
+    bool cancelled_ = false;
     char piece_[16 * 1024];
 };
 

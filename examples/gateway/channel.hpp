@@ -66,6 +66,11 @@ public:
     [[nodiscard]] virtual boost::asio::awaitable<body_piece>
     next(std::chrono::steady_clock::time_point wake) = 0;
 
+    /// Ends the call's waits at once: the `head()` or `next()` in progress and every later one
+    /// return `boost::asio::error::operation_aborted`. The connection stays open until the call
+    /// is destroyed. Call it from the strand running the call.
+    virtual void cancel() noexcept = 0;
+
     /// After `head()`: the status and headers.
     [[nodiscard]] unsigned status() const noexcept { return status_; }
     [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& headers() const noexcept {

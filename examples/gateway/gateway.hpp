@@ -71,6 +71,8 @@ struct stats {
     std::uint64_t read_timeouts = 0;     ///< Requests cut off by the header or body time limits.
     /// Connections opened to channels with a URL (fewer than calls when kept alive).
     std::uint64_t upstream_connections = 0;
+    /// Requests whose client went away before the answer ended (their upstream calls cancelled).
+    std::uint64_t abandoned = 0;
 };
 
 /// Behaviour injected into a server.

@@ -288,6 +288,48 @@ private:
 // Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
 // only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112
 // §6.1 and §6.3).
+// The client's side of a request being served: whether it went away, and the upstream call to
+// cancel when it does. Shared by the request and the coroutine reading the client's socket.
+struct client_watch {
+    explicit client_watch(const net::any_io_executor& ex)
+        : finished(ex, clock::time_point::max()) {}
+    bool gone = false;            // the client closed or reset the connection
+    bool done = false;            // the watch ended
+    channel_call* call = nullptr; // the upstream call in progress, if any
+    net::steady_timer finished;   // cancelled when the watch ends: what the request awaits
+};
+
+// Makes `call` the watch's call for the scope.
+class watched_call {
+public:
+    watched_call(client_watch& w, channel_call* call)
+        : w_(w) {
+        w_.call = call;
+        if (w_.gone) call->cancel();
+    }
+    ~watched_call() { w_.call = nullptr; }
+    watched_call(const watched_call&) = delete;
+    watched_call& operator=(const watched_call&) = delete;
+
+private:
+    client_watch& w_;
+};
+
+// Reads the client's connection while its request is served. End of file or a reset: the
+// client went away, and the call in progress is cancelled. Bytes (a pipelined request) stay in
+// `buffer` for the session, and the watch ends. A cancelled read ends it quietly.
+net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffer,
+                                  std::shared_ptr<client_watch> w) {
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), nothrow);
+    buffer.commit(n);
+    if (ec && ec != net::error::operation_aborted) {
+        w->gone = true;
+        if (w->call) w->call->cancel();
+    }
+    w->done = true;
+    w->finished.cancel();
+}
+
 // `body` (a chat request that parsed before) with `model` in place of its model.
 std::string with_model(std::string_view body, const std::string& model) {
     boost::system::error_code ec;
@@ -362,7 +404,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
             rate_limited{0}, server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0},
-            failovers{0}, stream_bytes_peak{0};
+            failovers{0}, stream_bytes_peak{0}, abandoned{0};
     } count;
     std::atomic<std::size_t> stream_bytes{0}; // held by all relayed streams now
     std::atomic<std::size_t> open_connections{0};
@@ -407,7 +449,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     net::awaitable<read_result> read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                              http::request_parser<http::string_body>& parser,
                                              read_watch& watch, bool first);
-    net::awaitable<bool> handle(beast::tcp_stream& s, http::request<http::string_body>& req);
+    net::awaitable<bool> handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                                http::request<http::string_body>& req);
     // A chat request that passed every check made before limits.
     struct chat_request {
         const key_config* key = nullptr;
@@ -423,8 +466,14 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // reply that ends the request here, or the request to serve.
     std::variant<reply, chat_request> prepare(const http::request<http::string_body>& req,
                                               const std::string& request_id);
-    net::awaitable<bool> chat(beast::tcp_stream& s, http::request<http::string_body>& req,
-                              const chat_request& cr, const std::string& request_id);
+    // Serves a chat request while watching the client's connection (`buffer` keeps what the
+    // client sends meanwhile): a client that goes away cancels the upstream call at once.
+    net::awaitable<bool> chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                              http::request<http::string_body>& req, const chat_request& cr,
+                              const std::string& request_id);
+    net::awaitable<bool> serve_chat(beast::tcp_stream& s, http::request<http::string_body>& req,
+                                    const chat_request& cr, const std::string& request_id,
+                                    client_watch& watch);
     net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
                               reply& r, const std::string& request_id);
     // How a relayed stream ended.
@@ -559,7 +608,7 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
         if (!rr.request) break;
         http::request<http::string_body> req = parser.release();
         count.requests.fetch_add(1, std::memory_order_relaxed);
-        if (!co_await handle(s, req)) break;
+        if (!co_await handle(s, buffer, req)) break;
     }
     slot.release();
     beast::error_code ignored;
@@ -880,18 +929,35 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
     return out;
 }
 
-net::awaitable<bool> server::impl::handle(beast::tcp_stream& s,
+net::awaitable<bool> server::impl::handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                           http::request<http::string_body>& req) {
     const std::string id = next_id();
     std::variant<reply, chat_request> prepared = prepare(req, id);
     if (reply* r = std::get_if<reply>(&prepared)) co_return co_await send(s, req, *r, id);
-    co_return co_await chat(s, req, std::get<chat_request>(prepared), id);
+    co_return co_await chat(s, buffer, req, std::get<chat_request>(prepared), id);
+}
+
+net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                                        http::request<http::string_body>& req,
+                                        const chat_request& cr, const std::string& id) {
+    auto watch = std::make_shared<client_watch>(s.get_executor());
+    net::co_spawn(s.get_executor(), watch_client(s.socket(), buffer, watch), net::detached);
+    const bool keep = co_await serve_chat(s, req, cr, id, *watch);
+    if (!watch->done) {
+        // End the watch's read before the session reads the next request.
+        beast::error_code ignored;
+        s.socket().cancel(ignored);
+        (void)co_await watch->finished.async_wait(nothrow);
+    }
+    co_return keep && !watch->gone;
 }
 
 // Every reply is a named local when it is sent: GCC 12 can destroy a temporary twice when it
 // lives across a co_await in the same full-expression.
-net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http::string_body>& req,
-                                        const chat_request& cr, const std::string& id) {
+net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
+                                              http::request<http::string_body>& req,
+                                              const chat_request& cr, const std::string& id,
+                                              client_watch& watch) {
     const key_config& key = *cr.key;
     model_state& ms = *cr.model;
     const std::string& model_id = ms.model->id;
@@ -964,9 +1030,10 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
         const clock::time_point call_start = clock::now();
         std::string mapped; // the body with the upstream's name for the model
         if (!ch.upstream_model.empty()) mapped = with_model(req.body(), ch.upstream_model);
-        const std::unique_ptr<channel_call> up = channels.open(
+        std::unique_ptr<channel_call> up = channels.open(
             ch, {call, ch.upstream_model.empty() ? std::string_view(req.body()) : mapped, id},
             calls.at(ch.name).fetch_add(1, std::memory_order_relaxed));
+        const watched_call watching(watch, up.get());
 
         // The channel's answer, judged by the library's one rule; a stream's events are judged
         // by the relay as they pass.
@@ -997,6 +1064,20 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
             if (failed && !x.head_received())
                 failed->message = "Channel " + ch.name + ": " + failed->message;
         }
+        if (watch.gone) {
+            // The client went away: its permits and reservations go first, then the upstream
+            // connection closes (so the upstream sees the cancel after they are free).
+            count.abandoned.fetch_add(1, std::memory_order_relaxed);
+            breaker.record_neutral(options.clock());
+            log("client went away event_id=" + id + ": the call to channel " + ch.name +
+                " was cancelled");
+            permits = {};
+            cr.spend.settle(cr.prompt_tokens);
+            refund_request(estimate);
+            if (config.limits_enabled)
+                options.limiter->refund({nullptr, nullptr, &ch}, 0, estimate, options.clock());
+            co_return false;
+        }
         if (!failed) {
             header_list headers = std::move(limit_headers);
             headers.emplace_back("x-faultline-channel", ch.name);
@@ -1009,11 +1090,16 @@ net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, http::request<http
                 const stream_outcome o =
                     co_await stream(s, req, *up, pass_cuts, headers, id, completion);
                 keep = o.keep_alive;
+                if (watch.gone) {
+                    count.abandoned.fetch_add(1, std::memory_order_relaxed);
+                    log("client went away event_id=" + id + " during its stream from channel " +
+                        ch.name);
+                }
                 // A stream counts for or against its channel once it is over: an upstream that
                 // fails mid-stream must open its breaker like one that fails at once.
                 if (!o.failed_with)
                     breaker.record_success(options.clock());
-                else if (o.upstream_fault)
+                else if (o.upstream_fault && !watch.gone)
                     breaker.record_failure(options.clock(), *o.failed_with);
                 else
                     breaker.record_neutral(options.clock());
@@ -1303,7 +1389,8 @@ stats server::snapshot() const noexcept {
             static_cast<std::uint64_t>(impl_->open_connections.load(std::memory_order_relaxed)),
             get(impl_->shed_connections),
             get(impl_->read_timeouts),
-            impl_->channels.connections_opened()};
+            impl_->channels.connections_opened(),
+            get(c.abandoned)};
 }
 
 const gateway_config& server::config() const noexcept {

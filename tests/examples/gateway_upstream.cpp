@@ -10,13 +10,21 @@
 #include <faultline/envelope.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <cerrno>
 #include <cstdlib>
+#include <functional>
+#include <future>
+#include <sstream>
+
+#include <poll.h>
+#include <sys/socket.h>
 
 namespace fl = faultline;
 using namespace examples_test;
@@ -85,9 +93,176 @@ gw::gateway_config one_channel(std::string url) {
     return c;
 }
 
+// Reads a request from `s` (blocking). Returns false on end of file.
+bool read_request(tcp::socket& s, beast::flat_buffer& buffer) {
+    http::request<http::string_body> req;
+    beast::error_code ec;
+    http::read(s, buffer, req, ec);
+    return !ec;
+}
+
+// Whether the peer closes `s` within 10 s (these tests' bound); bytes it sends meanwhile are
+// dropped. (Asio's blocking reads wait on poll() without a limit, so this one uses poll itself.)
+bool closed_by_peer(tcp::socket& s) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now());
+        pollfd p{s.native_handle(), POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+        char bytes[512];
+        const ssize_t n = ::recv(s.native_handle(), bytes, sizeof bytes, 0);
+        if (n == 0) return true;
+        if (n < 0) return errno == ECONNRESET;
+    }
+}
+
+// A raw HTTP request on a fresh connection, left without reading the answer.
+tcp::socket send_raw(net::io_context& io, std::uint16_t port, std::string_view key,
+                     const std::string& body) {
+    tcp::socket s(io);
+    s.connect({net::ip::make_address("127.0.0.1"), port});
+    std::string text = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Authorization: Bearer " +
+                       std::string(key) + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body;
+    net::write(s, net::buffer(text));
+    return s;
+}
+
+// An upstream written out by the test: a thread that accepts `connections` connections one
+// after the other and runs `serve` on each. Destroying it unblocks an accept
+// still waiting (the gateway made fewer connections than expected) and joins the thread.
+class scripted_upstream {
+public:
+    scripted_upstream(int connections, std::function<void(tcp::socket&)> serve)
+        : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0})
+        , thread_([this, connections, serve = std::move(serve)] {
+            for (int i = 0; i < connections; ++i) {
+                tcp::socket s(io_);
+                beast::error_code ec;
+                acceptor_.accept(s, ec);
+                if (ec || stopping_) return;
+                serve(s);
+            }
+        }) {}
+    ~scripted_upstream() {
+        stopping_ = true;
+        beast::error_code ec;
+        tcp::socket poke(io_); // wakes an accept still waiting; else it waits in the backlog
+        poke.connect(acceptor_.local_endpoint(), ec);
+        thread_.join();
+    }
+    scripted_upstream(const scripted_upstream&) = delete;
+    scripted_upstream& operator=(const scripted_upstream&) = delete;
+
+    [[nodiscard]] std::string url() const {
+        return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1";
+    }
+
+private:
+    net::io_context io_;
+    tcp::acceptor acceptor_;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
+
+const std::string completion_json = R"({"id":"c","object":"chat.completion","choices":[]})";
+
+void answer(tcp::socket& s) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/json");
+    res.body() = completion_json;
+    res.keep_alive(true);
+    res.prepare_payload();
+    beast::error_code ec;
+    http::write(s, res, ec);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(gateway_upstream)
+
+BOOST_AUTO_TEST_CASE(a_client_that_goes_away_cancels_the_upstream_call_at_once) {
+    // The upstream holds the first call unanswered (the gateway would wait 30 s for its head)
+    // and answers the second.
+    std::promise<bool> reached, closed;
+    scripted_upstream up(2, [&, n = 0](tcp::socket& s) mutable {
+        beast::flat_buffer b;
+        if (n++ == 0) {
+            const bool got = read_request(s, b);
+            reached.set_value(got);
+            closed.set_value(got && closed_by_peer(s));
+        } else if (read_request(s, b)) {
+            answer(s);
+        }
+    });
+    gw::gateway_config c = one_channel(up.url());
+    c.upstream_timeout = 30s;
+    gateway_fixture g(c, clock_kind::manual, nullptr, upstream_kind::in_process);
+
+    // sk-demo-solo may have one request in flight.
+    net::io_context io;
+    tcp::socket client = send_raw(io, g.port(), "sk-demo-solo", chat_body("remote-model"));
+    auto reached_f = reached.get_future();
+    BOOST_REQUIRE(reached_f.wait_for(10s) == std::future_status::ready);
+    BOOST_REQUIRE(reached_f.get()); // the call reached the upstream
+    client.close();                 // and the client gives up
+    // The gateway closes the upstream connection within the bound, not after 30 s, and only
+    // after the request's permits were given back.
+    BOOST_TEST(closed.get_future().get());
+    const response r = g.chat("sk-demo-solo", chat_body("remote-model"));
+    BOOST_TEST(r.status == 200u); // the permit was free
+    BOOST_TEST(g.server().snapshot().abandoned == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_that_leaves_a_quiet_stream_cancels_it_at_once) {
+    // One event, then silence; the second call is answered.
+    std::promise<bool> closed;
+    scripted_upstream up(2, [&, n = 0](tcp::socket& s) mutable {
+        beast::flat_buffer b;
+        if (n++ == 0) {
+            if (!read_request(s, b)) return closed.set_value(false);
+            const std::string event = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
+            std::ostringstream text;
+            text << "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n"
+                 << std::hex << event.size() << "\r\n"
+                 << event << "\r\n";
+            beast::error_code ec;
+            net::write(s, net::buffer(text.str()), ec);
+            closed.set_value(!ec && closed_by_peer(s));
+        } else if (read_request(s, b)) {
+            answer(s);
+        }
+    });
+    gw::gateway_config c = one_channel(up.url());
+    c.upstream_timeout = 30s;
+    c.heartbeat = 60s; // no write to the client would notice its absence
+    gateway_fixture g(c, clock_kind::manual, nullptr, upstream_kind::in_process);
+
+    net::io_context io;
+    tcp::socket client = send_raw(io, g.port(), "sk-demo-solo", chat_body("remote-model", true));
+    // The client reads until the event arrives, then leaves.
+    std::string seen;
+    char piece[4096];
+    while (seen.find("hi") == std::string::npos) {
+        beast::error_code ec;
+        const std::size_t n = client.read_some(net::buffer(piece), ec);
+        BOOST_REQUIRE(!ec);
+        seen.append(piece, n);
+    }
+    client.close();
+    BOOST_TEST(closed.get_future().get());
+
+    const response r = g.chat("sk-demo-solo", chat_body("remote-model"));
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(g.server().snapshot().abandoned == 1u);
+    bool logged = false;
+    for (const std::string& line : g.log())
+        logged = logged || line.find("client went away") != std::string::npos;
+    BOOST_TEST(logged);
+}
 
 BOOST_AUTO_TEST_CASE(calls_share_one_kept_alive_upstream_connection) {
     gateway_fixture g;
@@ -105,33 +280,18 @@ BOOST_AUTO_TEST_CASE(calls_share_one_kept_alive_upstream_connection) {
 BOOST_AUTO_TEST_CASE(a_pooled_connection_the_upstream_closed_is_replaced) {
     // An upstream that answers one request per connection and then closes it, though it said
     // keep-alive: the gateway's second call finds its pooled connection closed.
-    net::io_context up;
-    tcp::acceptor acceptor(up, {net::ip::make_address("127.0.0.1"), 0});
-    const std::uint16_t port = acceptor.local_endpoint().port();
-    std::thread upstream([&] {
-        for (int served = 0; served < 2; ++served) {
-            tcp::socket s(up);
-            acceptor.accept(s);
-            beast::flat_buffer buffer;
-            http::request<http::string_body> req;
-            http::read(s, buffer, req);
-            http::response<http::string_body> res{http::status::ok, 11};
-            res.set(http::field::content_type, "application/json");
-            res.body() = R"({"id":"c","object":"chat.completion","choices":[]})";
-            res.keep_alive(true);
-            res.prepare_payload();
-            http::write(s, res);
-            s.shutdown(tcp::socket::shutdown_both);
-        }
+    scripted_upstream up(2, [](tcp::socket& s) {
+        beast::flat_buffer b;
+        if (!read_request(s, b)) return;
+        answer(s);
+        beast::error_code ec;
+        s.shutdown(tcp::socket::shutdown_both, ec);
     });
-    {
-        gateway_fixture g(one_channel("http://127.0.0.1:" + std::to_string(port) + "/v1"),
-                          clock_kind::manual, nullptr, upstream_kind::in_process);
-        BOOST_TEST(g.chat(alice, chat_body("remote-model")).status == 200u);
-        BOOST_TEST(g.chat(alice, chat_body("remote-model")).status == 200u);
-        BOOST_TEST(g.server().snapshot().upstream_connections == 2u);
-    }
-    upstream.join();
+    gateway_fixture g(one_channel(up.url()), clock_kind::manual, nullptr,
+                      upstream_kind::in_process);
+    BOOST_TEST(g.chat(alice, chat_body("remote-model")).status == 200u);
+    BOOST_TEST(g.chat(alice, chat_body("remote-model")).status == 200u);
+    BOOST_TEST(g.server().snapshot().upstream_connections == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(an_https_upstream_is_verified_against_the_ca_file) {

@@ -144,10 +144,13 @@ response tls_request(std::uint16_t port, ssl::context& ctx, const std::string& h
             auto [wec, wn] = co_await http::async_write(s, req, nothrow);
             (void)wn;
             beast::flat_buffer buffer;
-            http::response<http::string_body> res;
-            auto [rec, rn] = co_await http::async_read(s, buffer, res, nothrow);
+            http::response_parser<http::string_body> parser;
+            parser.body_limit(std::uint64_t(64) << 20);
+            auto [rec, rn] = co_await http::async_read(s, buffer, parser, nothrow);
             (void)rn;
             out.ec = wec ? wec : rec;
+            if (!parser.is_header_done()) co_return;
+            http::response<http::string_body>& res = parser.get();
             out.status = res.result_int();
             for (const auto& f : res.base())
                 out.headers.insert(f.name_string(), f.value());
@@ -285,6 +288,18 @@ BOOST_AUTO_TEST_CASE(latency_comes_before_the_head) {
     const response r = f.chat("l", chat_body("m", true));
     BOOST_TEST(r.verdict == fl::sse::terminal::done);
     BOOST_TEST(elapsed_ms(start) >= 30);
+}
+
+BOOST_AUTO_TEST_CASE(slow_stream_paces_its_pieces) {
+    gw::channel_config ch = channel("slow", gw::failure_mode::slow);
+    ch.chunks = 3;
+    ch.chunk_interval = 20ms; // pieces at 0, 20, 40 ms and the finish at 60 ms
+    sim_fixture f({ch});
+    const auto start = std::chrono::steady_clock::now();
+    const response r = f.chat("slow", chat_body("m", true));
+    BOOST_TEST(r.verdict == fl::sse::terminal::done);
+    BOOST_TEST(r.content_events == 4u);
+    BOOST_TEST(elapsed_ms(start) >= 60);
 }
 
 BOOST_AUTO_TEST_CASE(upstream_cutoff_ends_the_body_early) {
@@ -532,6 +547,31 @@ BOOST_AUTO_TEST_CASE(https_completion_and_stream_with_verification) {
     BOOST_TEST(s.verdict == fl::sse::terminal::done);
     BOOST_TEST(s.content_events == 9u);
     BOOST_TEST(f.sim().snapshot().calls_to("ok") == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(https_failures_look_as_over_http) {
+    tls_files tls;
+    us::sim_options o;
+    o.tls = tls.server_context();
+    o.hold_limit = 20ms;
+    gw::channel_config cut = channel("cut", gw::failure_mode::upstream_cutoff);
+    cut.fail_after = 2;
+    sim_fixture f(
+        {cut, channel("dead", gw::failure_mode::dead), channel("held", gw::failure_mode::timeout)},
+        o);
+    ssl::context client = tls.client_context();
+    const response c = tls_request(f.port(), client, "localhost", "/cut/v1/chat/completions",
+                                   chat_body("m", true));
+    BOOST_TEST(c.ec == std_code(http::error::partial_message), c.ec.message());
+    BOOST_TEST(c.status == 200u);
+    BOOST_TEST(c.body.find("\"content\":\" well\"") != std::string::npos);
+    const response d =
+        tls_request(f.port(), client, "localhost", "/dead/v1/chat/completions", chat_body("m"));
+    BOOST_TEST(d.ec == std_code(net::error::connection_reset), d.ec.message());
+    const response h =
+        tls_request(f.port(), client, "localhost", "/held/v1/chat/completions", chat_body("m"));
+    BOOST_TEST(h.ec, h.ec.message());
+    BOOST_TEST(h.status == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(https_refuses_a_client_that_does_not_trust_it) {

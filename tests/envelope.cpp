@@ -228,6 +228,26 @@ BOOST_AUTO_TEST_CASE(render_keeps_client_error_messages) {
     BOOST_TEST(json::parse(raw.body).at("error").at("message").as_string() == "db down");
 }
 
+BOOST_AUTO_TEST_CASE(render_names_the_param_when_given) {
+    fl::render_options opt;
+    opt.param = "max_tokens";
+    const auto r = fl::render(fl::error::context_length_exceeded, "too long", {}, opt);
+    BOOST_TEST(r.status == 400u);
+    const json::value jv = json::parse(r.body);
+    BOOST_TEST(jv.at("error").at("param").as_string() == "max_tokens");
+    BOOST_TEST(jv.at("error").at("code").as_string() == "context_length_exceeded");
+    // Without one, param is null (the OpenAI envelope always has the member).
+    BOOST_TEST(json::parse(fl::render(fl::error::context_length_exceeded, "x").body)
+                   .at("error")
+                   .at("param")
+                   .is_null());
+    // A param with characters JSON must escape stays one string.
+    opt.param = "messages[0].\"content\"";
+    const auto escaped = fl::render(fl::error::invalid_request, "bad", {}, opt);
+    BOOST_TEST(json::parse(escaped.body).at("error").at("param").as_string() ==
+               "messages[0].\"content\"");
+}
+
 BOOST_AUTO_TEST_CASE(render_maps_foreign_codes_by_category) {
     BOOST_TEST(fl::render(std::make_error_code(std::errc::timed_out), "x").status == 504u);
     BOOST_TEST(fl::render(std::make_error_code(std::errc::connection_refused), "x").status == 502u);

@@ -505,18 +505,11 @@ reply server::impl::error_reply(faultline::error e, std::string_view message,
                                 const std::string& request_id,
                                 std::optional<std::string_view> param) const {
     // The gateway's own messages hold nothing internal: they reach the client even for a 5xx.
+    faultline::render_options o = render_opts(false);
+    o.param = param; // the offending field, as OpenAI names it in `error.param`
     const faultline::rendered_error r = faultline::render(
-        e, message, faultline::status_of(e) >= 500 ? std::string_view(request_id) : "",
-        render_opts(false));
-    reply out{r.status, r.body, {should_retry(faultline::info(e).retryable)}};
-    if (param) {
-        // The offending field, as OpenAI names it in `error.param`.
-        if (auto env = faultline::parse_envelope(r.body)) {
-            env.value().param = std::string(*param);
-            out.body = faultline::serialize(env.value());
-        }
-    }
-    return out;
+        e, message, faultline::status_of(e) >= 500 ? std::string_view(request_id) : "", o);
+    return {r.status, r.body, {should_retry(faultline::info(e).retryable)}};
 }
 
 reply server::impl::failure_reply(const faultline::failure& f,

@@ -99,6 +99,9 @@ struct render_options {
     std::string_view redacted_message = "Service temporarily unavailable";
     /// Repeat the HTTP status inside the body, as some gateways do (reference 001).
     bool include_status = false;
+    /// The request field the error is about, as OpenAI names it in `error.param`
+    /// ("messages", "max_tokens"); none: `null`.
+    std::optional<std::string_view> param;
 };
 
 /// Renders `ec` for a client. Foreign codes are mapped by category (timeouts to

@@ -259,6 +259,7 @@ inline rendered_error render(error e, std::string_view message, std::string_view
     const bool redact = options.redact_server_errors && status >= 500;
     error_envelope env = make_envelope(e, redact ? options.redacted_message : message);
     if (!event_id.empty()) env.event_id.emplace(event_id);
+    if (options.param) env.param.emplace(*options.param);
     if (options.include_status) env.status = status;
     return {status, serialize(env)};
 }

@@ -138,8 +138,10 @@ struct connection {
     std::optional<ssl::stream<tcp::socket>> secure;
     net::steady_timer timer;
     beast::flat_buffer buffer;
-    std::uint64_t generation = 0;
-    bool timed_out = false;
+    // Which deadline is armed, and whether it fired. Atomic: a handler of an old deadline can
+    // still run on the strand of the request that used the connection before this one.
+    std::atomic<std::uint64_t> generation{0};
+    std::atomic<bool> timed_out{false};
 };
 
 // Cancels `c`'s pending operation at `at` unless destroyed first. The timer's handler runs on

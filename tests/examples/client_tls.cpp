@@ -310,6 +310,37 @@ BOOST_AUTO_TEST_CASE(a_tls_stream_cut_without_close_notify_reads_as_cut) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_server_silent_in_the_handshake_times_out) {
+    // The kernel completes TCP connects to a listening socket by itself; nobody answers the
+    // ClientHello.
+    net::io_context io;
+    tcp::acceptor silent(io, {net::ip::make_address("127.0.0.1"), 0});
+    auto tls = examples::make_tls_client_context();
+    BOOST_TEST_REQUIRE(tls.has_value());
+    examples::exchange_result x;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            examples::http_connection c(
+                io.get_executor(),
+                examples::parse_base_url(https("127.0.0.1", silent.local_endpoint().port()))
+                    .value(),
+                tls.value().get());
+            auto req = c.make_request(http::verb::get, "/", "");
+            examples::exchange_options eo;
+            eo.idle_timeout = 50ms;
+            x = co_await c.exchange(
+                req, [](std::string_view) { return std::error_code(); }, eo);
+        },
+        net::detached);
+    io.run();
+    BOOST_TEST((x.ec == std_code(beast::error::timeout)), x.ec.message());
+    BOOST_TEST(!x.head_received);
+    const fl::failure f = fl::to_failure(x.ec);
+    BOOST_TEST(f.cat == fl::category::timeout);
+    BOOST_TEST(f.retryable);
+}
+
 BOOST_AUTO_TEST_CASE(ca_file_values_are_checked) {
     tls_files tls;
     std::string why;

@@ -46,6 +46,7 @@ struct client_command_line {
     examples::command_line cl{"faultline-client", "--url BASE [options]", std::string(description),
                               std::string(footer)};
     std::string url;
+    std::string ca_file;
     std::optional<double> ratio;
     double floor = 1.0;
 
@@ -54,9 +55,14 @@ struct client_command_line {
         const std::string duration = "a duration such as 250ms, 2s or 1m (at most a day)";
         cl.text("--url", "BASE",
                 "the base URL as the OpenAI SDKs take it, e.g. http://127.0.0.1:8080/v1\n"
-                "(the client appends /chat/completions; a 404 for a path with /v1\n"
-                "twice or without it names the base URL to use)",
+                "or https://api.example.com/v1 (the client appends /chat/completions;\n"
+                "a 404 for a path with /v1 twice or without it names the base URL to\n"
+                "use). https verifies the server's certificate and host name, always",
                 url);
+        cl.text("--ca-file", "FILE",
+                "also trust the CA certificates in this PEM file (besides the system's\n"
+                "store) for an https --url, e.g. a private CA or a self-signed server",
+                ca_file);
         cl.text("--key", "KEY", "API key (default: $FAULTLINE_API_KEY)", o.api_key);
         cl.text("--model", "M", "model (default gpt-sim)", o.model);
         cl.text("--prompt", "TEXT", "the user message", o.prompt);
@@ -198,6 +204,22 @@ std::string transcript(const exchange_result& r, std::string_view body) {
     return out;
 }
 
+// What to do about a TLS failure; "" for any other error. faultline files these under
+// category unknown (not retryable): a retry meets the same certificate.
+std::string tls_advice(const std::error_code& ec) {
+    if (ec == tls_error::certificate_untrusted)
+        return " Trust its CA with --ca-file FILE (PEM), or check that the URL names the server "
+               "you mean.";
+    if (ec == tls_error::certificate_host_mismatch)
+        return " Use a host name or address the certificate names, or fix the certificate.";
+    if (ec == tls_error::certificate_expired)
+        return " The server's certificate must be renewed (or the local clock is wrong).";
+    if (ec.category() == tls_category() ||
+        std::string_view(ec.category().name()).starts_with("asio.ssl"))
+        return " The TLS handshake failed: check that the server speaks https at this port.";
+    return {};
+}
+
 std::string header(const response_head& h, std::string_view name) {
     const auto it = h.headers.find(name);
     return it == h.headers.end() ? std::string() : std::string(it->value());
@@ -236,7 +258,7 @@ attempt_once(http_connection& conn, http::request<http::string_body>& req, const
     if (!r.head_received) {
         faultline::failure f = *out.failure;
         f.message = "No response from " + conn.url().host + ":" + std::to_string(conn.url().port) +
-                    ": " + r.ec.message() + ".";
+                    ": " + r.ec.message() + "." + tls_advice(r.ec);
         co_return faultline::outcome<success>(std::move(f));
     }
     seen.status = r.head.status;
@@ -302,11 +324,22 @@ faultline::result<options> parse_options(std::span<char* const> args, std::strin
     }
     if (c.url.empty()) return fail("--url: is required");
     auto base = parse_base_url(c.url);
-    if (!base || base.value().tls)
-        return fail("--url: must be an http URL such as http://127.0.0.1:8080/v1, not '" + c.url +
-                    "'");
+    if (!base)
+        return fail("--url: must be an http or https URL such as http://127.0.0.1:8080/v1, not '" +
+                    c.url + "'");
     o.url = std::move(base).value();
     o.raw_url = c.url;
+    if (!o.url.tls && !c.ca_file.empty()) return fail("--ca-file: needs an https --url");
+    if (o.url.tls) {
+        auto tls = make_tls_client_context(c.ca_file);
+        if (!tls) {
+            if (c.ca_file.empty())
+                return fail("--url: the system's certificate store cannot be used: " +
+                            tls.error().message());
+            return fail("--ca-file: cannot use '" + c.ca_file + "': " + tls.error().message());
+        }
+        o.tls = std::move(tls).value();
+    }
     if (o.policy.delay.cap < o.policy.delay.base)
         return fail("--backoff-cap: must not be below --backoff-base");
     if (o.parallel * o.requests > 1'000'000)
@@ -325,7 +358,7 @@ net::awaitable<report> call(const options& o,
     for (auto& d : faultline::diagnose_api_key(o.api_key))
         rep.diagnosis.push_back(std::move(d));
 
-    http_connection conn(ex, o.url);
+    http_connection conn(ex, o.url, o.tls.get());
     auto req = conn.make_request(http::verb::post, o.url.target("/chat/completions"), o.api_key,
                                  chat_request_body(o.model, o.prompt, o.max_tokens, o.stream));
     last_seen seen;

@@ -13,8 +13,10 @@
 //     std::cout << r.to_text();
 //
 // The base URL is what the OpenAI SDKs take ("https://api.openai.com/v1"): the client appends
-// /chat/completions. After a 404 the path it requested names the base URL to use: one without
-// /v1, or with /v1 twice (reference 000; faultline::diagnose_request_target).
+// /chat/completions. An https URL is called over verified TLS: the server's certificate must
+// chain to the system's store or to --ca-file and name the URL's host; one that does not is a
+// failure (category unknown, never retried). After a 404 the path it requested names the base URL
+// to use: one without /v1, or with /v1 twice (reference 000; faultline::diagnose_request_target).
 
 #include "common/http_client.hpp"
 
@@ -25,10 +27,12 @@
 #include <faultline/retry/policy.hpp>
 #include <faultline/sse/monitor.hpp>
 
+#include <boost/asio/ssl/context.hpp>
 #include <boost/json/object.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -40,6 +44,10 @@ namespace examples::client {
 struct options {
     base_url url;
     std::string raw_url; ///< As given, for the base-URL diagnosis.
+    /// The TLS client context for an https `url` (`examples::make_tls_client_context`: the
+    /// system's store plus --ca-file), shared by every request of a run. Null for http; null
+    /// with an https URL fails each request with `tls_error::not_configured`.
+    std::shared_ptr<boost::asio::ssl::context> tls;
     std::string api_key;
     std::string model = "gpt-sim";
     std::string prompt = "Say something about failing well.";

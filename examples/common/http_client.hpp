@@ -14,7 +14,12 @@
 //     if (r.ec) ...                                  // transport error, timeout, body too large
 //     r.head.status, r.head.headers                  // what the server sent
 //
-// Plain http only (the examples talk to loopback). Not part of faultline's API.
+// An https URL is spoken over verified TLS (tls.hpp): give the connection a client context, which
+// many connections may share. An https URL without one fails with `tls_error::not_configured`;
+// a certificate that does not verify fails the connect with another `tls_error`. Not part of
+// faultline's API.
+
+#include "common/tls.hpp"
 
 #include <faultline/error.hpp>
 #include <faultline/result.hpp>
@@ -22,6 +27,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -46,6 +54,7 @@ namespace examples {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 /// An `http(s)://host[:port][/path]` base URL, split.
@@ -109,9 +118,11 @@ struct response_head {
 
 /// What one exchange ended with.
 struct exchange_result {
-    /// Transport errors (refused, reset, `beast::error::timeout`), a body over the limit
+    /// Transport errors (refused, reset, `beast::error::timeout`), TLS errors (`tls_error`
+    /// for a certificate that does not verify, OpenSSL's for the rest), a body over the limit
     /// (`http::error::body_limit`), or the error the body callback returned. Empty when the
-    /// whole response was read.
+    /// whole response was read. A TLS stream cut without close_notify reads as a plain one
+    /// cut (`http::error::end_of_stream`, `http::error::partial_message`).
     std::error_code ec;
     bool head_received = false; ///< Whether `head` holds a response.
     response_head head;
@@ -120,8 +131,8 @@ struct exchange_result {
 
 /// Limits of one exchange.
 struct exchange_options {
-    /// Longest wait for connect, the head, and each body read. A server that goes quiet for
-    /// longer is `beast::error::timeout`.
+    /// Longest wait for connect, the TLS handshake, the head, and each body read. A server
+    /// that goes quiet for longer is `beast::error::timeout`.
     std::chrono::milliseconds idle_timeout{30'000};
     /// Largest body; longer is `http::error::body_limit` (never silently cut).
     std::uint64_t max_body = std::uint64_t(64) << 20;
@@ -131,9 +142,13 @@ struct exchange_options {
 /// Not thread-safe: one coroutine at a time.
 class http_connection {
 public:
-    http_connection(net::any_io_executor ex, base_url url)
-        : stream_(std::move(ex))
-        , url_(std::move(url)) {}
+    /// `tls`: the client context for an https `url` (see `make_tls_client_context`), which must
+    /// outlive the connection; null for http. The stream always verifies the peer and its name,
+    /// whatever the context says.
+    http_connection(net::any_io_executor ex, base_url url, ssl::context* tls = nullptr)
+        : plain_(std::move(ex))
+        , url_(std::move(url))
+        , tls_(tls) {}
 
     /// The base URL. Not thread-safe.
     [[nodiscard]] const base_url& url() const noexcept { return url_; }
@@ -175,9 +190,11 @@ public:
 
     /// Closes the connection (the next exchange connects again). Not thread-safe.
     void close() noexcept {
+        // Only the socket: a pending operation (an abort from another coroutine) still holds
+        // the TLS stream; the next connect makes a fresh one.
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.close();
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        lowest().close();
         open_ = false;
         buffer_.clear();
     }
@@ -185,28 +202,65 @@ public:
 private:
     net::awaitable<std::error_code> connect(std::chrono::milliseconds timeout);
 
-    beast::tcp_stream stream_;
+    beast::tcp_stream& lowest() noexcept { return secure_ ? secure_->next_layer() : plain_; }
+
+    // Runs `op(stream)` on the stream in use: both give the same awaitable type.
+    template <class Op>
+    auto on_stream(Op op) {
+        return secure_ ? op(*secure_) : op(plain_);
+    }
+
+    beast::tcp_stream plain_;                              // http
+    std::optional<ssl::stream<beast::tcp_stream>> secure_; // https, one per connection made
     beast::flat_buffer buffer_;
     base_url url_;
+    ssl::context* tls_;
     bool open_ = false;
 };
 
 inline net::awaitable<std::error_code> http_connection::connect(std::chrono::milliseconds timeout) {
     constexpr auto nothrow = net::as_tuple(net::use_awaitable);
-    tcp::resolver resolver(stream_.get_executor());
+    if (url_.tls && !tls_) co_return make_error_code(tls_error::not_configured);
+    tcp::resolver resolver(plain_.get_executor());
     auto [rec, endpoints] =
         co_await resolver.async_resolve(url_.host, std::to_string(url_.port), nothrow);
     if (rec) co_return rec;
-    stream_.expires_after(timeout);
-    auto [cec, ep] = co_await stream_.async_connect(endpoints, nothrow);
+    if (url_.tls) secure_.emplace(plain_.get_executor(), *tls_);
+    lowest().expires_after(timeout);
+    auto [cec, ep] = co_await lowest().async_connect(endpoints, nothrow);
     if (cec) {
         close();
         co_return cec;
     }
-    stream_.socket().set_option(tcp::no_delay(true));
+    lowest().socket().set_option(tcp::no_delay(true));
+    if (secure_) {
+        if (std::error_code pec = prepare_tls_client(*secure_, url_.host)) {
+            close();
+            co_return pec;
+        }
+        lowest().expires_after(timeout);
+        auto [hec] = co_await secure_->async_handshake(ssl::stream_base::client, nothrow);
+        if (hec) {
+            const std::error_code ec = explain_handshake(*secure_, hec);
+            close();
+            co_return ec;
+        }
+    }
     open_ = true;
     co_return std::error_code{};
 }
+
+namespace detail {
+
+// A TLS stream that ends without close_notify could have been cut by anyone on the path: it
+// reads as the plain stream's early end, never as a complete message.
+inline beast::error_code plain_ending(beast::error_code ec, bool got_some) noexcept {
+    if (ec == ssl::error::stream_truncated)
+        return got_some ? http::error::partial_message : http::error::end_of_stream;
+    return ec;
+}
+
+} // namespace detail
 
 template <class OnHead, class OnBody>
 net::awaitable<exchange_result> http_connection::exchange(http::request<http::string_body>& req,
@@ -226,8 +280,9 @@ net::awaitable<exchange_result> http_connection::exchange(http::request<http::st
                 co_return out;
             }
         }
-        stream_.expires_after(options.idle_timeout);
-        auto [wec, written] = co_await http::async_write(stream_, req, nothrow);
+        lowest().expires_after(options.idle_timeout);
+        auto [wec, written] =
+            co_await on_stream([&](auto& s) { return http::async_write(s, req, nothrow); });
         (void)written;
         if (wec) {
             close();
@@ -239,12 +294,13 @@ net::awaitable<exchange_result> http_connection::exchange(http::request<http::st
         }
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(options.max_body);
-        stream_.expires_after(options.idle_timeout);
-        auto [hec, n] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
+        lowest().expires_after(options.idle_timeout);
+        auto [hec, n] = co_await on_stream(
+            [&](auto& s) { return http::async_read_header(s, buffer_, parser, nothrow); });
         (void)n;
         if (hec) {
             close();
-            out.ec = hec;
+            out.ec = detail::plain_ending(hec, parser.got_some());
             co_return out;
         }
         out.head_received = true;
@@ -257,13 +313,15 @@ net::awaitable<exchange_result> http_connection::exchange(http::request<http::st
         while (!parser.is_done()) {
             parser.get().body().data = piece;
             parser.get().body().size = sizeof piece;
-            stream_.expires_after(options.idle_timeout);
+            lowest().expires_after(options.idle_timeout);
             // read_some, not read: read returns only once the piece is full or the message
             // ends, which would hold a stream's events back and make the idle timeout a limit
             // on filling 16 KiB.
-            auto [rec, m] = co_await http::async_read_some(stream_, buffer_, parser, nothrow);
+            auto [rec, m] = co_await on_stream(
+                [&](auto& s) { return http::async_read_some(s, buffer_, parser, nothrow); });
             (void)m;
             if (rec == http::error::need_buffer) rec = {};
+            rec = detail::plain_ending(rec, true);
             const std::size_t got = sizeof piece - parser.get().body().size;
             out.body_bytes += got;
             if (got != 0) {

@@ -164,7 +164,7 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
 
 net::awaitable<void> connection(run_state& s, std::size_t index) {
     const auto ex = co_await net::this_coro::executor;
-    http_connection conn(ex, s.opts.url);
+    http_connection conn(ex, s.opts.url, s.opts.tls.get());
     net::steady_timer wait(ex);
     s.connections[index] = &conn;
     s.waits[index] = &wait;
@@ -297,7 +297,8 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
 
 std::string url_text(const base_url& u) {
     const bool v6 = u.host.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port) + u.path;
+    return (u.tls ? "https://" : "http://") + (v6 ? "[" + u.host + "]" : u.host) + ":" +
+           std::to_string(u.port) + u.path;
 }
 
 constexpr std::string_view description =
@@ -358,20 +359,26 @@ struct loadgen_command_line {
                                   "--url URL (--duration D | --requests N) [options]",
                                   std::string(description), std::string(footer)};
     bool have_url = false, have_key = false;
+    std::string ca_file;
 
     explicit loadgen_command_line(command_line& cl) {
         options& o = cl.run;
         examples::command_line& p = parser;
         p.group("target");
         p.value("--url", "URL",
-                "the server root, http://host[:port][/prefix] (required). Requests go to\n"
-                "URL + --path, so give http://127.0.0.1:8080, not .../v1.",
+                "the server root, http(s)://host[:port][/prefix] (required). Requests go\n"
+                "to URL + --path, so give http://127.0.0.1:8080, not .../v1. https\n"
+                "verifies the server's certificate and host name, always.",
                 [this, &o](const std::string& v) {
                     auto url = parse_base_url(v);
-                    if (!url || url.value().tls) throw bad_value{"http://host[:port][/path]"};
+                    if (!url) throw bad_value{"http(s)://host[:port][/path]"};
                     o.url = std::move(url).value();
                     have_url = true;
                 });
+        p.text("--ca-file", "FILE",
+               "also trust the CA certificates in this PEM file (besides the system's\n"
+               "store) for an https --url, e.g. a private CA or a self-signed server",
+               ca_file);
         p.value("--path", "P", "request path after URL (default /v1/chat/completions)",
                 [&o](const std::string& v) {
                     if (!valid_path(v)) throw bad_value{"a path starting with '/'"};
@@ -458,6 +465,7 @@ std::string validate(const options& o) {
     if (o.duration && o.duration->count() <= 0) return "the duration must be positive";
     if (o.requests && *o.requests == 0) return "the request count must be positive";
     if (o.timeout.count() <= 0) return "the timeout must be positive";
+    if (o.url.tls && !o.tls) return "an https URL needs a TLS client context (options::tls)";
     if (o.progress_interval.count() <= 0) return "the progress interval must be positive";
     if (!valid_path(o.path)) return "the path must start with '/' and hold no whitespace or '#'";
     return {};
@@ -549,6 +557,20 @@ parse_command_line(std::span<char* const> args, std::optional<std::string_view> 
         return fail(usage_problem::conflicting_outputs,
                     "--json - and --svg - cannot both write to stdout");
     if (!parser.have_key && env_api_key) o.api_key = std::string(*env_api_key);
+    if (!o.url.tls && !parser.ca_file.empty())
+        return fail(usage_problem::invalid_ca_file, "--ca-file: needs an https --url");
+    if (o.url.tls) {
+        auto tls = make_tls_client_context(parser.ca_file);
+        if (!tls) {
+            if (parser.ca_file.empty())
+                return fail(usage_problem::invalid_url,
+                            "--url: the system's certificate store cannot be used: " +
+                                tls.error().message());
+            return fail(usage_problem::invalid_ca_file,
+                        "--ca-file: cannot use '" + parser.ca_file + "': " + tls.error().message());
+        }
+        o.tls = std::move(tls).value();
+    }
     return cl;
 }
 

@@ -14,8 +14,11 @@
 //     std::cout << examples::loadgen::summary(r);
 //
 // The base URL is the server root: requests go to `url.target(path)`, i.e.
-// http://127.0.0.1:8080 + /v1/chat/completions. A run never fails because of what the server
-// does: refused connections, timeouts and error statuses are measured like any other answer.
+// http://127.0.0.1:8080 + /v1/chat/completions. An https URL is called over verified TLS
+// (`options::tls`, one context for all connections); a certificate that does not verify makes
+// every request a failure of category unknown, counted like any other. A run never fails because of
+// what the server does: refused connections, timeouts and error statuses are measured like any
+// other answer.
 
 #include "common/http_client.hpp"
 #include "loadgen/report.hpp"
@@ -23,10 +26,12 @@
 #include <faultline/retry/policy.hpp>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,7 +53,11 @@ inline constexpr unsigned max_connections = 1024;
 
 /// What to run. A plain value.
 struct options {
-    examples::base_url url;            ///< The server root (see the header comment).
+    examples::base_url url; ///< The server root (see the header comment).
+    /// The TLS client context of an https `url` (`examples::make_tls_client_context`: the
+    /// system's store plus --ca-file), shared by all connections. Required for https, unused
+    /// for http.
+    std::shared_ptr<boost::asio::ssl::context> tls;
     std::string api_key;               ///< Sent as a Bearer token when not empty.
     std::string model = "gpt-sim";     ///< The request's "model".
     std::string prompt = "Say hello."; ///< The one user message.
@@ -115,12 +124,13 @@ struct command_line {
 
 /// What is wrong with a command line.
 enum class usage_problem : unsigned char {
-    unknown_option,      ///< An argument that is no option of faultline-loadgen.
-    missing_value,       ///< An option that needs a value is the last argument.
-    invalid_value,       ///< A value out of range or not of the option's form.
-    invalid_url,         ///< --url is not http://host[:port][/path].
-    missing_url,         ///< No --url.
-    missing_bound,       ///< Neither --duration nor --requests.
+    unknown_option,  ///< An argument that is no option of faultline-loadgen.
+    missing_value,   ///< An option that needs a value is the last argument.
+    invalid_value,   ///< A value out of range or not of the option's form.
+    invalid_url,     ///< --url is not http(s)://host[:port][/path].
+    invalid_ca_file, ///< --ca-file cannot be read as PEM certificates, or the --url is not https.
+    missing_url,     ///< No --url.
+    missing_bound,   ///< Neither --duration nor --requests.
     conflicting_outputs, ///< --json - and --svg - both want stdout.
 };
 

@@ -88,6 +88,12 @@ check 2 "" "faultline-upstream-sim: --port: must be 0..65535, not '65536' $u" --
 # A rule across options.
 check 2 "" "faultline-upstream-sim: --tls-cert and --tls-key go together $u" -- \
   "$sim" --tls-cert cert.pem
+check 2 "" "faultline-client: --ca-file: needs an https --url $u" -- \
+  "$client" --url http://h --ca-file ca.pem
+check 2 "" "faultline-loadgen: --ca-file: needs an https --url $u" -- \
+  "$loadgen" --url http://h --requests 1 --ca-file=ca.pem
+check 2 "" "faultline-client: --ca-file: cannot use '$work/none.pem': No such file or directory $u" -- \
+  "$client" --url https://h --ca-file "$work/none.pem"
 check 2 "" "faultline-client: --attempts: must be 1..100, not '0' $u" -- \
   "$client" --url http://h --attempts 0
 check 2 "" "faultline-client: --attempts: must be 1..100, not '101' $u" -- \

@@ -295,8 +295,12 @@ BOOST_AUTO_TEST_CASE(command_line) {
     };
     const row rows[] = {
         {{}, "--url: is required"},
-        {{"--url", "https://x"}, "--url: must be an http URL"},
-        {{"--url", "http://x:99999"}, "--url: must be an http URL"},
+        {{"--url", "ftp://x"}, "--url: must be an http or https URL"},
+        {{"--url", "http://x:99999"}, "--url: must be an http or https URL"},
+        {{"--url", "http://x", "--ca-file", "ca.pem"}, "--ca-file: needs an https --url"},
+        {{"--url", "https://x", "--ca-file", "/nonexistent/ca.pem"},
+         "--ca-file: cannot use '/nonexistent/ca.pem': No such file or directory"},
+        {{"--url", "https://x", "--ca-file"}, "--ca-file: needs a value"},
         {{"--url", "http://x", "--attempts", "0"}, "--attempts: must be 1..100, not '0'"},
         {{"--url", "http://x", "--attempts=101"}, "--attempts: must be 1..100, not '101'"},
         {{"--url", "http://x", "--timeout", "0"}, "--timeout: must be a positive duration"},

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <ostream>
 #include <string>
@@ -139,6 +140,38 @@ inline net::awaitable<response> exchange(examples::http_connection& conn, http::
     }
     co_return out;
 }
+
+/// A `faultline-upstream-sim` server serving `channels` at `host` (an IP address) on a thread of
+/// its own, over TLS when given a server context.
+class sim_thread {
+public:
+    explicit sim_thread(std::vector<gw::channel_config> channels,
+                        std::shared_ptr<net::ssl::context> tls = nullptr,
+                        std::string host = "127.0.0.1") {
+        examples::upstream_sim::sim_options o;
+        o.tls = std::move(tls);
+        o.host = std::move(host);
+        sim_ = std::make_unique<examples::upstream_sim::sim_server>(io_.get_executor(),
+                                                                    std::move(channels), o);
+        port_ = sim_->listen().value();
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~sim_thread() {
+        io_.stop();
+        thread_.join();
+    }
+    sim_thread(const sim_thread&) = delete;
+    sim_thread& operator=(const sim_thread&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+    [[nodiscard]] examples::upstream_sim::sim_server& server() noexcept { return *sim_; }
+
+private:
+    net::io_context io_;
+    std::unique_ptr<examples::upstream_sim::sim_server> sim_;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+};
 
 /// Which time the gateway's limits and breakers see: the manual clock (moved by `advance`), or
 /// the steady clock (load runs).

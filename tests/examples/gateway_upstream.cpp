@@ -36,35 +36,6 @@ namespace {
 
 const std::string alice = "sk-demo-alice";
 
-// A simulator on threads of its own, over TLS when given a context.
-class sim_thread {
-public:
-    explicit sim_thread(std::vector<gw::channel_config> channels,
-                        std::shared_ptr<net::ssl::context> tls = nullptr) {
-        examples::upstream_sim::sim_options o;
-        o.tls = std::move(tls);
-        sim_ = std::make_unique<examples::upstream_sim::sim_server>(io_.get_executor(),
-                                                                    std::move(channels), o);
-        port_ = sim_->listen().value();
-        thread_ = std::thread([this] { io_.run(); });
-    }
-    ~sim_thread() {
-        io_.stop();
-        thread_.join();
-    }
-    sim_thread(const sim_thread&) = delete;
-    sim_thread& operator=(const sim_thread&) = delete;
-
-    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
-    [[nodiscard]] examples::upstream_sim::sim_server& server() noexcept { return *sim_; }
-
-private:
-    net::io_context io_;
-    std::unique_ptr<examples::upstream_sim::sim_server> sim_;
-    std::uint16_t port_ = 0;
-    std::thread thread_;
-};
-
 // Sets an environment variable for the test's duration.
 class scoped_env {
 public:
@@ -333,14 +304,20 @@ BOOST_AUTO_TEST_CASE(an_https_upstream_is_verified_against_the_ca_file) {
 
 BOOST_AUTO_TEST_CASE(a_certificate_for_another_host_is_refused) {
     tls_files tls; // for 127.0.0.1 and localhost
-    sim_thread sim(test_config().channels, tls.server_context());
+    // Listening on 127.0.0.2 (a listener on 127.0.0.1 would refuse the connection, and the
+    // certificate would never be looked at), which the certificate does not name.
+    sim_thread sim(test_config().channels, tls.server_context(), "127.0.0.2");
     gw::gateway_config c = test_config();
-    // 127.0.0.2 reaches the same loopback listener, but the certificate does not name it.
     gw::route_channels(c, "https://127.0.0.2:" + std::to_string(sim.port()), tls.cert_file());
     gateway_fixture g(c, clock_kind::manual, nullptr, upstream_kind::in_process);
     const response r = g.chat(alice, chat_body("gpt-sim"));
     BOOST_TEST(r.status >= 500u);
+    BOOST_TEST(sim.server().snapshot().connections >= 1u); // reached, then refused
     BOOST_TEST(sim.server().snapshot().calls_to("ok-a") == 0u);
+    bool logged = false;
+    for (const std::string& line : g.log())
+        logged = logged || line.find("certificate verify failed") != std::string::npos;
+    BOOST_TEST(logged);
 }
 
 BOOST_AUTO_TEST_CASE(the_channel_key_and_model_name_reach_the_upstream) {

@@ -973,7 +973,10 @@ BOOST_AUTO_TEST_CASE(command_line_every_bad_input_is_a_usage_error) {
         {{"--url", url, "--requests", "1", "--bogus"}, P::unknown_option},
         {{"--url", url, "--requests", "1", "extra"}, P::unknown_option},
         {{"--url", "ftp://h", "--requests", "1"}, P::invalid_url},
-        {{"--url", "https://h", "--requests", "1"}, P::invalid_url},
+        {{"--url", url, "--requests", "1", "--ca-file", "ca.pem"}, P::invalid_ca_file},
+        {{"--url", "https://h", "--requests", "1", "--ca-file", "/nonexistent/ca.pem"},
+         P::invalid_ca_file},
+        {{"--url", "https://h", "--requests", "1", "--ca-file"}, P::missing_value},
         {{"--url", "http://", "--requests", "1"}, P::invalid_url},
         {{"--url", "http://h:99999", "--requests", "1"}, P::invalid_url},
         {{"--url", "http://h:port", "--requests", "1"}, P::invalid_url},
@@ -1030,7 +1033,7 @@ BOOST_AUTO_TEST_CASE(usage_errors_name_the_option_and_value) {
                "--connections: must be 1..1024, not '2000'");
     const auto u = parse({"--url", "ftp://h", "--requests", "1"});
     BOOST_TEST(std::get<lg::usage_error>(u).message ==
-               "--url: must be http://host[:port][/path], not 'ftp://h'");
+               "--url: must be http(s)://host[:port][/path], not 'ftp://h'");
     const auto m = parse({"--url", "http://h", "--timeout"});
     BOOST_TEST(std::get<lg::usage_error>(m).message == "--timeout: needs a value");
     const auto x = parse({"--url", "http://h", "--requests", "1", "--bogus"});

@@ -286,6 +286,11 @@ BOOST_AUTO_TEST_CASE(an_https_upstream_is_verified_against_the_ca_file) {
         BOOST_REQUIRE(cut.stream_failure);
         BOOST_TEST(cut.stream_failure->code == fl::error::stream_truncated);
         BOOST_TEST(g.server().snapshot().upstream_connections == 2u); // the cut one is gone
+        // Quiet gaps over TLS: every heartbeat cancels a pending TLS read, which must resume.
+        const response slow = g.chat(alice, chat_body("sim-slow", true));
+        BOOST_TEST(slow.verdict == fl::sse::terminal::done);
+        BOOST_TEST(slow.comments > 0u);
+        BOOST_TEST(slow.content_events == 4u); // the slow channel: three words and the final chunk
     }
 
     // Without the CA file the system store does not know the certificate: no answer is used.

@@ -1217,8 +1217,9 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
                 log("stream event_id=" + id + " upstream read ended: " + piece.ec.message());
             break;
         }
-        if (piece.bytes.empty() || now >= deadline) {
-            // The upstream was quiet until `wake`, or the stream is over its time limit.
+        if (piece.bytes.empty()) {
+            // The upstream was quiet until `wake`. (The stream's time limit is checked here,
+            // while it waits: a stream whose bytes keep flowing is not cut mid-line by it.)
             if (now >= deadline) {
                 own_error(faultline::error::stream_timeout,
                           "The stream exceeded the gateway's streaming time limit of " +
@@ -1237,7 +1238,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
                 last_write = now;
             }
             if (!co_await flush()) co_return result;
-            if (ended || piece.bytes.empty()) continue;
+            continue;
         }
         last_piece = now;
         if (std::error_code ec = m.feed(piece.bytes, last_piece)) {

@@ -2,6 +2,8 @@
 
 #include "gateway/upstream.hpp"
 
+#include "common/listen.hpp"
+
 #include <faultline/envelope.hpp>
 #include <faultline/http_status.hpp>
 
@@ -563,17 +565,10 @@ sim_server::~sim_server() {
 }
 
 faultline::result<std::uint16_t> sim_server::listen() {
-    beast::error_code ec;
-    const auto address = net::ip::make_address(impl_->options.host, ec);
-    if (ec) return faultline::error::invalid_request;
-    const tcp::endpoint ep(address, impl_->options.port);
     auto& a = impl_->acceptor;
-    if (a.open(ep.protocol(), ec); ec) return std::error_code(ec);
-    if (a.set_option(net::socket_base::reuse_address(true), ec); ec) return std::error_code(ec);
-    if (a.bind(ep, ec); ec) return std::error_code(ec);
-    if (a.listen(net::socket_base::max_listen_connections, ec); ec) return std::error_code(ec);
-    const std::uint16_t port = a.local_endpoint().port();
-    net::co_spawn(a.get_executor(), impl_->accept_loop(), net::detached);
+    const faultline::result<std::uint16_t> port =
+        examples::open_listener(a, impl_->options.host, impl_->options.port);
+    if (port) net::co_spawn(a.get_executor(), impl_->accept_loop(), net::detached);
     return port;
 }
 

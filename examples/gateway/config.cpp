@@ -8,7 +8,9 @@
 #include <boost/json/value.hpp>
 
 #include <array>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 namespace examples::gateway {
 
@@ -515,6 +517,19 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
     if (why.empty()) why = validate(c);
     if (!why.empty()) return faultline::error::invalid_request;
     return c;
+}
+
+faultline::result<gateway_config> read_config_file(const std::string& path, std::string& why) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        why = "cannot open '" + path + "'";
+        return faultline::error::invalid_request;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_config(text.str(), why);
+    if (!parsed) why = path + ": " + why;
+    return parsed;
 }
 
 } // namespace examples::gateway

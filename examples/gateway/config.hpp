@@ -189,6 +189,11 @@ void route_channels(gateway_config& c, std::string_view base, std::string_view c
 [[nodiscard]] faultline::result<gateway_config> parse_config(std::string_view json,
                                                              std::string& why);
 
+/// Reads a configuration from the JSON file at `path` (as `parse_config`). On failure puts one
+/// line in `why`: "cannot open 'PATH'", or "PATH: " and `parse_config`'s reason. Thread-safe.
+[[nodiscard]] faultline::result<gateway_config> read_config_file(const std::string& path,
+                                                                 std::string& why);
+
 /// Checks references (a key's user, a model's channels), duplicates and ranges; the first
 /// problem as one line, or "" when the configuration is usable. Thread-safe.
 [[nodiscard]] std::string validate(const gateway_config& c);

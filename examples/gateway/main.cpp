@@ -11,10 +11,8 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <span>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,17 +79,10 @@ int main(int argc, char** argv) {
 
     gw::gateway_config config = gw::demo_config();
     if (config_file) {
-        std::ifstream in(*config_file, std::ios::binary);
-        if (!in) {
-            std::fprintf(stderr, "%s: cannot open '%s'\n", program.data(), config_file->c_str());
-            return 1;
-        }
-        std::ostringstream text;
-        text << in.rdbuf();
         std::string why;
-        auto parsed = gw::parse_config(text.str(), why);
+        auto parsed = gw::read_config_file(*config_file, why);
         if (!parsed) {
-            std::fprintf(stderr, "%s: %s: %s\n", program.data(), config_file->c_str(), why.c_str());
+            std::fprintf(stderr, "%s: %s\n", program.data(), why.c_str());
             return 1;
         }
         config = std::move(parsed.value());

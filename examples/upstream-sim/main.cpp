@@ -10,11 +10,9 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -67,17 +65,10 @@ int main(int argc, char** argv) {
 
     std::vector<gw::channel_config> channels = gw::demo_config().channels;
     if (config_file) {
-        std::ifstream in(*config_file, std::ios::binary);
-        if (!in) {
-            std::fprintf(stderr, "%s: cannot open '%s'\n", program.data(), config_file->c_str());
-            return 1;
-        }
-        std::ostringstream text;
-        text << in.rdbuf();
         std::string why;
-        auto parsed = gw::parse_config(text.str(), why);
+        auto parsed = gw::read_config_file(*config_file, why);
         if (!parsed) {
-            std::fprintf(stderr, "%s: %s: %s\n", program.data(), config_file->c_str(), why.c_str());
+            std::fprintf(stderr, "%s: %s\n", program.data(), why.c_str());
             return 1;
         }
         channels = std::move(parsed.value().channels);

@@ -72,6 +72,33 @@ private:
     double sum_ns_ = 0; // double: a uint64 sum of hour-long samples overflows after ~5e6 of them
 };
 
+/// Counts of non-negative quantities (tokens, tokens per second) in a `latency_histogram`, at a
+/// resolution of 1/1000 of the unit and with its relative error, up to 3.6e9 units. A value
+/// type. Not thread-safe.
+class quantity_histogram {
+public:
+    /// Counts one sample; a negative or NaN value counts as 0. Never allocates. Not thread-safe.
+    void record(double value) noexcept {
+        const double milli = value > 0 ? value * 1000.0 : 0.0;
+        constexpr double top = static_cast<double>(latency_histogram::highest.count()) * 2;
+        h_.record(std::chrono::nanoseconds(
+            static_cast<std::int64_t>(milli < top ? milli + 0.5 : top)));
+    }
+    /// Samples recorded. Not thread-safe.
+    [[nodiscard]] std::uint64_t count() const noexcept { return h_.count(); }
+    /// As `latency_histogram`'s, in the unit recorded. Not thread-safe.
+    [[nodiscard]] double min() const noexcept { return units(h_.min()); }
+    [[nodiscard]] double max() const noexcept { return units(h_.max()); }
+    [[nodiscard]] double mean() const noexcept { return units(h_.mean()); }
+    [[nodiscard]] double percentile(double p) const noexcept { return units(h_.percentile(p)); }
+
+private:
+    static double units(std::chrono::nanoseconds milli) noexcept {
+        return static_cast<double>(milli.count()) / 1000.0;
+    }
+    latency_histogram h_;
+};
+
 } // namespace examples::loadgen
 
 #endif

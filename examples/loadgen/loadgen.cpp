@@ -5,6 +5,7 @@
 #include "common/seed.hpp"
 
 #include <faultline/exchange.hpp>
+#include <faultline/limit/pacer.hpp>
 #include <faultline/pipeline.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/sse/monitor.hpp>
@@ -34,11 +35,52 @@ namespace {
 using clock = std::chrono::steady_clock;
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
-// Notes when the first content event of a stream arrived: the time to first token.
-struct first_content {
-    std::optional<clock::time_point>* at;
-    void on_event(const faultline::sse::event&, faultline::sse::event_kind kind) {
-        if (kind == faultline::sse::event_kind::content && !*at) *at = clock::now();
+// Most inter-token gaps kept per stream (8 MiB); a longer stream's further gaps are counted.
+constexpr std::size_t max_token_gaps = std::size_t(1) << 20;
+
+// What one connection measures of its current attempt, reused from request to request so that
+// a run allocates nothing per request once its buffers have grown.
+struct attempt_scratch {
+    token_reader reader;
+    std::vector<std::chrono::nanoseconds> gaps;
+    std::uint64_t gaps_not_kept = 0;
+    std::optional<clock::time_point> first_content, first_token, last_token;
+    std::uint64_t text_events = 0;
+    token_usage usage;
+
+    void reset() {
+        gaps.clear();
+        gaps_not_kept = 0;
+        first_content.reset();
+        first_token.reset();
+        last_token.reset();
+        text_events = 0;
+        usage = {};
+    }
+};
+
+// Watches a stream's events: the first content event, the tokens (events carrying generated
+// text) and their gaps, and the usage the stream reports.
+struct stream_watch {
+    attempt_scratch* s;
+    void on_event(const faultline::sse::event& e, faultline::sse::event_kind kind) {
+        using faultline::sse::event_kind;
+        if (kind != event_kind::content && kind != event_kind::done) return;
+        const clock::time_point now = clock::now();
+        if (kind == event_kind::content && !s->first_content) s->first_content = now;
+        if (kind == event_kind::done && e.data == "[DONE]") return;
+        const event_tokens t = s->reader.read(e.data);
+        s->usage.update(t.usage);
+        if (!t.text) return;
+        ++s->text_events;
+        if (!s->last_token) {
+            s->first_token = now;
+        } else if (s->gaps.size() < max_token_gaps) {
+            s->gaps.push_back(now - *s->last_token);
+        } else {
+            ++s->gaps_not_kept;
+        }
+        s->last_token = now;
     }
 };
 
@@ -98,20 +140,30 @@ void abort_all(run_state& s) {
 }
 
 struct attempt_end {
-    request_result result;                     // all but latency, first_event and retries
+    request_result result;                     // all but latency, first_* and retries
     std::optional<faultline::failure> failure; // in full, for the retry decision
-    std::optional<clock::time_point> first_content;
 };
 
 net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
-                                    http::request<http::string_body>& req) {
+                                    http::request<http::string_body>& req,
+                                    attempt_scratch& scratch) {
     attempt_end a;
-    faultline::exchange<first_content, clock> x(clock::now(), {}, first_content{&a.first_content});
+    scratch.reset();
+    faultline::exchange<stream_watch, clock> x(clock::now(), {}, stream_watch{&scratch});
     exchange_options xo;
     xo.idle_timeout = s.opts.timeout;
     const exchange_result t = co_await conn.exchange(
         req,
-        [&](const response_head& head) { (void)x.head(head.status, head.headers, clock::now()); },
+        [&](const response_head& head) {
+            (void)x.head(head.status, head.headers, clock::now());
+            const faultline::limit::rate_limit_report limits =
+                faultline::limit::read_rate_limits(head.headers, std::chrono::system_clock::now());
+            if (limits.retry_after || limits.ignored != 0 ||
+                std::any_of(limits.windows.begin(), limits.windows.end(), [](const auto& w) {
+                    return w.limit || w.remaining || w.reset;
+                }))
+                a.result.rate_limits = limits;
+        },
         [&](std::string_view piece) { return x.body(piece, clock::now()); }, xo);
     const faultline::exchange_result& out = x.finish(t.ec, clock::now());
 
@@ -122,6 +174,12 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
         r.verdict = out.stream->kind;
         r.events = x.monitor()->events();
         r.content_events = x.monitor()->content_events();
+        r.text_events = scratch.text_events;
+        r.token_gaps = scratch.gaps;
+        r.token_gaps_not_kept = scratch.gaps_not_kept;
+        r.usage = scratch.usage;
+    } else if (!out.failure && out.status / 100 == 2) {
+        r.usage = scratch.reader.read(x.body()).usage;
     }
     a.failure = out.failure;
     if (a.failure) r.failure = failure_kind{a.failure->cat, a.failure->code};
@@ -131,7 +189,7 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
 net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                                            net::steady_timer& wait,
                                            http::request<http::string_body>& req,
-                                           faultline::splitmix64& rng) {
+                                           faultline::splitmix64& rng, attempt_scratch& scratch) {
     const clock::time_point begin = clock::now();
     faultline::pipeline<faultline::null_pipeline_events, clock> p(s.pipeline, begin, {}, nullptr,
                                                                   faultline::splitmix64(rng()));
@@ -143,12 +201,13 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                 if (s.aborting || stopped(s, clock::now())) co_return r;
                 s.rep.add_retry(r, clock::now() - s.start);
             }
-            attempt_end a = co_await attempt(s, conn, req);
+            attempt_end a = co_await attempt(s, conn, req, scratch);
             const clock::time_point end = clock::now();
             r = std::move(a.result);
             r.retries = st.attempt - 1;
             r.latency = end - begin;
-            if (a.first_content) r.first_event = *a.first_content - begin;
+            if (scratch.first_content) r.first_event = *scratch.first_content - begin;
+            if (scratch.first_token) r.first_token = *scratch.first_token - begin;
             if (!a.failure || s.aborting) co_return r;
             p.failed(st.attempt, std::move(*a.failure), end, r.content_events != 0);
             continue;
@@ -178,10 +237,11 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
     } guard{s, index};
 
     faultline::splitmix64 rng(derived_seed(s.opts.seed, index));
+    attempt_scratch scratch;
     auto req =
         conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
     while (take_ticket(s)) {
-        const request_result r = co_await one_request(s, conn, wait, req, rng);
+        const request_result r = co_await one_request(s, conn, wait, req, rng, scratch);
         if (s.aborting) {
             s.rep.add_aborted();
             break;
@@ -312,7 +372,7 @@ machines and people. Progress goes to stderr about once a second:
 
 constexpr std::string_view footer =
     R"(JSON report (one object; times in the unit their name ends with):
-  tool, format            "faultline-loadgen", 1 (bumped when a field changes meaning)
+  tool, format            "faultline-loadgen", 2 (bumped when a field changes meaning)
   config                  url, target, model, stream, connections, duration_ms|null,
                           request_limit|null, max_tokens, max_attempts, timeout_ms, seed
                           (never the API key)
@@ -340,12 +400,33 @@ constexpr std::string_view footer =
   failures                [{category, code, count}] the two together
   transport_errors        {message: n} ("Connection refused"; at most 16, then "other")
   stream_verdicts         {done, error, eof_without_done, malformed_json}: counts
+  successes               what LLM-serving benchmarks report, of ok requests only:
+                          count, requests_per_second, output_tokens, input_tokens
+                          (as servers reported), output_tokens_per_second (both over
+                          elapsed_s), output_token_sources {usage, counted, unknown}
+                          (the server's usage; else a stream's events carrying text;
+                          else unknown and left out of token figures),
+                          e2e_ms, ttft_ms (first event carrying text), itl_ms (gaps
+                          between such events; not_kept: gaps past 1048576 in one
+                          stream), tpot_ms ((e2e - ttft) / (tokens - 1), streams of 2+
+                          tokens): as latency_ms;
+                          output_tokens_per_request, request_output_tokens_per_s
+                          (tokens / e2e): {count, min, mean, p50, p90, p99, max};
+                          requests_per_second_by_second,
+                          output_tokens_per_second_by_second: {seconds, p50, p90, p99,
+                          max} over the whole seconds of the series
+  rate_limits             every response's rate-limit headers: responses (with any),
+                          ignored (unusable values), retry_after_ms (retry-after-ms or
+                          Retry-After hints, as latency_ms), windows {requests, tokens,
+                          input_tokens, output_tokens: {responses, limit (last seen),
+                          remaining_min, reset_max_ms}} for the windows reported
   series                  {interval_s: 1, max_seconds: 3600, dropped_seconds,
                           seconds: [{t_s, requests, ok, throttled, errors, retries,
-                          status_429, p50_ms|null, p99_ms|null}]} by completion second
-                          (the last one may be partial); status_429 counts every 429
-                          response, retried ones included; only the first max_seconds
-                          seconds are kept
+                          status_429, output_tokens, failures {category: n},
+                          p50_ms|null, p99_ms|null}]} by completion second (the last
+                          one may be partial); status_429 counts every 429 response,
+                          retried ones included; p50/p99 are of the second's successes;
+                          only the first max_seconds seconds are kept
 
 exit status: 0 the run completed, whatever the server answered (also when every request
 failed to connect: the report says so); 1 it could not run or the report could not be
@@ -472,7 +553,12 @@ std::string validate(const options& o) {
 }
 
 std::string request_body(const options& o) {
-    return chat_request_body(o.model, o.prompt, o.max_tokens, o.stream);
+    std::string body = chat_request_body(o.model, o.prompt, o.max_tokens, o.stream);
+    if (o.stream) { // ask for the usage chunk: the server's own count of output tokens
+        body.pop_back();
+        body += R"(,"stream_options":{"include_usage":true}})";
+    }
+    return body;
 }
 
 run_settings settings_of(const options& o) {

@@ -92,6 +92,65 @@ boost::json::object status_json(const Map& m) {
     return o;
 }
 
+boost::json::object quantity_json(const quantity_histogram& h) {
+    boost::json::object o;
+    o["count"] = h.count();
+    const bool any = h.count() != 0;
+    const auto v = [&](double x) -> boost::json::value {
+        if (!any) return nullptr;
+        return x;
+    };
+    o["min"] = v(h.min());
+    o["mean"] = v(h.mean());
+    o["p50"] = v(h.percentile(50));
+    o["p90"] = v(h.percentile(90));
+    o["p99"] = v(h.percentile(99));
+    o["max"] = v(h.max());
+    return o;
+}
+
+// Nearest-rank percentiles of one figure over the run's whole seconds (the last, partial
+// second and the seconds past the series' cap left out): {seconds, p50, p90, p99, max}.
+template <class Figure>
+boost::json::object per_second_json(const report& r, Figure figure) {
+    const auto whole = static_cast<std::size_t>(std::max<std::int64_t>(r.elapsed.count(), 0) /
+                                                1'000'000'000);
+    const std::vector<second_stats>& rows = r.series.seconds();
+    std::vector<std::uint64_t> values;
+    for (std::size_t i = 0; i < std::min(whole, rows.size()); ++i)
+        values.push_back(figure(rows[i]));
+    std::sort(values.begin(), values.end());
+    boost::json::object o;
+    o["seconds"] = values.size();
+    const auto at = [&](double p) -> boost::json::value {
+        if (values.empty()) return nullptr;
+        const double rank = std::ceil(p / 100.0 * static_cast<double>(values.size()));
+        const auto k = std::clamp<std::size_t>(static_cast<std::size_t>(rank), 1, values.size());
+        return values[k - 1];
+    };
+    o["p50"] = at(50);
+    o["p90"] = at(90);
+    o["p99"] = at(99);
+    o["max"] = values.empty() ? boost::json::value(nullptr) : boost::json::value(values.back());
+    return o;
+}
+
+constexpr std::array<std::string_view, 3> token_source_names{"usage", "counted", "unknown"};
+
+constexpr std::array<std::string_view, faultline::limit::window_count> window_names{
+    "requests", "tokens", "input_tokens", "output_tokens"};
+
+faultline::category category_at(std::size_t i) noexcept {
+    return static_cast<faultline::category>(i + 1);
+}
+
+boost::json::object failures_json(const std::array<std::uint64_t, category_count>& by_category) {
+    boost::json::object o;
+    for (std::size_t i = 0; i < by_category.size(); ++i)
+        if (by_category[i] != 0) o[faultline::to_string(category_at(i))] = by_category[i];
+    return o;
+}
+
 std::string latency_line(const latency_histogram& h) {
     std::string out;
     appendf(out, "min %s  mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s",
@@ -113,22 +172,26 @@ std::string latency_line(const latency_histogram& h) {
 time_series::time_series(std::size_t max_seconds)
     : max_(max_seconds == 0 ? 1 : max_seconds) {}
 
-void time_series::add(nanoseconds at, outcome o, nanoseconds latency) {
+void time_series::add(nanoseconds at, outcome o, nanoseconds latency, faultline::category failed,
+                      std::uint64_t output_tokens) {
     advance(second_of(at));
     ++current_.requests;
     switch (o) {
     case outcome::ok:
         ++current_.ok;
+        current_.output_tokens += output_tokens;
+        current_latency_.record(latency);
         break;
     case outcome::throttled:
         ++current_.throttled;
         ++current_.status_429;
+        ++current_.failures[category_index(failed)];
         break;
     case outcome::error:
         ++current_.errors;
+        ++current_.failures[category_index(failed)];
         break;
     }
-    current_latency_.record(latency);
     current_used_ = true;
 }
 
@@ -202,6 +265,7 @@ void report::add(const request_result& r, nanoseconds at) {
     switch (r.kind()) {
     case outcome::ok:
         ++ok;
+        add_success(r);
         break;
     case outcome::throttled:
         ++throttled;
@@ -221,13 +285,58 @@ void report::add(const request_result& r, nanoseconds at) {
         ++transport_errors[message];
     }
     if (r.verdict) ++stream_verdicts[*r.verdict];
+    if (r.rate_limits) rate_limits.add(*r.rate_limits);
     events += r.events;
     content_events += r.content_events;
-    series.add(at, r.kind(), r.latency);
+    series.add(at, r.kind(), r.latency,
+               r.failure ? r.failure->cat : faultline::category::unknown,
+               r.failure ? 0 : r.output_tokens());
+}
+
+void report::add_success(const request_result& r) {
+    success_figures& f = successes;
+    f.e2e.record(r.latency);
+    const std::uint64_t tokens = r.output_tokens();
+    const auto source = r.output_token_source();
+    ++f.token_sources[static_cast<std::size_t>(source)];
+    if (r.usage.input) f.input_tokens_total += *r.usage.input;
+    if (source != request_result::token_source::unknown) {
+        f.output_tokens_total += tokens;
+        f.output_tokens.record(static_cast<double>(tokens));
+        if (r.latency.count() > 0)
+            f.output_tokens_per_second.record(static_cast<double>(tokens) /
+                                              (static_cast<double>(r.latency.count()) / 1e9));
+    }
+    if (r.first_token) {
+        f.ttft.record(*r.first_token);
+        if (tokens >= 2)
+            f.tpot.record((r.latency - *r.first_token) / static_cast<std::int64_t>(tokens - 1));
+    }
+    for (const nanoseconds gap : r.token_gaps)
+        f.itl.record(gap);
+    f.itl_not_kept += r.token_gaps_not_kept;
+}
+
+void rate_limit_summary::add(const faultline::limit::rate_limit_report& r) {
+    bool any = r.retry_after.has_value() || r.ignored != 0;
+    if (r.retry_after) retry_after.record(*r.retry_after);
+    ignored += r.ignored;
+    for (std::size_t i = 0; i < windows.size(); ++i) {
+        const faultline::limit::window_report& w = r.windows[i];
+        if (!w.limit && !w.remaining && !w.reset) continue;
+        any = true;
+        window_summary& s = windows[i];
+        ++s.responses;
+        if (w.limit) s.limit = w.limit;
+        if (w.remaining) s.remaining_min = std::min(s.remaining_min.value_or(*w.remaining), *w.remaining);
+        if (w.reset) s.reset_max = std::max(s.reset_max.value_or(*w.reset), *w.reset);
+    }
+    if (any) ++responses;
 }
 
 void report::add_retry(const request_result& r, nanoseconds at) {
     ++retries;
+    if (r.rate_limits) rate_limits.add(*r.rate_limits);
     ++retried_statuses[r.status];
     series.add_retry(at, r.status);
 }
@@ -245,6 +354,17 @@ double report::requests_per_second() const noexcept {
 double report::events_per_second() const noexcept {
     if (elapsed.count() <= 0) return 0;
     return static_cast<double>(events) / (static_cast<double>(elapsed.count()) / 1e9);
+}
+
+double report::successes_per_second() const noexcept {
+    if (elapsed.count() <= 0) return 0;
+    return static_cast<double>(ok) / (static_cast<double>(elapsed.count()) / 1e9);
+}
+
+double report::output_tokens_per_second() const noexcept {
+    if (elapsed.count() <= 0) return 0;
+    return static_cast<double>(successes.output_tokens_total) /
+           (static_cast<double>(elapsed.count()) / 1e9);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,7 +401,7 @@ boost::json::object to_json(const report& r) {
 
     json::object o;
     o["tool"] = "faultline-loadgen";
-    o["format"] = 1;
+    o["format"] = 2;
     o["config"] = std::move(config);
     o["interrupted"] = r.interrupted;
     o["elapsed_s"] = static_cast<double>(r.elapsed.count()) / 1e9;
@@ -325,6 +445,46 @@ boost::json::object to_json(const report& r) {
     }
     o["stream_verdicts"] = std::move(verdicts);
 
+    const success_figures& f = r.successes;
+    json::object sources;
+    for (std::size_t i = 0; i < token_source_names.size(); ++i)
+        sources[token_source_names[i]] = f.token_sources[i];
+    json::object itl = latency_json(f.itl);
+    itl["not_kept"] = f.itl_not_kept;
+    o["successes"] = json::object{
+        {"count", r.ok},
+        {"requests_per_second", r.successes_per_second()},
+        {"output_tokens", f.output_tokens_total},
+        {"input_tokens", f.input_tokens_total},
+        {"output_tokens_per_second", r.output_tokens_per_second()},
+        {"output_token_sources", std::move(sources)},
+        {"e2e_ms", latency_json(f.e2e)},
+        {"ttft_ms", latency_json(f.ttft)},
+        {"itl_ms", std::move(itl)},
+        {"tpot_ms", latency_json(f.tpot)},
+        {"output_tokens_per_request", quantity_json(f.output_tokens)},
+        {"request_output_tokens_per_s", quantity_json(f.output_tokens_per_second)},
+        {"requests_per_second_by_second",
+         per_second_json(r, [](const second_stats& s) { return s.ok; })},
+        {"output_tokens_per_second_by_second",
+         per_second_json(r, [](const second_stats& s) { return s.output_tokens; })}};
+
+    const rate_limit_summary& rl = r.rate_limits;
+    json::object windows;
+    for (std::size_t i = 0; i < rl.windows.size(); ++i) {
+        const rate_limit_summary::window_summary& w = rl.windows[i];
+        if (w.responses == 0) continue;
+        windows[window_names[i]] = json::object{
+            {"responses", w.responses},
+            {"limit", w.limit ? json::value(*w.limit) : json::value(nullptr)},
+            {"remaining_min", w.remaining_min ? json::value(*w.remaining_min) : json::value(nullptr)},
+            {"reset_max_ms", optional_ms(w.reset_max)}};
+    }
+    o["rate_limits"] = json::object{{"responses", rl.responses},
+                                    {"ignored", rl.ignored},
+                                    {"retry_after_ms", latency_json(rl.retry_after)},
+                                    {"windows", std::move(windows)}};
+
     json::array seconds;
     std::uint64_t t = 0;
     for (const second_stats& s : r.series.seconds()) {
@@ -335,6 +495,8 @@ boost::json::object to_json(const report& r) {
                                        {"errors", s.errors},
                                        {"retries", s.retries},
                                        {"status_429", s.status_429},
+                                       {"output_tokens", s.output_tokens},
+                                       {"failures", failures_json(s.failures)},
                                        {"p50_ms", optional_ms(s.p50)},
                                        {"p99_ms", optional_ms(s.p99)}});
     }
@@ -380,6 +542,36 @@ std::string summary(const report& r) {
             appendf(out, "  %.*s %llu", static_cast<int>(name.size()), name.data(),
                     u(it == r.stream_verdicts.end() ? 0 : it->second));
         }
+        out += '\n';
+    }
+    if (r.ok != 0) {
+        const success_figures& f = r.successes;
+        appendf(out, "  successes    %llu  %.1f req/s", u(r.ok), r.successes_per_second());
+        if (f.token_sources[0] + f.token_sources[1] != 0)
+            appendf(out, "  output tokens %llu  %.1f tokens/s  (usage %llu, counted %llu, unknown %llu)",
+                    u(f.output_tokens_total), r.output_tokens_per_second(), u(f.token_sources[0]),
+                    u(f.token_sources[1]), u(f.token_sources[2]));
+        out += '\n';
+        out += "    e2e        " + latency_line(f.e2e) + '\n';
+        if (f.ttft.count() != 0) out += "    ttft       " + latency_line(f.ttft) + '\n';
+        if (f.itl.count() != 0) out += "    itl        " + latency_line(f.itl) + '\n';
+        if (f.tpot.count() != 0) out += "    tpot       " + latency_line(f.tpot) + '\n';
+    }
+    if (r.rate_limits.responses != 0) {
+        const rate_limit_summary& rl = r.rate_limits;
+        appendf(out, "  rate limits  %llu responses with headers", u(rl.responses));
+        if (rl.retry_after.count() != 0)
+            appendf(out, "; retry-after %llu times, p50 %s, max %s", u(rl.retry_after.count()),
+                    short_duration(static_cast<double>(rl.retry_after.percentile(50).count())).c_str(),
+                    short_duration(static_cast<double>(rl.retry_after.max().count())).c_str());
+        for (std::size_t i = 0; i < rl.windows.size(); ++i) {
+            const rate_limit_summary::window_summary& w = rl.windows[i];
+            if (w.responses == 0) continue;
+            appendf(out, "; %.*s", static_cast<int>(window_names[i].size()), window_names[i].data());
+            if (w.limit) appendf(out, " limit %llu", u(*w.limit));
+            if (w.remaining_min) appendf(out, " least remaining %llu", u(*w.remaining_min));
+        }
+        if (rl.ignored != 0) appendf(out, "; %llu unusable values ignored", u(rl.ignored));
         out += '\n';
     }
     if (!r.statuses.empty()) {

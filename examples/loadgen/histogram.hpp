@@ -81,8 +81,8 @@ public:
     void record(double value) noexcept {
         const double milli = value > 0 ? value * 1000.0 : 0.0;
         constexpr double top = static_cast<double>(latency_histogram::highest.count()) * 2;
-        h_.record(std::chrono::nanoseconds(
-            static_cast<std::int64_t>(milli < top ? milli + 0.5 : top)));
+        h_.record(
+            std::chrono::nanoseconds(static_cast<std::int64_t>(milli < top ? milli + 0.5 : top)));
     }
     /// Samples recorded. Not thread-safe.
     [[nodiscard]] std::uint64_t count() const noexcept { return h_.count(); }

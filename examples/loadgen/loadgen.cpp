@@ -159,9 +159,8 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
             const faultline::limit::rate_limit_report limits =
                 faultline::limit::read_rate_limits(head.headers, std::chrono::system_clock::now());
             if (limits.retry_after || limits.ignored != 0 ||
-                std::any_of(limits.windows.begin(), limits.windows.end(), [](const auto& w) {
-                    return w.limit || w.remaining || w.reset;
-                }))
+                std::any_of(limits.windows.begin(), limits.windows.end(),
+                            [](const auto& w) { return w.limit || w.remaining || w.reset; }))
                 a.result.rate_limits = limits;
         },
         [&](std::string_view piece) { return x.body(piece, clock::now()); }, xo);

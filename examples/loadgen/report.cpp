@@ -113,8 +113,8 @@ boost::json::object quantity_json(const quantity_histogram& h) {
 // second and the seconds past the series' cap left out): {seconds, p50, p90, p99, max}.
 template <class Figure>
 boost::json::object per_second_json(const report& r, Figure figure) {
-    const auto whole = static_cast<std::size_t>(std::max<std::int64_t>(r.elapsed.count(), 0) /
-                                                1'000'000'000);
+    const auto whole =
+        static_cast<std::size_t>(std::max<std::int64_t>(r.elapsed.count(), 0) / 1'000'000'000);
     const std::vector<second_stats>& rows = r.series.seconds();
     std::vector<std::uint64_t> values;
     for (std::size_t i = 0; i < std::min(whole, rows.size()); ++i)
@@ -288,8 +288,7 @@ void report::add(const request_result& r, nanoseconds at) {
     if (r.rate_limits) rate_limits.add(*r.rate_limits);
     events += r.events;
     content_events += r.content_events;
-    series.add(at, r.kind(), r.latency,
-               r.failure ? r.failure->cat : faultline::category::unknown,
+    series.add(at, r.kind(), r.latency, r.failure ? r.failure->cat : faultline::category::unknown,
                r.failure ? 0 : r.output_tokens());
 }
 
@@ -328,7 +327,8 @@ void rate_limit_summary::add(const faultline::limit::rate_limit_report& r) {
         window_summary& s = windows[i];
         ++s.responses;
         if (w.limit) s.limit = w.limit;
-        if (w.remaining) s.remaining_min = std::min(s.remaining_min.value_or(*w.remaining), *w.remaining);
+        if (w.remaining)
+            s.remaining_min = std::min(s.remaining_min.value_or(*w.remaining), *w.remaining);
         if (w.reset) s.reset_max = std::max(s.reset_max.value_or(*w.reset), *w.reset);
     }
     if (any) ++responses;
@@ -451,34 +451,35 @@ boost::json::object to_json(const report& r) {
         sources[token_source_names[i]] = f.token_sources[i];
     json::object itl = latency_json(f.itl);
     itl["not_kept"] = f.itl_not_kept;
-    o["successes"] = json::object{
-        {"count", r.ok},
-        {"requests_per_second", r.successes_per_second()},
-        {"output_tokens", f.output_tokens_total},
-        {"input_tokens", f.input_tokens_total},
-        {"output_tokens_per_second", r.output_tokens_per_second()},
-        {"output_token_sources", std::move(sources)},
-        {"e2e_ms", latency_json(f.e2e)},
-        {"ttft_ms", latency_json(f.ttft)},
-        {"itl_ms", std::move(itl)},
-        {"tpot_ms", latency_json(f.tpot)},
-        {"output_tokens_per_request", quantity_json(f.output_tokens)},
-        {"request_output_tokens_per_s", quantity_json(f.output_tokens_per_second)},
-        {"requests_per_second_by_second",
-         per_second_json(r, [](const second_stats& s) { return s.ok; })},
-        {"output_tokens_per_second_by_second",
-         per_second_json(r, [](const second_stats& s) { return s.output_tokens; })}};
+    o["successes"] =
+        json::object{{"count", r.ok},
+                     {"requests_per_second", r.successes_per_second()},
+                     {"output_tokens", f.output_tokens_total},
+                     {"input_tokens", f.input_tokens_total},
+                     {"output_tokens_per_second", r.output_tokens_per_second()},
+                     {"output_token_sources", std::move(sources)},
+                     {"e2e_ms", latency_json(f.e2e)},
+                     {"ttft_ms", latency_json(f.ttft)},
+                     {"itl_ms", std::move(itl)},
+                     {"tpot_ms", latency_json(f.tpot)},
+                     {"output_tokens_per_request", quantity_json(f.output_tokens)},
+                     {"request_output_tokens_per_s", quantity_json(f.output_tokens_per_second)},
+                     {"requests_per_second_by_second",
+                      per_second_json(r, [](const second_stats& s) { return s.ok; })},
+                     {"output_tokens_per_second_by_second",
+                      per_second_json(r, [](const second_stats& s) { return s.output_tokens; })}};
 
     const rate_limit_summary& rl = r.rate_limits;
     json::object windows;
     for (std::size_t i = 0; i < rl.windows.size(); ++i) {
         const rate_limit_summary::window_summary& w = rl.windows[i];
         if (w.responses == 0) continue;
-        windows[window_names[i]] = json::object{
-            {"responses", w.responses},
-            {"limit", w.limit ? json::value(*w.limit) : json::value(nullptr)},
-            {"remaining_min", w.remaining_min ? json::value(*w.remaining_min) : json::value(nullptr)},
-            {"reset_max_ms", optional_ms(w.reset_max)}};
+        windows[window_names[i]] =
+            json::object{{"responses", w.responses},
+                         {"limit", w.limit ? json::value(*w.limit) : json::value(nullptr)},
+                         {"remaining_min",
+                          w.remaining_min ? json::value(*w.remaining_min) : json::value(nullptr)},
+                         {"reset_max_ms", optional_ms(w.reset_max)}};
     }
     o["rate_limits"] = json::object{{"responses", rl.responses},
                                     {"ignored", rl.ignored},
@@ -548,7 +549,8 @@ std::string summary(const report& r) {
         const success_figures& f = r.successes;
         appendf(out, "  successes    %llu  %.1f req/s", u(r.ok), r.successes_per_second());
         if (f.token_sources[0] + f.token_sources[1] != 0)
-            appendf(out, "  output tokens %llu  %.1f tokens/s  (usage %llu, counted %llu, unknown %llu)",
+            appendf(out,
+                    "  output tokens %llu  %.1f tokens/s  (usage %llu, counted %llu, unknown %llu)",
                     u(f.output_tokens_total), r.output_tokens_per_second(), u(f.token_sources[0]),
                     u(f.token_sources[1]), u(f.token_sources[2]));
         out += '\n';
@@ -561,13 +563,15 @@ std::string summary(const report& r) {
         const rate_limit_summary& rl = r.rate_limits;
         appendf(out, "  rate limits  %llu responses with headers", u(rl.responses));
         if (rl.retry_after.count() != 0)
-            appendf(out, "; retry-after %llu times, p50 %s, max %s", u(rl.retry_after.count()),
-                    short_duration(static_cast<double>(rl.retry_after.percentile(50).count())).c_str(),
-                    short_duration(static_cast<double>(rl.retry_after.max().count())).c_str());
+            appendf(
+                out, "; retry-after %llu times, p50 %s, max %s", u(rl.retry_after.count()),
+                short_duration(static_cast<double>(rl.retry_after.percentile(50).count())).c_str(),
+                short_duration(static_cast<double>(rl.retry_after.max().count())).c_str());
         for (std::size_t i = 0; i < rl.windows.size(); ++i) {
             const rate_limit_summary::window_summary& w = rl.windows[i];
             if (w.responses == 0) continue;
-            appendf(out, "; %.*s", static_cast<int>(window_names[i].size()), window_names[i].data());
+            appendf(out, "; %.*s", static_cast<int>(window_names[i].size()),
+                    window_names[i].data());
             if (w.limit) appendf(out, " limit %llu", u(*w.limit));
             if (w.remaining_min) appendf(out, " least remaining %llu", u(*w.remaining_min));
         }

@@ -26,8 +26,8 @@
 
 #include <boost/json/object.hpp>
 
-#include <chrono>
 #include <array>
+#include <chrono>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -229,14 +229,14 @@ struct success_figures {
 struct rate_limit_summary {
     /// One window (`faultline::limit::window`) over the run.
     struct window_summary {
-        std::uint64_t responses = 0;                    ///< Responses reporting it.
-        std::optional<std::uint64_t> limit;             ///< The last limit reported.
-        std::optional<std::uint64_t> remaining_min;     ///< The least remaining reported.
+        std::uint64_t responses = 0;                       ///< Responses reporting it.
+        std::optional<std::uint64_t> limit;                ///< The last limit reported.
+        std::optional<std::uint64_t> remaining_min;        ///< The least remaining reported.
         std::optional<std::chrono::nanoseconds> reset_max; ///< The longest reset reported.
     };
-    std::uint64_t responses = 0;      ///< Responses with at least one rate-limit header.
-    std::uint64_t ignored = 0;        ///< Header values present but unusable.
-    latency_histogram retry_after;    ///< `retry-after-ms` / `Retry-After` hints.
+    std::uint64_t responses = 0;   ///< Responses with at least one rate-limit header.
+    std::uint64_t ignored = 0;     ///< Header values present but unusable.
+    latency_histogram retry_after; ///< `retry-after-ms` / `Retry-After` hints.
     std::array<window_summary, faultline::limit::window_count> windows{};
 
     /// Folds in one response's headers. Not thread-safe.

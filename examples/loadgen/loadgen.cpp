@@ -429,7 +429,8 @@ constexpr std::string_view footer =
 
 exit status: 0 the run completed, whatever the server answered (also when every request
 failed to connect: the report says so); 1 it could not run or the report could not be
-written (an output file that cannot be opened is found before the run starts);
+written (an output file that cannot be opened is found before the run starts), or a
+--compare file cannot be read or is not a faultline-loadgen report of format 2;
 2 usage error, with one line on stderr. SIGINT/SIGTERM stop the run early and still report;
 a second one aborts the requests still running.)";
 
@@ -532,6 +533,15 @@ struct loadgen_command_line {
                 "second (log axis when they span over 20x) above 429 responses per second",
                 file(cl.svg_path));
         p.flag("--quiet", "no progress lines", cl.quiet);
+        p.group("comparison");
+        p.repeated("--compare", "FILE",
+                   "give twice, A then B: compare two saved --json reports instead of\n"
+                   "running (no --url): a table of B beside A with ratios on stdout,\n"
+                   "and with --svg a chart of both runs' series over each other",
+                   [&cl](const std::string& v) {
+                       if (v.empty()) throw bad_value{"a file name"};
+                       cl.compare.push_back(v);
+                   });
     }
 };
 
@@ -635,6 +645,17 @@ parse_command_line(std::span<char* const> args, std::optional<std::string_view> 
         break;
     }
     options& o = cl.run;
+    if (!cl.compare.empty()) {
+        if (cl.compare.size() != 2)
+            return fail(usage_problem::invalid_compare,
+                        "--compare: give it twice (A and B), not " +
+                            std::to_string(cl.compare.size()) + " time" +
+                            (cl.compare.size() == 1 ? "" : "s"));
+        if (parser.have_url || cl.json_path)
+            return fail(usage_problem::invalid_compare,
+                        "--compare: compares saved reports; it runs nothing (no --url or --json)");
+        return cl;
+    }
     if (!parser.have_url) return fail(usage_problem::missing_url, "--url: is required");
     if (!o.duration && !o.requests)
         return fail(usage_problem::missing_bound, "give --duration, --requests or both");

@@ -37,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace examples::loadgen {
 
@@ -118,6 +119,8 @@ struct command_line {
     std::optional<std::string> json_path; ///< --json: a file, or "-" for stdout.
     std::optional<std::string> svg_path;  ///< --svg: a file, or "-" for stdout.
     bool quiet = false;                   ///< --quiet: no progress lines.
+    /// --compare, given twice: two saved JSON reports (A, B) to compare instead of a run.
+    std::vector<std::string> compare;
     bool help = false;                    ///< --help: print `help_text()`, run nothing.
     bool version = false; ///< --version: print "faultline-loadgen <version>", run nothing.
 };
@@ -132,6 +135,7 @@ enum class usage_problem : unsigned char {
     missing_url,     ///< No --url.
     missing_bound,   ///< Neither --duration nor --requests.
     conflicting_outputs, ///< --json - and --svg - both want stdout.
+    invalid_compare,     ///< --compare not given exactly twice, or with --url or --json.
 };
 
 /// A usage error: which problem, and one line for stderr naming the option.

@@ -11,6 +11,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <sstream>
+#include <vector>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,6 +73,41 @@ void warn(std::string_view what, const faultline::diagnosis& d) {
                  d.suggestion.empty() ? "" : " Try: ", d.suggestion.c_str());
 }
 
+// --compare A --compare B: the table on stdout, the overlaid chart to --svg.
+int compare(const lg::command_line& cl) {
+    std::vector<lg::saved_report> runs;
+    for (const std::string& path : cl.compare) {
+        std::ifstream in(path, std::ios::binary);
+        std::string text;
+        if (in) {
+            std::ostringstream buffer;
+            buffer << in.rdbuf();
+            text = std::move(buffer).str();
+        }
+        if (!in) {
+            std::fprintf(stderr, "%.*s: cannot read %s: %s\n", static_cast<int>(program.size()),
+                         program.data(), path.c_str(), std::strerror(errno));
+            return 1;
+        }
+        auto saved = lg::read_saved_report(text);
+        if (const auto* problem = std::get_if<std::string>(&saved)) {
+            std::fprintf(stderr, "%.*s: %s: %s\n", static_cast<int>(program.size()),
+                         program.data(), path.c_str(), problem->c_str());
+            return 1;
+        }
+        runs.push_back(std::move(std::get<lg::saved_report>(saved)));
+    }
+    output svg;
+    if (cl.svg_path && !svg.open(*cl.svg_path)) return 1;
+    const std::string table = lg::compare_summary(runs[0], runs[1]);
+    std::fputs(table.c_str(), cl.svg_path == "-" ? stderr : stdout);
+    if (!cl.svg_path) return std::fflush(stdout) == 0 ? 0 : 1;
+    return svg.write(lg::render_compare_svg(runs[0].run, runs[1].run,
+                                            "faultline-loadgen: A (solid) and B (dashed)"))
+               ? 0
+               : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -86,6 +124,8 @@ int main(int argc, char** argv) {
         std::fwrite(text.data(), 1, text.size(), stdout);
         return std::fflush(stdout) == 0 ? 0 : 1;
     }
+
+    if (!cl.compare.empty()) return compare(cl);
 
     // The mistakes behind most 404s and 401s, said before the run rather than read from it.
     faultline::base_url_options url_checks;

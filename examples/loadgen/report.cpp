@@ -1,6 +1,7 @@
 #include "loadgen/report.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <stdexcept>
 
 namespace examples::loadgen {
 
@@ -243,6 +245,19 @@ void time_series::close_open() {
     current_latency_.reset();
     current_used_ = false;
     ++open_;
+}
+
+void time_series::restore(std::vector<second_stats> rows, std::uint64_t dropped) {
+    if (rows.size() > max_) {
+        dropped += rows.size() - max_;
+        rows.resize(max_);
+    }
+    rows_ = std::move(rows);
+    dropped_ = dropped;
+    open_ = rows_.size() + dropped;
+    current_ = {};
+    current_latency_.reset();
+    current_used_ = false;
 }
 
 std::size_t time_series::footprint_bytes() const noexcept {
@@ -759,13 +774,18 @@ y_axis latency_axis(double lo, double hi) {
     return linear_axis(hi * 1.05, false);
 }
 
-constexpr double width = 960, height = 620;
+constexpr double width = 960;
 constexpr double left = 100, right = 30, plot_w = width - left - right;
-constexpr double lat_top = 70, lat_h = 290;
-constexpr double bar_top = 420, bar_h = 120;
+constexpr double panel_gap = 70; // between one panel's bottom and the next one's top
+constexpr const char* ok_colour = "#2ca02c";
 constexpr const char* p50_colour = "#1f77b4";
 constexpr const char* p99_colour = "#d62728";
-constexpr const char* bar_colour = "#ff7f0e";
+constexpr const char* tokens_colour = "#9467bd";
+constexpr const char* second_run_colour = "#ff7f0e";
+// One colour per faultline category, in category order.
+constexpr std::array<const char*, category_count> category_colours{
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78",
+    "#ff7f0e", "#d62728", "#9467bd", "#c49c94", "#f7b6d2", "#dbdb8d", "#393b79"};
 
 void text(std::string& out, double x, double y, std::string_view anchor, std::string_view body,
           std::string_view extra = {}) {
@@ -776,10 +796,17 @@ void text(std::string& out, double x, double y, std::string_view anchor, std::st
 }
 
 void line(std::string& out, double x1, double y1, double x2, double y2, std::string_view stroke,
-          double stroke_width = 1) {
+          double stroke_width = 1, std::string_view dash = {}) {
     out += "<line x1=\"" + fixed(x1, 1) + "\" y1=\"" + fixed(y1, 1) + "\" x2=\"" + fixed(x2, 1) +
            "\" y2=\"" + fixed(y2, 1) + "\" stroke=\"" + std::string(stroke) + "\" stroke-width=\"" +
-           fixed(stroke_width, 1) + "\"/>\n";
+           fixed(stroke_width, 1) + "\"";
+    if (!dash.empty()) out += " stroke-dasharray=\"" + std::string(dash) + "\"";
+    out += "/>\n";
+}
+
+void swatch(std::string& out, double x, double y, std::string_view fill) {
+    out += "<rect x=\"" + fixed(x, 1) + "\" y=\"" + fixed(y - 6, 1) +
+           "\" width=\"12\" height=\"12\" fill=\"" + std::string(fill) + "\"/>\n";
 }
 
 // Ticks and grid lines of a y axis along a panel, labelled by `label`.
@@ -808,33 +835,109 @@ void frame(std::string& out, double top, double h) {
            fixed(plot_w, 1) + "\" height=\"" + fixed(h, 1) + "\" fill=\"none\" stroke=\"#333\"/>\n";
 }
 
-// One path per percentile; a second without responses breaks the line.
-std::string latency_path(const std::vector<second_stats>& rows, const y_axis& a, bool p99) {
+void panel_label(std::string& out, double top, double h, std::string_view label) {
+    text(out, 24, top + h / 2, "middle", label,
+         "transform=\"rotate(-90 24 " + fixed(top + h / 2, 1) + ")\"");
+}
+
+// A value per second; none breaks a line.
+using column = std::vector<std::optional<double>>;
+
+// A polyline through `values` (one per second of `n`), broken where a value is missing.
+std::string path_of(const column& values, std::size_t n, const y_axis& a, double top, double h) {
     std::string d;
     bool pen_down = false;
-    const double n = static_cast<double>(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        const auto& v = p99 ? rows[i].p99 : rows[i].p50;
-        if (!v) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!values[i]) {
             pen_down = false;
             continue;
         }
-        const double x = left + (static_cast<double>(i) + 0.5) / n * plot_w;
-        const double y = lat_top + a.offset(static_cast<double>(v->count()), lat_h);
+        const double x =
+            left + (static_cast<double>(i) + 0.5) / static_cast<double>(n) * plot_w;
+        const double y = top + a.offset(*values[i], h);
         d += (pen_down ? " L" : (d.empty() ? "M" : " M")) + fixed(x, 1) + " " + fixed(y, 1);
         pen_down = true;
     }
     return d;
 }
 
-} // namespace
+struct curve {
+    column values;
+    const char* colour;
+    std::string_view dash; // "" solid
+    std::string legend;
+};
 
-std::string render_svg(const report& r, std::string_view title) {
-    const std::vector<second_stats>& rows = r.series.seconds();
-    const std::size_t n = std::max<std::size_t>(rows.size(), 1);
+// A panel of lines over `n` seconds: its axis (a latency axis for durations in ns, else
+// linear from 0), grid, frame, legend above it and the lines. Returns the panel's bottom.
+double line_panel(std::string& out, double top, double h, std::size_t n,
+                  const std::vector<curve>& curves, bool durations, std::string_view label,
+                  std::string_view empty_note) {
+    double lo = 0, hi = 0;
+    bool any = false;
+    for (const curve& c : curves)
+        for (const auto& v : c.values) {
+            if (!v) continue;
+            const double x = durations ? std::max(1.0, *v) : *v;
+            lo = any ? std::min(lo, x) : x;
+            hi = any ? std::max(hi, x) : x;
+            any = true;
+        }
+    const y_axis a = !any       ? linear_axis(durations ? 1e6 : 1, false)
+                     : durations ? latency_axis(lo, hi)
+                                 : linear_axis(hi * 1.05, false);
+    if (durations)
+        y_ticks(out, a, top, h, [](double v) { return short_duration(v); });
+    else
+        y_ticks(out, a, top, h, [](double v) { return short_number(v); });
+    frame(out, top, h);
+    x_ticks(out, n, top + h);
+    panel_label(out, top, h, std::string(label) + (a.log ? " (log scale)" : ""));
+    double lx = left;
+    for (const curve& c : curves) {
+        line(out, lx, top - 12, lx + 24, top - 12, c.colour, 2, c.dash);
+        text(out, lx + 30, top - 8, "start", c.legend);
+        lx += 40 + 7.0 * static_cast<double>(c.legend.size());
+    }
+    if (!any) {
+        text(out, left + plot_w / 2, top + h / 2, "middle", empty_note);
+        return top + h;
+    }
+    for (const curve& c : curves) {
+        out += "<path d=\"" + path_of(c.values, n, a, top, h) + "\" fill=\"none\" stroke=\"" +
+               c.colour + "\" stroke-width=\"1.5\"";
+        if (!c.dash.empty()) out += " stroke-dasharray=\"" + std::string(c.dash) + "\"";
+        out += "/>\n";
+    }
+    return top + h;
+}
 
+column latency_column(const std::vector<second_stats>& rows, bool p99) {
+    column c;
+    for (const second_stats& s : rows) {
+        const auto& v = p99 ? s.p99 : s.p50;
+        c.push_back(v ? std::optional<double>(static_cast<double>(v->count())) : std::nullopt);
+    }
+    return c;
+}
+
+template <class Figure>
+column count_column(const std::vector<second_stats>& rows, Figure figure) {
+    column c;
+    for (const second_stats& s : rows)
+        c.push_back(static_cast<double>(figure(s)));
+    return c;
+}
+
+std::uint64_t failed(const second_stats& s) {
+    std::uint64_t n = 0;
+    for (const std::uint64_t v : s.failures)
+        n += v;
+    return n;
+}
+
+std::string svg_head(double height, std::string_view title) {
     std::string out;
-    out.reserve(4096 + rows.size() * 160);
     out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     out += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" + fixed(width, 0) +
            "\" height=\"" + fixed(height, 0) + "\" viewBox=\"0 0 " + fixed(width, 0) + " " +
@@ -842,71 +945,302 @@ std::string render_svg(const report& r, std::string_view title) {
     out += "<title>" + xml_escape(title) + "</title>\n";
     out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
     text(out, width / 2, 26, "middle", title, "font-size=\"15\" font-weight=\"bold\"");
+    return out;
+}
 
-    // Legend, above the latency panel.
-    const double ly = 50;
-    line(out, left, ly, left + 24, ly, p50_colour, 2);
-    text(out, left + 30, ly + 4, "start", "p50 latency");
-    line(out, left + 130, ly, left + 154, ly, p99_colour, 2);
-    text(out, left + 160, ly + 4, "start", "p99 latency");
-    out += "<rect x=\"" + fixed(left + 260, 1) + "\" y=\"" + fixed(ly - 6, 1) +
-           "\" width=\"12\" height=\"12\" fill=\"" + bar_colour + "\"/>\n";
-    text(out, left + 278, ly + 4, "start", "429 responses per second");
+void dropped_note(std::string& out, const report& r, double y) {
     if (r.series.dropped_seconds() != 0)
-        text(out, width - right, ly + 4, "end",
+        text(out, width - right, y, "end",
              "first " + std::to_string(r.series.max_seconds()) + " s of " +
                  std::to_string(r.series.max_seconds() + r.series.dropped_seconds()) + " s");
+}
 
-    // Latency panel.
-    double lo = 0, hi = 0;
-    bool any = false;
-    for (const second_stats& s : rows) {
-        for (const auto& v : {s.p50, s.p99}) {
-            if (!v) continue;
-            const double ns = std::max(1.0, static_cast<double>(v->count()));
-            lo = any ? std::min(lo, ns) : ns;
-            hi = any ? std::max(hi, ns) : ns;
-            any = true;
-        }
-    }
-    const y_axis lat = any ? latency_axis(lo, hi) : linear_axis(1e6, false);
-    y_ticks(out, lat, lat_top, lat_h, [](double v) { return short_duration(v); });
-    frame(out, lat_top, lat_h);
-    x_ticks(out, n, lat_top + lat_h);
-    text(out, 24, lat_top + lat_h / 2, "middle",
-         std::string("latency per second") + (lat.log ? " (log scale)" : ""),
-         "transform=\"rotate(-90 24 " + fixed(lat_top + lat_h / 2, 1) + ")\"");
-    if (any) {
-        out += "<path d=\"" + latency_path(rows, lat, false) + "\" fill=\"none\" stroke=\"" +
-               p50_colour + "\" stroke-width=\"1.5\"/>\n";
-        out += "<path d=\"" + latency_path(rows, lat, true) + "\" fill=\"none\" stroke=\"" +
-               p99_colour + "\" stroke-width=\"1.5\"/>\n";
-    } else {
-        text(out, left + plot_w / 2, lat_top + lat_h / 2, "middle", "no responses");
-    }
+} // namespace
 
-    // 429 panel.
+std::string render_svg(const report& r, std::string_view title) {
+    const std::vector<second_stats>& rows = r.series.seconds();
+    const std::size_t n = std::max<std::size_t>(rows.size(), 1);
+    constexpr double bars_top = 80, bars_h = 170, lat_h = 200, tok_h = 130;
+    const double lat_top = bars_top + bars_h + panel_gap;
+    const double tok_top = lat_top + lat_h + panel_gap;
+    const double height = tok_top + tok_h + 60;
+
+    std::string out = svg_head(height, title);
+    out.reserve(8192 + rows.size() * 400);
+    dropped_note(out, r, 50);
+
+    // Requests finished per second: successes, then failures by category, stacked.
+    std::array<bool, category_count> present{};
     std::uint64_t most = 0;
-    for (const second_stats& s : rows)
-        most = std::max(most, s.status_429);
+    for (const second_stats& s : rows) {
+        most = std::max(most, s.ok + failed(s));
+        for (std::size_t c = 0; c < category_count; ++c)
+            present[c] = present[c] || s.failures[c] != 0;
+    }
     const y_axis bars = linear_axis(static_cast<double>(most), true);
-    y_ticks(out, bars, bar_top, bar_h, [](double v) { return short_number(v); });
+    y_ticks(out, bars, bars_top, bars_h, [](double v) { return short_number(v); });
     const double slot = plot_w / static_cast<double>(n);
     const double gap = slot > 4 ? 1 : 0;
     for (std::size_t i = 0; i < rows.size(); ++i) {
-        if (rows[i].status_429 == 0) continue;
-        const double y = bar_top + bars.offset(static_cast<double>(rows[i].status_429), bar_h);
-        out += "<rect x=\"" + fixed(left + static_cast<double>(i) * slot + gap, 2) + "\" y=\"" +
-               fixed(y, 2) + "\" width=\"" + fixed(std::max(0.5, slot - 2 * gap), 2) +
-               "\" height=\"" + fixed(bar_top + bar_h - y, 2) + "\" fill=\"" + bar_colour +
-               "\"/>\n";
+        double below = 0; // requests already drawn in this second's column
+        const auto block = [&](std::uint64_t count, const char* fill) {
+            if (count == 0) return;
+            const double y0 = bars_top + bars.offset(below, bars_h);
+            below += static_cast<double>(count);
+            const double y1 = bars_top + bars.offset(below, bars_h);
+            out += "<rect x=\"" + fixed(left + static_cast<double>(i) * slot + gap, 2) +
+                   "\" y=\"" + fixed(y1, 2) + "\" width=\"" +
+                   fixed(std::max(0.5, slot - 2 * gap), 2) + "\" height=\"" + fixed(y0 - y1, 2) +
+                   "\" fill=\"" + fill + "\"/>\n";
+        };
+        block(rows[i].ok, ok_colour);
+        for (std::size_t c = 0; c < category_count; ++c)
+            block(rows[i].failures[c], category_colours[c]);
     }
-    frame(out, bar_top, bar_h);
-    x_ticks(out, n, bar_top + bar_h);
-    text(out, 24, bar_top + bar_h / 2, "middle", "429 per second",
-         "transform=\"rotate(-90 24 " + fixed(bar_top + bar_h / 2, 1) + ")\"");
+    frame(out, bars_top, bars_h);
+    x_ticks(out, n, bars_top + bars_h);
+    panel_label(out, bars_top, bars_h, "requests per second");
+    double lx = left;
+    const auto legend = [&](const char* fill, std::string_view name) {
+        swatch(out, lx, bars_top - 12, fill);
+        text(out, lx + 18, bars_top - 8, "start", name);
+        lx += 30 + 7.0 * static_cast<double>(name.size());
+    };
+    legend(ok_colour, "ok");
+    for (std::size_t c = 0; c < category_count; ++c)
+        if (present[c])
+            legend(category_colours[c], faultline::to_string(static_cast<faultline::category>(c + 1)));
+
+    line_panel(out, lat_top, lat_h, n,
+               {{latency_column(rows, false), p50_colour, {}, "p50 latency of successes"},
+                {latency_column(rows, true), p99_colour, {}, "p99 latency of successes"}},
+               true, "latency per second", "no successes");
+    line_panel(out, tok_top, tok_h, n,
+               {{count_column(rows, [](const second_stats& s) { return s.output_tokens; }),
+                 tokens_colour, {}, "output tokens per second"}},
+               false, "tokens per second", "no output tokens");
     text(out, left + plot_w / 2, height - 20, "middle", "seconds since the start");
     out += "</svg>\n";
+    return out;
+}
+
+std::string render_compare_svg(const report& a, const report& b, std::string_view title) {
+    const auto& ra = a.series.seconds();
+    const auto& rb = b.series.seconds();
+    const std::size_t n = std::max<std::size_t>({ra.size(), rb.size(), 1});
+    constexpr double top1 = 90, h1 = 170, h2 = 200, h3 = 130;
+    const double top2 = top1 + h1 + panel_gap, top3 = top2 + h2 + panel_gap;
+    const double height = top3 + h3 + 60;
+    std::string out = svg_head(height, title);
+    text(out, left, 52, "start", "solid: A " + chart_title(a.settings));
+    text(out, left, 68, "start", "dashed: B " + chart_title(b.settings));
+    const auto ok = [](const second_stats& s) { return s.ok; };
+    const auto tokens = [](const second_stats& s) { return s.output_tokens; };
+    line_panel(out, top1, h1, n,
+               {{count_column(ra, ok), ok_colour, {}, "A successes"},
+                {count_column(rb, ok), ok_colour, "6 4", "B successes"},
+                {count_column(ra, failed), p99_colour, {}, "A failures"},
+                {count_column(rb, failed), p99_colour, "6 4", "B failures"}},
+               false, "requests per second", "no requests");
+    line_panel(out, top2, h2, n,
+               {{latency_column(ra, false), p50_colour, {}, "A p50"},
+                {latency_column(rb, false), p50_colour, "6 4", "B p50"},
+                {latency_column(ra, true), second_run_colour, {}, "A p99"},
+                {latency_column(rb, true), second_run_colour, "6 4", "B p99"}},
+               true, "latency of successes", "no successes");
+    line_panel(out, top3, h3, n,
+               {{count_column(ra, tokens), tokens_colour, {}, "A output tokens/s"},
+                {count_column(rb, tokens), tokens_colour, "6 4", "B output tokens/s"}},
+               false, "tokens per second", "no output tokens");
+    text(out, left + plot_w / 2, height - 20, "middle", "seconds since the start");
+    out += "</svg>\n";
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// saved reports and comparisons
+
+namespace {
+
+namespace json = boost::json;
+
+// Reads the members a comparison needs; throws std::runtime_error naming what is wrong.
+struct saved_reader {
+    const json::object& root;
+
+    static const json::value& member(const json::object& o, std::string_view key,
+                                     std::string_view where) {
+        const json::value* v = o.if_contains(key);
+        if (!v) throw std::runtime_error("no \"" + std::string(key) + "\" in " + std::string(where));
+        return *v;
+    }
+    static const json::object& object(const json::object& o, std::string_view key,
+                                      std::string_view where) {
+        const json::value& v = member(o, key, where);
+        if (!v.is_object())
+            throw std::runtime_error("\"" + std::string(key) + "\" in " + std::string(where) +
+                                     " is not an object");
+        return v.get_object();
+    }
+    static std::uint64_t count(const json::object& o, std::string_view key,
+                               std::string_view where) {
+        const json::value& v = member(o, key, where);
+        if (v.is_uint64()) return v.get_uint64();
+        if (v.is_int64() && v.get_int64() >= 0) return static_cast<std::uint64_t>(v.get_int64());
+        throw std::runtime_error("\"" + std::string(key) + "\" in " + std::string(where) +
+                                 " is not a count");
+    }
+    static double number(const json::object& o, std::string_view key, std::string_view where) {
+        const json::value& v = member(o, key, where);
+        if (v.is_number()) return v.to_number<double>();
+        throw std::runtime_error("\"" + std::string(key) + "\" in " + std::string(where) +
+                                 " is not a number");
+    }
+    static std::optional<nanoseconds> optional_duration(const json::object& o,
+                                                        std::string_view key,
+                                                        std::string_view where) {
+        const json::value& v = member(o, key, where);
+        if (v.is_null()) return std::nullopt;
+        if (!v.is_number() || !(v.to_number<double>() >= 0) || v.to_number<double>() > 3.6e9)
+            throw std::runtime_error("\"" + std::string(key) + "\" in " + std::string(where) +
+                                     " is not a duration in ms");
+        return nanoseconds(static_cast<std::int64_t>(std::llround(v.to_number<double>() * 1e6)));
+    }
+    static std::string text(const json::object& o, std::string_view key, std::string_view where) {
+        const json::value& v = member(o, key, where);
+        if (!v.is_string())
+            throw std::runtime_error("\"" + std::string(key) + "\" in " + std::string(where) +
+                                     " is not a string");
+        return std::string(v.get_string());
+    }
+};
+
+} // namespace
+
+std::variant<saved_report, std::string> read_saved_report(std::string_view json_text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(json_text, ec);
+    if (ec) return "not JSON: " + ec.message();
+    if (!v.is_object()) return std::string("not a JSON object");
+    saved_report out;
+    out.document = std::move(v.get_object());
+    const json::object& o = out.document;
+    using r = saved_reader;
+    try {
+        const json::value* tool = o.if_contains("tool");
+        if (!tool || !tool->is_string() || tool->get_string() != "faultline-loadgen")
+            return std::string("not a faultline-loadgen report (\"tool\" is not \"faultline-loadgen\")");
+        const std::uint64_t format = r::count(o, "format", "the report");
+        if (format != 2)
+            return "a report of format " + std::to_string(format) + "; this version reads format 2";
+        const json::object& config = r::object(o, "config", "the report");
+        run_settings& s = out.run.settings;
+        s.url = r::text(config, "url", "config");
+        s.target = r::text(config, "target", "config");
+        s.model = r::text(config, "model", "config");
+        const json::value& stream = r::member(config, "stream", "config");
+        if (!stream.is_bool()) return std::string("\"stream\" in config is not true or false");
+        s.stream = stream.get_bool();
+        s.connections = static_cast<unsigned>(
+            std::min<std::uint64_t>(r::count(config, "connections", "config"), 1u << 20));
+        const double elapsed = r::number(o, "elapsed_s", "the report");
+        if (!(elapsed >= 0) || elapsed > 1e9) return std::string("\"elapsed_s\" is out of range");
+        out.run.elapsed = nanoseconds(static_cast<std::int64_t>(elapsed * 1e9));
+        out.run.requests = r::count(o, "requests", "the report");
+        out.run.ok = r::count(o, "ok", "the report");
+        out.run.throttled = r::count(o, "throttled", "the report");
+        out.run.errors = r::count(o, "errors", "the report");
+        out.run.successes.output_tokens_total =
+            r::count(r::object(o, "successes", "the report"), "output_tokens", "successes");
+
+        const json::object& series = r::object(o, "series", "the report");
+        const json::value& seconds = r::member(series, "seconds", "series");
+        if (!seconds.is_array()) return std::string("\"seconds\" in series is not an array");
+        std::vector<second_stats> rows;
+        rows.reserve(std::min<std::size_t>(seconds.get_array().size(), out.run.series.max_seconds()));
+        for (const json::value& row : seconds.get_array()) {
+            if (rows.size() == out.run.series.max_seconds()) break;
+            if (!row.is_object()) return std::string("a second of the series is not an object");
+            const json::object& x = row.get_object();
+            second_stats st;
+            st.requests = r::count(x, "requests", "a second");
+            st.ok = r::count(x, "ok", "a second");
+            st.throttled = r::count(x, "throttled", "a second");
+            st.errors = r::count(x, "errors", "a second");
+            st.retries = r::count(x, "retries", "a second");
+            st.status_429 = r::count(x, "status_429", "a second");
+            st.output_tokens = r::count(x, "output_tokens", "a second");
+            for (const auto& [name, n] : r::object(x, "failures", "a second")) {
+                faultline::category c{};
+                bool known = false;
+                for (std::size_t i = 0; i < category_count && !known; ++i)
+                    if (faultline::to_string(category_at(i)) == std::string_view(name)) {
+                        c = category_at(i);
+                        known = true;
+                    }
+                if (!known)
+                    return "unknown category \"" + std::string(name) + "\" in the series";
+                if (!n.is_uint64() && !(n.is_int64() && n.get_int64() >= 0))
+                    return std::string("a failure count in the series is not a count");
+                st.failures[category_index(c)] = n.to_number<std::uint64_t>();
+            }
+            st.p50 = r::optional_duration(x, "p50_ms", "a second");
+            st.p99 = r::optional_duration(x, "p99_ms", "a second");
+            rows.push_back(st);
+        }
+        out.run.series.restore(std::move(rows), r::count(series, "dropped_seconds", "series"));
+    } catch (const std::runtime_error& e) {
+        return std::string(e.what());
+    }
+    return out;
+}
+
+std::string compare_summary(const saved_report& a, const saved_report& b) {
+    std::string out;
+    out += "A  " + chart_title(a.run.settings) + '\n';
+    out += "B  " + chart_title(b.run.settings) + '\n';
+    appendf(out, "  %-30s %14s %14s %9s\n", "", "A", "B", "B / A");
+    const auto row = [&](std::string_view name, std::optional<double> x, std::optional<double> y,
+                         std::string_view unit) {
+        const auto cell = [](std::optional<double> v) {
+            return v ? short_number(*v) : std::string("-");
+        };
+        std::string ratio = "-";
+        if (x && y && *x != 0) ratio = fixed(*y / *x, 2) + "x";
+        const std::string label = std::string(name) + (unit.empty() ? "" : " (" + std::string(unit) + ")");
+        appendf(out, "  %-30s %14s %14s %9s\n", label.c_str(), cell(x).c_str(), cell(y).c_str(),
+                ratio.c_str());
+    };
+    const auto at = [](const json::object& o, std::initializer_list<std::string_view> path)
+        -> std::optional<double> {
+        const json::value* v = nullptr;
+        const json::object* cur = &o;
+        for (const std::string_view key : path) {
+            if (!cur) return std::nullopt;
+            v = cur->if_contains(key);
+            if (!v) return std::nullopt;
+            cur = v->is_object() ? &v->get_object() : nullptr;
+        }
+        if (!v || !v->is_number()) return std::nullopt;
+        return v->to_number<double>();
+    };
+    const json::object& x = a.document;
+    const json::object& y = b.document;
+    const auto both = [&](std::string_view name, std::initializer_list<std::string_view> path,
+                          std::string_view unit) { row(name, at(x, path), at(y, path), unit); };
+    both("requests", {"requests"}, "");
+    both("requests per second", {"requests_per_second"}, "");
+    both("successes", {"successes", "count"}, "");
+    both("successes per second", {"successes", "requests_per_second"}, "");
+    both("throttled (429)", {"throttled"}, "");
+    both("other errors", {"errors"}, "");
+    both("output tokens per second", {"successes", "output_tokens_per_second"}, "");
+    for (const std::string_view figure : {"e2e_ms", "ttft_ms", "itl_ms", "tpot_ms"})
+        for (const std::string_view p : {"p50", "p99"}) {
+            const std::string name =
+                std::string(figure.substr(0, figure.size() - 3)) + " " + std::string(p);
+            both(name, {"successes", figure, p}, "ms");
+        }
     return out;
 }
 

@@ -37,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <variant>
 #include <vector>
 
 namespace examples::loadgen {
@@ -164,6 +165,10 @@ public:
     /// Closes every second up to the end of a run of length `elapsed` (the last partial second
     /// included), so idle seconds show as empty rows. Not thread-safe.
     void finish(std::chrono::nanoseconds elapsed);
+
+    /// Replaces the series by seconds read back from a report (`read_saved_report`): `rows`
+    /// (at most `max_seconds()` are kept) and `dropped` seconds not kept. Not thread-safe.
+    void restore(std::vector<second_stats> rows, std::uint64_t dropped);
 
     /// The closed seconds kept, second 0 first. Not thread-safe.
     [[nodiscard]] const std::vector<second_stats>& seconds() const noexcept { return rows_; }
@@ -333,6 +338,30 @@ struct progress {
 /// with axes, labels, a legend and `title` (escaped; bytes that are not valid UTF-8 or not
 /// allowed in XML become U+FFFD). Not thread-safe.
 [[nodiscard]] std::string render_svg(const report& r, std::string_view title);
+
+/// A chart of two runs over each other (A solid, B dashed): successes and failures per second,
+/// p50 and p99 latency of successes, output tokens per second; `title` as in `render_svg`.
+/// Not thread-safe.
+[[nodiscard]] std::string render_compare_svg(const report& a, const report& b,
+                                             std::string_view title);
+
+/// A report read back from the JSON `to_json` wrote (format 2): its settings, totals, elapsed
+/// time and per-second series (histograms are not in the JSON: their percentiles are, in
+/// `document`). A value type.
+struct saved_report {
+    report run;                 ///< Settings, totals, `elapsed`, the series' seconds.
+    boost::json::object document; ///< The whole JSON object as read.
+};
+
+/// Reads a saved report, or says in one line what is wrong with it (not JSON, not a
+/// faultline-loadgen report, another format, a member missing or of the wrong type).
+/// Thread-safe.
+[[nodiscard]] std::variant<saved_report, std::string> read_saved_report(std::string_view json_text);
+
+/// A table of two runs' headline figures, B beside A with the ratio B / A (throughput,
+/// success and failure counts, end-to-end, TTFT, ITL and TPOT percentiles of successes),
+/// newline-terminated lines. Not thread-safe.
+[[nodiscard]] std::string compare_summary(const saved_report& a, const saved_report& b);
 
 /// `s` escaped for XML text and attribute values (& < > " '), invalid UTF-8 and characters XML
 /// 1.0 forbids replaced by U+FFFD. Thread-safe.

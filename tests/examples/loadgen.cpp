@@ -797,12 +797,17 @@ BOOST_AUTO_TEST_CASE(svg_is_well_formed_and_escapes_its_title) {
     BOOST_TEST(element_text(svg, "title") == escaped);
     BOOST_TEST(occurrences(svg, escaped) == 2u); // <title> and the heading
     BOOST_TEST(svg.find("<&>") == std::string::npos);
-    // Two latency lines, one bar per second with a 429 (seconds 0 and 1), legend and axes.
-    BOOST_TEST(occurrences(svg, "<path ") == 2u);
-    BOOST_TEST(occurrences(svg, "fill=\"#ff7f0e\"") == 3u); // legend swatch + 2 bars
-    for (std::string_view label : {"p50 latency", "p99 latency", "429 responses per second",
-                                   "seconds since the start", "latency per second"})
-        BOOST_TEST(svg.find(label) != std::string::npos);
+    // Two latency lines and the tokens line; stacked bars: a success in second 0, a 429
+    // (rate_limited) and a refusal (upstream_unavailable) in second 1, a cut stream in 2.
+    BOOST_TEST(occurrences(svg, "<path ") == 3u);
+    BOOST_TEST(occurrences(svg, "fill=\"#2ca02c\"") == 2u); // ok: legend swatch + 1 bar
+    BOOST_TEST(occurrences(svg, "fill=\"#ff7f0e\"") == 2u); // rate_limited: swatch + 1 bar
+    for (std::string_view label :
+         {"p50 latency of successes", "p99 latency of successes", "requests per second",
+          "rate_limited", "upstream_unavailable", "seconds since the start", "latency per second",
+          "output tokens per second"})
+        BOOST_TEST(svg.find(label) != std::string::npos, label);
+    BOOST_TEST(svg.find(">permission<") == std::string::npos); // no legend for absent classes
     // {1..10} ms within a second spans a factor of 10: a linear axis.
     BOOST_TEST(svg.find("(log scale)") == std::string::npos);
 }
@@ -822,7 +827,8 @@ BOOST_AUTO_TEST_CASE(svg_uses_a_log_axis_for_wide_spreads) {
 BOOST_AUTO_TEST_CASE(svg_of_an_empty_run_and_of_a_capped_series) {
     const std::string empty = lg::render_svg(lg::report{}, "");
     BOOST_TEST(xml_problem(empty) == "");
-    BOOST_TEST(empty.find("no responses") != std::string::npos);
+    BOOST_TEST(empty.find("no successes") != std::string::npos);
+    BOOST_TEST(empty.find("no output tokens") != std::string::npos);
 
     lg::report capped(lg::run_settings{}, 3);
     for (int t = 0; t < 10; ++t)

@@ -10,7 +10,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace lg = examples::loadgen;
@@ -369,6 +371,149 @@ BOOST_AUTO_TEST_CASE(streams_ask_for_their_usage) {
     BOOST_TEST(v.at("stream_options").at("include_usage").as_bool());
     o.stream = false;
     BOOST_TEST(!json::parse(lg::request_body(o)).as_object().contains("stream_options"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+// Saved reports and comparisons
+
+namespace {
+
+lg::report two_second_report(std::uint64_t tokens) {
+    lg::report r(lg::run_settings{});
+    lg::request_result ok;
+    ok.status = 200;
+    ok.verdict = faultline::sse::terminal::done;
+    ok.latency = 200ms;
+    ok.first_token = 50ms;
+    ok.usage.output = tokens;
+    r.add(ok, 300ms);
+    r.add(ok, 1300ms);
+    lg::request_result refused;
+    refused.status = 503;
+    refused.failure = lg::failure_kind{faultline::category::overloaded, faultline::error::overloaded};
+    refused.latency = 3ms;
+    r.add(refused, 1400ms);
+    r.finish(2s);
+    return r;
+}
+
+std::string replaced(std::string text, std::string_view from, std::string_view to) {
+    const auto at = text.find(from);
+    BOOST_TEST_REQUIRE(at != std::string::npos, from);
+    return text.replace(at, from.size(), to);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(loadgen_compare)
+
+BOOST_AUTO_TEST_CASE(a_saved_report_reads_back_its_series) {
+    const lg::report r = two_second_report(8);
+    const std::string text = examples::to_plain_json(lg::to_json(r));
+    auto read = lg::read_saved_report(text);
+    BOOST_TEST_REQUIRE(std::holds_alternative<lg::saved_report>(read),
+                       (std::holds_alternative<std::string>(read) ? std::get<std::string>(read)
+                                                                  : std::string()));
+    const lg::saved_report& saved = std::get<lg::saved_report>(read);
+    BOOST_TEST(saved.run.requests == 3u);
+    BOOST_TEST(saved.run.ok == 2u);
+    BOOST_TEST(saved.run.elapsed == nanoseconds(2s));
+    BOOST_TEST(saved.run.successes.output_tokens_total == 16u);
+    const auto& a = r.series.seconds();
+    const auto& b = saved.run.series.seconds();
+    BOOST_TEST_REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        BOOST_TEST(a[i].ok == b[i].ok);
+        BOOST_TEST(a[i].output_tokens == b[i].output_tokens);
+        BOOST_TEST((a[i].failures == b[i].failures));
+        BOOST_TEST(a[i].p50.has_value() == b[i].p50.has_value());
+        if (a[i].p50) BOOST_TEST(std::abs((*a[i].p50 - *b[i].p50).count()) <= 1);
+    }
+    // The read-back report draws as the original does.
+    BOOST_TEST(lg::render_svg(saved.run, "t") == lg::render_svg(r, "t"));
+}
+
+BOOST_AUTO_TEST_CASE(comparison_table_and_chart) {
+    const std::string a = examples::to_plain_json(lg::to_json(two_second_report(8)));
+    const std::string b = examples::to_plain_json(lg::to_json(two_second_report(16)));
+    const auto ra = std::get<lg::saved_report>(lg::read_saved_report(a));
+    const auto rb = std::get<lg::saved_report>(lg::read_saved_report(b));
+    const std::string table = lg::compare_summary(ra, rb);
+    // 16 tokens / 2 s over 32 / 2 s: B twice A
+    BOOST_TEST(table.find("output tokens per second") != std::string::npos, table);
+    BOOST_TEST(table.find("2.00x") != std::string::npos, table);
+    BOOST_TEST(table.find("1.00x") != std::string::npos, table); // the same success counts
+    BOOST_TEST(table.find("ttft p50 (ms)") != std::string::npos, table);
+    const std::string svg = lg::render_compare_svg(ra.run, rb.run, "A <vs> B");
+    BOOST_TEST(svg.find("A &lt;vs&gt; B") != std::string::npos);
+    BOOST_TEST(svg.find("stroke-dasharray") != std::string::npos);
+    BOOST_TEST(svg.ends_with("</svg>\n"));
+    BOOST_TEST(std::count(svg.begin(), svg.end(), '<') ==
+               std::count(svg.begin(), svg.end(), '>')); // no stray brackets in the text
+}
+
+BOOST_AUTO_TEST_CASE(every_bad_saved_report_says_what_is_wrong) {
+    const std::string good = examples::to_plain_json(lg::to_json(two_second_report(8)));
+    struct row {
+        std::string text;
+        std::string_view says;
+    };
+    const row rows[] = {
+        {"", "not JSON"},
+        {"{\"tool\":", "not JSON"},
+        {"[1]", "not a JSON object"},
+        {replaced(good, "\"faultline-loadgen\"", "\"wrk\""), "not a faultline-loadgen report"},
+        {replaced(good, "\"format\":2", "\"format\":1"), "format 1"},
+        {replaced(good, "\"format\":2", "\"format\":\"2\""), "\"format\" in the report is not a count"},
+        {replaced(good, "\"config\":{", "\"configuration\":{"), "no \"config\""},
+        {replaced(good, "\"elapsed_s\":2", "\"elapsed_s\":-2"), "\"elapsed_s\" is out of range"},
+        {replaced(good, "\"failures\":{\"overloaded\":1}", "\"failures\":{\"melted\":1}"), "unknown category \"melted\""},
+        {replaced(good, "\"failures\":{\"overloaded\":1}", "\"failures\":{\"overloaded\":-1}"), "not a count"},
+        {replaced(good, "\"p99_ms\":", "\"p99_ms\":\"fast\",\"x\":"), "not a duration in ms"},
+        {replaced(good, "\"seconds\":[", "\"seconds\":{\"x\":["), "not JSON"},
+        {replaced(good, "\"seconds\":[{", "\"seconds\":[7,{"), "not an object"},
+    };
+    for (const row& r : rows) {
+        BOOST_TEST_CONTEXT(r.says) {
+            const auto read = lg::read_saved_report(r.text);
+            BOOST_TEST_REQUIRE(std::holds_alternative<std::string>(read));
+            const std::string& message = std::get<std::string>(read);
+            BOOST_TEST(message.find(r.says) != std::string::npos, message);
+            BOOST_TEST(message.find('\n') == std::string::npos);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(compare_on_the_command_line) {
+    std::vector<std::string> words{"--compare", "a.json", "--compare", "b.json", "--svg", "c.svg"};
+    std::vector<char*> argv;
+    for (auto& w : words)
+        argv.push_back(w.data());
+    auto parsed = lg::parse_command_line(argv);
+    BOOST_TEST_REQUIRE(std::holds_alternative<lg::command_line>(parsed));
+    const auto& cl = std::get<lg::command_line>(parsed);
+    BOOST_TEST_REQUIRE(cl.compare.size() == 2u);
+    BOOST_TEST(cl.compare[0] == "a.json");
+    BOOST_TEST(cl.compare[1] == "b.json");
+
+    const auto problem = [](std::vector<std::string> w) {
+        std::vector<char*> v;
+        for (auto& x : w)
+            v.push_back(x.data());
+        auto p = lg::parse_command_line(v);
+        BOOST_TEST_REQUIRE(std::holds_alternative<lg::usage_error>(p));
+        return std::get<lg::usage_error>(p).problem;
+    };
+    BOOST_TEST((problem({"--compare", "a.json"}) == lg::usage_problem::invalid_compare));
+    BOOST_TEST((problem({"--compare", "a", "--compare", "b", "--compare", "c"}) ==
+                lg::usage_problem::invalid_compare));
+    BOOST_TEST((problem({"--compare", "a", "--compare", "b", "--url", "http://127.0.0.1:1"}) ==
+                lg::usage_problem::invalid_compare));
+    BOOST_TEST((problem({"--compare", "a", "--compare", "b", "--json", "x.json"}) ==
+                lg::usage_problem::invalid_compare));
+    BOOST_TEST((problem({"--compare", ""}) == lg::usage_problem::invalid_value));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -647,10 +647,10 @@ parse_command_line(std::span<char* const> args, std::optional<std::string_view> 
     options& o = cl.run;
     if (!cl.compare.empty()) {
         if (cl.compare.size() != 2)
-            return fail(usage_problem::invalid_compare,
-                        "--compare: give it twice (A and B), not " +
-                            std::to_string(cl.compare.size()) + " time" +
-                            (cl.compare.size() == 1 ? "" : "s"));
+            return fail(usage_problem::invalid_compare, "--compare: give it twice (A and B), not " +
+                                                            std::to_string(cl.compare.size()) +
+                                                            " time" +
+                                                            (cl.compare.size() == 1 ? "" : "s"));
         if (parser.have_url || cl.json_path)
             return fail(usage_problem::invalid_compare,
                         "--compare: compares saved reports; it runs nothing (no --url or --json)");

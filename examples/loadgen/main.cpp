@@ -12,13 +12,13 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
-#include <sstream>
-#include <vector>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace lg = examples::loadgen;
 
@@ -91,8 +91,8 @@ int compare(const lg::command_line& cl) {
         }
         auto saved = lg::read_saved_report(text);
         if (const auto* problem = std::get_if<std::string>(&saved)) {
-            std::fprintf(stderr, "%.*s: %s: %s\n", static_cast<int>(program.size()),
-                         program.data(), path.c_str(), problem->c_str());
+            std::fprintf(stderr, "%.*s: %s: %s\n", static_cast<int>(program.size()), program.data(),
+                         path.c_str(), problem->c_str());
             return 1;
         }
         runs.push_back(std::move(std::get<lg::saved_report>(saved)));

@@ -852,8 +852,7 @@ std::string path_of(const column& values, std::size_t n, const y_axis& a, double
             pen_down = false;
             continue;
         }
-        const double x =
-            left + (static_cast<double>(i) + 0.5) / static_cast<double>(n) * plot_w;
+        const double x = left + (static_cast<double>(i) + 0.5) / static_cast<double>(n) * plot_w;
         const double y = top + a.offset(*values[i], h);
         d += (pen_down ? " L" : (d.empty() ? "M" : " M")) + fixed(x, 1) + " " + fixed(y, 1);
         pen_down = true;
@@ -883,7 +882,7 @@ double line_panel(std::string& out, double top, double h, std::size_t n,
             hi = any ? std::max(hi, x) : x;
             any = true;
         }
-    const y_axis a = !any       ? linear_axis(durations ? 1e6 : 1, false)
+    const y_axis a = !any        ? linear_axis(durations ? 1e6 : 1, false)
                      : durations ? latency_axis(lo, hi)
                                  : linear_axis(hi * 1.05, false);
     if (durations)
@@ -988,10 +987,9 @@ std::string render_svg(const report& r, std::string_view title) {
             const double y0 = bars_top + bars.offset(below, bars_h);
             below += static_cast<double>(count);
             const double y1 = bars_top + bars.offset(below, bars_h);
-            out += "<rect x=\"" + fixed(left + static_cast<double>(i) * slot + gap, 2) +
-                   "\" y=\"" + fixed(y1, 2) + "\" width=\"" +
-                   fixed(std::max(0.5, slot - 2 * gap), 2) + "\" height=\"" + fixed(y0 - y1, 2) +
-                   "\" fill=\"" + fill + "\"/>\n";
+            out += "<rect x=\"" + fixed(left + static_cast<double>(i) * slot + gap, 2) + "\" y=\"" +
+                   fixed(y1, 2) + "\" width=\"" + fixed(std::max(0.5, slot - 2 * gap), 2) +
+                   "\" height=\"" + fixed(y0 - y1, 2) + "\" fill=\"" + fill + "\"/>\n";
         };
         block(rows[i].ok, ok_colour);
         for (std::size_t c = 0; c < category_count; ++c)
@@ -1009,7 +1007,8 @@ std::string render_svg(const report& r, std::string_view title) {
     legend(ok_colour, "ok");
     for (std::size_t c = 0; c < category_count; ++c)
         if (present[c])
-            legend(category_colours[c], faultline::to_string(static_cast<faultline::category>(c + 1)));
+            legend(category_colours[c],
+                   faultline::to_string(static_cast<faultline::category>(c + 1)));
 
     line_panel(out, lat_top, lat_h, n,
                {{latency_column(rows, false), p50_colour, {}, "p50 latency of successes"},
@@ -1017,7 +1016,9 @@ std::string render_svg(const report& r, std::string_view title) {
                true, "latency per second", "no successes");
     line_panel(out, tok_top, tok_h, n,
                {{count_column(rows, [](const second_stats& s) { return s.output_tokens; }),
-                 tokens_colour, {}, "output tokens per second"}},
+                 tokens_colour,
+                 {},
+                 "output tokens per second"}},
                false, "tokens per second", "no output tokens");
     text(out, left + plot_w / 2, height - 20, "middle", "seconds since the start");
     out += "</svg>\n";
@@ -1071,7 +1072,8 @@ struct saved_reader {
     static const json::value& member(const json::object& o, std::string_view key,
                                      std::string_view where) {
         const json::value* v = o.if_contains(key);
-        if (!v) throw std::runtime_error("no \"" + std::string(key) + "\" in " + std::string(where));
+        if (!v)
+            throw std::runtime_error("no \"" + std::string(key) + "\" in " + std::string(where));
         return *v;
     }
     static const json::object& object(const json::object& o, std::string_view key,
@@ -1096,8 +1098,7 @@ struct saved_reader {
         throw std::runtime_error("\"" + std::string(key) + "\" in " + std::string(where) +
                                  " is not a number");
     }
-    static std::optional<nanoseconds> optional_duration(const json::object& o,
-                                                        std::string_view key,
+    static std::optional<nanoseconds> optional_duration(const json::object& o, std::string_view key,
                                                         std::string_view where) {
         const json::value& v = member(o, key, where);
         if (v.is_null()) return std::nullopt;
@@ -1129,7 +1130,8 @@ std::variant<saved_report, std::string> read_saved_report(std::string_view json_
     try {
         const json::value* tool = o.if_contains("tool");
         if (!tool || !tool->is_string() || tool->get_string() != "faultline-loadgen")
-            return std::string("not a faultline-loadgen report (\"tool\" is not \"faultline-loadgen\")");
+            return std::string(
+                "not a faultline-loadgen report (\"tool\" is not \"faultline-loadgen\")");
         const std::uint64_t format = r::count(o, "format", "the report");
         if (format != 2)
             return "a report of format " + std::to_string(format) + "; this version reads format 2";
@@ -1157,7 +1159,8 @@ std::variant<saved_report, std::string> read_saved_report(std::string_view json_
         const json::value& seconds = r::member(series, "seconds", "series");
         if (!seconds.is_array()) return std::string("\"seconds\" in series is not an array");
         std::vector<second_stats> rows;
-        rows.reserve(std::min<std::size_t>(seconds.get_array().size(), out.run.series.max_seconds()));
+        rows.reserve(
+            std::min<std::size_t>(seconds.get_array().size(), out.run.series.max_seconds()));
         for (const json::value& row : seconds.get_array()) {
             if (rows.size() == out.run.series.max_seconds()) break;
             if (!row.is_object()) return std::string("a second of the series is not an object");
@@ -1178,8 +1181,7 @@ std::variant<saved_report, std::string> read_saved_report(std::string_view json_
                         c = category_at(i);
                         known = true;
                     }
-                if (!known)
-                    return "unknown category \"" + std::string(name) + "\" in the series";
+                if (!known) return "unknown category \"" + std::string(name) + "\" in the series";
                 if (!n.is_uint64() && !(n.is_int64() && n.get_int64() >= 0))
                     return std::string("a failure count in the series is not a count");
                 st.failures[category_index(c)] = n.to_number<std::uint64_t>();
@@ -1207,12 +1209,13 @@ std::string compare_summary(const saved_report& a, const saved_report& b) {
         };
         std::string ratio = "-";
         if (x && y && *x != 0) ratio = fixed(*y / *x, 2) + "x";
-        const std::string label = std::string(name) + (unit.empty() ? "" : " (" + std::string(unit) + ")");
+        const std::string label =
+            std::string(name) + (unit.empty() ? "" : " (" + std::string(unit) + ")");
         appendf(out, "  %-30s %14s %14s %9s\n", label.c_str(), cell(x).c_str(), cell(y).c_str(),
                 ratio.c_str());
     };
-    const auto at = [](const json::object& o, std::initializer_list<std::string_view> path)
-        -> std::optional<double> {
+    const auto at = [](const json::object& o,
+                       std::initializer_list<std::string_view> path) -> std::optional<double> {
         const json::value* v = nullptr;
         const json::object* cur = &o;
         for (const std::string_view key : path) {

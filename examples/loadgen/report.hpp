@@ -349,7 +349,7 @@ struct progress {
 /// time and per-second series (histograms are not in the JSON: their percentiles are, in
 /// `document`). A value type.
 struct saved_report {
-    report run;                 ///< Settings, totals, `elapsed`, the series' seconds.
+    report run;                   ///< Settings, totals, `elapsed`, the series' seconds.
     boost::json::object document; ///< The whole JSON object as read.
 };
 

@@ -392,7 +392,8 @@ lg::report two_second_report(std::uint64_t tokens) {
     r.add(ok, 1300ms);
     lg::request_result refused;
     refused.status = 503;
-    refused.failure = lg::failure_kind{faultline::category::overloaded, faultline::error::overloaded};
+    refused.failure =
+        lg::failure_kind{faultline::category::overloaded, faultline::error::overloaded};
     refused.latency = 3ms;
     r.add(refused, 1400ms);
     r.finish(2s);
@@ -413,9 +414,9 @@ BOOST_AUTO_TEST_CASE(a_saved_report_reads_back_its_series) {
     const lg::report r = two_second_report(8);
     const std::string text = examples::to_plain_json(lg::to_json(r));
     auto read = lg::read_saved_report(text);
-    BOOST_TEST_REQUIRE(std::holds_alternative<lg::saved_report>(read),
-                       (std::holds_alternative<std::string>(read) ? std::get<std::string>(read)
-                                                                  : std::string()));
+    BOOST_TEST_REQUIRE(
+        std::holds_alternative<lg::saved_report>(read),
+        (std::holds_alternative<std::string>(read) ? std::get<std::string>(read) : std::string()));
     const lg::saved_report& saved = std::get<lg::saved_report>(read);
     BOOST_TEST(saved.run.requests == 3u);
     BOOST_TEST(saved.run.ok == 2u);
@@ -466,11 +467,14 @@ BOOST_AUTO_TEST_CASE(every_bad_saved_report_says_what_is_wrong) {
         {"[1]", "not a JSON object"},
         {replaced(good, "\"faultline-loadgen\"", "\"wrk\""), "not a faultline-loadgen report"},
         {replaced(good, "\"format\":2", "\"format\":1"), "format 1"},
-        {replaced(good, "\"format\":2", "\"format\":\"2\""), "\"format\" in the report is not a count"},
+        {replaced(good, "\"format\":2", "\"format\":\"2\""),
+         "\"format\" in the report is not a count"},
         {replaced(good, "\"config\":{", "\"configuration\":{"), "no \"config\""},
         {replaced(good, "\"elapsed_s\":2", "\"elapsed_s\":-2"), "\"elapsed_s\" is out of range"},
-        {replaced(good, "\"failures\":{\"overloaded\":1}", "\"failures\":{\"melted\":1}"), "unknown category \"melted\""},
-        {replaced(good, "\"failures\":{\"overloaded\":1}", "\"failures\":{\"overloaded\":-1}"), "not a count"},
+        {replaced(good, "\"failures\":{\"overloaded\":1}", "\"failures\":{\"melted\":1}"),
+         "unknown category \"melted\""},
+        {replaced(good, "\"failures\":{\"overloaded\":1}", "\"failures\":{\"overloaded\":-1}"),
+         "not a count"},
         {replaced(good, "\"p99_ms\":", "\"p99_ms\":\"fast\",\"x\":"), "not a duration in ms"},
         {replaced(good, "\"seconds\":[", "\"seconds\":{\"x\":["), "not JSON"},
         {replaced(good, "\"seconds\":[{", "\"seconds\":[7,{"), "not an object"},

@@ -980,7 +980,8 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     const std::string completion_id = "chatcmpl-" + id.substr(0, 24);
     const call_info call{model_id,         cr.stream,
                          cr.prompt_tokens, cr.max_tokens,
-                         completion_id,    static_cast<std::int64_t>(std::time(nullptr))};
+                         completion_id,    static_cast<std::int64_t>(std::time(nullptr)),
+                         false};
     const std::size_t n = ms.channels.size();
     std::optional<faultline::failure> last;
     std::string last_channel;

@@ -49,7 +49,59 @@ std::string final_chunk(const call_info& call, std::uint64_t completion) {
     return event(o);
 }
 
+// The Responses API's shapes of the same answer.
+std::string named_event(std::string_view type, const json::object& o) {
+    return "event: " + std::string(type) + "\ndata: " + json::serialize(o) + "\n\n";
+}
+
+json::object response_object(const call_info& call, std::string_view status) {
+    return {{"id", call.completion_id}, {"object", "response"},   {"created_at", call.created},
+            {"status", status},         {"model", call.model}};
+}
+
+json::object response_usage(const call_info& call, std::uint64_t completion) {
+    return {{"input_tokens", call.prompt_tokens},
+            {"output_tokens", completion},
+            {"total_tokens", call.prompt_tokens + completion}};
+}
+
+std::string response_created(const call_info& call) {
+    return named_event("response.created",
+                       {{"type", "response.created"},
+                        {"response", response_object(call, "in_progress")}});
+}
+
+std::string response_delta(std::string_view text) {
+    return named_event("response.output_text.delta", {{"type", "response.output_text.delta"},
+                                                       {"output_index", 0},
+                                                       {"content_index", 0},
+                                                       {"delta", text}});
+}
+
+json::object response_output(std::string text) {
+    return {{"type", "message"},
+            {"role", "assistant"},
+            {"content", json::array{json::object{{"type", "output_text"}, {"text", text}}}}};
+}
+
+std::string response_completed(const call_info& call, std::uint64_t completion) {
+    json::object r = response_object(call, "completed");
+    r["usage"] = response_usage(call, completion);
+    return named_event("response.completed", {{"type", "response.completed"}, {"response", r}});
+}
+
+std::string response_body(const call_info& call, std::uint64_t chunks) {
+    std::string text;
+    for (std::size_t i = 0; i < chunks; ++i)
+        text += reply_word(i);
+    json::object o = response_object(call, "completed");
+    o["output"] = json::array{response_output(std::move(text))};
+    o["usage"] = response_usage(call, chunks);
+    return json::serialize(o);
+}
+
 std::string completion_body(const call_info& call, std::uint64_t chunks) {
+    if (call.responses) return response_body(call, chunks);
     std::string text;
     for (std::size_t i = 0; i < chunks; ++i)
         text += reply_word(i);
@@ -88,6 +140,57 @@ bool call_fails(const channel_config& ch, std::uint64_t n) noexcept {
     return ch.pattern[n % ch.pattern.size()] == 'F';
 }
 
+namespace {
+
+// The stream of `simulate` in the Responses API's events; `r` holds the latency and headers.
+upstream_reply simulate_responses(const channel_config& ch, const call_info& call, bool fails,
+                                  std::uint64_t chunks, std::chrono::milliseconds step,
+                                  upstream_reply& r) {
+    std::chrono::milliseconds at = r.latency;
+    const auto emit = [&](std::string bytes, std::size_t repeat = 1) {
+        r.pieces.push_back({at, std::move(bytes), repeat});
+    };
+    emit(response_created(call));
+    if (fails && ch.mode == failure_mode::huge_line) {
+        // One delta whose line is `line_bytes` long, in 64 KiB pieces.
+        emit(R"(event: response.output_text.delta
+data: {"type":"response.output_text.delta","output_index":0,"content_index":0,"delta":")");
+        constexpr std::size_t piece = 64 * 1024;
+        if (ch.line_bytes / piece) emit(std::string(piece, 'A'), ch.line_bytes / piece);
+        if (ch.line_bytes % piece) emit(std::string(ch.line_bytes % piece, 'A'));
+        emit("\"}\n\n");
+        emit(response_completed(call, 1));
+        r.completion_tokens = 1;
+        return std::move(r);
+    }
+    const bool stops_early =
+        fails && (ch.mode == failure_mode::midstream_error ||
+                  ch.mode == failure_mode::upstream_cutoff || ch.mode == failure_mode::cutoff);
+    const std::uint64_t sent = stops_early ? std::min<std::uint64_t>(ch.fail_after, chunks) : chunks;
+    for (std::uint64_t i = 0; i < sent; ++i) {
+        if (i != 0) at += step;
+        emit(response_delta(reply_word(i)));
+    }
+    r.completion_tokens = sent;
+    if (stops_early && ch.mode == failure_mode::midstream_error) {
+        at += step;
+        emit(named_event("error", {{"type", "error"},
+                                   {"code", "server_error"},
+                                   {"message", "stream interrupted: worker 10.0.3.7 lost its GPU"}}));
+        return std::move(r);
+    }
+    if (stops_early) {
+        r.closes_early = true;
+        r.cut_client = ch.mode == failure_mode::cutoff;
+        return std::move(r);
+    }
+    at += step;
+    emit(response_completed(call, sent));
+    return std::move(r);
+}
+
+} // namespace
+
 upstream_reply simulate(const channel_config& ch, const call_info& call, std::uint64_t n) {
     using std::chrono::milliseconds;
     upstream_reply r;
@@ -124,6 +227,7 @@ upstream_reply simulate(const channel_config& ch, const call_info& call, std::ui
         r.pieces.push_back({at, std::move(bytes), repeat});
     };
     const std::uint64_t before_failure = std::min<std::uint64_t>(ch.fail_after, chunks);
+    if (call.responses) return simulate_responses(ch, call, fails, chunks, step, r);
     if (fails && ch.mode == failure_mode::huge_line) {
         // One event whose single line is `line_bytes` long: a base64 image in a delta, as
         // vision and image models send. It arrives in 64 KiB pieces.

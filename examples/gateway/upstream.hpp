@@ -27,8 +27,13 @@ struct call_info {
     bool stream = false;
     std::uint64_t prompt_tokens = 0;
     std::uint64_t max_tokens = 0;
-    std::string_view completion_id; ///< "chatcmpl-…"
+    std::string_view completion_id; ///< "chatcmpl-…" ("resp-…" for the Responses API)
     std::int64_t created = 0;       ///< Unix seconds.
+    /// Answer as the Responses API does (`POST /v1/responses`): a `response` object, or a
+    /// stream of `response.created`, `response.output_text.delta` events and
+    /// `response.completed` with the usage (no `[DONE]`); a mid-stream failure is an
+    /// `event: error`. Otherwise as chat completions.
+    bool responses = false;
 };
 
 /// Bytes of a stream that arrive `at` after the call started; `repeat` copies in a row (a huge

@@ -238,7 +238,7 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
     faultline::splitmix64 rng(derived_seed(s.opts.seed, index));
     attempt_scratch scratch;
     auto req =
-        conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
+        conn.make_request(http::verb::post, s.opts.url.target(request_path(s.opts)), s.opts.api_key, s.body);
     while (take_ticket(s)) {
         const request_result r = co_await one_request(s, conn, wait, req, rng, scratch);
         if (s.aborting) {
@@ -372,7 +372,7 @@ machines and people. Progress goes to stderr about once a second:
 constexpr std::string_view footer =
     R"(JSON report (one object; times in the unit their name ends with):
   tool, format            "faultline-loadgen", 2 (bumped when a field changes meaning)
-  config                  url, target, model, stream, connections, duration_ms|null,
+  config                  url, target, model, api, stream, connections, duration_ms|null,
                           request_limit|null, max_tokens, max_attempts, timeout_ms, seed
                           (never the API key)
   interrupted             stopped early by SIGINT/SIGTERM
@@ -460,7 +460,21 @@ struct loadgen_command_line {
                "also trust the CA certificates in this PEM file (besides the system's\n"
                "store) for an https --url, e.g. a private CA or a self-signed server",
                ca_file);
-        p.value("--path", "P", "request path after URL (default /v1/chat/completions)",
+        p.value("--api", "A",
+                "chat (default): chat completions, {\"model\",\"messages\",\"max_tokens\",...}\n"
+                "to /v1/chat/completions; responses: the Responses API,\n"
+                "{\"model\",\"input\",\"max_output_tokens\",...} to /v1/responses",
+                [&o](const std::string& v) {
+                    if (v == "chat")
+                        o.api = api_kind::chat_completions;
+                    else if (v == "responses")
+                        o.api = api_kind::responses;
+                    else
+                        throw bad_value{"chat or responses"};
+                });
+        p.value("--path", "P",
+                "request path after URL (default: the --api's, /v1/chat/completions or\n"
+                "/v1/responses)",
                 [&o](const std::string& v) {
                     if (!valid_path(v)) throw bad_value{"a path starting with '/'"};
                     o.path = v;
@@ -557,11 +571,27 @@ std::string validate(const options& o) {
     if (o.timeout.count() <= 0) return "the timeout must be positive";
     if (o.url.tls && !o.tls) return "an https URL needs a TLS client context (options::tls)";
     if (o.progress_interval.count() <= 0) return "the progress interval must be positive";
-    if (!valid_path(o.path)) return "the path must start with '/' and hold no whitespace or '#'";
+    if (!o.path.empty() && !valid_path(o.path))
+        return "the path must start with '/' and hold no whitespace or '#'";
     return {};
 }
 
+std::string_view to_string(api_kind a) noexcept {
+    return a == api_kind::responses ? "responses" : "chat";
+}
+
+std::string request_path(const options& o) {
+    if (!o.path.empty()) return o.path;
+    return o.api == api_kind::responses ? "/v1/responses" : "/v1/chat/completions";
+}
+
 std::string request_body(const options& o) {
+    if (o.api == api_kind::responses) {
+        boost::json::object body{{"model", o.model}, {"input", o.prompt}};
+        if (o.max_tokens != 0) body["max_output_tokens"] = o.max_tokens;
+        body["stream"] = o.stream; // Responses streams end with response.completed and its usage
+        return boost::json::serialize(body);
+    }
     std::string body = chat_request_body(o.model, o.prompt, o.max_tokens, o.stream);
     if (o.stream) { // ask for the usage chunk: the server's own count of output tokens
         body.pop_back();
@@ -573,8 +603,9 @@ std::string request_body(const options& o) {
 run_settings settings_of(const options& o) {
     run_settings s;
     s.url = url_text(o.url);
-    s.target = o.url.target(o.path);
+    s.target = o.url.target(request_path(o));
     s.model = o.model;
+    s.api = std::string(to_string(o.api));
     s.stream = o.stream;
     s.connections = o.connections;
     s.duration = o.duration;

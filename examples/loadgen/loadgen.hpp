@@ -52,6 +52,15 @@ inline constexpr unsigned max_connections = 1024;
     return p;
 }
 
+/// The API the requests speak.
+enum class api_kind : unsigned char {
+    chat_completions, ///< POST /v1/chat/completions: {"model","messages","max_tokens","stream"}.
+    responses,        ///< POST /v1/responses: {"model","input","max_output_tokens","stream"}.
+};
+
+/// "chat" or "responses". Thread-safe.
+[[nodiscard]] std::string_view to_string(api_kind a) noexcept;
+
 /// What to run. A plain value.
 struct options {
     examples::base_url url; ///< The server root (see the header comment).
@@ -76,7 +85,9 @@ struct options {
     faultline::retry_policy retry = no_retries();
     /// Longest wait for connect, the response head and each body read.
     std::chrono::milliseconds timeout{30'000};
-    std::string path = "/v1/chat/completions"; ///< Appended to `url`'s path.
+    api_kind api = api_kind::chat_completions; ///< The requests' API (and shape).
+    /// Appended to `url`'s path; empty: the API's own (/v1/chat/completions, /v1/responses).
+    std::string path;
     /// Called about once per `progress_interval` with a snapshot, on the run's executor (so
     /// never concurrently with itself). May be empty.
     std::function<void(const progress&)> on_progress;
@@ -96,8 +107,13 @@ struct options {
 /// Thread-safe.
 [[nodiscard]] std::string validate(const options& o);
 
-/// The request body: {"model","messages":[{"role":"user","content"}],"max_tokens","stream"}.
-/// Thread-safe.
+/// The path requests go to after the URL's: `o.path`, or else the API's own
+/// (/v1/chat/completions, /v1/responses). Thread-safe.
+[[nodiscard]] std::string request_path(const options& o);
+
+/// The request body: {"model","messages":[{"role":"user","content"}],"max_tokens","stream"}
+/// (streams add "stream_options":{"include_usage":true}), or for the Responses API
+/// {"model","input","max_output_tokens","stream"}. Thread-safe.
 [[nodiscard]] std::string request_body(const options& o);
 
 /// The report's configuration part for `o`. Thread-safe.

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
 
     // The mistakes behind most 404s and 401s, said before the run rather than read from it.
     faultline::base_url_options url_checks;
-    url_checks.client_appends_v1 = cl.run.path.starts_with("/v1/");
+    url_checks.client_appends_v1 = lg::request_path(cl.run).starts_with("/v1/");
     for (const auto& d : faultline::diagnose_base_url(lg::settings_of(cl.run).url, url_checks))
         warn("--url", d);
     if (!cl.run.api_key.empty())

@@ -403,6 +403,7 @@ boost::json::object to_json(const report& r) {
     config["url"] = r.settings.url;
     config["target"] = r.settings.target;
     config["model"] = r.settings.model;
+    config["api"] = r.settings.api;
     config["stream"] = r.settings.stream;
     config["connections"] = r.settings.connections;
     config["duration_ms"] =

@@ -199,6 +199,7 @@ struct run_settings {
     std::string url;                                   ///< The base URL as given.
     std::string target;                                ///< The request target: base path + path.
     std::string model;                                 ///< The requests' "model".
+    std::string api = "chat";                          ///< `to_string(options::api)`.
     bool stream = false;                               ///< The requests' "stream".
     unsigned connections = 0;                          ///< Concurrent connections.
     std::optional<std::chrono::milliseconds> duration; ///< `options::duration`.

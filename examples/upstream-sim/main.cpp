@@ -23,9 +23,10 @@ constexpr std::string_view program = "faultline-upstream-sim";
 
 constexpr std::string_view description =
     R"(Serves the faultline gateway's simulated upstream channels over real sockets: each channel
-answers POST /<channel>/v1/chat/completions (and GET /<channel>/v1/models) with the replies,
-failures and timing its configuration describes: error statuses, resets, held calls, streams cut
-short or with error chunks, huge lines.)";
+answers POST /<channel>/v1/chat/completions and POST /<channel>/v1/responses (the same answer in
+the Responses API's shape), and GET /<channel>/v1/models, with the replies, failures and timing
+its configuration describes: error statuses, resets, held calls, streams cut short or with error
+chunks, huge lines.)";
 
 constexpr std::string_view footer =
     R"(On start it prints "faultline-upstream-sim listening on http://HOST:PORT" (https:// with

@@ -201,9 +201,59 @@ std::variant<chat_call, refusal> read_chat(std::string_view text) {
     return out;
 }
 
-// What a request path names: a channel and one of its two routes.
+// Reads a Responses API request's body (`POST /v1/responses`): `input` a non-empty string or
+// array of items, `max_output_tokens` for `max_tokens`; prompt tokens counted as for chat (four
+// per item plus a quarter of its content bytes).
+std::variant<chat_call, refusal> read_responses(std::string_view text) {
+    boost::system::error_code ec;
+    json::parse_options po;
+    po.max_depth = 32;
+    const json::value body = json::parse(text, ec, {}, po);
+    if (ec) return refusal{"The request body is not valid JSON: " + ec.message() + ".", {}};
+    if (!body.is_object()) return refusal{"The request body must be a JSON object.", {}};
+    const json::object& o = body.as_object();
+    chat_call out;
+    const json::value* model = o.if_contains("model");
+    if (!model || !model->is_string() || model->as_string().empty())
+        return refusal{"'model' is required and must be a string.", "model"};
+    out.model = std::string(model->as_string());
+    const json::value* input = o.if_contains("input");
+    if (input && input->is_string() && !input->as_string().empty()) {
+        out.prompt_tokens = 4 + (input->as_string().size() + 3) / 4;
+    } else if (input && input->is_array() && !input->as_array().empty()) {
+        for (const json::value& item : input->as_array()) {
+            out.prompt_tokens += 4;
+            if (const json::object* io = item.if_object())
+                if (const json::value* c = io->if_contains("content"); c && !c->is_null())
+                    out.prompt_tokens +=
+                        ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) +
+                         3) /
+                        4;
+        }
+    } else {
+        return refusal{"'input' must be a non-empty string or array.", "input"};
+    }
+    if (const json::value* v = o.if_contains("stream"); v && !v->is_null()) {
+        if (!v->is_bool()) return refusal{"'stream' must be a boolean.", "stream"};
+        out.stream = v->as_bool();
+    }
+    if (const json::value* v = o.if_contains("max_output_tokens"); v && !v->is_null()) {
+        const bool whole =
+            (v->is_uint64() && v->as_uint64() > 0) || (v->is_int64() && v->as_int64() > 0);
+        const std::uint64_t n = !whole           ? 0
+                                : v->is_uint64() ? v->as_uint64()
+                                                 : static_cast<std::uint64_t>(v->as_int64());
+        if (!whole || n > 1'000'000)
+            return refusal{"'max_output_tokens' must be a whole number from 1 to 1000000.",
+                           "max_output_tokens"};
+        out.max_tokens = n;
+    }
+    return out;
+}
+
+// What a request path names: a channel and one of its routes.
 struct route {
-    enum kind_t { none, chat, models } kind = none;
+    enum kind_t { none, chat, responses, models } kind = none;
     std::string_view channel;
 };
 
@@ -214,6 +264,7 @@ route route_of(std::string_view path) {
     if (slash == 0 || slash == std::string_view::npos) return {};
     const std::string_view rest = path.substr(slash);
     if (rest == "/v1/chat/completions") return {route::chat, path.substr(0, slash)};
+    if (rest == "/v1/responses") return {route::responses, path.substr(0, slash)};
     if (rest == "/v1/models") return {route::models, path.substr(0, slash)};
     return {};
 }
@@ -409,12 +460,12 @@ net::awaitable<next> sim_server::impl::handle(Stream& s,
             faultline::error::not_found,
             r.kind == route::none
                 ? "Unknown path " + std::string(path) +
-                      ". This server serves POST /<channel>/v1/chat/completions and GET "
-                      "/<channel>/v1/models."
+                      ". This server serves POST /<channel>/v1/chat/completions, POST "
+                      "/<channel>/v1/responses and GET /<channel>/v1/models."
                 : "Unknown channel '" + std::string(r.channel) + "'.");
         co_return answered(co_await send(s, a, keep_alive));
     }
-    const http::verb want = r.kind == route::chat ? http::verb::post : http::verb::get;
+    const http::verb want = r.kind == route::models ? http::verb::get : http::verb::post;
     if (req.method() != want) {
         answer a = error_answer(faultline::error::invalid_request,
                                 "Method not allowed: use " + std::string(http::to_string(want)) +
@@ -434,7 +485,9 @@ net::awaitable<next> sim_server::impl::handle(Stream& s,
         co_return answered(co_await send(s, a, keep_alive));
     }
 
-    std::variant<chat_call, refusal> read = read_chat(req.body());
+    const bool responses = r.kind == route::responses;
+    std::variant<chat_call, refusal> read =
+        responses ? read_responses(req.body()) : read_chat(req.body());
     if (refusal* bad = std::get_if<refusal>(&read)) {
         faultline::error_envelope env =
             faultline::make_envelope(faultline::error::invalid_request, bad->message);
@@ -444,10 +497,12 @@ net::awaitable<next> sim_server::impl::handle(Stream& s,
     }
     const chat_call& cc = std::get<chat_call>(read);
     const std::uint64_t n = calls[index].fetch_add(1, std::memory_order_relaxed);
-    const std::string completion_id = "chatcmpl-" + ch->name + "-" + std::to_string(n);
+    const std::string completion_id =
+        (responses ? "resp-" : "chatcmpl-") + ch->name + "-" + std::to_string(n);
     const gw::call_info call{cc.model,         cc.stream,
                              cc.prompt_tokens, cc.max_tokens,
-                             completion_id,    static_cast<std::int64_t>(std::time(nullptr))};
+                             completion_id,    static_cast<std::int64_t>(std::time(nullptr)),
+                             responses};
     const gw::upstream_reply up = gw::simulate(*ch, call, n);
     if (up.transport) {
         reset(s);

@@ -6,6 +6,7 @@
 // gateway can be tested against a real network peer. Each channel lives under its own path:
 //
 //     POST /<channel>/v1/chat/completions   the channel's answer to call n (n counts from 0)
+//     POST /<channel>/v1/responses          the same answer as the Responses API gives it
 //     GET  /<channel>/v1/models             {"object":"list","data":[{"id":"<channel>",...}]}
 //
 // How each simulated answer reaches the wire:

@@ -922,7 +922,8 @@ BOOST_AUTO_TEST_CASE(command_line_defaults_and_environment_key) {
     BOOST_TEST(!o.duration.has_value());
     BOOST_TEST(o.retry.max_attempts == 1u);
     BOOST_TEST((o.timeout == 30s));
-    BOOST_TEST(o.path == "/v1/chat/completions");
+    BOOST_TEST(o.path.empty()); // the API's own path
+    BOOST_TEST(lg::request_path(o) == "/v1/chat/completions");
     const auto no_env = parse({"--url", "http://localhost:9000", "--duration", "2m"});
     BOOST_TEST(std::get<lg::command_line>(no_env).run.api_key.empty());
     BOOST_TEST((std::get<lg::command_line>(no_env).run.duration == 2min));

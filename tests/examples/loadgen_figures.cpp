@@ -364,6 +364,77 @@ BOOST_AUTO_TEST_CASE(throttling_is_counted_by_category_with_its_headers) {
     BOOST_TEST(text.find("ttft") != std::string::npos, text);
 }
 
+BOOST_AUTO_TEST_CASE(responses_api_streams_and_bodies_are_measured_alike) {
+    gw::channel_config ch;
+    ch.name = "r";
+    ch.chunks = 4;
+    gw::channel_config broken = ch;
+    broken.name = "broken";
+    broken.mode = gw::failure_mode::midstream_error;
+    broken.fail_after = 2;
+    examples_test::sim_thread sim({ch, broken});
+
+    lg::options o = sim_options(sim.port(), "r");
+    o.api = lg::api_kind::responses;
+    o.stream = true;
+    o.connections = 1;
+    o.requests = 3;
+    lg::report r = lg::run(o);
+    BOOST_TEST(r.settings.target == "/r/v1/responses");
+    BOOST_TEST(r.ok == 3u);
+    BOOST_TEST(r.successes.token_sources[0] == 3u); // response.completed carries the usage
+    BOOST_TEST(r.successes.output_tokens_total == 12u);
+    BOOST_TEST(r.successes.ttft.count() == 3u);
+    BOOST_TEST(r.successes.itl.count() == 9u); // 3 gaps between 4 deltas, per stream
+    BOOST_TEST(lg::to_json(r).at("config").at("api").as_string() == "responses");
+
+    o.stream = false;
+    r = lg::run(o);
+    BOOST_TEST(r.ok == 3u);
+    BOOST_TEST(r.successes.output_tokens_total == 12u);
+
+    o = sim_options(sim.port(), "broken");
+    o.api = lg::api_kind::responses;
+    o.stream = true;
+    o.connections = 1;
+    o.requests = 2;
+    r = lg::run(o);
+    BOOST_TEST(r.ok == 0u);
+    BOOST_TEST(r.errors == 2u);
+    BOOST_TEST(r.stream_verdicts.at(faultline::sse::terminal::error) == 2u);
+    BOOST_TEST(r.successes.e2e.count() == 0u); // failed streams are in no success figure
+}
+
+BOOST_AUTO_TEST_CASE(api_option_and_its_default_paths) {
+    std::vector<std::string> words{"--url", "http://127.0.0.1:1", "--requests", "1", "--api",
+                                   "responses"};
+    std::vector<char*> argv;
+    for (auto& w : words)
+        argv.push_back(w.data());
+    auto parsed = lg::parse_command_line(argv);
+    BOOST_TEST_REQUIRE(std::holds_alternative<lg::command_line>(parsed));
+    const lg::options& o = std::get<lg::command_line>(parsed).run;
+    BOOST_TEST((o.api == lg::api_kind::responses));
+    BOOST_TEST(lg::request_path(o) == "/v1/responses");
+    const json::value body = json::parse(lg::request_body(o));
+    BOOST_TEST(body.at("input").as_string() == o.prompt);
+    BOOST_TEST(body.at("max_output_tokens").as_int64() == 32);
+    BOOST_TEST(!body.as_object().contains("messages"));
+    lg::options chat;
+    BOOST_TEST(lg::request_path(chat) == "/v1/chat/completions");
+    chat.path = "/custom";
+    BOOST_TEST(lg::request_path(chat) == "/custom");
+
+    words[5] = "soap";
+    argv.clear();
+    for (auto& w : words)
+        argv.push_back(w.data());
+    parsed = lg::parse_command_line(argv);
+    BOOST_TEST_REQUIRE(std::holds_alternative<lg::usage_error>(parsed));
+    BOOST_TEST((std::get<lg::usage_error>(parsed).problem == lg::usage_problem::invalid_value));
+    BOOST_TEST(std::get<lg::usage_error>(parsed).message.find("--api") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(streams_ask_for_their_usage) {
     lg::options o;
     o.stream = true;

@@ -212,6 +212,73 @@ BOOST_AUTO_TEST_CASE(stream_is_chunked_and_ends_with_done) {
     BOOST_TEST(r.body.ends_with("data: [DONE]\n\n"));
 }
 
+BOOST_AUTO_TEST_CASE(responses_api_answers_in_its_own_shape) {
+    sim_fixture f({channel("ok")});
+    const auto responses = [&](std::string body) {
+        return f.request(verb::post, "/ok/v1/responses", std::move(body));
+    };
+    const response r = responses(R"({"model":"m-1","input":"hi","max_output_tokens":3})");
+    BOOST_TEST(r.status == 200u);
+    const json::value v = json::parse(r.body);
+    BOOST_TEST(v.at("object").as_string() == "response");
+    BOOST_TEST(v.at("status").as_string() == "completed");
+    BOOST_TEST(v.at("id").as_string() == "resp-ok-0");
+    BOOST_TEST(v.at("output").at(0).at("content").at(0).at("text").as_string() ==
+               "Failing well means");
+    BOOST_TEST(v.at("usage").at("input_tokens").as_int64() == 5);
+    BOOST_TEST(v.at("usage").at("output_tokens").as_int64() == 3);
+
+    // A stream: response.created, a delta per word, response.completed with the usage; no
+    // [DONE]. The monitor finds its protocol and its end.
+    const response s = responses(R"({"model":"m","input":[{"role":"user","content":"hi"}],"stream":true})");
+    BOOST_TEST(s.status == 200u);
+    BOOST_TEST(s.verdict == fl::sse::terminal::done);
+    BOOST_TEST(s.body.starts_with("event: response.created\n"));
+    BOOST_TEST(s.body.find("[DONE]") == std::string::npos);
+    BOOST_TEST(s.body.find("event: response.completed\n") != std::string::npos);
+    std::size_t deltas = 0;
+    for (std::size_t at = s.body.find("event: response.output_text.delta"); at != std::string::npos;
+         at = s.body.find("event: response.output_text.delta", at + 1))
+        ++deltas;
+    BOOST_TEST(deltas == 8u);
+    BOOST_TEST(f.sim().snapshot().calls_to("ok") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(responses_api_failures_mid_stream_are_error_events) {
+    gw::channel_config ch = channel("e", gw::failure_mode::midstream_error);
+    ch.fail_after = 2;
+    sim_fixture f({ch});
+    const response r =
+        f.request(verb::post, "/e/v1/responses", R"({"model":"m","input":"hi","stream":true})");
+    BOOST_TEST(r.status == 200u);
+    BOOST_TEST(r.verdict == fl::sse::terminal::error);
+    BOOST_TEST_REQUIRE(r.stream_failure.has_value());
+    BOOST_TEST(r.body.find("event: error\n") != std::string::npos);
+    BOOST_TEST(r.body.find("response.completed") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(responses_api_bad_bodies_are_400) {
+    sim_fixture f({channel("ok")});
+    const std::vector<std::pair<std::string, std::string>> rows{
+        {"{not json", ""},
+        {R"({"model":"m"})", "input"},
+        {R"({"model":"m","input":""})", "input"},
+        {R"({"model":"m","input":[]})", "input"},
+        {R"({"model":"m","input":7})", "input"},
+        {R"({"input":"hi"})", "model"},
+        {R"({"model":"m","input":"hi","stream":1})", "stream"},
+        {R"({"model":"m","input":"hi","max_output_tokens":0})", "max_output_tokens"},
+        {R"({"model":"m","input":"hi","max_output_tokens":1000001})", "max_output_tokens"},
+    };
+    for (const auto& [body, param] : rows) {
+        const response r = f.request(verb::post, "/ok/v1/responses", body);
+        BOOST_TEST(r.status == 400u, body);
+        BOOST_TEST(envelope_of(r).param.value_or("") == param, body);
+    }
+    BOOST_TEST(f.request(verb::get, "/ok/v1/responses").status == 405u);
+    BOOST_TEST(f.sim().snapshot().calls_to("ok") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(status_mode_passes_status_headers_and_body) {
     struct row {
         unsigned status;

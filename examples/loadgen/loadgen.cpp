@@ -177,10 +177,18 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
         r.token_gaps = scratch.gaps;
         r.token_gaps_not_kept = scratch.gaps_not_kept;
         r.usage = scratch.usage;
-    } else if (!out.failure && out.status / 100 == 2) {
-        r.usage = scratch.reader.read(x.body()).usage;
     }
     a.failure = out.failure;
+    if (!out.stream && !out.failure && out.status / 100 == 2) {
+        const event_tokens body = scratch.reader.read(x.body());
+        r.usage = body.usage;
+        // An OpenAI-compatible answer is a JSON object: an HTML page or a proxy's plain text
+        // with a 200 is a failure, not a success with unknown tokens.
+        if (!body.object)
+            a.failure = faultline::to_failure(
+                faultline::error::malformed_json,
+                "the 2xx answer is not a JSON object: is the URL an OpenAI-compatible API?");
+    }
     if (a.failure) r.failure = failure_kind{a.failure->cat, a.failure->code};
     co_return a;
 }
@@ -427,8 +435,11 @@ constexpr std::string_view footer =
                           retried ones included; p50/p99 are of the second's successes;
                           only the first max_seconds seconds are kept
 
-exit status: 0 the run completed, whatever the server answered (also when every request
-failed to connect: the report says so); 1 it could not run or the report could not be
+exit status: 0 the run completed and at least one request succeeded, whatever else the
+server answered; 3 the run completed but no request succeeded (an unreachable URL, a
+certificate that does not verify, a server that is not OpenAI-compatible: a 2xx answer
+that is not a JSON object counts as malformed_json): the report is still written, and one
+line on stderr names the most frequent failure; 1 it could not run or the report could not be
 written (an output file that cannot be opened is found before the run starts), or a
 --compare file cannot be read or is not a faultline-loadgen report of format 2;
 2 usage error, with one line on stderr. SIGINT/SIGTERM stop the run early and still report;

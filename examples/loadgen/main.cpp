@@ -166,5 +166,12 @@ int main(int argc, char** argv) {
         written = json.write(examples::to_plain_json(lg::to_json(rep)) + "\n") && written;
     if (cl.svg_path)
         written = svg.write(lg::render_svg(rep, lg::chart_title(rep.settings))) && written;
-    return written ? 0 : 1;
+    if (!written) return 1;
+    if (rep.requests != 0 && rep.ok == 0) {
+        const std::string why = lg::no_success_reason(rep);
+        std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(),
+                     why.c_str());
+        return 3;
+    }
+    return 0;
 }

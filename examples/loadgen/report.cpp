@@ -385,6 +385,25 @@ double report::output_tokens_per_second() const noexcept {
 // ---------------------------------------------------------------------------------------------
 // renderings
 
+std::string no_success_reason(const report& r) {
+    std::string out = "no request succeeded: " + std::to_string(r.requests - r.ok) + " of " +
+                      std::to_string(r.requests) + " failed";
+    const auto most = std::max_element(r.failures.begin(), r.failures.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (most != r.failures.end()) {
+        out += ", most often " + std::string(faultline::to_string(most->first.cat)) + "/" +
+               std::string(faultline::to_string(most->first.code)) + " (" +
+               std::to_string(most->second);
+        const auto transport =
+            std::max_element(r.transport_errors.begin(), r.transport_errors.end(),
+                             [](const auto& a, const auto& b) { return a.second < b.second; });
+        if (transport != r.transport_errors.end() && most->first.cat != faultline::category::rate_limited)
+            out += ": " + transport->first;
+        out += ")";
+    }
+    return out;
+}
+
 std::string format_progress(const progress& p) {
     std::string out;
     appendf(out, "%6.1f s  %8llu req  %7.0f req/s  ok %llu  429 %llu  err %llu",

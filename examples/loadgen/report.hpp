@@ -320,6 +320,11 @@ struct progress {
     double requests_per_second = 0;     ///< Over the interval since the previous snapshot.
 };
 
+/// Why a run without a single success failed, as one line: "no request succeeded: 40 of 40
+/// failed, most often upstream_unavailable/upstream_unavailable (40: Connection refused)".
+/// Not thread-safe.
+[[nodiscard]] std::string no_success_reason(const report& r);
+
 /// One progress line, newline-terminated:
 /// "  3.0 s  12345 req  4115 req/s  ok 12000  429 300  err 45" (plus "  retries N" when any).
 /// Thread-safe.

@@ -73,6 +73,7 @@ constexpr std::array<std::string_view, 5> responses_text_events{
 event_tokens tokens_of(const json::value& v) noexcept {
     event_tokens t;
     if (!v.is_object()) return t;
+    t.object = true;
     const json::object& o = v.get_object();
     t.usage = usage_of(o);
     for (const std::string_view nested : {"response", "message"})

@@ -54,7 +54,8 @@ struct token_usage {
 
 /// What one stream event or one response body says.
 struct event_tokens {
-    bool text = false; ///< It carries generated text (see the header comment).
+    bool object = false; ///< It is a JSON object (`token_reader`: the text parsed as one).
+    bool text = false;   ///< It carries generated text (see the header comment).
     token_usage usage; ///< Usage it reports; empty fields when none.
 };
 

@@ -98,6 +98,17 @@ check 2 "" "faultline-client: --attempts: must be 1..100, not '0' $u" -- \
   "$client" --url http://h --attempts 0
 check 2 "" "faultline-client: --attempts: must be 1..100, not '101' $u" -- \
   "$client" --url=http://h --attempts=101
+# A run in which nothing succeeded still reports, and says so: exit 3 and one line naming why.
+status=0
+"$loadgen" --url http://127.0.0.1:1 --requests 2 --quiet --json "$work/nothing.json" \
+  </dev/null >"$work/out" 2>"$work/err" || status=$?
+refused=$(python3 -c 'import os, errno; print(os.strerror(errno.ECONNREFUSED))')
+want="faultline-loadgen: no request succeeded: 2 of 2 failed, most often upstream_unavailable/upstream_unavailable (2: $refused)"
+if [[ $status != 3 || $(cat "$work/err") != "$want" || ! -s $work/nothing.json ]] ||
+  ! grep -q '^  failures     upstream_unavailable: 2' "$work/out"; then
+  printf 'FAILED: a run without successes: status %s (want 3), stderr %q\n' "$status" "$(cat "$work/err")"
+  failures=$((failures + 1))
+fi
 check 2 "" "faultline-loadgen: --connections: must be 1..1024, not '0' $u" -- \
   "$loadgen" --url http://h --requests 1 --connections 0
 check 2 "" "faultline-loadgen: --connections: must be 1..1024, not '1025' $u" -- \

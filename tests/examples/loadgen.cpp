@@ -1184,6 +1184,45 @@ BOOST_AUTO_TEST_CASE(run_classifies_statuses_streams_and_retries) {
     BOOST_TEST(r.settings.target == "/gw/v1/chat/completions");
 }
 
+BOOST_AUTO_TEST_CASE(a_2xx_that_is_not_a_json_object_is_no_success) {
+    // A web page, a proxy's plain text, an empty body and a JSON array, each with a 200; then a
+    // real completion.
+    canned_server server({
+        json_response(200, "OK", "<html><body>Welcome to nginx!</body></html>"),
+        json_response(200, "OK", "upstream ok"),
+        json_response(200, "OK", ""),
+        json_response(200, "OK", "[1,2]"),
+        json_response(200, "OK",
+                      R"({"object":"chat.completion","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})"),
+    });
+    lg::options o = loopback_options(server.port());
+    o.connections = 1;
+    o.requests = 5;
+    const lg::report r = lg::run(o);
+    server.stop();
+    BOOST_TEST(r.ok == 1u);
+    BOOST_TEST(r.errors == 4u);
+    BOOST_TEST(r.successes.output_tokens_total == 4u);
+    BOOST_TEST_REQUIRE(r.failures.size() == 1u);
+    BOOST_TEST((r.failures.begin()->first.code == faultline::error::malformed_json));
+    BOOST_TEST(r.failures.begin()->second == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(a_run_without_successes_says_why_in_one_line) {
+    lg::report r;
+    BOOST_TEST(lg::no_success_reason(r) == "no request succeeded: 0 of 0 failed");
+    r.add(result(0, faultline::error::upstream_unavailable, 1ms), 1ms);
+    lg::request_result refused = result(0, faultline::error::upstream_unavailable, 1ms);
+    refused.transport = std::make_error_code(std::errc::connection_refused);
+    r.add(refused, 2ms);
+    r.add(refused, 3ms);
+    r.add(result(404, faultline::error::not_found, 1ms), 4ms);
+    BOOST_TEST(lg::no_success_reason(r) ==
+               "no request succeeded: 4 of 4 failed, most often "
+               "upstream_unavailable/upstream_unavailable (3: " +
+                   std::make_error_code(std::errc::connection_refused).message() + ")");
+}
+
 BOOST_AUTO_TEST_CASE(run_gives_up_on_a_retry_after_longer_than_the_policy_allows) {
     canned_server server({json_response(429, "Too Many Requests",
                                         R"({"error":{"message":"slow down","type":"requests"}})",

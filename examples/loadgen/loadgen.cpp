@@ -62,6 +62,8 @@ struct run_state {
     std::string body;
     clock::time_point start;
     clock::time_point end;
+    std::optional<arrival_schedule> schedule;  // open loop only
+    std::optional<clock::time_point> next_due; // open loop: the next request's, once drawn
     std::optional<clock::time_point> stop_at;  // no request starts at or after it
     std::optional<clock::time_point> abort_at; // running requests are cut off at it
     std::uint64_t issued = 0;
@@ -131,8 +133,7 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
 net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                                            net::steady_timer& wait,
                                            http::request<http::string_body>& req,
-                                           faultline::splitmix64& rng) {
-    const clock::time_point begin = clock::now();
+                                           faultline::splitmix64& rng, clock::time_point begin) {
     faultline::pipeline<faultline::null_pipeline_events, clock> p(s.pipeline, begin, {}, nullptr,
                                                                   faultline::splitmix64(rng()));
     request_result r;
@@ -162,6 +163,35 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
     }
 }
 
+// A request a connection may send, and when it counts from: its scheduled time in an open
+// loop (however late a connection comes free for it), else when the connection took it.
+struct ticket {
+    clock::time_point begin;
+};
+
+// The next request for a free connection, once it is due (an open loop waits for its scheduled
+// time on `wait`); none when the run sends no more.
+net::awaitable<std::optional<ticket>> next_ticket(run_state& s, net::steady_timer& wait) {
+    if (!s.schedule) {
+        if (!take_ticket(s)) co_return std::nullopt;
+        co_return ticket{clock::now()};
+    }
+    if (s.aborting || stopped(s, clock::now())) co_return std::nullopt;
+    if (s.opts.requests && s.issued >= *s.opts.requests) co_return std::nullopt;
+    if (!s.next_due) s.next_due = s.start + s.schedule->next();
+    const clock::time_point due = *s.next_due;
+    if (stopped(s, due)) co_return std::nullopt;
+    s.next_due.reset();
+    ++s.issued;
+    // A stop (the end of the duration, a signal) cancels the wait and is seen here.
+    while (clock::now() < due) {
+        wait.expires_at(due);
+        co_await wait.async_wait(nothrow);
+        if (s.aborting || stopped(s, due)) co_return std::nullopt;
+    }
+    co_return ticket{due};
+}
+
 net::awaitable<void> connection(run_state& s, std::size_t index) {
     const auto ex = co_await net::this_coro::executor;
     http_connection conn(ex, s.opts.url, s.opts.tls.get());
@@ -180,13 +210,15 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
     faultline::splitmix64 rng(derived_seed(s.opts.seed, index));
     auto req =
         conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
-    while (take_ticket(s)) {
-        const request_result r = co_await one_request(s, conn, wait, req, rng);
+    while (const std::optional<ticket> t = co_await next_ticket(s, wait)) {
+        const clock::time_point started = clock::now();
+        const request_result r = co_await one_request(s, conn, wait, req, rng, t->begin);
         if (s.aborting) {
             s.rep.add_aborted();
             break;
         }
         s.rep.add(r, clock::now() - s.start);
+        if (s.schedule) s.rep.schedule_lag.record(started - t->begin);
     }
     conn.close();
 }
@@ -215,6 +247,7 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
     const auto ex = co_await net::this_coro::executor;
     run_state s(o, ex);
     s.start = clock::now();
+    if (o.rate) s.schedule.emplace(o.arrival, *o.rate, o.seed);
     if (o.duration) {
         s.stop_at = s.start + *o.duration;
         s.abort_at = *s.stop_at + o.timeout;
@@ -314,8 +347,9 @@ constexpr std::string_view footer =
     R"(JSON report (one object; times in the unit their name ends with):
   tool, format            "faultline-loadgen", 1 (bumped when a field changes meaning)
   config                  url, target, model, stream, connections, duration_ms|null,
-                          request_limit|null, max_tokens, max_attempts, timeout_ms, seed
-                          (never the API key)
+                          request_limit|null, max_tokens, max_attempts, timeout_ms, seed,
+                          rate|null (--rate, requests per second), arrival|null
+                          ("constant" or "poisson" with --rate) (never the API key)
   interrupted             stopped early by SIGINT/SIGTERM
   elapsed_s               start to the end of the last request
   requests                finished requests = ok + throttled + errors
@@ -329,9 +363,12 @@ constexpr std::string_view footer =
   events, content_events  SSE events of the streams, and of those content chunks
   events_per_second       events / elapsed_s
   latency_ms              {count, min, mean, p50, p90, p99, p999, max}: first attempt's start
-                          to the end of the response; null when count is 0; percentiles
-                          within 0.4 % (log-linear histogram, 1 ns .. 1 h)
+                          (with --rate, the request's scheduled time) to the end of the
+                          response; null when count is 0; percentiles within 0.4 %
+                          (log-linear histogram, 1 ns .. 1 h)
   first_event_ms          the same for the time to the first content event of streams
+  schedule_lag_ms         with --rate, the same for each request's actual start minus its
+                          scheduled time (the wait for a free connection); null without
   statuses                {"200": n, "429": n, "0": n, ...} final HTTP status of each request
   retried_statuses        the same for the attempts that were retried
   categories, codes       {name: n} faultline category and error code of failed requests
@@ -358,7 +395,7 @@ struct loadgen_command_line {
     examples::command_line parser{"faultline-loadgen",
                                   "--url URL (--duration D | --requests N) [options]",
                                   std::string(description), std::string(footer)};
-    bool have_url = false, have_key = false;
+    bool have_url = false, have_key = false, have_arrival = false;
     std::string ca_file;
 
     explicit loadgen_command_line(command_line& cl) {
@@ -417,6 +454,28 @@ struct loadgen_command_line {
                 "send N requests in all, 1..1000000000000\n"
                 "(--duration, --requests or both is required)",
                 1, 1'000'000'000'000, o.requests);
+        p.value("--rate", "R",
+                "open loop: schedule R requests per second, 0 < R <= 1000000 (e.g. 0.5,\n"
+                "250), whatever the server does; --connections then bounds the requests in\n"
+                "flight (a due request waits for a free connection) and latency counts from\n"
+                "each request's scheduled time, so a server that falls behind shows it.\n"
+                "Without --rate: closed loop, each connection sends its next request when\n"
+                "the previous one ends.",
+                [&o](const std::string& v) {
+                    const auto rate = parse_double(v, 0, max_rate);
+                    if (!rate || !(*rate > 0))
+                        throw bad_value{"a number of requests per second in (0, 1000000]"};
+                    o.rate = *rate;
+                });
+        p.value("--arrival", "A",
+                "with --rate: constant (every 1/R) or poisson (exponential gaps of mean\n"
+                "1/R drawn from --seed, the default)",
+                [this, &o](const std::string& v) {
+                    const auto process = parse_arrival_process(v);
+                    if (!process) throw bad_value{"constant or poisson"};
+                    o.arrival = *process;
+                    have_arrival = true;
+                });
         p.value("--retries", "N",
                 "retry a failed request up to N times, 0..100 (default 0). Only failures\n"
                 "faultline deems retryable (429 throttling, 408, 409, 5xx, 529, transport\n"
@@ -434,7 +493,7 @@ struct loadgen_command_line {
                    std::chrono::milliseconds(1), std::chrono::hours(1),
                    "a positive duration such as 500ms, 10s or 2m, at most 1 h",
                    [&o](std::chrono::milliseconds d) { o.timeout = d; });
-        p.whole("--seed", "S", "seed of the retry jitter (default 1)", 0,
+        p.whole("--seed", "S", "seed of the retry jitter and of --arrival poisson (default 1)", 0,
                 std::numeric_limits<std::uint64_t>::max(), o.seed);
         p.group("output");
         const auto file = [](std::optional<std::string>& target) {
@@ -464,6 +523,9 @@ std::string validate(const options& o) {
     if (!o.duration && !o.requests) return "give a duration, a request count or both";
     if (o.duration && o.duration->count() <= 0) return "the duration must be positive";
     if (o.requests && *o.requests == 0) return "the request count must be positive";
+    if (o.rate)
+        if (const std::string_view problem = rate_problem(*o.rate); !problem.empty())
+            return std::string(problem);
     if (o.timeout.count() <= 0) return "the timeout must be positive";
     if (o.url.tls && !o.tls) return "an https URL needs a TLS client context (options::tls)";
     if (o.progress_interval.count() <= 0) return "the progress interval must be positive";
@@ -488,6 +550,8 @@ run_settings settings_of(const options& o) {
     s.max_attempts = std::max(1u, o.retry.max_attempts);
     s.timeout = o.timeout;
     s.seed = o.seed;
+    s.rate = o.rate;
+    if (o.rate) s.arrival = o.arrival;
     return s;
 }
 
@@ -553,6 +617,8 @@ parse_command_line(std::span<char* const> args, std::optional<std::string_view> 
     if (!parser.have_url) return fail(usage_problem::missing_url, "--url: is required");
     if (!o.duration && !o.requests)
         return fail(usage_problem::missing_bound, "give --duration, --requests or both");
+    if (parser.have_arrival && !o.rate)
+        return fail(usage_problem::inconsistent_options, "--arrival: needs --rate");
     if (cl.json_path == "-" && cl.svg_path == "-")
         return fail(usage_problem::conflicting_outputs,
                     "--json - and --svg - cannot both write to stdout");

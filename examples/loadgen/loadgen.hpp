@@ -21,6 +21,7 @@
 // other answer.
 
 #include "common/http_client.hpp"
+#include "loadgen/arrivals.hpp"
 #include "loadgen/report.hpp"
 
 #include <faultline/retry/policy.hpp>
@@ -64,6 +65,15 @@ struct options {
     unsigned max_tokens = 32;          ///< The request's "max_tokens".
     bool stream = false;               ///< The request's "stream".
     unsigned connections = 8;          ///< 1 .. max_connections, one request at a time each.
+    /// Open loop: requests are scheduled at this many per second (0 < rate <= `max_rate`) by
+    /// `arrival`, whatever the server does, and `connections` bounds those in flight (a due
+    /// request waits for a free connection). Latency counts from the scheduled time, so a
+    /// server that falls behind shows it (no coordinated omission). None: closed loop, each
+    /// connection sends its next request when the previous one ends.
+    std::optional<double> rate;
+    /// The gaps of an open-loop schedule (`arrival_schedule`, seeded with `seed`). Ignored
+    /// without `rate`.
+    arrival_process arrival = arrival_process::poisson;
     /// Stop starting requests after this long. Requests still running then get `timeout`
     /// more, and are aborted (counted in `report::aborted`, nowhere else) after it.
     std::optional<std::chrono::milliseconds> duration;
@@ -81,7 +91,8 @@ struct options {
     std::function<void(const progress&)> on_progress;
     std::chrono::milliseconds progress_interval{1000}; ///< How often `on_progress` is called.
     /// Seed of the jitter generators; connection i uses a generator derived from it and i, so a
-    /// run's retry delays are reproducible given the same failures.
+    /// run's retry delays are reproducible given the same failures. Also the seed of a Poisson
+    /// arrival schedule.
     std::uint64_t seed = 1;
     /// Seconds kept in the report's series (see `time_series`).
     std::size_t max_series_seconds = time_series::default_max_seconds;
@@ -132,6 +143,8 @@ enum class usage_problem : unsigned char {
     missing_url,     ///< No --url.
     missing_bound,   ///< Neither --duration nor --requests.
     conflicting_outputs, ///< --json - and --svg - both want stdout.
+    /// Options that do not go together (--arrival without --rate).
+    inconsistent_options,
 };
 
 /// A usage error: which problem, and one line for stderr naming the option.

@@ -92,6 +92,20 @@ boost::json::object status_json(const Map& m) {
     return o;
 }
 
+std::string latency_line(const latency_histogram& h);
+
+// An open loop's schedule and how late its requests started; nothing for a closed loop.
+std::string arrivals_lines(const report& r) {
+    std::string out;
+    if (!r.settings.rate) return out;
+    const std::string_view arrival =
+        to_string(r.settings.arrival.value_or(arrival_process::poisson));
+    appendf(out, "  open loop    %s arrivals, %s req/s\n", std::string(arrival).c_str(),
+            short_number(*r.settings.rate).c_str());
+    if (r.schedule_lag.count() != 0) out += "  start lag    " + latency_line(r.schedule_lag) + '\n';
+    return out;
+}
+
 std::string latency_line(const latency_histogram& h) {
     std::string out;
     appendf(out, "min %s  mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s",
@@ -278,6 +292,9 @@ boost::json::object to_json(const report& r) {
     config["max_attempts"] = r.settings.max_attempts;
     config["timeout_ms"] = r.settings.timeout.count();
     config["seed"] = r.settings.seed;
+    config["rate"] = r.settings.rate ? json::value(*r.settings.rate) : json::value(nullptr);
+    config["arrival"] =
+        r.settings.arrival ? json::value(to_string(*r.settings.arrival)) : json::value(nullptr);
 
     json::object o;
     o["tool"] = "faultline-loadgen";
@@ -297,6 +314,8 @@ boost::json::object to_json(const report& r) {
     o["events_per_second"] = r.events_per_second();
     o["latency_ms"] = latency_json(r.latency);
     o["first_event_ms"] = latency_json(r.first_event);
+    o["schedule_lag_ms"] =
+        r.settings.rate ? json::value(latency_json(r.schedule_lag)) : json::value(nullptr);
     o["statuses"] = status_json(r.statuses);
     o["retried_statuses"] = status_json(r.retried_statuses);
 
@@ -368,6 +387,7 @@ std::string summary(const report& r) {
     }
     out += '\n';
     if (r.latency.count() != 0) out += "  latency      " + latency_line(r.latency) + '\n';
+    out += arrivals_lines(r);
     if (r.settings.stream) {
         appendf(out, "  events       %llu  %.1f events/s  (content %llu)\n", u(r.events),
                 r.events_per_second(), u(r.content_events));

@@ -17,6 +17,7 @@
 // transport messages are capped at `report::max_transport_kinds`, and the series at
 // `time_series::max_seconds()`.
 
+#include "loadgen/arrivals.hpp"
 #include "loadgen/histogram.hpp"
 
 #include <faultline/error.hpp>
@@ -150,6 +151,8 @@ struct run_settings {
     unsigned max_attempts = 1;                         ///< Attempts per request, retries + 1.
     std::chrono::milliseconds timeout{};               ///< `options::timeout`.
     std::uint64_t seed = 0;                            ///< `options::seed`.
+    std::optional<double> rate;                        ///< `options::rate`: open loop.
+    std::optional<arrival_process> arrival;            ///< `options::arrival`, with a rate.
 };
 
 /// Everything a run measured. Fold results in with `add`, `add_retry`, `add_aborted`, then
@@ -178,6 +181,8 @@ struct report {
     std::uint64_t content_events = 0;   ///< ... of which content events.
     latency_histogram latency;          ///< `request_result::latency` of every request.
     latency_histogram first_event;      ///< `request_result::first_event` of streams that had one.
+    /// Open loop: each request's actual start minus its scheduled time. Empty in a closed loop.
+    latency_histogram schedule_lag;
     std::map<unsigned, std::uint64_t> statuses;            ///< Final status -> requests.
     std::map<unsigned, std::uint64_t> retried_statuses;    ///< Status of retried attempts.
     std::map<failure_kind, std::uint64_t> failures;        ///< Failed requests by class and code.

@@ -62,7 +62,8 @@ struct run_state {
     std::string body;
     clock::time_point start;
     clock::time_point end;
-    std::optional<arrival_schedule> schedule;  // open loop only
+    warmup_split split{clock::time_point{}, std::nullopt}; // set with `start`
+    std::optional<arrival_schedule> schedule;              // open loop only
     std::optional<clock::time_point> next_due; // open loop: the next request's, once drawn
     std::optional<clock::time_point> stop_at;  // no request starts at or after it
     std::optional<clock::time_point> abort_at; // running requests are cut off at it
@@ -84,8 +85,10 @@ bool stopped(const run_state& s, clock::time_point now) {
     return s.stop_at && now >= *s.stop_at;
 }
 
-bool take_ticket(run_state& s) {
+// Whether a request may start now; a warm-up one (not `measured`) counts against no limit.
+bool take_ticket(run_state& s, bool measured) {
     if (s.aborting || stopped(s, clock::now())) return false;
+    if (!measured) return true;
     if (s.opts.requests && s.issued >= *s.opts.requests) return false;
     ++s.issued;
     return true;
@@ -142,7 +145,8 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
         if (st.what == faultline::action::attempt) {
             if (st.attempt > 1) { // a retry of `r`
                 if (s.aborting || stopped(s, clock::now())) co_return r;
-                s.rep.add_retry(r, clock::now() - s.start);
+                if (s.split.measured(begin))
+                    s.rep.add_retry(r, clock::now() - s.split.measured_from());
             }
             attempt_end a = co_await attempt(s, conn, req);
             const clock::time_point end = clock::now();
@@ -165,31 +169,38 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
 
 // A request a connection may send, and when it counts from: its scheduled time in an open
 // loop (however late a connection comes free for it), else when the connection took it.
+// Requests that begin during the warm-up are sent but not measured.
 struct ticket {
     clock::time_point begin;
+    bool measured = true;
 };
 
 // The next request for a free connection, once it is due (an open loop waits for its scheduled
 // time on `wait`); none when the run sends no more.
 net::awaitable<std::optional<ticket>> next_ticket(run_state& s, net::steady_timer& wait) {
     if (!s.schedule) {
-        if (!take_ticket(s)) co_return std::nullopt;
-        co_return ticket{clock::now()};
+        const clock::time_point now = clock::now();
+        const bool measured = s.split.measured(now);
+        if (!take_ticket(s, measured)) co_return std::nullopt;
+        co_return ticket{now, measured};
     }
     if (s.aborting || stopped(s, clock::now())) co_return std::nullopt;
-    if (s.opts.requests && s.issued >= *s.opts.requests) co_return std::nullopt;
     if (!s.next_due) s.next_due = s.start + s.schedule->next();
     const clock::time_point due = *s.next_due;
+    const bool measured = s.split.measured(due);
     if (stopped(s, due)) co_return std::nullopt;
+    if (measured) {
+        if (s.opts.requests && s.issued >= *s.opts.requests) co_return std::nullopt;
+        ++s.issued;
+    }
     s.next_due.reset();
-    ++s.issued;
     // A stop (the end of the duration, a signal) cancels the wait and is seen here.
     while (clock::now() < due) {
         wait.expires_at(due);
         co_await wait.async_wait(nothrow);
         if (s.aborting || stopped(s, due)) co_return std::nullopt;
     }
-    co_return ticket{due};
+    co_return ticket{due, measured};
 }
 
 net::awaitable<void> connection(run_state& s, std::size_t index) {
@@ -214,10 +225,17 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
         const clock::time_point started = clock::now();
         const request_result r = co_await one_request(s, conn, wait, req, rng, t->begin);
         if (s.aborting) {
-            s.rep.add_aborted();
+            if (t->measured)
+                s.rep.add_aborted();
+            else
+                ++s.rep.warmup_requests;
             break;
         }
-        s.rep.add(r, clock::now() - s.start);
+        if (!t->measured) {
+            ++s.rep.warmup_requests;
+            continue;
+        }
+        s.rep.add(r, clock::now() - s.split.measured_from());
         if (s.schedule) s.rep.schedule_lag.record(started - t->begin);
     }
     conn.close();
@@ -247,9 +265,10 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
     const auto ex = co_await net::this_coro::executor;
     run_state s(o, ex);
     s.start = clock::now();
+    s.split = warmup_split(s.start, o.warmup);
     if (o.rate) s.schedule.emplace(o.arrival, *o.rate, o.seed);
     if (o.duration) {
-        s.stop_at = s.start + *o.duration;
+        s.stop_at = s.split.measured_from() + *o.duration;
         s.abort_at = *s.stop_at + o.timeout;
     }
     const auto keep_failure = [&s](std::exception_ptr e) {
@@ -324,7 +343,7 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
         }
     }
     if (s.failure) std::rethrow_exception(s.failure);
-    s.rep.finish(s.end - s.start);
+    s.rep.finish(std::max(s.end - s.split.measured_from(), clock::duration::zero()));
     co_return std::move(s.rep);
 }
 
@@ -349,9 +368,10 @@ constexpr std::string_view footer =
   config                  url, target, model, stream, connections, duration_ms|null,
                           request_limit|null, max_tokens, max_attempts, timeout_ms, seed,
                           rate|null (--rate, requests per second), arrival|null
-                          ("constant" or "poisson" with --rate) (never the API key)
+                          ("constant" or "poisson" with --rate), warmup_ms|null
+                          (never the API key)
   interrupted             stopped early by SIGINT/SIGTERM
-  elapsed_s               start to the end of the last request
+  elapsed_s               start (the end of --warmup) to the end of the last request
   requests                finished requests = ok + throttled + errors
   ok                      2xx, and for a stream the verdict done
   throttled               ended with a 429
@@ -359,6 +379,7 @@ constexpr std::string_view footer =
                           2xx streams that did not end with done
   retries                 attempts that failed and were retried
   aborted                 requests cut off at the end of the run (in no other count)
+  warmup_requests         requests of the --warmup, sent but in no other count
   requests_per_second     requests / elapsed_s
   events, content_events  SSE events of the streams, and of those content chunks
   events_per_second       events / elapsed_s
@@ -445,15 +466,23 @@ struct loadgen_command_line {
                 max_connections, o.connections);
         p.duration("--duration", "D",
                    "start no request after D: 500ms, 10s, 2m or plain milliseconds, up to\n"
-                   "7 days. Requests still running then get --timeout more, then are\n"
-                   "aborted (counted as \"aborted\", nowhere else).",
+                   "7 days, counted after --warmup. Requests still running then get\n"
+                   "--timeout more, then are aborted (counted as \"aborted\", nowhere else).",
                    std::chrono::milliseconds(1), std::chrono::hours(24 * 7),
                    "a positive duration such as 500ms, 10s or 2m, at most 7 days",
                    [&o](std::chrono::milliseconds d) { o.duration = d; });
         p.whole("--requests", "N",
-                "send N requests in all, 1..1000000000000\n"
+                "send N requests in all, 1..1000000000000, not counting --warmup's\n"
                 "(--duration, --requests or both is required)",
                 1, 1'000'000'000'000, o.requests);
+        p.duration("--warmup", "D",
+                   "first send requests for D (same forms as --duration) without measuring\n"
+                   "them: they count only in \"warmup_requests\". A request belongs to the\n"
+                   "warm-up when it starts (with --rate, is scheduled) before D; elapsed\n"
+                   "time, throughput and the series start at its end.",
+                   std::chrono::milliseconds(1), std::chrono::hours(24 * 7),
+                   "a positive duration such as 500ms, 10s or 2m, at most 7 days",
+                   [&o](std::chrono::milliseconds d) { o.warmup = d; });
         p.value("--rate", "R",
                 "open loop: schedule R requests per second, 0 < R <= 1000000 (e.g. 0.5,\n"
                 "250), whatever the server does; --connections then bounds the requests in\n"
@@ -522,6 +551,7 @@ std::string validate(const options& o) {
         return "connections must be 1.." + std::to_string(max_connections);
     if (!o.duration && !o.requests) return "give a duration, a request count or both";
     if (o.duration && o.duration->count() <= 0) return "the duration must be positive";
+    if (o.warmup && o.warmup->count() <= 0) return "the warm-up must be positive";
     if (o.requests && *o.requests == 0) return "the request count must be positive";
     if (o.rate)
         if (const std::string_view problem = rate_problem(*o.rate); !problem.empty())
@@ -545,6 +575,7 @@ run_settings settings_of(const options& o) {
     s.stream = o.stream;
     s.connections = o.connections;
     s.duration = o.duration;
+    s.warmup = o.warmup;
     s.request_limit = o.requests;
     s.max_tokens = o.max_tokens;
     s.max_attempts = std::max(1u, o.retry.max_attempts);

@@ -74,11 +74,17 @@ struct options {
     /// The gaps of an open-loop schedule (`arrival_schedule`, seeded with `seed`). Ignored
     /// without `rate`.
     arrival_process arrival = arrival_process::poisson;
-    /// Stop starting requests after this long. Requests still running then get `timeout`
-    /// more, and are aborted (counted in `report::aborted`, nowhere else) after it.
+    /// Stop starting requests this long after the warm-up. Requests still running then get
+    /// `timeout` more, and are aborted (counted in `report::aborted`, nowhere else) after it.
     std::optional<std::chrono::milliseconds> duration;
-    /// Stop after this many requests. At least one of `duration` and `requests` is required.
+    /// Stop after this many requests (measured ones: the warm-up's do not count). At least one
+    /// of `duration` and `requests` is required.
     std::optional<std::uint64_t> requests;
+    /// A warm-up first: requests that start (in an open loop, are scheduled) within this long
+    /// of the start are sent but not measured, only counted in `report::warmup_requests`. The
+    /// report's elapsed time, throughput and series, and `duration`, start at its end. Goes
+    /// with either bound.
+    std::optional<std::chrono::milliseconds> warmup;
     /// When `max_attempts` > 1, failed attempts are retried as the policy decides (retryable
     /// failures only; the server's Retry-After, as `faultline::classify` reads it, before the
     /// backoff), never waiting past the end of `duration`. Jitter comes from `seed`.

@@ -94,6 +94,18 @@ boost::json::object status_json(const Map& m) {
 
 std::string latency_line(const latency_histogram& h);
 
+// The warm-up's requests, which no other line counts; nothing without a warm-up.
+std::string warmup_line(const report& r) {
+    std::string out;
+    if (!r.settings.warmup) return out;
+    appendf(
+        out, "  warm-up      %llu requests in the first %s, not measured\n",
+        static_cast<unsigned long long>(r.warmup_requests),
+        short_duration(static_cast<double>(std::chrono::nanoseconds(*r.settings.warmup).count()))
+            .c_str());
+    return out;
+}
+
 // An open loop's schedule and how late its requests started; nothing for a closed loop.
 std::string arrivals_lines(const report& r) {
     std::string out;
@@ -286,6 +298,8 @@ boost::json::object to_json(const report& r) {
     config["connections"] = r.settings.connections;
     config["duration_ms"] =
         r.settings.duration ? json::value(r.settings.duration->count()) : json::value(nullptr);
+    config["warmup_ms"] =
+        r.settings.warmup ? json::value(r.settings.warmup->count()) : json::value(nullptr);
     config["request_limit"] =
         r.settings.request_limit ? json::value(*r.settings.request_limit) : json::value(nullptr);
     config["max_tokens"] = r.settings.max_tokens;
@@ -308,6 +322,7 @@ boost::json::object to_json(const report& r) {
     o["errors"] = r.errors;
     o["retries"] = r.retries;
     o["aborted"] = r.aborted;
+    o["warmup_requests"] = r.warmup_requests;
     o["requests_per_second"] = r.requests_per_second();
     o["events"] = r.events;
     o["content_events"] = r.content_events;
@@ -375,6 +390,7 @@ std::string summary(const report& r) {
             r.requests_per_second(), u(r.ok), u(r.throttled), u(r.errors));
     if (r.aborted != 0) appendf(out, "; %llu aborted at the end, not counted", u(r.aborted));
     out += ")\n";
+    out += warmup_line(r);
     appendf(out, "  retries      %llu", u(r.retries));
     if (!r.retried_statuses.empty()) {
         out += "  (";

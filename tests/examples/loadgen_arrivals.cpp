@@ -5,6 +5,7 @@
 
 #include "canned_server.hpp"
 #include "loadgen/loadgen.hpp"
+#include "upstream-sim/sim.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
@@ -14,6 +15,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -91,6 +93,40 @@ std::vector<std::string> ok_responses(std::size_t n) {
     return std::vector<std::string>(
         n, loadgen_test::json_response(200, "OK", R"({"choices":[{"message":{"content":"hi"}}]})"));
 }
+
+// A simulated upstream answering every chat completion at once, on a thread of its own, and
+// counting what it read.
+class instant_upstream {
+public:
+    instant_upstream() {
+        examples::upstream_sim::channel_config c;
+        c.name = "a";
+        sim_ = std::make_unique<examples::upstream_sim::sim_server>(io_.get_executor(),
+                                                                    std::vector{c});
+        port_ = sim_->listen().value();
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~instant_upstream() {
+        io_.stop();
+        thread_.join();
+    }
+    instant_upstream(const instant_upstream&) = delete;
+    instant_upstream& operator=(const instant_upstream&) = delete;
+
+    [[nodiscard]] lg::options options() const {
+        lg::options o;
+        o.url =
+            examples::parse_base_url("http://127.0.0.1:" + std::to_string(port_) + "/a").value();
+        return o;
+    }
+    [[nodiscard]] std::uint64_t requests() const { return sim_->snapshot().requests; }
+
+private:
+    boost::asio::io_context io_;
+    std::unique_ptr<examples::upstream_sim::sim_server> sim_;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+};
 
 } // namespace
 
@@ -311,6 +347,113 @@ BOOST_AUTO_TEST_CASE(closed_loop_run_records_no_schedule_lag) {
     BOOST_TEST(r.requests == n);
     BOOST_TEST(r.schedule_lag.count() == 0u);
     BOOST_TEST(lg::to_json(r).at("schedule_lag_ms").is_null());
+}
+
+// ---------------------------------------------------------------------------------------------
+// warm-up
+
+BOOST_AUTO_TEST_CASE(warmup_split_by_when_a_request_starts) {
+    using time_point = lg::warmup_split::time_point;
+    const time_point start(10s);
+    const lg::warmup_split split(start, 2000ms);
+    BOOST_TEST((split.measured_from() == time_point(12s)));
+    BOOST_TEST(!split.measured(start));
+    BOOST_TEST(!split.measured(time_point(12s) - 1ns));
+    BOOST_TEST(split.measured(time_point(12s)));
+    BOOST_TEST(split.measured(time_point(1h)));
+    const lg::warmup_split none(start, std::nullopt);
+    BOOST_TEST((none.measured_from() == start));
+    BOOST_TEST(none.measured(start));
+    BOOST_TEST(!none.measured(start - 1ns)); // nothing starts before the run
+}
+
+BOOST_AUTO_TEST_CASE(command_line_and_validate_warmup) {
+    const auto r = parse({"--url", "http://h", "--requests", "5", "--warmup", "2s"});
+    BOOST_TEST((std::get<lg::command_line>(r).run.warmup == std::optional(2000ms)));
+    const auto d = parse({"--url", "http://h", "--duration", "10s", "--warmup=250"});
+    BOOST_TEST((std::get<lg::command_line>(d).run.warmup == std::optional(250ms)));
+    BOOST_TEST(!std::get<lg::command_line>(parse({"--url", "http://h", "--requests", "5"}))
+                    .run.warmup.has_value());
+    for (const std::string_view bad : {"0", "0s", "-1s", "1.5s", "x", "", "20000m"}) {
+        BOOST_TEST_CONTEXT(bad) {
+            const auto e = parse({"--url", "http://h", "--requests", "5", "--warmup", bad});
+            BOOST_TEST_REQUIRE(std::holds_alternative<lg::usage_error>(e));
+            BOOST_TEST((std::get<lg::usage_error>(e).problem == lg::usage_problem::invalid_value));
+        }
+    }
+    // A warm-up is no bound: a run still needs --duration or --requests.
+    const auto unbounded = parse({"--url", "http://h", "--warmup", "1s"});
+    BOOST_TEST((std::get<lg::usage_error>(unbounded).problem == lg::usage_problem::missing_bound));
+    lg::options o = loopback(1);
+    o.warmup = 1s;
+    BOOST_TEST(lg::validate(o) == "give a duration, a request count or both");
+    o.requests = 1;
+    BOOST_TEST(lg::validate(o).empty());
+    o.warmup = 0ms;
+    BOOST_TEST(lg::validate(o) == "the warm-up must be positive");
+    BOOST_CHECK_THROW((void)lg::run(o), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(report_fields_of_a_warmup) {
+    lg::options o = loopback(8080);
+    o.duration = 10s;
+    lg::report none(lg::settings_of(o));
+    BOOST_TEST(lg::to_json(none).at("config").at("warmup_ms").is_null());
+    BOOST_TEST(lg::to_json(none).at("warmup_requests").to_number<int>() == 0);
+    BOOST_TEST(lg::summary(none).find("warm-up") == std::string::npos);
+    o.warmup = 1500ms;
+    lg::report r(lg::settings_of(o));
+    r.warmup_requests = 12;
+    const json::object j = lg::to_json(r);
+    BOOST_TEST(j.at("config").at("warmup_ms").to_number<int>() == 1500);
+    BOOST_TEST(j.at("warmup_requests").to_number<int>() == 12);
+    BOOST_TEST(
+        lg::summary(r).find("  warm-up      12 requests in the first 1.5 s, not measured\n") !=
+        std::string::npos);
+    const std::string help = lg::help_text();
+    for (const std::string_view word : {"--warmup", "warmup_ms", "warmup_requests"})
+        BOOST_TEST(help.find(word) != std::string::npos, word);
+}
+
+// An open loop splits by scheduled time, so the split is exact whatever the machine's speed:
+// constant arrivals every 0.5 ms and a 20 ms warm-up make requests 0..39 the warm-up's.
+BOOST_AUTO_TEST_CASE(open_loop_warmup_is_split_by_schedule) {
+    constexpr std::uint64_t warmup = 40, measured = 30;
+    loadgen_test::canned_server server(ok_responses(warmup + measured));
+    lg::options o = loopback(server.port());
+    o.rate = 2000;
+    o.arrival = lg::arrival_process::constant;
+    o.warmup = 20ms;
+    o.requests = measured;
+    o.connections = 3;
+    const lg::report r = lg::run(o);
+    server.stop();
+    BOOST_TEST(r.warmup_requests == warmup);
+    BOOST_TEST(r.requests == measured);
+    BOOST_TEST(r.ok == measured);
+    BOOST_TEST(r.latency.count() == measured);
+    BOOST_TEST(r.schedule_lag.count() == measured);
+    BOOST_TEST(server.requests.size() == warmup + measured);
+    std::uint64_t in_series = 0;
+    for (const auto& second : r.series.seconds())
+        in_series += second.requests;
+    BOOST_TEST(in_series == measured);
+}
+
+// A closed loop's warm-up lasts a time, so how many requests it holds depends on the machine:
+// only the invariants are checked.
+BOOST_AUTO_TEST_CASE(closed_loop_warmup_counts_every_request_once) {
+    instant_upstream upstream;
+    lg::options o = upstream.options();
+    o.warmup = 20ms;
+    o.requests = 25;
+    o.connections = 2;
+    const lg::report r = lg::run(o);
+    BOOST_TEST(r.requests == 25u);
+    BOOST_TEST(r.ok == 25u);
+    BOOST_TEST(r.latency.count() == 25u);
+    BOOST_TEST(r.aborted == 0u);
+    BOOST_TEST(r.requests + r.warmup_requests == upstream.requests());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -50,6 +50,7 @@ struct run_state {
         , rep(settings_of(o), o.max_series_seconds)
         , wake(ex)
         , body(request_body(o))
+        , bodies(bodies_of(o))
         , connections(o.connections, nullptr)
         , waits(o.connections, nullptr) {
         pipeline.retry = o.retry;
@@ -60,6 +61,8 @@ struct run_state {
     report rep;
     net::steady_timer wake; // the supervisor's: progress ticks, the abort, last exits
     std::string body;
+    request_bodies bodies;      // when they vary, request k's replaces `body`
+    std::uint64_t sequence = 0; // requests started so far, the warm-up's included
     clock::time_point start;
     clock::time_point end;
     warmup_split split{clock::time_point{}, std::nullopt}; // set with `start`
@@ -173,6 +176,7 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
 struct ticket {
     clock::time_point begin;
     bool measured = true;
+    std::uint64_t sequence = 0; // which body it sends
 };
 
 // The next request for a free connection, once it is due (an open loop waits for its scheduled
@@ -182,7 +186,7 @@ net::awaitable<std::optional<ticket>> next_ticket(run_state& s, net::steady_time
         const clock::time_point now = clock::now();
         const bool measured = s.split.measured(now);
         if (!take_ticket(s, measured)) co_return std::nullopt;
-        co_return ticket{now, measured};
+        co_return ticket{now, measured, s.sequence++};
     }
     if (s.aborting || stopped(s, clock::now())) co_return std::nullopt;
     if (!s.next_due) s.next_due = s.start + s.schedule->next();
@@ -194,13 +198,14 @@ net::awaitable<std::optional<ticket>> next_ticket(run_state& s, net::steady_time
         ++s.issued;
     }
     s.next_due.reset();
+    const std::uint64_t sequence = s.sequence++;
     // A stop (the end of the duration, a signal) cancels the wait and is seen here.
     while (clock::now() < due) {
         wait.expires_at(due);
         co_await wait.async_wait(nothrow);
         if (s.aborting || stopped(s, due)) co_return std::nullopt;
     }
-    co_return ticket{due, measured};
+    co_return ticket{due, measured, sequence};
 }
 
 net::awaitable<void> connection(run_state& s, std::size_t index) {
@@ -222,6 +227,10 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
     auto req =
         conn.make_request(http::verb::post, s.opts.url.target(s.opts.path), s.opts.api_key, s.body);
     while (const std::optional<ticket> t = co_await next_ticket(s, wait)) {
+        if (s.bodies.varies()) {
+            s.bodies.body_of(t->sequence, req.body());
+            req.prepare_payload();
+        }
         const clock::time_point started = clock::now();
         const request_result r = co_await one_request(s, conn, wait, req, rng, t->begin);
         if (s.aborting) {
@@ -347,6 +356,32 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
     co_return std::move(s.rep);
 }
 
+// Why the prompt options cannot run; empty when they can.
+std::string prompts_problem_of(const options& o) {
+    if (o.prompts && o.input_tokens) return "give a prompt list or generated prompts, not both";
+    if (o.input_tokens && (*o.input_tokens == 0 || *o.input_tokens > max_prompt_tokens))
+        return "input tokens must be 1.." + std::to_string(max_prompt_tokens);
+    if (!o.prompts) return {};
+    if (o.prompts->prompts.empty()) return "the prompt list is empty";
+    for (const prompt& p : o.prompts->prompts) {
+        if (p.messages.empty()) return "a prompt of the list has no messages";
+        if (p.max_tokens && (*p.max_tokens == 0 || *p.max_tokens > max_prompt_tokens))
+            return "a prompt's max_tokens must be 1.." + std::to_string(max_prompt_tokens);
+    }
+    return {};
+}
+
+// config.prompts: where the requests' messages come from.
+std::string prompts_text(const options& o) {
+    if (o.prompts) {
+        const std::size_t n = o.prompts->prompts.size();
+        return "file:" + o.prompts->source + ", " + std::to_string(n) +
+               (n == 1 ? " prompt" : " prompts");
+    }
+    if (o.input_tokens) return "generated, ~" + std::to_string(*o.input_tokens) + " tokens";
+    return "fixed";
+}
+
 std::string url_text(const base_url& u) {
     const bool v6 = u.host.find(':') != std::string::npos;
     return (u.tls ? "https://" : "http://") + (v6 ? "[" + u.host + "]" : u.host) + ":" +
@@ -368,8 +403,9 @@ constexpr std::string_view footer =
   config                  url, target, model, stream, connections, duration_ms|null,
                           request_limit|null, max_tokens, max_attempts, timeout_ms, seed,
                           rate|null (--rate, requests per second), arrival|null
-                          ("constant" or "poisson" with --rate), warmup_ms|null
-                          (never the API key)
+                          ("constant" or "poisson" with --rate), warmup_ms|null,
+                          prompts ("fixed", "generated, ~N tokens" with --input-tokens,
+                          "file:NAME, N prompts" with --prompts) (never the API key)
   interrupted             stopped early by SIGINT/SIGTERM
   elapsed_s               start (the end of --warmup) to the end of the last request
   requests                finished requests = ok + throttled + errors
@@ -416,8 +452,9 @@ struct loadgen_command_line {
     examples::command_line parser{"faultline-loadgen",
                                   "--url URL (--duration D | --requests N) [options]",
                                   std::string(description), std::string(footer)};
-    bool have_url = false, have_key = false, have_arrival = false;
+    bool have_url = false, have_key = false, have_arrival = false, have_prompt = false;
     std::string ca_file;
+    std::optional<std::string> prompts_file;
 
     explicit loadgen_command_line(command_line& cl) {
         options& o = cl.run;
@@ -454,7 +491,30 @@ struct loadgen_command_line {
                     if (v.empty()) throw bad_value{"a model name"};
                     o.model = v;
                 });
-        p.text("--prompt", "TEXT", "the one user message (default \"Say hello.\")", o.prompt);
+        p.value("--prompt", "TEXT", "the one user message (default \"Say hello.\")",
+                [this, &o](const std::string& v) {
+                    o.prompt = v;
+                    have_prompt = true;
+                });
+        p.value("--prompts", "FILE",
+                "cycle through the prompts of a JSONL file, in order: one object per\n"
+                "line, {\"prompt\": \"text\"} or {\"messages\": [{\"role\": \"system\",\n"
+                "\"content\": \"...\"}, ...]}, optionally \"max_tokens\": N for that line;\n"
+                "blank lines skipped; at most 1000000 prompts, 1 MiB a line, 256 MiB in\n"
+                "all. A bad file is a usage error naming the line. Not with --prompt or\n"
+                "--input-tokens.",
+                [this](const std::string& v) {
+                    if (v.empty()) throw bad_value{"a file name"};
+                    prompts_file = v;
+                });
+        p.value("--input-tokens", "N",
+                "send generated prompts of about N tokens, 1..1000000: N words drawn\n"
+                "from --seed among 128 short common English words (a word and its space\n"
+                "are about one token), after a 16-hex-digit tag that differs per request\n"
+                "so that prefix caches do not answer every request alike",
+                [&o](const std::string& v) {
+                    o.input_tokens = static_cast<unsigned>(whole_in(v, 1, max_prompt_tokens));
+                });
         p.whole("--max-tokens", "N", "the requests' \"max_tokens\", 1..1000000 (default 32)", 1,
                 1'000'000, o.max_tokens);
         p.flag("--stream",
@@ -478,8 +538,8 @@ struct loadgen_command_line {
         p.duration("--warmup", "D",
                    "first send requests for D (same forms as --duration) without measuring\n"
                    "them: they count only in \"warmup_requests\". A request belongs to the\n"
-                   "warm-up when it starts (with --rate, is scheduled) before D; elapsed\n"
-                   "time, throughput and the series start at its end.",
+                   "warm-up when it starts (with --rate, is scheduled) within D of the\n"
+                   "start; elapsed time, throughput and the series start at its end.",
                    std::chrono::milliseconds(1), std::chrono::hours(24 * 7),
                    "a positive duration such as 500ms, 10s or 2m, at most 7 days",
                    [&o](std::chrono::milliseconds d) { o.warmup = d; });
@@ -560,11 +620,30 @@ std::string validate(const options& o) {
     if (o.url.tls && !o.tls) return "an https URL needs a TLS client context (options::tls)";
     if (o.progress_interval.count() <= 0) return "the progress interval must be positive";
     if (!valid_path(o.path)) return "the path must start with '/' and hold no whitespace or '#'";
+    if (std::string problem = prompts_problem_of(o); !problem.empty()) return problem;
     return {};
 }
 
-std::string request_body(const options& o) {
+std::string request_body(const options& o, std::uint64_t k) {
+    if (o.prompts && !o.prompts->prompts.empty()) {
+        const auto& list = o.prompts->prompts;
+        return chat_body(o.model, list[static_cast<std::size_t>(k % list.size())], o.max_tokens,
+                         o.stream);
+    }
+    if (o.input_tokens) {
+        prompt p;
+        p.messages.push_back(chat_message{"user", generated_prompt(*o.input_tokens, o.seed, k)});
+        return chat_body(o.model, p, o.max_tokens, o.stream);
+    }
     return chat_request_body(o.model, o.prompt, o.max_tokens, o.stream);
+}
+
+request_bodies bodies_of(const options& o) {
+    if (o.prompts && !o.prompts->prompts.empty())
+        return request_bodies(o.model, o.max_tokens, o.stream, *o.prompts);
+    if (o.input_tokens)
+        return request_bodies(o.model, o.max_tokens, o.stream, *o.input_tokens, o.seed);
+    return request_bodies(request_body(o));
 }
 
 run_settings settings_of(const options& o) {
@@ -581,6 +660,7 @@ run_settings settings_of(const options& o) {
     s.max_attempts = std::max(1u, o.retry.max_attempts);
     s.timeout = o.timeout;
     s.seed = o.seed;
+    s.prompts = prompts_text(o);
     s.rate = o.rate;
     if (o.rate) s.arrival = o.arrival;
     return s;
@@ -650,10 +730,23 @@ parse_command_line(std::span<char* const> args, std::optional<std::string_view> 
         return fail(usage_problem::missing_bound, "give --duration, --requests or both");
     if (parser.have_arrival && !o.rate)
         return fail(usage_problem::inconsistent_options, "--arrival: needs --rate");
+    if (parser.prompts_file && parser.have_prompt)
+        return fail(usage_problem::inconsistent_options, "--prompts: cannot go with --prompt");
+    if (parser.prompts_file && o.input_tokens)
+        return fail(usage_problem::inconsistent_options,
+                    "--prompts: cannot go with --input-tokens");
+    if (o.input_tokens && parser.have_prompt)
+        return fail(usage_problem::inconsistent_options, "--input-tokens: cannot go with --prompt");
     if (cl.json_path == "-" && cl.svg_path == "-")
         return fail(usage_problem::conflicting_outputs,
                     "--json - and --svg - cannot both write to stdout");
     if (!parser.have_key && env_api_key) o.api_key = std::string(*env_api_key);
+    if (parser.prompts_file) {
+        auto read = read_prompts(*parser.prompts_file);
+        if (auto* problem = std::get_if<prompts_problem>(&read))
+            return fail(usage_problem::invalid_prompts, "--prompts: " + problem->message);
+        o.prompts = std::make_shared<const prompt_list>(std::get<prompt_list>(std::move(read)));
+    }
     if (!o.url.tls && !parser.ca_file.empty())
         return fail(usage_problem::invalid_ca_file, "--ca-file: needs an https --url");
     if (o.url.tls) {

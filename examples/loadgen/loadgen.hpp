@@ -22,6 +22,7 @@
 
 #include "common/http_client.hpp"
 #include "loadgen/arrivals.hpp"
+#include "loadgen/prompts.hpp"
 #include "loadgen/report.hpp"
 
 #include <faultline/retry/policy.hpp>
@@ -61,7 +62,15 @@ struct options {
     std::shared_ptr<boost::asio::ssl::context> tls;
     std::string api_key;               ///< Sent as a Bearer token when not empty.
     std::string model = "gpt-sim";     ///< The request's "model".
-    std::string prompt = "Say hello."; ///< The one user message.
+    std::string prompt = "Say hello."; ///< The one user message, unless one of the two below.
+    /// Requests cycle through these prompts (request k, counted in start order from 0 with
+    /// the warm-up's, sends prompt k mod size), each body built once per run. Not with
+    /// `input_tokens`.
+    std::shared_ptr<const prompt_list> prompts;
+    /// Each request sends a generated prompt of about this many tokens (1..max_prompt_tokens;
+    /// see `generated_prompt`), the same words from `seed` after a tag that differs per
+    /// request. Not with `prompts`.
+    std::optional<unsigned> input_tokens;
     unsigned max_tokens = 32;          ///< The request's "max_tokens".
     bool stream = false;               ///< The request's "stream".
     unsigned connections = 8;          ///< 1 .. max_connections, one request at a time each.
@@ -113,8 +122,12 @@ struct options {
 [[nodiscard]] std::string validate(const options& o);
 
 /// The request body: {"model","messages":[{"role":"user","content"}],"max_tokens","stream"}.
-/// Thread-safe.
-[[nodiscard]] std::string request_body(const options& o);
+/// With `prompts` or `input_tokens`, the body of the run's request `k` (counted from 0 in the
+/// order requests start). Thread-safe.
+[[nodiscard]] std::string request_body(const options& o, std::uint64_t k = 0);
+
+/// The bodies a run of `o` sends, built once. Thread-safe.
+[[nodiscard]] request_bodies bodies_of(const options& o);
 
 /// The report's configuration part for `o`. Thread-safe.
 [[nodiscard]] run_settings settings_of(const options& o);
@@ -149,7 +162,11 @@ enum class usage_problem : unsigned char {
     missing_url,     ///< No --url.
     missing_bound,   ///< Neither --duration nor --requests.
     conflicting_outputs, ///< --json - and --svg - both want stdout.
-    /// Options that do not go together (--arrival without --rate).
+    /// --prompts names a file that cannot be read or holds a bad line (the message names the
+    /// file, the line and the fault).
+    invalid_prompts,
+    /// Options that do not go together (--arrival without --rate, --prompts with --prompt or
+    /// --input-tokens, --prompt with --input-tokens).
     inconsistent_options,
 };
 

@@ -306,6 +306,7 @@ boost::json::object to_json(const report& r) {
     config["max_attempts"] = r.settings.max_attempts;
     config["timeout_ms"] = r.settings.timeout.count();
     config["seed"] = r.settings.seed;
+    config["prompts"] = r.settings.prompts;
     config["rate"] = r.settings.rate ? json::value(*r.settings.rate) : json::value(nullptr);
     config["arrival"] =
         r.settings.arrival ? json::value(to_string(*r.settings.arrival)) : json::value(nullptr);
@@ -386,6 +387,7 @@ std::string summary(const report& r) {
     out += '\n';
     const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
     appendf(out, "  elapsed      %.2f s\n", static_cast<double>(r.elapsed.count()) / 1e9);
+    out += "  prompts      " + r.settings.prompts + '\n';
     appendf(out, "  requests     %llu  %.1f req/s  (ok %llu, 429 %llu, errors %llu", u(r.requests),
             r.requests_per_second(), u(r.ok), u(r.throttled), u(r.errors));
     if (r.aborted != 0) appendf(out, "; %llu aborted at the end, not counted", u(r.aborted));

@@ -152,6 +152,8 @@ struct run_settings {
     unsigned max_attempts = 1;                         ///< Attempts per request, retries + 1.
     std::chrono::milliseconds timeout{};               ///< `options::timeout`.
     std::uint64_t seed = 0;                            ///< `options::seed`.
+    /// Where the messages come from: "fixed", "generated, ~N tokens", "file:NAME, N prompts".
+    std::string prompts = "fixed";
     std::optional<double> rate;                        ///< `options::rate`: open loop.
     std::optional<arrival_process> arrival;            ///< `options::arrival`, with a rate.
 };

@@ -92,7 +92,18 @@ boost::json::object status_json(const Map& m) {
     return o;
 }
 
-std::string latency_line(const latency_histogram& h);
+std::string latency_line(const latency_histogram& h) {
+    std::string out;
+    appendf(out, "min %s  mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s",
+            short_duration(static_cast<double>(h.min().count())).c_str(),
+            short_duration(static_cast<double>(h.mean().count())).c_str(),
+            short_duration(static_cast<double>(h.percentile(50).count())).c_str(),
+            short_duration(static_cast<double>(h.percentile(90).count())).c_str(),
+            short_duration(static_cast<double>(h.percentile(99).count())).c_str(),
+            short_duration(static_cast<double>(h.percentile(99.9).count())).c_str(),
+            short_duration(static_cast<double>(h.max().count())).c_str());
+    return out;
+}
 
 // The warm-up's requests, which no other line counts; nothing without a warm-up.
 std::string warmup_line(const report& r) {
@@ -115,19 +126,6 @@ std::string arrivals_lines(const report& r) {
     appendf(out, "  open loop    %s arrivals, %s req/s\n", std::string(arrival).c_str(),
             short_number(*r.settings.rate).c_str());
     if (r.schedule_lag.count() != 0) out += "  start lag    " + latency_line(r.schedule_lag) + '\n';
-    return out;
-}
-
-std::string latency_line(const latency_histogram& h) {
-    std::string out;
-    appendf(out, "min %s  mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s",
-            short_duration(static_cast<double>(h.min().count())).c_str(),
-            short_duration(static_cast<double>(h.mean().count())).c_str(),
-            short_duration(static_cast<double>(h.percentile(50).count())).c_str(),
-            short_duration(static_cast<double>(h.percentile(90).count())).c_str(),
-            short_duration(static_cast<double>(h.percentile(99).count())).c_str(),
-            short_duration(static_cast<double>(h.percentile(99.9).count())).c_str(),
-            short_duration(static_cast<double>(h.max().count())).c_str());
     return out;
 }
 

@@ -92,6 +92,7 @@ struct run_state {
         , rep(settings_of(o), o.max_series_seconds)
         , wake(ex)
         , body(request_body(o))
+        , bodies(bodies_of(o))
         , connections(o.connections, nullptr)
         , waits(o.connections, nullptr) {
         pipeline.retry = o.retry;
@@ -102,8 +103,13 @@ struct run_state {
     report rep;
     net::steady_timer wake; // the supervisor's: progress ticks, the abort, last exits
     std::string body;
+    request_bodies bodies;      // when they vary, request k's replaces `body`
+    std::uint64_t sequence = 0; // requests started so far, the warm-up's included
     clock::time_point start;
     clock::time_point end;
+    warmup_split split{clock::time_point{}, std::nullopt}; // set with `start`
+    std::optional<arrival_schedule> schedule;              // open loop only
+    std::optional<clock::time_point> next_due; // open loop: the next request's, once drawn
     std::optional<clock::time_point> stop_at;  // no request starts at or after it
     std::optional<clock::time_point> abort_at; // running requests are cut off at it
     std::uint64_t issued = 0;
@@ -124,8 +130,10 @@ bool stopped(const run_state& s, clock::time_point now) {
     return s.stop_at && now >= *s.stop_at;
 }
 
-bool take_ticket(run_state& s) {
+// Whether a request may start now; a warm-up one (not `measured`) counts against no limit.
+bool take_ticket(run_state& s, bool measured) {
     if (s.aborting || stopped(s, clock::now())) return false;
+    if (!measured) return true;
     if (s.opts.requests && s.issued >= *s.opts.requests) return false;
     ++s.issued;
     return true;
@@ -196,8 +204,8 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
 net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                                            net::steady_timer& wait,
                                            http::request<http::string_body>& req,
-                                           faultline::splitmix64& rng, attempt_scratch& scratch) {
-    const clock::time_point begin = clock::now();
+                                           faultline::splitmix64& rng, attempt_scratch& scratch,
+                                           clock::time_point begin) {
     faultline::pipeline<faultline::null_pipeline_events, clock> p(s.pipeline, begin, {}, nullptr,
                                                                   faultline::splitmix64(rng()));
     request_result r;
@@ -206,7 +214,8 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
         if (st.what == faultline::action::attempt) {
             if (st.attempt > 1) { // a retry of `r`
                 if (s.aborting || stopped(s, clock::now())) co_return r;
-                s.rep.add_retry(r, clock::now() - s.start);
+                if (s.split.measured(begin))
+                    s.rep.add_retry(r, clock::now() - s.split.measured_from());
             }
             attempt_end a = co_await attempt(s, conn, req, scratch);
             const clock::time_point end = clock::now();
@@ -228,6 +237,44 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
     }
 }
 
+// A request a connection may send, and when it counts from: its scheduled time in an open
+// loop (however late a connection comes free for it), else when the connection took it.
+// Requests that begin during the warm-up are sent but not measured.
+struct ticket {
+    clock::time_point begin;
+    bool measured = true;
+    std::uint64_t sequence = 0; // which body it sends
+};
+
+// The next request for a free connection, once it is due (an open loop waits for its scheduled
+// time on `wait`); none when the run sends no more.
+net::awaitable<std::optional<ticket>> next_ticket(run_state& s, net::steady_timer& wait) {
+    if (!s.schedule) {
+        const clock::time_point now = clock::now();
+        const bool measured = s.split.measured(now);
+        if (!take_ticket(s, measured)) co_return std::nullopt;
+        co_return ticket{now, measured, s.sequence++};
+    }
+    if (s.aborting || stopped(s, clock::now())) co_return std::nullopt;
+    if (!s.next_due) s.next_due = s.start + s.schedule->next();
+    const clock::time_point due = *s.next_due;
+    const bool measured = s.split.measured(due);
+    if (stopped(s, due)) co_return std::nullopt;
+    if (measured) {
+        if (s.opts.requests && s.issued >= *s.opts.requests) co_return std::nullopt;
+        ++s.issued;
+    }
+    s.next_due.reset();
+    const std::uint64_t sequence = s.sequence++;
+    // A stop (the end of the duration, a signal) cancels the wait and is seen here.
+    while (clock::now() < due) {
+        wait.expires_at(due);
+        co_await wait.async_wait(nothrow);
+        if (s.aborting || stopped(s, due)) co_return std::nullopt;
+    }
+    co_return ticket{due, measured, sequence};
+}
+
 net::awaitable<void> connection(run_state& s, std::size_t index) {
     const auto ex = co_await net::this_coro::executor;
     http_connection conn(ex, s.opts.url, s.opts.tls.get());
@@ -247,13 +294,26 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
     attempt_scratch scratch;
     auto req =
         conn.make_request(http::verb::post, s.opts.url.target(request_path(s.opts)), s.opts.api_key, s.body);
-    while (take_ticket(s)) {
-        const request_result r = co_await one_request(s, conn, wait, req, rng, scratch);
+    while (const std::optional<ticket> t = co_await next_ticket(s, wait)) {
+        if (s.bodies.varies()) {
+            s.bodies.body_of(t->sequence, req.body());
+            req.prepare_payload();
+        }
+        const clock::time_point started = clock::now();
+        const request_result r = co_await one_request(s, conn, wait, req, rng, scratch, t->begin);
         if (s.aborting) {
-            s.rep.add_aborted();
+            if (t->measured)
+                s.rep.add_aborted();
+            else
+                ++s.rep.warmup_requests;
             break;
         }
-        s.rep.add(r, clock::now() - s.start);
+        if (!t->measured) {
+            ++s.rep.warmup_requests;
+            continue;
+        }
+        s.rep.add(r, clock::now() - s.split.measured_from());
+        if (s.schedule) s.rep.schedule_lag.record(started - t->begin);
     }
     conn.close();
 }
@@ -282,8 +342,10 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
     const auto ex = co_await net::this_coro::executor;
     run_state s(o, ex);
     s.start = clock::now();
+    s.split = warmup_split(s.start, o.warmup);
+    if (o.rate) s.schedule.emplace(o.arrival, *o.rate, o.seed);
     if (o.duration) {
-        s.stop_at = s.start + *o.duration;
+        s.stop_at = s.split.measured_from() + *o.duration;
         s.abort_at = *s.stop_at + o.timeout;
     }
     const auto keep_failure = [&s](std::exception_ptr e) {
@@ -358,8 +420,34 @@ net::awaitable<report> supervise(options o, bool handle_signals) {
         }
     }
     if (s.failure) std::rethrow_exception(s.failure);
-    s.rep.finish(s.end - s.start);
+    s.rep.finish(std::max(s.end - s.split.measured_from(), clock::duration::zero()));
     co_return std::move(s.rep);
+}
+
+// Why the prompt options cannot run; empty when they can.
+std::string prompts_problem_of(const options& o) {
+    if (o.prompts && o.input_tokens) return "give a prompt list or generated prompts, not both";
+    if (o.input_tokens && (*o.input_tokens == 0 || *o.input_tokens > max_prompt_tokens))
+        return "input tokens must be 1.." + std::to_string(max_prompt_tokens);
+    if (!o.prompts) return {};
+    if (o.prompts->prompts.empty()) return "the prompt list is empty";
+    for (const prompt& p : o.prompts->prompts) {
+        if (p.messages.empty()) return "a prompt of the list has no messages";
+        if (p.max_tokens && (*p.max_tokens == 0 || *p.max_tokens > max_prompt_tokens))
+            return "a prompt's max_tokens must be 1.." + std::to_string(max_prompt_tokens);
+    }
+    return {};
+}
+
+// config.prompts: where the requests' messages come from.
+std::string prompts_text(const options& o) {
+    if (o.prompts) {
+        const std::size_t n = o.prompts->prompts.size();
+        return "file:" + o.prompts->source + ", " + std::to_string(n) +
+               (n == 1 ? " prompt" : " prompts");
+    }
+    if (o.input_tokens) return "generated, ~" + std::to_string(*o.input_tokens) + " tokens";
+    return "fixed";
 }
 
 std::string url_text(const base_url& u) {
@@ -380,11 +468,15 @@ machines and people. Progress goes to stderr about once a second:
 constexpr std::string_view footer =
     R"(JSON report (one object; times in the unit their name ends with):
   tool, format            "faultline-loadgen", 2 (bumped when a field changes meaning)
-  config                  url, target, model, api, stream, connections, duration_ms|null,
-                          request_limit|null, max_tokens, max_attempts, timeout_ms, seed
-                          (never the API key)
+  config                  url, target, model, api ("chat" or "responses"), stream,
+                          connections, duration_ms|null, request_limit|null, max_tokens,
+                          max_attempts, timeout_ms, seed,
+                          rate|null (--rate, requests per second), arrival|null
+                          ("constant" or "poisson" with --rate), warmup_ms|null,
+                          prompts ("fixed", "generated, ~N tokens" with --input-tokens,
+                          "file:NAME, N prompts" with --prompts) (never the API key)
   interrupted             stopped early by SIGINT/SIGTERM
-  elapsed_s               start to the end of the last request
+  elapsed_s               start (the end of --warmup) to the end of the last request
   requests                finished requests = ok + throttled + errors
   ok                      2xx, and for a stream the verdict done
   throttled               ended with a 429
@@ -392,13 +484,17 @@ constexpr std::string_view footer =
                           2xx streams that did not end with done
   retries                 attempts that failed and were retried
   aborted                 requests cut off at the end of the run (in no other count)
+  warmup_requests         requests of the --warmup, sent but in no other count
   requests_per_second     requests / elapsed_s
   events, content_events  SSE events of the streams, and of those content chunks
   events_per_second       events / elapsed_s
   latency_ms              {count, min, mean, p50, p90, p99, p999, max}: first attempt's start
-                          to the end of the response; null when count is 0; percentiles
-                          within 0.4 % (log-linear histogram, 1 ns .. 1 h)
+                          (with --rate, the request's scheduled time) to the end of the
+                          response; null when count is 0; percentiles within 0.4 %
+                          (log-linear histogram, 1 ns .. 1 h)
   first_event_ms          the same for the time to the first content event of streams
+  schedule_lag_ms         with --rate, the same for each request's actual start minus its
+                          scheduled time (the wait for a free connection); null without
   statuses                {"200": n, "429": n, "0": n, ...} final HTTP status of each request
   retried_statuses        the same for the attempts that were retried
   categories, codes       {name: n} faultline category and error code of failed requests
@@ -450,8 +546,9 @@ struct loadgen_command_line {
     examples::command_line parser{"faultline-loadgen",
                                   "--url URL (--duration D | --requests N) [options]",
                                   std::string(description), std::string(footer)};
-    bool have_url = false, have_key = false;
+    bool have_url = false, have_key = false, have_arrival = false, have_prompt = false;
     std::string ca_file;
+    std::optional<std::string> prompts_file;
 
     explicit loadgen_command_line(command_line& cl) {
         options& o = cl.run;
@@ -502,7 +599,30 @@ struct loadgen_command_line {
                     if (v.empty()) throw bad_value{"a model name"};
                     o.model = v;
                 });
-        p.text("--prompt", "TEXT", "the one user message (default \"Say hello.\")", o.prompt);
+        p.value("--prompt", "TEXT", "the one user message (default \"Say hello.\")",
+                [this, &o](const std::string& v) {
+                    o.prompt = v;
+                    have_prompt = true;
+                });
+        p.value("--prompts", "FILE",
+                "cycle through the prompts of a JSONL file, in order: one object per\n"
+                "line, {\"prompt\": \"text\"} or {\"messages\": [{\"role\": \"system\",\n"
+                "\"content\": \"...\"}, ...]}, optionally \"max_tokens\": N for that line;\n"
+                "blank lines skipped; at most 1000000 prompts, 1 MiB a line, 256 MiB in\n"
+                "all. A bad file is a usage error naming the line. Not with --prompt or\n"
+                "--input-tokens.",
+                [this](const std::string& v) {
+                    if (v.empty()) throw bad_value{"a file name"};
+                    prompts_file = v;
+                });
+        p.value("--input-tokens", "N",
+                "send generated prompts of about N tokens, 1..1000000: N words drawn\n"
+                "from --seed among 128 short common English words (a word and its space\n"
+                "are about one token), after a 16-hex-digit tag that differs per request\n"
+                "so that prefix caches do not answer every request alike",
+                [&o](const std::string& v) {
+                    o.input_tokens = static_cast<unsigned>(whole_in(v, 1, max_prompt_tokens));
+                });
         p.whole("--max-tokens", "N", "the requests' \"max_tokens\", 1..1000000 (default 32)", 1,
                 1'000'000, o.max_tokens);
         p.flag("--stream",
@@ -514,15 +634,45 @@ struct loadgen_command_line {
                 max_connections, o.connections);
         p.duration("--duration", "D",
                    "start no request after D: 500ms, 10s, 2m or plain milliseconds, up to\n"
-                   "7 days. Requests still running then get --timeout more, then are\n"
-                   "aborted (counted as \"aborted\", nowhere else).",
+                   "7 days, counted after --warmup. Requests still running then get\n"
+                   "--timeout more, then are aborted (counted as \"aborted\", nowhere else).",
                    std::chrono::milliseconds(1), std::chrono::hours(24 * 7),
                    "a positive duration such as 500ms, 10s or 2m, at most 7 days",
                    [&o](std::chrono::milliseconds d) { o.duration = d; });
         p.whole("--requests", "N",
-                "send N requests in all, 1..1000000000000\n"
+                "send N requests in all, 1..1000000000000, not counting --warmup's\n"
                 "(--duration, --requests or both is required)",
                 1, 1'000'000'000'000, o.requests);
+        p.duration("--warmup", "D",
+                   "first send requests for D (same forms as --duration) without measuring\n"
+                   "them: they count only in \"warmup_requests\". A request belongs to the\n"
+                   "warm-up when it starts (with --rate, is scheduled) within D of the\n"
+                   "start; elapsed time, throughput and the series start at its end.",
+                   std::chrono::milliseconds(1), std::chrono::hours(24 * 7),
+                   "a positive duration such as 500ms, 10s or 2m, at most 7 days",
+                   [&o](std::chrono::milliseconds d) { o.warmup = d; });
+        p.value("--rate", "R",
+                "open loop: schedule R requests per second, 0 < R <= 1000000 (e.g. 0.5,\n"
+                "250), whatever the server does; --connections then bounds the requests in\n"
+                "flight (a due request waits for a free connection) and latency counts from\n"
+                "each request's scheduled time, so a server that falls behind shows it.\n"
+                "Without --rate: closed loop, each connection sends its next request when\n"
+                "the previous one ends.",
+                [&o](const std::string& v) {
+                    const auto rate = parse_double(v, 0, max_rate);
+                    if (!rate || !(*rate > 0))
+                        throw bad_value{"a number of requests per second in (0, 1000000]"};
+                    o.rate = *rate;
+                });
+        p.value("--arrival", "A",
+                "with --rate: constant (every 1/R) or poisson (exponential gaps of mean\n"
+                "1/R drawn from --seed, the default)",
+                [this, &o](const std::string& v) {
+                    const auto process = parse_arrival_process(v);
+                    if (!process) throw bad_value{"constant or poisson"};
+                    o.arrival = *process;
+                    have_arrival = true;
+                });
         p.value("--retries", "N",
                 "retry a failed request up to N times, 0..100 (default 0). Only failures\n"
                 "faultline deems retryable (429 throttling, 408, 409, 5xx, 529, transport\n"
@@ -540,7 +690,7 @@ struct loadgen_command_line {
                    std::chrono::milliseconds(1), std::chrono::hours(1),
                    "a positive duration such as 500ms, 10s or 2m, at most 1 h",
                    [&o](std::chrono::milliseconds d) { o.timeout = d; });
-        p.whole("--seed", "S", "seed of the retry jitter (default 1)", 0,
+        p.whole("--seed", "S", "seed of the retry jitter and of --arrival poisson (default 1)", 0,
                 std::numeric_limits<std::uint64_t>::max(), o.seed);
         p.group("output");
         const auto file = [](std::optional<std::string>& target) {
@@ -578,12 +728,17 @@ std::string validate(const options& o) {
         return "connections must be 1.." + std::to_string(max_connections);
     if (!o.duration && !o.requests) return "give a duration, a request count or both";
     if (o.duration && o.duration->count() <= 0) return "the duration must be positive";
+    if (o.warmup && o.warmup->count() <= 0) return "the warm-up must be positive";
     if (o.requests && *o.requests == 0) return "the request count must be positive";
+    if (o.rate)
+        if (const std::string_view problem = rate_problem(*o.rate); !problem.empty())
+            return std::string(problem);
     if (o.timeout.count() <= 0) return "the timeout must be positive";
     if (o.url.tls && !o.tls) return "an https URL needs a TLS client context (options::tls)";
     if (o.progress_interval.count() <= 0) return "the progress interval must be positive";
     if (!o.path.empty() && !valid_path(o.path))
         return "the path must start with '/' and hold no whitespace or '#'";
+    if (std::string problem = prompts_problem_of(o); !problem.empty()) return problem;
     return {};
 }
 
@@ -596,19 +751,26 @@ std::string request_path(const options& o) {
     return o.api == api_kind::responses ? "/v1/responses" : "/v1/chat/completions";
 }
 
-std::string request_body(const options& o) {
-    if (o.api == api_kind::responses) {
-        boost::json::object body{{"model", o.model}, {"input", o.prompt}};
-        if (o.max_tokens != 0) body["max_output_tokens"] = o.max_tokens;
-        body["stream"] = o.stream; // Responses streams end with response.completed and its usage
-        return boost::json::serialize(body);
+std::string request_body(const options& o, std::uint64_t k) {
+    const bool responses = o.api == api_kind::responses;
+    if (o.prompts && !o.prompts->prompts.empty()) {
+        const auto& list = o.prompts->prompts;
+        return chat_body(o.model, list[static_cast<std::size_t>(k % list.size())], o.max_tokens,
+                         o.stream, responses);
     }
-    std::string body = chat_request_body(o.model, o.prompt, o.max_tokens, o.stream);
-    if (o.stream) { // ask for the usage chunk: the server's own count of output tokens
-        body.pop_back();
-        body += R"(,"stream_options":{"include_usage":true}})";
-    }
-    return body;
+    prompt p;
+    p.messages.push_back(chat_message{
+        "user", o.input_tokens ? generated_prompt(*o.input_tokens, o.seed, k) : o.prompt});
+    return chat_body(o.model, p, o.max_tokens, o.stream, responses);
+}
+
+request_bodies bodies_of(const options& o) {
+    const bool responses = o.api == api_kind::responses;
+    if (o.prompts && !o.prompts->prompts.empty())
+        return request_bodies(o.model, o.max_tokens, o.stream, *o.prompts, responses);
+    if (o.input_tokens)
+        return request_bodies(o.model, o.max_tokens, o.stream, *o.input_tokens, o.seed, responses);
+    return request_bodies(request_body(o));
 }
 
 run_settings settings_of(const options& o) {
@@ -620,11 +782,15 @@ run_settings settings_of(const options& o) {
     s.stream = o.stream;
     s.connections = o.connections;
     s.duration = o.duration;
+    s.warmup = o.warmup;
     s.request_limit = o.requests;
     s.max_tokens = o.max_tokens;
     s.max_attempts = std::max(1u, o.retry.max_attempts);
     s.timeout = o.timeout;
     s.seed = o.seed;
+    s.prompts = prompts_text(o);
+    s.rate = o.rate;
+    if (o.rate) s.arrival = o.arrival;
     return s;
 }
 
@@ -701,10 +867,25 @@ parse_command_line(std::span<char* const> args, std::optional<std::string_view> 
     if (!parser.have_url) return fail(usage_problem::missing_url, "--url: is required");
     if (!o.duration && !o.requests)
         return fail(usage_problem::missing_bound, "give --duration, --requests or both");
+    if (parser.have_arrival && !o.rate)
+        return fail(usage_problem::inconsistent_options, "--arrival: needs --rate");
+    if (parser.prompts_file && parser.have_prompt)
+        return fail(usage_problem::inconsistent_options, "--prompts: cannot go with --prompt");
+    if (parser.prompts_file && o.input_tokens)
+        return fail(usage_problem::inconsistent_options,
+                    "--prompts: cannot go with --input-tokens");
+    if (o.input_tokens && parser.have_prompt)
+        return fail(usage_problem::inconsistent_options, "--input-tokens: cannot go with --prompt");
     if (cl.json_path == "-" && cl.svg_path == "-")
         return fail(usage_problem::conflicting_outputs,
                     "--json - and --svg - cannot both write to stdout");
     if (!parser.have_key && env_api_key) o.api_key = std::string(*env_api_key);
+    if (parser.prompts_file) {
+        auto read = read_prompts(*parser.prompts_file);
+        if (auto* problem = std::get_if<prompts_problem>(&read))
+            return fail(usage_problem::invalid_prompts, "--prompts: " + problem->message);
+        o.prompts = std::make_shared<const prompt_list>(std::get<prompt_list>(std::move(read)));
+    }
     if (!o.url.tls && !parser.ca_file.empty())
         return fail(usage_problem::invalid_ca_file, "--ca-file: needs an https --url");
     if (o.url.tls) {

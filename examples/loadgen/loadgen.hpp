@@ -21,6 +21,8 @@
 // other answer.
 
 #include "common/http_client.hpp"
+#include "loadgen/arrivals.hpp"
+#include "loadgen/prompts.hpp"
 #include "loadgen/report.hpp"
 
 #include <faultline/retry/policy.hpp>
@@ -70,15 +72,38 @@ struct options {
     std::shared_ptr<boost::asio::ssl::context> tls;
     std::string api_key;               ///< Sent as a Bearer token when not empty.
     std::string model = "gpt-sim";     ///< The request's "model".
-    std::string prompt = "Say hello."; ///< The one user message.
+    std::string prompt = "Say hello."; ///< The one user message, unless one of the two below.
+    /// Requests cycle through these prompts (request k, counted in start order from 0 with
+    /// the warm-up's, sends prompt k mod size), each body built once per run. Not with
+    /// `input_tokens`.
+    std::shared_ptr<const prompt_list> prompts;
+    /// Each request sends a generated prompt of about this many tokens (1..max_prompt_tokens;
+    /// see `generated_prompt`), the same words from `seed` after a tag that differs per
+    /// request. Not with `prompts`.
+    std::optional<unsigned> input_tokens;
     unsigned max_tokens = 32;          ///< The request's "max_tokens".
     bool stream = false;               ///< The request's "stream".
     unsigned connections = 8;          ///< 1 .. max_connections, one request at a time each.
-    /// Stop starting requests after this long. Requests still running then get `timeout`
-    /// more, and are aborted (counted in `report::aborted`, nowhere else) after it.
+    /// Open loop: requests are scheduled at this many per second (0 < rate <= `max_rate`) by
+    /// `arrival`, whatever the server does, and `connections` bounds those in flight (a due
+    /// request waits for a free connection). Latency counts from the scheduled time, so a
+    /// server that falls behind shows it (no coordinated omission). None: closed loop, each
+    /// connection sends its next request when the previous one ends.
+    std::optional<double> rate;
+    /// The gaps of an open-loop schedule (`arrival_schedule`, seeded with `seed`). Ignored
+    /// without `rate`.
+    arrival_process arrival = arrival_process::poisson;
+    /// Stop starting requests this long after the warm-up. Requests still running then get
+    /// `timeout` more, and are aborted (counted in `report::aborted`, nowhere else) after it.
     std::optional<std::chrono::milliseconds> duration;
-    /// Stop after this many requests. At least one of `duration` and `requests` is required.
+    /// Stop after this many requests (measured ones: the warm-up's do not count). At least one
+    /// of `duration` and `requests` is required.
     std::optional<std::uint64_t> requests;
+    /// A warm-up first: requests that start (in an open loop, are scheduled) within this long
+    /// of the start are sent but not measured, only counted in `report::warmup_requests`. The
+    /// report's elapsed time, throughput and series, and `duration`, start at its end. Goes
+    /// with either bound.
+    std::optional<std::chrono::milliseconds> warmup;
     /// When `max_attempts` > 1, failed attempts are retried as the policy decides (retryable
     /// failures only; the server's Retry-After, as `faultline::classify` reads it, before the
     /// backoff), never waiting past the end of `duration`. Jitter comes from `seed`.
@@ -93,7 +118,8 @@ struct options {
     std::function<void(const progress&)> on_progress;
     std::chrono::milliseconds progress_interval{1000}; ///< How often `on_progress` is called.
     /// Seed of the jitter generators; connection i uses a generator derived from it and i, so a
-    /// run's retry delays are reproducible given the same failures.
+    /// run's retry delays are reproducible given the same failures. Also the seed of a Poisson
+    /// arrival schedule.
     std::uint64_t seed = 1;
     /// Seconds kept in the report's series (see `time_series`).
     std::size_t max_series_seconds = time_series::default_max_seconds;
@@ -111,10 +137,15 @@ struct options {
 /// (/v1/chat/completions, /v1/responses). Thread-safe.
 [[nodiscard]] std::string request_path(const options& o);
 
-/// The request body: {"model","messages":[{"role":"user","content"}],"max_tokens","stream"}
-/// (streams add "stream_options":{"include_usage":true}), or for the Responses API
-/// {"model","input","max_output_tokens","stream"}. Thread-safe.
-[[nodiscard]] std::string request_body(const options& o);
+/// The request body: for chat completions {"model","messages","max_tokens","stream"} (streams
+/// add "stream_options":{"include_usage":true}), for the Responses API
+/// {"model","input","max_output_tokens","stream"} (`input` the messages). With `prompts` or
+/// `input_tokens`, the body of the run's request `k` (counted from 0 in the order requests
+/// start). Thread-safe.
+[[nodiscard]] std::string request_body(const options& o, std::uint64_t k = 0);
+
+/// The bodies a run of `o` sends, built once. Thread-safe.
+[[nodiscard]] request_bodies bodies_of(const options& o);
 
 /// The report's configuration part for `o`. Thread-safe.
 [[nodiscard]] run_settings settings_of(const options& o);
@@ -152,6 +183,12 @@ enum class usage_problem : unsigned char {
     missing_bound,   ///< Neither --duration nor --requests.
     conflicting_outputs, ///< --json - and --svg - both want stdout.
     invalid_compare,     ///< --compare not given exactly twice, or with --url or --json.
+    /// --prompts names a file that cannot be read or holds a bad line (the message names the
+    /// file, the line and the fault).
+    invalid_prompts,
+    /// Options that do not go together (--arrival without --rate, --prompts with --prompt or
+    /// --input-tokens, --prompt with --input-tokens).
+    inconsistent_options,
 };
 
 /// A usage error: which problem, and one line for stderr naming the option.

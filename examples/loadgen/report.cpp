@@ -166,6 +166,30 @@ std::string latency_line(const latency_histogram& h) {
     return out;
 }
 
+// The warm-up's requests, which no other line counts; nothing without a warm-up.
+std::string warmup_line(const report& r) {
+    std::string out;
+    if (!r.settings.warmup) return out;
+    appendf(
+        out, "  warm-up      %llu requests in the first %s, not measured\n",
+        static_cast<unsigned long long>(r.warmup_requests),
+        short_duration(static_cast<double>(std::chrono::nanoseconds(*r.settings.warmup).count()))
+            .c_str());
+    return out;
+}
+
+// An open loop's schedule and how late its requests started; nothing for a closed loop.
+std::string arrivals_lines(const report& r) {
+    std::string out;
+    if (!r.settings.rate) return out;
+    const std::string_view arrival =
+        to_string(r.settings.arrival.value_or(arrival_process::poisson));
+    appendf(out, "  open loop    %s arrivals, %s req/s\n", std::string(arrival).c_str(),
+            short_number(*r.settings.rate).c_str());
+    if (r.schedule_lag.count() != 0) out += "  start lag    " + latency_line(r.schedule_lag) + '\n';
+    return out;
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -427,12 +451,18 @@ boost::json::object to_json(const report& r) {
     config["connections"] = r.settings.connections;
     config["duration_ms"] =
         r.settings.duration ? json::value(r.settings.duration->count()) : json::value(nullptr);
+    config["warmup_ms"] =
+        r.settings.warmup ? json::value(r.settings.warmup->count()) : json::value(nullptr);
     config["request_limit"] =
         r.settings.request_limit ? json::value(*r.settings.request_limit) : json::value(nullptr);
     config["max_tokens"] = r.settings.max_tokens;
     config["max_attempts"] = r.settings.max_attempts;
     config["timeout_ms"] = r.settings.timeout.count();
     config["seed"] = r.settings.seed;
+    config["prompts"] = r.settings.prompts;
+    config["rate"] = r.settings.rate ? json::value(*r.settings.rate) : json::value(nullptr);
+    config["arrival"] =
+        r.settings.arrival ? json::value(to_string(*r.settings.arrival)) : json::value(nullptr);
 
     json::object o;
     o["tool"] = "faultline-loadgen";
@@ -446,12 +476,15 @@ boost::json::object to_json(const report& r) {
     o["errors"] = r.errors;
     o["retries"] = r.retries;
     o["aborted"] = r.aborted;
+    o["warmup_requests"] = r.warmup_requests;
     o["requests_per_second"] = r.requests_per_second();
     o["events"] = r.events;
     o["content_events"] = r.content_events;
     o["events_per_second"] = r.events_per_second();
     o["latency_ms"] = latency_json(r.latency);
     o["first_event_ms"] = latency_json(r.first_event);
+    o["schedule_lag_ms"] =
+        r.settings.rate ? json::value(latency_json(r.schedule_lag)) : json::value(nullptr);
     o["statuses"] = status_json(r.statuses);
     o["retried_statuses"] = status_json(r.retried_statuses);
 
@@ -550,10 +583,12 @@ std::string summary(const report& r) {
     out += '\n';
     const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
     appendf(out, "  elapsed      %.2f s\n", static_cast<double>(r.elapsed.count()) / 1e9);
+    out += "  prompts      " + r.settings.prompts + '\n';
     appendf(out, "  requests     %llu  %.1f req/s  (ok %llu, 429 %llu, errors %llu", u(r.requests),
             r.requests_per_second(), u(r.ok), u(r.throttled), u(r.errors));
     if (r.aborted != 0) appendf(out, "; %llu aborted at the end, not counted", u(r.aborted));
     out += ")\n";
+    out += warmup_line(r);
     appendf(out, "  retries      %llu", u(r.retries));
     if (!r.retried_statuses.empty()) {
         out += "  (";
@@ -566,6 +601,7 @@ std::string summary(const report& r) {
     }
     out += '\n';
     if (r.latency.count() != 0) out += "  latency      " + latency_line(r.latency) + '\n';
+    out += arrivals_lines(r);
     if (r.settings.stream) {
         appendf(out, "  events       %llu  %.1f events/s  (content %llu)\n", u(r.events),
                 r.events_per_second(), u(r.content_events));

@@ -17,6 +17,7 @@
 // transport messages are capped at `report::max_transport_kinds`, and the series at
 // `time_series::max_seconds()`.
 
+#include "loadgen/arrivals.hpp"
 #include "loadgen/histogram.hpp"
 #include "loadgen/tokens.hpp"
 
@@ -203,11 +204,16 @@ struct run_settings {
     bool stream = false;                               ///< The requests' "stream".
     unsigned connections = 0;                          ///< Concurrent connections.
     std::optional<std::chrono::milliseconds> duration; ///< `options::duration`.
+    std::optional<std::chrono::milliseconds> warmup;   ///< `options::warmup`.
     std::optional<std::uint64_t> request_limit;        ///< `options::requests`.
     unsigned max_tokens = 0;                           ///< The requests' "max_tokens".
     unsigned max_attempts = 1;                         ///< Attempts per request, retries + 1.
     std::chrono::milliseconds timeout{};               ///< `options::timeout`.
     std::uint64_t seed = 0;                            ///< `options::seed`.
+    /// Where the messages come from: "fixed", "generated, ~N tokens", "file:NAME, N prompts".
+    std::string prompts = "fixed";
+    std::optional<double> rate;             ///< `options::rate`: open loop.
+    std::optional<arrival_process> arrival; ///< `options::arrival`, with a rate.
 };
 
 /// What LLM-serving benchmarks report (vLLM's benchmark_serving, llmperf, genai-perf), over
@@ -263,7 +269,7 @@ struct report {
                     std::size_t max_series_seconds = time_series::default_max_seconds);
 
     run_settings settings;              ///< What ran.
-    std::chrono::nanoseconds elapsed{}; ///< From the start to the last request's end.
+    std::chrono::nanoseconds elapsed{}; ///< From the start (after warm-up) to the last end.
     bool interrupted = false;           ///< Stopped early by SIGINT/SIGTERM.
     std::uint64_t requests = 0;         ///< Requests finished (= ok + throttled + errors).
     std::uint64_t ok = 0;               ///< ... of class `outcome::ok`,
@@ -271,10 +277,13 @@ struct report {
     std::uint64_t errors = 0;           ///< ... `outcome::error`.
     std::uint64_t retries = 0;          ///< Attempts that failed and were retried.
     std::uint64_t aborted = 0;          ///< Requests cut off at the end of the run, not counted.
+    std::uint64_t warmup_requests = 0;  ///< Requests of the warm-up, in no other count.
     std::uint64_t events = 0;           ///< Stream events of every request.
     std::uint64_t content_events = 0;   ///< ... of which content events.
     latency_histogram latency;          ///< `request_result::latency` of every request.
     latency_histogram first_event;      ///< `request_result::first_event` of streams that had one.
+    /// Open loop: each request's actual start minus its scheduled time. Empty in a closed loop.
+    latency_histogram schedule_lag;
     std::map<unsigned, std::uint64_t> statuses;            ///< Final status -> requests.
     std::map<unsigned, std::uint64_t> retried_statuses;    ///< Status of retried attempts.
     std::map<failure_kind, std::uint64_t> failures;        ///< Failed requests by class and code.

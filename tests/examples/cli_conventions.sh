@@ -94,6 +94,13 @@ check 2 "" "faultline-loadgen: --ca-file: needs an https --url $u" -- \
   "$loadgen" --url http://h --requests 1 --ca-file=ca.pem
 check 2 "" "faultline-client: --ca-file: cannot use '$work/none.pem': No such file or directory $u" -- \
   "$client" --url https://h --ca-file "$work/none.pem"
+check 2 "" "faultline-loadgen: --arrival: needs --rate $u" -- \
+  "$loadgen" --url http://h --requests 1 --arrival=constant
+check 2 "" "faultline-loadgen: --prompts: $work/none.jsonl: cannot read: No such file or directory $u" -- \
+  "$loadgen" --url http://h --requests 1 --prompts "$work/none.jsonl"
+printf '{"prompt": "a"}\n[1]\n' >"$work/bad.jsonl"
+check 2 "" "faultline-loadgen: --prompts: $work/bad.jsonl:2: not a JSON object $u" -- \
+  "$loadgen" --url http://h --requests 1 --prompts="$work/bad.jsonl"
 check 2 "" "faultline-client: --attempts: must be 1..100, not '0' $u" -- \
   "$client" --url http://h --attempts 0
 check 2 "" "faultline-client: --attempts: must be 1..100, not '101' $u" -- \

@@ -158,96 +158,89 @@ struct refusal {
     std::string param;
 };
 
-// Reads a chat request's body the way the gateway does, prompt tokens included: four per
-// message plus a quarter of each message's content bytes (content given as parts counts by
-// its JSON size).
-std::variant<chat_call, refusal> read_chat(std::string_view text) {
-    boost::system::error_code ec;
-    json::parse_options po;
-    po.max_depth = 32;
-    const json::value body = json::parse(text, ec, {}, po);
+// What both APIs' request bodies share: a JSON object (at most 32 deep) with a string
+// `model`, an optional boolean `stream` and an optional whole `max_key` (1..1000000) read
+// into `out`; on success the object, for the API's own members.
+std::variant<const json::object*, refusal> read_common(const json::value& body,
+                                                      const boost::system::error_code& ec,
+                                                      std::string_view max_key, chat_call& out) {
     if (ec) return refusal{"The request body is not valid JSON: " + ec.message() + ".", {}};
     if (!body.is_object()) return refusal{"The request body must be a JSON object.", {}};
     const json::object& o = body.as_object();
-    chat_call out;
     const json::value* model = o.if_contains("model");
     if (!model || !model->is_string() || model->as_string().empty())
         return refusal{"'model' is required and must be a string.", "model"};
     out.model = std::string(model->as_string());
-    const json::value* messages = o.if_contains("messages");
-    if (!messages || !messages->is_array() || messages->as_array().empty())
-        return refusal{"'messages' must be a non-empty array.", "messages"};
     if (const json::value* v = o.if_contains("stream"); v && !v->is_null()) {
         if (!v->is_bool()) return refusal{"'stream' must be a boolean.", "stream"};
         out.stream = v->as_bool();
     }
-    if (const json::value* v = o.if_contains("max_tokens"); v && !v->is_null()) {
+    if (const json::value* v = o.if_contains(max_key); v && !v->is_null()) {
         const bool whole =
             (v->is_uint64() && v->as_uint64() > 0) || (v->is_int64() && v->as_int64() > 0);
         const std::uint64_t n = !whole           ? 0
                                 : v->is_uint64() ? v->as_uint64()
                                                  : static_cast<std::uint64_t>(v->as_int64());
         if (!whole || n > 1'000'000)
-            return refusal{"'max_tokens' must be a whole number from 1 to 1000000.", "max_tokens"};
+            return refusal{"'" + std::string(max_key) + "' must be a whole number from 1 to 1000000.",
+                           std::string(max_key)};
         out.max_tokens = n;
     }
-    for (const json::value& m : messages->as_array()) {
-        out.prompt_tokens += 4;
+    return &o;
+}
+
+// Prompt tokens of messages (or Responses input items) as the gateway estimates them: four per
+// message plus a quarter of its content's bytes (content given as parts counts by its JSON
+// size).
+std::uint64_t prompt_tokens_of(const json::array& messages) {
+    std::uint64_t tokens = 0;
+    for (const json::value& m : messages) {
+        tokens += 4;
         if (const json::object* mo = m.if_object())
             if (const json::value* c = mo->if_contains("content"); c && !c->is_null())
-                out.prompt_tokens +=
+                tokens +=
                     ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) + 3) / 4;
     }
+    return tokens;
+}
+
+json::value parse_body(std::string_view text, boost::system::error_code& ec) {
+    json::parse_options po;
+    po.max_depth = 32;
+    return json::parse(text, ec, {}, po);
+}
+
+// Reads a chat request's body the way the gateway does, prompt tokens included.
+std::variant<chat_call, refusal> read_chat(std::string_view text) {
+    boost::system::error_code ec;
+    const json::value body = parse_body(text, ec);
+    chat_call out;
+    const auto common = read_common(body, ec, "max_tokens", out);
+    if (const refusal* bad = std::get_if<refusal>(&common)) return *bad;
+    const json::object& o = *std::get<const json::object*>(common);
+    const json::value* messages = o.if_contains("messages");
+    if (!messages || !messages->is_array() || messages->as_array().empty())
+        return refusal{"'messages' must be a non-empty array.", "messages"};
+    out.prompt_tokens = prompt_tokens_of(messages->as_array());
     return out;
 }
 
 // Reads a Responses API request's body (`POST /v1/responses`): `input` a non-empty string or
-// array of items, `max_output_tokens` for `max_tokens`; prompt tokens counted as for chat (four
-// per item plus a quarter of its content bytes).
+// array of items, `max_output_tokens` for `max_tokens`; a string input counts as one message.
 std::variant<chat_call, refusal> read_responses(std::string_view text) {
     boost::system::error_code ec;
-    json::parse_options po;
-    po.max_depth = 32;
-    const json::value body = json::parse(text, ec, {}, po);
-    if (ec) return refusal{"The request body is not valid JSON: " + ec.message() + ".", {}};
-    if (!body.is_object()) return refusal{"The request body must be a JSON object.", {}};
-    const json::object& o = body.as_object();
+    const json::value body = parse_body(text, ec);
     chat_call out;
-    const json::value* model = o.if_contains("model");
-    if (!model || !model->is_string() || model->as_string().empty())
-        return refusal{"'model' is required and must be a string.", "model"};
-    out.model = std::string(model->as_string());
+    const auto common = read_common(body, ec, "max_output_tokens", out);
+    if (const refusal* bad = std::get_if<refusal>(&common)) return *bad;
+    const json::object& o = *std::get<const json::object*>(common);
     const json::value* input = o.if_contains("input");
-    if (input && input->is_string() && !input->as_string().empty()) {
+    if (input && input->is_string() && !input->as_string().empty())
         out.prompt_tokens = 4 + (input->as_string().size() + 3) / 4;
-    } else if (input && input->is_array() && !input->as_array().empty()) {
-        for (const json::value& item : input->as_array()) {
-            out.prompt_tokens += 4;
-            if (const json::object* io = item.if_object())
-                if (const json::value* c = io->if_contains("content"); c && !c->is_null())
-                    out.prompt_tokens +=
-                        ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) +
-                         3) /
-                        4;
-        }
-    } else {
+    else if (input && input->is_array() && !input->as_array().empty())
+        out.prompt_tokens = prompt_tokens_of(input->as_array());
+    else
         return refusal{"'input' must be a non-empty string or array.", "input"};
-    }
-    if (const json::value* v = o.if_contains("stream"); v && !v->is_null()) {
-        if (!v->is_bool()) return refusal{"'stream' must be a boolean.", "stream"};
-        out.stream = v->as_bool();
-    }
-    if (const json::value* v = o.if_contains("max_output_tokens"); v && !v->is_null()) {
-        const bool whole =
-            (v->is_uint64() && v->as_uint64() > 0) || (v->is_int64() && v->as_int64() > 0);
-        const std::uint64_t n = !whole           ? 0
-                                : v->is_uint64() ? v->as_uint64()
-                                                 : static_cast<std::uint64_t>(v->as_int64());
-        if (!whole || n > 1'000'000)
-            return refusal{"'max_output_tokens' must be a whole number from 1 to 1000000.",
-                           "max_output_tokens"};
-        out.max_tokens = n;
-    }
     return out;
 }
 

@@ -1,9 +1,11 @@
 #ifndef FAULTLINE_TESTS_EXAMPLES_CANNED_SERVER_HPP
 #define FAULTLINE_TESTS_EXAMPLES_CANNED_SERVER_HPP
 
-// The load harness's test peer: a loopback HTTP server that answers from a list.
+// What the load harness's tests share: a loopback HTTP server that answers from a list, and
+// command lines built from words.
 
 #include "common/http_client.hpp"
+#include "loadgen/loadgen.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,9 +15,12 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <variant>
 #include <vector>
 
 namespace loadgen_test {
@@ -82,6 +87,27 @@ inline std::string json_response(unsigned status, std::string_view reason, std::
     return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
            "\r\n" + std::string(extra_headers) + "\r\n" + std::string(body);
+}
+
+// Command lines as the mutable argv a program gets.
+struct argv_builder {
+    std::vector<std::string> storage;
+    std::vector<char*> pointers;
+    explicit argv_builder(const std::vector<std::string_view>& args) {
+        for (auto a : args)
+            storage.emplace_back(a);
+        for (auto& s : storage)
+            pointers.push_back(s.data());
+    }
+    std::span<char*> span() { return pointers; }
+};
+
+// faultline-loadgen's parse of `args` (the words after the program name).
+inline std::variant<examples::loadgen::command_line, examples::loadgen::usage_error>
+parse(const std::vector<std::string_view>& args,
+      std::optional<std::string_view> env = std::nullopt) {
+    argv_builder a(args);
+    return examples::loadgen::parse_command_line(a.span(), env);
 }
 
 } // namespace loadgen_test

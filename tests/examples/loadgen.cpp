@@ -36,6 +36,8 @@ using std::chrono::nanoseconds;
 
 namespace {
 
+using loadgen_test::parse;
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
@@ -206,25 +208,6 @@ std::size_t occurrences(std::string_view s, std::string_view what) {
     return n;
 }
 
-// Command lines as the mutable argv a program gets.
-struct argv_builder {
-    std::vector<std::string> storage;
-    std::vector<char*> pointers;
-    explicit argv_builder(const std::vector<std::string_view>& args) {
-        for (auto a : args)
-            storage.emplace_back(a);
-        for (auto& s : storage)
-            pointers.push_back(s.data());
-    }
-    std::span<char*> span() { return pointers; }
-};
-
-std::variant<lg::command_line, lg::usage_error>
-parse(const std::vector<std::string_view>& args,
-      std::optional<std::string_view> env = std::nullopt) {
-    argv_builder a(args);
-    return lg::parse_command_line(a.span(), env);
-}
 
 lg::usage_problem problem_of(const std::vector<std::string_view>& args) {
     const auto r = parse(args);

@@ -26,6 +26,8 @@ using std::chrono::nanoseconds;
 
 namespace {
 
+using loadgen_test::parse;
+
 // The first `n` due times of a schedule, in nanoseconds.
 std::vector<std::int64_t> due_times(lg::arrival_schedule s, std::size_t n) {
     std::vector<std::int64_t> out;
@@ -67,21 +69,6 @@ struct fixed_bits {
     result_type operator()() const { return value; }
 };
 
-struct argv_builder {
-    std::vector<std::string> storage;
-    std::vector<char*> pointers;
-    explicit argv_builder(const std::vector<std::string_view>& args) {
-        for (auto a : args)
-            storage.emplace_back(a);
-        for (auto& s : storage)
-            pointers.push_back(s.data());
-    }
-};
-
-std::variant<lg::command_line, lg::usage_error> parse(const std::vector<std::string_view>& args) {
-    argv_builder a(args);
-    return lg::parse_command_line(std::span<char* const>(a.pointers));
-}
 
 lg::options loopback(std::uint16_t port) {
     lg::options o;

@@ -4,6 +4,7 @@
 #include "loadgen/loadgen.hpp"
 #include "loadgen/tokens.hpp"
 
+#include "canned_server.hpp"
 #include "common/json.hpp"
 #include "gateway_fixture.hpp"
 
@@ -406,12 +407,8 @@ BOOST_AUTO_TEST_CASE(responses_api_streams_and_bodies_are_measured_alike) {
 }
 
 BOOST_AUTO_TEST_CASE(api_option_and_its_default_paths) {
-    std::vector<std::string> words{"--url", "http://127.0.0.1:1", "--requests", "1", "--api",
-                                   "responses"};
-    std::vector<char*> argv;
-    for (auto& w : words)
-        argv.push_back(w.data());
-    auto parsed = lg::parse_command_line(argv);
+    auto parsed = loadgen_test::parse(
+        {"--url", "http://127.0.0.1:1", "--requests", "1", "--api", "responses"});
     BOOST_TEST_REQUIRE(std::holds_alternative<lg::command_line>(parsed));
     const lg::options& o = std::get<lg::command_line>(parsed).run;
     BOOST_TEST((o.api == lg::api_kind::responses));
@@ -427,11 +424,8 @@ BOOST_AUTO_TEST_CASE(api_option_and_its_default_paths) {
     chat.path = "/custom";
     BOOST_TEST(lg::request_path(chat) == "/custom");
 
-    words[5] = "soap";
-    argv.clear();
-    for (auto& w : words)
-        argv.push_back(w.data());
-    parsed = lg::parse_command_line(argv);
+    parsed =
+        loadgen_test::parse({"--url", "http://127.0.0.1:1", "--requests", "1", "--api", "soap"});
     BOOST_TEST_REQUIRE(std::holds_alternative<lg::usage_error>(parsed));
     BOOST_TEST((std::get<lg::usage_error>(parsed).problem == lg::usage_problem::invalid_value));
     BOOST_TEST(std::get<lg::usage_error>(parsed).message.find("--api") != std::string::npos);
@@ -564,22 +558,16 @@ BOOST_AUTO_TEST_CASE(every_bad_saved_report_says_what_is_wrong) {
 }
 
 BOOST_AUTO_TEST_CASE(compare_on_the_command_line) {
-    std::vector<std::string> words{"--compare", "a.json", "--compare", "b.json", "--svg", "c.svg"};
-    std::vector<char*> argv;
-    for (auto& w : words)
-        argv.push_back(w.data());
-    auto parsed = lg::parse_command_line(argv);
+    auto parsed =
+        loadgen_test::parse({"--compare", "a.json", "--compare", "b.json", "--svg", "c.svg"});
     BOOST_TEST_REQUIRE(std::holds_alternative<lg::command_line>(parsed));
     const auto& cl = std::get<lg::command_line>(parsed);
     BOOST_TEST_REQUIRE(cl.compare.size() == 2u);
     BOOST_TEST(cl.compare[0] == "a.json");
     BOOST_TEST(cl.compare[1] == "b.json");
 
-    const auto problem = [](std::vector<std::string> w) {
-        std::vector<char*> v;
-        for (auto& x : w)
-            v.push_back(x.data());
-        auto p = lg::parse_command_line(v);
+    const auto problem = [](const std::vector<std::string_view>& words) {
+        auto p = loadgen_test::parse(words);
         BOOST_TEST_REQUIRE(std::holds_alternative<lg::usage_error>(p));
         return std::get<lg::usage_error>(p).problem;
     };

@@ -28,6 +28,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using loadgen_test::parse;
+
 // A directory of its own under the system's temporary directory, removed with its files.
 class temp_dir {
 public:
@@ -69,21 +71,6 @@ const lg::prompts_problem& problem_of(const std::variant<lg::prompt_list, lg::pr
     return std::get<lg::prompts_problem>(r);
 }
 
-struct argv_builder {
-    std::vector<std::string> storage;
-    std::vector<char*> pointers;
-    explicit argv_builder(const std::vector<std::string_view>& args) {
-        for (auto a : args)
-            storage.emplace_back(a);
-        for (auto& s : storage)
-            pointers.push_back(s.data());
-    }
-};
-
-std::variant<lg::command_line, lg::usage_error> parse(const std::vector<std::string_view>& args) {
-    argv_builder a(args);
-    return lg::parse_command_line(std::span<char* const>(a.pointers));
-}
 
 // The text of each message of a request body, "role: content" joined by " | ".
 std::string conversation(std::string_view body) {

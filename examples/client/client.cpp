@@ -10,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -35,7 +36,7 @@ Retry-After / retry-after-ms, watches streams for error chunks and cut-offs.)";
 
 constexpr std::string_view footer =
     R"(JSON members: ok, attempts, status, reply, channel, request_id, category, code, retryable,
-message, fix, retry_after_ms, gave_up, give_up_code, stream {verdict, content_events},
+message, fix, retry_after_ms, gave_up, give_up_code, stream {verdict, content_events}, paced_ms,
 history [{attempt, status, category, code, message, delay_ms, delay_from_server}],
 diagnosis [{code, cause, fix, suggestion}].
 
@@ -111,6 +112,11 @@ struct client_command_line {
         cl.whole("--parallel", "N", "sequences of --requests run at once (default 1)", 1, 100'000,
                  o.parallel);
         cl.whole("--seed", "N", "jitter seed (default random)", 0, ~std::uint64_t(0), o.seed);
+        cl.flag("--pace",
+                "pace requests by the server's rate-limit headers (x-ratelimit-*,\n"
+                "anthropic-ratelimit-*, Retry-After) to stay under its limit instead of\n"
+                "meeting it as 429s; a wait past --max-wait fails the request",
+                o.pace);
         cl.flag("--show-response",
                 "print what the server sent for each attempt (status line, the\n"
                 "headers that explain it, the body or stream, shortened)",
@@ -225,9 +231,45 @@ std::string header(const response_head& h, std::string_view name) {
     return it == h.headers.end() ? std::string() : std::string(it->value());
 }
 
+std::string ms_text(std::chrono::nanoseconds d) {
+    return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + " ms";
+}
+
+// Waits until `pacer` lets a request of `cost` go and reserves it, adding the time waited to
+// `paced`; a failure (rate_limited, not retryable) when it asks for more than `max_wait`.
+net::awaitable<std::optional<faultline::failure>>
+paced_start(faultline::limit::pacer<clock>& pacer, const faultline::limit::request_cost& cost,
+            std::chrono::nanoseconds max_wait, faultline::limit::pacer_ticket& ticket,
+            std::chrono::nanoseconds& paced) {
+    net::steady_timer timer(co_await net::this_coro::executor);
+    for (;;) {
+        const clock::time_point now = clock::now();
+        ticket = pacer.reserve(cost, now);
+        if (ticket) co_return std::nullopt;
+        if (ticket.wait > max_wait) {
+            faultline::failure f = faultline::to_failure(
+                faultline::error::rate_limited,
+                "The server's rate-limit headers ask to wait " + ms_text(ticket.wait) +
+                    " before this request, longer than --max-wait (" + ms_text(max_wait) + ").");
+            f.retryable = false;
+            f.retry_after = std::chrono::duration_cast<milliseconds>(ticket.wait);
+            co_return f;
+        }
+        timer.expires_after(ticket.wait);
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        paced += clock::now() - now;
+    }
+}
+
 net::awaitable<std::optional<faultline::outcome<success>>>
 attempt_once(http_connection& conn, http::request<http::string_body>& req, const options& o,
-             faultline::attempt_context& ctx, last_seen& seen) {
+             faultline::attempt_context& ctx, last_seen& seen,
+             faultline::limit::pacer<clock>* pacer, std::chrono::nanoseconds& paced) {
+    faultline::limit::pacer_ticket ticket;
+    if (pacer)
+        if (std::optional<faultline::failure> f =
+                co_await paced_start(*pacer, cost_of(o), o.policy.max_server_delay, ticket, paced))
+            co_return faultline::outcome<success>(std::move(*f));
     std::string text, raw; // raw: a stream's first bytes, for --show-response
     constexpr std::size_t max_raw = std::size_t(64) << 10;
     faultline::exchange_options xo;
@@ -239,7 +281,10 @@ attempt_once(http_connection& conn, http::request<http::string_body>& req, const
     eo.idle_timeout = o.timeout;
     const exchange_result r = co_await conn.exchange(
         req,
-        [&](const response_head& head) { (void)x.head(head.status, head.headers, clock::now()); },
+        [&](const response_head& head) {
+            (void)x.head(head.status, head.headers, clock::now());
+            if (ticket) pacer->observe(ticket, head.status, head.headers, clock::now());
+        },
         [&](std::string_view piece) -> std::error_code {
             if (seen.transcripts && x.streaming() && raw.size() < max_raw)
                 raw.append(piece.substr(0, max_raw - raw.size()));
@@ -289,11 +334,11 @@ attempt_once(http_connection& conn, http::request<http::string_body>& req, const
     co_return faultline::outcome<success>(success{std::string(content->as_string())});
 }
 
-std::string ms_text(std::chrono::nanoseconds d) {
-    return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + " ms";
-}
-
 } // namespace
+
+faultline::limit::request_cost cost_of(const options& o) noexcept {
+    return faultline::limit::request_cost::of((o.prompt.size() + 3) / 4, o.max_tokens);
+}
 
 std::string help_text() {
     options o;
@@ -351,7 +396,7 @@ faultline::result<options> parse_options(std::span<char* const> args, std::strin
 
 net::awaitable<report> call(const options& o,
                             faultline::retry_budget<std::chrono::steady_clock>* budget,
-                            std::uint64_t seed) {
+                            std::uint64_t seed, faultline::limit::pacer<clock>* pacer) {
     const auto ex = co_await net::this_coro::executor;
     report rep;
     if (!o.raw_url.empty()) rep.diagnosis = faultline::diagnose_base_url(o.raw_url);
@@ -363,9 +408,10 @@ net::awaitable<report> call(const options& o,
                                  chat_request_body(o.model, o.prompt, o.max_tokens, o.stream));
     last_seen seen;
     if (o.show_response) seen.transcripts = &rep.responses;
+    std::chrono::nanoseconds paced{0};
     auto op = [&](faultline::attempt_context& ctx, auto handler) {
         net::co_spawn(
-            ex, attempt_once(conn, req, o, ctx, seen),
+            ex, attempt_once(conn, req, o, ctx, seen, pacer, paced),
             [h = std::move(handler)](std::exception_ptr e,
                                      std::optional<faultline::outcome<success>> r) mutable {
                 if (e || !r)
@@ -390,6 +436,7 @@ net::awaitable<report> call(const options& o,
     rep.request_id = seen.request_id;
     rep.stream_verdict = seen.verdict;
     rep.content_events = seen.content_events;
+    rep.paced = std::chrono::duration_cast<milliseconds>(paced);
     if (r) {
         rep.ok = true;
         rep.attempts = static_cast<unsigned>(rep.history.size()) + 1;
@@ -428,6 +475,8 @@ std::vector<report> run(const options& o) {
     net::io_context io;
     std::optional<faultline::retry_budget<clock>> budget;
     if (o.budget) budget.emplace(*o.budget);
+    std::optional<faultline::limit::pacer<clock>> pacer;
+    if (o.pace) pacer.emplace();
     std::uint64_t seed = o.seed;
     if (seed == 0) seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
     std::vector<std::vector<report>> per(o.parallel);
@@ -437,7 +486,8 @@ std::vector<report> run(const options& o) {
             [&, p]() -> net::awaitable<void> {
                 for (std::uint64_t i = 0; i < o.requests; ++i)
                     per[p].push_back(co_await call(o, budget ? &*budget : nullptr,
-                                                   derived_seed(seed, p * o.requests + i)));
+                                                   derived_seed(seed, p * o.requests + i),
+                                                   pacer ? &*pacer : nullptr));
             },
             net::detached);
     io.run();
@@ -474,6 +524,8 @@ std::string report::to_text() const {
             s += "  stream    " + std::string(sse::to_string(*stream_verdict)) + ", " +
                  std::to_string(content_events) + " content events\n";
         s += "  reply     " + reply + "\n";
+        if (paced.count() > 0)
+            s += "  paced     " + ms_text(paced) + " waited for the server's rate-limit headers\n";
     } else if (failure) {
         const faultline::failure& f = *failure;
         s += "result: FAILED after " + std::to_string(attempts) + " attempt" +
@@ -491,6 +543,8 @@ std::string report::to_text() const {
             s += "  stream    " + std::string(sse::to_string(*stream_verdict)) + " after " +
                  std::to_string(content_events) + " content events\n";
         if (f.event_id) s += "  event_id  " + *f.event_id + " (quote it to support)\n";
+        if (paced.count() > 0)
+            s += "  paced     " + ms_text(paced) + " waited for the server's rate-limit headers\n";
     }
     for (const faultline::diagnosis& d : diagnosis) {
         s += "  hint      " + std::string(faultline::info(d.code).cause) + " " +
@@ -536,6 +590,7 @@ json::object report::to_json() const {
         h.push_back(std::move(e));
     }
     o["history"] = std::move(h);
+    o["paced_ms"] = paced.count();
     json::array d;
     for (const faultline::diagnosis& x : diagnosis)
         d.push_back(json::object{{"code", faultline::to_string(x.code)},

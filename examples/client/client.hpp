@@ -23,6 +23,7 @@
 #include <faultline/asio/retry.hpp>
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
+#include <faultline/limit/pacer.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/sse/monitor.hpp>
@@ -63,6 +64,11 @@ struct options {
     std::uint64_t requests = 1; ///< Requests made one after another.
     std::uint64_t parallel = 1; ///< Sequences run at once (each of `requests`).
     std::uint64_t seed = 0;     ///< Jitter seed; 0: random.
+    /// Pace requests by the server's rate-limit headers (`faultline::limit::pacer`: OpenAI's
+    /// x-ratelimit-*, Anthropic's anthropic-ratelimit-*, Retry-After on 429s), one pacer for
+    /// every request of a run. A request waits until the pacer lets it go; a wait longer than
+    /// `policy.max_server_delay` fails it at once (`rate_limited`, not retried).
+    bool pace = false;
     bool json = false;          ///< Print JSON lines instead of text (the program's output).
     bool show_response = false; ///< Keep a transcript of each response (`report::responses`).
 };
@@ -99,6 +105,8 @@ struct report {
     std::vector<attempt> history;                           ///< Every failed attempt.
     std::optional<faultline::sse::terminal> stream_verdict; ///< For streams that started.
     std::size_t content_events = 0;
+    /// With `options::pace`: how long its attempts waited for the pacer, in all.
+    std::chrono::milliseconds paced{0};
     std::vector<faultline::diagnosis> diagnosis; ///< Base-URL and key problems seen locally.
     /// With `options::show_response`: what the server sent, one transcript per attempt.
     std::vector<std::string> responses;
@@ -110,11 +118,18 @@ struct report {
     [[nodiscard]] boost::json::object to_json() const;
 };
 
-/// Makes one request (with its retries) on the caller's executor. `budget` may be null; `o`
-/// and `budget` must outlive the call. Thread-safe as far as the budget is.
+/// What one request of `o` counts against a provider's windows: its prompt at four
+/// characters a token plus `max_tokens` (0 when not sent: the server's default is unknown).
+/// Thread-safe.
+[[nodiscard]] faultline::limit::request_cost cost_of(const options& o) noexcept;
+
+/// Makes one request (with its retries) on the caller's executor. `budget` and `pacer` may be
+/// null (no budget, no pacing); `o`, `budget` and `pacer` must outlive the call, and calls
+/// sharing a pacer must run on one thread (a pacer is not thread-safe). Thread-safe as far as
+/// the budget is.
 [[nodiscard]] boost::asio::awaitable<report>
 call(const options& o, faultline::retry_budget<std::chrono::steady_clock>* budget,
-     std::uint64_t seed);
+     std::uint64_t seed, faultline::limit::pacer<std::chrono::steady_clock>* pacer = nullptr);
 
 /// Runs `o.parallel` sequences of `o.requests` requests on a private io_context; reports in
 /// the order the requests were made (sequence by sequence). Blocks. Thread-safe (runs share

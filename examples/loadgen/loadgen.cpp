@@ -96,6 +96,7 @@ struct run_state {
         , connections(o.connections, nullptr)
         , waits(o.connections, nullptr) {
         pipeline.retry = o.retry;
+        if (o.pace) pacer.emplace();
     }
 
     const options& opts;
@@ -120,6 +121,7 @@ struct run_state {
     // Each connection's socket and retry timer, so an abort can cancel what they wait on.
     std::vector<http_connection*> connections;
     std::vector<net::steady_timer*> waits;
+    std::optional<faultline::limit::pacer<clock>> pacer; // with `options::pace`
 };
 
 bool valid_path(std::string_view p) {
@@ -153,8 +155,8 @@ struct attempt_end {
 };
 
 net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
-                                    http::request<http::string_body>& req,
-                                    attempt_scratch& scratch) {
+                                    http::request<http::string_body>& req, attempt_scratch& scratch,
+                                    const faultline::limit::pacer_ticket& paced) {
     attempt_end a;
     scratch.reset();
     faultline::exchange<stream_watch, clock> x(clock::now(), {}, stream_watch{&scratch});
@@ -166,6 +168,7 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
             (void)x.head(head.status, head.headers, clock::now());
             const faultline::limit::rate_limit_report limits =
                 faultline::limit::read_rate_limits(head.headers, std::chrono::system_clock::now());
+            if (paced) s.pacer->observe(paced, head.status, limits, clock::now());
             if (limits.retry_after || limits.ignored != 0 ||
                 std::any_of(limits.windows.begin(), limits.windows.end(),
                             [](const auto& w) { return w.limit || w.remaining || w.reset; }))
@@ -201,11 +204,36 @@ net::awaitable<attempt_end> attempt(run_state& s, http_connection& conn,
     co_return a;
 }
 
-net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
-                                           net::steady_timer& wait,
-                                           http::request<http::string_body>& req,
-                                           faultline::splitmix64& rng, attempt_scratch& scratch,
-                                           clock::time_point begin) {
+// Waits until the run's pacer lets a request of `cost` go and reserves it in `ticket`, adding
+// the time waited to `paced`; false when the run ends (or would end) first.
+net::awaitable<bool> paced_start(run_state& s, net::steady_timer& wait,
+                                 const faultline::limit::request_cost& cost,
+                                 faultline::limit::pacer_ticket& ticket,
+                                 std::chrono::nanoseconds& paced) {
+    for (;;) {
+        const clock::time_point now = clock::now();
+        ticket = s.pacer->reserve(cost, now);
+        if (ticket) co_return true;
+        if (s.aborting || (s.stop_at && now + ticket.wait >= *s.stop_at)) co_return false;
+        wait.expires_after(ticket.wait);
+        co_await wait.async_wait(nothrow);
+        paced += clock::now() - now;
+    }
+}
+
+// One request with its retries; none when pacing held its first attempt until the run ended.
+net::awaitable<std::optional<request_result>>
+one_request(run_state& s, http_connection& conn, net::steady_timer& wait,
+            http::request<http::string_body>& req, faultline::splitmix64& rng,
+            attempt_scratch& scratch, clock::time_point begin) {
+    const faultline::limit::request_cost cost =
+        faultline::limit::request_cost::of((req.body().size() + 3) / 4, s.opts.max_tokens);
+    faultline::limit::pacer_ticket ticket;
+    std::chrono::nanoseconds paced{0};
+    if (s.pacer) {
+        if (!co_await paced_start(s, wait, cost, ticket, paced)) co_return std::nullopt;
+        if (!s.schedule) begin = clock::now(); // a closed loop measures from the first send
+    }
     faultline::pipeline<faultline::null_pipeline_events, clock> p(s.pipeline, begin, {}, nullptr,
                                                                   faultline::splitmix64(rng()));
     request_result r;
@@ -216,11 +244,16 @@ net::awaitable<request_result> one_request(run_state& s, http_connection& conn,
                 if (s.aborting || stopped(s, clock::now())) co_return r;
                 if (s.split.measured(begin))
                     s.rep.add_retry(r, clock::now() - s.split.measured_from());
+                if (s.pacer && !co_await paced_start(s, wait, cost, ticket, paced)) {
+                    r.paced = paced;
+                    co_return r;
+                }
             }
-            attempt_end a = co_await attempt(s, conn, req, scratch);
+            attempt_end a = co_await attempt(s, conn, req, scratch, ticket);
             const clock::time_point end = clock::now();
             r = std::move(a.result);
             r.retries = st.attempt - 1;
+            r.paced = paced;
             r.latency = end - begin;
             if (scratch.first_content) r.first_event = *scratch.first_content - begin;
             if (scratch.first_token) r.first_token = *scratch.first_token - begin;
@@ -300,8 +333,9 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
             req.prepare_payload();
         }
         const clock::time_point started = clock::now();
-        const request_result r = co_await one_request(s, conn, wait, req, rng, scratch, t->begin);
-        if (s.aborting) {
+        const std::optional<request_result> r =
+            co_await one_request(s, conn, wait, req, rng, scratch, t->begin);
+        if (s.aborting || !r) {
             if (t->measured)
                 s.rep.add_aborted();
             else
@@ -312,7 +346,7 @@ net::awaitable<void> connection(run_state& s, std::size_t index) {
             ++s.rep.warmup_requests;
             continue;
         }
-        s.rep.add(r, clock::now() - s.split.measured_from());
+        s.rep.add(*r, clock::now() - s.split.measured_from());
         if (s.schedule) s.rep.schedule_lag.record(started - t->begin);
     }
     conn.close();
@@ -495,6 +529,8 @@ constexpr std::string_view footer =
   first_event_ms          the same for the time to the first content event of streams
   schedule_lag_ms         with --rate, the same for each request's actual start minus its
                           scheduled time (the wait for a free connection); null without
+  pacing_wait_ms          with --pace, the same for each request's waits for the pacer;
+                          null without
   statuses                {"200": n, "429": n, "0": n, ...} final HTTP status of each request
   retried_statuses        the same for the attempts that were retried
   categories, codes       {name: n} faultline category and error code of failed requests
@@ -684,6 +720,13 @@ struct loadgen_command_line {
                 [&o](const std::string& v) {
                     o.retry.max_attempts = static_cast<unsigned>(whole_in(v, 0, 100)) + 1;
                 });
+        p.flag("--pace",
+               "pace requests by the server's rate-limit headers (x-ratelimit-*,\n"
+               "anthropic-ratelimit-*, Retry-After) so the run stays under its limit\n"
+               "instead of meeting it as 429s. Each request counts as its body's bytes / 4\n"
+               "plus --max-tokens tokens; the waits are reported as \"pacing_wait_ms\"\n"
+               "(in a closed loop latency counts from each request's first send)",
+               o.pace);
         p.duration("--timeout", "D",
                    "longest wait to connect, for the response head and for each body read\n"
                    "(same forms as --duration, up to 1 h; default 30s)",
@@ -791,6 +834,7 @@ run_settings settings_of(const options& o) {
     s.prompts = prompts_text(o);
     s.rate = o.rate;
     if (o.rate) s.arrival = o.arrival;
+    s.pace = o.pace;
     return s;
 }
 

@@ -108,6 +108,14 @@ struct options {
     /// failures only; the server's Retry-After, as `faultline::classify` reads it, before the
     /// backoff), never waiting past the end of `duration`. Jitter comes from `seed`.
     faultline::retry_policy retry = no_retries();
+    /// Pace requests by the server's rate-limit headers (`faultline::limit::pacer`, one for
+    /// the run: x-ratelimit-*, anthropic-ratelimit-*, Retry-After on 429s), each counted as
+    /// its body's bytes / 4 plus `max_tokens` tokens. A request waits for the pacer before
+    /// each attempt; in a closed loop its latency counts from its first send (the figures
+    /// describe the server), in an open loop from its scheduled time as always. A request
+    /// held past the end of `duration` is counted in `report::aborted`. The waits are in
+    /// `report::pacing_wait`.
+    bool pace = false;
     /// Longest wait for connect, the response head and each body read.
     std::chrono::milliseconds timeout{30'000};
     api_kind api = api_kind::chat_completions; ///< The requests' API (and shape).

@@ -190,6 +190,12 @@ std::string arrivals_lines(const report& r) {
     return out;
 }
 
+// What pacing by the rate-limit headers held requests back; nothing without pacing.
+std::string pacing_line(const report& r) {
+    if (!r.settings.pace || r.pacing_wait.count() == 0) return {};
+    return "  paced        " + latency_line(r.pacing_wait) + '\n';
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +307,7 @@ report::report(run_settings s, std::size_t max_series_seconds)
 
 void report::add(const request_result& r, nanoseconds at) {
     ++requests;
+    if (settings.pace) pacing_wait.record(r.paced);
     switch (r.kind()) {
     case outcome::ok:
         ++ok;
@@ -463,6 +470,7 @@ boost::json::object to_json(const report& r) {
     config["rate"] = r.settings.rate ? json::value(*r.settings.rate) : json::value(nullptr);
     config["arrival"] =
         r.settings.arrival ? json::value(to_string(*r.settings.arrival)) : json::value(nullptr);
+    config["pace"] = r.settings.pace;
 
     json::object o;
     o["tool"] = "faultline-loadgen";
@@ -485,6 +493,8 @@ boost::json::object to_json(const report& r) {
     o["first_event_ms"] = latency_json(r.first_event);
     o["schedule_lag_ms"] =
         r.settings.rate ? json::value(latency_json(r.schedule_lag)) : json::value(nullptr);
+    o["pacing_wait_ms"] =
+        r.settings.pace ? json::value(latency_json(r.pacing_wait)) : json::value(nullptr);
     o["statuses"] = status_json(r.statuses);
     o["retried_statuses"] = status_json(r.retried_statuses);
 
@@ -602,6 +612,7 @@ std::string summary(const report& r) {
     out += '\n';
     if (r.latency.count() != 0) out += "  latency      " + latency_line(r.latency) + '\n';
     out += arrivals_lines(r);
+    out += pacing_line(r);
     if (r.settings.stream) {
         appendf(out, "  events       %llu  %.1f events/s  (content %llu)\n", u(r.events),
                 r.events_per_second(), u(r.content_events));

@@ -92,6 +92,8 @@ struct request_result {
     /// Attempts that failed and were retried. Informational: a report counts retries as
     /// they happen, through `report::add_retry`.
     unsigned retries = 0;
+    /// With pacing: how long the request's attempts waited for the pacer, in all.
+    std::chrono::nanoseconds paced{};
 
     /// The class this result counts in. Thread-safe.
     [[nodiscard]] outcome kind() const noexcept {
@@ -214,6 +216,7 @@ struct run_settings {
     std::string prompts = "fixed";
     std::optional<double> rate;             ///< `options::rate`: open loop.
     std::optional<arrival_process> arrival; ///< `options::arrival`, with a rate.
+    bool pace = false;                      ///< `options::pace`.
 };
 
 /// What LLM-serving benchmarks report (vLLM's benchmark_serving, llmperf, genai-perf), over
@@ -284,6 +287,9 @@ struct report {
     latency_histogram first_event;      ///< `request_result::first_event` of streams that had one.
     /// Open loop: each request's actual start minus its scheduled time. Empty in a closed loop.
     latency_histogram schedule_lag;
+    /// With pacing (`run_settings::pace`): each request's `request_result::paced`, zeros
+    /// included. Empty without pacing.
+    latency_histogram pacing_wait;
     std::map<unsigned, std::uint64_t> statuses;            ///< Final status -> requests.
     std::map<unsigned, std::uint64_t> retried_statuses;    ///< Status of retried attempts.
     std::map<failure_kind, std::uint64_t> failures;        ///< Failed requests by class and code.

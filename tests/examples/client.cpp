@@ -105,6 +105,65 @@ BOOST_AUTO_TEST_CASE(a_server_delay_above_max_wait_gives_up_at_once) {
     BOOST_TEST(r.to_text().find("wait      2000 ms (server hint)") != std::string::npos);
 }
 
+// A key allowed 1200 requests a minute in bursts of 3: the gateway's x-ratelimit-* headers
+// tell a paced client how much is left, so twelve requests back to back all pass; the same
+// requests unpaced meet the limit as 429s.
+BOOST_AUTO_TEST_CASE(pacing_by_the_servers_headers_meets_no_429) {
+    gw::gateway_config c = test_config();
+    gw::key_config k{"sk-paced", "paced-1", "", {{1200, 3}, {0, 0}, 0}, {}};
+    c.keys.push_back(k);
+    k.secret = "sk-unpaced";
+    k.id = "unpaced-1";
+    c.keys.push_back(k);
+    gateway_fixture g(c, clock_kind::real); // the bucket refills in real time here
+    cl::options o = options_for(g, "gpt-sim");
+    o.policy.max_attempts = 1; // every refusal shows
+    o.requests = 12;
+    o.api_key = "sk-paced";
+    o.pace = true;
+    const std::vector<cl::report> paced = cl::run(o);
+    BOOST_TEST_REQUIRE(paced.size() == 12u);
+    std::chrono::milliseconds waited{0};
+    for (const cl::report& r : paced) {
+        BOOST_TEST(r.ok, r.to_text());
+        waited += r.paced;
+    }
+    // Three go at once, nine more at 20 a second: at least ~300 ms of waiting.
+    BOOST_TEST(waited >= 250ms);
+    BOOST_TEST(paced.back().to_json().at("paced_ms").as_int64() >= 0);
+
+    o.api_key = "sk-unpaced";
+    o.pace = false;
+    const std::vector<cl::report> unpaced = cl::run(o);
+    BOOST_TEST_REQUIRE(unpaced.size() == 12u);
+    std::size_t refused = 0;
+    for (const cl::report& r : unpaced) {
+        refused += r.status == 429u;
+        BOOST_TEST(r.paced.count() == 0);
+    }
+    BOOST_TEST(refused >= 1u);
+}
+
+// The pacer asks for more than --max-wait (a 429 saying 2 s, the client allowing 1 s): the
+// next request fails at once, never sent, rate_limited and not retried.
+BOOST_AUTO_TEST_CASE(a_pacing_wait_past_max_wait_fails_without_sending) {
+    gateway_fixture g;
+    cl::options o = options_for(g, "sim-429");
+    o.policy.max_server_delay = 1s;
+    o.policy.max_attempts = 1;
+    o.requests = 2;
+    o.pace = true;
+    const std::vector<cl::report> r = cl::run(o);
+    BOOST_TEST_REQUIRE(r.size() == 2u);
+    BOOST_TEST(r[0].status == 429u);
+    BOOST_TEST(!r[1].ok);
+    BOOST_TEST(r[1].status == 0u); // nothing sent
+    BOOST_TEST(r[1].failure->code == fl::error::rate_limited);
+    BOOST_TEST(!r[1].failure->retryable);
+    BOOST_TEST(r[1].failure->message.find("longer than --max-wait (1000 ms)") != std::string::npos,
+               r[1].failure->message);
+}
+
 BOOST_AUTO_TEST_CASE(a_spend_limit_429_is_not_retried) {
     gateway_fixture g;
     cl::options o = options_for(g, "gpt-sim");

@@ -43,4 +43,43 @@ BOOST_AUTO_TEST_CASE(admitted_rate_matches_the_configured_limit) {
     BOOST_TEST(r.statuses.at(429) == r.throttled);
 }
 
+// --pace: the gateway's x-ratelimit-* headers hold the run to the key's 20 requests a second
+// (bursts of 4), so none is refused; the same run unpaced on a key like it meets 429s.
+BOOST_AUTO_TEST_CASE(a_paced_run_stays_under_the_limit) {
+    gw::gateway_config c = test_config();
+    gw::key_config k;
+    k.secret = "sk-paced";
+    k.id = "paced";
+    k.limits.rpm = {1200, 4};
+    c.keys.push_back(k);
+    k.secret = "sk-unpaced";
+    k.id = "unpaced";
+    c.keys.push_back(k);
+    gateway_fixture g(c, clock_kind::real);
+
+    lg::options o;
+    o.url = examples::parse_base_url(g.url()).value();
+    o.api_key = "sk-paced";
+    o.connections = 2;
+    o.requests = 20;
+    o.timeout = 5s;
+    o.pace = true;
+    const lg::report paced = lg::run(o);
+    BOOST_TEST(paced.ok == 20u);
+    BOOST_TEST(paced.throttled == 0u);
+    BOOST_TEST(paced.pacing_wait.count() == 20u);
+    BOOST_TEST(paced.pacing_wait.max() > 0ns); // the limit was reached, and waited for
+    const boost::json::object j = lg::to_json(paced);
+    BOOST_TEST(j.at("config").at("pace").as_bool());
+    BOOST_TEST(j.at("pacing_wait_ms").at("count").to_number<std::uint64_t>() == 20u);
+    BOOST_TEST(lg::summary(paced).find("  paced        ") != std::string::npos);
+
+    o.api_key = "sk-unpaced";
+    o.pace = false;
+    const lg::report unpaced = lg::run(o);
+    BOOST_TEST(unpaced.throttled >= 1u);
+    BOOST_TEST(unpaced.pacing_wait.count() == 0u);
+    BOOST_TEST(lg::to_json(unpaced).at("pacing_wait_ms").is_null());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

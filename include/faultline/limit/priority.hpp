@@ -236,8 +236,10 @@ public:
         permit& operator=(permit&& o) noexcept;
         permit(const permit&) = delete;
         permit& operator=(const permit&) = delete;
-        /// Releases (as `release(Clock::now())`).
-        ~permit() { release(); }
+        /// Releases (as `release(Clock::now())`; the clock is read only if a slot is held).
+        ~permit() {
+            if (owner_ != nullptr) release(Clock::now());
+        }
 
         /// Whether a slot is held.
         [[nodiscard]] explicit operator bool() const noexcept { return owner_ != nullptr; }
@@ -354,6 +356,7 @@ private:
         ticket, boost::intrusive::member_hook<ticket, boost::intrusive::list_member_hook<>,
                                               &ticket::hook_>>;
 
+    ticket_state enqueue(ticket& t, priority p, time_point now) noexcept;
     void on_release(time_point now) noexcept;
     void cancel(ticket& t) noexcept;
     [[nodiscard]] time_point advance(time_point now) noexcept;

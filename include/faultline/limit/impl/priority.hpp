@@ -124,7 +124,7 @@ template <class I, class C>
 requires in_flight_limiter<I, typename C::time_point>
 auto prioritized_limiter<I, C>::permit::operator=(permit&& o) noexcept -> permit& {
     if (this != &o) {
-        release();
+        if (owner_ != nullptr) release(C::now());
         owner_ = std::exchange(o.owner_, nullptr);
         inner_ = std::move(o.inner_);
     }
@@ -295,17 +295,24 @@ auto prioritized_limiter<I, C>::acquire(ticket& t, priority p, time_point now) n
     t.reason_ = refusal_reason::none;
     t.deadline_ = {};
 
-    // Nobody waits: the inner limiter alone decides, without the mutex.
+    // Nobody waits: the inner limiter alone decides, without the mutex. (t.permit_ is empty:
+    // filled in place, without a temporary.)
     if (waiting_.load(std::memory_order_acquire) == 0) {
-        inner_permit ip = detail::try_acquire_inner(inner_, now);
-        if (ip) {
-            t.permit_ = permit(this, std::move(ip));
-            t.decision_ = t.permit_.result();
+        t.permit_.inner_ = detail::try_acquire_inner(inner_, now);
+        if (t.permit_.inner_) {
+            t.permit_.owner_ = this;
+            t.decision_ = t.permit_.inner_.result();
             t.state_.store(ticket_state::admitted, std::memory_order_release);
             return ticket_state::admitted;
         }
     }
+    return enqueue(t, p, now);
+}
 
+template <class I, class C>
+requires in_flight_limiter<I, typename C::time_point>
+auto prioritized_limiter<I, C>::enqueue(ticket& t, priority p, time_point now) noexcept
+    -> ticket_state {
     const std::lock_guard lock(m_);
     now = advance(now);
     expire_locked(now);

@@ -739,6 +739,8 @@ BOOST_AUTO_TEST_CASE(threads_share_the_queue_without_losing_a_waiter) {
     BOOST_TEST(inner.in_flight() == 0u);
     BOOST_TEST(l.waiting() == 0u);
     BOOST_TEST(admitted.load() > 0);
+    BOOST_TEST_MESSAGE("threads: admitted " << admitted.load() << " refused " << refused.load()
+                                            << " queued " << queued.load());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -256,12 +256,22 @@ public:
         void on_success(time_point now = Clock::now()) noexcept requires
             requires(inner_permit& p, time_point t) {
             p.on_success(t);
-        };
+        }
+        {
+            if (owner_ == nullptr) return;
+            inner_.on_success(now);
+            returned(now);
+        }
         /// The request timed out or was shed upstream at `now` (an adaptive permit backs off).
         void on_dropped(time_point now = Clock::now()) noexcept requires
             requires(inner_permit& p, time_point t) {
             p.on_dropped(t);
-        };
+        }
+        {
+            if (owner_ == nullptr) return;
+            inner_.on_dropped(now);
+            returned(now);
+        }
 
     private:
         friend class prioritized_limiter;

@@ -148,30 +148,6 @@ void prioritized_limiter<I, C>::permit::release(time_point now) noexcept {
     returned(now);
 }
 
-template <class I, class C>
-requires in_flight_limiter<I, typename C::time_point>
-void prioritized_limiter<I, C>::permit::on_success(time_point now) noexcept requires
-    requires(inner_permit& p, time_point t) {
-    p.on_success(t);
-}
-{
-    if (owner_ == nullptr) return;
-    inner_.on_success(now);
-    returned(now);
-}
-
-template <class I, class C>
-requires in_flight_limiter<I, typename C::time_point>
-void prioritized_limiter<I, C>::permit::on_dropped(time_point now) noexcept requires
-    requires(inner_permit& p, time_point t) {
-    p.on_dropped(t);
-}
-{
-    if (owner_ == nullptr) return;
-    inner_.on_dropped(now);
-    returned(now);
-}
-
 // --- ticket -----------------------------------------------------------------------------------
 
 template <class I, class C>

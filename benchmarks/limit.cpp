@@ -3,13 +3,15 @@
 // keyed limiter at its cap (a known key's decision against a flood of new keys) and 1M / 10M
 // distinct keys at 2 threads, each beside a mutex + std::unordered_map baseline. The adaptive
 // concurrency limiter's acquire + completion beside the fixed concurrency_limiter's acquire +
-// release (1 and 2 threads).
+// release (1 and 2 threads), and that release through the prioritized wrapper (priority.hpp)
+// while nobody waits.
 //
 //     build-bench/benchmarks/limit-bench --benchmark_format=json
 
 #include <faultline/limit/adaptive.hpp>
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/keyed.hpp>
+#include <faultline/limit/priority.hpp>
 #include <faultline/limit/token_bucket.hpp>
 
 #include <benchmark/benchmark.h>
@@ -352,9 +354,12 @@ std::unique_ptr<lim::concurrency_limiter> fixed_limiter;
 std::unique_ptr<lim::adaptive_limiter<lim::gradient2>> g2_limiter;
 std::unique_ptr<lim::adaptive_limiter<lim::vegas>> vegas_limiter;
 std::unique_ptr<lim::adaptive_limiter<lim::aimd>> aimd_limiter;
+std::unique_ptr<lim::prioritized_limiter<lim::concurrency_limiter>> prioritized;
 
 void setup_concurrency(const benchmark::State&) {
     fixed_limiter = std::make_unique<lim::concurrency_limiter>(1000);
+    prioritized = std::make_unique<lim::prioritized_limiter<lim::concurrency_limiter>>(
+        *fixed_limiter, lim::priority_options{});
     g2_limiter = std::make_unique<lim::adaptive_limiter<lim::gradient2>>(
         lim::gradient2::make({.initial_limit = 1000, .max_limit = 1000}).value(),
         lim::adaptive_options{}, base);
@@ -365,6 +370,7 @@ void setup_concurrency(const benchmark::State&) {
         lim::adaptive_options{}, base);
 }
 void teardown_concurrency(const benchmark::State&) {
+    prioritized.reset();
     fixed_limiter.reset();
     g2_limiter.reset();
     vegas_limiter.reset();
@@ -377,6 +383,24 @@ void BM_concurrency_fixed(benchmark::State& state) {
         lim::permit p = fixed_limiter->try_acquire();
         admitted += p ? 1 : 0;
         p.release();
+    }
+    state.counters["admitted_ratio"] =
+        benchmark::Counter(static_cast<double>(admitted), benchmark::Counter::kAvgIterations);
+}
+
+// The same limiter behind the prioritized wrapper, uncontended (nobody ever waits): a ticket
+// per request, acquire, take the permit, release. `now` is passed, as a driver would; the bare
+// limiter above reads no clock either.
+void BM_concurrency_prioritized(benchmark::State& state) {
+    std::int64_t admitted = 0;
+    steady::time_point now = base;
+    for (auto _ : state) {
+        now += std::chrono::microseconds(10);
+        lim::prioritized_limiter<lim::concurrency_limiter>::ticket t;
+        admitted +=
+            prioritized->acquire(t, lim::priority::medium, now) == lim::ticket_state::admitted ? 1
+                                                                                               : 0;
+        t.take().release(now);
     }
     state.counters["admitted_ratio"] =
         benchmark::Counter(static_cast<double>(admitted), benchmark::Counter::kAvgIterations);
@@ -414,6 +438,13 @@ void BM_adaptive_aimd(benchmark::State& state) {
 }
 
 BENCHMARK(BM_concurrency_fixed)
+    ->Setup(setup_concurrency)
+    ->Teardown(teardown_concurrency)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+BENCHMARK(BM_concurrency_prioritized)
     ->Setup(setup_concurrency)
     ->Teardown(teardown_concurrency)
     ->Threads(1)

@@ -24,6 +24,7 @@
 #include <faultline/limit/composite.hpp>
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/adaptive.hpp>
+#include <faultline/limit/priority.hpp>
 #include <faultline/limit/headers.hpp>
 #include <faultline/limit/pacer.hpp>
 #include <faultline/limit/refuse.hpp>

@@ -10,6 +10,7 @@
 #include <faultline/limit/headers.hpp>
 #include <faultline/limit/keyed.hpp>
 #include <faultline/limit/pacer.hpp>
+#include <faultline/limit/priority.hpp>
 #include <faultline/limit/token_bucket.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>

@@ -12,9 +12,9 @@
 //     prioritized_limiter<concurrency_limiter> shed(upstream);   // 60 waiters, 1 s at most
 //
 //     auto level = parse_priority(header_value);                 // "critical", "high", ...
-//     if (!level) return reply_400(level.error());               //
-//     priority_error::invalid_priority prioritized_limiter<concurrency_limiter>::ticket t; // lives
-//     as long as the request t.on_ready([&] { asio::post(strand, [&] { timer.cancel(); }); });
+//     if (!level) return reply_400(level.error());               // invalid_priority
+//     prioritized_limiter<concurrency_limiter>::ticket t;        // lives as long as the request
+//     t.on_ready([&] { asio::post(strand, [&] { timer.cancel(); }); });
 //     switch (shed.acquire(t, level.value(), clock::now())) {
 //     case ticket_state::admitted: return serve(t.take());       // permit: returns on release
 //     case ticket_state::refused: return reply(refuse(t.result())); // 429 concurrency_exceeded

@@ -1,4 +1,5 @@
 #include "gateway/config.hpp"
+#include "gateway/adaptive.hpp"
 
 #include "common/http_client.hpp"
 
@@ -27,6 +28,15 @@ constexpr std::array<std::pair<failure_mode, std::string_view>, 9> mode_names{{
     {failure_mode::huge_line, "huge_line"},
     {failure_mode::slow, "slow"},
 }};
+
+constexpr std::array<std::pair<adaptive_kind, std::string_view>, 3> adaptive_names{{
+    {adaptive_kind::aimd, "aimd"},
+    {adaptive_kind::vegas, "vegas"},
+    {adaptive_kind::gradient2, "gradient2"},
+}};
+
+// The longest any time limit may be: a day.
+constexpr std::int64_t max_millis = 86'400'000;
 
 template <class T>
 const T* find_by(const std::vector<T>& v, std::string_view name, std::string T::*member) {
@@ -58,6 +68,21 @@ bool from_string(std::string_view s, failure_mode& out) noexcept {
     for (const auto& [mode, name] : mode_names)
         if (name == s) {
             out = mode;
+            return true;
+        }
+    return false;
+}
+
+std::string_view to_string(adaptive_kind k) noexcept {
+    for (const auto& [kind, name] : adaptive_names)
+        if (kind == k) return name;
+    return "off";
+}
+
+bool from_string(std::string_view s, adaptive_kind& out) noexcept {
+    for (const auto& [kind, name] : adaptive_names)
+        if (name == s) {
+            out = kind;
             return true;
         }
     return false;
@@ -246,6 +271,16 @@ std::string validate(const gateway_config& c) {
             return "channel '" + ch.name + "': connect_timeout_ms must be positive";
         if (ch.max_idle_connections > 1024)
             return "channel '" + ch.name + "': max_idle_connections must be at most 1024";
+        for (const auto& [t, what] : {std::pair{&ch.first_token_timeout, "first_token_timeout_ms"},
+                                      std::pair{&ch.idle_timeout, "idle_timeout_ms"},
+                                      std::pair{&ch.total_timeout, "total_timeout_ms"}})
+            if (*t && (t->value().count() <= 0 || t->value().count() > max_millis))
+                return "channel '" + ch.name + "': " + what +
+                       " must be 1..86400000 (a day); leave it out for the gateway's own";
+        if (ch.first_token_timeout && ch.total_timeout && ch.first_token_timeout > ch.total_timeout)
+            return "channel '" + ch.name +
+                   "': first_token_timeout_ms must not exceed total_timeout_ms";
+        if (std::string why = check_adaptive(ch); !why.empty()) return why;
     }
     seen.clear();
     for (const auto& m : c.models) {
@@ -309,8 +344,14 @@ public:
     }
     void millis(std::string_view name, std::chrono::milliseconds& out) {
         std::uint64_t v = static_cast<std::uint64_t>(out.count());
-        uint(name, v, 86'400'000);
+        uint(name, v, max_millis);
         out = std::chrono::milliseconds(static_cast<std::int64_t>(v));
+    }
+    /// A time limit that is none when absent (`validate` refuses 0).
+    void millis(std::string_view name, std::optional<std::chrono::milliseconds>& out) {
+        std::uint64_t v = std::uint64_t(-1);
+        uint(name, v, max_millis);
+        if (v != std::uint64_t(-1)) out = std::chrono::milliseconds(static_cast<std::int64_t>(v));
     }
     void boolean(std::string_view name, bool& out) {
         if (const json::value* v = take(name)) {
@@ -499,6 +540,18 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
         o.millis("connect_timeout_ms", ch.connect_timeout);
         o.number("max_idle_connections", ch.max_idle_connections, 1024);
         o.boolean("pass_cuts", ch.pass_cuts);
+        o.millis("first_token_timeout_ms", ch.first_token_timeout);
+        o.millis("idle_timeout_ms", ch.idle_timeout);
+        o.millis("total_timeout_ms", ch.total_timeout);
+        std::string adaptive = "off";
+        o.string("adaptive_concurrency", adaptive);
+        if (o.ok() && adaptive != "off" && !from_string(adaptive, ch.adaptive))
+            o.fail_member("adaptive_concurrency", "must be one of aimd, vegas, gradient2, off");
+        o.uint("min_concurrency", ch.min_concurrency, 1'000'000);
+        o.uint("initial_concurrency", ch.initial_concurrency, 1'000'000);
+        o.uint("max_concurrency", ch.max_concurrency, 1'000'000);
+        o.millis("adaptive_window_ms", ch.adaptive_window);
+        o.uint("adaptive_min_samples", ch.adaptive_min_samples, 1'000'000);
         o.finish();
         c.channels.push_back(std::move(ch));
     });

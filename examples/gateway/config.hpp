@@ -72,7 +72,15 @@ enum class failure_mode {
 [[nodiscard]] std::string_view to_string(failure_mode m) noexcept;
 [[nodiscard]] bool from_string(std::string_view s, failure_mode& out) noexcept;
 
-/// One simulated upstream channel.
+/// How a channel's in-flight limit adapts to the latency it observes
+/// (`faultline::limit::adaptive_limiter` with one of its policies); `off`: no adaptive limit.
+enum class adaptive_kind { off, aimd, vegas, gradient2 };
+
+/// The kind's name ("gradient2"), and back ("off" is no kind a configuration names). Thread-safe.
+[[nodiscard]] std::string_view to_string(adaptive_kind k) noexcept;
+[[nodiscard]] bool from_string(std::string_view s, adaptive_kind& out) noexcept;
+
+/// One upstream channel (simulated, or at a URL).
 struct channel_config {
     std::string name;
     failure_mode mode = failure_mode::none;
@@ -109,6 +117,29 @@ struct channel_config {
     /// ending it with an error chunk: a proxy that does not read SSE, as some gateways are.
     /// Simulated `cutoff` channels behave so.
     bool pass_cuts = false;
+
+    /// Time limits of a call to this channel; none: the gateway's (`upstream_timeout` for the
+    /// first two, `streaming_timeout` for a stream's whole time). A first token missed is a
+    /// retryable `upstream_timeout` that fails over to the next channel; the others end a
+    /// stream already relaying with an error chunk (README, "Per-channel time limits").
+    /// From sending the request to the response head, and for a stream to its first content
+    /// event (the gateway holds its own head until then).
+    std::optional<std::chrono::milliseconds> first_token_timeout;
+    /// Longest quiet between upstream bytes once the head came.
+    std::optional<std::chrono::milliseconds> idle_timeout;
+    /// From sending the request to the end of the answer (stream included).
+    std::optional<std::chrono::milliseconds> total_timeout;
+
+    /// An adaptive in-flight limit towards this channel: a call it refuses skips the channel.
+    adaptive_kind adaptive = adaptive_kind::off;
+    /// Its bounds and start; 0: the policy's default (clamped into [min, max]).
+    std::uint64_t min_concurrency = 0;
+    std::uint64_t initial_concurrency = 0;
+    std::uint64_t max_concurrency = 0;
+    /// How long the limiter gathers completions before the policy moves the limit, and how
+    /// many it needs at least (`faultline::limit::adaptive_options`).
+    std::chrono::milliseconds adaptive_window{1000};
+    std::uint64_t adaptive_min_samples = 10;
 };
 
 /// A model and the channels that serve it, in failover order.

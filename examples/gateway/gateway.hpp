@@ -20,9 +20,11 @@
 //  - takes in-flight permits (key, user) and rate limits (requests and tokens per minute at the
 //    key, user and upstream levels, all or nothing), answering 429 with `Retry-After`,
 //    `retry-after-ms` and `x-ratelimit-*`, and the level in the message;
-//  - picks a channel whose circuit breaker is closed (round robin over the model's channels),
-//    fails over to the next when one fails retryably, and answers 503 no_available_channel with
-//    `Retry-After` when every breaker is open;
+//  - picks a channel whose circuit breaker is closed (round robin over the model's channels)
+//    and whose adaptive concurrency limit, if it has one, admits another call; fails over to the
+//    next when one fails retryably (a missed per-channel first-token time limit included), and
+//    answers 503 no_available_channel with `Retry-After` when every breaker is open (503
+//    overloaded when every channel is at its adaptive limit);
 //  - classifies upstream errors in any dialect and answers with the taxonomy's status, type and
 //    code; 5xx messages are redacted and carry an `event_id` that the log line repeats with the
 //    real cause (references 001/002); an upstream 429 passes through with its Retry-After;
@@ -49,7 +51,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace examples::gateway {
 
@@ -73,6 +77,14 @@ struct stats {
     std::uint64_t upstream_connections = 0;
     /// Requests whose client went away before the answer ended (their upstream calls cancelled).
     std::uint64_t abandoned = 0;
+};
+
+/// A channel's adaptive concurrency limit (`adaptive_concurrency`), now. A plain value.
+struct adaptive_stats {
+    std::string channel;
+    std::uint64_t limit = 0;     ///< Calls it admits in flight at once now.
+    std::uint64_t in_flight = 0; ///< Calls in flight now.
+    std::uint64_t refused = 0;   ///< Calls that skipped the channel at its limit so far.
 };
 
 /// Behaviour injected into a server.
@@ -107,6 +119,10 @@ public:
 
     /// The counters so far. Thread-safe.
     [[nodiscard]] stats snapshot() const noexcept;
+
+    /// The adaptive concurrency limits of the channels that have one, in configuration order.
+    /// Thread-safe.
+    [[nodiscard]] std::vector<adaptive_stats> adaptive_limits() const;
 
     /// The configuration in force. Thread-safe.
     [[nodiscard]] const gateway_config& config() const noexcept;

@@ -151,5 +151,11 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(st.rate_limited),
                      static_cast<unsigned long long>(st.client_errors),
                      static_cast<unsigned long long>(st.server_errors));
+    if (!quiet)
+        for (const gw::adaptive_stats& a : server->adaptive_limits())
+            std::fprintf(stderr, "%s: channel %s adaptive limit %llu (%llu calls refused at it)\n",
+                         program.data(), a.channel.c_str(),
+                         static_cast<unsigned long long>(a.limit),
+                         static_cast<unsigned long long>(a.refused));
     return 0;
 }

@@ -1,3 +1,4 @@
+#include "gateway/adaptive.hpp"
 #include "gateway/channel.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/upstream.hpp"
@@ -389,8 +390,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                 s.channels.push_back(config.find_channel(name));
             models.emplace(m.id, std::move(s));
         }
-        for (const auto& ch : config.channels)
+        for (const auto& ch : config.channels) {
             calls.emplace(ch.name, 0);
+            if (auto limit = channel_concurrency::make(
+                    ch, ch.total_timeout.value_or(config.streaming_timeout), options.clock()))
+                adaptive.emplace(ch.name, std::move(limit));
+        }
     }
 
     gateway_config config;
@@ -401,6 +406,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     channel_clients channels;
     std::unordered_map<std::string, model_state> models;
     std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
+    std::unordered_map<std::string, std::unique_ptr<channel_concurrency>> adaptive;
     std::atomic<std::uint64_t> ids{0};
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
@@ -482,12 +488,35 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         bool keep_alive = false;
         std::optional<faultline::error> failed_with; // none: the stream completed
         bool upstream_fault = false; // the failure was the upstream's (counts against its breaker)
+        // A time limit passed before anything reached the client (its head held for the first
+        // token): the call's failure, which the next channel may still answer.
+        std::optional<faultline::failure> unsent;
     };
-    net::awaitable<stream_outcome> stream(beast::tcp_stream& s,
-                                          const http::request<http::string_body>& req,
-                                          channel_call& up, bool pass_cuts,
-                                          const header_list& headers, const std::string& request_id,
-                                          std::uint64_t& completion);
+    // One call's time limits, from the channel's own or the gateway's.
+    struct call_limits {
+        clock::time_point head;                       // the response head by then
+        milliseconds idle;                            // longest quiet once the head came
+        clock::time_point total;                      // the whole call by then (max: none)
+        std::optional<clock::time_point> first_token; // a stream's first content by then
+    };
+    call_limits limits_of(const channel_config& ch, clock::time_point start) const {
+        call_limits l;
+        l.total = ch.total_timeout ? start + *ch.total_timeout : clock::time_point::max();
+        l.head =
+            std::min(start + ch.first_token_timeout.value_or(config.upstream_timeout), l.total);
+        l.idle = ch.idle_timeout.value_or(config.upstream_timeout);
+        if (ch.first_token_timeout) l.first_token = start + *ch.first_token_timeout;
+        return l;
+    }
+    // The channel's adaptive concurrency limit; null when it has none.
+    channel_concurrency* adaptive_limit(const channel_config& ch) const {
+        const auto it = adaptive.find(ch.name);
+        return it == adaptive.end() ? nullptr : it->second.get();
+    }
+    net::awaitable<stream_outcome>
+    stream(beast::tcp_stream& s, const http::request<http::string_body>& req, channel_call& up,
+           bool pass_cuts, const header_list& headers, const std::string& request_id,
+           std::uint64_t& completion, const channel_config& ch, const call_limits& limits);
     // The 429 for a refused admission, the level named in the message.
     reply limit_reply(const admission& a, const std::string& prefix) const;
 
@@ -978,14 +1007,15 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     // and user levels are charged once per request, with the first channel that admits it; each
     // further channel only at its own level.
     const std::string completion_id = "chatcmpl-" + id.substr(0, 24);
-    const call_info call{model_id,         cr.stream,
-                         cr.prompt_tokens, cr.max_tokens,
-                         completion_id,    static_cast<std::int64_t>(std::time(nullptr)),
-                         false};
+    const call_info call{
+        model_id,      cr.stream,     cr.prompt_tokens,
+        cr.max_tokens, completion_id, static_cast<std::int64_t>(std::time(nullptr)),
+        false};
     const std::size_t n = ms.channels.size();
     std::optional<faultline::failure> last;
     std::string last_channel;
     std::optional<admission> channel_refusal;
+    std::optional<faultline::limit::decision> adaptive_refusal;
     header_list limit_headers;
     bool charged = false; // key and user levels hold this request's estimate
     const auto refund_request = [&](std::uint64_t tokens) {
@@ -999,6 +1029,19 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         // The first channel's breaker admitted the call inside pick(); ask the others here.
         if (k != 0 && breaker.try_acquire(options.clock())) continue;
         const channel_config& ch = *ms.channels[ci];
+        // The channel's adaptive limit first: a channel at it is skipped before any rate
+        // limit is charged for it.
+        channel_concurrency::slot slot;
+        if (channel_concurrency* cc = adaptive_limit(ch)) {
+            slot = cc->try_acquire(options.clock());
+            if (!slot) {
+                breaker.record_neutral(options.clock());
+                log("adaptive limit channel=" + ch.name + " event_id=" + id + " at " +
+                    std::to_string(slot.refusal().limit) + " in flight: skipped");
+                adaptive_refusal = slot.refusal();
+                continue;
+            }
+        }
         if (config.limits_enabled) {
             const limit_scope scope{charged ? nullptr : &key, charged ? nullptr : user, &ch};
             admission a = options.limiter->acquire(scope, estimate, options.clock());
@@ -1023,6 +1066,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
         if (last) count.failovers.fetch_add(1, std::memory_order_relaxed);
         const clock::time_point call_start = clock::now();
+        const call_limits cl = limits_of(ch, call_start);
         std::string mapped; // the body with the upstream's name for the model
         if (!ch.upstream_model.empty()) mapped = with_model(req.body(), ch.upstream_model);
         std::unique_ptr<channel_call> up = channels.open(
@@ -1033,17 +1077,18 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         // The channel's answer, judged by the library's one rule; a stream's events are judged
         // by the relay as they pass.
         faultline::exchange_options xo;
-        xo.head_timeout = config.upstream_timeout;
+        xo.head_timeout = std::chrono::duration_cast<milliseconds>(cl.head - call_start);
         faultline::exchange<sse::null_monitor_handler, clock> x(call_start, xo);
-        std::error_code transport = co_await up->head(call_start + config.upstream_timeout);
+        std::error_code transport = co_await up->head(cl.head);
         const clock::time_point head_at = clock::now();
         if (transport == std::error_code(make_error_code(beast::error::timeout)))
             if (std::error_code own = x.check(head_at)) transport = own;
         const bool relayed = cr.stream && !transport && up->status() == 200;
         if (!transport && !x.head(up->status(), up->headers(), head_at) && !relayed) {
-            // The whole body, each piece within `upstream_timeout` of the one before.
+            // The whole body, each piece within the idle limit of the one before.
             for (;;) {
-                const body_piece piece = co_await up->next(clock::now() + config.upstream_timeout);
+                const body_piece piece =
+                    co_await up->next(std::min(clock::now() + cl.idle, cl.total));
                 if (piece.ec || piece.end || piece.bytes.empty()) {
                     transport = piece.bytes.empty() && !piece.end && !piece.ec
                                     ? std::error_code(make_error_code(beast::error::timeout))
@@ -1056,14 +1101,25 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         std::optional<faultline::failure> failed;
         if (!relayed || !x.head_received()) {
             failed = x.finish(transport, clock::now()).failure;
-            if (failed && !x.head_received())
+            if (failed && !x.head_received()) {
+                if (failed->code == faultline::error::upstream_timeout &&
+                    (ch.first_token_timeout || ch.total_timeout))
+                    failed->message =
+                        "No response head within " +
+                        std::to_string(
+                            std::chrono::duration_cast<milliseconds>(cl.head - call_start)
+                                .count()) +
+                        (ch.total_timeout && cl.head == cl.total ? " ms (total_timeout_ms)."
+                                                                 : " ms (first_token_timeout_ms).");
                 failed->message = "Channel " + ch.name + ": " + failed->message;
+            }
         }
         if (watch.gone) {
             // The client went away: its permits and reservations go first, then the upstream
             // connection closes (so the upstream sees the cancel after they are free).
             count.abandoned.fetch_add(1, std::memory_order_relaxed);
             breaker.record_neutral(options.clock());
+            slot.complete(completion::ignored, options.clock());
             log("client went away event_id=" + id + ": the call to channel " + ch.name +
                 " was cancelled");
             permits = {};
@@ -1074,7 +1130,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             co_return false;
         }
         if (!failed) {
-            header_list headers = std::move(limit_headers);
+            header_list headers = limit_headers;
             headers.emplace_back("x-faultline-channel", ch.name);
             if (!last_channel.empty()) headers.emplace_back("x-faultline-failover", last_channel);
             std::uint64_t completion = 0;
@@ -1083,35 +1139,48 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                 const bool pass_cuts =
                     ch.pass_cuts || (ch.url.empty() && ch.mode == failure_mode::cutoff);
                 const stream_outcome o =
-                    co_await stream(s, req, *up, pass_cuts, headers, id, completion);
-                keep = o.keep_alive;
-                if (watch.gone) {
-                    count.abandoned.fetch_add(1, std::memory_order_relaxed);
-                    log("client went away event_id=" + id + " during its stream from channel " +
-                        ch.name);
+                    co_await stream(s, req, *up, pass_cuts, headers, id, completion, ch, cl);
+                if (o.unsent) {
+                    failed = o.unsent; // nothing reached the client: the next channel may answer
+                } else {
+                    keep = o.keep_alive;
+                    if (watch.gone) {
+                        count.abandoned.fetch_add(1, std::memory_order_relaxed);
+                        log("client went away event_id=" + id + " during its stream from channel " +
+                            ch.name);
+                    }
+                    // A stream counts for or against its channel once it is over: an upstream
+                    // that fails mid-stream must open its breaker like one that fails at once.
+                    if (!o.failed_with) {
+                        breaker.record_success(options.clock());
+                        slot.complete(completion::success, options.clock());
+                    } else if (o.upstream_fault && !watch.gone) {
+                        breaker.record_failure(options.clock(), *o.failed_with);
+                        slot.complete(completion_of(faultline::info(*o.failed_with).cat),
+                                      options.clock());
+                    } else {
+                        breaker.record_neutral(options.clock());
+                        slot.complete(completion::ignored, options.clock());
+                    }
                 }
-                // A stream counts for or against its channel once it is over: an upstream that
-                // fails mid-stream must open its breaker like one that fails at once.
-                if (!o.failed_with)
-                    breaker.record_success(options.clock());
-                else if (o.upstream_fault && !watch.gone)
-                    breaker.record_failure(options.clock(), *o.failed_with);
-                else
-                    breaker.record_neutral(options.clock());
             } else {
                 breaker.record_success(options.clock());
+                slot.complete(completion::success, options.clock());
                 completion = completion_tokens_of(x.body());
                 reply r{200, std::string(x.body()), std::move(headers)};
                 keep = co_await send(s, req, r, id);
             }
-            const std::uint64_t used = cr.prompt_tokens + completion;
-            cr.spend.settle(used);
-            if (config.limits_enabled && estimate > used)
-                options.limiter->refund({&key, user, &ch}, 0, estimate - used, options.clock());
-            co_return keep;
+            if (!failed) {
+                const std::uint64_t used = cr.prompt_tokens + completion;
+                cr.spend.settle(used);
+                if (config.limits_enabled && estimate > used)
+                    options.limiter->refund({&key, user, &ch}, 0, estimate - used, options.clock());
+                co_return keep;
+            }
         }
         faultline::failure& f = *failed;
         breaker.record(f, options.clock());
+        slot.complete(completion_of(f.cat), options.clock());
         // The channel was called (its request counts); the tokens were not used there.
         if (config.limits_enabled)
             options.limiter->refund({nullptr, nullptr, &ch}, 0, estimate, options.clock());
@@ -1132,6 +1201,18 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     } else if (channel_refusal) {
         r = limit_reply(*channel_refusal, "upstream-level limit: every channel of model '" +
                                               model_id + "' is at its limit. ");
+    } else if (adaptive_refusal) {
+        // The upstreams are at the load they take now: the gateway's own overload, as its
+        // connection limit answers it.
+        r = error_reply(faultline::error::overloaded,
+                        "Every channel of model " + model_id +
+                            " is at its adaptive concurrency limit. Retry shortly.",
+                        id);
+        restatus(r, 503);
+        const auto h = faultline::limit::retry_after_headers(adaptive_refusal->retry_after);
+        r.headers.insert(r.headers.end(), h.begin(), h.end());
+        log("overloaded model=" + model_id + " event_id=" + id +
+            ": every channel at its adaptive limit");
     } else {
         const auto wait = ms.pool->retry_after(options.clock());
         r = error_reply(faultline::error::no_available_channel,
@@ -1150,9 +1231,8 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
 net::awaitable<server::impl::stream_outcome>
 server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
                      channel_call& up, bool pass_cuts, const header_list& headers,
-                     const std::string& id, std::uint64_t& completion) {
-    count.streams.fetch_add(1, std::memory_order_relaxed);
-    counted(200);
+                     const std::string& id, std::uint64_t& completion, const channel_config& ch,
+                     const call_limits& limits) {
     http::response<http::empty_body> res{http::status::ok, 11};
     res.set(http::field::server, "faultline-gateway");
     res.set(http::field::content_type, "text/event-stream");
@@ -1164,9 +1244,22 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     res.keep_alive(req.keep_alive());
     res.chunked(true);
     http::response_serializer<http::empty_body> sr{res};
-    s.expires_after(std::chrono::seconds(30));
     stream_outcome result;
-    if (auto [ec, n] = co_await http::async_write_header(s, sr, nothrow); ec) co_return result;
+    // With a first-token limit the head waits for the first content event: until then the
+    // client has seen nothing, and a channel that misses it can be replaced by the next.
+    const bool hold_head = limits.first_token.has_value();
+    bool head_sent = false;
+    const auto send_head = [&]() -> net::awaitable<bool> {
+        if (head_sent) co_return true;
+        head_sent = true;
+        count.streams.fetch_add(1, std::memory_order_relaxed);
+        counted(200);
+        s.expires_after(std::chrono::seconds(30));
+        auto [ec, n] = co_await http::async_write_header(s, sr, nothrow);
+        (void)n;
+        co_return !ec;
+    };
+    if (!hold_head && !co_await send_head()) co_return result;
 
     std::string out;
     sse::writer w(out);
@@ -1182,6 +1275,10 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
 
     const auto flush = [&]() -> net::awaitable<bool> {
         if (out.empty()) co_return true;
+        if (!head_sent) {
+            if (m.content_events() == 0 && !m.handler().finished) co_return true; // held
+            if (!co_await send_head()) co_return false;
+        }
         s.expires_after(std::chrono::seconds(30));
         const auto chunk = http::make_chunk(net::buffer(out));
         auto [ec, n] = co_await net::async_write(s, chunk, nothrow);
@@ -1206,12 +1303,16 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
 
-    const clock::time_point deadline = clock::now() + config.streaming_timeout;
+    const clock::time_point deadline = limits.total != clock::time_point::max()
+                                           ? limits.total
+                                           : clock::now() + config.streaming_timeout;
     clock::time_point last_write = clock::now(), last_piece = clock::now();
     bool ended = false; // an error chunk or the terminator was written
     while (!ended) {
-        const clock::time_point wake = std::min(
-            {last_write + config.heartbeat, deadline, last_piece + config.upstream_timeout});
+        const bool awaiting_first = limits.first_token && m.content_events() == 0;
+        clock::time_point wake = std::min(deadline, last_piece + limits.idle);
+        if (head_sent) wake = std::min(wake, last_write + config.heartbeat);
+        if (awaiting_first) wake = std::min(wake, *limits.first_token);
         const body_piece piece = co_await up.next(wake);
         clock::time_point now = clock::now();
         if (piece.ec || piece.end) {
@@ -1222,22 +1323,40 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         if (piece.bytes.empty()) {
             // The upstream was quiet until `wake`. (The stream's time limit is checked here,
             // while it waits: a stream whose bytes keep flowing is not cut mid-line by it.)
+            std::optional<faultline::error> timed_out;
+            std::string why;
+            bool upstream = true;
             if (now >= deadline) {
-                own_error(faultline::error::stream_timeout,
-                          "The stream exceeded the gateway's streaming time limit of " +
-                              std::to_string(config.streaming_timeout.count()) +
-                              " ms (streaming_timeout). Raise it for long generations.",
-                          false);
-                ended = true;
-            } else if (now >= last_piece + config.upstream_timeout) {
-                own_error(faultline::error::upstream_timeout,
-                          "The upstream sent nothing for " +
-                              std::to_string(config.upstream_timeout.count()) + " ms.",
-                          true);
-                ended = true;
-            } else if (now >= last_write + config.heartbeat) {
+                timed_out = faultline::error::stream_timeout;
+                why = ch.total_timeout
+                          ? "The call exceeded channel " + ch.name + "'s time limit of " +
+                                std::to_string(ch.total_timeout->count()) +
+                                " ms (total_timeout_ms)."
+                          : "The stream exceeded the gateway's streaming time limit of " +
+                                std::to_string(config.streaming_timeout.count()) +
+                                " ms (streaming_timeout). Raise it for long generations.";
+                upstream = false;
+            } else if (awaiting_first && now >= *limits.first_token) {
+                timed_out = faultline::error::upstream_timeout;
+                why = "Channel " + ch.name + " sent no content within " +
+                      std::to_string(ch.first_token_timeout->count()) +
+                      " ms (first_token_timeout_ms).";
+            } else if (now >= last_piece + limits.idle) {
+                timed_out = faultline::error::upstream_timeout;
+                why = "The upstream sent nothing for " + std::to_string(limits.idle.count()) +
+                      (ch.idle_timeout ? " ms (idle_timeout_ms)." : " ms.");
+            } else if (head_sent && now >= last_write + config.heartbeat) {
                 w.heartbeat();
                 last_write = now;
+            }
+            if (timed_out && !head_sent) {
+                // Nothing reached the client: the call fails as a whole, and may fail over.
+                result.unsent = faultline::to_failure(make_error_code(*timed_out), why);
+                co_return result;
+            }
+            if (timed_out) {
+                own_error(*timed_out, why, upstream);
+                ended = true;
             }
             if (!co_await flush()) co_return result;
             continue;
@@ -1304,6 +1423,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             // terminator and no error (reference 000, "streaming response cuts off").
             count.stream_errors.fetch_add(1, std::memory_order_relaxed);
             log("stream event_id=" + id + " cut without a terminator (pass_cuts)");
+            if (!co_await send_head()) co_return result;
             beast::error_code ignored;
             s.socket().shutdown(tcp::socket::shutdown_both, ignored);
             s.close();
@@ -1321,6 +1441,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         log(std::string(req.method_string()) + " " + std::string(req.target()) + " 200 stream " +
             std::string(failed_with ? faultline::to_string(*failed_with) : "done") +
             " events=" + std::to_string(m.events()) + " id=" + id);
+    if (!co_await send_head()) co_return result;
     s.expires_after(std::chrono::seconds(30));
     const auto last_chunk = http::make_chunk_last();
     auto [ec, n] = co_await net::async_write(s, last_chunk, nothrow);
@@ -1380,6 +1501,14 @@ stats server::snapshot() const noexcept {
             get(impl_->read_timeouts),
             impl_->channels.connections_opened(),
             get(c.abandoned)};
+}
+
+std::vector<adaptive_stats> server::adaptive_limits() const {
+    std::vector<adaptive_stats> out;
+    for (const auto& ch : impl_->config.channels)
+        if (const channel_concurrency* cc = impl_->adaptive_limit(ch))
+            out.push_back({ch.name, cc->limit(), cc->in_flight(), cc->refused()});
+    return out;
 }
 
 const gateway_config& server::config() const noexcept {

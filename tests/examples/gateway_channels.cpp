@@ -52,13 +52,6 @@ gw::gateway_config config_of(std::vector<gw::channel_config> channels,
     return c;
 }
 
-gw::channel_config channel(std::string name, gw::failure_mode mode = gw::failure_mode::none) {
-    gw::channel_config ch;
-    ch.name = std::move(name);
-    ch.mode = mode;
-    return ch;
-}
-
 // An upstream at a URL: the first `held` calls it reads and holds until `release()`, then
 // sends each `answer` as raw bytes (an event stream's head and first bytes, say) and keeps the
 // connection open until it is destroyed; later calls get a completion at once. Destroying it

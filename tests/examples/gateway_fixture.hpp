@@ -75,6 +75,15 @@ inline gw::gateway_config test_config() {
     return c;
 }
 
+/// A channel named `name` that the simulator answers in `mode`.
+inline gw::channel_config channel(std::string name,
+                                  gw::failure_mode mode = gw::failure_mode::none) {
+    gw::channel_config c;
+    c.name = std::move(name);
+    c.mode = mode;
+    return c;
+}
+
 /// One response as the test saw it.
 struct response {
     std::error_code ec; ///< Transport error or cut stream.

@@ -24,13 +24,6 @@ using http::verb;
 
 namespace {
 
-gw::channel_config channel(std::string name, gw::failure_mode mode = gw::failure_mode::none) {
-    gw::channel_config c;
-    c.name = std::move(name);
-    c.mode = mode;
-    return c;
-}
-
 // A sim_server on an ephemeral port, run by a thread of its own.
 class sim_fixture {
 public:

@@ -222,6 +222,15 @@ std::string validate(const gateway_config& c) {
     if (c.min_body_bytes_per_second > (std::uint64_t(1) << 30))
         return "min_body_bytes_per_second must be at most 1073741824";
     if (c.body_rate_grace.count() < 0) return "body_rate_grace_ms must not be negative";
+    if (c.shedding.enabled()) {
+        const shedding_config& sh = c.shedding;
+        if (sh.max_in_flight > 1'000'000) return "shedding.max_in_flight must be 0..1000000";
+        if (sh.max_waiters > 1'000'000) return "shedding.max_waiters must be 0..1000000";
+        if (!(sh.shed_start >= 0.0 && sh.shed_start <= 1.0))
+            return "shedding.shed_start must be from 0 to 1";
+        if (sh.max_wait.count() <= 0 || sh.max_wait.count() > max_millis)
+            return "shedding.max_wait_ms must be 1..86400000 (a day)";
+    }
     const auto check_rate = [](const rate_limit& r) {
         return r.per_minute <= 6'000'000'000'000ull && r.burst <= (std::uint64_t(1) << 40);
     };
@@ -353,6 +362,19 @@ public:
         uint(name, v, max_millis);
         if (v != std::uint64_t(-1)) out = std::chrono::milliseconds(static_cast<std::int64_t>(v));
     }
+    /// A number from 0 to 1.
+    void fraction(std::string_view name, double& out) {
+        if (const json::value* v = take(name)) {
+            const double d = v->is_double()  ? v->as_double()
+                             : v->is_int64() ? static_cast<double>(v->as_int64())
+                             : v->is_uint64() ? static_cast<double>(v->as_uint64())
+                                              : -1.0;
+            if (d >= 0.0 && d <= 1.0)
+                out = d;
+            else
+                fail_member(name, "must be a number from 0 to 1");
+        }
+    }
     void boolean(std::string_view name, bool& out) {
         if (const json::value* v = take(name)) {
             if (v->is_bool())
@@ -481,6 +503,13 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
         b.millis("cool_down_ms", cool);
         c.breaker.cool_down = cool;
     });
+    r.object("shedding", [&](object_reader& sh) {
+        sh.uint("max_in_flight", c.shedding.max_in_flight, 1'000'000);
+        sh.number("max_waiters", c.shedding.max_waiters, 1'000'000);
+        sh.fraction("shed_start", c.shedding.shed_start);
+        sh.millis("max_wait_ms", c.shedding.max_wait);
+        sh.boolean("header", c.shedding.header);
+    });
     r.array("users", [&](const json::value& v, const std::string& path) {
         user_config u;
         object_reader o(v, path, why);
@@ -499,6 +528,16 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
         std::uint64_t budget = std::uint64_t(-1);
         o.uint("budget_tokens", budget, std::uint64_t(1) << 62);
         if (budget != std::uint64_t(-1)) k.budget_tokens = budget;
+        std::string level;
+        o.string("priority", level);
+        if (o.ok() && !level.empty()) {
+            // The canonical names only: a configuration says exactly what it means.
+            const auto p = faultline::limit::parse_priority(level);
+            if (!p || faultline::limit::to_string(p.value()) != level)
+                o.fail_member("priority", "must be one of very_low, low, medium, high, critical");
+            else
+                k.priority = p.value();
+        }
         o.finish();
         c.keys.push_back(std::move(k));
     });

@@ -6,6 +6,7 @@
 // (`demo_config()`) or read from JSON (`parse_config`); the README's "Gateway" section documents
 // every member.
 
+#include <faultline/limit/priority.hpp>
 #include <faultline/result.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
 
@@ -52,6 +53,9 @@ struct key_config {
     /// Tokens the key may spend in all; when used up, 429 `spend_limit_exceeded` (not
     /// retryable). None: no budget.
     std::optional<std::uint64_t> budget_tokens;
+    /// Its requests' priority under priority shedding (`gateway_config::shedding`), and the
+    /// highest an `x-priority` header on them may ask for.
+    faultline::limit::priority priority = faultline::limit::priority::medium;
 };
 
 /// How a simulated upstream channel behaves on the calls its `pattern` marks as failing.
@@ -149,6 +153,24 @@ struct model_config {
     std::uint64_t context_tokens = 8192; ///< Prompt estimate + max_tokens above this: 400.
 };
 
+/// Priority shedding in front of the upstreams (`faultline::limit::prioritized_limiter` over a
+/// `concurrency_limiter`): at most `max_in_flight` chat requests are served at once, all models
+/// together; more wait in a bounded queue, and as it fills, lower priorities are refused first
+/// (503 `overloaded`, with `Retry-After`). A request's priority is its key's, or lower when its
+/// `x-priority` header asks for lower (README, "Priority shedding").
+struct shedding_config {
+    /// Requests served at once; 0: no shedding (the other members are then ignored).
+    std::uint64_t max_in_flight = 0;
+    std::size_t max_waiters = 60;    ///< Requests waiting at once, all priorities together.
+    double shed_start = 2.0 / 3.0;   ///< Share of `max_waiters` where `very_low` is refused.
+    std::chrono::milliseconds max_wait{1000}; ///< Longest a request waits before a 503.
+    /// Whether `x-priority` is read (an unknown value is a 400; a value above the key's
+    /// priority is lowered to it). False: the key's priority alone.
+    bool header = true;
+
+    [[nodiscard]] bool enabled() const noexcept { return max_in_flight != 0; }
+};
+
 /// Everything the gateway is configured with. A plain value.
 struct gateway_config {
     std::string host = "127.0.0.1";
@@ -193,6 +215,7 @@ struct gateway_config {
         .half_open_probes = 1,
         .open_on_retry_after = false,
     };
+    shedding_config shedding;
     std::vector<user_config> users;
     std::vector<key_config> keys;
     std::vector<channel_config> channels;

@@ -20,6 +20,9 @@
 //  - takes in-flight permits (key, user) and rate limits (requests and tokens per minute at the
 //    key, user and upstream levels, all or nothing), answering 429 with `Retry-After`,
 //    `retry-after-ms` and `x-ratelimit-*`, and the level in the message;
+//  - under priority shedding (`shedding`), takes one of its slots for the request, waiting in
+//    its bounded queue when all are busy; as the queue fills, lower priorities (the key's, or
+//    lower as `x-priority` asks) are refused first with 503 `overloaded` and `Retry-After`;
 //  - picks a channel whose circuit breaker is closed (round robin over the model's channels)
 //    and whose adaptive concurrency limit, if it has one, admits another call; fails over to the
 //    next when one fails retryably (a missed per-channel first-token time limit included), and
@@ -77,6 +80,11 @@ struct stats {
     std::uint64_t upstream_connections = 0;
     /// Requests whose client went away before the answer ended (their upstream calls cancelled).
     std::uint64_t abandoned = 0;
+    /// Priority shedding (`shedding`): requests that waited in its queue, requests it refused
+    /// (503 overloaded), and requests waiting now.
+    std::uint64_t queued = 0;
+    std::uint64_t shed = 0;
+    std::uint64_t waiting = 0;
 };
 
 /// A channel's adaptive concurrency limit (`adaptive_concurrency`), now. A plain value.

@@ -298,6 +298,7 @@ struct client_watch {
     bool gone = false;            // the client closed or reset the connection
     bool done = false;            // the watch ended
     channel_call* call = nullptr; // the upstream call in progress, if any
+    net::steady_timer* wait = nullptr; // a wait for a slot (priority shedding), if any
     net::steady_timer finished;   // cancelled when the watch ends: what the request awaits
 };
 
@@ -327,6 +328,7 @@ net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffe
     if (ec && ec != net::error::operation_aborted) {
         w->gone = true;
         if (w->call) w->call->cancel();
+        if (w->wait) w->wait->cancel();
     }
     w->done = true;
     w->finished.cancel();
@@ -368,6 +370,18 @@ bool chunked_alone(const http::fields& h) {
 
 } // namespace
 
+// Priority shedding over the slots of `shedding_config::max_in_flight`.
+using shedder = faultline::limit::prioritized_limiter<faultline::limit::concurrency_limiter>;
+
+faultline::limit::priority_options priority_options_of(const shedding_config& c) {
+    faultline::limit::priority_options o;
+    o.max_waiters = c.max_waiters;
+    o.shed_start = c.shed_start;
+    o.max_wait = c.max_wait;
+    o.refusal = faultline::error::overloaded;
+    return o;
+}
+
 struct server::impl : std::enable_shared_from_this<server::impl> {
     impl(net::any_io_executor ex, gateway_config c, server_options o)
         : config(std::move(c))
@@ -377,6 +391,13 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         , budgets(config)
         , channels(ex, config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
+        if (config.shedding.enabled()) {
+            shed_slots = std::make_unique<faultline::limit::concurrency_limiter>(
+                config.shedding.max_in_flight, std::chrono::seconds(1),
+                faultline::error::overloaded);
+            shedding =
+                std::make_unique<shedder>(*shed_slots, priority_options_of(config.shedding));
+        }
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0)
             options.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
@@ -407,11 +428,14 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::unordered_map<std::string, model_state> models;
     std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
     std::unordered_map<std::string, std::unique_ptr<channel_concurrency>> adaptive;
+    // Priority shedding (`config.shedding`); null when off. The slots outlive the shedder.
+    std::unique_ptr<faultline::limit::concurrency_limiter> shed_slots;
+    std::unique_ptr<shedder> shedding;
     std::atomic<std::uint64_t> ids{0};
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
             rate_limited{0}, server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0},
-            failovers{0}, stream_bytes_peak{0}, abandoned{0};
+            failovers{0}, stream_bytes_peak{0}, abandoned{0}, shed{0}, queued{0};
     } count;
     std::atomic<std::size_t> stream_bytes{0}; // held by all relayed streams now
     std::atomic<std::size_t> open_connections{0};
@@ -465,6 +489,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         bool stream = false;
         std::uint64_t prompt_tokens = 0;
         std::uint64_t max_tokens = 0;
+        // Under priority shedding: the key's, or lower as its x-priority header asks.
+        faultline::limit::priority priority = faultline::limit::priority::medium;
         // The key's spend budget holds the estimate until the request ends; settled with the
         // tokens used (mutable: the request is otherwise read-only once prepared).
         mutable spend_budgets::reservation spend;
@@ -483,6 +509,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                                     client_watch& watch);
     net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
                               reply& r, const std::string& request_id);
+    // Priority shedding: a slot for the request in `slot`, after a wait in the queue if need be;
+    // or the 503 refusing it; or nothing with `slot` empty when the client went away meanwhile.
+    net::awaitable<std::optional<reply>> take_slot(const net::any_io_executor& ex,
+                                                   const chat_request& cr,
+                                                   const std::string& request_id,
+                                                   client_watch& watch, shedder::permit& slot);
     // How a relayed stream ended.
     struct stream_outcome {
         bool keep_alive = false;
@@ -561,6 +593,72 @@ reply server::impl::limit_reply(const admission& a, const std::string& prefix) c
     r.body = faultline::render(lr.ec, prefix + lr.message, "", render_opts(false)).body;
     r.headers.push_back(should_retry(faultline::is_retryable(lr.ec)));
     return r;
+}
+
+net::awaitable<std::optional<reply>>
+server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
+                        const std::string& id, client_watch& watch, shedder::permit& slot) {
+    using faultline::limit::ticket_state;
+    const std::string level(faultline::limit::to_string(cr.priority));
+    // The timer is shared with the ticket's callback, which may run after this frame is gone.
+    auto wake = std::make_shared<net::steady_timer>(ex);
+    shedder::ticket t;
+    t.on_ready([wake, ex] { net::post(ex, [wake] { wake->cancel(); }); });
+    const clock::time_point arrived = options.clock();
+    const bool queued = shedding->acquire(t, cr.priority, arrived) == ticket_state::waiting;
+    if (queued) {
+        count.queued.fetch_add(1, std::memory_order_relaxed);
+        log("queued priority=" + level + " key=" + cr.key->id + " event_id=" + id + " waiting=" +
+            std::to_string(shedding->waiting()));
+        watch.wait = wake.get();
+        while (t.state() == ticket_state::waiting && !watch.gone) {
+            // The deadline is on the gateway's clock; the timer only wakes this loop to look.
+            wake->expires_after(std::max<clock::duration>(t.deadline() - options.clock(),
+                                                          milliseconds(1)));
+            (void)co_await wake->async_wait(nothrow);
+            shedding->expire(options.clock());
+        }
+        watch.wait = nullptr;
+        t.cancel(); // the client went away while it waited (nothing if decided)
+    }
+    if (watch.gone) {
+        count.abandoned.fetch_add(1, std::memory_order_relaxed);
+        log("abandoned priority=" + level + " key=" + cr.key->id + " event_id=" + id +
+            ": the client went away while it waited");
+        if (t.state() == ticket_state::admitted) t.take().release(options.clock());
+        co_return std::nullopt;
+    }
+    if (t.state() == ticket_state::admitted) {
+        slot = t.take();
+        if (queued)
+            log("admitted priority=" + level + " key=" + cr.key->id + " event_id=" + id +
+                " waited_ms=" +
+                std::to_string(
+                    std::chrono::duration_cast<milliseconds>(options.clock() - arrived).count()));
+        co_return std::nullopt;
+    }
+    count.shed.fetch_add(1, std::memory_order_relaxed);
+    const faultline::limit::decision& d = t.result();
+    const std::string_view why = faultline::limit::to_string(t.reason());
+    log("shed priority=" + level + " key=" + cr.key->id + " event_id=" + id + " reason=" +
+        std::string(why));
+    reply r = error_reply(
+        faultline::error::overloaded,
+        "The gateway is overloaded: " + std::to_string(d.limit) +
+            " requests in service and more waiting; lower priorities are refused first. This "
+            "request (priority " +
+            level + ") was " +
+            (t.reason() == faultline::limit::refusal_reason::shed
+                 ? std::string("refused on arrival")
+             : t.reason() == faultline::limit::refusal_reason::displaced
+                 ? std::string("pushed out of the queue by a higher priority")
+                 : std::string("not served within the queue's wait limit")) +
+            ". Retry shortly.",
+        id);
+    restatus(r, 503);
+    const auto h = faultline::limit::retry_after_headers(d.retry_after);
+    r.headers.insert(r.headers.end(), h.begin(), h.end());
+    co_return r;
 }
 
 // Runs on the acceptor's strand. Each connection gets a strand of its own: with several threads
@@ -901,6 +999,19 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
         return bad("'messages' must be a non-empty array.", "messages");
     chat_request out;
     out.key = key;
+    out.priority = key->priority;
+    if (config.shedding.enabled() && config.shedding.header)
+        if (const auto h = req.find("x-priority"); h != req.end()) {
+            const auto asked = faultline::limit::parse_priority(
+                std::string_view(h->value().data(), h->value().size()));
+            if (!asked)
+                return error_reply(faultline::error::invalid_request,
+                                   "The x-priority header must be one of very_low, low, medium, "
+                                   "high, critical.",
+                                   id);
+            // A client may lower its priority, never raise it above its key's.
+            out.priority = std::min(asked.value(), key->priority);
+        }
     if (const json::value* v = o.if_contains("stream"); v && !v->is_null()) {
         if (!v->is_bool()) return bad("'stream' must be a boolean.", "stream");
         out.stream = v->as_bool();
@@ -1001,6 +1112,21 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             r.headers.insert(r.headers.end(), lr.headers.begin(), lr.headers.end());
             co_return co_await send(s, req, r, id);
         }
+    }
+    // Priority shedding: a slot held until the answer ends, returned on the gateway's clock.
+    struct returned_at_end {
+        shedder::permit slot;
+        const server_options& options;
+        ~returned_at_end() { slot.release(options.clock()); }
+    } shed_slot{{}, options};
+    if (shedding) {
+        std::optional<reply> refused =
+            co_await take_slot(s.get_executor(), cr, id, watch, shed_slot.slot);
+        if (refused) {
+            reply r = std::move(*refused);
+            co_return co_await send(s, req, r, id);
+        }
+        if (!shed_slot.slot) co_return false; // the client went away while it waited
     }
 
     // Channels: the pool's next healthy one first, then the others in order (failover). The key
@@ -1500,7 +1626,10 @@ stats server::snapshot() const noexcept {
             get(impl_->shed_connections),
             get(impl_->read_timeouts),
             impl_->channels.connections_opened(),
-            get(c.abandoned)};
+            get(c.abandoned),
+            get(c.queued),
+            get(c.shed),
+            impl_->shedding ? impl_->shedding->waiting() : 0};
 }
 
 std::vector<adaptive_stats> server::adaptive_limits() const {

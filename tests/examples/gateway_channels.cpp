@@ -6,6 +6,7 @@
 
 #include "gateway/adaptive.hpp"
 #include "gateway_fixture.hpp"
+#include "holding_upstream.hpp"
 
 #include <faultline/envelope.hpp>
 
@@ -51,100 +52,6 @@ gw::gateway_config config_of(std::vector<gw::channel_config> channels,
     c.models = std::move(models);
     return c;
 }
-
-// An upstream at a URL: the first `held` calls it reads and holds until `release()`, then
-// sends each `answer` as raw bytes (an event stream's head and first bytes, say) and keeps the
-// connection open until it is destroyed; later calls get a completion at once. Destroying it
-// releases whatever it still holds.
-class holding_upstream {
-public:
-    holding_upstream(int held, std::string answer)
-        : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0})
-        , release_(released_.get_future().share())
-        , close_(closing_.get_future().share())
-        , thread_([this, held, answer = std::move(answer)] { serve(held, answer); }) {}
-    ~holding_upstream() {
-        release();
-        closing_.set_value();
-        stopping_ = true;
-        beast::error_code ec;
-        tcp::socket poke(io_); // wakes the accept still waiting
-        poke.connect(acceptor_.local_endpoint(), ec);
-        thread_.join();
-    }
-    holding_upstream(const holding_upstream&) = delete;
-    holding_upstream& operator=(const holding_upstream&) = delete;
-
-    [[nodiscard]] std::string url() const {
-        return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/v1";
-    }
-    /// Waits (10 s at most) until `n` calls are held.
-    [[nodiscard]] bool wait_held(int n) {
-        std::unique_lock lock(m_);
-        return cv_.wait_for(lock, 10s, [&] { return reached_ >= n; });
-    }
-    void release() {
-        std::call_once(once_, [this] { released_.set_value(); });
-    }
-
-private:
-    void serve(int held, const std::string& answer) {
-        std::vector<std::thread> holders;
-        for (int i = 0;; ++i) {
-            auto s = std::make_shared<tcp::socket>(io_);
-            beast::error_code ec;
-            acceptor_.accept(*s, ec);
-            if (ec || stopping_) break;
-            if (i < held) {
-                holders.emplace_back([this, s, answer] {
-                    beast::flat_buffer b;
-                    http::request<http::string_body> req;
-                    beast::error_code rec;
-                    http::read(*s, b, req, rec);
-                    {
-                        const std::lock_guard lock(m_);
-                        ++reached_;
-                    }
-                    cv_.notify_all();
-                    release_.wait();
-                    net::write(*s, net::buffer(answer), rec);
-                    close_.wait();
-                });
-                continue;
-            }
-            beast::flat_buffer b;
-            http::request<http::string_body> req;
-            http::read(*s, b, req, ec);
-            http::response<http::string_body> res{http::status::ok, 11};
-            res.set(http::field::content_type, "application/json");
-            res.body() = R"({"id":"c","object":"chat.completion","choices":[]})";
-            res.keep_alive(false);
-            res.prepare_payload();
-            http::write(*s, res, ec);
-        }
-        for (auto& t : holders)
-            t.join();
-    }
-
-    net::io_context io_;
-    tcp::acceptor acceptor_;
-    std::promise<void> released_;
-    std::shared_future<void> release_;
-    std::promise<void> closing_;
-    std::shared_future<void> close_;
-    std::atomic<bool> stopping_{false};
-    std::once_flag once_;
-    std::mutex m_;
-    std::condition_variable cv_;
-    int reached_ = 0;
-    std::thread thread_;
-};
-
-const std::string completion_json = R"({"id":"c","object":"chat.completion","choices":[]})";
-const std::string json_answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                "Content-Length: " +
-                                std::to_string(completion_json.size()) +
-                                "\r\nConnection: close\r\n\r\n" + completion_json;
 
 const gw::adaptive_stats& limit_of(const std::vector<gw::adaptive_stats>& all,
                                    std::string_view channel) {

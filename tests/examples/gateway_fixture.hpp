@@ -19,13 +19,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <ostream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 // Boost.Test prints the values of failed checks through these (found by ADL).
@@ -114,12 +117,17 @@ struct any_line_handler {
     void on_fragment(const faultline::sse::event_fragment&, faultline::sse::event_kind) noexcept {}
 };
 
-/// Sends one request over `conn` and reads the whole response.
+/// Header fields to add to a request.
+using extra_fields = std::vector<std::pair<std::string, std::string>>;
+
+/// Sends one request over `conn` (with `extra` header fields) and reads the whole response.
 inline net::awaitable<response> exchange(examples::http_connection& conn, http::verb method,
                                          std::string target, std::string_view key,
-                                         std::string body) {
+                                         std::string body, extra_fields extra = {}) {
     response out;
     auto req = conn.make_request(method, target, key, std::move(body));
+    for (const auto& [name, value] : extra)
+        req.set(name, value);
     bool streaming = false;
     faultline::sse::monitor<any_line_handler> monitor(std::chrono::steady_clock::now());
     examples::exchange_options eo;
@@ -209,8 +217,11 @@ public:
             o.clock = [this] { return base_ + std::chrono::nanoseconds(offset_ns_.load()); };
         o.seed = 42;
         o.log = [this](std::string_view line) {
-            const std::lock_guard lock(log_mutex_);
-            log_.emplace_back(line);
+            {
+                const std::lock_guard lock(log_mutex_);
+                log_.emplace_back(line);
+            }
+            logged_.notify_all();
         };
         if (limiter) o.limiter = std::move(limiter);
         server_ = std::make_unique<gw::server>(io_.get_executor(), std::move(config), std::move(o));
@@ -241,9 +252,20 @@ public:
         return log_;
     }
 
+    /// Waits (10 s at most) until `n` log lines contain `needle`; false if they did not.
+    [[nodiscard]] bool wait_log(std::string_view needle, std::size_t n = 1) const {
+        std::unique_lock lock(log_mutex_);
+        return logged_.wait_for(lock, std::chrono::seconds(10), [&] {
+            return static_cast<std::size_t>(std::count_if(
+                       log_.begin(), log_.end(), [&](const std::string& l) {
+                           return l.find(needle) != std::string::npos;
+                       })) >= n;
+        });
+    }
+
     /// One request on a fresh connection, blocking.
     response request(http::verb method, std::string target, std::string_view key,
-                     std::string body = {}) {
+                     std::string body = {}, extra_fields extra = {}) {
         net::io_context io;
         response out;
         net::co_spawn(
@@ -251,14 +273,16 @@ public:
             [&]() -> net::awaitable<void> {
                 examples::http_connection conn(io.get_executor(),
                                                examples::parse_base_url(url()).value());
-                out = co_await exchange(conn, method, std::move(target), key, std::move(body));
+                out = co_await exchange(conn, method, std::move(target), key, std::move(body),
+                                        std::move(extra));
             },
             net::detached);
         io.run();
         return out;
     }
-    response chat(std::string_view key, std::string body) {
-        return request(http::verb::post, "/v1/chat/completions", key, std::move(body));
+    response chat(std::string_view key, std::string body, extra_fields extra = {}) {
+        return request(http::verb::post, "/v1/chat/completions", key, std::move(body),
+                       std::move(extra));
     }
 
 private:
@@ -266,6 +290,7 @@ private:
     std::chrono::steady_clock::time_point base_;
     std::atomic<std::int64_t> offset_ns_{0};
     mutable std::mutex log_mutex_;
+    mutable std::condition_variable logged_;
     std::vector<std::string> log_;
     std::unique_ptr<examples::upstream_sim::sim_server> sim_;
     std::unique_ptr<gw::server> server_;

@@ -66,8 +66,7 @@ void append_labels(std::string& out, labels ls, std::string_view le = {}) {
     out += '}';
 }
 
-void family(std::string& out, std::string_view name, std::string_view type,
-            std::string_view help) {
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n");
     out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
@@ -243,8 +242,9 @@ struct metrics_registry::model_series {
 };
 
 metrics_registry::metrics_registry(const gateway_config& config)
-    : answers_(std::make_unique<
-               std::array<std::atomic<std::uint64_t>, max_status - min_status + 1>[]>(routes))
+    : answers_(
+          std::make_unique<std::array<std::atomic<std::uint64_t>, max_status - min_status + 1>[]>(
+              routes))
     , route_latency_(std::make_unique<latency_histogram[]>(routes)) {
     for (const model_config& m : config.models) {
         auto ms = std::make_unique<model_series>();
@@ -373,9 +373,10 @@ void metrics_registry::render(std::string& out, const scrape& s) const {
         for (const auto& ch : m->channels)
             for (std::size_t i = 0; i < outcomes; ++i)
                 if (const std::uint64_t n = get(ch->calls[i]); n || i == outcome_ok)
-                    sample(out, "faultline_gateway_upstream_calls_total",
-                           {{{"model", m->id}, {"channel", ch->name}, {"outcome", outcome_name(i)}}},
-                           n);
+                    sample(
+                        out, "faultline_gateway_upstream_calls_total",
+                        {{{"model", m->id}, {"channel", ch->name}, {"outcome", outcome_name(i)}}},
+                        n);
 
     family(out, "faultline_gateway_upstream_head_seconds", "histogram",
            "Upstream calls from their start to the response head, by model and channel.");

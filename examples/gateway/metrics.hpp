@@ -90,8 +90,8 @@ class latency_histogram {
 public:
     /// The buckets' upper bounds in seconds (`le`); `+Inf` follows. LLM calls last from
     /// milliseconds (a refusal) to minutes (a long stream).
-    static constexpr std::array<double, 15> bounds{0.005, 0.01, 0.025, 0.05, 0.1,  0.25, 0.5, 1,
-                                                   2.5,   5,    10,    30,   60,   120,  300};
+    static constexpr std::array<double, 15> bounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                   2.5,   5,    10,    30,   60,  120,  300};
 
     void observe(std::chrono::nanoseconds d) noexcept;
 
@@ -179,7 +179,7 @@ private:
     std::unique_ptr<std::array<std::atomic<std::uint64_t>, max_status - min_status + 1>[]> answers_;
     std::unique_ptr<latency_histogram[]> route_latency_;
     std::vector<std::unique_ptr<model_series>> models_;
-    std::unordered_map<std::string_view, model_series*> by_id_; // keys owned by `models_`
+    std::unordered_map<std::string_view, model_series*> by_id_;           // keys owned by `models_`
     std::array<std::array<std::atomic<std::uint64_t>, 4>, 3> refusals_{}; // [level][kind]
 };
 

@@ -192,7 +192,8 @@ exposition parse_exposition(std::string_view text) {
                     le = value;
                 else
                     labels_text += label + "=" + value + ";";
-                if (rest.starts_with(',')) rest.remove_prefix(1);
+                if (rest.starts_with(','))
+                    rest.remove_prefix(1);
                 else if (!rest.starts_with('}')) {
                     fail(line_no, "labels not separated by commas");
                     break;
@@ -209,7 +210,8 @@ exposition parse_exposition(std::string_view text) {
         rest.remove_prefix(1);
         const std::string_view value_text = rest.substr(0, rest.find(' '));
         double value = 0;
-        if (!parse_value(value_text, value)) fail(line_no, "a bad value " + std::string(value_text));
+        if (!parse_value(value_text, value))
+            fail(line_no, "a bad value " + std::string(value_text));
         if (value_text.size() < rest.size()) {
             double timestamp = 0;
             if (!parse_value(rest.substr(value_text.size() + 1), timestamp))
@@ -329,8 +331,7 @@ BOOST_AUTO_TEST_CASE(counters_render_what_was_recorded) {
     m.upstream_head("m", "b", milliseconds(2));
     m.upstream_ok("m", "b", milliseconds(3));
     m.upstream_abandoned("m", "b", milliseconds(4));
-    m.stream_call_ended("m", "b", fl::error::stream_truncated, true, false, false,
-                        milliseconds(5));
+    m.stream_call_ended("m", "b", fl::error::stream_truncated, true, false, false, milliseconds(5));
     m.limit_refused(gw::level::user, gw::limit_kind::rate);
     m.limit_refused(gw::level::user, gw::limit_kind::rate);
     m.limit_refused(gw::level::channel, gw::limit_kind::adaptive);
@@ -596,10 +597,10 @@ BOOST_AUTO_TEST_CASE(metrics_count_exactly_what_happened) {
     BOOST_TEST(calls("sim-failover", "ok-b", "ok") == 1);
     BOOST_TEST(calls("sim-500", "err-500", "server_error") == 1);
     BOOST_TEST(calls("sim-dead", "dead-2", "ok") == 0);
-    BOOST_TEST(x[R"(faultline_gateway_upstream_head_seconds_count{model="gpt-sim",channel="ok-a"})"] ==
-               4);
-    BOOST_TEST(x[R"(faultline_gateway_upstream_call_seconds_count{model="gpt-sim",channel="ok-a"})"] ==
-               4);
+    BOOST_TEST(
+        x[R"(faultline_gateway_upstream_head_seconds_count{model="gpt-sim",channel="ok-a"})"] == 4);
+    BOOST_TEST(
+        x[R"(faultline_gateway_upstream_call_seconds_count{model="gpt-sim",channel="ok-a"})"] == 4);
     BOOST_TEST(
         x[R"(faultline_gateway_upstream_head_seconds_count{model="sim-failover",channel="dead-1"})"] ==
         0); // refused: no head
@@ -629,10 +630,12 @@ BOOST_AUTO_TEST_CASE(metrics_count_exactly_what_happened) {
     BOOST_TEST(duration_count("/v1/models", "") == 1);
     BOOST_TEST(duration_count("/metrics", "") == 0);
 
-    BOOST_TEST(x[R"(faultline_gateway_circuit_state{model="gpt-sim",channel="ok-a",state="closed"})"] ==
-               1);
-    BOOST_TEST(x[R"(faultline_gateway_circuit_state{model="sim-500",channel="err-500",state="open"})"] ==
-               0); // one failure of three
+    BOOST_TEST(
+        x[R"(faultline_gateway_circuit_state{model="gpt-sim",channel="ok-a",state="closed"})"] ==
+        1);
+    BOOST_TEST(
+        x[R"(faultline_gateway_circuit_state{model="sim-500",channel="err-500",state="open"})"] ==
+        0); // one failure of three
     // Every request came on one connection, the one still open.
     BOOST_TEST(x["faultline_gateway_connections_total"] == 1);
     BOOST_TEST(x["faultline_gateway_open_connections"] == 1);
@@ -642,10 +645,11 @@ BOOST_AUTO_TEST_CASE(metrics_count_exactly_what_happened) {
     const exposition y = parse_exposition(r[10].body);
     BOOST_TEST_REQUIRE(y.error == "", y.error);
     BOOST_TEST(y[R"(faultline_gateway_requests_total{route="/metrics",code="200"})"] == 1);
-    BOOST_TEST(y[R"(faultline_gateway_request_duration_seconds_count{route="/metrics",model=""})"] ==
-               1);
-    BOOST_TEST(y[R"(faultline_gateway_upstream_calls_total{model="gpt-sim",channel="ok-a",outcome="ok"})"] ==
-               4);
+    BOOST_TEST(
+        y[R"(faultline_gateway_request_duration_seconds_count{route="/metrics",model=""})"] == 1);
+    BOOST_TEST(
+        y[R"(faultline_gateway_upstream_calls_total{model="gpt-sim",channel="ok-a",outcome="ok"})"] ==
+        4);
 }
 
 BOOST_AUTO_TEST_CASE(breaker_state_and_failures_of_a_dead_channel) {
@@ -659,8 +663,9 @@ BOOST_AUTO_TEST_CASE(breaker_state_and_failures_of_a_dead_channel) {
     BOOST_TEST(r[3].status == 503u); // no_available_channel: the breaker opened after 3
     const exposition x = parse_exposition(r[4].body);
     BOOST_TEST_REQUIRE(x.error == "", x.error);
-    BOOST_TEST(x[R"(faultline_gateway_circuit_state{model="sim-dead",channel="dead-2",state="open"})"] ==
-               1);
+    BOOST_TEST(
+        x[R"(faultline_gateway_circuit_state{model="sim-dead",channel="dead-2",state="open"})"] ==
+        1);
     BOOST_TEST(
         x[R"(faultline_gateway_circuit_state{model="sim-dead",channel="dead-2",state="closed"})"] ==
         0);
@@ -675,9 +680,9 @@ BOOST_AUTO_TEST_CASE(breaker_state_and_failures_of_a_dead_channel) {
 
 BOOST_AUTO_TEST_CASE(stream_endings_are_counted_by_model) {
     gateway_fixture g;
-    const std::vector<response> r =
-        on_one_connection(g, {chat_call(alice, chat_body("sim-midstream-error", true)),
-                              chat_call(alice, chat_body("sim-upstream-cutoff", true)), scrape_call});
+    const std::vector<response> r = on_one_connection(
+        g, {chat_call(alice, chat_body("sim-midstream-error", true)),
+            chat_call(alice, chat_body("sim-upstream-cutoff", true)), scrape_call});
     BOOST_TEST_REQUIRE(r.size() == 3u);
     const exposition x = parse_exposition(r[2].body);
     BOOST_TEST_REQUIRE(x.error == "", x.error);

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace fl = faultline;
 using namespace examples_test;
@@ -415,6 +416,39 @@ BOOST_AUTO_TEST_CASE(names_from_the_configuration_are_escaped) {
     for (std::size_t at = 0; (at = text.find('\n', at)) != std::string::npos; ++at)
         BOOST_TEST((at + 1 == text.size() || text[at + 1] == '#' ||
                     text.compare(at + 1, 18, "faultline_gateway_") == 0));
+}
+
+// The gateway records from several threads at once; every count arrives.
+BOOST_AUTO_TEST_CASE(recording_from_threads_loses_nothing) {
+    gw::gateway_config c;
+    c.channels.push_back(channel("a"));
+    c.models.push_back({"m", {"a"}, 8192});
+    gw::metrics_registry m(c);
+    constexpr int threads = 4, each = 5000;
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&m, t] {
+            for (int i = 0; i < each; ++i) {
+                m.answered(gw::route::chat, 200);
+                m.upstream_ok("m", "a", milliseconds(t));
+                m.limit_refused(gw::level::key, gw::limit_kind::rate);
+                std::string scraped;
+                if (i % 1000 == 0) m.render(scraped, {}); // a scrape meanwhile
+            }
+        });
+    for (auto& t : ts)
+        t.join();
+    const exposition x = parse_exposition(render(m));
+    BOOST_TEST_REQUIRE(x.error == "");
+    const double n = threads * each;
+    BOOST_TEST(x[R"(faultline_gateway_requests_total{route="/v1/chat/completions",code="200"})"] ==
+               n);
+    BOOST_TEST(x[R"(faultline_gateway_upstream_calls_total{model="m",channel="a",outcome="ok"})"] ==
+               n);
+    BOOST_TEST(x[R"(faultline_gateway_upstream_call_seconds_count{model="m",channel="a"})"] == n);
+    BOOST_TEST(x[R"(faultline_gateway_upstream_call_seconds_sum{model="m",channel="a"})"] ==
+               each * (0 + 1 + 2 + 3) / 1000.0);
+    BOOST_TEST(x[R"(faultline_gateway_limit_refusals_total{level="token",kind="rate"})"] == n);
 }
 
 // The checker itself: each flaw it exists to find, found.

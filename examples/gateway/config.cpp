@@ -495,6 +495,7 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
     r.millis("body_rate_grace_ms", c.body_rate_grace);
     r.uint("default_max_tokens", c.default_max_tokens, 1'000'000);
     r.boolean("include_status", c.include_status);
+    r.boolean("metrics", c.metrics);
     r.object("breaker", [&](object_reader& b) {
         b.number("failure_threshold", c.breaker.failure_threshold, 1'000'000);
         b.number("minimum_calls", c.breaker.minimum_calls, 1'000'000);

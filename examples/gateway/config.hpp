@@ -205,6 +205,8 @@ struct gateway_config {
     std::uint64_t default_max_tokens = 256;
     /// Whether 5xx bodies repeat the status in `error.status`, as some gateways do.
     bool include_status = true;
+    /// Whether `GET /metrics` serves the Prometheus metrics (without an API key); false: 404.
+    bool metrics = true;
     faultline::circuit_breaker_options breaker{
         .failure_threshold = 3,
         .failure_rate_threshold = 0.5,

@@ -13,6 +13,9 @@
 //    body;
 //  - answers unknown paths with 404, and a doubled "/v1/v1/..." with the diagnosis (reference
 //    000) — before anything else, since the key cannot be checked on a path that does not exist;
+//  - serves `GET /metrics` (and HEAD) without a key: Prometheus text of its requests, upstream
+//    calls, limits, streams and breakers (metrics.hpp); with `gateway_config::metrics` false the
+//    path is unknown (404);
 //  - checks `Authorization: Bearer <key>` (401 with the envelope, hints for keys with stray
 //    whitespace or invisible characters, never the key itself);
 //  - reads the body (413 above `max_body`, 400 for bad JSON or fields, 404 model_not_found,

@@ -1,6 +1,7 @@
 #include "gateway/adaptive.hpp"
 #include "gateway/channel.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/metrics.hpp"
 #include "gateway/upstream.hpp"
 
 #include "common/listen.hpp"
@@ -442,6 +443,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::atomic<std::size_t> draining{0}; // connections in drain_and_close, held beyond the cap
     std::atomic<std::uint64_t> shed_connections{0}, read_timeouts{0};
     std::mutex log_mutex;
+    metrics_registry metrics{config};
 
     void log(std::string_view line) {
         if (!options.log) return;
@@ -555,6 +557,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     reply error_reply(faultline::error e, std::string_view message, const std::string& request_id,
                       std::optional<std::string_view> param = std::nullopt) const;
     reply failure_reply(const faultline::failure& f, const std::string& request_id) const;
+    // The answer to GET /metrics.
+    reply metrics_reply() const;
     faultline::render_options render_opts(bool redact) const {
         faultline::render_options o;
         o.redact_server_errors = redact;
@@ -659,6 +663,39 @@ server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
     const auto h = faultline::limit::retry_after_headers(d.retry_after);
     r.headers.insert(r.headers.end(), h.begin(), h.end());
     co_return r;
+}
+
+reply server::impl::metrics_reply() const {
+    scrape sc;
+    stats& st = sc.counters;
+    const auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    st.connections = get(count.connections);
+    st.streams = get(count.streams);
+    st.stream_errors = get(count.stream_errors);
+    st.stream_bytes_peak = get(count.stream_bytes_peak);
+    st.abandoned = get(count.abandoned);
+    st.open_connections = open_connections.load(std::memory_order_relaxed);
+    st.shed_connections = get(shed_connections);
+    st.read_timeouts = get(read_timeouts);
+    st.upstream_connections = channels.connections_opened();
+    st.queued = get(count.queued);
+    st.shed = get(count.shed);
+    st.waiting = shedding ? shedding->waiting() : 0;
+    sc.stream_bytes = stream_bytes.load(std::memory_order_relaxed);
+    for (const model_config& m : config.models) {
+        const model_state& ms = models.at(m.id);
+        for (std::size_t ci = 0; ci < ms.channels.size(); ++ci)
+            sc.breakers.push_back(
+                {m.id, ms.channels[ci]->name, (*ms.pool)[ci].state(options.clock())});
+    }
+    for (const auto& ch : config.channels)
+        if (const channel_concurrency* cc = adaptive_limit(ch))
+            sc.adaptive.push_back({ch.name, cc->limit(), cc->in_flight(), cc->refused()});
+    reply r{200, {}, {}, metrics_content_type};
+    metrics.render(r.body, sc);
+    return r;
 }
 
 // Runs on the acceptor's strand. Each connection gets a strand of its own: with several threads
@@ -887,6 +924,7 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
     res.body() = std::move(r.body);
     res.prepare_payload();
     counted(r.status);
+    metrics.answered(route_of({req.target().data(), req.target().size()}), r.status);
     if (options.log)
         log(std::string(req.method_string()) + " " + std::string(req.target()) + " " +
             std::to_string(r.status) + " id=" + request_id);
@@ -930,7 +968,8 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
         return error_reply(d->code, message, id);
     }
     const bool chat_path = path == "/v1/chat/completions", models_path = path == "/v1/models";
-    if (!chat_path && !models_path)
+    const bool metrics_path = config.metrics && path == "/metrics";
+    if (!chat_path && !models_path && !metrics_path)
         return error_reply(
             faultline::error::not_found,
             "Unknown path " + std::string(path) +
@@ -948,6 +987,8 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
         r.headers.emplace_back("allow", allow);
         return r;
     }
+
+    if (metrics_path) return metrics_reply(); // without a key, as vLLM and LiteLLM serve it
 
     // Authentication. The key is never echoed back; its shape problems are.
     const auto auth = req.find(http::field::authorization);
@@ -1053,6 +1094,7 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
     // Reserved before any upstream call, so that requests in flight count against the budget.
     std::optional<spend_budgets::reservation> spend =
         budgets.reserve(*key, out.prompt_tokens + out.max_tokens);
+    if (!spend) metrics.limit_refused(level::key, limit_kind::spend);
     if (!spend)
         return error_reply(faultline::error::spend_limit_exceeded,
                            "Spend limit reached for key " + key->id + " (" +
@@ -1066,9 +1108,18 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
 net::awaitable<bool> server::impl::handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                           http::request<http::string_body>& req) {
     const std::string id = next_id();
+    const clock::time_point started = clock::now();
     std::variant<reply, chat_request> prepared = prepare(req, id);
-    if (reply* r = std::get_if<reply>(&prepared)) co_return co_await send(s, req, *r, id);
-    co_return co_await chat(s, buffer, req, std::get<chat_request>(prepared), id);
+    const route rt = route_of({req.target().data(), req.target().size()});
+    if (reply* r = std::get_if<reply>(&prepared)) {
+        const bool keep = co_await send(s, req, *r, id);
+        metrics.request_done(rt, {}, clock::now() - started);
+        co_return keep;
+    }
+    const chat_request& cr = std::get<chat_request>(prepared);
+    const bool keep = co_await chat(s, buffer, req, cr, id);
+    metrics.request_done(rt, cr.model->model->id, clock::now() - started);
+    co_return keep;
 }
 
 net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
@@ -1102,6 +1153,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     if (config.limits_enabled) {
         permits = concurrency.acquire(key, user);
         if (permits.refused) {
+            metrics.limit_refused(*permits.refused, limit_kind::concurrency);
             faultline::limit::limit_response lr = faultline::limit::refuse(permits.refusal);
             reply r = error_reply(faultline::error::concurrency_exceeded,
                                   std::string(to_string(*permits.refused)) +
@@ -1165,6 +1217,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                 log("adaptive limit channel=" + ch.name + " event_id=" + id + " at " +
                     std::to_string(slot.refusal().limit) + " in flight: skipped");
                 adaptive_refusal = slot.refusal();
+                metrics.limit_refused(level::channel, limit_kind::adaptive);
                 continue;
             }
         }
@@ -1172,6 +1225,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             const limit_scope scope{charged ? nullptr : &key, charged ? nullptr : user, &ch};
             admission a = options.limiter->acquire(scope, estimate, options.clock());
             if (!a.admitted) {
+                metrics.limit_refused(a.refused_level, limit_kind::rate);
                 breaker.record_neutral(options.clock());
                 if (a.refused_level == level::channel) {
                     channel_refusal = std::move(a);
@@ -1191,6 +1245,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         }
         count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
         if (last) count.failovers.fetch_add(1, std::memory_order_relaxed);
+        if (last) metrics.failover(model_id);
         const clock::time_point call_start = clock::now();
         const call_limits cl = limits_of(ch, call_start);
         std::string mapped; // the body with the upstream's name for the model
@@ -1207,6 +1262,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         faultline::exchange<sse::null_monitor_handler, clock> x(call_start, xo);
         std::error_code transport = co_await up->head(cl.head);
         const clock::time_point head_at = clock::now();
+        if (!transport) metrics.upstream_head(model_id, ch.name, head_at - call_start);
         if (transport == std::error_code(make_error_code(beast::error::timeout)))
             if (std::error_code own = x.check(head_at)) transport = own;
         const bool relayed = cr.stream && !transport && up->status() == 200;
@@ -1244,6 +1300,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             // The client went away: its permits and reservations go first, then the upstream
             // connection closes (so the upstream sees the cancel after they are free).
             count.abandoned.fetch_add(1, std::memory_order_relaxed);
+            metrics.upstream_abandoned(model_id, ch.name, clock::now() - call_start);
             breaker.record_neutral(options.clock());
             slot.complete(completion::ignored, options.clock());
             log("client went away event_id=" + id + ": the call to channel " + ch.name +
@@ -1288,10 +1345,13 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                         breaker.record_neutral(options.clock());
                         slot.complete(completion::ignored, options.clock());
                     }
+                    metrics.stream_call_ended(model_id, ch.name, o.failed_with, o.upstream_fault,
+                                              pass_cuts, watch.gone, clock::now() - call_start);
                 }
             } else {
                 breaker.record_success(options.clock());
                 slot.complete(completion::success, options.clock());
+                metrics.upstream_ok(model_id, ch.name, clock::now() - call_start);
                 completion = completion_tokens_of(x.body());
                 reply r{200, std::string(x.body()), std::move(headers)};
                 keep = co_await send(s, req, r, id);
@@ -1306,6 +1366,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         }
         faultline::failure& f = *failed;
         breaker.record(f, options.clock());
+        metrics.upstream_failed(model_id, ch.name, f.cat, clock::now() - call_start);
         slot.complete(completion_of(f.cat), options.clock());
         // The channel was called (its request counts); the tokens were not used there.
         if (config.limits_enabled)
@@ -1380,6 +1441,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         head_sent = true;
         count.streams.fetch_add(1, std::memory_order_relaxed);
         counted(200);
+        metrics.answered(route::chat, 200);
         s.expires_after(std::chrono::seconds(30));
         auto [ec, n] = co_await http::async_write_header(s, sr, nothrow);
         (void)n;

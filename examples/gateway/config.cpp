@@ -365,8 +365,8 @@ public:
     /// A number from 0 to 1.
     void fraction(std::string_view name, double& out) {
         if (const json::value* v = take(name)) {
-            const double d = v->is_double()  ? v->as_double()
-                             : v->is_int64() ? static_cast<double>(v->as_int64())
+            const double d = v->is_double()   ? v->as_double()
+                             : v->is_int64()  ? static_cast<double>(v->as_int64())
                              : v->is_uint64() ? static_cast<double>(v->as_uint64())
                                               : -1.0;
             if (d >= 0.0 && d <= 1.0)

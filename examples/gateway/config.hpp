@@ -161,8 +161,8 @@ struct model_config {
 struct shedding_config {
     /// Requests served at once; 0: no shedding (the other members are then ignored).
     std::uint64_t max_in_flight = 0;
-    std::size_t max_waiters = 60;    ///< Requests waiting at once, all priorities together.
-    double shed_start = 2.0 / 3.0;   ///< Share of `max_waiters` where `very_low` is refused.
+    std::size_t max_waiters = 60;  ///< Requests waiting at once, all priorities together.
+    double shed_start = 2.0 / 3.0; ///< Share of `max_waiters` where `very_low` is refused.
     std::chrono::milliseconds max_wait{1000}; ///< Longest a request waits before a 503.
     /// Whether `x-priority` is read (an unknown value is a 400; a value above the key's
     /// priority is lowered to it). False: the key's priority alone.

@@ -396,8 +396,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
             shed_slots = std::make_unique<faultline::limit::concurrency_limiter>(
                 config.shedding.max_in_flight, std::chrono::seconds(1),
                 faultline::error::overloaded);
-            shedding =
-                std::make_unique<shedder>(*shed_slots, priority_options_of(config.shedding));
+            shedding = std::make_unique<shedder>(*shed_slots, priority_options_of(config.shedding));
         }
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0)
@@ -612,13 +611,13 @@ server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
     const bool queued = shedding->acquire(t, cr.priority, arrived) == ticket_state::waiting;
     if (queued) {
         count.queued.fetch_add(1, std::memory_order_relaxed);
-        log("queued priority=" + level + " key=" + cr.key->id + " event_id=" + id + " waiting=" +
-            std::to_string(shedding->waiting()));
+        log("queued priority=" + level + " key=" + cr.key->id + " event_id=" + id +
+            " waiting=" + std::to_string(shedding->waiting()));
         watch.wait = wake.get();
         while (t.state() == ticket_state::waiting && !watch.gone) {
             // The deadline is on the gateway's clock; the timer only wakes this loop to look.
-            wake->expires_after(std::max<clock::duration>(t.deadline() - options.clock(),
-                                                          milliseconds(1)));
+            wake->expires_after(
+                std::max<clock::duration>(t.deadline() - options.clock(), milliseconds(1)));
             (void)co_await wake->async_wait(nothrow);
             shedding->expire(options.clock());
         }
@@ -644,8 +643,8 @@ server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
     count.shed.fetch_add(1, std::memory_order_relaxed);
     const faultline::limit::decision& d = t.result();
     const std::string_view why = faultline::limit::to_string(t.reason());
-    log("shed priority=" + level + " key=" + cr.key->id + " event_id=" + id + " reason=" +
-        std::string(why));
+    log("shed priority=" + level + " key=" + cr.key->id + " event_id=" + id +
+        " reason=" + std::string(why));
     reply r = error_reply(
         faultline::error::overloaded,
         "The gateway is overloaded: " + std::to_string(d.limit) +

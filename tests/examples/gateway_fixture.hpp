@@ -122,8 +122,8 @@ using extra_fields = std::vector<std::pair<std::string, std::string>>;
 
 /// Sends one request over `conn` (with `extra` header fields) and reads the whole response.
 inline net::awaitable<response> exchange(examples::http_connection& conn, http::verb method,
-                                         std::string target, std::string_view key,
-                                         std::string body, extra_fields extra = {}) {
+                                         std::string target, std::string_view key, std::string body,
+                                         extra_fields extra = {}) {
     response out;
     auto req = conn.make_request(method, target, key, std::move(body));
     for (const auto& [name, value] : extra)
@@ -256,8 +256,8 @@ public:
     [[nodiscard]] bool wait_log(std::string_view needle, std::size_t n = 1) const {
         std::unique_lock lock(log_mutex_);
         return logged_.wait_for(lock, std::chrono::seconds(10), [&] {
-            return static_cast<std::size_t>(std::count_if(
-                       log_.begin(), log_.end(), [&](const std::string& l) {
+            return static_cast<std::size_t>(
+                       std::count_if(log_.begin(), log_.end(), [&](const std::string& l) {
                            return l.find(needle) != std::string::npos;
                        })) >= n;
         });

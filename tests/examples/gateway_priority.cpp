@@ -60,7 +60,9 @@ gw::gateway_config config_of(const std::string& held_url, std::size_t waiters = 
     return c;
 }
 
-extra_fields asking(std::string_view level) { return {{"x-priority", std::string(level)}}; }
+extra_fields asking(std::string_view level) {
+    return {{"x-priority", std::string(level)}};
+}
 
 // A 503 `overloaded` refusal from the shedder, with its retry hint.
 void check_shed(const response& r) {
@@ -68,8 +70,8 @@ void check_shed(const response& r) {
     const auto env = fl::parse_envelope(r.body);
     BOOST_TEST_REQUIRE(env.has_value());
     const auto& code = env.value().code;
-    BOOST_TEST((std::holds_alternative<std::string>(code) &&
-                std::get<std::string>(code) == "overloaded"));
+    BOOST_TEST(
+        (std::holds_alternative<std::string>(code) && std::get<std::string>(code) == "overloaded"));
     BOOST_TEST(!r.header("retry-after").empty());
 }
 
@@ -121,9 +123,8 @@ BOOST_AUTO_TEST_CASE(under_overload_the_lowest_priorities_are_refused_first_and_
     BOOST_TEST(gw.server().snapshot().waiting == 8u);
 
     // The queue is full: a high arrival displaces the newest very_low waiter.
-    waiting.push_back(std::async(std::launch::async, [&] {
-        return gw.chat(critical_key, quick, asking("high"));
-    }));
+    waiting.push_back(std::async(std::launch::async,
+                                 [&] { return gw.chat(critical_key, quick, asking("high")); }));
     const response displaced = waiting[3].get();
     check_shed(displaced);
     BOOST_TEST(displaced.body.find("pushed out of the queue") != std::string::npos);
@@ -156,7 +157,8 @@ BOOST_AUTO_TEST_CASE(under_overload_the_lowest_priorities_are_refused_first_and_
 BOOST_AUTO_TEST_CASE(a_key_gives_the_priority_and_a_header_may_lower_it) {
     holding_upstream up(1, json_answer);
     gateway_fixture gw(config_of(up.url(), 4, 60s)); // thresholds 2, 2, 3, 3, 4
-    auto holder = std::async(std::launch::async, [&] { return gw.chat(critical_key, chat_body("held")); });
+    auto holder =
+        std::async(std::launch::async, [&] { return gw.chat(critical_key, chat_body("held")); });
     BOOST_TEST_REQUIRE(up.wait_held(1));
 
     std::vector<std::future<response>> waiting;
@@ -167,9 +169,8 @@ BOOST_AUTO_TEST_CASE(a_key_gives_the_priority_and_a_header_may_lower_it) {
     }
     // Two low waiters: a third low (threshold 2) is refused, a medium default key waits.
     check_shed(gw.chat(low_key, chat_body("quick")));
-    waiting.push_back(std::async(std::launch::async, [&] {
-        return gw.chat(default_key, chat_body("quick"));
-    }));
+    waiting.push_back(
+        std::async(std::launch::async, [&] { return gw.chat(default_key, chat_body("quick")); }));
     BOOST_TEST_REQUIRE(gw.wait_log("queued priority=medium key=prio-default"));
     // The critical key asking for low is low.
     const response lowered = gw.chat(critical_key, chat_body("quick"), asking("LOW "));
@@ -190,9 +191,11 @@ BOOST_AUTO_TEST_CASE(a_key_gives_the_priority_and_a_header_may_lower_it) {
 BOOST_AUTO_TEST_CASE(a_waiter_past_max_wait_is_refused) {
     holding_upstream up(1, json_answer);
     gateway_fixture gw(config_of(up.url(), 8, 200ms));
-    auto holder = std::async(std::launch::async, [&] { return gw.chat(critical_key, chat_body("held")); });
+    auto holder =
+        std::async(std::launch::async, [&] { return gw.chat(critical_key, chat_body("held")); });
     BOOST_TEST_REQUIRE(up.wait_held(1));
-    auto waiter = std::async(std::launch::async, [&] { return gw.chat(default_key, chat_body("quick")); });
+    auto waiter =
+        std::async(std::launch::async, [&] { return gw.chat(default_key, chat_body("quick")); });
     BOOST_TEST_REQUIRE(gw.wait_log("queued priority=medium"));
     gw.advance(201ms);
     const response r = waiter.get();
@@ -210,18 +213,20 @@ BOOST_AUTO_TEST_CASE(a_waiter_past_max_wait_is_refused) {
 BOOST_AUTO_TEST_CASE(a_client_gone_while_waiting_leaves_the_queue) {
     holding_upstream up(1, json_answer);
     gateway_fixture gw(config_of(up.url(), 1, 60s));
-    auto holder = std::async(std::launch::async, [&] { return gw.chat(critical_key, chat_body("held")); });
+    auto holder =
+        std::async(std::launch::async, [&] { return gw.chat(critical_key, chat_body("held")); });
     BOOST_TEST_REQUIRE(up.wait_held(1));
     {
         net::io_context io;
         net::ip::tcp::socket sock(io);
         sock.connect({net::ip::make_address("127.0.0.1"), gw.port()});
         const std::string body = chat_body("quick");
-        const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                                "Authorization: Bearer " +
-                                default_key +
-                                "\r\nContent-Type: application/json\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
+        const std::string req =
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            "Authorization: Bearer " +
+            default_key +
+            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n" + body;
         net::write(sock, net::buffer(req));
         BOOST_TEST_REQUIRE(gw.wait_log("queued priority=medium"));
         BOOST_TEST(gw.server().snapshot().waiting == 1u);
@@ -229,7 +234,8 @@ BOOST_AUTO_TEST_CASE(a_client_gone_while_waiting_leaves_the_queue) {
     BOOST_TEST_REQUIRE(gw.wait_log("abandoned priority=medium"));
     BOOST_TEST(gw.server().snapshot().waiting == 0u);
     BOOST_TEST(gw.server().snapshot().abandoned == 1u);
-    auto next = std::async(std::launch::async, [&] { return gw.chat(default_key, chat_body("quick")); });
+    auto next =
+        std::async(std::launch::async, [&] { return gw.chat(default_key, chat_body("quick")); });
     BOOST_TEST_REQUIRE(gw.wait_log("queued priority=medium", 2));
     up.release();
     BOOST_TEST(holder.get().status == 200u);

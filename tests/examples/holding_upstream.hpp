@@ -114,9 +114,9 @@ private:
 
 inline const std::string completion_json = R"({"id":"c","object":"chat.completion","choices":[]})";
 inline const std::string json_answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                "Content-Length: " +
-                                std::to_string(completion_json.size()) +
-                                "\r\nConnection: close\r\n\r\n" + completion_json;
+                                       "Content-Length: " +
+                                       std::to_string(completion_json.size()) +
+                                       "\r\nConnection: close\r\n\r\n" + completion_json;
 
 } // namespace examples_test
 

@@ -44,10 +44,14 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 namespace examples {
 
@@ -110,6 +114,33 @@ struct base_url {
     return out;
 }
 
+/// A non-owning reference to a callable with the signature `R(A...)`: what `exchange` takes its
+/// callbacks as, so that the exchange (Beast's reads and writes over plain and TLS streams) is
+/// compiled once instead of once per caller. The callable must outlive the call it is given to:
+/// `co_await conn.exchange(req, [&](...) {...})` in one expression keeps a temporary alive.
+template <class Signature>
+class callback_ref;
+
+template <class R, class... A>
+class callback_ref<R(A...)> {
+public:
+    // Implicit: a lambda given where a callback is expected.
+    template <class F, std::enable_if_t<!std::is_same_v<std::remove_cvref_t<F>, callback_ref> &&
+                                            std::is_invocable_r_v<R, F&, A...>,
+                                        int> = 0>
+    callback_ref(F&& f) noexcept
+        : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f))))
+        , call_([](void* o, A... a) -> R {
+            return std::invoke(*static_cast<std::remove_reference_t<F>*>(o), std::forward<A>(a)...);
+        }) {}
+
+    R operator()(A... a) const { return call_(object_, std::forward<A>(a)...); }
+
+private:
+    void* object_;
+    R (*call_)(void*, A...);
+};
+
 /// The status line and headers of a response.
 struct response_head {
     unsigned status = 0;
@@ -137,6 +168,11 @@ struct exchange_options {
     /// Largest body; longer is `http::error::body_limit` (never silently cut).
     std::uint64_t max_body = std::uint64_t(64) << 20;
 };
+
+/// `on_head(head)`: the head of a response, before its body.
+using head_callback = callback_ref<void(const response_head&)>;
+/// `on_body(piece) -> error`: a piece of the body; an error stops the read.
+using body_callback = callback_ref<std::error_code(std::string_view)>;
 
 /// One keep-alive HTTP/1.1 connection to a base URL, reconnecting when the server closed it.
 /// Not thread-safe: one coroutine at a time.
@@ -174,18 +210,17 @@ public:
     /// Sends `req` and reads the response; every piece of the body goes to
     /// `on_body(std::string_view) -> std::error_code` as it arrives (an error stops the read and
     /// closes the connection). Not thread-safe.
-    template <class OnBody>
-    [[nodiscard]] net::awaitable<exchange_result>
-    exchange(http::request<http::string_body>& req, OnBody on_body, exchange_options options = {}) {
-        return exchange(
-            req, [](const response_head&) {}, std::move(on_body), options);
+    [[nodiscard]] net::awaitable<exchange_result> exchange(http::request<http::string_body>& req,
+                                                           body_callback on_body,
+                                                           exchange_options options = {}) {
+        return exchange(req, ignore_head, on_body, options);
     }
 
     /// As above, with `on_head(const response_head&)` called once the head is read, before any
     /// piece of the body (to choose how to read it). Not thread-safe.
-    template <class OnHead, class OnBody>
     [[nodiscard]] net::awaitable<exchange_result> exchange(http::request<http::string_body>& req,
-                                                           OnHead on_head, OnBody on_body,
+                                                           head_callback on_head,
+                                                           body_callback on_body,
                                                            exchange_options options);
 
     /// Closes the connection (the next exchange connects again). Not thread-safe.
@@ -200,6 +235,10 @@ public:
     }
 
 private:
+    // The awaitable runs after `exchange(req, on_body)` returns: the head callback it is given
+    // must outlive it.
+    static constexpr auto ignore_head = [](const response_head&) {};
+
     net::awaitable<std::error_code> connect(std::chrono::milliseconds timeout);
 
     beast::tcp_stream& lowest() noexcept { return secure_ ? secure_->next_layer() : plain_; }
@@ -217,131 +256,6 @@ private:
     ssl::context* tls_;
     bool open_ = false;
 };
-
-inline net::awaitable<std::error_code> http_connection::connect(std::chrono::milliseconds timeout) {
-    constexpr auto nothrow = net::as_tuple(net::use_awaitable);
-    if (url_.tls && !tls_) co_return make_error_code(tls_error::not_configured);
-    tcp::resolver resolver(plain_.get_executor());
-    auto [rec, endpoints] =
-        co_await resolver.async_resolve(url_.host, std::to_string(url_.port), nothrow);
-    if (rec) co_return rec;
-    if (url_.tls) secure_.emplace(plain_.get_executor(), *tls_);
-    lowest().expires_after(timeout);
-    auto [cec, ep] = co_await lowest().async_connect(endpoints, nothrow);
-    if (cec) {
-        close();
-        co_return cec;
-    }
-    lowest().socket().set_option(tcp::no_delay(true));
-    if (secure_) {
-        if (std::error_code pec = prepare_tls_client(*secure_, url_.host)) {
-            close();
-            co_return pec;
-        }
-        lowest().expires_after(timeout);
-        auto [hec] = co_await secure_->async_handshake(ssl::stream_base::client, nothrow);
-        if (hec) {
-            const std::error_code ec = explain_handshake(*secure_, hec);
-            close();
-            co_return ec;
-        }
-    }
-    open_ = true;
-    co_return std::error_code{};
-}
-
-namespace detail {
-
-// A TLS stream that ends without close_notify could have been cut by anyone on the path: it
-// reads as the plain stream's early end, never as a complete message.
-inline beast::error_code plain_ending(beast::error_code ec, bool got_some) noexcept {
-    if (ec == ssl::error::stream_truncated)
-        return got_some ? http::error::partial_message : http::error::end_of_stream;
-    return ec;
-}
-
-} // namespace detail
-
-template <class OnHead, class OnBody>
-net::awaitable<exchange_result> http_connection::exchange(http::request<http::string_body>& req,
-                                                          OnHead on_head, OnBody on_body,
-                                                          exchange_options options) {
-    constexpr auto nothrow = net::as_tuple(net::use_awaitable);
-    exchange_result out;
-    // A kept-alive connection the server closed meanwhile can fail the write: then one fresh
-    // connection is tried, since no whole request reached the server. A failure after the
-    // write is returned instead: the server may have acted on the request (a POST is not
-    // idempotent), so repeating it is the caller's retry policy's decision, not this layer's.
-    for (int round = 0; round < 2; ++round) {
-        const bool reused = open_;
-        if (!open_) {
-            if (auto ec = co_await connect(options.idle_timeout)) {
-                out.ec = ec;
-                co_return out;
-            }
-        }
-        lowest().expires_after(options.idle_timeout);
-        auto [wec, written] =
-            co_await on_stream([&](auto& s) { return http::async_write(s, req, nothrow); });
-        (void)written;
-        if (wec) {
-            close();
-            if (reused && (wec == net::error::connection_reset || wec == net::error::broken_pipe ||
-                           wec == net::error::eof))
-                continue;
-            out.ec = wec;
-            co_return out;
-        }
-        http::response_parser<http::buffer_body> parser;
-        parser.body_limit(options.max_body);
-        lowest().expires_after(options.idle_timeout);
-        auto [hec, n] = co_await on_stream(
-            [&](auto& s) { return http::async_read_header(s, buffer_, parser, nothrow); });
-        (void)n;
-        if (hec) {
-            close();
-            out.ec = detail::plain_ending(hec, parser.got_some());
-            co_return out;
-        }
-        out.head_received = true;
-        out.head.status = parser.get().result_int();
-        for (const auto& f : parser.get().base())
-            out.head.headers.insert(f.name_string(), f.value());
-        on_head(out.head);
-
-        char piece[16 * 1024];
-        while (!parser.is_done()) {
-            parser.get().body().data = piece;
-            parser.get().body().size = sizeof piece;
-            lowest().expires_after(options.idle_timeout);
-            // read_some, not read: read returns only once the piece is full or the message
-            // ends, which would hold a stream's events back and make the idle timeout a limit
-            // on filling 16 KiB.
-            auto [rec, m] = co_await on_stream(
-                [&](auto& s) { return http::async_read_some(s, buffer_, parser, nothrow); });
-            (void)m;
-            if (rec == http::error::need_buffer) rec = {};
-            rec = detail::plain_ending(rec, true);
-            const std::size_t got = sizeof piece - parser.get().body().size;
-            out.body_bytes += got;
-            if (got != 0) {
-                if (std::error_code cec = on_body(std::string_view(piece, got))) {
-                    close();
-                    out.ec = cec;
-                    co_return out;
-                }
-            }
-            if (rec) {
-                close();
-                out.ec = rec;
-                co_return out;
-            }
-        }
-        if (!parser.keep_alive()) close();
-        co_return out;
-    }
-    co_return out;
-}
 
 } // namespace examples
 

@@ -105,12 +105,14 @@ BOOST_AUTO_TEST_CASE(a_server_delay_above_max_wait_gives_up_at_once) {
     BOOST_TEST(r.to_text().find("wait      2000 ms (server hint)") != std::string::npos);
 }
 
-// A key allowed 1200 requests a minute in bursts of 3: the gateway's x-ratelimit-* headers
-// tell a paced client how much is left, so twelve requests back to back all pass; the same
-// requests unpaced meet the limit as 429s.
+// A key allowed 120 requests a minute in bursts of 3: the gateway's x-ratelimit-* headers tell
+// a paced client how much is left, so six requests back to back all pass; the same requests
+// unpaced meet the limit as 429s. The bucket refills in real time, slowly enough (one request
+// every 500 ms) that only requests taking hundreds of milliseconds each could change the
+// outcome.
 BOOST_AUTO_TEST_CASE(pacing_by_the_servers_headers_meets_no_429) {
     gw::gateway_config c = test_config();
-    gw::key_config k{"sk-paced", "paced-1", "", {{1200, 3}, {0, 0}, 0}, {}};
+    gw::key_config k{"sk-paced", "paced-1", "", {{120, 3}, {0, 0}, 0}, {}};
     c.keys.push_back(k);
     k.secret = "sk-unpaced";
     k.id = "unpaced-1";
@@ -118,24 +120,24 @@ BOOST_AUTO_TEST_CASE(pacing_by_the_servers_headers_meets_no_429) {
     gateway_fixture g(c, clock_kind::real); // the bucket refills in real time here
     cl::options o = options_for(g, "gpt-sim");
     o.policy.max_attempts = 1; // every refusal shows
-    o.requests = 12;
+    o.requests = 6;
     o.api_key = "sk-paced";
     o.pace = true;
     const std::vector<cl::report> paced = cl::run(o);
-    BOOST_TEST_REQUIRE(paced.size() == 12u);
+    BOOST_TEST_REQUIRE(paced.size() == 6u);
     std::chrono::milliseconds waited{0};
     for (const cl::report& r : paced) {
         BOOST_TEST(r.ok, r.to_text());
         waited += r.paced;
     }
-    // Three go at once, nine more at 20 a second: at least ~300 ms of waiting.
-    BOOST_TEST(waited >= 250ms);
+    // Three go at once, three more at 2 a second: 1.5 s less the requests' own time.
+    BOOST_TEST(waited >= 500ms);
     BOOST_TEST(paced.back().to_json().at("paced_ms").as_int64() >= 0);
 
     o.api_key = "sk-unpaced";
     o.pace = false;
     const std::vector<cl::report> unpaced = cl::run(o);
-    BOOST_TEST_REQUIRE(unpaced.size() == 12u);
+    BOOST_TEST_REQUIRE(unpaced.size() == 6u);
     std::size_t refused = 0;
     for (const cl::report& r : unpaced) {
         refused += r.status == 429u;

@@ -1,5 +1,7 @@
 // Token bucket try-acquire (success and failure, 1 and 2 threads, with and without reading the
-// clock) beside a mutex-protected bucket in the same run; the keyed limiter with 1M keys; the
+// clock) beside a mutex-protected bucket in the same run; BM_bucket/{full,empty,tight}: the
+// bucket with the clock read per attempt beside folly's TokenBucket (peer/, ported unchanged)
+// and the mutex bucket, and on coarse_steady_clock; the keyed limiter with 1M keys; the
 // keyed limiter at its cap (a known key's decision against a flood of new keys) and 1M / 10M
 // distinct keys at 2 threads, each beside a mutex + std::unordered_map baseline. The adaptive
 // concurrency limiter's acquire + completion beside the fixed concurrency_limiter's acquire +
@@ -7,16 +9,25 @@
 // while nobody waits.
 //
 //     build-bench/benchmarks/limit-bench --benchmark_format=json
+//     build-bench/benchmarks/limit-bench --benchmark_filter='BM_bucket/'
+//         --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+//         --benchmark_report_aggregates_only=true --benchmark_format=json
+// With Threads(2), cpu_time / real_time near 2 means both threads really ran at once; near 1,
+// they shared one core and the figures are not contention.
 
 #include <faultline/limit/adaptive.hpp>
+#include <faultline/limit/clock.hpp>
 #include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/keyed.hpp>
 #include <faultline/limit/priority.hpp>
 #include <faultline/limit/token_bucket.hpp>
 
+#include "peer/folly_token_bucket.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <malloc.h>
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -128,6 +139,121 @@ FAULTLINE_BUCKET_BENCH(BM_lockfree, false, false, setup_failure);
 FAULTLINE_BUCKET_BENCH(BM_mutex, false, false, setup_failure);
 FAULTLINE_BUCKET_BENCH(BM_lockfree, true, false, setup_failure);
 FAULTLINE_BUCKET_BENCH(BM_mutex, true, false, setup_failure);
+
+// --- one bucket, clock read per attempt: faultline beside folly and the mutex bucket --------
+
+// Every attempt reads the clock, as a caller without a `now` at hand does: faultline and the
+// mutex bucket get steady_clock::now(), folly the same reading as seconds in a double (its
+// defaultClockNow()). Each decision is kept whole (DoNotOptimize), so faultline pays for the
+// figures it returns beyond folly's bool.
+//   full:  4e9/s, burst 4e9, starts full: every attempt admitted.
+//   empty: 1 per hour, burst 1, starts empty: every attempt refused.
+//   tight: 1e7/s, burst 1: a token every 100 ns, so with 2 threads nearly every admission is
+//          raced for; admitted_ratio says how many attempts won one.
+// BM_bucket/<case>/faultline_coarse is faultline on coarse_steady_clock; its
+// clock_resolution_ns counter is clock_getres(CLOCK_MONOTONIC_COARSE) on the running kernel,
+// which bounds its error (limit/clock.hpp): in `tight` it admits about one token per tick.
+enum class fill { full, empty, tight };
+
+std::unique_ptr<lim::token_bucket<>> fl_steady;
+std::unique_ptr<lim::token_bucket<lim::coarse_steady_clock>> fl_coarse;
+std::unique_ptr<folly_peer::TokenBucket> folly_bucket;
+std::unique_ptr<mutex_bucket> mx_steady;
+
+double folly_seconds(steady::time_point t) {
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+template <fill F>
+void setup_fill(const benchmark::State&) {
+    const lim::bucket_config c =
+        F == fill::full    ? lim::bucket_config{lim::rate::per_second(4e9), 4'000'000'000}
+        : F == fill::empty ? lim::bucket_config{lim::rate::per(1, std::chrono::hours(1)), 1,
+                                                lim::initial_fill::empty}
+                           : lim::bucket_config{lim::rate::per_second(1e7), 1};
+    const double rate = F == fill::full ? 4e9 : F == fill::empty ? 1.0 / 3600 : 1e7;
+    const double burst = static_cast<double>(c.burst);
+    const bool full = c.fill == lim::initial_fill::full;
+    const steady::time_point now = steady::now();
+    fl_steady = std::make_unique<lim::token_bucket<>>(c, now);
+    fl_coarse = std::make_unique<lim::token_bucket<lim::coarse_steady_clock>>(
+        c, lim::coarse_steady_clock::now());
+    // folly's zero time is when the bucket was empty: `burst / rate` ago for a full one.
+    const double now_s = folly_seconds(now);
+    folly_bucket =
+        std::make_unique<folly_peer::TokenBucket>(rate, burst, full ? now_s - burst / rate : now_s);
+    mx_steady = std::make_unique<mutex_bucket>(rate, burst, full, now);
+}
+void teardown_fill(const benchmark::State&) {
+    fl_steady.reset();
+    fl_coarse.reset();
+    folly_bucket.reset();
+    mx_steady.reset();
+}
+
+double resolution_ns(clockid_t id) {
+    timespec ts{};
+    clock_getres(id, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+template <class Acquire>
+void race(benchmark::State& state, clockid_t clock, Acquire acquire) {
+    std::int64_t admitted = 0;
+    for (auto _ : state)
+        admitted += acquire();
+    state.counters["admitted_ratio"] =
+        benchmark::Counter(static_cast<double>(admitted), benchmark::Counter::kAvgIterations);
+    state.counters["clock_resolution_ns"] =
+        benchmark::Counter(resolution_ns(clock), benchmark::Counter::kAvgThreads);
+}
+
+void BM_bucket_faultline(benchmark::State& state) {
+    race(state, CLOCK_MONOTONIC, [] {
+        const lim::decision d = fl_steady->try_acquire(1, steady::now());
+        benchmark::DoNotOptimize(d);
+        return d.admitted ? 1 : 0;
+    });
+}
+void BM_bucket_faultline_coarse(benchmark::State& state) {
+    race(state, CLOCK_MONOTONIC_COARSE, [] {
+        const lim::decision d = fl_coarse->try_acquire(1, lim::coarse_steady_clock::now());
+        benchmark::DoNotOptimize(d);
+        return d.admitted ? 1 : 0;
+    });
+}
+void BM_bucket_folly(benchmark::State& state) {
+    race(state, CLOCK_MONOTONIC, [] {
+        const bool ok = folly_bucket->consume(1, folly_seconds(steady::now()));
+        benchmark::DoNotOptimize(ok);
+        return ok ? 1 : 0;
+    });
+}
+void BM_bucket_mutex(benchmark::State& state) {
+    race(state, CLOCK_MONOTONIC, [] {
+        const bool ok = mx_steady->try_acquire(1, steady::now());
+        benchmark::DoNotOptimize(ok);
+        return ok ? 1 : 0;
+    });
+}
+
+#define FAULTLINE_FILL_BENCH(fn, f, label)                                                         \
+    BENCHMARK(fn)                                                                                  \
+        ->Name(std::string("BM_bucket/") + (label) + "/" + std::string(#fn).substr(10))            \
+        ->Setup(setup_fill<f>)                                                                     \
+        ->Teardown(teardown_fill)                                                                  \
+        ->Threads(1)                                                                               \
+        ->Threads(2)                                                                               \
+        ->UseRealTime()
+#define FAULTLINE_FILL_BENCHES(f, label)                                                           \
+    FAULTLINE_FILL_BENCH(BM_bucket_faultline, f, label);                                           \
+    FAULTLINE_FILL_BENCH(BM_bucket_folly, f, label);                                               \
+    FAULTLINE_FILL_BENCH(BM_bucket_mutex, f, label);                                               \
+    FAULTLINE_FILL_BENCH(BM_bucket_faultline_coarse, f, label)
+
+FAULTLINE_FILL_BENCHES(fill::full, "full");
+FAULTLINE_FILL_BENCHES(fill::empty, "empty");
+FAULTLINE_FILL_BENCHES(fill::tight, "tight");
 
 // --- keyed limiter, 1M keys ---------------------------------------------------------------
 

@@ -4,7 +4,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace fl = faultline;
 namespace lim = faultline::limit;
@@ -256,6 +259,86 @@ BOOST_AUTO_TEST_CASE(reconfiguring_at_a_stale_instant_never_refills) {
     BOOST_TEST(!b.reconfigure({lim::rate::per_second(2), 2}, at(1s)));
     BOOST_TEST(!b.try_acquire(1, at(11s) + 500ms).admitted);
     BOOST_TEST(b.try_acquire(1, at(11s) + 500ms + 1ns).admitted);
+}
+
+// The fixed bucket divides by multiplication; the dynamic one still uses the hardware divide.
+// Both implement the same rule, so every figure of every decision must agree.
+BOOST_AUTO_TEST_CASE(fixed_and_dynamic_buckets_decide_alike_at_every_rate) {
+    const lim::bucket_config configs[] = {
+        {lim::rate::per_second(4e9), 4'000'000'000},   // u = 4, c = 1
+        {lim::rate::per(1, std::chrono::hours(1)), 1}, // u = 1, c = 3.6e12
+        {lim::rate::per_second(1e7), 1},               // c = 100
+        {lim::rate::per(7, 3s), 5},                    // u = 7: not a power of two
+        {lim::rate::per_second(3e9 + 7), 1'000'000},   // u rounded to 256, odd c
+        {lim::rate::per_second(0.3), 3, lim::initial_fill::empty},
+        {lim::rate::per(999'999'937, 1'000'000'007ns), 1'000}, // large primes
+    };
+    std::uint64_t x = 0x9e3779b97f4a7c15ull; // xorshift: a fixed sequence
+    const auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    for (const lim::bucket_config& c : configs) {
+        bucket fixed(c, at(0s));
+        dyn_bucket dynamic(c, at(0s));
+        const auto period = std::max<std::int64_t>(
+            c.refill.period.count() / static_cast<std::int64_t>(c.refill.tokens), 1);
+        std::int64_t t = 0;
+        for (int i = 0; i < 20'000; ++i) {
+            // Mostly forward by up to a few emission intervals, sometimes backwards.
+            const std::uint64_t r = next();
+            const auto step = static_cast<std::int64_t>(r % 4096) * period / 1024;
+            t += (r >> 60) == 0 ? -step : step;
+            const std::uint64_t n = (r >> 20) % (c.burst + 2); // sometimes > burst
+            const auto now = at(std::chrono::nanoseconds(t));
+            const lim::decision a = fixed.try_acquire(n, now);
+            const lim::decision b = dynamic.try_acquire(n, now);
+            BOOST_TEST_REQUIRE(a.admitted == b.admitted);
+            BOOST_TEST_REQUIRE(a.retry_after.count() == b.retry_after.count());
+            BOOST_TEST_REQUIRE(a.limit == b.limit);
+            BOOST_TEST_REQUIRE(a.remaining == b.remaining);
+            BOOST_TEST_REQUIRE(a.reset.count() == b.reset.count());
+            BOOST_TEST_REQUIRE((a.ec == b.ec));
+            BOOST_TEST_REQUIRE(fixed.available(now) == dynamic.available(now));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(division_by_an_invariant_is_exact) {
+    const std::uint64_t divisors[] = {1,
+                                      2,
+                                      3,
+                                      7,
+                                      10,
+                                      100,
+                                      255,
+                                      256,
+                                      1'000'000'007,
+                                      3'600'000'000'000,
+                                      (std::uint64_t{1} << 62) - 1,
+                                      std::uint64_t{1} << 62,
+                                      (std::uint64_t{1} << 63) + 1,
+                                      std::numeric_limits<std::uint64_t>::max()};
+    const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    for (const std::uint64_t d : divisors) {
+        const auto div = fl::detail::gcra_divider::make(d);
+        std::vector<std::uint64_t> ns = {0,       1,         d - 1,       d,
+                                         d + 1,   2 * d - 1, 2 * d,       max,
+                                         max - 1, max - d,   max / d * d, max / d * d - 1};
+        std::uint64_t x = d * 0x9e3779b97f4a7c15ull + 1;
+        for (int i = 0; i < 2'000; ++i) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ns.push_back(x >> (i % 64));
+        }
+        for (const std::uint64_t n : ns) {
+            BOOST_TEST_REQUIRE(div.quot(n) == n / d, n << " / " << d);
+            BOOST_TEST_REQUIRE(div.quot_ceil(n) == n / d + (n % d != 0), n << " / " << d);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -35,9 +35,15 @@
 // full.
 //
 // Hot path: one atomic 64-bit word. A success is one compare-exchange (repeated only when
-// another thread won the race); a refusal only loads the word.
+// another thread won the race); a refusal only loads the word. `token_bucket` divides by its
+// fixed parameters with multiplications prepared at construction, never a hardware divide.
+//
+// Clock: every member takes `now` (tests and callers that already hold the time pass it); the
+// default reads `Clock::now()`. `coarse_steady_clock` (limit/clock.hpp) is cheaper to read
+// but only as fine as a timer tick: see its header for when that is good enough.
 
 #include <faultline/error.hpp>
+#include <faultline/limit/clock.hpp>
 #include <faultline/limit/decision.hpp>
 #include <faultline/limit/detail/gcra.hpp>
 #include <faultline/result.hpp>
@@ -127,7 +133,9 @@ private:
     [[nodiscard]] std::uint64_t units(time_point now) const noexcept;
 
     bucket_config config_;
-    detail::gcra_params params_;
+    detail::gcra_fast_params params_;
+    decision admitted_; // the figures that do not change: admitted, empty ec
+    decision refused_;  // ec = config_.refusal
     std::int64_t epoch_ns_;
     alignas(64) std::atomic<std::uint64_t> tat_;
 };

@@ -44,6 +44,55 @@ struct gcra_params {
     std::uint64_t tau = 1;   // burst * c
 };
 
+/// Exact unsigned 64-bit division by a divisor fixed in advance: a shift for a power of two,
+/// otherwise a multiply-high, a subtraction and two shifts (Granlund and Montgomery, "Division
+/// by invariant integers using multiplication", PLDI 1994, figure 4.1; exact for every 64-bit
+/// dividend). A decision divides by c and u up to three times, and a hardware divide costs
+/// more than the rest of the decision.
+struct gcra_divider {
+    std::uint64_t d = 1;
+    std::uint64_t m = 1; // m' = floor(2^64 * (2^l - d) / d) + 1, l = ceil(log2(d)); < 2^64
+    unsigned sh1 = 0;    // min(l, 1)
+    unsigned sh2 = 0;    // max(l - 1, 0)
+    bool pow2 = true;    // d == 2^l: quot is n >> l
+    unsigned l = 0;
+
+    /// The divider for `divisor` (>= 1).
+    [[nodiscard]] static constexpr gcra_divider make(std::uint64_t divisor) noexcept {
+        gcra_divider r;
+        r.d = divisor;
+        while ((static_cast<gcra_u128>(1) << r.l) < divisor)
+            ++r.l;
+        const gcra_u128 excess = (static_cast<gcra_u128>(1) << r.l) - divisor; // < divisor
+        r.m = static_cast<std::uint64_t>((excess << 64) / divisor + 1);
+        r.sh1 = r.l == 0 ? 0 : 1;
+        r.sh2 = r.l == 0 ? 0 : r.l - 1;
+        r.pow2 = excess == 0;
+        return r;
+    }
+    /// floor(n / d).
+    [[nodiscard]] constexpr std::uint64_t quot(std::uint64_t n) const noexcept {
+        if (pow2) return n >> l;
+        const auto t = static_cast<std::uint64_t>((static_cast<gcra_u128>(m) * n) >> 64);
+        return (t + ((n - t) >> sh1)) >> sh2;
+    }
+    /// ceil(n / d).
+    [[nodiscard]] constexpr std::uint64_t quot_ceil(std::uint64_t n) const noexcept {
+        if (pow2) return (n >> l) + ((n & (d - 1)) != 0);
+        return n == 0 ? 0 : quot(n - 1) + 1;
+    }
+};
+
+/// gcra_params with c and u as dividers, for the buckets whose parameters are fixed.
+struct gcra_fast_params : gcra_params {
+    gcra_divider by_c;
+    gcra_divider by_u;
+
+    [[nodiscard]] static constexpr gcra_fast_params make(const gcra_params& p) noexcept {
+        return {p, gcra_divider::make(p.c), gcra_divider::make(p.u)};
+    }
+};
+
 /// Builds parameters for `tokens` per `period_ns` and `burst`; an error for nonsense.
 [[nodiscard]] inline std::error_code make_gcra_params(std::uint64_t tokens, std::int64_t period_ns,
                                                       std::uint64_t burst,
@@ -87,27 +136,55 @@ struct gcra_params {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(units / u + (units % u != 0)));
 }
 
-/// Fills `limit`, `remaining` and `reset` for a backlog.
-constexpr void gcra_describe(limit::decision& d, std::uint64_t backlog,
-                             const gcra_params& p) noexcept {
+/// `units` as nanoseconds, rounded up.
+[[nodiscard]] constexpr std::chrono::nanoseconds gcra_ns(std::uint64_t units,
+                                                         const gcra_params& p) noexcept {
+    return gcra_to_ns(units, p.u);
+}
+[[nodiscard]] constexpr std::chrono::nanoseconds gcra_ns(std::uint64_t units,
+                                                         const gcra_fast_params& p) noexcept {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(p.by_u.quot_ceil(units)));
+}
+
+/// Whole tokens in `units`.
+[[nodiscard]] constexpr std::uint64_t gcra_tokens(std::uint64_t units,
+                                                  const gcra_params& p) noexcept {
+    return units / p.c;
+}
+[[nodiscard]] constexpr std::uint64_t gcra_tokens(std::uint64_t units,
+                                                  const gcra_fast_params& p) noexcept {
+    return p.by_c.quot(units);
+}
+
+/// Fills `limit`, `remaining` and `reset` for a backlog. `P`: gcra_params or gcra_fast_params.
+template <class P>
+constexpr void gcra_describe(limit::decision& d, std::uint64_t backlog, const P& p) noexcept {
     d.limit = p.burst;
-    d.remaining = backlog >= p.tau ? 0 : (p.tau - backlog) / p.c;
-    d.reset = gcra_to_ns(backlog, p.u);
+    // Less than one token left needs no division (every refusal of one token).
+    d.remaining = backlog >= p.tau || p.tau - backlog < p.c ? 0 : gcra_tokens(p.tau - backlog, p);
+    d.reset = gcra_ns(backlog, p);
+}
+
+/// Fills a refusal's figures (all but `admitted` and `ec`) for `n` tokens and `backlog`.
+template <class P>
+constexpr void gcra_refused(limit::decision& d, std::uint64_t backlog, std::uint64_t n,
+                            const P& p) noexcept {
+    gcra_describe(d, backlog, p);
+    d.retry_after = gcra_ns(backlog + n * p.c - p.tau, p);
 }
 
 /// The decision for a request of `n` tokens refused by `ec` because of `backlog`.
-[[nodiscard]] inline limit::decision gcra_refusal(std::uint64_t backlog, std::uint64_t n,
-                                                  const gcra_params& p,
-                                                  std::error_code ec) noexcept {
+template <class P>
+[[nodiscard]] limit::decision gcra_refusal(std::uint64_t backlog, std::uint64_t n, const P& p,
+                                           std::error_code ec) noexcept {
     limit::decision d;
-    gcra_describe(d, backlog, p);
     d.ec = ec;
-    d.retry_after = gcra_to_ns(backlog + n * p.c - p.tau, p.u);
+    gcra_refused(d, backlog, n, p);
     return d;
 }
 
-[[nodiscard]] inline limit::decision gcra_oversize(std::uint64_t backlog,
-                                                   const gcra_params& p) noexcept {
+template <class P>
+[[nodiscard]] limit::decision gcra_oversize(std::uint64_t backlog, const P& p) noexcept {
     limit::decision d;
     gcra_describe(d, backlog, p);
     d.ec = faultline::error::request_exceeds_burst;
@@ -134,10 +211,10 @@ struct gcra_step {
 /// The decision on taking `n` tokens from a bucket whose TAT is `tat` at `now_u`: refused as
 /// oversize or with `refusal`, or admitted with the figures after taking them. `step` receives
 /// the step; when `step.admit`, `step.new_tat` is the TAT to store.
-[[nodiscard]] inline limit::decision gcra_decide(std::uint64_t tat, std::uint64_t now_u,
-                                                 std::uint64_t n, const gcra_params& p,
-                                                 std::error_code refusal,
-                                                 gcra_step& step) noexcept {
+template <class P>
+[[nodiscard]] limit::decision gcra_decide(std::uint64_t tat, std::uint64_t now_u, std::uint64_t n,
+                                          const P& p, std::error_code refusal,
+                                          gcra_step& step) noexcept {
     if (n > p.burst) {
         step = {false, 0, gcra_backlog(tat, now_u, p)};
         return gcra_oversize(step.backlog, p);

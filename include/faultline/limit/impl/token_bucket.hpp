@@ -52,7 +52,11 @@ template <class Clock>
 token_bucket<Clock>::token_bucket(const bucket_config& config, time_point now)
     : config_(config)
     , epoch_ns_(detail::ns_since_epoch<Clock>(now)) {
-    if (auto ec = detail::params_of(config, params_)) throw std::system_error(ec, "token_bucket");
+    detail::gcra_params p;
+    if (auto ec = detail::params_of(config, p)) throw std::system_error(ec, "token_bucket");
+    params_ = detail::gcra_fast_params::make(p);
+    admitted_.admitted = true;
+    refused_.ec = config.refusal;
     tat_.store(config.fill == initial_fill::full ? 0 : params_.tau, std::memory_order_relaxed);
 }
 
@@ -61,26 +65,40 @@ std::uint64_t token_bucket<Clock>::units(time_point now) const noexcept {
     return detail::gcra_units(detail::ns_since_epoch<Clock>(now) - epoch_ns_, params_.u);
 }
 
+// gcra_decide's rule, with the figures of an admission computed once, after the CAS that won
+// (a lost race costs a reload and a few adds). Decisions start as copies of prepared ones:
+// building an error_code, even an empty one, is a call into the standard library.
 template <class Clock>
 decision token_bucket<Clock>::try_acquire(std::uint64_t n, time_point now) noexcept {
     const std::uint64_t now_u = units(now);
     std::uint64_t tat = tat_.load(std::memory_order_acquire);
+    if (n > params_.burst) [[unlikely]]
+        return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, params_), params_);
+    const std::uint64_t cost = n * params_.c;
+    std::uint64_t b;
     for (;;) {
-        detail::gcra_step step;
-        const decision d = detail::gcra_decide(tat, now_u, n, params_, config_.refusal, step);
-        if (!step.admit || n == 0 ||
-            tat_.compare_exchange_weak(tat, step.new_tat, std::memory_order_acq_rel,
-                                       std::memory_order_acquire))
+        b = detail::gcra_backlog(tat, now_u, params_);
+        if (cost == 0) break;
+        if (b + cost > params_.tau) {
+            decision d = refused_;
+            detail::gcra_refused(d, b, n, params_);
             return d;
+        }
+        if (tat_.compare_exchange_weak(tat, now_u + b + cost, std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+            break;
     }
+    decision d = admitted_;
+    detail::gcra_describe(d, b + cost, params_);
+    return d;
 }
 
 template <class Clock>
 decision token_bucket<Clock>::peek(std::uint64_t n, time_point now) const noexcept {
     const std::uint64_t now_u = units(now);
     detail::gcra_step step;
-    return detail::gcra_decide(tat_.load(std::memory_order_acquire), now_u, n, params_,
-                               config_.refusal, step);
+    return detail::gcra_decide(tat_.load(std::memory_order_acquire), now_u, n, params_, refused_.ec,
+                               step);
 }
 
 template <class Clock>
@@ -109,7 +127,7 @@ template <class Clock>
 std::uint64_t token_bucket<Clock>::available(time_point now) const noexcept {
     const std::uint64_t b =
         detail::gcra_backlog(tat_.load(std::memory_order_acquire), units(now), params_);
-    return b >= params_.tau ? 0 : (params_.tau - b) / params_.c;
+    return b >= params_.tau ? 0 : detail::gcra_tokens(params_.tau - b, params_);
 }
 
 // --- dynamic_token_bucket -------------------------------------------------------------------

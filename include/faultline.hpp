@@ -19,6 +19,7 @@
 #include <faultline/sse/error_scan.hpp>
 #include <faultline/sse/monitor.hpp>
 #include <faultline/sse/writer.hpp>
+#include <faultline/limit/clock.hpp>
 #include <faultline/limit/token_bucket.hpp>
 #include <faultline/limit/keyed.hpp>
 #include <faultline/limit/composite.hpp>

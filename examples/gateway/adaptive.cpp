@@ -26,6 +26,7 @@ lim::adaptive_options window_of(const channel_config& ch) {
     lim::adaptive_options o;
     o.min_window = o.max_window = ch.adaptive_window;
     o.min_samples = ch.adaptive_min_samples;
+    o.probe.interval = ch.adaptive_probe_interval;
     return o;
 }
 
@@ -65,12 +66,17 @@ completion completion_of(std::optional<faultline::category> c) noexcept {
 
 std::string check_adaptive(const channel_config& ch) {
     if (ch.adaptive == adaptive_kind::off) {
-        if (ch.min_concurrency || ch.initial_concurrency || ch.max_concurrency)
+        if (ch.min_concurrency || ch.initial_concurrency || ch.max_concurrency ||
+            ch.adaptive_probe_interval.count() != 0)
             return "channel '" + ch.name +
-                   "': min_concurrency, initial_concurrency and max_concurrency need "
-                   "adaptive_concurrency";
+                   "': min_concurrency, initial_concurrency, max_concurrency and "
+                   "adaptive_probe_interval_ms need adaptive_concurrency";
         return {};
     }
+    if (ch.adaptive == adaptive_kind::aimd && ch.adaptive_probe_interval.count() != 0)
+        return "channel '" + ch.name +
+               "': adaptive_probe_interval_ms needs vegas or gradient2 (aimd has no latency "
+               "baseline to re-measure)";
     std::error_code ec = lim::validate(window_of(ch));
     if (!ec)
         ec = with_policy(ch, std::chrono::milliseconds(1),

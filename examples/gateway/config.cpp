@@ -592,6 +592,7 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
         o.uint("max_concurrency", ch.max_concurrency, 1'000'000);
         o.millis("adaptive_window_ms", ch.adaptive_window);
         o.uint("adaptive_min_samples", ch.adaptive_min_samples, 1'000'000);
+        o.millis("adaptive_probe_interval_ms", ch.adaptive_probe_interval);
         o.finish();
         c.channels.push_back(std::move(ch));
     });

@@ -144,6 +144,9 @@ struct channel_config {
     /// many it needs at least (`faultline::limit::adaptive_options`).
     std::chrono::milliseconds adaptive_window{1000};
     std::uint64_t adaptive_min_samples = 10;
+    /// Re-measures vegas's and gradient2's latency baseline at a low limit this often
+    /// (`faultline::limit::probe_options`, Envoy's other defaults); 0: never.
+    std::chrono::milliseconds adaptive_probe_interval{0};
 };
 
 /// A model and the channels that serve it, in failover order.

@@ -73,7 +73,8 @@ BOOST_AUTO_TEST_CASE(channel_time_limits_and_adaptive_concurrency_are_read) {
         "channels": [{"name": "a", "first_token_timeout_ms": 500, "idle_timeout_ms": 200,
                       "total_timeout_ms": 30000, "adaptive_concurrency": "gradient2",
                       "max_concurrency": 64, "min_concurrency": 2, "initial_concurrency": 8,
-                      "adaptive_window_ms": 250, "adaptive_min_samples": 4},
+                      "adaptive_window_ms": 250, "adaptive_min_samples": 4,
+                      "adaptive_probe_interval_ms": 30000},
                      {"name": "b", "adaptive_concurrency": "vegas"},
                      {"name": "c", "adaptive_concurrency": "aimd", "max_concurrency": 5},
                      {"name": "d", "adaptive_concurrency": "off"}],
@@ -91,11 +92,13 @@ BOOST_AUTO_TEST_CASE(channel_time_limits_and_adaptive_concurrency_are_read) {
     BOOST_TEST(a.initial_concurrency == 8u);
     BOOST_TEST(a.adaptive_window.count() == 250);
     BOOST_TEST(a.adaptive_min_samples == 4u);
+    BOOST_TEST(a.adaptive_probe_interval.count() == 30000);
     const gw::channel_config& b = c.value().channels[1];
     BOOST_TEST(!b.first_token_timeout);
     BOOST_TEST(!b.idle_timeout);
     BOOST_TEST(!b.total_timeout);
     BOOST_TEST(b.adaptive == gw::adaptive_kind::vegas);
+    BOOST_TEST(b.adaptive_probe_interval.count() == 0); // off unless asked for
     BOOST_TEST(c.value().channels[2].adaptive == gw::adaptive_kind::aimd);
     BOOST_TEST(c.value().channels[3].adaptive == gw::adaptive_kind::off);
 
@@ -138,6 +141,11 @@ BOOST_AUTO_TEST_CASE(bad_channel_time_limits_and_adaptive_options_say_why) {
         {R"("adaptive_concurrency": "aimd", "max_concurrency": 1000001)",
          "max_concurrency must be a whole number from 0 to 1000000"},
         {R"("max_concurrency": 8)", "need adaptive_concurrency"},
+        {R"("adaptive_probe_interval_ms": 30000)", "need adaptive_concurrency"},
+        {R"("adaptive_concurrency": "aimd", "adaptive_probe_interval_ms": 30000)",
+         "adaptive_probe_interval_ms needs vegas or gradient2"},
+        {R"("adaptive_concurrency": "vegas", "adaptive_probe_interval_ms": -1)",
+         "adaptive_probe_interval_ms must be a whole number"},
     };
     for (const row& x : rows) {
         const std::string json = R"({"channels": [{"name": "c", )" + x.channel +

@@ -75,7 +75,7 @@ public:
             else
                 permit.on_success(at(now_));
             pending_.erase(first);
-            if (now_ >= measure_from) b.add(limiter_.limit());
+            if (now_ >= measure_from && !limiter_.probing()) b.add(limiter_.limit());
         }
         return b;
     }
@@ -231,6 +231,157 @@ BOOST_AUTO_TEST_CASE(five_windows_at_the_minimum_re_measure_the_baseline) {
     l.try_acquire(at(t)).on_success(at(t + 50ms)); // the 5th, with a sample
     BOOST_TEST(l.limit() == 1u);
     BOOST_TEST((l.policy().no_load_rtt() == 50ms));
+}
+
+// --- probes (Envoy's periodic minRTT measurement) -------------------------------------------
+
+lim::adaptive_options probing_every(std::chrono::nanoseconds interval, std::uint64_t samples) {
+    lim::adaptive_options o = every_completion();
+    o.probe.interval = interval;
+    o.probe.jitter = 0;
+    o.probe.limit = 2;
+    o.probe.samples = samples;
+    o.probe.timeout = 1s;
+    o.probe.seed = 1;
+    return o;
+}
+
+// A completion after the interval starts a probe: the limit drops to the probe's, only
+// requests admitted during the probe are samples, and once it has its samples their smallest
+// latency becomes Vegas's no-load latency and the limit is the policy's again.
+BOOST_AUTO_TEST_CASE(a_probe_lowers_the_limit_measures_and_restores_it) {
+    using limiter = lim::adaptive_limiter<lim::vegas, manual_clock>;
+    limiter l(lim::vegas::make().value(), probing_every(10s, 3), at(0ns));
+    l.try_acquire(at(0s)).on_success(at(100ms));
+    BOOST_TEST((l.policy().no_load_rtt() == 100ms));
+    const std::uint64_t before = l.limit();
+    BOOST_TEST(before > 2u);
+    limiter::permit old = l.try_acquire(at(9s));   // admitted before the probe
+    l.try_acquire(at(9900ms)).on_success(at(10s)); // due: this completion starts it
+    BOOST_TEST(l.probing());
+    BOOST_TEST(l.limit() == 2u);
+    limiter::permit a = l.try_acquire(at(10s));
+    BOOST_TEST(a.result().admitted);
+    BOOST_TEST(!l.try_acquire(at(10s)).result().admitted); // old and a hold the probe's 2
+    old.on_success(at(10100ms));                           // began before the probe: not a sample
+    BOOST_TEST(l.probing());
+    limiter::permit b = l.try_acquire(at(10100ms));
+    BOOST_TEST(b.result().admitted);
+    a.on_success(at(10150ms));
+    b.on_success(at(10160ms));
+    BOOST_TEST(l.probing()); // two samples of three
+    l.try_acquire(at(10160ms)).on_success(at(10200ms));
+    BOOST_TEST(!l.probing());
+    BOOST_TEST(l.probes() == 1u);
+    BOOST_TEST((l.policy().no_load_rtt() == 40ms)); // the smallest probe sample
+    BOOST_TEST(l.limit() == l.policy().limit());
+    BOOST_TEST(l.limit() > 2u);
+    // The next one is due an interval after this one ended.
+    l.try_acquire(at(20s)).on_success(at(20100ms));
+    BOOST_TEST(!l.probing());
+    l.try_acquire(at(20100ms)).on_success(at(20200ms));
+    BOOST_TEST(l.probing());
+}
+
+// Gradient2's baseline becomes the probe's mean latency.
+BOOST_AUTO_TEST_CASE(a_probe_rebases_gradient2_on_the_mean) {
+    lim::adaptive_limiter<lim::gradient2, manual_clock> l(lim::gradient2::make().value(),
+                                                          probing_every(5s, 2), at(0ns));
+    l.try_acquire(at(0s)).on_success(at(400ms));
+    BOOST_TEST((l.policy().baseline_rtt() == 400ms));
+    l.try_acquire(at(5s)).on_success(at(5400ms)); // starts the probe
+    BOOST_TEST(l.probing());
+    l.try_acquire(at(5400ms)).on_success(at(5500ms));
+    l.try_acquire(at(5500ms)).on_success(at(5620ms));
+    BOOST_TEST(!l.probing());
+    BOOST_TEST((l.policy().baseline_rtt() == 110ms));
+}
+
+// A probe whose requests are all ignored (4xx, cancelled) cannot measure; past its timeout
+// the next refusal ends it and the limit is the policy's again.
+BOOST_AUTO_TEST_CASE(a_probe_without_samples_ends_at_its_timeout) {
+    using limiter = lim::adaptive_limiter<lim::vegas, manual_clock>;
+    limiter l(lim::vegas::make().value(), probing_every(10s, 3), at(0ns));
+    l.try_acquire(at(0s)).on_success(at(100ms));
+    l.try_acquire(at(10s)).on_success(at(10100ms));
+    BOOST_TEST(l.probing());
+    limiter::permit a = l.try_acquire(at(10100ms));
+    limiter::permit b = l.try_acquire(at(10100ms));
+    BOOST_TEST(!l.try_acquire(at(11s)).result().admitted); // held, timeout not reached
+    BOOST_TEST(l.probing());
+    const auto late = l.try_acquire(at(11100ms)); // 1 s after it began: over
+    BOOST_TEST(!l.probing());
+    BOOST_TEST(late.result().admitted);
+    BOOST_TEST(l.probes() == 0u);
+    BOOST_TEST((l.policy().no_load_rtt() == 100ms)); // unchanged
+    a.on_ignore();
+    b.on_ignore();
+}
+
+// Jitter lengthens each interval by a fraction in [0, jitter), from the seeded generator: two
+// seeds give two schedules, each within bounds.
+BOOST_AUTO_TEST_CASE(probe_jitter_stays_within_its_fraction_and_follows_the_seed) {
+    const auto starts = [](std::uint64_t seed) {
+        lim::adaptive_options o = probing_every(10s, 1);
+        o.probe.jitter = 0.5;
+        o.probe.seed = seed;
+        lim::adaptive_limiter<lim::vegas, manual_clock> l(lim::vegas::make().value(), o, at(0ns));
+        std::vector<std::chrono::nanoseconds> out;
+        std::chrono::nanoseconds ended = 0s;
+        for (std::chrono::nanoseconds t = 0s; t < 100s; t += 10ms) {
+            const bool was = l.probing();
+            l.try_acquire(at(t)).on_success(at(t + 10ms));
+            if (!was && l.probing()) out.push_back(t + 10ms - ended);
+            if (was && !l.probing()) ended = t + 10ms;
+        }
+        return out;
+    };
+    const auto one = starts(1), two = starts(2);
+    BOOST_TEST_REQUIRE(one.size() >= 6u);
+    BOOST_TEST_REQUIRE(two.size() >= 6u);
+    for (const auto& v : {one, two})
+        for (const auto gap : v) {
+            BOOST_TEST(gap >= 10s);
+            BOOST_TEST(gap < 15s + 10ms);
+        }
+    BOOST_TEST((one != two));
+    BOOST_TEST((one == starts(1))); // the seed decides
+}
+
+// Policies without a baseline (aimd) never probe.
+BOOST_AUTO_TEST_CASE(aimd_never_probes) {
+    lim::adaptive_limiter<lim::aimd, manual_clock> l(lim::aimd::make().value(),
+                                                     probing_every(1s, 1), at(0ns));
+    for (std::chrono::nanoseconds t = 0s; t < 10s; t += 100ms) {
+        l.try_acquire(at(t)).on_success(at(t + 50ms));
+        BOOST_TEST(!l.probing());
+    }
+    BOOST_TEST(l.limit() >= 20u);
+}
+
+// The attack a probe answers: a Gradient2 limiter starting above the upstream's capacity
+// averages queued latencies into its baseline, reads 4x the no-load latency as normal and
+// holds the upstream at four times its knee for good. With probes (every 30 s, Envoy's
+// defaults otherwise) the first probe sees the no-load latency and the limit settles in the
+// usual band; the band is measured outside probes.
+BOOST_AUTO_TEST_CASE(probes_correct_a_baseline_learned_under_load) {
+    const auto p = lim::gradient2::make({.initial_limit = 200}).value();
+    simulation<lim::gradient2> stale(p);
+    const band without = stale.run({50, 100ms, std::nullopt}, 200s, 300s);
+    BOOST_TEST(without.lo >= 190u); // the defect, shown
+    BOOST_TEST(stale.get().policy().baseline_rtt() >= 350ms);
+
+    lim::adaptive_options o;
+    o.probe.interval = 30s;
+    o.probe.seed = 42;
+    simulation<lim::gradient2> probed(p, o);
+    const band with = probed.run({50, 100ms, std::nullopt}, 200s, 300s);
+    check_band(with, 50, 1.3, 1.6, 0.05);
+    BOOST_TEST(probed.get().probes() >= 6u);
+    BOOST_TEST(probed.get().policy().baseline_rtt() <= 110ms);
+    BOOST_TEST_MESSAGE("baseline learned under load, knee 50: without probes ["
+                       << without.lo << ", " << without.hi << "], with [" << with.lo << ", "
+                       << with.hi << "]");
 }
 
 BOOST_AUTO_TEST_CASE(a_drop_makes_aimd_back_off_once_per_window) {
@@ -398,6 +549,13 @@ BOOST_AUTO_TEST_CASE(bad_options_are_refused_with_typed_errors) {
         {lim::validate(lim::adaptive_options{.min_window = 2s, .max_window = 1s}),
          E::window_invalid},
         {lim::validate(lim::adaptive_options{.min_samples = 0}), E::window_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.interval = -1s}}), E::probe_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.jitter = -0.1}}), E::probe_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.jitter = 1.5}}), E::probe_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.jitter = nan}}), E::probe_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.limit = 0}}), E::probe_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.samples = 0}}), E::probe_invalid},
+        {lim::validate(lim::adaptive_options{.probe = {.timeout = 0s}}), E::probe_invalid},
     };
     for (const auto& r : rows) {
         BOOST_TEST((r.ec == r.want), r.ec.message());
@@ -436,14 +594,15 @@ BOOST_AUTO_TEST_SUITE_END()
 // The CI runs the limit_concurrency* suites under ThreadSanitizer.
 BOOST_AUTO_TEST_SUITE(limit_concurrency_adaptive)
 
-// Two threads take and complete permits as fast as they can; every slot comes back, the limit
-// stays in its bounds.
+// Two threads take and complete permits as fast as they can, with probes starting and ending
+// among them; every slot comes back, the limit stays in its bounds.
 BOOST_AUTO_TEST_CASE(concurrent_acquire_and_complete) {
     lim::adaptive_options o;
     o.min_window = 1us;
     o.max_window = 10us;
     o.min_samples = 4;
     o.ignore_below = 0ns;
+    o.probe = {.interval = 200us, .limit = 2, .samples = 5, .timeout = 100us, .seed = 7};
     lim::adaptive_limiter<lim::gradient2, manual_clock> l(
         lim::gradient2::make({.min_limit = 2, .initial_limit = 8, .max_limit = 64}).value(), o,
         at(0ns));
@@ -479,6 +638,7 @@ BOOST_AUTO_TEST_CASE(concurrent_acquire_and_complete) {
     BOOST_TEST(l.in_flight() == 0u);
     BOOST_TEST(admitted.load() > 1000u);
     BOOST_TEST(l.windows() > 10u);
+    BOOST_TEST(l.probes() > 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -20,6 +20,9 @@
 //     else if (r.is_client_error) p.on_ignore();          // says nothing about capacity
 //     else                   p.on_success(clock::now());  // latency sample
 //
+// Probes (`adaptive_options::probe`, off by default): Envoy's periodic re-measurement of the
+// baseline at a low limit, for Vegas and Gradient2; see `probe_options`.
+//
 // How it works. `try_acquire` is the fixed `concurrency_limiter`'s fast path (one CAS on the
 // in-flight count against an atomic limit). Completions are summarised into windows, as
 // Netflix concurrency-limits' `WindowedLimit`, Envoy's adaptive concurrency filter
@@ -67,6 +70,8 @@ enum class adaptive_error : int {
     thresholds_invalid,     ///< vegas alpha == 0 or alpha >= beta.
     long_window_zero,       ///< gradient2 long_window == 0.
     window_invalid,         ///< min_window <= 0, min_window > max_window, or min_samples == 0.
+    probe_invalid,          ///< probe: interval < 0, jitter outside [0, 1], limit or samples 0,
+                            ///< or timeout <= 0.
 };
 
 /// The `std::error_category` of `adaptive_error`. Thread-safe.
@@ -191,6 +196,8 @@ public:
     std::uint64_t update(const latency_window& w) noexcept;
     /// The no-load latency estimate; 0 before the first sample.
     [[nodiscard]] std::chrono::nanoseconds no_load_rtt() const noexcept { return no_load_; }
+    /// A probe's measurement: its smallest latency becomes the no-load latency.
+    void rebase(const latency_window& w) noexcept;
     [[nodiscard]] const options& config() const noexcept { return o_; }
 
 private:
@@ -248,6 +255,8 @@ public:
     std::uint64_t update(const latency_window& w) noexcept;
     /// The long-term latency baseline; 0 before the first sample.
     [[nodiscard]] std::chrono::nanoseconds baseline_rtt() const noexcept;
+    /// A probe's measurement: its mean latency becomes the baseline.
+    void rebase(const latency_window& w) noexcept;
     [[nodiscard]] const options& config() const noexcept { return o_; }
 
 private:
@@ -264,6 +273,14 @@ private:
     detail::flat_latency flat_;
 };
 
+/// A policy with a latency baseline that a probe can re-measure: `rebase` receives the
+/// probe's window (latencies taken at the probe's low limit) and makes it the baseline.
+template <class P>
+concept rebasable_policy = requires(P& p, const latency_window& w) {
+    { p.rebase(w) }
+    noexcept;
+};
+
 /// What an adaptive limiter needs of a policy.
 template <class P>
 concept adaptive_policy = std::copy_constructible<P> &&
@@ -272,6 +289,29 @@ concept adaptive_policy = std::copy_constructible<P> &&
     noexcept->std::same_as<std::uint64_t>;
     { p.update(w) }
     noexcept->std::same_as<std::uint64_t>;
+};
+
+/// Envoy's periodic re-measurement of the no-load latency (adaptive concurrency filter,
+/// `min_rtt_calc_params`): every `interval` (plus jitter) the limit drops to `limit` until
+/// `samples` successes admitted during the probe have completed; their window is handed to
+/// the policy's `rebase`, and the limit returns to the policy's. Defaults are Envoy's, except
+/// that it is off unless `interval` is set (Envoy requires one; its examples use 30 to 60 s).
+///
+/// Why: a baseline learned under load is too high, and nothing in the windows can show it.
+/// A Gradient2 limiter that starts above an upstream's capacity averages queued latencies into
+/// its baseline, settles where latency is `rtt_tolerance` times that, and stays there; Vegas's
+/// smallest latency is inflated the same way. A probe sees the upstream at low concurrency.
+/// The price is the probe's time at `limit` (about `samples` / `limit` round trips per
+/// `interval`). Policies without `rebase` (aimd) never probe.
+struct probe_options {
+    std::chrono::nanoseconds interval{0}; ///< 0: never probe (the default).
+    double jitter = 0.15;                 ///< Envoy: 15 %; each interval is longer by [0, jitter).
+    std::uint64_t limit = 3;              ///< Envoy's min_concurrency: 3.
+    std::uint64_t samples = 50;           ///< Envoy's request_count: 50.
+    /// A probe that has not gathered `samples` by then ends without a measurement.
+    std::chrono::nanoseconds timeout = std::chrono::seconds(30);
+    /// The jitter's generator seed; 0 draws one from `std::random_device` (instances differ).
+    std::uint64_t seed = 0;
 };
 
 /// How completions are grouped and how a refusal reads. Defaults are Netflix
@@ -284,9 +324,12 @@ struct adaptive_options {
     /// A refusal's `retry_after` (when a slot frees is not knowable in advance).
     std::chrono::nanoseconds retry_hint = std::chrono::seconds(1);
     error refusal = error::concurrency_exceeded;
+    /// Periodic re-measurement of the baseline (off by default).
+    probe_options probe = {};
 };
 
-/// Empty if `o` is usable, else `adaptive_error::window_invalid`. Thread-safe.
+/// Empty if `o` is usable, else `adaptive_error::window_invalid` or `probe_invalid`.
+/// Thread-safe.
 [[nodiscard]] std::error_code validate(const adaptive_options& o) noexcept;
 
 /// An in-flight limiter whose limit `Policy` moves with the latency it observes.
@@ -363,11 +406,21 @@ public:
     [[nodiscard]] std::uint64_t windows() const;
     /// A copy of the policy's state. Thread-safe (takes the mutex).
     [[nodiscard]] Policy policy() const;
+    /// Whether a probe holds the limit at `probe_options::limit` now. Thread-safe (mutex).
+    [[nodiscard]] bool probing() const;
+    /// Probes that ended with a measurement. Thread-safe (takes the mutex).
+    [[nodiscard]] std::uint64_t probes() const;
 
 private:
     enum class outcome { success, dropped };
     void complete(outcome kind, time_point start, std::uint64_t in_flight, time_point now) noexcept;
     void release() noexcept { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
+    static constexpr bool can_probe = rebasable_policy<Policy>;
+    // These four under m_.
+    bool probe(outcome kind, time_point start, std::int64_t rtt, time_point now) noexcept;
+    void end_probe(bool measured, time_point now) noexcept;
+    void open_window(time_point now, std::chrono::nanoseconds length) noexcept;
+    [[nodiscard]] time_point next_probe(time_point now) noexcept;
 
     adaptive_options options_;
     alignas(64) std::atomic<std::uint64_t> in_flight_{0};
@@ -378,6 +431,12 @@ private:
     std::int64_t rtt_sum_ns_ = 0; // guarded by m_ (the rest of the window too)
     std::int64_t min_rtt_ns_ = 0;
     std::uint64_t successes_ = 0, drops_ = 0, max_in_flight_ = 0, windows_ = 0;
+    bool probing_ = false;
+    std::atomic<bool> probe_active_{false}; // probing_, readable without m_
+    time_point probe_due_{};                // when the next probe starts (none without an interval)
+    time_point probe_start_{};              // the current probe's start
+    std::uint64_t probes_ = 0;
+    std::uint64_t rng_ = 0; // splitmix64 state for the jitter
 };
 
 } // namespace faultline::limit

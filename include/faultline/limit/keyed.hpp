@@ -24,14 +24,16 @@
 // every operation moves it two slots; a new key at the cap moves it up to `eviction_budget`
 // slots in its own shard and, if that frees nothing and its shard holds under half its share
 // of keys, as many in another shard (each in turn), then tries once more. So a key's work
-// under locks is its lookup's probes plus at most 3 * eviction_budget + 4 slots; never a scan
-// of a shard (`stats().slots_examined` counts it).
+// under locks is its lookup's probes plus at most 3 * eviction_budget + 4 slots, each read at
+// most twice (a sweep tests its slots together first, and goes slot by slot only when one is
+// idle); never a scan of a shard (`stats().slots_examined` counts every read).
 //
 // At the cap, when the hand finds no idle key, the new key is refused with
-// `error::limiter_unavailable` (`retry_after`: the default burst's refill time) or, with
-// `fail_open`, admitted untracked. A table full of live keys refuses new ones until some go
-// idle; idle keys anywhere are found within about (table slots / eviction_budget) arrivals.
-// Overrides are kept apart and never evicted.
+// `error::limiter_unavailable` (`retry_after` and `reset`: the default burst's refill time;
+// `remaining` 0) or, with `fail_open`, admitted untracked. The slot is claimed before anything
+// is computed, so such a refusal costs the lookup and the hand's bounded sweep only. A table full
+// of live keys refuses new ones until some go idle; idle keys anywhere are found within about
+// (table slots / eviction_budget) arrivals. Overrides are kept apart and never evicted.
 //
 // Concurrency: one mutex per shard (`shards`, a power of two); no lock is shared by all keys.
 // The key count is one atomic, touched only when a key is added or evicted.
@@ -116,7 +118,7 @@ private:
         std::uint64_t tat; // 0: empty
     };
     struct profile {
-        detail::gcra_params p;
+        detail::gcra_fast_params p; // divisions by c and u without a hardware divide
         error refusal;
     };
     // Aligned so that two shards' locks never share a cache line.
@@ -138,9 +140,12 @@ private:
         return detail::gcra_units(t, pr.p.u);
     }
     [[nodiscard]] std::int64_t ns(time_point now) const noexcept;
+    void prefetch(const shard& s, std::uint64_t h) const noexcept;
     [[nodiscard]] std::size_t find(shard& s, std::uint64_t key, std::uint64_t h) const noexcept;
     void erase_at(shard& s, std::size_t i) noexcept;
     std::size_t sweep(shard& s, std::size_t count, std::int64_t t) noexcept;
+    template <bool Overrides>
+    std::size_t sweep_as(shard& s, std::size_t count, std::int64_t t) noexcept;
     [[nodiscard]] bool reserve() noexcept;
     bool insert(shard& s, std::uint64_t key, std::uint64_t h, std::uint64_t tat, std::int64_t t);
     void grow(shard& s);
@@ -149,6 +154,7 @@ private:
     std::size_t help_sweep(std::int64_t t);
 
     profile defaults_;
+    decision at_cap_; // the refusal of a new key at the cap, prepared once
     std::int64_t epoch_ns_;
     std::size_t max_keys_;
     std::size_t slot_cap_;

@@ -131,6 +131,14 @@ struct gcra_fast_params : gcra_params {
     return b;
 }
 
+/// `gcra_backlog(tat, now_u, p) == 0` without a data-dependent branch, for loops over many
+/// TATs whose outcome the branch predictor cannot learn.
+[[nodiscard]] constexpr bool gcra_idle(std::uint64_t tat, std::uint64_t now_u,
+                                       const gcra_params& p) noexcept {
+    const std::uint64_t d = tat - now_u;
+    return (static_cast<std::int64_t>(d) <= 0) | (d > p.tau + gcra_stale_margin);
+}
+
 [[nodiscard]] constexpr std::chrono::nanoseconds gcra_to_ns(std::uint64_t units,
                                                             std::uint64_t u) noexcept {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(units / u + (units % u != 0)));

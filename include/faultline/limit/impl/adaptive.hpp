@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <utility>
 
 namespace faultline::detail {
@@ -33,11 +34,14 @@ public:
         case limit::adaptive_error::window_invalid:
             return "adaptive limit: min_window must be positive and <= max_window, and "
                    "min_samples at least 1";
+        case limit::adaptive_error::probe_invalid:
+            return "adaptive limit: probe interval must be >= 0, jitter in [0, 1], limit and "
+                   "samples at least 1, and timeout positive";
         }
         return "adaptive limit: unknown error";
     }
     std::error_condition default_error_condition(int v) const noexcept override {
-        if (v >= 1 && v <= static_cast<int>(limit::adaptive_error::window_invalid))
+        if (v >= 1 && v <= static_cast<int>(limit::adaptive_error::probe_invalid))
             return std::errc::invalid_argument;
         return {v, *this};
     }
@@ -85,6 +89,14 @@ inline bool flat_latency::update(double before, double after, double rtt) noexce
 
 [[nodiscard]] inline std::uint64_t adaptive_whole(double limit) noexcept {
     return static_cast<std::uint64_t>(limit);
+}
+
+/// splitmix64: the probe jitter's generator (one state word, no allocation).
+[[nodiscard]] inline std::uint64_t adaptive_next_random(std::uint64_t& state) noexcept {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
 }
 
 } // namespace faultline::detail
@@ -186,6 +198,13 @@ inline std::uint64_t vegas::update(const latency_window& w) noexcept {
     return limit();
 }
 
+inline void vegas::rebase(const latency_window& w) noexcept {
+    if (w.successes == 0) return;
+    no_load_ = w.min_rtt;
+    at_min_ = 0;
+    flat_ = detail::flat_latency{};
+}
+
 // --- gradient2 --------------------------------------------------------------------------------
 
 inline std::error_code gradient2::validate(const options& o) noexcept {
@@ -253,11 +272,23 @@ inline std::uint64_t gradient2::update(const latency_window& w) noexcept {
     return limit();
 }
 
+inline void gradient2::rebase(const latency_window& w) noexcept {
+    if (w.successes == 0) return;
+    long_rtt_ = static_cast<double>(w.average_rtt.count());
+    warmup_count_ = std::max<std::uint64_t>(warmup_count_, 10); // a measurement, not a guess
+    at_min_ = 0;
+    flat_ = detail::flat_latency{};
+}
+
 // --- adaptive_limiter -------------------------------------------------------------------------
 
 inline std::error_code validate(const adaptive_options& o) noexcept {
     if (o.min_window.count() <= 0 || o.min_window > o.max_window || o.min_samples == 0)
         return adaptive_error::window_invalid;
+    const probe_options& p = o.probe;
+    if (p.interval.count() < 0 || !(p.jitter >= 0.0 && p.jitter <= 1.0) || p.limit == 0 ||
+        p.samples == 0 || p.timeout.count() <= 0)
+        return adaptive_error::probe_invalid;
     return {};
 }
 
@@ -305,6 +336,10 @@ adaptive_limiter<P, C>::adaptive_limiter(const P& policy, const adaptive_options
     , policy_(policy)
     , window_end_(now + std::chrono::duration_cast<typename C::duration>(options.min_window)) {
     if (auto ec = validate(options)) throw std::system_error(ec);
+    rng_ = options.probe.seed != 0
+               ? options.probe.seed
+               : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+    probe_due_ = next_probe(now);
 }
 
 template <adaptive_policy P, class C>
@@ -315,6 +350,19 @@ auto adaptive_limiter<P, C>::try_acquire(time_point now) noexcept -> permit {
         decision d;
         d.limit = max;
         if (cur >= max) {
+            // A probe that cannot finish (every completion ignored) must not hold the limit
+            // down: past its timeout the next refusal ends it, unless another thread holds
+            // the mutex (it checks the same).
+            if constexpr (can_probe) {
+                if (probe_active_.load(std::memory_order_relaxed)) {
+                    std::unique_lock lock(m_, std::try_to_lock);
+                    if (lock && probing_ && now - probe_start_ >= options_.probe.timeout) {
+                        end_probe(false, now);
+                        cur = in_flight_.load(std::memory_order_acquire);
+                        continue;
+                    }
+                }
+            }
             d.ec = options_.refusal;
             d.retry_after = options_.retry_hint;
             return permit(nullptr, now, cur, d);
@@ -338,6 +386,8 @@ void adaptive_limiter<P, C>::complete(outcome kind, time_point start, std::uint6
     if (kind == outcome::success && !sample) return;
 
     const std::lock_guard lock(m_);
+    if constexpr (can_probe)
+        if (probe(kind, start, rtt, now)) return;
     if (kind == outcome::dropped) {
         ++drops_;
     } else {
@@ -360,13 +410,84 @@ void adaptive_limiter<P, C>::complete(outcome kind, time_point start, std::uint6
     }
     limit_.store(policy_.update(w), std::memory_order_release);
     ++windows_;
+    open_window(now, std::clamp<std::chrono::nanoseconds>(2 * w.min_rtt, options_.min_window,
+                                                          options_.max_window));
+}
 
-    const auto next = std::clamp<std::chrono::nanoseconds>(2 * w.min_rtt, options_.min_window,
-                                                           options_.max_window);
-    window_end_ = now + std::chrono::duration_cast<typename C::duration>(next);
+template <adaptive_policy P, class C>
+void adaptive_limiter<P, C>::open_window(time_point now, std::chrono::nanoseconds length) noexcept {
+    window_end_ = now + std::chrono::duration_cast<typename C::duration>(length);
     rtt_sum_ns_ = 0;
     min_rtt_ns_ = 0;
     successes_ = drops_ = max_in_flight_ = 0;
+}
+
+template <adaptive_policy P, class C>
+auto adaptive_limiter<P, C>::next_probe(time_point now) noexcept -> time_point {
+    const probe_options& p = options_.probe;
+    if (!can_probe || p.interval.count() == 0) return time_point::max();
+    // Uniform in [0, 1) from the top 53 bits.
+    const double u = static_cast<double>(detail::adaptive_next_random(rng_) >> 11) * 0x1.0p-53;
+    const auto extra = std::chrono::nanoseconds(
+        static_cast<std::int64_t>(u * p.jitter * static_cast<double>(p.interval.count())));
+    // Saturating: an interval of years must not wrap into the past.
+    const auto wait = std::chrono::duration_cast<typename C::duration>(p.interval) +
+                      std::chrono::duration_cast<typename C::duration>(
+                          std::min(extra, std::chrono::nanoseconds::max() - p.interval));
+    if (now.time_since_epoch().count() > 0 && wait >= time_point::max() - now)
+        return time_point::max();
+    return now + wait;
+}
+
+// One completion while probes are on, under m_. True when it was the probe's to handle.
+template <adaptive_policy P, class C>
+bool adaptive_limiter<P, C>::probe(outcome kind, time_point start, std::int64_t rtt,
+                                   time_point now) noexcept {
+    if (!probing_) {
+        if (now < probe_due_) return false;
+        // The window so far mixes in the load before the probe: it is dropped, not judged.
+        probing_ = true;
+        probe_active_.store(true, std::memory_order_relaxed);
+        probe_start_ = now;
+        open_window(now, options_.min_window);
+        limit_.store(std::min(options_.probe.limit, policy_.limit()), std::memory_order_release);
+        return true;
+    }
+    // Only requests admitted during the probe ran at its limit.
+    if (start >= probe_start_) {
+        if (kind == outcome::dropped) {
+            ++drops_;
+        } else {
+            rtt_sum_ns_ += rtt;
+            min_rtt_ns_ = successes_ == 0 ? rtt : std::min(min_rtt_ns_, rtt);
+            ++successes_;
+        }
+    }
+    if (successes_ >= options_.probe.samples)
+        end_probe(true, now);
+    else if (now - probe_start_ >= options_.probe.timeout)
+        end_probe(false, now);
+    return true;
+}
+
+template <adaptive_policy P, class C>
+void adaptive_limiter<P, C>::end_probe(bool measured, time_point now) noexcept {
+    if (measured) {
+        latency_window w;
+        w.successes = successes_;
+        w.drops = drops_;
+        w.limit = limit_.load(std::memory_order_relaxed);
+        w.average_rtt =
+            std::chrono::nanoseconds(rtt_sum_ns_ / static_cast<std::int64_t>(successes_));
+        w.min_rtt = std::chrono::nanoseconds(min_rtt_ns_);
+        if constexpr (can_probe) policy_.rebase(w);
+        ++probes_;
+    }
+    probing_ = false;
+    probe_active_.store(false, std::memory_order_relaxed);
+    limit_.store(policy_.limit(), std::memory_order_release);
+    open_window(now, options_.min_window);
+    probe_due_ = next_probe(now);
 }
 
 template <adaptive_policy P, class C>
@@ -379,6 +500,18 @@ template <adaptive_policy P, class C>
 P adaptive_limiter<P, C>::policy() const {
     const std::lock_guard lock(m_);
     return policy_;
+}
+
+template <adaptive_policy P, class C>
+bool adaptive_limiter<P, C>::probing() const {
+    const std::lock_guard lock(m_);
+    return probing_;
+}
+
+template <adaptive_policy P, class C>
+std::uint64_t adaptive_limiter<P, C>::probes() const {
+    const std::lock_guard lock(m_);
+    return probes_;
 }
 
 } // namespace faultline::limit

@@ -10,9 +10,14 @@ template <class Clock>
 keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
     : epoch_ns_(detail::ns_since_epoch<Clock>(now))
     , fail_open_(o.fail_open) {
-    if (auto ec = detail::params_of(o.defaults, defaults_.p))
-        throw std::system_error(ec, "keyed_limiter");
+    detail::gcra_params p;
+    if (auto ec = detail::params_of(o.defaults, p)) throw std::system_error(ec, "keyed_limiter");
+    defaults_.p = detail::gcra_fast_params::make(p);
     defaults_.refusal = o.defaults.refusal;
+    // Some key will be full again within one burst's refill time.
+    at_cap_.ec = error::limiter_unavailable;
+    at_cap_.limit = p.burst;
+    at_cap_.retry_after = at_cap_.reset = detail::gcra_ns(p.tau, defaults_.p);
     if (o.shards > max_shards)
         throw std::system_error(std::make_error_code(std::errc::invalid_argument),
                                 "keyed_limiter: more than 65536 shards");
@@ -77,6 +82,31 @@ std::size_t keyed_limiter<Clock>::find(shard& s, std::uint64_t key,
     return i;
 }
 
+// Two kinds of slot miss the cache in a table far larger than it: the lookup's (random) and
+// the hand's (it comes back to a slot once per lap). The lookup's is asked for before the
+// hand's sweep so that the two overlap. The hand's are asked for one step early: the slots
+// this step's sweep could reach are prefetched `ahead` slots beyond it, so the next step in
+// this shard finds them cached. A new key at the cap moves the hand `eviction_budget` slots
+// further, so the range grows with it; without this, a flood of new keys waited for memory
+// about three times per key where a known key waits once.
+template <class Clock>
+void keyed_limiter<Clock>::prefetch(const shard& s, std::uint64_t h) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    const std::size_t mask = s.slots.size() - 1;
+    const slot* base = s.slots.data();
+    __builtin_prefetch(base + (static_cast<std::size_t>(h) & mask));
+    constexpr std::size_t per_line = 64 / sizeof(slot);
+    constexpr std::size_t ahead = 2 + eviction_budget;
+    const std::size_t reach =
+        count_.load(std::memory_order_relaxed) >= max_keys_ ? 2 + eviction_budget : 2;
+    for (std::size_t k = 0; k < reach + per_line - 1; k += per_line)
+        __builtin_prefetch(base + ((s.cursor + ahead + k) & mask));
+#else
+    (void)s;
+    (void)h;
+#endif
+}
+
 // Backward-shift deletion keeps linear probing free of tombstones.
 template <class Clock>
 void keyed_limiter<Clock>::erase_at(shard& s, std::size_t i) noexcept {
@@ -100,22 +130,47 @@ void keyed_limiter<Clock>::erase_at(shard& s, std::size_t i) noexcept {
 
 template <class Clock>
 std::size_t keyed_limiter<Clock>::sweep(shard& s, std::size_t count, std::int64_t t) noexcept {
+    return s.overrides.empty() ? sweep_as<false>(s, count, t) : sweep_as<true>(s, count, t);
+}
+
+// Which slots are empty is a coin toss at a load factor near 1/2, one the branch predictor
+// cannot learn, and in a flood of live keys a mispredicted test cost more than the rest of it.
+// So the slots in reach are first tested together, with no branch per slot; only when one of
+// them is idle does the hand go slot by slot, erasing as it goes.
+template <class Clock>
+template <bool Overrides>
+std::size_t keyed_limiter<Clock>::sweep_as(shard& s, std::size_t count, std::int64_t t) noexcept {
     const std::size_t mask = s.slots.size() - 1;
+    const std::uint64_t now_u = now_units(t, defaults_);
+    const auto idle = [&](const slot& sl) noexcept {
+        if constexpr (Overrides) {
+            const profile& pr = profile_of(s, sl.key);
+            return sl.tat != 0 && detail::gcra_idle(sl.tat, now_units(t, pr), pr.p);
+        } else {
+            return (sl.tat != 0) & detail::gcra_idle(sl.tat, now_u, defaults_.p);
+        }
+    };
+    if constexpr (!Overrides) {
+        unsigned any = 0;
+        for (std::size_t k = 0; k < count; ++k)
+            any |= static_cast<unsigned>(idle(s.slots[(s.cursor + k) & mask]));
+        s.stats.slots_examined += count;
+        if (any == 0) {
+            s.cursor += count;
+            return 0;
+        }
+    }
     std::size_t evicted = 0;
     for (; count > 0; --count) {
         const std::size_t i = s.cursor & mask;
-        const slot& sl = s.slots[i];
         ++s.stats.slots_examined;
-        if (sl.tat != 0) {
-            const profile& pr = profile_of(s, sl.key);
+        if (idle(s.slots[i])) {
             // Erasing shifts a later entry into i: look at i again next.
-            if (detail::gcra_backlog(sl.tat, now_units(t, pr), pr.p) == 0) {
-                erase_at(s, i);
-                ++evicted;
-                continue;
-            }
+            erase_at(s, i);
+            ++evicted;
+            continue;
         }
-        s.cursor = i + 1;
+        ++s.cursor;
     }
     s.stats.evicted += evicted;
     return evicted;
@@ -165,30 +220,34 @@ auto keyed_limiter<Clock>::acquire_locked(std::uint64_t key, std::uint64_t h, st
                                           std::int64_t t, decision& d) -> outcome {
     shard& s = shard_of(h);
     const std::lock_guard lock(s.m);
+    prefetch(s, h);
     sweep(s, 2, t);
     const profile& pr = profile_of(s, key);
     const std::uint64_t now_u = now_units(t, pr);
     const std::size_t i = find(s, key, h);
-    const bool present = s.slots[i].tat != 0;
-    const std::uint64_t tat = present ? s.slots[i].tat : now_u; // absent: full
     detail::gcra_step step;
-    d = detail::gcra_decide(tat, now_u, n, pr.p, pr.refusal, step);
-    if (!step.admit || n == 0) return outcome::done;
-    const std::uint64_t next = step.new_tat == 0 ? 1 : step.new_tat; // 0 marks an empty slot
-    if (present) {
-        s.slots[i].tat = next;
+    if (s.slots[i].tat != 0) {
+        d = detail::gcra_decide(s.slots[i].tat, now_u, n, pr.p, pr.refusal, step);
+        if (step.admit && n != 0)
+            s.slots[i].tat = step.new_tat == 0 ? 1 : step.new_tat; // 0 marks an empty slot
         return outcome::done;
     }
-    if (insert(s, key, h, next, t)) return outcome::done;
-    // Under half its share of keys: this shard's hand is unlikely to find what others have.
-    const bool sparse = s.size * shard_count_ < max_keys_ / 2;
-    if (!fail_open_) {
-        d.admitted = false;
-        d.ec = error::limiter_unavailable;
-        // Some key will be full again within one burst's refill time.
-        d.retry_after = detail::gcra_to_ns(defaults_.p.tau, defaults_.p.u);
+    // An absent key is full, so taking tokens admits it if it can be tracked. The slot is
+    // claimed first: a refusal at the cap (a flood of new keys) computes nothing.
+    if (n != 0 && n <= pr.p.burst) {
+        const std::uint64_t next = detail::gcra_try(now_u, now_u, n, pr.p).new_tat;
+        if (!insert(s, key, h, next == 0 ? 1 : next, t)) {
+            if (fail_open_)
+                d = detail::gcra_decide(now_u, now_u, n, pr.p, pr.refusal, step); // untracked
+            else
+                d = at_cap_;
+            // Under half its share of keys: this shard's hand is unlikely to find what others
+            // have.
+            return s.size * shard_count_ < max_keys_ / 2 ? outcome::at_cap_sparse : outcome::at_cap;
+        }
     }
-    return sparse ? outcome::at_cap_sparse : outcome::at_cap;
+    d = detail::gcra_decide(now_u, now_u, n, pr.p, pr.refusal, step);
+    return outcome::done;
 }
 
 // The arriving key's shard had nothing idle within reach: move another shard's hand, so that
@@ -251,9 +310,9 @@ void keyed_limiter<Clock>::release(std::uint64_t key, std::uint64_t n, time_poin
 template <class Clock>
 std::error_code keyed_limiter<Clock>::set_override(std::uint64_t key, const bucket_config& config,
                                                    time_point now) {
-    profile np;
-    if (auto ec = detail::params_of(config, np.p)) return ec;
-    np.refusal = config.refusal;
+    detail::gcra_params p;
+    if (auto ec = detail::params_of(config, p)) return ec;
+    const profile np{detail::gcra_fast_params::make(p), config.refusal};
     const std::int64_t t = ns(now);
     const std::uint64_t h = mix(key);
     shard& s = shard_of(h);

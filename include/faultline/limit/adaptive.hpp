@@ -416,7 +416,9 @@ private:
     void complete(outcome kind, time_point start, std::uint64_t in_flight, time_point now) noexcept;
     void release() noexcept { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
     static constexpr bool can_probe = rebasable_policy<Policy>;
-    // These four under m_.
+    // These six under m_.
+    void add(outcome kind, std::int64_t rtt) noexcept;
+    [[nodiscard]] latency_window window() const noexcept;
     bool probe(outcome kind, time_point start, std::int64_t rtt, time_point now) noexcept;
     void end_probe(bool measured, time_point now) noexcept;
     void open_window(time_point now, std::chrono::nanoseconds length) noexcept;

@@ -388,16 +388,30 @@ void adaptive_limiter<P, C>::complete(outcome kind, time_point start, std::uint6
     const std::lock_guard lock(m_);
     if constexpr (can_probe)
         if (probe(kind, start, rtt, now)) return;
-    if (kind == outcome::dropped) {
-        ++drops_;
-    } else {
-        rtt_sum_ns_ += rtt;
-        min_rtt_ns_ = successes_ == 0 ? rtt : std::min(min_rtt_ns_, rtt);
-        ++successes_;
-    }
+    add(kind, rtt);
     max_in_flight_ = std::max(max_in_flight_, in_flight);
     if (now < window_end_ || successes_ + drops_ < options_.min_samples) return;
 
+    const latency_window w = window();
+    limit_.store(policy_.update(w), std::memory_order_release);
+    ++windows_;
+    open_window(now, std::clamp<std::chrono::nanoseconds>(2 * w.min_rtt, options_.min_window,
+                                                          options_.max_window));
+}
+
+template <adaptive_policy P, class C>
+void adaptive_limiter<P, C>::add(outcome kind, std::int64_t rtt) noexcept {
+    if (kind == outcome::dropped) {
+        ++drops_;
+        return;
+    }
+    rtt_sum_ns_ += rtt;
+    min_rtt_ns_ = successes_ == 0 ? rtt : std::min(min_rtt_ns_, rtt);
+    ++successes_;
+}
+
+template <adaptive_policy P, class C>
+latency_window adaptive_limiter<P, C>::window() const noexcept {
     latency_window w;
     w.successes = successes_;
     w.drops = drops_;
@@ -408,10 +422,7 @@ void adaptive_limiter<P, C>::complete(outcome kind, time_point start, std::uint6
             std::chrono::nanoseconds(rtt_sum_ns_ / static_cast<std::int64_t>(successes_));
         w.min_rtt = std::chrono::nanoseconds(min_rtt_ns_);
     }
-    limit_.store(policy_.update(w), std::memory_order_release);
-    ++windows_;
-    open_window(now, std::clamp<std::chrono::nanoseconds>(2 * w.min_rtt, options_.min_window,
-                                                          options_.max_window));
+    return w;
 }
 
 template <adaptive_policy P, class C>
@@ -454,15 +465,7 @@ bool adaptive_limiter<P, C>::probe(outcome kind, time_point start, std::int64_t 
         return true;
     }
     // Only requests admitted during the probe ran at its limit.
-    if (start >= probe_start_) {
-        if (kind == outcome::dropped) {
-            ++drops_;
-        } else {
-            rtt_sum_ns_ += rtt;
-            min_rtt_ns_ = successes_ == 0 ? rtt : std::min(min_rtt_ns_, rtt);
-            ++successes_;
-        }
-    }
+    if (start >= probe_start_) add(kind, rtt);
     if (successes_ >= options_.probe.samples)
         end_probe(true, now);
     else if (now - probe_start_ >= options_.probe.timeout)
@@ -473,14 +476,7 @@ bool adaptive_limiter<P, C>::probe(outcome kind, time_point start, std::int64_t 
 template <adaptive_policy P, class C>
 void adaptive_limiter<P, C>::end_probe(bool measured, time_point now) noexcept {
     if (measured) {
-        latency_window w;
-        w.successes = successes_;
-        w.drops = drops_;
-        w.limit = limit_.load(std::memory_order_relaxed);
-        w.average_rtt =
-            std::chrono::nanoseconds(rtt_sum_ns_ / static_cast<std::int64_t>(successes_));
-        w.min_rtt = std::chrono::nanoseconds(min_rtt_ns_);
-        if constexpr (can_probe) policy_.rebase(w);
+        if constexpr (can_probe) policy_.rebase(window());
         ++probes_;
     }
     probing_ = false;

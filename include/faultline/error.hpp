@@ -69,6 +69,7 @@ enum class error : int {
     circuit_open,           ///< The breaker for this upstream is open. Retry after cool-down.
     deadline_exceeded,      ///< The caller's overall deadline passed. Never retry.
     limiter_unavailable,    ///< The shared limiter store (Redis) cannot be reached. Retry.
+    key_table_full,         ///< A keyed limiter holds max_keys live keys. Retry after the hint.
 
     // --- diagnostics of client configuration ------------------------------------------------
     base_url_duplicates_v1,      ///< Path has /v1/v1: the client added /v1 to a /v1 base URL.

@@ -1,3 +1,4 @@
+#include <faultline/limit/keyed.hpp>
 #include <faultline/limit/refuse.hpp>
 
 #include <faultline/envelope.hpp>
@@ -60,6 +61,28 @@ BOOST_AUTO_TEST_CASE(an_oversize_request_gets_no_retry_after) {
     const auto env = fl::parse_envelope(r.body);
     BOOST_TEST_REQUIRE(env.has_value());
     BOOST_TEST(std::get<std::string>(env.value().code) == "request_too_large");
+}
+
+// A keyed limiter at its key cap: a 503 that says what is full and when to come back.
+// Regression: it said the shared Redis store could not be reached.
+BOOST_AUTO_TEST_CASE(a_full_key_table_is_a_503_that_names_it) {
+    lim::keyed_limiter<> k({.defaults = {lim::rate::per_minute(60), 60}, .max_keys = 1});
+    const auto now = std::chrono::steady_clock::now();
+    BOOST_TEST(k.try_acquire(1, 1, now).admitted);
+    const lim::decision d = k.try_acquire(2, 1, now);
+    BOOST_TEST_REQUIRE(!d.admitted);
+    const auto r = lim::refuse(d);
+    BOOST_TEST(r.status == 503u);
+    BOOST_TEST((r.ec == fl::error::key_table_full));
+    BOOST_TEST(find(r.headers, "retry-after") == "60");
+    const auto env = fl::parse_envelope(r.body);
+    BOOST_TEST_REQUIRE(env.has_value());
+    BOOST_TEST(std::get<std::string>(env.value().code) == "key_table_full");
+    // The envelope of a 5xx carries render's generic text; the response's message (for logs
+    // and for callers building their own answer) says what is full.
+    BOOST_TEST(r.message.find("max_keys") != std::string::npos, r.message);
+    BOOST_TEST(r.message.find("Redis") == std::string::npos, r.message);
+    BOOST_TEST(fl::is_retryable(r.ec));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

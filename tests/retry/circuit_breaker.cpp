@@ -37,10 +37,10 @@ BOOST_AUTO_TEST_CASE(which_codes_count_against_the_upstream) {
                 E::upstream_timeout, E::request_timeout, E::overloaded, E::rate_limited,
                 E::tpm_exceeded, E::stream_truncated, E::conflict})
         BOOST_TEST(fl::counts_against_upstream(e), fl::to_string(e));
-    for (E e :
-         {E::invalid_request, E::authentication, E::insufficient_quota, E::not_found,
-          E::content_filter, E::context_length_exceeded, E::circuit_open, E::deadline_exceeded,
-          E::retry_budget_exhausted, E::request_exceeds_burst, E::limiter_unavailable, E::unknown})
+    for (E e : {E::invalid_request, E::authentication, E::insufficient_quota, E::not_found,
+                E::content_filter, E::context_length_exceeded, E::circuit_open,
+                E::deadline_exceeded, E::retry_budget_exhausted, E::request_exceeds_burst,
+                E::limiter_unavailable, E::key_table_full, E::unknown})
         BOOST_TEST(!fl::counts_against_upstream(e), fl::to_string(e));
     BOOST_TEST(fl::counts_against_upstream(std::make_error_code(std::errc::timed_out)));
     BOOST_TEST(fl::counts_against_upstream(std::make_error_code(std::errc::connection_reset)));

@@ -9,7 +9,7 @@ namespace faultline {
 namespace detail {
 
 // One row per enumerator, in enumerator order (checked below and by the table tests).
-inline constexpr std::array<error_info, 48> error_rows{{
+inline constexpr std::array<error_info, 49> error_rows{{
     {error::invalid_request, "invalid_request", category::invalid_request, 400,
      "invalid_request_error", "invalid_request", false,
      "Malformed JSON, unknown field, unsupported parameter or value out of range.",
@@ -150,6 +150,10 @@ inline constexpr std::array<error_info, 48> error_rows{{
     {error::limiter_unavailable, "limiter_unavailable", category::server_error, 503, "api_error",
      "limiter_unavailable", true, "The shared rate-limit store (Redis) cannot be reached.",
      "Check the Redis server and network; the limiter's fail policy decides meanwhile."},
+    {error::key_table_full, "key_table_full", category::overloaded, 503, "api_error",
+     "key_table_full", true,
+     "The limiter already tracks as many keys as it may (max_keys) and none of them is idle.",
+     "Retry after Retry-After (keys go idle as their buckets refill), or raise max_keys."},
 
     {error::base_url_duplicates_v1, "base_url_duplicates_v1", category::not_found, 404,
      "invalid_request_error", "duplicated_v1_path", false,

@@ -33,8 +33,8 @@ struct decision {
     std::chrono::nanoseconds reset{0};
     /// Empty when admitted. Otherwise why: the limiter's refusal code (`error::rate_limited`
     /// unless configured as `rpm_exceeded`, `tpm_exceeded`, `concurrency_exceeded`),
-    /// `error::request_exceeds_burst`, or `error::limiter_unavailable` (a keyed limiter at its
-    /// key cap).
+    /// `error::request_exceeds_burst`, `error::key_table_full` (a keyed limiter at its key cap)
+    /// or `error::limiter_unavailable` (a shared store that cannot be reached).
     std::error_code ec;
 
     /// Whether the request was admitted. Thread-safe (a plain value).

@@ -29,11 +29,19 @@
 // idle); never a scan of a shard (`stats().slots_examined` counts every read).
 //
 // At the cap, when the hand finds no idle key, the new key is refused with
-// `error::limiter_unavailable` (`retry_after` and `reset`: the default burst's refill time;
+// `error::key_table_full` (`retry_after` and `reset`: the default burst's refill time;
 // `remaining` 0) or, with `fail_open`, admitted untracked. The slot is claimed before anything
 // is computed, so such a refusal costs the lookup and the hand's bounded sweep only. A table full
 // of live keys refuses new ones until some go idle; idle keys anywhere are found within about
 // (table slots / eviction_budget) arrivals. Overrides are kept apart and never evicted.
+//
+// Hostile keys: whoever picks key ids (user ids, texts through `key_of`) could pick ids that
+// all land in one shard on one home slot if the table's hash were a fixed function: one probe
+// cluster, walked under the shard's lock by every lookup there. The hash is splitmix64's
+// finaliser over the key xor a per-limiter random seed (`keyed_options::hash_seed`), so where a
+// key lands cannot be known from outside. It is a fast mixer, not a cryptographic PRF: it
+// stops keys computed offline, not an attacker who can measure the table's timing at length.
+// `key_of` itself is unseeded (stable across processes); ids that collide there share a bucket.
 //
 // Concurrency: one mutex per shard (`shards`, a power of two); no lock is shared by all keys.
 // The key count is one atomic, touched only when a key is added or evicted.
@@ -57,6 +65,9 @@ struct keyed_options {
     std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys, over all shards (1 to 2^56).
     std::size_t shards = 64;         ///< Rounded up to a power of two; at most 2^16.
     bool fail_open = false;          ///< At the cap: admit untracked keys instead of refusing.
+    /// Seeds the table's hash. 0 (the default) draws a seed from `std::random_device`, which is
+    /// what makes crafted keys harmless; set one only to reproduce a layout.
+    std::uint64_t hash_seed = 0;
 };
 
 /// Counters of a keyed limiter since construction, summed over shards.
@@ -133,7 +144,7 @@ private:
     enum class outcome { done, at_cap, at_cap_sparse };
     static constexpr std::size_t max_shards = std::size_t{1} << 16;
 
-    [[nodiscard]] static std::uint64_t mix(std::uint64_t k) noexcept;
+    [[nodiscard]] std::uint64_t mix(std::uint64_t k) const noexcept;
     [[nodiscard]] shard& shard_of(std::uint64_t h) const noexcept;
     [[nodiscard]] const profile& profile_of(const shard& s, std::uint64_t key) const noexcept;
     [[nodiscard]] std::uint64_t now_units(std::int64_t t, const profile& pr) const noexcept {
@@ -156,6 +167,7 @@ private:
     profile defaults_;
     decision at_cap_; // the refusal of a new key at the cap, prepared once
     std::int64_t epoch_ns_;
+    std::uint64_t seed_;
     std::size_t max_keys_;
     std::size_t slot_cap_;
     unsigned shard_shift_;

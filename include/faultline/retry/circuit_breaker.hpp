@@ -61,7 +61,8 @@ struct circuit_breaker_options {
 /// Whether an outcome with this code says something about the upstream's health: its category
 /// is server_error, upstream_unavailable, timeout, overloaded or rate_limited, and it is not one
 /// of the toolkit's own local decisions (circuit_open, deadline_exceeded, retry_budget_exhausted,
-/// request_exceeds_burst, limiter_unavailable). Foreign transport codes count by their category.
+/// request_exceeds_burst, limiter_unavailable, key_table_full). Foreign transport codes count by
+/// their category.
 /// Thread-safe.
 [[nodiscard]] bool counts_against_upstream(const std::error_code& ec) noexcept;
 

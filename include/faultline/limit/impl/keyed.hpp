@@ -3,19 +3,23 @@
 
 #include <algorithm>
 #include <bit>
+#include <random>
 
 namespace faultline::limit {
 
 template <class Clock>
 keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
     : epoch_ns_(detail::ns_since_epoch<Clock>(now))
+    , seed_(o.hash_seed != 0
+                ? o.hash_seed
+                : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}())
     , fail_open_(o.fail_open) {
     detail::gcra_params p;
     if (auto ec = detail::params_of(o.defaults, p)) throw std::system_error(ec, "keyed_limiter");
     defaults_.p = detail::gcra_fast_params::make(p);
     defaults_.refusal = o.defaults.refusal;
     // Some key will be full again within one burst's refill time.
-    at_cap_.ec = error::limiter_unavailable;
+    at_cap_.ec = error::key_table_full;
     at_cap_.limit = p.burst;
     at_cap_.retry_after = at_cap_.reset = detail::gcra_ns(p.tau, defaults_.p);
     if (o.shards > max_shards)
@@ -33,9 +37,10 @@ keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
 }
 
 template <class Clock>
-std::uint64_t keyed_limiter<Clock>::mix(std::uint64_t k) noexcept {
-    // splitmix64's finaliser: ids that differ in a few low bits land far apart.
-    k += 0x9e3779b97f4a7c15ull;
+std::uint64_t keyed_limiter<Clock>::mix(std::uint64_t k) const noexcept {
+    // splitmix64's finaliser over the seeded key: ids that differ in a few low bits land far
+    // apart, and where any id lands depends on the seed.
+    k = (k ^ seed_) + 0x9e3779b97f4a7c15ull;
     k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ull;
     k = (k ^ (k >> 27)) * 0x94d049bb133111ebull;
     return k ^ (k >> 31);

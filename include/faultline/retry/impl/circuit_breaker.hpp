@@ -26,6 +26,7 @@ inline bool counts_against_upstream(const std::error_code& ec) noexcept {
         case error::retry_budget_exhausted:
         case error::request_exceeds_burst:
         case error::limiter_unavailable:
+        case error::key_table_full:
             return false;
         default:
             break;

@@ -92,8 +92,8 @@ std::size_t keyed_limiter<Clock>::find(shard& s, std::uint64_t key,
 // hand's sweep so that the two overlap. The hand's are asked for one step early: the slots
 // this step's sweep could reach are prefetched `ahead` slots beyond it, so the next step in
 // this shard finds them cached. A new key at the cap moves the hand `eviction_budget` slots
-// further, so the range grows with it; without this, a flood of new keys waited for memory
-// about three times per key where a known key waits once.
+// further, so the range grows with it. Measured with all of this off, a known key in a table
+// of 2^20 keys took 200-250 ns against 109-122 ns; the look-ahead was not measured alone.
 template <class Clock>
 void keyed_limiter<Clock>::prefetch(const shard& s, std::uint64_t h) const noexcept {
 #if defined(__GNUC__) || defined(__clang__)

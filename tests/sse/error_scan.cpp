@@ -87,6 +87,21 @@ BOOST_AUTO_TEST_CASE(every_shape_in_every_cut) {
         }
 }
 
+// `scan` hands the parser the whole document as its end in one call; the answers are the ones
+// given piece by piece, from a scanner that has seen other documents before.
+BOOST_AUTO_TEST_CASE(a_whole_document_scans_as_its_pieces_do) {
+    sse::error_scanner s;
+    for (int round = 0; round < 2; ++round)
+        for (const row& r : rows) {
+            BOOST_TEST_CONTEXT(r.why) {
+                BOOST_TEST(sse::to_string(sse::error_scanner::scan(s, r.doc)) ==
+                           sse::to_string(r.want));
+                BOOST_TEST((s.json_error().operator bool() == (r.want == scan_result::invalid)));
+                BOOST_TEST(s.size_bytes() == std::string_view(r.doc).size());
+            }
+        }
+}
+
 BOOST_AUTO_TEST_CASE(every_two_piece_cut_of_an_escaped_error_chunk) {
     const std::string doc =
         R"({"id":"c1","\u0065rror":{"message":"Rate \"limit\"","type":"rate_limit","code":429}})";

@@ -301,6 +301,41 @@ BOOST_AUTO_TEST_CASE(validate_json_finds_an_escaped_error_key) {
     }
 }
 
+// The monitor takes a short path for ordinary chunks in both modes; each event still gets the
+// kind classify_event gives it, in every cut and with CR, LF or CRLF line ends.
+BOOST_AUTO_TEST_CASE(the_monitors_kinds_are_classify_events_in_both_modes) {
+    const std::string events[] = {
+        chunk,
+        R"({"error":{"message":"x"}})",
+        R"({"id":"c","\u0065rror":{"message":"escaped"}})",
+        R"({"error":null})",
+        R"({"a":1,,"b":2})",
+        R"({"x":"error"} trailing})",
+        R"({"choices":[{"error":{"message":"nested"}}]})",
+        R"({"a":"b\"error\":{}"})",
+        "{}",
+        "{\"a\":\"\xff\"}", // invalid UTF-8
+        "[1,2]",
+        " {\"a\":1} ",
+    };
+    for (const bool exact : {false, true}) {
+        sse::monitor_options o;
+        o.validate_json = exact;
+        for (const std::string_view eol : {"\n", "\r", "\r\n"}) {
+            BOOST_TEST_CONTEXT((exact ? "exact" : "default") << ", eol " << eol.size()) {
+                std::string in;
+                std::vector<sse::event_kind> want;
+                for (const std::string& e : events) {
+                    in += "data: " + e + std::string(eol) + std::string(eol);
+                    want.push_back(sse::classify_event(ev(e), o));
+                }
+                const run_result r = verdict_of(in, o);
+                BOOST_TEST((r.kinds == want));
+            }
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(error_chunks_are_classified_as_with_no_status) {
     faultline::failure f;
     BOOST_TEST((

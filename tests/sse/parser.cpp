@@ -37,6 +37,11 @@ struct hinted {
     }
 };
 
+// Takes hints but declines them (as a validating monitor does).
+struct hints_declined : hinted {
+    [[nodiscard]] bool data_hints_wanted() const noexcept { return false; }
+};
+
 struct outcome {
     std::vector<std::string> seen;
     std::error_code ec;
@@ -501,50 +506,65 @@ BOOST_AUTO_TEST_CASE(a_hundred_megabyte_data_line_passes_in_bounded_memory) {
         BOOST_TEST(test_support::peak_growth_bytes(before) < std::size_t(4) << 20);
 }
 
-// Every line search the CPU can run against memchr and std::string_view::find: at every length
-// up to past two 64-byte steps, from several starts, with the LF anywhere or nowhere and a `"e`
-// at every position (before, straddling and after the LF, cut short at the end). Each input sits
-// alone in an allocation of its exact size, so a read past it is a heap overflow under ASan.
-BOOST_AUTO_TEST_CASE(line_search_agrees_with_memchr_and_find_at_every_length_and_position) {
+// Every line search the CPU can run against std::string_view's finds: at every length up to past
+// two 64-byte steps, from several starts, with the line end (LF, CR, or CR before LF) anywhere or
+// nowhere and a `"e` at every position (before, straddling and after the line end, cut short at
+// the end). Each input sits alone in an allocation of its exact size, so a read past it is a heap
+// overflow under ASan (the searches' prefetches never fault, and read nothing).
+BOOST_AUTO_TEST_CASE(line_search_agrees_with_find_at_every_length_and_position) {
     namespace d = sse::detail;
-    std::vector<std::pair<const char*,
-                          std::size_t (*)(const char*, std::size_t, std::size_t, bool&) noexcept>>
-        searches{{"plain", &d::find_lf_plain}, {"dispatched", &d::find_lf}};
+    using search = std::size_t (*)(const char*, std::size_t, std::size_t, bool&) noexcept;
+    struct entry {
+        const char* name;
+        search fn;
+        bool hints; // writes `quote_e`
+    };
+    std::vector<entry> searches{{"plain", &d::find_eol_plain, true},
+                                {"dispatched", &d::find_eol, true}};
 #if defined(FAULTLINE_SSE_AVX2_LINES)
-    if (__builtin_cpu_supports("avx2")) searches.emplace_back("avx2", &d::find_lf_avx2);
+    if (__builtin_cpu_supports("avx2")) {
+        searches.push_back({"avx2", &d::find_eol_avx2<true>, true});
+        searches.push_back({"avx2, no hints", &d::find_eol_avx2<false>, false});
+    }
 #endif
-    std::size_t checked = 0, with_pair = 0;
+    std::size_t checked = 0, with_pair = 0, cr_first = 0;
     const auto check = [&](const std::string& in) {
         const auto copy = std::make_unique<char[]>(in.size() + (in.empty() ? 1 : 0));
         std::memcpy(copy.get(), in.data(), in.size());
         for (std::size_t from : {std::size_t{0}, std::size_t{1}, std::size_t{33}}) {
             if (from > in.size()) continue;
-            const std::size_t lf = std::min(in.find('\n', from), in.size());
-            const bool pair = in.substr(from, lf - from).find("\"e") != std::string::npos;
-            for (const auto& [name, search] : searches) {
+            const std::size_t eol = std::min(in.find_first_of("\r\n", from), in.size());
+            const bool pair = in.substr(from, eol - from).find("\"e") != std::string::npos;
+            for (const auto& [name, fn, hints] : searches) {
                 bool quote_e = !pair;
-                BOOST_TEST(search(copy.get(), from, in.size(), quote_e) == lf,
+                BOOST_TEST(fn(copy.get(), from, in.size(), quote_e) == eol,
                            name << " from " << from << ": " << in);
-                BOOST_TEST(quote_e == pair, name << " from " << from << ": " << in);
+                BOOST_TEST(quote_e == (hints ? pair : !pair),
+                           name << " from " << from << ": " << in);
             }
             ++checked;
             with_pair += pair;
+            cr_first += eol < in.size() && in[eol] == '\r';
         }
     };
     for (std::size_t n = 0; n <= 140; ++n) {
-        for (std::size_t lf = 0; lf <= n; lf += (n < 70 ? 1 : 13)) {
-            std::string base(n, 'e'); // every byte an `e`: a stray quote makes a pair
-            if (lf < n) base[lf] = '\n';
-            check(base);
-            for (std::size_t at = 0; at < n; ++at) {
-                std::string in = base;
-                in[at] = '"';
-                check(in);
+        for (std::size_t at_end = 0; at_end <= n; at_end += (n < 70 ? 1 : 13)) {
+            for (const std::string_view end : {"\n", "\r", "\r\n"}) {
+                std::string base(n, 'e'); // every byte an `e`: a stray quote makes a pair
+                if (at_end < n) base.replace(at_end, std::min(end.size(), n - at_end), end);
+                check(base);
+                for (std::size_t at = 0; at < n; ++at) {
+                    std::string in = base;
+                    in[at] = '"';
+                    check(in);
+                }
+                if (at_end == n) break; // no line end: the same input for every kind
             }
         }
     }
-    BOOST_TEST(with_pair > checked / 4); // the inputs do hold pairs, before and after the LF
+    BOOST_TEST(with_pair > checked / 4); // the inputs do hold pairs, before and after the end
     BOOST_TEST(with_pair < checked);
+    BOOST_TEST(cr_first > checked / 4); // and CRs that end the line, alone or before an LF
 }
 
 // A handler that takes hints learns, for every event in every cutting and line end, that its
@@ -573,6 +593,20 @@ BOOST_AUTO_TEST_CASE(data_hints_never_hide_a_quote_e) {
                 BOOST_TEST(seen[i].first == want[i]);
                 if (seen[i].first.find("\"e") != std::string::npos)
                     BOOST_TEST(seen[i].second, seen[i].first);
+            }
+        }
+    }
+    // A handler that declines hints gets the same events, each marked as maybe holding the pair.
+    for (chunking c : sse_test::all_chunkings) {
+        BOOST_TEST_CONTEXT(sse_test::to_string(c) << ", hints declined") {
+            sse::parser<hints_declined> p;
+            for (auto piece : sse_test::cut(in, c))
+                BOOST_TEST(!p.feed(piece).has_error());
+            const auto& seen = p.handler().seen;
+            BOOST_TEST_REQUIRE(seen.size() == want.size());
+            for (std::size_t i = 0; i < seen.size(); ++i) {
+                BOOST_TEST(seen[i].first == want[i]);
+                BOOST_TEST(seen[i].second);
             }
         }
     }

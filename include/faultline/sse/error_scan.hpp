@@ -81,6 +81,8 @@ public:
     [[nodiscard]] static scan_result scan(error_scanner& scanner, std::string_view document);
 
 private:
+    void write(std::string_view part, bool more);
+
     struct handler {
         static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
         static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);

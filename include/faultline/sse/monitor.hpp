@@ -246,6 +246,8 @@ private:
     struct sink {
         monitor* self;
         void on_event(const event& e, detail::data_hint h) { self->on_event(e, h.quote_e); }
+        // With validation every event's JSON is read whole, so a hint would go unused.
+        [[nodiscard]] bool data_hints_wanted() const noexcept { return !self->opts_.validate_json; }
         void on_retry(std::chrono::milliseconds ms) { self->on_retry(ms); }
         void
         on_fragment(const event_fragment& f) requires detail::takes_monitor_fragments<Handler> {

@@ -229,6 +229,11 @@ inline void error_scanner::reset() noexcept {
 }
 
 inline void error_scanner::write(std::string_view part) {
+    write(part, true);
+}
+
+// `more` false: `part` ends the document, so the parser finishes it in the same call.
+inline void error_scanner::write(std::string_view part, bool more) {
     size_ += part.size();
     if (ec_ || finished_) return;
     if (!started_) {
@@ -249,15 +254,15 @@ inline void error_scanner::write(std::string_view part) {
             }
         return;
     }
-    std::error_code ec;
-    const std::size_t n = parser_.write_some(true, part.data(), part.size(), ec);
+    boost::system::error_code ec;
+    const std::size_t n = parser_.write_some(more, part.data(), part.size(), ec);
     if (ec) {
         ec_ = ec;
         return;
     }
     if (parser_.done()) {
         ended_ = true;
-        if (n < part.size()) write(part.substr(n)); // whitespace, or extra data
+        if (n < part.size()) write(part.substr(n), more); // whitespace, or extra data
         size_ -= part.size() - n;
     }
 }
@@ -267,7 +272,7 @@ inline scan_result error_scanner::finish() {
     finished_ = true;
     if (!ec_ && !started_) ec_ = boost::json::error::incomplete;
     if (!ec_ && !ended_) {
-        std::error_code ec;
+        boost::system::error_code ec;
         static constexpr char none[1] = {0};
         (void)parser_.write_some(false, none, 0, ec);
         if (ec) ec_ = ec;
@@ -280,7 +285,7 @@ inline scan_result error_scanner::finish() {
 
 inline scan_result error_scanner::scan(error_scanner& scanner, std::string_view document) {
     scanner.reset();
-    scanner.write(document);
+    scanner.write(document, false);
     return scanner.finish();
 }
 

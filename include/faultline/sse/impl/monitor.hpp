@@ -100,8 +100,7 @@ namespace detail {
 
 [[nodiscard]] inline bool has_error_key(std::string_view s) noexcept {
 #if defined(FAULTLINE_SSE_AVX2_SCAN)
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) return has_error_key_avx2(s.data(), s.size());
+    if (cpu_has_avx2()) return has_error_key_avx2(s.data(), s.size());
 #endif
 #if defined(__SSE2__)
     return has_error_key_sse2(s.data(), s.size());
@@ -434,10 +433,12 @@ template <class Handler, class Clock>
 void monitor<Handler, Clock>::on_event(const event& e, bool quote_e) {
     if (done_) return; // as the SDKs do: nothing after the terminator counts
     // The common event first: unnamed, its data one JSON object (nothing to trim, not `[DONE]`)
-    // without a `"error"` candidate. What classify_event_in decides for it, with nothing else
-    // looked at and no failure built.
-    if (e.type.empty() && !opts_.validate_json && e.data.size() >= 2 && e.data.front() == '{' &&
-        e.data.back() == '}' && (!quote_e || !detail::has_error_key(e.data))) {
+    // without a `"error"` candidate, or with validation one the scanner finds valid and without
+    // an error member. What classify_event_in decides for it, with nothing else looked at and no
+    // failure built; an event that fails here is scanned again there, which only errors pay.
+    if (e.type.empty() && e.data.size() >= 2 && e.data.front() == '{' && e.data.back() == '}' &&
+        (opts_.validate_json ? error_scanner::scan(scanner_, e.data) == scan_result::content
+                             : !quote_e || !detail::has_error_key(e.data))) {
         if (protocol_ == protocol::unknown) protocol_ = protocol::chat_completions;
         ++events_;
         ++content_;

@@ -19,18 +19,24 @@ namespace detail {
     return hit == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(hit) - base);
 }
 
-// As find_byte for '\n', also saying whether a `"e` starts in [from, the LF): one pass gives the
-// line end and what the monitor's error-key check needs, so a chunk without the pair is never
-// read again. AVX2 where the CPU has it (checked once); elsewhere the two plain searches.
-[[nodiscard]] inline std::size_t find_lf_plain(const char* base, std::size_t from, std::size_t n,
-                                               bool& quote_e) noexcept {
+// The first line end (CR or LF) at or after `from` in [base, base+n), or n, also saying in
+// `quote_e` whether a `"e` starts in [from, that line end): what the monitor's error-key check
+// needs, so a chunk without the pair is never read again.
+[[nodiscard]] inline std::size_t find_eol_plain(const char* base, std::size_t from, std::size_t n,
+                                                bool& quote_e) noexcept {
     const std::size_t lf = find_byte(base, from, n, '\n');
-    quote_e = std::string_view(base + from, lf - from).find("\"e") != std::string_view::npos;
-    return lf;
+    const std::size_t eol = find_byte(base, from, lf, '\r');
+    quote_e = std::string_view(base + from, eol - from).find("\"e") != std::string_view::npos;
+    return eol;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FAULTLINE_SSE_AVX2_LINES 1
+[[nodiscard]] inline bool cpu_has_avx2() noexcept {
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    return avx2;
+}
+
 // The `"e` pairs starting in the 32 bytes from `q` (reads one byte more, for the `e`).
 [[gnu::target("avx2")]] [[nodiscard]] inline __m256i quote_e_pairs_avx2(const char* q) noexcept {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
@@ -39,49 +45,61 @@ namespace detail {
                             _mm256_cmpeq_epi8(b, _mm256_set1_epi8('e')));
 }
 
-[[gnu::target("avx2")]] [[nodiscard]] inline __m256i lf_bytes_avx2(const char* q) noexcept {
-    return _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)),
-                             _mm256_set1_epi8('\n'));
+// The CR and LF bytes among the 32 from `q`.
+[[gnu::target("avx2")]] [[nodiscard]] inline __m256i eol_bytes_avx2(const char* q) noexcept {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+    return _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n')),
+                           _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\r')));
 }
 
-// 64 bytes a step, one branch for both halves; a line of a few hundred bytes takes a few steps.
+// As find_eol_plain in one pass: 64 bytes a step, one branch for both halves, so a line of a few
+// hundred bytes takes a few steps. Each step prefetches 1 KiB on, so a piece that comes from
+// memory streams in while its lines are searched. `Hints` false: `quote_e` is not written.
+template <bool Hints = true>
 [[gnu::target("avx2")]] [[nodiscard]] inline std::size_t
-find_lf_avx2(const char* base, std::size_t from, std::size_t n, bool& quote_e) noexcept {
+find_eol_avx2(const char* base, std::size_t from, std::size_t n, bool& quote_e) noexcept {
     __m256i pairs = _mm256_setzero_si256(); // the `"e` of the steps passed
     std::size_t i = from;
     for (; i + 65 <= n; i += 64) {
-        const __m256i l0 = lf_bytes_avx2(base + i), l1 = lf_bytes_avx2(base + i + 32);
-        const __m256i q0 = quote_e_pairs_avx2(base + i), q1 = quote_e_pairs_avx2(base + i + 32);
+        __builtin_prefetch(base + i + 1024);
+        const __m256i l0 = eol_bytes_avx2(base + i), l1 = eol_bytes_avx2(base + i + 32);
+        __m256i q0 = pairs, q1 = pairs;
+        if constexpr (Hints) {
+            q0 = quote_e_pairs_avx2(base + i);
+            q1 = quote_e_pairs_avx2(base + i + 32);
+        }
         const __m256i l = _mm256_or_si256(l0, l1);
         if (!_mm256_testz_si256(l, l)) {
             const std::uint64_t lm =
                 static_cast<std::uint32_t>(_mm256_movemask_epi8(l0)) |
                 std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(l1))} << 32;
-            const std::uint64_t qm =
-                static_cast<std::uint32_t>(_mm256_movemask_epi8(q0)) |
-                std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(q1))} << 32;
-            quote_e = (qm & ((lm & -lm) - 1)) != 0 || !_mm256_testz_si256(pairs, pairs);
+            if constexpr (Hints) {
+                const std::uint64_t qm =
+                    static_cast<std::uint32_t>(_mm256_movemask_epi8(q0)) |
+                    std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(q1))} << 32;
+                quote_e = (qm & ((lm & -lm) - 1)) != 0 || !_mm256_testz_si256(pairs, pairs);
+            }
             return i + static_cast<std::size_t>(__builtin_ctzll(lm));
         }
-        pairs = _mm256_or_si256(pairs, _mm256_or_si256(q0, q1));
+        if constexpr (Hints) pairs = _mm256_or_si256(pairs, _mm256_or_si256(q0, q1));
     }
     bool seen = !_mm256_testz_si256(pairs, pairs);
     for (; i < n; ++i) { // the piece's last bytes, under 65
-        if (base[i] == '\n') break;
-        seen = seen || (base[i] == '"' && i + 1 < n && base[i + 1] == 'e');
+        if (base[i] == '\n' || base[i] == '\r') break;
+        if constexpr (Hints) seen = seen || (base[i] == '"' && i + 1 < n && base[i + 1] == 'e');
     }
-    quote_e = seen;
+    if constexpr (Hints) quote_e = seen;
     return i;
 }
 #endif
 
-[[nodiscard]] inline std::size_t find_lf(const char* base, std::size_t from, std::size_t n,
-                                         bool& quote_e) noexcept {
+// find_eol_avx2 where the CPU has AVX2 (checked once), else find_eol_plain.
+[[nodiscard]] inline std::size_t find_eol(const char* base, std::size_t from, std::size_t n,
+                                          bool& quote_e) noexcept {
 #if defined(FAULTLINE_SSE_AVX2_LINES)
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) return find_lf_avx2(base, from, n, quote_e);
+    if (cpu_has_avx2()) return find_eol_avx2(base, from, n, quote_e);
 #endif
-    return find_lf_plain(base, from, n, quote_e);
+    return find_eol_plain(base, from, n, quote_e);
 }
 
 // Digits only, saturating; false when `s` is empty or holds anything but ASCII digits.
@@ -113,6 +131,19 @@ template <class H>
 concept takes_data_hints = requires(H& h, const event& e, data_hint d) {
     h.on_event(e, d);
 };
+
+// Whether a handler taking hints wants them now: it may say no (`data_hints_wanted()`), and then
+// gets `quote_e` true for every event, as if each one could hold the pair.
+template <class H>
+[[nodiscard]] bool wants_data_hints(const H& h) noexcept {
+    if constexpr (!takes_data_hints<H>) {
+        return false;
+    } else if constexpr (requires { h.data_hints_wanted(); }) {
+        return h.data_hints_wanted();
+    } else {
+        return true;
+    }
+}
 
 inline constexpr char bom[3] = {'\xEF', '\xBB', '\xBF'};
 
@@ -151,19 +182,29 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
         if (s[i] == '\n') ++i;
     }
 
-    // Next LF and CR at or after i (n when none); recomputed only once passed, so a stream
-    // without CR pays one memchr per piece for it.
+    // Next line end at or after i (n when none); searched again only once passed. For a handler
+    // that wants hints, one search finds CR or LF and whether a `"e` may start between its start
+    // and the line end; one that declines them (a validating monitor) gets the same search
+    // without the pairs. For any other handler LF and CR are searched apart with memchr, which
+    // outruns a combined search on data in cache; a stream without CR pays one memchr per piece.
+    const bool hints = detail::wants_data_hints(handler_);
     std::size_t lf = 0, cr = 0;
     bool lf_known = false, cr_known = false;
-    bool lf_quote_e = true; // a `"e` may start between the last LF search's start and `lf`
+    bool lf_quote_e = true;
     const auto next_eol = [&](std::size_t from) {
-        if (!lf_known || lf < from) {
-            if constexpr (detail::takes_data_hints<Handler>)
-                lf = detail::find_lf(s, from, n, lf_quote_e);
-            else
-                lf = detail::find_byte(s, from, n, '\n');
+        if (hints) {
+            if (!lf_known || lf < from) lf = detail::find_eol(s, from, n, lf_quote_e);
             lf_known = true;
+            return lf;
         }
+#if defined(FAULTLINE_SSE_AVX2_LINES)
+        if (detail::takes_data_hints<Handler> && detail::cpu_has_avx2()) {
+            if (!lf_known || lf < from) lf = detail::find_eol_avx2<false>(s, from, n, lf_quote_e);
+            lf_known = true;
+            return lf;
+        }
+#endif
+        if (!lf_known || lf < from) lf = detail::find_byte(s, from, n, '\n'), lf_known = true;
         if (!cr_known || cr < from) cr = detail::find_byte(s, from, n, '\r'), cr_known = true;
         return lf < cr ? lf : cr;
     };
@@ -243,8 +284,8 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
         }
         const std::size_t start = i;
         i = past_eol(eol);
-        // The flag of the LF search that found or passed `eol`: it covers this line (and may
-        // cover more, which only makes it more cautious).
+        // The flag of the search that found `eol`: it covers this line (and may cover more, when
+        // the search started earlier, which only makes it more cautious).
         line_quote_e_ = lf_quote_e;
         if (!line(std::string_view(s + start, eol - start), true)) {
             ec = failed_;
@@ -298,7 +339,7 @@ template <class Handler>
 bool parser<Handler>::data(std::string_view value, bool in_piece) {
     if constexpr (detail::takes_fragments<Handler>) {
         const std::size_t held = data_lines_ == 0           ? 0
-                                 : data_mode_ == mode::view ? data_view_.size()
+                                 : data_mode_ == mode::view ? data_size_
                                                             : data_.size();
         if (fragments_ || held + (data_lines_ != 0) + value.size() > opts_.max_event) {
             begin_fragments();
@@ -312,7 +353,8 @@ bool parser<Handler>::data(std::string_view value, bool in_piece) {
     if (data_lines_ == 0) {
         if (value.size() > opts_.max_event) return fail(faultline::error::sse_event_too_large);
         if (in_piece) {
-            data_view_ = value;
+            data_at_ = value.data();
+            data_size_ = value.size();
             data_mode_ = mode::view;
         } else {
             data_.assign(value);
@@ -322,7 +364,7 @@ bool parser<Handler>::data(std::string_view value, bool in_piece) {
         return true;
     }
     if (data_mode_ == mode::view) {
-        data_.assign(data_view_);
+        data_.assign(data_view());
         data_mode_ = mode::buffered;
     }
     if (data_.size() + 1 + value.size() > opts_.max_event)
@@ -371,7 +413,7 @@ void parser<Handler>::begin_fragments() {
     if (!fragments_) {
         fragments_ = true;
         if (data_lines_ != 0) {
-            fragment(data_mode_ == mode::view ? data_view_ : std::string_view(data_));
+            fragment(data_mode_ == mode::view ? data_view() : std::string_view(data_));
             data_.clear();
             data_mode_ = mode::none;
         }
@@ -416,15 +458,22 @@ void parser<Handler>::dispatch() {
         }
     }
     if (data_lines_ != 0) {
-        const std::string_view type = type_mode_ == mode::view       ? type_view_
-                                      : type_mode_ == mode::buffered ? std::string_view(type_)
-                                                                     : std::string_view();
-        // The id is set in a statement of its own: built inside the braces from a conditional,
-        // g++ 12 -O3 sees its payload as maybe uninitialized where a handler copies it.
-        std::optional<std::string_view> id;
-        if (has_id_) id.emplace(last_id_);
-        const event ev{type, data_mode_ == mode::view ? data_view_ : std::string_view(data_), id,
-                       last_id_};
+        // Each member is written in place: views built apart and then copied into the event
+        // were stored as halves and reloaded whole, which stalls store forwarding on every
+        // event. The id is set in a statement of its own: built inside braces from a
+        // conditional, g++ 12 -O3 sees its payload as maybe uninitialized where a handler
+        // copies it.
+        event ev;
+        if (type_mode_ == mode::view)
+            ev.type = type_view_;
+        else if (type_mode_ == mode::buffered)
+            ev.type = type_;
+        if (data_mode_ == mode::view)
+            ev.data = data_view();
+        else
+            ev.data = data_;
+        if (has_id_) ev.id.emplace(last_id_);
+        ev.last_event_id = last_id_;
         data_lines_ = 0;
         data_mode_ = mode::none;
         if constexpr (detail::takes_data_hints<Handler>)
@@ -442,7 +491,7 @@ template <class Handler>
 void parser<Handler>::materialize() {
     // Views point into the piece the caller is about to take back.
     if (data_mode_ == mode::view) {
-        data_.assign(data_view_);
+        data_.assign(data_view());
         data_mode_ = mode::buffered;
     }
     if (type_mode_ == mode::view) {

@@ -241,7 +241,7 @@ public:
         : ex_(std::move(ex))
         , ep_(ep) {
         req_.method(http::verb::post);
-        req_.target(ep.url.target("/chat/completions"));
+        req_.target(ep.url.target(r.call.responses ? "/responses" : "/chat/completions"));
         req_.version(11);
         req_.set(http::field::host, ep.host_header);
         req_.set(http::field::user_agent, "faultline-gateway");

@@ -22,10 +22,11 @@ namespace {
 constexpr std::string_view program = "faultline-gateway";
 
 constexpr std::string_view description =
-    R"(An OpenAI-compatible HTTP/1.1 gateway (POST /v1/chat/completions, GET /v1/models) in front of
-upstream channels: OpenAI-compatible servers at http or https URLs, or simulated channels whose
-failures are configured per model (in this process, or in faultline-upstream-sim). Built on faultline: error
-envelopes, classification, SSE monitoring, rate limits, circuit breakers.)";
+    R"(An OpenAI-compatible HTTP/1.1 gateway (POST /v1/chat/completions, POST /v1/responses, GET
+/v1/models) in front of upstream channels: OpenAI-compatible servers at http or https URLs, or
+simulated channels whose failures are configured per model (in this process, or in
+faultline-upstream-sim). Built on faultline: error envelopes, classification, SSE monitoring, rate
+limits, circuit breakers.)";
 
 constexpr std::string_view footer =
     R"(On start it prints "faultline-gateway listening on http://HOST:PORT" on stdout. SIGINT or

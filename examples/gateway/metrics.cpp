@@ -15,7 +15,7 @@ constexpr std::size_t categories = static_cast<std::size_t>(faultline::category:
 // An upstream call's outcomes: ok, each category (by its value, from 1), abandoned.
 constexpr std::size_t outcome_ok = 0, outcome_abandoned = categories + 1;
 constexpr std::size_t outcomes = categories + 2;
-constexpr std::size_t routes = 4, stream_ends = 8;
+constexpr std::size_t routes = 5, stream_ends = 8;
 
 constexpr auto bounds_ns = [] {
     std::array<std::int64_t, latency_histogram::bounds.size()> out{};
@@ -110,6 +110,7 @@ std::string_view outcome_name(std::size_t i) noexcept {
 route route_of(std::string_view target) noexcept {
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/v1/chat/completions") return route::chat;
+    if (path == "/v1/responses") return route::responses;
     if (path == "/v1/models") return route::models;
     if (path == "/metrics") return route::metrics;
     return route::other;
@@ -119,6 +120,8 @@ std::string_view to_string(route r) noexcept {
     switch (r) {
     case route::chat:
         return "/v1/chat/completions";
+    case route::responses:
+        return "/v1/responses";
     case route::models:
         return "/v1/models";
     case route::metrics:
@@ -340,7 +343,8 @@ void metrics_registry::stream_ended(std::string_view model, stream_end e) noexce
 }
 
 void metrics_registry::render(std::string& out, const scrape& s) const {
-    constexpr std::array all_routes{route::chat, route::models, route::metrics, route::other};
+    constexpr std::array all_routes{route::chat, route::responses, route::models, route::metrics,
+                                    route::other};
 
     // Counters appear once counted, except the outcome every series has (`ok`, `done`), so
     // that a rate over it exists from the start.

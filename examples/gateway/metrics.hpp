@@ -43,12 +43,13 @@ namespace examples::gateway {
 inline constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The path a request was for; `other` is any other path and a request that could not be read.
-enum class route : unsigned char { chat, models, metrics, other };
+enum class route : unsigned char { chat, responses, models, metrics, other };
 
 /// The route of a request target (its query ignored). Thread-safe.
 [[nodiscard]] route route_of(std::string_view target) noexcept;
 
-/// The route's label value: "/v1/chat/completions", "/v1/models", "/metrics", "other".
+/// The route's label value: "/v1/chat/completions", "/v1/responses", "/v1/models", "/metrics",
+/// "other".
 /// Thread-safe.
 [[nodiscard]] std::string_view to_string(route r) noexcept;
 

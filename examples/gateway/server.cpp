@@ -129,12 +129,20 @@ struct relay {
     bool fragment_error = false;  // an error chunk too large to hold: the monitor has its failure
     std::string* bytes = nullptr; // what `out` writes into, for fragments passed through as is
     bool mid_event = false;       // a fragmented event is partly relayed
+    std::uint64_t sent = 0;       // events passed to the client whole
 
     void on_event(const sse::event& e, sse::event_kind kind) {
         if (finished) return;
         switch (kind) {
         case sse::event_kind::done:
-            out->done();
+            // The terminator as the upstream sent it: `[DONE]`, or a protocol's own last event
+            // (`response.completed`, `message_stop`), which a made-up `[DONE]` would replace.
+            if (e.type.empty())
+                out->done();
+            else
+                (void)out->event(
+                    {e.data, sse::is_safe_event_type(e.type) ? e.type : "", std::nullopt, {}});
+            ++sent;
             finished = true;
             return;
         case sse::event_kind::error:
@@ -143,6 +151,7 @@ struct relay {
         case sse::event_kind::content:
         case sse::event_kind::malformed_json:
         case sse::event_kind::empty:
+            ++sent;
             if (e.type.empty() && !e.id)
                 out->data(e.data);
             else
@@ -176,15 +185,35 @@ struct relay {
         bytes->append(d);
         if (!f.last) return;
         bytes->append("\n\n");
+        ++sent;
         if (kind == sse::event_kind::done) {
-            out->done();
-            finished = true;
+            finished = true; // the terminator itself went out above, as sent
         } else if (kind == sse::event_kind::error) {
             fragment_error = true;
             finished = true;
         }
     }
 };
+
+// The Responses API's mid-stream error (OpenAI's streaming guide): `event: error` whose data is
+// `{"type":"error","code","message","param","sequence_number"}`, saying what the envelope `body`
+// (one the gateway rendered) says. No `[DONE]` follows: none ends a Responses stream.
+// `sequence` is the number of events the client had before it: the upstream numbers its events
+// from 0, and this one takes the place of the next (or of the upstream's own error event).
+void responses_error(sse::writer& w, std::string_view body, std::uint64_t sequence) {
+    json::object e{{"type", "error"}, {"code", nullptr}, {"message", ""}, {"param", nullptr}};
+    if (const auto env = faultline::parse_envelope(body)) {
+        const faultline::error_envelope& v = env.value();
+        e["message"] = v.message;
+        if (const auto* code = std::get_if<std::string>(&v.code))
+            e["code"] = *code;
+        else if (v.type)
+            e["code"] = *v.type;
+        if (v.param) e["param"] = *v.param;
+    }
+    e["sequence_number"] = sequence;
+    (void)w.event({json::serialize(e), "error", std::nullopt, {}});
+}
 
 // Bytes held by relayed streams, charged against the per-stream and whole-process budgets.
 class stream_memory {
@@ -351,7 +380,9 @@ std::uint64_t completion_tokens_of(std::string_view body) {
     if (ec || !v.is_object()) return 0;
     const json::value* usage = v.as_object().if_contains("usage");
     if (!usage || !usage->is_object()) return 0;
+    // Chat completions count `completion_tokens`, the Responses API `output_tokens`.
     const json::value* n = usage->as_object().if_contains("completion_tokens");
+    if (!n) n = usage->as_object().if_contains("output_tokens");
     if (!n) return 0;
     if (n->is_uint64()) return n->as_uint64();
     if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::uint64_t>(n->as_int64());
@@ -488,6 +519,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         const key_config* key = nullptr;
         model_state* model = nullptr;
         bool stream = false;
+        bool responses = false; // POST /v1/responses: the Responses API, not chat completions
         std::uint64_t prompt_tokens = 0;
         std::uint64_t max_tokens = 0;
         // Under priority shedding: the key's, or lower as its x-priority header asks.
@@ -546,10 +578,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         const auto it = adaptive.find(ch.name);
         return it == adaptive.end() ? nullptr : it->second.get();
     }
-    net::awaitable<stream_outcome>
-    stream(beast::tcp_stream& s, const http::request<http::string_body>& req, channel_call& up,
-           bool pass_cuts, const header_list& headers, const std::string& request_id,
-           std::uint64_t& completion, const channel_config& ch, const call_limits& limits);
+    net::awaitable<stream_outcome> stream(beast::tcp_stream& s,
+                                          const http::request<http::string_body>& req,
+                                          channel_call& up, bool pass_cuts, bool responses,
+                                          const header_list& headers, const std::string& request_id,
+                                          std::uint64_t& completion, const channel_config& ch,
+                                          const call_limits& limits);
     // The 429 for a refused admission, the level named in the message.
     reply limit_reply(const admission& a, const std::string& prefix) const;
 
@@ -966,14 +1000,16 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
         }
         return error_reply(d->code, message, id);
     }
-    const bool chat_path = path == "/v1/chat/completions", models_path = path == "/v1/models";
+    const bool responses_path = path == "/v1/responses";
+    const bool chat_path = path == "/v1/chat/completions" || responses_path;
+    const bool models_path = path == "/v1/models";
     const bool metrics_path = config.metrics && path == "/metrics";
     if (!chat_path && !models_path && !metrics_path)
-        return error_reply(
-            faultline::error::not_found,
-            "Unknown path " + std::string(path) +
-                ". This gateway serves POST /v1/chat/completions and GET /v1/models.",
-            id);
+        return error_reply(faultline::error::not_found,
+                           "Unknown path " + std::string(path) +
+                               ". This gateway serves POST /v1/chat/completions, POST "
+                               "/v1/responses and GET /v1/models.",
+                           id);
     // HEAD wherever GET is allowed (RFC 9110 §9.3.2); `send` leaves its body out.
     const http::verb want = chat_path ? http::verb::post : http::verb::get;
     if (req.method() != want && !(want == http::verb::get && req.method() == http::verb::head)) {
@@ -1034,10 +1070,19 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
     const json::value* model_v = o.if_contains("model");
     if (!model_v || !model_v->is_string() || model_v->as_string().empty())
         return bad("'model' is required and must be a string.", "model");
-    const json::value* messages = o.if_contains("messages");
-    if (!messages || !messages->is_array() || messages->as_array().empty())
+    // The prompt: chat completions' `messages`, or the Responses API's `input` (a string, or
+    // items shaped like messages).
+    const std::string_view prompt_param = responses_path ? "input" : "messages";
+    const json::value* prompt = o.if_contains(prompt_param);
+    if (responses_path) {
+        if (!prompt || !((prompt->is_string() && !prompt->as_string().empty()) ||
+                         (prompt->is_array() && !prompt->as_array().empty())))
+            return bad("'input' must be a non-empty string or array.", "input");
+    } else if (!prompt || !prompt->is_array() || prompt->as_array().empty()) {
         return bad("'messages' must be a non-empty array.", "messages");
+    }
     chat_request out;
+    out.responses = responses_path;
     out.key = key;
     out.priority = key->priority;
     if (config.shedding.enabled() && config.shedding.header)
@@ -1057,22 +1102,31 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
         out.stream = v->as_bool();
     }
     out.max_tokens = config.default_max_tokens;
-    if (const json::value* v = o.if_contains("max_tokens"); v && !v->is_null()) {
+    const std::string_view max_param = responses_path ? "max_output_tokens" : "max_tokens";
+    if (const json::value* v = o.if_contains(max_param); v && !v->is_null()) {
         const bool whole =
             (v->is_uint64() && v->as_uint64() > 0) || (v->is_int64() && v->as_int64() > 0);
         if (!whole || (v->is_uint64() ? v->as_uint64() : std::uint64_t(v->as_int64())) > 1'000'000)
-            return bad("'max_tokens' must be a whole number from 1 to 1000000.", "max_tokens");
+            return bad("'" + std::string(max_param) + "' must be a whole number from 1 to 1000000.",
+                       max_param);
         out.max_tokens =
             v->is_uint64() ? v->as_uint64() : static_cast<std::uint64_t>(v->as_int64());
     }
     // About four bytes per token, plus a few per message: enough for limits and budgets. Content
     // given as parts (text, images) counts by its JSON size, so it cannot slip past the limits.
-    for (const json::value& m : messages->as_array()) {
-        out.prompt_tokens += 4;
-        if (const json::object* mo = m.if_object())
-            if (const json::value* c = mo->if_contains("content"); c && !c->is_null())
-                out.prompt_tokens +=
-                    ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) + 3) / 4;
+    // A string input counts as one message.
+    if (prompt->is_string()) {
+        out.prompt_tokens = 4 + (prompt->as_string().size() + 3) / 4;
+    } else {
+        for (const json::value& m : prompt->as_array()) {
+            out.prompt_tokens += 4;
+            if (const json::object* mo = m.if_object())
+                if (const json::value* c = mo->if_contains("content"); c && !c->is_null())
+                    out.prompt_tokens +=
+                        ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) +
+                         3) /
+                        4;
+        }
     }
     const std::string model_id(model_v->as_string());
     const auto mit = models.find(model_id);
@@ -1084,12 +1138,13 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
     out.model = &mit->second;
     const std::uint64_t limit = out.model->model->context_tokens;
     if (out.prompt_tokens + out.max_tokens > limit)
-        return error_reply(faultline::error::context_length_exceeded,
-                           "This model's maximum context length is " + std::to_string(limit) +
-                               " tokens; the messages (about " + std::to_string(out.prompt_tokens) +
-                               " tokens) plus max_tokens (" + std::to_string(out.max_tokens) +
-                               ") exceed it.",
-                           id, "messages");
+        return error_reply(
+            faultline::error::context_length_exceeded,
+            "This model's maximum context length is " + std::to_string(limit) + " tokens; the " +
+                std::string(responses_path ? "input" : "messages") + " (about " +
+                std::to_string(out.prompt_tokens) + " tokens) plus " + std::string(max_param) +
+                " (" + std::to_string(out.max_tokens) + ") exceed it.",
+            id, prompt_param);
     // Reserved before any upstream call, so that requests in flight count against the budget.
     std::optional<spend_budgets::reservation> spend =
         budgets.reserve(*key, out.prompt_tokens + out.max_tokens);
@@ -1183,11 +1238,11 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     // Channels: the pool's next healthy one first, then the others in order (failover). The key
     // and user levels are charged once per request, with the first channel that admits it; each
     // further channel only at its own level.
-    const std::string completion_id = "chatcmpl-" + id.substr(0, 24);
-    const call_info call{
-        model_id,      cr.stream,     cr.prompt_tokens,
-        cr.max_tokens, completion_id, static_cast<std::int64_t>(std::time(nullptr)),
-        false};
+    const std::string completion_id = (cr.responses ? "resp-" : "chatcmpl-") + id.substr(0, 24);
+    const call_info call{model_id,         cr.stream,
+                         cr.prompt_tokens, cr.max_tokens,
+                         completion_id,    static_cast<std::int64_t>(std::time(nullptr)),
+                         cr.responses};
     const std::size_t n = ms.channels.size();
     std::optional<faultline::failure> last;
     std::string last_channel;
@@ -1320,8 +1375,8 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             if (cr.stream) {
                 const bool pass_cuts =
                     ch.pass_cuts || (ch.url.empty() && ch.mode == failure_mode::cutoff);
-                const stream_outcome o =
-                    co_await stream(s, req, *up, pass_cuts, headers, id, completion, ch, cl);
+                const stream_outcome o = co_await stream(s, req, *up, pass_cuts, cr.responses,
+                                                         headers, id, completion, ch, cl);
                 if (o.unsent) {
                     failed = o.unsent; // nothing reached the client: the next channel may answer
                 } else {
@@ -1416,7 +1471,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
 
 net::awaitable<server::impl::stream_outcome>
 server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                     channel_call& up, bool pass_cuts, const header_list& headers,
+                     channel_call& up, bool pass_cuts, bool responses, const header_list& headers,
                      const std::string& id, std::uint64_t& completion, const channel_config& ch,
                      const call_limits& limits) {
     http::response<http::empty_body> res{http::status::ok, 11};
@@ -1440,7 +1495,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         head_sent = true;
         count.streams.fetch_add(1, std::memory_order_relaxed);
         counted(200);
-        metrics.answered(route::chat, 200);
+        metrics.answered(responses ? route::responses : route::chat, 200);
         s.expires_after(std::chrono::seconds(30));
         auto [ec, n] = co_await http::async_write_header(s, sr, nothrow);
         (void)n;
@@ -1474,6 +1529,14 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         co_return !ec;
     };
     std::optional<faultline::error>& failed_with = result.failed_with;
+    // An error ends the stream in its protocol's words: chat completions' error chunk and
+    // `[DONE]`, or the Responses API's error event.
+    const auto write_error = [&](std::string_view body) {
+        if (responses)
+            responses_error(w, body, m.handler().sent);
+        else
+            w.error(body);
+    };
     // Our own errors carry no upstream text: their messages (and fixes) go to the client.
     // `upstream` says whether the upstream caused it (a cut, silence) or the gateway's own limit.
     const auto own_error = [&](faultline::error e, std::string message, bool upstream) {
@@ -1486,7 +1549,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         m.handler().finished = true;
         failed_with = e;
         result.upstream_fault = upstream;
-        w.error(faultline::render(e, message, id, render_opts(false)).body);
+        write_error(faultline::render(e, message, id, render_opts(false)).body);
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
 
@@ -1566,16 +1629,16 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             const sse::verdict v = m.finish();
             failed_with = v.failure ? v.failure->code : faultline::error::stream_interrupted;
             result.upstream_fault = true;
-            w.error(faultline::render(v.failure.value_or(faultline::to_failure(
-                                          faultline::error::stream_interrupted)),
-                                      id, render_opts(true))
-                        .body);
+            write_error(faultline::render(v.failure.value_or(faultline::to_failure(
+                                              faultline::error::stream_interrupted)),
+                                          id, render_opts(true))
+                            .body);
             log("stream event_id=" + id + " upstream error chunk of a line too large to hold");
             ended = true;
         } else if (m.handler().upstream_error) {
             failed_with = m.handler().upstream_error->code;
             result.upstream_fault = true;
-            w.error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
+            write_error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
             log("stream event_id=" + id +
                 " upstream error chunk: " + m.handler().upstream_error->message);
             ended = true;

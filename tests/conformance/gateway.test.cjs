@@ -152,6 +152,67 @@ test('a failed channel fails over within one attempt', async () => {
   assert.equal(calls.length, 1);
 });
 
+// --- the Responses API ------------------------------------------------------------------------
+// POST /v1/responses through the gateway. A stream ends with the upstream's own
+// `response.completed` (no `[DONE]`); an error inside it is the API's `event: error`, which
+// openai-node yields as an event of type 'error' (core/streaming.js throws only for a `data.error`
+// member, and `error` events of thread streams).
+
+const respond = (sdk, model = 'gpt-sim', extra = {}) =>
+  sdk.responses.create({ model, input: 'hi', ...extra });
+
+test('Responses API: a response, and the SDK reads its output_text', async () => {
+  const { sdk, calls } = client();
+  const r = await respond(sdk);
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.output_text, 'Failing well means saying what broke, whether to');
+  assert.equal(r.usage.output_tokens, 8);
+  assert.equal(calls.length, 1);
+  assertLogged(calls);
+});
+
+test('Responses API: a stream ends with response.completed, not [DONE]', async () => {
+  const { sdk } = client();
+  const events = await drain(await respond(sdk, 'gpt-sim', { stream: true }));
+  assert.equal(events[0].type, 'response.created');
+  assert.equal(events.at(-1).type, 'response.completed');
+  assert.equal(events.at(-1).response.status, 'completed');
+  const text = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta);
+  assert.equal(text.join(''), 'Failing well means saying what broke, whether to');
+});
+
+test("Responses API: the upstream's error event becomes the gateway's, redacted", async () => {
+  const { sdk, calls } = client({ maxRetries: 2 });
+  const events = await drain(await respond(sdk, 'sim-midstream-error', { stream: true }));
+  assert.equal(calls.length, 1); // a stream that started is never retried by the SDK
+  const last = events.at(-1);
+  assert.equal(last.type, 'error');
+  assert.equal(last.code, 'internal_error');
+  assert.equal(last.message, 'Service temporarily unavailable');
+  assert.equal(last.param, null);
+  assert.equal(last.sequence_number, events.length - 1);
+  assert.ok(events.some((e) => e.type === 'response.output_text.delta'));
+  assert.ok(!events.some((e) => e.type === 'response.completed'));
+});
+
+test('Responses API: a cut stream ends with a stream_truncated error event', async () => {
+  const { sdk } = client();
+  const events = await drain(await respond(sdk, 'sim-upstream-cutoff', { stream: true }));
+  assert.equal(events.at(-1).type, 'error');
+  assert.equal(events.at(-1).code, 'stream_truncated');
+});
+
+test('Responses API: 400 names input, 404 names model', async () => {
+  const { sdk } = client({ maxRetries: 2 });
+  assertEnvelope(await rejection(sdk.responses.create({ model: 'gpt-sim', input: [] })),
+    { cls: OpenAI.BadRequestError, status: 400, code: 'invalid_request', param: 'input',
+      retry: 'false' });
+  assertEnvelope(await rejection(respond(sdk, 'no-such-model')),
+    { cls: OpenAI.NotFoundError, status: 404, code: 'model_not_found', param: 'model',
+      retry: 'false' });
+});
+
 // --- the base URL -----------------------------------------------------------------------------
 
 test('404: a base URL without /v1 is told the base URL to use', async () => {

@@ -512,6 +512,7 @@ BOOST_AUTO_TEST_CASE(routes_of_targets) {
     const std::pair<std::string_view, gw::route> rows[] = {
         {"/v1/chat/completions", gw::route::chat},
         {"/v1/chat/completions?x=1", gw::route::chat},
+        {"/v1/responses", gw::route::responses},
         {"/v1/models", gw::route::models},
         {"/metrics", gw::route::metrics},
         {"/metrics?name[]=x", gw::route::metrics},

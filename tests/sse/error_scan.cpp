@@ -5,6 +5,7 @@
 #include <boost/json/error.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
 #include <string>
 
 namespace sse = faultline::sse;
@@ -189,6 +190,71 @@ BOOST_AUTO_TEST_CASE(reset_reuses_the_scanner) {
     BOOST_TEST((sse::error_scanner::scan(s, R"({"error":{"a":1}})") == scan_result::error));
     BOOST_TEST((sse::error_scanner::scan(s, R"({"ok":1})") == scan_result::content));
     BOOST_TEST(s.summary().message.empty());
+}
+
+// The stop-reason reader: the string at a path of keys, in every cut of the document.
+BOOST_AUTO_TEST_CASE(the_string_at_a_path_in_every_cut) {
+    static constexpr std::string_view path[] = {"response", "incomplete_details", "reason"};
+    struct at_row {
+        std::string doc;
+        std::optional<std::string> want;
+        const char* why;
+    };
+    const std::string pad(3000, 'p');
+    const at_row at_rows[] = {
+        {R"({"type":"response.incomplete","response":{"status":"incomplete",)"
+         R"("incomplete_details":{"reason":"max_output_tokens"}}})",
+         "max_output_tokens", "OpenAI's response.incomplete"},
+        {R"({"response":{"output":[{"text":")" + pad +
+             R"("}],"incomplete_details":)"
+             R"({"reason":"content_filter"}}})",
+         "content_filter", "after a long member"},
+        {R"({"re\u0073ponse":{"incomplete_details":{"re\u0061son":"x\"y"}}})", "x\"y",
+         "escaped keys and value"},
+        {R"({"response":{"incomplete_details":{"reason":"a","reason":"b"}}})", "a",
+         "the first of duplicate keys"},
+        {R"({"response":{"incomplete_details":{"reason":"a"},"incomplete_details":{"reason":"b"}}})",
+         "a", "the first of duplicate objects"},
+        {R"({"incomplete_details":{"reason":"top"},"response":{}})", std::nullopt,
+         "the right key at the wrong depth"},
+        {R"({"response":{"x":{"incomplete_details":{"reason":"deep"}}}})", std::nullopt,
+         "the right keys one level deeper"},
+        {R"({"response":[{"incomplete_details":{"reason":"in array"}}]})", std::nullopt,
+         "through an array"},
+        {R"({"response":{"incomplete_details":{"reason":7}}})", std::nullopt, "not a string"},
+        {R"({"response":{"incomplete_details":null}})", std::nullopt, "null details"},
+        {R"({"response":{"incomplete_detail":{"reason":"x"}}})", std::nullopt, "a shorter key"},
+        {R"({"response":{"incomplete_detailsX":{"reason":"x"}}})", std::nullopt, "a longer key"},
+        {R"({"response":{"incomplete_details":{"reason":"x"}})", std::nullopt, "unclosed"},
+        {R"({"response":{"incomplete_details":{"reason":"x"}}} x)", std::nullopt, "extra data"},
+        {R"(["response"])", std::nullopt, "not an object"},
+        {"", std::nullopt, "empty"},
+        {"  " + std::string(R"({"response":{"incomplete_details":{"reason":"ok"}}})") + "\n ", "ok",
+         "whitespace around"},
+        {R"({"response":{"incomplete_details":{"reason":")" + std::string(300, 'r') + R"("}}})",
+         std::string(256, 'r'), "cut at 256 bytes"},
+        {R"({"response":{"incomplete_details":{"reason":")" + std::string(255, 'r') +
+             "\u00e9\u00e9" + R"("}}})",
+         std::string(255, 'r'), "cut before a character that would cross 256 bytes"},
+        {"{\"response\":{\"incomplete_details\":{\"reason\":\"a\xff"
+         "b\"}}}",
+         std::nullopt, "invalid UTF-8 is invalid JSON"},
+    };
+    sse::detail::string_at_scanner s(256, 64);
+    for (const at_row& r : at_rows)
+        for (const chunking c : sse_test::all_chunkings) {
+            BOOST_TEST_CONTEXT(r.why << " (" << sse_test::to_string(c) << ")") {
+                s.reset(path);
+                for (const std::string_view piece : sse_test::cut(r.doc, c))
+                    s.write(piece);
+                BOOST_TEST((s.finish() == r.want));
+            }
+        }
+    // Nesting deeper than the limit is invalid, whatever the path says.
+    sse::detail::string_at_scanner shallow(256, 4);
+    shallow.reset(path);
+    shallow.write(R"({"response":{"incomplete_details":{"reason":"x","d":[[[[1]]]]}}})");
+    BOOST_TEST(!shallow.finish());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

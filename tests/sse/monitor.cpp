@@ -878,6 +878,46 @@ BOOST_AUTO_TEST_CASE(an_error_chunk_too_large_to_hold_is_found_and_classified) {
     }
 }
 
+// A response.incomplete carries the whole response, its output included: one past the JSON size
+// limit (1 MiB) once read as stop reason "incomplete", and one too large to hold was not read at
+// all. Both give their real reason now, as does an Anthropic message_delta of that size.
+BOOST_AUTO_TEST_CASE(stop_reasons_of_events_of_any_size) {
+    const std::string text(std::size_t(2) << 20, 't');
+    const std::string incomplete =
+        R"({"type":"response.incomplete","response":{"status":"incomplete","output":[{"type":)"
+        R"("message","content":[{"type":"output_text","text":")" +
+        text + R"("}]}],"incomplete_details":{"reason":"max_output_tokens"}}})";
+    const std::string delta = R"({"type":"message_delta","usage":{"x":")" + text +
+                              R"("},"delta":{"stop_reason":"max_tokens","stop_sequence":null}})";
+    const std::string responses_stream =
+        responses_head + "event: response.incomplete\ndata: " + incomplete + "\n\n";
+    const std::string anthropic_stream =
+        anthropic_head + "event: message_delta\ndata: " + delta + "\n\n" + anthropic_stop;
+    {
+        sse::monitor_options whole; // held whole: 4 MiB lines, 8 MiB events
+        const auto r = run(responses_stream, chunking::random, whole);
+        BOOST_TEST((r.v.kind == sse::terminal::done));
+        BOOST_TEST(r.v.stop_reason == "max_output_tokens");
+        const auto a = run(anthropic_stream, chunking::random, whole);
+        BOOST_TEST((a.v.kind == sse::terminal::done));
+        BOOST_TEST(a.v.stop_reason == "max_tokens");
+    }
+    for (const std::string* in : {&responses_stream, &anthropic_stream}) {
+        sse::monitor<fragment_kinds, manual_clock> m(tp{}, small_limits()); // in fragments
+        for (const std::string_view piece : sse_test::cut(*in, chunking::random))
+            BOOST_TEST(!m.feed(piece, tp{}));
+        const sse::verdict v = m.finish();
+        BOOST_TEST((v.kind == sse::terminal::done));
+        BOOST_TEST(v.stop_reason == (in == &responses_stream ? "max_output_tokens" : "max_tokens"));
+        BOOST_TEST(m.buffered_bytes() < std::size_t(256) << 10);
+    }
+    // A fragmented incomplete event whose reason is unreadable still says it is incomplete.
+    sse::monitor<fragment_kinds, manual_clock> m(tp{}, small_limits());
+    BOOST_TEST(!m.feed(
+        responses_head + "event: response.incomplete\ndata: {\"x\":\"" + text + "\"}\n\n", tp{}));
+    BOOST_TEST(m.finish().stop_reason == "incomplete");
+}
+
 BOOST_AUTO_TEST_CASE(long_fragmented_events_get_every_kind) {
     const std::string pad(100'000, ' ');
     struct row {

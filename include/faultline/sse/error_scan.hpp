@@ -23,11 +23,24 @@
 #include <boost/json/basic_parser.hpp>
 
 #include <cstddef>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace faultline::sse {
+
+namespace detail {
+// The sizes Boost.JSON's basic_parser asks a handler for: no limit of the handler's own (the
+// scanners bound the depth through the parser, and keep only what they choose).
+struct no_size_limits {
+    static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+    static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+    static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+    static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+};
+} // namespace detail
 
 /// What a scanned document is.
 enum class scan_result : unsigned char {
@@ -83,12 +96,7 @@ public:
 private:
     void write(std::string_view part, bool more);
 
-    struct handler {
-        static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
-        static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
-        static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
-        static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
-
+    struct handler : detail::no_size_limits {
         enum class field : unsigned char { none, message, type, code };
 
         std::size_t summary_max = 0;
@@ -140,6 +148,98 @@ private:
     bool finished_ = false;
     scan_result result_ = scan_result::content;
 };
+
+namespace detail {
+
+/// The string at a path of object keys (`{"response","incomplete_details","reason"}`) in one
+/// JSON document written in pieces, in memory independent of the document's size: Boost.JSON's
+/// `basic_parser` with a handler that follows the path key by key and keeps at most `max_bytes`
+/// of the first string found there. What the monitor reads stop reasons with, from an event held
+/// whole or one too large to hold.
+class string_at_scanner {
+public:
+    /// At most 4 keys; `max_bytes` of the string are kept; deeper nesting than `max_depth` makes
+    /// the document invalid.
+    string_at_scanner(std::size_t max_bytes, std::size_t max_depth);
+
+    /// Starts a new document, looking for `path` (its first 4 keys; the views must outlive the
+    /// scan). Not thread-safe.
+    void reset(std::span<const std::string_view> path) noexcept;
+    /// Takes the next bytes of the document. Not thread-safe.
+    void write(std::string_view part);
+    /// Ends the document: the string's first `max_bytes` (cut at a UTF-8 boundary, invalid
+    /// sequences as U+FFFD), or nothing when the document is not valid JSON, has no string
+    /// there, or is not an object. Not thread-safe.
+    [[nodiscard]] std::optional<std::string> finish();
+
+private:
+    struct handler : no_size_limits {
+        std::string_view path[4];
+        std::size_t path_n = 0;
+        std::size_t max = 0;
+        std::size_t depth = 0;   // objects and arrays open; 1 inside the top-level object
+        std::size_t on_path = 0; // the depth of the innermost open object the path leads to
+        std::size_t key_n = 0;   // bytes of the current key so far
+        bool in_key = false;
+        bool key_match = false;    // the current key matches the path's key at its depth so far
+        bool next_on_path = false; // the value after this key is the path's next object
+        bool capture = false;      // ... is the string the path ends at
+        bool found = false;        // that string came whole
+        std::string value;
+
+        void clear() noexcept;
+        void key(std::string_view s, bool last) noexcept;
+        void scalar() noexcept { next_on_path = capture = false; }
+
+        bool on_document_begin(boost::system::error_code&) { return true; }
+        bool on_document_end(boost::system::error_code&) { return true; }
+        bool on_array_begin(boost::system::error_code&);
+        bool on_array_end(std::size_t, boost::system::error_code&);
+        bool on_object_begin(boost::system::error_code&);
+        bool on_object_end(std::size_t, boost::system::error_code&);
+        bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&);
+        bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code&);
+        bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+            key({s.data(), s.size()}, false);
+            return true;
+        }
+        bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+            key({s.data(), s.size()}, true);
+            return true;
+        }
+        bool on_number_part(boost::json::string_view, boost::system::error_code&) {
+            scalar();
+            return true;
+        }
+        bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) {
+            scalar();
+            return true;
+        }
+        bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) {
+            scalar();
+            return true;
+        }
+        bool on_double(double, boost::json::string_view, boost::system::error_code&) {
+            scalar();
+            return true;
+        }
+        bool on_bool(bool, boost::system::error_code&) {
+            scalar();
+            return true;
+        }
+        bool on_null(boost::system::error_code&) {
+            scalar();
+            return true;
+        }
+        bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+        bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+    };
+
+    boost::json::basic_parser<handler> parser_;
+    bool failed_ = false;
+};
+
+} // namespace detail
 
 } // namespace faultline::sse
 

@@ -267,6 +267,8 @@ private:
     Handler handler_;
     parser<sink> parser_;
     error_scanner scanner_; // reused: examining an event allocates nothing
+    // The stop reason of an event too large to hold, read as its fragments pass.
+    detail::string_at_scanner stop_scanner_;
     time_point start_;
     time_point last_;
     std::optional<faultline::failure> failure_; // the first error: chunk, limit or timeout
@@ -279,6 +281,7 @@ private:
     sse::protocol protocol_;
     bool done_ = false;      // a terminator (or `[DONE]`) came: later events are ignored
     bool completed_ = false; // the protocol's own terminator came
+    bool stop_scan_ = false; // the fragmented event being read carries a stop reason
 };
 
 } // namespace faultline::sse

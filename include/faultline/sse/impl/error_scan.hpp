@@ -1,10 +1,14 @@
 #ifndef FAULTLINE_SSE_IMPL_ERROR_SCAN_HPP
 #define FAULTLINE_SSE_IMPL_ERROR_SCAN_HPP
 
+#include <faultline/detail/utf8.hpp>
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/error.hpp>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace faultline::sse {
 
@@ -288,6 +292,126 @@ inline scan_result error_scanner::scan(error_scanner& scanner, std::string_view 
     scanner.write(document, false);
     return scanner.finish();
 }
+
+namespace detail {
+
+inline void string_at_scanner::handler::clear() noexcept {
+    depth = on_path = key_n = 0;
+    in_key = key_match = next_on_path = capture = found = false;
+    value.clear();
+}
+
+// A key at the path's depth is compared with the path's key there, piece by piece; any other
+// key is only counted.
+inline void string_at_scanner::handler::key(std::string_view s, bool last) noexcept {
+    if (!in_key) {
+        in_key = true;
+        key_n = 0;
+        key_match = depth == on_path && depth >= 1 && depth <= path_n;
+    }
+    if (key_match) {
+        const std::string_view want = path[depth - 1];
+        key_match = key_n + s.size() <= want.size() && want.substr(key_n, s.size()) == s;
+    }
+    key_n += s.size();
+    if (!last) return;
+    in_key = false;
+    const bool whole = key_match && key_n == path[depth - 1].size();
+    capture = whole && depth == path_n && !found;
+    next_on_path = whole && depth < path_n;
+}
+
+inline bool string_at_scanner::handler::on_object_begin(boost::system::error_code&) {
+    ++depth;
+    if (depth == 1 || next_on_path) on_path = depth;
+    next_on_path = capture = false;
+    return true;
+}
+
+inline bool string_at_scanner::handler::on_object_end(std::size_t, boost::system::error_code&) {
+    if (on_path == depth) on_path = depth - 1;
+    --depth;
+    return true;
+}
+
+inline bool string_at_scanner::handler::on_array_begin(boost::system::error_code&) {
+    ++depth;
+    next_on_path = capture = false;
+    return true;
+}
+
+inline bool string_at_scanner::handler::on_array_end(std::size_t, boost::system::error_code&) {
+    --depth;
+    return true;
+}
+
+inline bool string_at_scanner::handler::on_string_part(boost::json::string_view s, std::size_t,
+                                                       boost::system::error_code&) {
+    // Three bytes past `max`, so that finish can cut at a character boundary.
+    if (capture && value.size() < max + 3)
+        value.append(s.data(), std::min(s.size(), max + 3 - value.size()));
+    return true;
+}
+
+inline bool string_at_scanner::handler::on_string(boost::json::string_view s, std::size_t n,
+                                                  boost::system::error_code& ec) {
+    on_string_part(s, n, ec);
+    if (capture) found = true;
+    scalar();
+    return true;
+}
+
+inline string_at_scanner::string_at_scanner(std::size_t max_bytes, std::size_t max_depth)
+    : parser_(scan_options(max_depth)) {
+    parser_.handler().max = max_bytes;
+}
+
+inline void string_at_scanner::reset(std::span<const std::string_view> path) noexcept {
+    parser_.reset();
+    handler& h = parser_.handler();
+    h.clear();
+    h.path_n = 0;
+    for (std::string_view k : path)
+        if (h.path_n < std::size(h.path)) h.path[h.path_n++] = k;
+    failed_ = false;
+}
+
+inline void string_at_scanner::write(std::string_view part) {
+    if (failed_ || part.empty()) return;
+    if (parser_.done()) { // after the document: only whitespace
+        for (const char c : part)
+            if (!json_space(c)) failed_ = true;
+        return;
+    }
+    boost::system::error_code ec;
+    const std::size_t n = parser_.write_some(true, part.data(), part.size(), ec);
+    if (ec)
+        failed_ = true;
+    else if (n < part.size())
+        write(part.substr(n));
+}
+
+inline std::optional<std::string> string_at_scanner::finish() {
+    if (!failed_ && !parser_.done()) {
+        boost::system::error_code ec;
+        static constexpr char none[1] = {0};
+        (void)parser_.write_some(false, none, 0, ec);
+        if (ec) failed_ = true;
+    }
+    handler& h = parser_.handler();
+    if (failed_ || !h.found) return std::nullopt;
+    std::size_t cut = h.value.size();
+    if (cut > h.max) { // at a UTF-8 boundary
+        cut = h.max;
+        while (cut > 0 && (static_cast<unsigned char>(h.value[cut]) & 0xC0) == 0x80)
+            --cut;
+    }
+    std::string out;
+    faultline::detail::append_utf8_sanitized(out, std::string_view(h.value).substr(0, cut));
+    return out;
+}
+
+} // namespace detail
 
 } // namespace faultline::sse
 

@@ -11,7 +11,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstring>
-#include <initializer_list>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -178,32 +178,30 @@ concept has_on_error = requires(H& h, const event& e, const faultline::failure& 
 
 inline constexpr std::size_t max_stop_reason = 256;
 
-// The string at `path` inside `data` (a JSON object), or nothing: not JSON, over the classify
-// limits, a member missing or not a string.
+// The string at `path` inside `data` (a JSON object) in its first max_stop_reason bytes, or
+// nothing: not JSON, nested deeper than the classify limit, a member missing or not a string.
+// Read by string_at_scanner, so a document of any size is read in the same memory.
 [[nodiscard]] inline std::optional<std::string>
-json_string_at(std::string_view data, std::initializer_list<std::string_view> path,
+json_string_at(std::string_view data, std::span<const std::string_view> path,
                const classify_options& o) {
-    boost::json::value v;
-    if (!parse_json(trim_json_space(data), o, v)) return std::nullopt;
-    const boost::json::value* at = &v;
-    for (std::string_view key : path) {
-        const auto* obj = at->if_object();
-        if (obj == nullptr) return std::nullopt;
-        at = obj->if_contains(key);
-        if (at == nullptr) return std::nullopt;
-    }
-    const auto* str = at->if_string();
-    if (str == nullptr) return std::nullopt;
-    std::string out;
-    const std::string_view sv(str->data(), str->size());
-    std::size_t cut = sv.size();
-    if (cut > max_stop_reason) { // at a UTF-8 boundary
-        cut = max_stop_reason;
-        while (cut > 0 && (static_cast<unsigned char>(sv[cut]) & 0xC0) == 0x80)
-            --cut;
-    }
-    faultline::detail::append_utf8_sanitized(out, sv.substr(0, cut));
-    return out;
+    string_at_scanner s(max_stop_reason, o.json.depth());
+    s.reset(path);
+    s.write(data);
+    return s.finish();
+}
+
+// Where an event named `type` keeps its stop reason in protocol `p`: Responses'
+// `response.incomplete` in `response.incomplete_details.reason`, Anthropic's `message_delta` in
+// `delta.stop_reason`; empty for any other event.
+[[nodiscard]] inline std::span<const std::string_view> stop_reason_path(std::string_view type,
+                                                                        protocol p) noexcept {
+    static constexpr std::string_view incomplete[] = {"response", "incomplete_details", "reason"};
+    static constexpr std::string_view delta[] = {"delta", "stop_reason"};
+    if ((p == protocol::responses || p == protocol::unknown) && type == "response.incomplete")
+        return incomplete;
+    if ((p == protocol::anthropic_messages || p == protocol::unknown) && type == "message_delta")
+        return delta;
+    return {};
 }
 
 // `response.failed` carries its error in `response.error {code, message}`: the
@@ -265,23 +263,21 @@ inline std::optional<event_kind> classify_named_event(const event& e, protocol p
         return event_kind::error;
     }
     const bool responses = p == protocol::responses || p == protocol::unknown;
-    const bool anthropic = p == protocol::anthropic_messages || p == protocol::unknown;
     if (responses && e.type == "response.failed") {
         if (failed) *failed = response_failed_failure(e.data, o.classify);
         return event_kind::error;
     }
+    const auto path = stop_reason_path(e.type, p);
     if (is_terminator_event(e.type, p)) {
-        if (stop_reason && e.type == "response.incomplete") {
+        if (stop_reason && !path.empty()) {
             // Incomplete is a stop reason in itself, even when the reason is unreadable.
-            auto r =
-                json_string_at(e.data, {"response", "incomplete_details", "reason"}, o.classify);
+            auto r = json_string_at(e.data, path, o.classify);
             *stop_reason = r ? std::move(*r) : std::string("incomplete");
         }
         return event_kind::done;
     }
-    if (anthropic && stop_reason && e.type == "message_delta")
-        if (auto r = json_string_at(e.data, {"delta", "stop_reason"}, o.classify))
-            *stop_reason = std::move(*r);
+    if (stop_reason && !path.empty())
+        if (auto r = json_string_at(e.data, path, o.classify)) *stop_reason = std::move(*r);
     return std::nullopt;
 }
 
@@ -384,6 +380,7 @@ monitor<Handler, Clock>::monitor(time_point start, monitor_options options, Hand
     , handler_(static_cast<Handler&&>(handler))
     , parser_(opts_.limits, sink{this})
     , scanner_(opts_.classify.json.depth())
+    , stop_scanner_(detail::max_stop_reason, opts_.classify.json.depth())
     , start_(start)
     , last_(start)
     , protocol_(opts_.protocol) {}
@@ -488,9 +485,16 @@ void monitor<Handler, Clock>::on_fragment(const event_fragment& f) {
         if (f.first) {
             scanner_.reset();
             if (protocol_ == protocol::unknown) protocol_ = protocol_of(f.type);
+            // An event that carries a stop reason is read for it too. Its type must come
+            // before its data (as every provider sends it); one named only after its data is
+            // read without.
+            const auto path = detail::stop_reason_path(f.type, protocol_);
+            stop_scan_ = !path.empty();
+            if (stop_scan_) stop_scanner_.reset(path);
         }
         if (!f.last) {
             scanner_.write(f.data);
+            if (stop_scan_) stop_scanner_.write(f.data);
             handler_.on_fragment(f, event_kind::content);
             return;
         }
@@ -502,8 +506,11 @@ void monitor<Handler, Clock>::on_fragment(const event_fragment& f) {
                                                        protocol_ != protocol::anthropic_messages);
         faultline::failure failed;
         event_kind k = event_kind::content;
+        std::optional<std::string> reason;
+        if (stop_scan_) reason = stop_scanner_.finish();
         if (!f.type.empty() && detail::is_terminator_event(f.type, protocol_)) {
             k = event_kind::done;
+            if (stop_scan_) stop_reason_ = reason ? std::move(*reason) : std::string("incomplete");
         } else if (!error_event && scanner_.blank()) {
             k = event_kind::empty;
         } else {
@@ -515,6 +522,7 @@ void monitor<Handler, Clock>::on_fragment(const event_fragment& f) {
                 k = event_kind::malformed_json;
             }
         }
+        if (k == event_kind::content && reason) stop_reason_ = std::move(*reason);
         ++events_;
         if (k == event_kind::content) ++content_;
         handler_.on_fragment(f, k);

@@ -1,6 +1,6 @@
-// The monitor reaches the same per-event kinds and verdict however its input is cut, and never
-// crashes on any stream; a monitor that takes over-long events in fragments never crashes either,
-// and its verdict has a failure exactly when it is not done.
+// The monitor reaches the same per-event kinds, verdict, protocol and stop reason however its
+// input is cut, and never crashes on any stream; a monitor that takes over-long events in
+// fragments never crashes either, and its verdict has a failure exactly when it is not done.
 
 #include "sse_common.hpp"
 
@@ -52,6 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     }
     const faultline::sse::verdict b = cut.finish();
     if (a.kind != b.kind || a.error_code() != b.error_code()) fuzz_sse::mismatch("verdicts differ");
+    if (a.protocol != b.protocol || a.stop_reason != b.stop_reason)
+        fuzz_sse::mismatch("protocols or stop reasons differ");
     if (whole.handler().seen != cut.handler().seen) fuzz_sse::mismatch("event kinds differ");
 
     faultline::sse::monitor<fragments> pieces(clock::time_point{}, o);

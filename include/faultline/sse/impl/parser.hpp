@@ -192,18 +192,21 @@ std::size_t parser<Handler>::feed(std::string_view bytes, std::error_code& ec) {
     bool lf_known = false, cr_known = false;
     bool lf_quote_e = true;
     const auto next_eol = [&](std::size_t from) {
-        if (hints) {
-            if (!lf_known || lf < from) lf = detail::find_eol(s, from, n, lf_quote_e);
-            lf_known = true;
-            return lf;
-        }
+        if constexpr (detail::takes_data_hints<Handler>) {
+            if (hints) {
+                if (!lf_known || lf < from) lf = detail::find_eol(s, from, n, lf_quote_e);
+                lf_known = true;
+                return lf;
+            }
 #if defined(FAULTLINE_SSE_AVX2_LINES)
-        if (detail::takes_data_hints<Handler> && detail::cpu_has_avx2()) {
-            if (!lf_known || lf < from) lf = detail::find_eol_avx2<false>(s, from, n, lf_quote_e);
-            lf_known = true;
-            return lf;
-        }
+            if (detail::cpu_has_avx2()) {
+                if (!lf_known || lf < from)
+                    lf = detail::find_eol_avx2<false>(s, from, n, lf_quote_e);
+                lf_known = true;
+                return lf;
+            }
 #endif
+        }
         if (!lf_known || lf < from) lf = detail::find_byte(s, from, n, '\n'), lf_known = true;
         if (!cr_known || cr < from) cr = detail::find_byte(s, from, n, '\r'), cr_known = true;
         return lf < cr ? lf : cr;

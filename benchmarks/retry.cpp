@@ -7,7 +7,7 @@
 #include <faultline/pipeline.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
-#include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>
 

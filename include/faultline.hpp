@@ -34,6 +34,7 @@
 #include <faultline/retry/retry.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/pipeline.hpp>
 
 #endif

@@ -255,6 +255,49 @@ BOOST_AUTO_TEST_CASE(render_maps_foreign_codes_by_category) {
     BOOST_TEST(fl::render(std::error_code(fl::error::tpm_exceeded), "x").status == 429u);
 }
 
+// A server's answer for a code and a client's account of the same code name the same wire
+// error: one mapping (`wire_error`), whatever the code's origin.
+BOOST_AUTO_TEST_CASE(render_and_to_failure_agree_on_every_code) {
+    std::vector<std::error_code> codes = {
+        std::make_error_code(std::errc::timed_out),
+        std::make_error_code(std::errc::connection_reset),
+        std::make_error_code(std::errc::broken_pipe),
+        std::make_error_code(std::errc::invalid_argument),
+        std::make_error_code(std::errc::not_enough_memory),
+        std::error_code(12345, std::system_category()),
+    };
+    for (const fl::error_info& row : fl::error_table())
+        codes.push_back(make_error_code(row.code));
+    codes.push_back(make_error_code(fl::error::malformed_json));
+    codes.push_back(make_error_code(fl::error::base_url_trailing_slash));
+    fl::render_options verbatim;
+    verbatim.redact_server_errors = false;
+    for (const std::error_code& ec : codes) {
+        BOOST_TEST_CONTEXT(ec.category().name() << ":" << ec.value()) {
+            const fl::failure f = fl::to_failure(ec);
+            const fl::error wire = fl::wire_error(ec);
+            BOOST_TEST((f.code == wire));
+            const fl::rendered_error r = fl::render(ec, "m", {}, verbatim);
+            BOOST_TEST(r.status == fl::info(wire).status);
+            const auto body = json::parse(r.body).at("error");
+            BOOST_TEST(body.at("code").as_string() == fl::info(wire).wire_code);
+            BOOST_TEST(body.at("type").as_string() == fl::info(wire).type);
+            // The failure's class and retryability are the wire code's own for foreign codes.
+            if (ec.category() != fl::error_category()) {
+                BOOST_TEST((f.cat == fl::info(wire).cat));
+                BOOST_TEST(f.retryable == fl::info(wire).retryable);
+            }
+        }
+    }
+    // The foreign codes land where their class says.
+    BOOST_TEST((fl::wire_error(std::make_error_code(std::errc::timed_out)) ==
+                fl::error::upstream_timeout));
+    BOOST_TEST((fl::wire_error(std::make_error_code(std::errc::connection_reset)) ==
+                fl::error::upstream_unavailable));
+    BOOST_TEST(
+        (fl::wire_error(std::make_error_code(std::errc::invalid_argument)) == fl::error::unknown));
+}
+
 BOOST_AUTO_TEST_CASE(event_ids_are_hex_and_seeded) {
     std::mt19937_64 a(42), b(42);
     const std::string x = fl::make_event_id(a), y = fl::make_event_id(b);

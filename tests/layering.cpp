@@ -14,6 +14,7 @@
 #include <faultline/limit/token_bucket.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>

@@ -69,6 +69,39 @@ fl::pipeline_options quick() {
 
 BOOST_AUTO_TEST_SUITE(pipeline)
 
+// A failure passed as an lvalue is copied into the storage of the one before it: nothing of the
+// earlier failure (its hint, its type, its event id) may survive into the later one.
+BOOST_AUTO_TEST_CASE(each_failure_replaces_the_last_whole_however_it_is_passed) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    pipe_t p(o, at(0s), recorder{&ev});
+    BOOST_TEST(!p.last_failure());
+    fl::step s = p.next(at(0s));
+    fl::failure first = fail(fl::error::rate_limited, 2s);
+    first.type = "rate_limit_error";
+    first.event_id = "evt-1";
+    first.message = std::string(100, 'm'); // on the heap
+    p.failed(s.attempt, first, at(1s));    // an lvalue
+    BOOST_REQUIRE(p.last_failure());
+    BOOST_TEST(p.last_failure()->message == first.message);
+    BOOST_TEST(first.message == std::string(100, 'm')); // copied, not moved from
+    s = p.next(at(3s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    const fl::failure second = fail(fl::error::upstream_unavailable);
+    p.failed(s.attempt, second, at(4s));
+    const fl::failure* last = p.last_failure();
+    BOOST_REQUIRE(last);
+    BOOST_TEST((last->code == fl::error::upstream_unavailable));
+    BOOST_TEST(!last->retry_after);
+    BOOST_TEST(!last->type);
+    BOOST_TEST(!last->event_id);
+    BOOST_TEST(last->message == second.message);
+    s = p.next(at(10s));
+    p.failed(s.attempt, fail(fl::error::overloaded, 1s), at(11s)); // an rvalue
+    BOOST_TEST((p.last_failure()->code == fl::error::overloaded));
+    BOOST_TEST((p.last_failure()->retry_after == std::optional<std::chrono::milliseconds>(1s)));
+}
+
 BOOST_AUTO_TEST_CASE(first_attempt_then_success) {
     std::vector<std::string> ev;
     const fl::pipeline_options o = quick();

@@ -215,6 +215,8 @@ std::string validate(const gateway_config& c) {
         return "stream_memory_budget must be at least 1024 and max_body positive";
     if (c.streams_memory_budget < c.stream_memory_budget)
         return "streams_memory_budget must be at least stream_memory_budget";
+    if (c.bodies_memory_budget < c.max_body)
+        return "bodies_memory_budget must be at least max_body";
     if (c.max_connections == 0 || c.max_connections > 1'000'000)
         return "max_connections must be 1..1000000";
     if (c.header_timeout.count() <= 0 || c.idle_timeout.count() <= 0 || c.body_timeout.count() <= 0)
@@ -487,6 +489,7 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
     r.number("stream_memory_budget", c.stream_memory_budget, std::uint64_t(1) << 30);
     r.number("streams_memory_budget", c.streams_memory_budget, std::uint64_t(1) << 40);
     r.number("max_body", c.max_body, std::uint64_t(1) << 30);
+    r.number("bodies_memory_budget", c.bodies_memory_budget, std::uint64_t(1) << 40);
     r.number("max_connections", c.max_connections, 1'000'000);
     r.millis("header_timeout_ms", c.header_timeout);
     r.millis("idle_timeout_ms", c.idle_timeout);

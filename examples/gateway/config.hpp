@@ -191,6 +191,12 @@ struct gateway_config {
     /// total over it ends with `overloaded` (retryable).
     std::size_t streams_memory_budget = std::size_t(256) << 20;
     std::size_t max_body = std::size_t(1) << 20; ///< Request bodies above: 413.
+    /// Memory the request bodies of all connections together may hold, in bytes, each until its
+    /// request is answered. A body with a Content-Length is charged that much once its header
+    /// is read, and refused before any of it is read if it does not fit; a chunked body is
+    /// charged with the bytes received so far, and refused when the next piece does not fit.
+    /// Refused: 503 (`overloaded`, `Retry-After: 1`) and the connection closed.
+    std::size_t bodies_memory_budget = std::size_t(128) << 20;
     /// Connections open at once. A connection beyond it is answered 503 (`overloaded`,
     /// `Retry-After: 1`) and closed; past 64 such answers in progress, closed at once.
     std::size_t max_connections = 512;

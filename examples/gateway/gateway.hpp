@@ -76,6 +76,8 @@ struct stats {
     std::uint64_t upstream_calls = 0;    ///< Calls made to channels.
     std::uint64_t failovers = 0;         ///< Calls made to another channel after one failed.
     std::uint64_t stream_bytes_peak = 0; ///< The most bytes one relayed stream held at once.
+    std::uint64_t body_bytes_peak = 0;   ///< The most bytes all request bodies held at once.
+    std::uint64_t bodies_refused = 0;    ///< Requests refused over `bodies_memory_budget`.
     std::uint64_t open_connections = 0;  ///< Connections open now (within `max_connections`).
     std::uint64_t shed_connections = 0;  ///< Connections refused over `max_connections`.
     std::uint64_t read_timeouts = 0;     ///< Requests cut off by the header or body time limits.

@@ -474,6 +474,13 @@ void metrics_registry::render(std::string& out, const scrape& s) const {
         s.stream_bytes);
     one("faultline_gateway_stream_bytes_peak", "gauge",
         "The most bytes one relayed stream held at once.", c.stream_bytes_peak);
+    one("faultline_gateway_body_bytes", "gauge", "Bytes held by all request bodies now.",
+        s.body_bytes);
+    one("faultline_gateway_body_bytes_peak", "gauge",
+        "The most bytes all request bodies held at once.", c.body_bytes_peak);
+    one("faultline_gateway_bodies_refused_total", "counter",
+        "Requests refused because their body would take all bodies over bodies_memory_budget.",
+        c.bodies_refused);
     one("faultline_gateway_upstream_connections_total", "counter",
         "Connections opened to channels with a URL.", c.upstream_connections);
     one("faultline_gateway_priority_queued_total", "counter",

@@ -120,6 +120,7 @@ struct breaker_reading {
 struct scrape {
     stats counters;
     std::uint64_t stream_bytes = 0; ///< Held by all relayed streams now.
+    std::uint64_t body_bytes = 0;   ///< Held by all request bodies now.
     std::vector<breaker_reading> breakers;
     std::vector<adaptive_stats> adaptive;
 };

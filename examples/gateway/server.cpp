@@ -13,7 +13,7 @@
 #include <faultline/exchange.hpp>
 #include <faultline/limit/refuse.hpp>
 #include <faultline/retry/backoff.hpp>
-#include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/sse/monitor.hpp>
 #include <faultline/sse/writer.hpp>
 
@@ -215,17 +215,20 @@ void responses_error(sse::writer& w, std::string_view body, std::uint64_t sequen
     (void)w.event({json::serialize(e), "error", std::nullopt, {}});
 }
 
-// Bytes held by relayed streams, charged against the per-stream and whole-process budgets.
-class stream_memory {
+// Bytes held by one relayed stream or one request body, charged against the whole process's
+// total; `peak` keeps the largest one holding (`peak_of::holder`) or the largest total.
+enum class peak_of : unsigned char { holder, total };
+class memory_charge {
 public:
-    stream_memory(std::atomic<std::size_t>& total, std::atomic<std::uint64_t>& peak)
+    memory_charge(std::atomic<std::size_t>& total, std::atomic<std::uint64_t>& peak, peak_of kind)
         : total_(total)
-        , peak_(peak) {}
-    stream_memory(const stream_memory&) = delete;
-    stream_memory& operator=(const stream_memory&) = delete;
-    ~stream_memory() { total_.fetch_sub(held_, std::memory_order_relaxed); }
+        , peak_(peak)
+        , kind_(kind) {}
+    memory_charge(const memory_charge&) = delete;
+    memory_charge& operator=(const memory_charge&) = delete;
+    ~memory_charge() { total_.fetch_sub(held_, std::memory_order_relaxed); }
 
-    // Charges what the stream holds now; returns the whole process's total.
+    // Charges what the holder holds now; returns the whole process's total.
     std::size_t charge(std::size_t held) {
         std::size_t total;
         if (held >= held_)
@@ -233,17 +236,37 @@ public:
         else
             total = total_.fetch_sub(held_ - held, std::memory_order_relaxed) - (held_ - held);
         held_ = held;
-        std::uint64_t p = peak_.load(std::memory_order_relaxed);
-        while (held > p && !peak_.compare_exchange_weak(p, held, std::memory_order_relaxed)) {
-        }
+        note_peak(total);
         return total;
+    }
+    // As `charge`, only if the total stays within `limit`: the budget is never passed, not even
+    // for a moment. Otherwise nothing changes.
+    bool try_charge(std::size_t held, std::size_t limit) {
+        std::size_t total = total_.load(std::memory_order_relaxed);
+        std::size_t after = 0;
+        do {
+            const std::size_t others = total - held_;
+            if (held > limit || others > limit - held) return false;
+            after = others + held;
+        } while (!total_.compare_exchange_weak(total, after, std::memory_order_relaxed));
+        held_ = held;
+        note_peak(after);
+        return true;
     }
     [[nodiscard]] std::size_t held() const noexcept { return held_; }
 
 private:
     std::atomic<std::size_t>& total_;
     std::atomic<std::uint64_t>& peak_;
+    peak_of kind_;
     std::size_t held_ = 0;
+
+    void note_peak(std::size_t total) {
+        const std::uint64_t now = kind_ == peak_of::holder ? held_ : total;
+        std::uint64_t p = peak_.load(std::memory_order_relaxed);
+        while (now > p && !peak_.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+        }
+    }
 };
 
 // `r` answered with `status` rather than its code's own (a 405, the gateway's own 503): the
@@ -466,9 +489,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
             rate_limited{0}, server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0},
-            failovers{0}, stream_bytes_peak{0}, abandoned{0}, shed{0}, queued{0};
+            failovers{0}, stream_bytes_peak{0}, body_bytes_peak{0}, bodies_refused{0}, abandoned{0},
+            shed{0}, queued{0};
     } count;
     std::atomic<std::size_t> stream_bytes{0}; // held by all relayed streams now
+    std::atomic<std::size_t> body_bytes{0};   // held by all request bodies now
     std::atomic<std::size_t> open_connections{0};
     std::atomic<std::size_t> draining{0}; // connections in drain_and_close, held beyond the cap
     std::atomic<std::uint64_t> shed_connections{0}, read_timeouts{0};
@@ -509,9 +534,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         bool request = false;
         std::optional<reply> refusal;
     };
+    // `body` is charged with what the request's body holds.
     net::awaitable<read_result> read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                              http::request_parser<http::string_body>& parser,
-                                             read_watch& watch, bool first);
+                                             read_watch& watch, bool first, memory_charge& body);
     net::awaitable<bool> handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                 http::request<http::string_body>& req);
     // A chat request that passed every check made before limits.
@@ -708,6 +734,8 @@ reply server::impl::metrics_reply() const {
     st.streams = get(count.streams);
     st.stream_errors = get(count.stream_errors);
     st.stream_bytes_peak = get(count.stream_bytes_peak);
+    st.body_bytes_peak = get(count.body_bytes_peak);
+    st.bodies_refused = get(count.bodies_refused);
     st.abandoned = get(count.abandoned);
     st.open_connections = open_connections.load(std::memory_order_relaxed);
     st.shed_connections = get(shed_connections);
@@ -717,6 +745,7 @@ reply server::impl::metrics_reply() const {
     st.shed = get(count.shed);
     st.waiting = shedding ? shedding->waiting() : 0;
     sc.stream_bytes = stream_bytes.load(std::memory_order_relaxed);
+    sc.body_bytes = body_bytes.load(std::memory_order_relaxed);
     for (const model_config& m : config.models) {
         const model_state& ms = models.at(m.id);
         for (std::size_t ci = 0; ci < ms.channels.size(); ++ci)
@@ -781,7 +810,9 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
         http::request_parser<http::string_body> parser;
         parser.header_limit(16 * 1024);
         parser.body_limit(config.max_body);
-        read_result rr = co_await read_request(s, buffer, parser, watch, first);
+        // Held until the request is answered: its body lives as long.
+        memory_charge body(body_bytes, count.body_bytes_peak, peak_of::total);
+        read_result rr = co_await read_request(s, buffer, parser, watch, first, body);
         if (rr.refusal) {
             // Bad input gets an answer before the connection closes.
             count.requests.fetch_add(1, std::memory_order_relaxed);
@@ -809,7 +840,7 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
 net::awaitable<server::impl::read_result>
 server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                            http::request_parser<http::string_body>& parser, read_watch& watch,
-                           bool first) {
+                           bool first, memory_charge& body) {
     // The watch, not the stream, keeps the time while reading; writes keep their own.
     s.expires_never();
     read_result out;
@@ -829,6 +860,18 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                                                    " bytes.");
         return refuse(faultline::error::invalid_request,
                       "The request could not be read as HTTP/1.1: " + ec.message() + ".");
+    };
+    // A body that would take all bodies over their budget: refused before more of it is read.
+    const auto over_budget = [&]() {
+        body.charge(0);
+        count.bodies_refused.fetch_add(1, std::memory_order_relaxed);
+        refuse(faultline::error::overloaded,
+               "The gateway holds as many request bodies as its memory budget allows "
+               "(bodies_memory_budget, " +
+                   std::to_string(config.bodies_memory_budget) + " bytes). Retry shortly.");
+        restatus(*out.refusal, 503);
+        out.refusal->headers.emplace_back("retry-after", "1");
+        return out;
     };
     const auto timed_out = [&](std::string message) {
         read_timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -872,6 +915,12 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                              "Unsupported Transfer-Encoding: this server reads bodies sent with "
                              "Content-Length or with 'Transfer-Encoding: chunked' alone.");
     }
+    // A body of known length is charged whole before any of it is read (the body reserves that
+    // much at its first byte); one over max_body is left to the parser's 413.
+    if (const auto length = parser.content_length();
+        length && *length <= config.max_body &&
+        !body.try_charge(static_cast<std::size_t>(*length), config.bodies_memory_budget))
+        co_return over_budget();
     if (const auto expect = h.find(http::field::expect);
         expect != h.end() && parser.get().version() >= 11) {
         if (!beast::iequals(expect->value(), "100-continue")) {
@@ -921,6 +970,11 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                     : "The request body arrived slower than " + std::to_string(rate) +
                           " bytes per second (min_body_bytes_per_second).");
         if (ec) co_return failed(ec);
+        // A chunked body is charged with the bytes it has received (the string's capacity can
+        // run ahead of them by its growth factor, which the budget does not count).
+        if (!parser.content_length() &&
+            !body.try_charge(parser.get().body().size(), config.bodies_memory_budget))
+            co_return over_budget();
     }
     out.request = true;
     co_return out;
@@ -1259,7 +1313,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         const std::size_t ci = (first.value() + k) % n;
         auto& breaker = (*ms.pool)[ci];
         // The first channel's breaker admitted the call inside pick(); ask the others here.
-        if (k != 0 && breaker.try_acquire(options.clock())) continue;
+        if (k != 0 && !breaker.try_acquire(options.clock())) continue;
         const channel_config& ch = *ms.channels[ci];
         // The channel's adaptive limit first: a channel at it is skipped before any rate
         // limit is charged for it.
@@ -1511,7 +1565,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     mo.limits.max_line = config.stream_memory_budget / 4;
     mo.limits.max_event = config.stream_memory_budget / 4;
     relay rl{&w, std::nullopt, false};
-    stream_memory memory(stream_bytes, count.stream_bytes_peak);
+    memory_charge memory(stream_bytes, count.stream_bytes_peak, peak_of::holder);
     sse::monitor<relay> m(clock::now(), mo, rl);
     m.handler().bytes = &out;
 
@@ -1735,25 +1789,29 @@ stats server::snapshot() const noexcept {
     const auto get = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
     };
-    return {get(c.connections),
-            get(c.requests),
-            get(c.ok),
-            get(c.client_errors),
-            get(c.rate_limited),
-            get(c.server_errors),
-            get(c.streams),
-            get(c.stream_errors),
-            get(c.upstream_calls),
-            get(c.failovers),
-            get(c.stream_bytes_peak),
-            static_cast<std::uint64_t>(impl_->open_connections.load(std::memory_order_relaxed)),
-            get(impl_->shed_connections),
-            get(impl_->read_timeouts),
-            impl_->channels.connections_opened(),
-            get(c.abandoned),
-            get(c.queued),
-            get(c.shed),
-            impl_->shedding ? impl_->shedding->waiting() : 0};
+    stats st;
+    st.connections = get(c.connections);
+    st.requests = get(c.requests);
+    st.ok = get(c.ok);
+    st.client_errors = get(c.client_errors);
+    st.rate_limited = get(c.rate_limited);
+    st.server_errors = get(c.server_errors);
+    st.streams = get(c.streams);
+    st.stream_errors = get(c.stream_errors);
+    st.upstream_calls = get(c.upstream_calls);
+    st.failovers = get(c.failovers);
+    st.stream_bytes_peak = get(c.stream_bytes_peak);
+    st.body_bytes_peak = get(c.body_bytes_peak);
+    st.bodies_refused = get(c.bodies_refused);
+    st.open_connections = impl_->open_connections.load(std::memory_order_relaxed);
+    st.shed_connections = get(impl_->shed_connections);
+    st.read_timeouts = get(impl_->read_timeouts);
+    st.upstream_connections = impl_->channels.connections_opened();
+    st.abandoned = get(c.abandoned);
+    st.queued = get(c.queued);
+    st.shed = get(c.shed);
+    st.waiting = impl_->shedding ? impl_->shedding->waiting() : 0;
+    return st;
 }
 
 std::vector<adaptive_stats> server::adaptive_limits() const {

@@ -104,9 +104,9 @@ struct render_options {
     std::optional<std::string_view> param;
 };
 
-/// Renders `ec` for a client. Foreign codes are mapped by category (timeouts to
-/// upstream_timeout, transport failures to upstream_unavailable, anything else to
-/// internal_error). An empty `event_id` is omitted. Thread-safe.
+/// Renders `ec` for a client as `wire_error(ec)` (error.hpp): foreign timeouts as
+/// upstream_timeout, transport failures as upstream_unavailable, anything else as unknown (500),
+/// as `to_failure(ec)` reports them. An empty `event_id` is omitted. Thread-safe.
 [[nodiscard]] rendered_error render(std::error_code ec, std::string_view message,
                                     std::string_view event_id = {},
                                     const render_options& options = {});

@@ -147,6 +147,13 @@ struct error_info {
 /// true exactly for transport timeouts and connection failures. Thread-safe.
 [[nodiscard]] bool is_retryable(const std::error_code& ec) noexcept;
 
+/// The taxonomy code `ec` is reported as, the one mapping both `render(ec)` (what a server
+/// sends) and `to_failure(ec)` (what a client is told) use: a faultline code by its table row
+/// (`info(e).code`); a foreign code by its class, so that code, class and retryability agree:
+/// timeouts -> `upstream_timeout`, connection failures -> `upstream_unavailable`, anything else
+/// -> `unknown` (500, not retried). Thread-safe.
+[[nodiscard]] error wire_error(const std::error_code& ec) noexcept;
+
 } // namespace faultline
 
 template <>

@@ -181,7 +181,14 @@ public:
     void succeeded(unsigned attempt, time_point now);
     /// Attempt `attempt` failed at `now` with `f`; `content_delivered` when stream content had
     /// reached the caller. Not thread-safe.
-    void failed(unsigned attempt, failure f, time_point now, bool content_delivered = false);
+    void failed(unsigned attempt, failure&& f, time_point now, bool content_delivered = false) {
+        record_failure(attempt, std::move(f), now, content_delivered);
+    }
+    /// As above; `f` is copied into the storage of the previous failure. Not thread-safe.
+    void failed(unsigned attempt, const failure& f, time_point now,
+                bool content_delivered = false) {
+        record_failure(attempt, f, now, content_delivered);
+    }
 
     /// Every attempt so far, in the order started. Not thread-safe.
     [[nodiscard]] const boost::container::small_vector<pipeline_attempt, 4>&
@@ -203,6 +210,8 @@ private:
         if constexpr (requires(Events & s) { s(e); }) events_(e);
     }
     pipeline_attempt* find(unsigned attempt) noexcept;
+    template <class F>
+    void record_failure(unsigned attempt, F&& f, time_point now, bool content_delivered);
     step start_attempt(time_point now, bool hedge, bool fallback);
     void decide(const failure& f, time_point now, bool content_delivered);
 

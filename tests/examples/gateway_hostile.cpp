@@ -237,6 +237,99 @@ BOOST_AUTO_TEST_CASE(expect_100_continue_gets_its_interim_response_before_the_bo
     BOOST_TEST(other.closed);
 }
 
+// --- the request bodies' memory budget ---------------------------------------------------
+
+// Many connections each sending a body up to max_body would together hold max_connections ×
+// max_body bytes. All bodies share `bodies_memory_budget`: a body of known length is charged
+// whole once its header is read, before any of it is read, and one that does not fit is answered
+// 503 (overloaded, Retry-After) and its connection closed. A chunked body is charged with the
+// bytes received. The first connection holds its charge while it waits for `100 Continue`, so
+// nothing here depends on timing.
+BOOST_AUTO_TEST_CASE(the_bodies_of_all_connections_share_one_memory_budget) {
+    gw::gateway_config c = test_config();
+    c.max_body = 65536;
+    c.bodies_memory_budget = 100000;
+    gateway_fixture g(c);
+    std::string body = chat_body("gpt-sim");
+    body.resize(60000, ' '); // JSON may end in whitespace: the same request, 60000 bytes
+    const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    const std::string whole =
+        head_of("/v1/chat/completions", "POST", length + "Connection: close\r\n\r\n") + body;
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", body.size());
+    const std::string chunked = head_of("/v1/chat/completions", "POST",
+                                        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n") +
+                                size + body + "\r\n0\r\n\r\n";
+
+    const auto refused = [](const raw_reply& r) {
+        BOOST_TEST(r.bytes.starts_with("HTTP/1.1 503 "), r.bytes.substr(0, 200));
+        BOOST_TEST((r.bytes.find("retry-after: 1\r\n") != std::string::npos ||
+                    r.bytes.find("Retry-After: 1\r\n") != std::string::npos));
+        BOOST_TEST(r.closed);
+        const auto env = fl::parse_envelope(body_after_head(r.bytes));
+        BOOST_TEST_REQUIRE(env.has_value(), r.bytes);
+        BOOST_TEST((env.value().code == fl::wire_code(std::string("overloaded"))));
+        BOOST_TEST(env.value().message.find("bodies_memory_budget") != std::string::npos);
+    };
+
+    net::io_context io;
+    std::string interim;
+    raw_reply first, second_whole, second_chunked;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            beast::tcp_stream s(io);
+            s.expires_after(10s);
+            co_await s.async_connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), g.port()},
+                                     net::use_awaitable);
+            const std::string head =
+                head_of("/v1/chat/completions", "POST",
+                        "Expect: 100-continue\r\nConnection: close\r\n" + length + "\r\n");
+            co_await net::async_write(s, net::buffer(head), net::use_awaitable);
+            char ch;
+            while (!interim.ends_with("\r\n\r\n")) {
+                auto [ec, n] = co_await s.async_read_some(net::buffer(&ch, 1),
+                                                          net::as_tuple(net::use_awaitable));
+                if (ec) co_return;
+                interim.append(&ch, n);
+            }
+            // This connection's 60000 bytes are charged: another 60000 do not fit in 100000,
+            // whether their length is known or they come in chunks.
+            second_whole = raw_exchange(g.port(), whole);
+            second_chunked = raw_exchange(g.port(), chunked);
+            co_await net::async_write(s, net::buffer(body), net::use_awaitable);
+            co_await read_until_closed(s, first, 10s);
+        },
+        net::detached);
+    io.run();
+    BOOST_TEST(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+    refused(second_whole);
+    refused(second_chunked);
+    BOOST_TEST(first.bytes.starts_with("HTTP/1.1 200 "), first.bytes.substr(0, 200));
+    // Answered, the first body's charge is given back: the same bodies fit again, one at a time.
+    const raw_reply again = raw_exchange(g.port(), whole);
+    BOOST_TEST(again.bytes.starts_with("HTTP/1.1 200 "), again.bytes.substr(0, 200));
+    const raw_reply again_chunked = raw_exchange(g.port(), chunked);
+    BOOST_TEST(again_chunked.bytes.starts_with("HTTP/1.1 200 "),
+               again_chunked.bytes.substr(0, 200));
+    const gw::stats st = g.server().snapshot();
+    BOOST_TEST(st.bodies_refused == 2u);
+    // The budget was never passed, not even by the charges it refused.
+    BOOST_TEST(st.body_bytes_peak >= 60000u);
+    BOOST_TEST(st.body_bytes_peak <= c.bodies_memory_budget);
+}
+
+BOOST_AUTO_TEST_CASE(the_bodies_memory_budget_is_read_and_checked) {
+    gw::gateway_config c = test_config();
+    c.bodies_memory_budget = c.max_body - 1;
+    BOOST_TEST(gw::validate(c) == "bodies_memory_budget must be at least max_body");
+    std::string why;
+    const auto parsed = gw::parse_config(R"({"bodies_memory_budget": 2097152})", why);
+    BOOST_REQUIRE(parsed.has_value());
+    BOOST_TEST(parsed.value().bodies_memory_budget == 2097152u);
+    BOOST_TEST(!gw::parse_config(R"({"bodies_memory_budget": -1})", why).has_value());
+}
+
 // --- the spend budget ----------------------------------------------------------------------
 
 namespace {

@@ -20,7 +20,7 @@ BOOST_AUTO_TEST_CASE(the_floor_alone_admits_a_few_retries) {
     for (int i = 0; i < 10; ++i)
         BOOST_TEST(b.try_acquire_retry(t0 + 1ms * i));
     BOOST_TEST(!b.try_acquire_retry(t0 + 20ms));
-    BOOST_TEST((b.acquire_retry(t0 + 20ms) == fl::error::retry_budget_exhausted));
+    BOOST_TEST((b.acquire_retry(t0 + 20ms).error() == fl::error::retry_budget_exhausted));
     BOOST_TEST(b.available(t0 + 20ms) == 0.0);
 }
 

@@ -1,3 +1,4 @@
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
 
 #include <faultline/classify.hpp>
@@ -57,27 +58,27 @@ BOOST_AUTO_TEST_CASE(consecutive_failures_open_then_half_open_then_close) {
     b.record_failure(t0, upstream);
     b.record_failure(t0, upstream);
     BOOST_TEST((b.state(t0) == S::closed));
-    BOOST_TEST(!b.try_acquire(t0));
+    BOOST_TEST(b.try_acquire(t0).has_value());
     b.record_failure(t0 + 1s, upstream);
     BOOST_TEST((b.state(t0 + 1s) == S::open));
-    BOOST_TEST((b.try_acquire(t0 + 1s) == fl::error::circuit_open));
+    BOOST_TEST((b.try_acquire(t0 + 1s).error() == fl::error::circuit_open));
     BOOST_TEST(b.retry_after(t0 + 1s) == ns(10s));
     BOOST_TEST(b.retry_after(t0 + 6s) == ns(5s));
-    BOOST_TEST((b.try_acquire(t0 + 10s) == fl::error::circuit_open));
+    BOOST_TEST((b.try_acquire(t0 + 10s).error() == fl::error::circuit_open));
     // Cool-down over: one probe passes, the next caller is refused until it reports.
     BOOST_TEST((b.state(t0 + 11s) == S::half_open));
-    BOOST_TEST(!b.try_acquire(t0 + 11s));
-    BOOST_TEST((b.try_acquire(t0 + 11s) == fl::error::circuit_open));
+    BOOST_TEST(b.try_acquire(t0 + 11s).has_value());
+    BOOST_TEST((b.try_acquire(t0 + 11s).error() == fl::error::circuit_open));
     b.record_success(t0 + 12s);
     BOOST_TEST((b.state(t0 + 12s) == S::closed));
-    BOOST_TEST(!b.try_acquire(t0 + 12s));
+    BOOST_TEST(b.try_acquire(t0 + 12s).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_probe_reopens_for_another_cool_down) {
     fl::circuit_breaker<> b(consecutive_only(1));
     const tp t0{};
     b.record_failure(t0, upstream);
-    BOOST_TEST(!b.try_acquire(t0 + 10s));
+    BOOST_TEST(b.try_acquire(t0 + 10s).has_value());
     b.record_failure(t0 + 10s, std::make_error_code(std::errc::timed_out));
     BOOST_TEST((b.state(t0 + 10s) == S::open));
     BOOST_TEST(b.retry_after(t0 + 10s) == ns(10s));
@@ -92,20 +93,20 @@ BOOST_AUTO_TEST_CASE(client_errors_are_neutral_and_free_a_probe) {
     BOOST_TEST((b.state(t0) == S::closed));
     b.record_failure(t0, upstream);
     b.record_failure(t0, upstream);
-    BOOST_TEST(!b.try_acquire(t0 + 10s));
-    BOOST_TEST((b.try_acquire(t0 + 10s) == fl::error::circuit_open));
+    BOOST_TEST(b.try_acquire(t0 + 10s).has_value());
+    BOOST_TEST((b.try_acquire(t0 + 10s).error() == fl::error::circuit_open));
     b.record_failure(t0 + 10s, client); // the probe said nothing about health
     BOOST_TEST((b.state(t0 + 10s) == S::half_open));
-    BOOST_TEST(!b.try_acquire(t0 + 10s));
+    BOOST_TEST(b.try_acquire(t0 + 10s).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(a_lost_probe_expires_after_one_cool_down) {
     fl::circuit_breaker<> b(consecutive_only(1));
     const tp t0{};
     b.record_failure(t0, upstream);
-    BOOST_TEST(!b.try_acquire(t0 + 10s)); // never reported
-    BOOST_TEST((b.try_acquire(t0 + 15s) == fl::error::circuit_open));
-    BOOST_TEST(!b.try_acquire(t0 + 20s));
+    BOOST_TEST(b.try_acquire(t0 + 10s).has_value()); // never reported
+    BOOST_TEST((b.try_acquire(t0 + 15s).error() == fl::error::circuit_open));
+    BOOST_TEST(b.try_acquire(t0 + 20s).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(failure_rate_over_the_window_opens_it) {
@@ -184,7 +185,7 @@ BOOST_AUTO_TEST_CASE(reset_closes) {
     b.record_failure(t0, upstream);
     b.reset();
     BOOST_TEST((b.state(t0) == S::closed));
-    BOOST_TEST(!b.try_acquire(t0));
+    BOOST_TEST(b.try_acquire(t0).has_value());
     BOOST_TEST(fl::to_string(S::half_open) == "half_open");
 }
 
@@ -202,7 +203,7 @@ BOOST_AUTO_TEST_CASE(bad_options_are_sanitised) {
     const tp t0{};
     b.record_failure(t0, upstream, ns(1h));
     BOOST_TEST((b.state(t0) == S::half_open)); // zero cool-down: probe at once
-    BOOST_TEST(!b.try_acquire(t0));
+    BOOST_TEST(b.try_acquire(t0).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(pool_routes_around_open_channels) {
@@ -240,7 +241,7 @@ BOOST_AUTO_TEST_CASE(concurrent_use_keeps_one_probe) {
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([&] {
             for (int i = 0; i < 1000; ++i)
-                admitted += !b.try_acquire(t0 + 10s);
+                admitted += b.try_acquire(t0 + 10s).has_value();
         });
     for (auto& th : threads)
         th.join();

@@ -266,16 +266,7 @@ inline rendered_error render(error e, std::string_view message, std::string_view
 
 inline rendered_error render(std::error_code ec, std::string_view message,
                              std::string_view event_id, const render_options& options) {
-    if (ec.category() == error_category())
-        return render(info(static_cast<error>(ec.value())).code, message, event_id, options);
-    switch (category_of(ec)) {
-    case category::timeout:
-        return render(error::upstream_timeout, message, event_id, options);
-    case category::upstream_unavailable:
-        return render(error::upstream_unavailable, message, event_id, options);
-    default:
-        return render(error::internal_error, message, event_id, options);
-    }
+    return render(wire_error(ec), message, event_id, options);
 }
 
 template <class URBG>

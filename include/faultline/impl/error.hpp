@@ -344,6 +344,18 @@ inline bool is_retryable(const std::error_code& ec) noexcept {
     return c == category::timeout || c == category::upstream_unavailable;
 }
 
+inline error wire_error(const std::error_code& ec) noexcept {
+    if (ec.category() == error_category()) return info(static_cast<error>(ec.value())).code;
+    switch (detail::foreign_category(ec)) {
+    case category::timeout:
+        return error::upstream_timeout;
+    case category::upstream_unavailable:
+        return error::upstream_unavailable;
+    default:
+        return error::unknown;
+    }
+}
+
 } // namespace faultline
 
 #endif

@@ -40,19 +40,21 @@ pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept
 
 template <class Events, class Clock, class URBG>
 step pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback) {
-    pipeline_attempt r;
-    r.attempt = static_cast<unsigned>(history_.size() + 1);
+    // Built in place: a record built on the stack and copied in whole is read back before its
+    // field-by-field stores have landed (a store-forwarding stall on every attempt).
+    const auto number = static_cast<unsigned>(history_.size() + 1);
+    pipeline_attempt& r = history_.emplace_back();
+    r.attempt = number;
     r.target = target_;
     r.hedge = hedge;
     r.started = now - start_;
-    history_.push_back(std::move(r));
     ++running_;
     ++on_target_;
-    emit(attempt_started{history_.back(), fallback});
+    emit(attempt_started{r, fallback});
     step s;
     s.what = action::attempt;
     s.target = target_;
-    s.attempt = history_.back().attempt;
+    s.attempt = number;
     s.hedge = hedge;
     s.fallback = fallback;
     return s;
@@ -112,15 +114,16 @@ void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) 
 }
 
 template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::failed(unsigned attempt, failure f, time_point now,
-                                           bool content_delivered) {
+template <class F>
+void pipeline<Events, Clock, URBG>::record_failure(unsigned attempt, F&& f, time_point now,
+                                                   bool content_delivered) {
     pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
     r->latency = (now - start_) - r->started;
     r->failed = f.code;
     --running_;
-    last_ = std::move(f);
+    last_ = std::forward<F>(f); // assigned into the previous failure's storage when there is one
     emit(attempt_ended{*r, &*last_});
     decide(*last_, now, content_delivered);
 }
@@ -129,22 +132,24 @@ template <class Events, class Clock, class URBG>
 void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
                                            bool content_delivered) {
     const retry_policy* policy = &opts_.policy_for(f.cat);
-    retry_policy adjusted; // for a server hint over the policy's limit
-    if (f.retry_after && *f.retry_after > policy->max_server_delay &&
-        opts_.long_hints != long_hint::give_up) {
-        adjusted = *policy;
-        if (opts_.long_hints == long_hint::backoff)
-            adjusted.honour_server_delay = false;
-        else
-            adjusted.max_server_delay = std::chrono::nanoseconds::max();
-        policy = &adjusted;
-    }
     attempt_state st;
     st.attempt = on_target_;
     st.elapsed = now - start_;
     st.previous_delay = previous_delay_;
     st.content_delivered = content_delivered;
-    retry_decision d = policy->decide(f, st, rng_);
+    retry_decision d;
+    if (f.retry_after && *f.retry_after > policy->max_server_delay &&
+        opts_.long_hints != long_hint::give_up) {
+        // A server hint over the policy's limit, handled as `long_hints` says.
+        retry_policy adjusted = *policy;
+        if (opts_.long_hints == long_hint::backoff)
+            adjusted.honour_server_delay = false;
+        else
+            adjusted.max_server_delay = std::chrono::nanoseconds::max();
+        d = adjusted.decide(f, st, rng_);
+    } else {
+        d = policy->decide(f, st, rng_);
+    }
     if (d.retry) {
         if (running_ > 0) return; // another attempt may still succeed; its end decides
         if (!budget_ || budget_->try_acquire_retry(now)) {

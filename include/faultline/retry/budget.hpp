@@ -17,6 +17,7 @@
 
 #include <faultline/detail/sliding_window.hpp>
 #include <faultline/error.hpp>
+#include <faultline/result.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -51,9 +52,9 @@ public:
     /// Takes one retry from the budget if there is room. Thread-safe.
     [[nodiscard]] bool try_acquire_retry(time_point now) noexcept;
 
-    /// As `try_acquire_retry`, as an error code: empty, or `error::retry_budget_exhausted`.
+    /// As `try_acquire_retry`, as a result: success, or `error::retry_budget_exhausted`.
     /// Thread-safe.
-    [[nodiscard]] std::error_code acquire_retry(time_point now) noexcept;
+    [[nodiscard]] result<void> acquire_retry(time_point now) noexcept;
 
     /// How many retries would be admitted now (may be fractional). Thread-safe.
     [[nodiscard]] double available(time_point now) noexcept;

@@ -3,14 +3,14 @@
 
 #include <faultline/detail/config.hpp>
 
-// Circuit breakers per upstream or channel, and a pool that routes around open ones, so that a
-// gateway fails fast with `no_available_channel` (503) instead of hammering a dead upstream.
+// A circuit breaker per upstream or channel, so that a caller fails fast instead of hammering a
+// dead upstream (retry/channel_pool.hpp routes around open ones).
 //
-//     faultline::channel_pool<> pool(3);                   // three upstream channels
-//     auto ch = pool.pick(now);                            // next healthy one, round robin
-//     if (!ch) return reply(ch.error());                   // no_available_channel, 503
-//     faultline::failure f = call_upstream(*ch);
-//     pool[*ch].record(f, now);                            // or record_success(now)
+//     faultline::circuit_breaker<> breaker;
+//     if (auto admitted = breaker.try_acquire(now); !admitted)
+//         return reply(admitted.error());                  // circuit_open, with retry_after(now)
+//     faultline::failure f = call_upstream();
+//     breaker.record(f, now);                              // or record_success(now)
 //
 // States: closed (calls pass; outcomes are counted) -> open (calls refused with
 // `error::circuit_open` until the cool-down ends) -> half-open (up to `half_open_probes` trial
@@ -34,7 +34,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -78,9 +77,9 @@ public:
     circuit_breaker(const circuit_breaker&) = delete;
     circuit_breaker& operator=(const circuit_breaker&) = delete;
 
-    /// Asks to make a call: empty when it may go ahead (while half-open this takes one probe
+    /// Asks to make a call: success when it may go ahead (while half-open this takes one probe
     /// slot, returned by the next `record*`), else `error::circuit_open`. Thread-safe.
-    [[nodiscard]] std::error_code try_acquire(time_point now) noexcept;
+    [[nodiscard]] result<void> try_acquire(time_point now) noexcept;
 
     /// The call succeeded. Thread-safe.
     void record_success(time_point now) noexcept;
@@ -125,37 +124,6 @@ private:
     unsigned probes_ = 0;
     unsigned consecutive_ = 0;
     detail::sliding_counts<2> counts_;
-};
-
-/// A fixed set of channels (upstreams), each with its own breaker, picked round robin among
-/// those that admit a call. Thread-safe.
-template <class Clock = std::chrono::steady_clock>
-class channel_pool {
-public:
-    using time_point = typename Clock::time_point;
-
-    /// `channels` breakers with the same options. Throws only `std::bad_alloc`.
-    explicit channel_pool(std::size_t channels, circuit_breaker_options options = {});
-
-    /// The number of channels. Thread-safe.
-    [[nodiscard]] std::size_t size() const noexcept { return breakers_.size(); }
-    /// The breaker of channel `i` (< size()). Thread-safe.
-    [[nodiscard]] circuit_breaker<Clock>& operator[](std::size_t i) noexcept {
-        return breakers_[i];
-    }
-
-    /// The next channel after the previous pick whose breaker admits a call (its
-    /// `try_acquire` succeeded: record the outcome on it), or `error::no_available_channel`.
-    /// Thread-safe.
-    [[nodiscard]] result<std::size_t> pick(time_point now) noexcept;
-
-    /// The shortest time until some channel admits calls again, for the Retry-After of a 503;
-    /// zero when one does now. Thread-safe.
-    [[nodiscard]] std::chrono::nanoseconds retry_after(time_point now) const noexcept;
-
-private:
-    std::deque<circuit_breaker<Clock>> breakers_;
-    std::atomic<std::size_t> next_{0};
 };
 
 } // namespace faultline

@@ -47,9 +47,9 @@ bool retry_budget<Clock>::try_acquire_retry(time_point now) noexcept {
 }
 
 template <class Clock>
-std::error_code retry_budget<Clock>::acquire_retry(time_point now) noexcept {
-    return try_acquire_retry(now) ? std::error_code{}
-                                  : make_error_code(error::retry_budget_exhausted);
+result<void> retry_budget<Clock>::acquire_retry(time_point now) noexcept {
+    if (try_acquire_retry(now)) return success();
+    return make_error_code(error::retry_budget_exhausted);
 }
 
 template <class Clock>

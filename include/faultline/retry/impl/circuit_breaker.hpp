@@ -84,14 +84,14 @@ void circuit_breaker<Clock>::close_locked() noexcept {
 }
 
 template <class Clock>
-std::error_code circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
-    if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return {};
+result<void> circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
+    if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return success();
     std::lock_guard lock(mutex_);
     switch (state_locked(now)) {
     case circuit_state::closed:
-        return {};
+        return success();
     case circuit_state::open:
-        return error::circuit_open;
+        return make_error_code(error::circuit_open);
     case circuit_state::half_open:
         if (state_ == circuit_state::open) {
             state_ = circuit_state::half_open;
@@ -101,12 +101,12 @@ std::error_code circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
         // A probe that never reported is presumed lost after one cool-down.
         if (probes_ >= options_.half_open_probes && now - probe_since_ >= options_.cool_down)
             probes_ = 0;
-        if (probes_ >= options_.half_open_probes) return error::circuit_open;
+        if (probes_ >= options_.half_open_probes) return make_error_code(error::circuit_open);
         if (probes_ == 0) probe_since_ = now;
         ++probes_;
-        return {};
+        return success();
     }
-    return error::circuit_open;
+    return make_error_code(error::circuit_open);
 }
 
 template <class Clock>
@@ -189,33 +189,6 @@ template <class Clock>
 void circuit_breaker<Clock>::reset() noexcept {
     std::lock_guard lock(mutex_);
     close_locked();
-}
-
-template <class Clock>
-channel_pool<Clock>::channel_pool(std::size_t channels, circuit_breaker_options options) {
-    for (std::size_t i = 0; i < channels; ++i)
-        breakers_.emplace_back(options);
-}
-
-template <class Clock>
-result<std::size_t> channel_pool<Clock>::pick(time_point now) noexcept {
-    const std::size_t n = breakers_.size();
-    if (n == 0) return make_error_code(error::no_available_channel);
-    const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t k = 0; k < n; ++k) {
-        const std::size_t i = (start + k) % n;
-        if (!breakers_[i].try_acquire(now)) return i;
-    }
-    return make_error_code(error::no_available_channel);
-}
-
-template <class Clock>
-std::chrono::nanoseconds channel_pool<Clock>::retry_after(time_point now) const noexcept {
-    if (breakers_.empty()) return {};
-    auto best = std::chrono::nanoseconds::max();
-    for (const auto& b : breakers_)
-        best = std::min(best, b.retry_after(now));
-    return best;
 }
 
 } // namespace faultline

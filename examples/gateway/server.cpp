@@ -616,6 +616,14 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     reply error_reply(faultline::error e, std::string_view message, const std::string& request_id,
                       std::optional<std::string_view> param = std::nullopt) const;
     reply failure_reply(const faultline::failure& f, const std::string& request_id) const;
+    // The gateway's own 503 when it is full (connections, request bodies): `overloaded`,
+    // `Retry-After: 1`.
+    reply busy_reply(std::string_view message, const std::string& request_id) const {
+        reply r = error_reply(faultline::error::overloaded, message, request_id);
+        restatus(r, 503);
+        r.headers.emplace_back("retry-after", "1");
+        return r;
+    }
     // The answer to GET /metrics.
     reply metrics_reply() const;
     faultline::render_options render_opts(bool redact) const {
@@ -865,12 +873,11 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
     const auto over_budget = [&]() {
         body.charge(0);
         count.bodies_refused.fetch_add(1, std::memory_order_relaxed);
-        refuse(faultline::error::overloaded,
-               "The gateway holds as many request bodies as its memory budget allows "
-               "(bodies_memory_budget, " +
-                   std::to_string(config.bodies_memory_budget) + " bytes). Retry shortly.");
-        restatus(*out.refusal, 503);
-        out.refusal->headers.emplace_back("retry-after", "1");
+        out.refusal =
+            busy_reply("The gateway holds as many request bodies as its memory budget "
+                       "allows (bodies_memory_budget, " +
+                           std::to_string(config.bodies_memory_budget) + " bytes). Retry shortly.",
+                       "");
         return out;
     };
     const auto timed_out = [&](std::string message) {
@@ -984,12 +991,9 @@ net::awaitable<void> server::impl::shed(tcp::socket socket) {
     auto self = shared_from_this();
     beast::tcp_stream s(std::move(socket));
     const std::string id = next_id();
-    reply r = error_reply(faultline::error::overloaded,
-                          "The gateway has " + std::to_string(config.max_connections) +
-                              " connections open, its limit (max_connections). Retry shortly.",
-                          id);
-    restatus(r, 503);
-    r.headers.emplace_back("retry-after", "1");
+    reply r = busy_reply("The gateway has " + std::to_string(config.max_connections) +
+                             " connections open, its limit (max_connections). Retry shortly.",
+                         id);
     http::request<http::string_body> none;
     none.keep_alive(false);
     (void)co_await send(s, none, r, id);

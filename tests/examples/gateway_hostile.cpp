@@ -80,6 +80,27 @@ std::string_view body_after_head(std::string_view bytes) {
     return end == std::string_view::npos ? std::string_view() : bytes.substr(end + 4);
 }
 
+// Connects, sends `head` (a request header with `Expect: 100-continue`) and reads the interim
+// answer into `interim`: only its bytes, up to the first blank line. Empty on a read error.
+net::awaitable<void> send_head_read_interim(beast::tcp_stream& s, std::uint16_t port,
+                                            const std::string& head, std::string& interim) {
+    s.expires_after(10s);
+    co_await s.async_connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port},
+                             net::use_awaitable);
+    co_await net::async_write(s, net::buffer(head), net::use_awaitable);
+    s.expires_after(5s);
+    char c;
+    while (!interim.ends_with("\r\n\r\n")) {
+        auto [ec, n] =
+            co_await s.async_read_some(net::buffer(&c, 1), net::as_tuple(net::use_awaitable));
+        if (ec) {
+            interim.clear();
+            co_return;
+        }
+        interim.append(&c, n);
+    }
+}
+
 std::string head_of(std::string_view target, std::string_view method = "POST",
                     std::string_view extra = "") {
     return std::string(method) + " " + std::string(target) +
@@ -205,23 +226,13 @@ BOOST_AUTO_TEST_CASE(expect_100_continue_gets_its_interim_response_before_the_bo
         io,
         [&]() -> net::awaitable<void> {
             beast::tcp_stream s(io);
-            s.expires_after(10s);
-            co_await s.async_connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), g.port()},
-                                     net::use_awaitable);
-            const std::string head =
+            co_await send_head_read_interim(
+                s, g.port(),
                 head_of("/v1/chat/completions", "POST",
                         "Expect: 100-continue\r\nConnection: close\r\nContent-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n");
-            co_await net::async_write(s, net::buffer(head), net::use_awaitable);
-            // Only the interim response's bytes: it ends with the first blank line.
-            s.expires_after(5s);
-            char c;
-            while (!interim.ends_with("\r\n\r\n")) {
-                auto [ec, n] = co_await s.async_read_some(net::buffer(&c, 1),
-                                                          net::as_tuple(net::use_awaitable));
-                if (ec) co_return;
-                interim.append(&c, n);
-            }
+                            std::to_string(body.size()) + "\r\n\r\n"),
+                interim);
+            if (interim.empty()) co_return;
             co_await net::async_write(s, net::buffer(body), net::use_awaitable);
             co_await read_until_closed(s, final_reply, 10s);
         },
@@ -279,20 +290,12 @@ BOOST_AUTO_TEST_CASE(the_bodies_of_all_connections_share_one_memory_budget) {
         io,
         [&]() -> net::awaitable<void> {
             beast::tcp_stream s(io);
-            s.expires_after(10s);
-            co_await s.async_connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), g.port()},
-                                     net::use_awaitable);
-            const std::string head =
+            co_await send_head_read_interim(
+                s, g.port(),
                 head_of("/v1/chat/completions", "POST",
-                        "Expect: 100-continue\r\nConnection: close\r\n" + length + "\r\n");
-            co_await net::async_write(s, net::buffer(head), net::use_awaitable);
-            char ch;
-            while (!interim.ends_with("\r\n\r\n")) {
-                auto [ec, n] = co_await s.async_read_some(net::buffer(&ch, 1),
-                                                          net::as_tuple(net::use_awaitable));
-                if (ec) co_return;
-                interim.append(&ch, n);
-            }
+                        "Expect: 100-continue\r\nConnection: close\r\n" + length + "\r\n"),
+                interim);
+            if (interim.empty()) co_return;
             // This connection's 60000 bytes are charged: another 60000 do not fit in 100000,
             // whether their length is known or they come in chunks.
             second_whole = raw_exchange(g.port(), whole);

@@ -7,6 +7,7 @@
 // adapter have their own headers).
 
 #include <faultline/error.hpp>
+#include <faultline/headers.hpp>
 #include <faultline/http_status.hpp>
 #include <faultline/result.hpp>
 #include <faultline/failure.hpp>

@@ -3,6 +3,7 @@
 // pulls it in again fails to compile here.
 
 #include <faultline/failure.hpp>
+#include <faultline/headers.hpp>
 #include <faultline/limit/adaptive.hpp>
 #include <faultline/limit/composite.hpp>
 #include <faultline/limit/concurrency.hpp>

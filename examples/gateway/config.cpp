@@ -8,6 +8,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 #include <set>
@@ -224,6 +225,8 @@ std::string validate(const gateway_config& c) {
     if (c.min_body_bytes_per_second > (std::uint64_t(1) << 30))
         return "min_body_bytes_per_second must be at most 1073741824";
     if (c.body_rate_grace.count() < 0) return "body_rate_grace_ms must not be negative";
+    if (faultline::validate(c.breaker))
+        return "breaker: the options fail faultline::validate(circuit_breaker_options)";
     if (c.shedding.enabled()) {
         const shedding_config& sh = c.shedding;
         if (sh.max_in_flight > 1'000'000) return "shedding.max_in_flight must be 0..1000000";
@@ -506,6 +509,8 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
             std::chrono::duration_cast<std::chrono::milliseconds>(c.breaker.cool_down));
         b.millis("cool_down_ms", cool);
         c.breaker.cool_down = cool;
+        // A server's Retry-After may stretch the cool-down to 5 minutes, or to a longer one.
+        c.breaker.max_cool_down = std::max<std::chrono::nanoseconds>(std::chrono::minutes(5), cool);
     });
     r.object("shedding", [&](object_reader& sh) {
         sh.uint("max_in_flight", c.shedding.max_in_flight, 1'000'000);

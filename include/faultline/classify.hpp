@@ -86,7 +86,7 @@ template <class Headers>
                                const classify_options& options = {});
 
 /// As above, with headers given inline: `classify(429, {{"Retry-After", "3"}}, body)`.
-[[nodiscard]] failure classify(unsigned status, std::initializer_list<header> headers,
+[[nodiscard]] failure classify(unsigned status, std::initializer_list<header_view> headers,
                                std::string_view body, const classify_options& options = {});
 
 /// As above, without headers.

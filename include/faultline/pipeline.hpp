@@ -164,8 +164,8 @@ public:
     using clock = Clock;
     using time_point = typename Clock::time_point;
 
-    /// `options` must outlive the pipeline; check them with `validate` first (an invalid set
-    /// gives up at the first `next` with `not_retryable` and `std::errc::invalid_argument`).
+    /// `options` must outlive the pipeline. Throws `std::system_error` with the code of
+    /// `validate(options)` if that fails.
     /// `budget` (may be null) is charged one request now and one token per retry and hedge;
     /// `rng` draws the backoff's jitter (seeded from `std::random_device` by default, so that
     /// clients do not jitter in lockstep; tests pass a seeded one).

@@ -11,7 +11,7 @@
 
 namespace faultline_test {
 
-[[nodiscard]] inline std::string find(const std::vector<faultline::limit::header>& hs,
+[[nodiscard]] inline std::string find(const std::vector<faultline::header>& hs,
                                       std::string_view name) {
     for (const auto& [n, v] : hs)
         if (n == name) return v;

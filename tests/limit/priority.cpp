@@ -463,7 +463,7 @@ BOOST_AUTO_TEST_CASE(refusals_render_as_429_by_default_and_as_the_configured_cod
         BOOST_TEST(resp.body.find(std::string(fl::to_string(r.code))) != std::string::npos);
         const bool has_retry_after =
             std::any_of(resp.headers.begin(), resp.headers.end(),
-                        [](const lim::header& h) { return h.first == "retry-after"; });
+                        [](const fl::header& h) { return h.first == "retry-after"; });
         BOOST_TEST(has_retry_after);
     }
 }

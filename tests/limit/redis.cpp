@@ -73,6 +73,45 @@ void check_close(const lim::decision& a, const lim::decision& b, std::chrono::na
 
 BOOST_AUTO_TEST_SUITE(limit_redis)
 
+BOOST_AUTO_TEST_CASE(invalid_options_are_refused_before_connecting) {
+    // As every configured object (tests/construction.cpp): the constructor throws the code of
+    // validate(options), which it checks before it reaches for the network.
+    const auto with = [](auto change) {
+        lim::redis_options o;
+        change(o);
+        return o;
+    };
+    const struct {
+        const char* what;
+        lim::redis_options o;
+    } rows[] = {
+        {"no host", with([](auto& o) { o.host.clear(); })},
+        {"port 0", with([](auto& o) { o.port = 0; })},
+        {"no connect timeout", with([](auto& o) { o.connect_timeout = 0ms; })},
+        {"a negative command timeout", with([](auto& o) { o.command_timeout = -1ms; })},
+        {"a negative reconnect interval", with([](auto& o) { o.reconnect_interval = -1ms; })},
+        {"no connections", with([](auto& o) { o.connections = 0; })},
+        {"1025 connections", with([](auto& o) { o.connections = 1025; })},
+        {"no local keys", with([](auto& o) { o.local_max_keys = 0; })},
+    };
+    for (const auto& r : rows) {
+        BOOST_TEST_CONTEXT(r.what) {
+            const std::error_code want = lim::validate(r.o);
+            BOOST_TEST((want == std::errc::invalid_argument));
+            try {
+                lim::redis_limiter l(r.o);
+                BOOST_ERROR("constructed from invalid options");
+            } catch (const std::system_error& e) {
+                BOOST_TEST((e.code() == want));
+                BOOST_TEST(std::string_view(e.what()).find("basic_redis_limiter") !=
+                           std::string_view::npos);
+            }
+        }
+    }
+    BOOST_TEST(!lim::validate(lim::redis_options{}));
+    BOOST_TEST(!lim::validate(with([](auto& o) { o.reconnect_interval = 0ms; })));
+}
+
 BOOST_AUTO_TEST_CASE(instances_share_one_limit_exactly) {
     redis_server server;
     lim::redis_limiter a(options_for(server)), b(options_for(server)), c(options_for(server));

@@ -1,18 +1,13 @@
 #ifndef FAULTLINE_DETAIL_HEADERS_HPP
 #define FAULTLINE_DETAIL_HEADERS_HPP
 
+#include <faultline/headers.hpp>
+
+#include <concepts>
 #include <string_view>
-#include <utility>
+#include <type_traits>
 
-namespace faultline {
-
-/// A header container with no headers, for `classify(status, no_headers{}, body)`.
-struct no_headers {};
-
-/// One header as a name/value pair of views.
-using header = std::pair<std::string_view, std::string_view>;
-
-namespace detail {
+namespace faultline::detail {
 
 template <class T>
 concept beast_like_field = requires(const T& f) {
@@ -47,7 +42,6 @@ void for_each_header(const Headers& headers, F&& f) {
     }
 }
 
-} // namespace detail
-} // namespace faultline
+} // namespace faultline::detail
 
 #endif

@@ -986,7 +986,7 @@ failure classify(unsigned status, const Headers& headers, std::string_view body,
     return detail::classify_impl(status, detail::collect_header_facts(headers), body, options);
 }
 
-inline failure classify(unsigned status, std::initializer_list<header> headers,
+inline failure classify(unsigned status, std::initializer_list<header_view> headers,
                         std::string_view body, const classify_options& options) {
     return detail::classify_impl(status, detail::collect_header_facts(headers), body, options);
 }

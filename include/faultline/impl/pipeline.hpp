@@ -22,13 +22,7 @@ pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_po
     , events_(std::move(events))
     , budget_(budget)
     , rng_(std::move(rng)) {
-    if (validate(options)) {
-        give_up_ = give_up_reason::not_retryable;
-        last_ = to_failure(std::make_error_code(std::errc::invalid_argument),
-                           "Invalid pipeline options: a fallback names a target that does not "
-                           "exist, there are no targets, or hedging has no delay.");
-        return;
-    }
+    if (auto ec = validate(options)) throw std::system_error(ec, "faultline::pipeline");
     if (budget_) budget_->record_request(start);
 }
 

@@ -16,18 +16,15 @@
 // seconds rounded up, at least 1 while refused; `retry-after-ms` (read by the OpenAI SDKs)
 // is milliseconds rounded up, at least 1.
 
+#include <faultline/headers.hpp>
 #include <faultline/limit/decision.hpp>
 
 #include <chrono>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace faultline::limit {
-
-/// One header: name (lower case) and value.
-using header = std::pair<std::string, std::string>;
 
 /// `d` as a Go duration string after rounding up to the millisecond ("6m0s", "1.5s", "20ms",
 /// "0s"). Negative durations are "0s". Thread-safe.

@@ -62,13 +62,18 @@ namespace faultline::limit {
 /// Options of a keyed limiter. A plain value.
 struct keyed_options {
     bucket_config defaults;          ///< Rate, burst and refusal code of keys without override.
-    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys, over all shards (1 to 2^56).
-    std::size_t shards = 64;         ///< Rounded up to a power of two; at most 2^16.
+    std::size_t max_keys = 1u << 20; ///< Hard cap on tracked keys, over all shards: 1 to 2^56.
+    std::size_t shards = 64;         ///< Rounded up to a power of two; 0 (one shard) to 2^16.
     bool fail_open = false;          ///< At the cap: admit untracked keys instead of refusing.
     /// Seeds the table's hash. 0 (the default) draws a seed from `std::random_device`, which is
     /// what makes crafted keys harmless; set one only to reproduce a layout.
     std::uint64_t hash_seed = 0;
 };
+
+/// Empty if `o` is usable: the code of `validate(o.defaults)` if that fails, else
+/// `std::errc::invalid_argument` for `max_keys` outside 1..2^56 or more than 2^16 shards.
+/// Thread-safe.
+[[nodiscard]] std::error_code validate(const keyed_options& o) noexcept;
 
 /// Counters of a keyed limiter since construction, summed over shards.
 struct keyed_stats {
@@ -89,8 +94,8 @@ public:
     /// Slots the CLOCK hand may examine in one shard for a new key arriving at the cap.
     static constexpr std::size_t eviction_budget = 8;
 
-    /// Throws `std::system_error` if `validate(options.defaults)` fails, or with
-    /// `std::errc::invalid_argument` for more than 2^16 shards. Not thread-safe.
+    /// Throws `std::system_error` with the code of `validate(options)` if that fails.
+    /// Not thread-safe.
     explicit keyed_limiter(const keyed_options& options, time_point now = Clock::now());
 
     /// As `token_bucket::try_acquire`, on the bucket of `key`. Thread-safe (locks one shard).
@@ -142,7 +147,6 @@ private:
         keyed_stats stats;
     };
     enum class outcome { done, at_cap, at_cap_sparse };
-    static constexpr std::size_t max_shards = std::size_t{1} << 16;
 
     [[nodiscard]] std::uint64_t mix(std::uint64_t k) const noexcept;
     [[nodiscard]] shard& shard_of(std::uint64_t h) const noexcept;

@@ -155,6 +155,11 @@ struct redis_options {
     std::size_t local_max_keys = 1u << 16;
 };
 
+/// Empty if `o` is usable; `std::errc::invalid_argument` for no host, port 0, a connect or
+/// command timeout that is not positive, a negative reconnect interval, `connections` outside
+/// 1..1024, or `local_max_keys` outside 1..2^56. Thread-safe.
+[[nodiscard]] std::error_code validate(const redis_options& o) noexcept;
+
 /// Key helpers: "token:<id>[:<limit>]", "user:<id>[:<limit>]", "upstream:<id>[:<limit>]".
 /// Pass an id or a hash of an API key, never the secret itself. Thread-safe.
 [[nodiscard]] std::string token_key(std::string_view token_id, std::string_view limit = {});
@@ -175,7 +180,8 @@ public:
 
     /// Connects (bounded by `connect_timeout`). Does not throw when Redis is unreachable: the
     /// failure policy applies until a later attempt succeeds; see `connected()`. Throws
-    /// `std::invalid_argument` for `connections == 0`. Not thread-safe (construction).
+    /// `std::system_error` with the code of `validate(options)` if that fails. Not thread-safe
+    /// (construction).
     explicit basic_redis_limiter(redis_options options, time_point now = Clock::now());
     /// Closes the connections. Not thread-safe (no call may be running).
     ~basic_redis_limiter();

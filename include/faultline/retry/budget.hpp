@@ -33,6 +33,10 @@ struct retry_budget_options {
     double min_retries_per_second = 1.0; ///< The floor, so low-traffic clients can still retry.
 };
 
+/// Empty if `o` is usable; `std::errc::invalid_argument` for a window shorter than 10 ns, or a
+/// ratio or floor that is negative, NaN or above 1e9. Thread-safe.
+[[nodiscard]] std::error_code validate(const retry_budget_options& o) noexcept;
+
 /// A thread-safe retry budget over `Clock` time points passed in as `now`.
 template <class Clock = std::chrono::steady_clock>
 class retry_budget {
@@ -40,8 +44,8 @@ public:
     using clock_type = Clock;
     using time_point = typename Clock::time_point;
 
-    /// Negative or NaN ratio and floor count as 0; a window shorter than 10 ns as 10 ns.
-    explicit retry_budget(retry_budget_options options = {}) noexcept;
+    /// Throws `std::system_error` with the code of `validate(options)` if that fails.
+    explicit retry_budget(retry_budget_options options = {});
 
     retry_budget(const retry_budget&) = delete;
     retry_budget& operator=(const retry_budget&) = delete;
@@ -66,7 +70,7 @@ public:
     };
     [[nodiscard]] counts in_window(time_point now) noexcept;
 
-    /// The options in force (after sanitising). Thread-safe.
+    /// The options in force. Thread-safe.
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
 
 private:

@@ -31,7 +31,8 @@ class channel_pool {
 public:
     using time_point = typename Clock::time_point;
 
-    /// `channels` breakers with the same options. Throws only `std::bad_alloc`.
+    /// `channels` breakers with the same options. Throws `std::system_error` with the code of
+    /// `validate(options)` if that fails.
     explicit channel_pool(std::size_t channels, circuit_breaker_options options = {});
 
     /// The number of channels. Thread-safe.

@@ -57,6 +57,12 @@ struct circuit_breaker_options {
     bool open_on_retry_after = true; ///< A counted failure with Retry-After opens at once.
 };
 
+/// Empty if `o` is usable; `std::errc::invalid_argument` for a window or cool-down that is
+/// negative (a zero window counts each outcome alone), a `max_cool_down` shorter than
+/// `cool_down`, no half-open probes, or a NaN or negative `failure_rate_threshold`.
+/// Thread-safe.
+[[nodiscard]] std::error_code validate(const circuit_breaker_options& o) noexcept;
+
 /// Whether an outcome with this code says something about the upstream's health: its category
 /// is server_error, upstream_unavailable, timeout, overloaded or rate_limited, and it is not one
 /// of the toolkit's own local decisions (circuit_open, deadline_exceeded, retry_budget_exhausted,
@@ -73,7 +79,8 @@ public:
     using clock_type = Clock;
     using time_point = typename Clock::time_point;
 
-    explicit circuit_breaker(circuit_breaker_options options = {}) noexcept;
+    /// Throws `std::system_error` with the code of `validate(options)` if that fails.
+    explicit circuit_breaker(circuit_breaker_options options = {});
     circuit_breaker(const circuit_breaker&) = delete;
     circuit_breaker& operator=(const circuit_breaker&) = delete;
 

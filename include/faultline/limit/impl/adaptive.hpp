@@ -335,7 +335,8 @@ adaptive_limiter<P, C>::adaptive_limiter(const P& policy, const adaptive_options
     , limit_(policy.limit())
     , policy_(policy)
     , window_end_(now + std::chrono::duration_cast<typename C::duration>(options.min_window)) {
-    if (auto ec = validate(options)) throw std::system_error(ec);
+    if (auto ec = validate(options))
+        throw std::system_error(ec, "faultline::limit::adaptive_limiter");
     rng_ = options.probe.seed != 0
                ? options.probe.seed
                : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();

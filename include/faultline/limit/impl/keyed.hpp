@@ -7,6 +7,14 @@
 
 namespace faultline::limit {
 
+inline std::error_code validate(const keyed_options& o) noexcept {
+    if (auto ec = validate(o.defaults)) return ec;
+    // Past 2^56 keys the table's allocation fails long before the cap matters.
+    if (o.max_keys == 0 || o.max_keys > (std::size_t{1} << 56) || o.shards > (std::size_t{1} << 16))
+        return std::make_error_code(std::errc::invalid_argument);
+    return {};
+}
+
 template <class Clock>
 keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
     : epoch_ns_(detail::ns_since_epoch<Clock>(now))
@@ -14,21 +22,18 @@ keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
                 ? o.hash_seed
                 : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}())
     , fail_open_(o.fail_open) {
+    if (auto ec = validate(o)) throw std::system_error(ec, "faultline::limit::keyed_limiter");
     detail::gcra_params p;
-    if (auto ec = detail::params_of(o.defaults, p)) throw std::system_error(ec, "keyed_limiter");
+    (void)detail::params_of(o.defaults, p);
     defaults_.p = detail::gcra_fast_params::make(p);
     defaults_.refusal = o.defaults.refusal;
     // Some key will be full again within one burst's refill time.
     at_cap_.ec = error::key_table_full;
     at_cap_.limit = p.burst;
     at_cap_.retry_after = at_cap_.reset = detail::gcra_ns(p.tau, defaults_.p);
-    if (o.shards > max_shards)
-        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                                "keyed_limiter: more than 65536 shards");
     shard_count_ = std::bit_ceil(o.shards == 0 ? std::size_t{1} : o.shards);
     shard_shift_ = 64u - static_cast<unsigned>(std::countr_zero(shard_count_));
-    // Past 2^56 keys the vector's allocation fails long before the cap matters.
-    max_keys_ = std::clamp<std::size_t>(o.max_keys, 1, std::size_t{1} << 56);
+    max_keys_ = o.max_keys;
     // One shard may hold every key (the count is shared) at a load factor <= 3/4.
     slot_cap_ = std::bit_ceil(max_keys_ + max_keys_ / 3 + 2);
     shards_ = std::make_unique<shard[]>(shard_count_);

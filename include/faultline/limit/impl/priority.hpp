@@ -165,7 +165,8 @@ requires in_flight_limiter<I, typename C::time_point>
 prioritized_limiter<I, C>::prioritized_limiter(I& inner, const priority_options& options)
     : inner_(inner)
     , options_(options) {
-    if (const auto ec = validate(options)) throw std::system_error(ec);
+    if (const auto ec = validate(options))
+        throw std::system_error(ec, "faultline::limit::prioritized_limiter");
     const std::size_t max = options.max_waiters;
     const double start_d = options.shed_start * static_cast<double>(max);
     const std::size_t start =

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <ctime>
 #include <limits>
-#include <stdexcept>
 #include <string>
 #include <sys/time.h>
 #include <utility>
@@ -400,6 +399,14 @@ inline std::string upstream_key(std::string_view upstream, std::string_view limi
     return detail_redis::make_key("upstream", upstream, limit);
 }
 
+inline std::error_code validate(const redis_options& o) noexcept {
+    if (o.host.empty() || o.port == 0 || o.connect_timeout.count() <= 0 ||
+        o.command_timeout.count() <= 0 || o.reconnect_interval.count() < 0 || o.connections == 0 ||
+        o.connections > 1024 || o.local_max_keys == 0 || o.local_max_keys > (std::size_t{1} << 56))
+        return std::make_error_code(std::errc::invalid_argument);
+    return {};
+}
+
 inline std::error_code validate_for_redis(const bucket_config& c) noexcept {
     detail_redis::level_params lp;
     return detail_redis::params_for(c, 1, lp);
@@ -410,8 +417,8 @@ inline std::error_code validate_for_redis(const bucket_config& c) noexcept {
 template <class Clock>
 basic_redis_limiter<Clock>::basic_redis_limiter(redis_options options, time_point now)
     : options_(std::move(options)) {
-    if (options_.connections == 0)
-        throw std::invalid_argument("redis_options::connections must be >= 1");
+    if (auto ec = validate(options_))
+        throw std::system_error(ec, "faultline::limit::basic_redis_limiter");
     pool_ = std::make_unique<connection[]>(options_.connections);
     retry_at_ns_.store(std::numeric_limits<std::int64_t>::min());
     connection& c = pool_[0];

@@ -53,7 +53,8 @@ token_bucket<Clock>::token_bucket(const bucket_config& config, time_point now)
     : config_(config)
     , epoch_ns_(detail::ns_since_epoch<Clock>(now)) {
     detail::gcra_params p;
-    if (auto ec = detail::params_of(config, p)) throw std::system_error(ec, "token_bucket");
+    if (auto ec = detail::params_of(config, p))
+        throw std::system_error(ec, "faultline::limit::token_bucket");
     params_ = detail::gcra_fast_params::make(p);
     admitted_.admitted = true;
     refused_.ec = config.refusal;
@@ -137,7 +138,8 @@ dynamic_token_bucket<Clock>::dynamic_token_bucket(const bucket_config& config, t
     : epoch_ns_(detail::ns_since_epoch<Clock>(now))
     , config_(config) {
     detail::gcra_params p;
-    if (auto ec = detail::params_of(config, p)) throw std::system_error(ec, "dynamic_token_bucket");
+    if (auto ec = detail::params_of(config, p))
+        throw std::system_error(ec, "faultline::limit::dynamic_token_bucket");
     c_.store(p.c);
     u_.store(p.u);
     burst_.store(p.burst);

@@ -3,26 +3,24 @@
 
 namespace faultline {
 namespace detail {
-
-inline retry_budget_options sanitise(retry_budget_options o) noexcept {
-    if (!(o.ratio >= 0.0)) o.ratio = 0.0;
-    if (!(o.ratio <= 1e9)) o.ratio = 1e9;
-    if (!(o.min_retries_per_second >= 0.0)) o.min_retries_per_second = 0.0;
-    if (!(o.min_retries_per_second <= 1e9)) o.min_retries_per_second = 1e9;
-    if (o.window < std::chrono::nanoseconds(10)) o.window = std::chrono::nanoseconds(10);
-    return o;
-}
-
 enum : std::size_t { budget_requests = 0, budget_retries = 1 };
-
 } // namespace detail
 
+inline std::error_code validate(const retry_budget_options& o) noexcept {
+    if (o.window < std::chrono::nanoseconds(10) || !(o.ratio >= 0.0 && o.ratio <= 1e9) ||
+        !(o.min_retries_per_second >= 0.0 && o.min_retries_per_second <= 1e9))
+        return std::make_error_code(std::errc::invalid_argument);
+    return {};
+}
+
 template <class Clock>
-retry_budget<Clock>::retry_budget(retry_budget_options options) noexcept
-    : options_(detail::sanitise(options))
+retry_budget<Clock>::retry_budget(retry_budget_options options)
+    : options_(options)
     , floor_(options_.min_retries_per_second *
              std::chrono::duration<double>(options_.window).count())
-    , counts_(options_.window) {}
+    , counts_(options_.window) {
+    if (auto ec = validate(options_)) throw std::system_error(ec, "faultline::retry_budget");
+}
 
 template <class Clock>
 double retry_budget<Clock>::room_locked() const noexcept {

@@ -7,6 +7,7 @@ namespace faultline {
 
 template <class Clock>
 channel_pool<Clock>::channel_pool(std::size_t channels, circuit_breaker_options options) {
+    if (auto ec = validate(options)) throw std::system_error(ec, "faultline::channel_pool");
     for (std::size_t i = 0; i < channels; ++i)
         breakers_.emplace_back(options);
 }

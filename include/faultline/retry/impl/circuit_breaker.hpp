@@ -44,20 +44,20 @@ inline bool counts_against_upstream(const std::error_code& ec) noexcept {
     }
 }
 
-namespace detail {
-inline circuit_breaker_options sanitise(circuit_breaker_options o) noexcept {
-    if (o.cool_down < std::chrono::nanoseconds::zero()) o.cool_down = {};
-    if (o.max_cool_down < o.cool_down) o.max_cool_down = o.cool_down;
-    if (o.half_open_probes == 0) o.half_open_probes = 1;
-    if (!(o.failure_rate_threshold >= 0.0)) o.failure_rate_threshold = 2.0; // NaN: rule off
-    return o;
+inline std::error_code validate(const circuit_breaker_options& o) noexcept {
+    if (o.window < std::chrono::nanoseconds::zero() ||
+        o.cool_down < std::chrono::nanoseconds::zero() || o.max_cool_down < o.cool_down ||
+        o.half_open_probes == 0 || !(o.failure_rate_threshold >= 0.0))
+        return std::make_error_code(std::errc::invalid_argument);
+    return {};
 }
-} // namespace detail
 
 template <class Clock>
-circuit_breaker<Clock>::circuit_breaker(circuit_breaker_options options) noexcept
-    : options_(detail::sanitise(options))
-    , counts_(options_.window) {}
+circuit_breaker<Clock>::circuit_breaker(circuit_breaker_options options)
+    : options_(options)
+    , counts_(options_.window) {
+    if (auto ec = validate(options_)) throw std::system_error(ec, "faultline::circuit_breaker");
+}
 
 template <class Clock>
 circuit_state circuit_breaker<Clock>::state_locked(time_point now) const noexcept {

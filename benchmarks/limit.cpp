@@ -150,12 +150,15 @@ FAULTLINE_BUCKET_BENCH(BM_mutex, true, false, setup_failure);
 //   empty: 1 per hour, burst 1, starts empty: every attempt refused.
 //   tight: 1e7/s, burst 1: a token every 100 ns, so with 2 threads nearly every admission is
 //          raced for; admitted_ratio says how many attempts won one.
+// BM_bucket/<case>/faultline_dynamic is the same bucket as a dynamic_token_bucket (parameters
+// read through its sequence lock, never reconfigured here).
 // BM_bucket/<case>/faultline_coarse is faultline on coarse_steady_clock; its
 // clock_resolution_ns counter is clock_getres(CLOCK_MONOTONIC_COARSE) on the running kernel,
 // which bounds its error (limit/clock.hpp): in `tight` it admits about one token per tick.
 enum class fill { full, empty, tight };
 
 std::unique_ptr<lim::token_bucket<>> fl_steady;
+std::unique_ptr<lim::dynamic_token_bucket<>> fl_dynamic;
 std::unique_ptr<lim::token_bucket<lim::coarse_steady_clock>> fl_coarse;
 std::unique_ptr<folly_peer::TokenBucket> folly_bucket;
 std::unique_ptr<mutex_bucket> mx_steady;
@@ -176,6 +179,7 @@ void setup_fill(const benchmark::State&) {
     const bool full = c.fill == lim::initial_fill::full;
     const steady::time_point now = steady::now();
     fl_steady = std::make_unique<lim::token_bucket<>>(c, now);
+    fl_dynamic = std::make_unique<lim::dynamic_token_bucket<>>(c, now);
     fl_coarse = std::make_unique<lim::token_bucket<lim::coarse_steady_clock>>(
         c, lim::coarse_steady_clock::now());
     // folly's zero time is when the bucket was empty: `burst / rate` ago for a full one.
@@ -186,6 +190,7 @@ void setup_fill(const benchmark::State&) {
 }
 void teardown_fill(const benchmark::State&) {
     fl_steady.reset();
+    fl_dynamic.reset();
     fl_coarse.reset();
     folly_bucket.reset();
     mx_steady.reset();
@@ -211,6 +216,13 @@ void race(benchmark::State& state, clockid_t clock, Acquire acquire) {
 void BM_bucket_faultline(benchmark::State& state) {
     race(state, CLOCK_MONOTONIC, [] {
         const lim::decision d = fl_steady->try_acquire(1, steady::now());
+        benchmark::DoNotOptimize(d);
+        return d.admitted ? 1 : 0;
+    });
+}
+void BM_bucket_faultline_dynamic(benchmark::State& state) {
+    race(state, CLOCK_MONOTONIC, [] {
+        const lim::decision d = fl_dynamic->try_acquire(1, steady::now());
         benchmark::DoNotOptimize(d);
         return d.admitted ? 1 : 0;
     });
@@ -247,6 +259,7 @@ void BM_bucket_mutex(benchmark::State& state) {
         ->UseRealTime()
 #define FAULTLINE_FILL_BENCHES(f, label)                                                           \
     FAULTLINE_FILL_BENCH(BM_bucket_faultline, f, label);                                           \
+    FAULTLINE_FILL_BENCH(BM_bucket_faultline_dynamic, f, label);                                   \
     FAULTLINE_FILL_BENCH(BM_bucket_folly, f, label);                                               \
     FAULTLINE_FILL_BENCH(BM_bucket_mutex, f, label);                                               \
     FAULTLINE_FILL_BENCH(BM_bucket_faultline_coarse, f, label)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <vector>
 
 namespace fl = faultline;
@@ -337,6 +338,65 @@ BOOST_AUTO_TEST_CASE(division_by_an_invariant_is_exact) {
         for (const std::uint64_t n : ns) {
             BOOST_TEST_REQUIRE(div.quot(n) == n / d, n << " / " << d);
             BOOST_TEST_REQUIRE(div.quot_ceil(n) == n / d + (n % d != 0), n << " / " << d);
+        }
+    }
+}
+
+// The two kinds are one implementation over two ways of holding the parameters: a fixed
+// bucket divides with prepared multiplications, a dynamic one with the hardware. Every answer
+// must be the same, for rates whose divisors are and are not powers of two.
+BOOST_AUTO_TEST_CASE(fixed_and_dynamic_buckets_answer_alike) {
+    const lim::bucket_config configs[] = {
+        {lim::rate::per_second(1), 5},
+        {lim::rate::per(7, 3s), 11, lim::initial_fill::empty, fl::error::tpm_exceeded},
+        {lim::rate::per_second(0.3), 3},
+        {lim::rate::per_second(123'456'789), 1'000'000},
+        {lim::rate::per(3, 1h), 2, lim::initial_fill::empty},
+    };
+    std::mt19937_64 rng(20261203);
+    for (const lim::bucket_config& c : configs) {
+        BOOST_TEST_CONTEXT("rate " << c.refill.tokens << " per " << c.refill.period.count()
+                                   << " ns, burst " << c.burst) {
+            bucket f(c, at(0s));
+            dyn_bucket d(c, at(0s));
+            auto now = at(0s);
+            for (int step = 0; step < 4000; ++step) {
+                // Mostly forward, sometimes back (a caller with an older instant).
+                const auto jump = std::chrono::nanoseconds(
+                    static_cast<std::int64_t>(rng() % 2'000'000'000) - 200'000'000);
+                now += jump;
+                const std::uint64_t n = rng() % (c.burst + 2);
+                const auto same = [](const lim::decision& a, const lim::decision& b) {
+                    return a.admitted == b.admitted && a.ec == b.ec && a.limit == b.limit &&
+                           a.remaining == b.remaining && a.reset == b.reset &&
+                           a.retry_after == b.retry_after;
+                };
+                switch (rng() % 5) {
+                case 0:
+                    BOOST_TEST_REQUIRE(same(f.try_acquire(n, now), d.try_acquire(n, now)));
+                    break;
+                case 1:
+                    BOOST_TEST_REQUIRE(same(f.peek(n, now), d.peek(n, now)));
+                    break;
+                case 2:
+                    f.release(n, now);
+                    d.release(n, now);
+                    break;
+                case 3:
+                    BOOST_TEST_REQUIRE(f.available(now) == d.available(now));
+                    break;
+                default: {
+                    const auto a = f.time_until(n, now), b = d.time_until(n, now);
+                    BOOST_TEST_REQUIRE(a.has_value() == b.has_value());
+                    if (a)
+                        BOOST_TEST_REQUIRE(a.value() == b.value());
+                    else
+                        BOOST_TEST_REQUIRE((a.error() == b.error()));
+                }
+                }
+            }
+            BOOST_TEST(f.burst() == d.burst());
+            BOOST_TEST(f.config().burst == d.config().burst);
         }
     }
 }

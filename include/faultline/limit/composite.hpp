@@ -71,13 +71,9 @@ struct keyed_level {
 };
 
 /// `n` tokens of a bucket. Thread-safe as the bucket is.
-template <class Clock>
-[[nodiscard]] bucket_level<token_bucket<Clock>> level(token_bucket<Clock>& b, std::uint64_t n = 1) {
-    return {&b, n};
-}
-template <class Clock>
-[[nodiscard]] bucket_level<dynamic_token_bucket<Clock>> level(dynamic_token_bucket<Clock>& b,
-                                                              std::uint64_t n = 1) {
+template <class Clock, bucket_kind Kind>
+[[nodiscard]] bucket_level<basic_token_bucket<Clock, Kind>>
+level(basic_token_bucket<Clock, Kind>& b, std::uint64_t n = 1) {
     return {&b, n};
 }
 /// `n` tokens of `key`'s bucket. Thread-safe as the limiter is.

@@ -3,8 +3,8 @@
 
 #include <faultline/detail/config.hpp>
 
-// Lock-free token buckets: a fixed one and a dynamic one whose rate and burst change at run
-// time.
+// Token buckets: a fixed one (lock-free) and a dynamic one whose rate and burst change at run
+// time (lock-free between reconfigurations: see `basic_token_bucket`).
 //
 //     using namespace faultline::limit;
 //     token_bucket<> rpm({rate::per_minute(60), 10});        // 60 requests/min, bursts of 10
@@ -35,8 +35,9 @@
 // full.
 //
 // Hot path: one atomic 64-bit word. A success is one compare-exchange (repeated only when
-// another thread won the race); a refusal only loads the word. `token_bucket` divides by its
-// fixed parameters with multiplications prepared at construction, never a hardware divide.
+// another thread won the race); a refusal only loads the word. A fixed bucket divides by its
+// parameters with multiplications prepared at construction, never a hardware divide; a dynamic
+// one divides (see its state in impl/token_bucket.hpp).
 //
 // Clock: every member takes `now` (tests and callers that already hold the time pass it); the
 // default reads `Clock::now()`. `coarse_steady_clock` (limit/clock.hpp) is cheaper to read
@@ -93,23 +94,44 @@ struct bucket_config {
 /// burst, a rate above 1e10/s, burst * period/tokens beyond the supported range). Thread-safe.
 [[nodiscard]] std::error_code validate(const bucket_config& c) noexcept;
 
-/// A token bucket with a fixed rate and burst.
-template <class Clock = std::chrono::steady_clock>
-class token_bucket {
+/// Whether a bucket's rate, burst and refusal code are fixed at construction or may change.
+enum class bucket_kind { fixed, dynamic };
+
+} // namespace faultline::limit
+
+namespace faultline::detail {
+template <class Clock, limit::bucket_kind Kind>
+class bucket_state;
+} // namespace faultline::detail
+
+namespace faultline::limit {
+
+/// A token bucket; `token_bucket` and `dynamic_token_bucket` name its two kinds. Both run the
+/// same code: they differ only in where the parameters live (plain members prepared once, or
+/// words behind a sequence lock that `reconfigure` republishes).
+///
+/// Progress: every member of a fixed bucket but `config` is lock-free. A dynamic bucket's are
+/// lock-free between reconfigurations; while `reconfigure` publishes its words (a few stores)
+/// they spin, so a reconfiguring thread suspended in the middle stalls them until it resumes.
+template <class Clock = std::chrono::steady_clock, bucket_kind Kind = bucket_kind::fixed>
+class basic_token_bucket {
 public:
     using clock = Clock;
     using time_point = typename Clock::time_point;
+    static constexpr bucket_kind kind = Kind;
 
     /// Creates the bucket, full or empty as `config.fill` says, with `now` as its epoch.
-    /// Throws `std::system_error` if `validate(config)` fails. Not thread-safe (construction).
-    explicit token_bucket(const bucket_config& config, time_point now = Clock::now());
+    /// Throws `std::system_error` with the code of `validate(config)` if that fails.
+    /// Not thread-safe (construction).
+    explicit basic_token_bucket(const bucket_config& config, time_point now = Clock::now());
 
     /// Takes `n` tokens if they are all available at `now`, else none. `n == 0` is admitted and
     /// consumes nothing; `n > burst` is refused with `error::request_exceeds_burst`.
-    /// Thread-safe, lock-free: one CAS to admit, loads only to refuse.
+    /// Thread-safe (see Progress): one CAS to admit (repeated only when another thread won the
+    /// race), loads only to refuse.
     [[nodiscard]] decision try_acquire(std::uint64_t n = 1, time_point now = Clock::now()) noexcept;
 
-    /// What `try_acquire(n, now)` would answer, consuming nothing. Thread-safe.
+    /// What `try_acquire(n, now)` would answer, consuming nothing. Thread-safe (see Progress).
     [[nodiscard]] decision peek(std::uint64_t n = 1, time_point now = Clock::now()) const noexcept;
 
     /// Exact time from `now` until `n` tokens are available (zero if they are now), assuming
@@ -118,88 +140,50 @@ public:
     time_until(std::uint64_t n, time_point now = Clock::now()) const noexcept;
 
     /// Gives back `n` tokens taken earlier (a reservation larger than the real usage); the
-    /// bucket never exceeds its burst. Thread-safe, lock-free.
+    /// bucket never exceeds its burst. Thread-safe (see Progress).
     void release(std::uint64_t n, time_point now = Clock::now()) noexcept;
 
-    /// Whole tokens available at `now`. Thread-safe.
+    /// Whole tokens available at `now`. Thread-safe (see Progress).
     [[nodiscard]] std::uint64_t available(time_point now = Clock::now()) const noexcept;
 
-    /// The burst (capacity). Thread-safe.
-    [[nodiscard]] std::uint64_t burst() const noexcept { return params_.burst; }
-    /// The configuration the bucket was built with. Thread-safe.
-    [[nodiscard]] const bucket_config& config() const noexcept { return config_; }
-
-private:
-    [[nodiscard]] std::uint64_t units(time_point now) const noexcept;
-
-    bucket_config config_;
-    detail::gcra_fast_params params_;
-    decision admitted_; // the figures that do not change: admitted, empty ec
-    decision refused_;  // ec = config_.refusal
-    std::int64_t epoch_ns_;
-    alignas(64) std::atomic<std::uint64_t> tat_;
-};
-
-/// A token bucket whose rate, burst and refusal code can change while it is in use.
-/// Reconfiguring keeps the tokens available at that moment (clamped to the new burst).
-/// The hot path is still one CAS / loads only; it also reads a sequence word that changes only
-/// when the configuration does.
-template <class Clock = std::chrono::steady_clock>
-class dynamic_token_bucket {
-public:
-    using clock = Clock;
-    using time_point = typename Clock::time_point;
-
-    /// As `token_bucket`. Throws `std::system_error` for an invalid config. Not thread-safe.
-    explicit dynamic_token_bucket(const bucket_config& config, time_point now = Clock::now());
-
-    /// As `token_bucket::try_acquire`, with the configuration current at the call.
-    /// Thread-safe, lock-free.
-    [[nodiscard]] decision try_acquire(std::uint64_t n = 1, time_point now = Clock::now()) noexcept;
-    /// As `token_bucket::peek`. Thread-safe.
-    [[nodiscard]] decision peek(std::uint64_t n = 1, time_point now = Clock::now()) const noexcept;
-    /// As `token_bucket::time_until`. Thread-safe.
-    [[nodiscard]] result<std::chrono::nanoseconds>
-    time_until(std::uint64_t n, time_point now = Clock::now()) const noexcept;
-    /// As `token_bucket::release`. Thread-safe, lock-free.
-    void release(std::uint64_t n, time_point now = Clock::now()) noexcept;
-    /// Whole tokens available at `now`. Thread-safe.
-    [[nodiscard]] std::uint64_t available(time_point now = Clock::now()) const noexcept;
-
-    /// Switches to `config` (its `fill` is ignored): the tokens available at `now` stay
-    /// available, clamped to the new burst, and refill at the new rate from then on. Returns
-    /// `std::errc::invalid_argument` (and changes nothing) for an invalid config.
-    /// Thread-safe: concurrent reconfigurations are serialised by a mutex; other members
-    /// take no lock (they retry while a reconfiguration publishes its few words). A caller
-    /// that read the old limits cannot commit with them: the reconfiguration always changes
-    /// the state word (one unit later if it would be equal). Only an ABA of the full 64-bit
-    /// word while that caller is suspended (reconfiguration plus other callers restoring the
-    /// exact previous value) could let one such decision through under the old limits.
-    std::error_code reconfigure(const bucket_config& config, time_point now = Clock::now());
-
-    /// The current burst. Thread-safe.
+    /// The burst (capacity) now. Thread-safe (see Progress).
     [[nodiscard]] std::uint64_t burst() const noexcept;
-    /// The current configuration. Thread-safe (takes the reconfiguration mutex).
+    /// The configuration now. Thread-safe (a dynamic bucket takes its reconfiguration mutex).
     [[nodiscard]] bucket_config config() const;
 
+    /// Dynamic buckets only. Switches to `config` (its `fill` is ignored): the tokens available
+    /// at `now` stay available, clamped to the new burst, and refill at the new rate from then
+    /// on. Returns the code of `validate(config)` (and changes nothing) if that fails.
+    /// Thread-safe: concurrent reconfigurations are serialised by a mutex; other members take
+    /// no lock (they retry while a reconfiguration publishes its few words). A caller that read
+    /// the old limits cannot commit with them: the reconfiguration always changes the state
+    /// word (one unit later if it would be equal). Only an ABA of the full 64-bit word while
+    /// that caller is suspended (reconfiguration plus other callers restoring the exact
+    /// previous value) could let one such decision through under the old limits.
+    std::error_code reconfigure(const bucket_config& config,
+                                time_point now = Clock::now()) requires(Kind ==
+                                                                        bucket_kind::dynamic);
+
 private:
-    struct snapshot {
-        detail::gcra_params p;
-        error refusal;
-        std::uint64_t tat;
-        std::uint64_t seq;
-    };
-    [[nodiscard]] snapshot load() const noexcept;
+    template <bool Commit, class Self>
+    [[nodiscard]] static decision acquire(Self& self, std::uint64_t n, time_point now) noexcept;
     [[nodiscard]] std::int64_t ns(time_point now) const noexcept;
 
     std::int64_t epoch_ns_;
-    alignas(64) std::atomic<std::uint64_t> tat_;
-    std::atomic<std::uint64_t> seq_{0}; // odd while a reconfiguration is being published
-    std::atomic<std::uint64_t> c_, u_, burst_, tau_;
-    std::atomic<int> refusal_;
-    mutable std::mutex reconfigure_mutex_;
-    bucket_config config_; // guarded by reconfigure_mutex_
+    detail::bucket_state<Clock, Kind> state_;
 };
+
+/// A token bucket with a fixed rate and burst. Its parameters are plain members: a decision
+/// divides by them with multiplications prepared at construction, never a hardware divide.
+template <class Clock = std::chrono::steady_clock>
+using token_bucket = basic_token_bucket<Clock, bucket_kind::fixed>;
+
+/// A token bucket whose rate, burst and refusal code can change while it is in use
+/// (`reconfigure`). Reconfiguring keeps the tokens available at that moment (clamped to the new
+/// burst). The hot path is still one CAS / loads only; it also reads the parameter words and a
+/// sequence word that changes only when the configuration does.
+template <class Clock = std::chrono::steady_clock>
+using dynamic_token_bucket = basic_token_bucket<Clock, bucket_kind::dynamic>;
 
 } // namespace faultline::limit
 

@@ -1,8 +1,6 @@
 #ifndef FAULTLINE_LIMIT_IMPL_TOKEN_BUCKET_HPP
 #define FAULTLINE_LIMIT_IMPL_TOKEN_BUCKET_HPP
 
-#include <stdexcept>
-
 namespace faultline::limit {
 
 inline rate rate::per_second(double n) noexcept {
@@ -46,219 +44,253 @@ inline std::error_code validate(const bucket_config& c) noexcept {
     return detail::params_of(c, p);
 }
 
-// --- token_bucket ---------------------------------------------------------------------------
+} // namespace faultline::limit
 
-template <class Clock>
-token_bucket<Clock>::token_bucket(const bucket_config& config, time_point now)
-    : config_(config)
-    , epoch_ns_(detail::ns_since_epoch<Clock>(now)) {
-    detail::gcra_params p;
-    if (auto ec = detail::params_of(config, p))
-        throw std::system_error(ec, "faultline::limit::token_bucket");
-    params_ = detail::gcra_fast_params::make(p);
-    admitted_.admitted = true;
-    refused_.ec = config.refusal;
-    tat_.store(config.fill == initial_fill::full ? 0 : params_.tau, std::memory_order_relaxed);
+namespace faultline::detail {
+
+[[nodiscard]] inline gcra_params bucket_params(const limit::bucket_config& c, const char* what) {
+    gcra_params p;
+    if (auto ec = params_of(c, p)) throw std::system_error(ec, what);
+    return p;
 }
 
+// A fixed bucket's parameters: plain members, prepared once; a decision reads one atomic word.
 template <class Clock>
-std::uint64_t token_bucket<Clock>::units(time_point now) const noexcept {
-    return detail::gcra_units(detail::ns_since_epoch<Clock>(now) - epoch_ns_, params_.u);
-}
+class bucket_state<Clock, limit::bucket_kind::fixed> {
+public:
+    // What one decision works on: the parameters and the TAT it loaded.
+    struct view {
+        const gcra_fast_params& p;
+        std::uint64_t tat;
+    };
 
-// gcra_decide's rule, with the figures of an admission computed once, after the CAS that won
-// (a lost race costs a reload and a few adds). Decisions start as copies of prepared ones:
-// building an error_code, even an empty one, is a call into the standard library.
+    bucket_state(const limit::bucket_config& c, const gcra_params& p)
+        : config_(c)
+        , params_(gcra_fast_params::make(p)) {
+        admitted_.admitted = true;
+        refused_.ec = c.refusal;
+        tat_.store(c.fill == limit::initial_fill::full ? 0 : params_.tau,
+                   std::memory_order_relaxed);
+    }
+
+    [[nodiscard]] view load() const noexcept {
+        return {params_, tat_.load(std::memory_order_acquire)};
+    }
+    // Stores `next` iff the TAT is still `v.tat`; otherwise brings `v` up to date.
+    [[nodiscard]] bool commit(view& v, std::uint64_t next) noexcept {
+        return tat_.compare_exchange_weak(v.tat, next, std::memory_order_acq_rel,
+                                          std::memory_order_acquire);
+    }
+    // Decisions start as copies of prepared ones: building an error_code, even an empty one, is
+    // a call into the standard library.
+    [[nodiscard]] const limit::decision& admitted() const noexcept { return admitted_; }
+    [[nodiscard]] const limit::decision& refused(const view&) const noexcept { return refused_; }
+    [[nodiscard]] limit::bucket_config config() const { return config_; }
+
+private:
+    limit::bucket_config config_;
+    gcra_fast_params params_;
+    limit::decision admitted_; // the figures that do not change: admitted, empty ec
+    limit::decision refused_;  // ec = config_.refusal
+    alignas(64) std::atomic<std::uint64_t> tat_;
+};
+
+// A dynamic bucket's parameters: four words behind a sequence lock. A view holds the
+// parameters and the TAT iff the sequence word was even and unchanged around them; a
+// reconfiguration changes the TAT too (see reconfigure), so a CAS prepared from a stale view
+// fails. All accesses are sequentially consistent: this is not the fixed bucket's path and
+// clarity wins. A view carries plain `gcra_params`, so its decisions divide by them: loading
+// the prepared dividers too (eight more words per decision) measured slower than the divides
+// (benchmarks/limit.cpp, BM_bucket/*/faultline_dynamic).
 template <class Clock>
-decision token_bucket<Clock>::try_acquire(std::uint64_t n, time_point now) noexcept {
-    const std::uint64_t now_u = units(now);
-    std::uint64_t tat = tat_.load(std::memory_order_acquire);
-    if (n > params_.burst) [[unlikely]]
-        return detail::gcra_oversize(detail::gcra_backlog(tat, now_u, params_), params_);
-    const std::uint64_t cost = n * params_.c;
-    std::uint64_t b;
-    for (;;) {
-        b = detail::gcra_backlog(tat, now_u, params_);
-        if (cost == 0) break;
-        if (b + cost > params_.tau) {
-            decision d = refused_;
-            detail::gcra_refused(d, b, n, params_);
-            return d;
+class bucket_state<Clock, limit::bucket_kind::dynamic> {
+public:
+    struct view {
+        gcra_params p;
+        error refusal;
+        std::uint64_t tat;
+    };
+
+    bucket_state(const limit::bucket_config& c, const gcra_params& p)
+        : config_(c) {
+        admitted_.admitted = true;
+        publish(p, c.refusal);
+        tat_.store(c.fill == limit::initial_fill::full ? 0 : p.tau);
+    }
+
+    [[nodiscard]] view load() const noexcept {
+        for (;;) {
+            const std::uint64_t s1 = seq_.load();
+            if (s1 & 1) continue; // a reconfiguration is publishing; it holds no lock we wait on
+            view v;
+            v.p = params();
+            v.refusal = static_cast<error>(refusal_.load());
+            v.tat = tat_.load();
+            if (seq_.load() == s1) return v;
         }
-        if (tat_.compare_exchange_weak(tat, now_u + b + cost, std::memory_order_acq_rel,
-                                       std::memory_order_acquire))
-            break;
     }
-    decision d = admitted_;
-    detail::gcra_describe(d, b + cost, params_);
-    return d;
-}
-
-template <class Clock>
-decision token_bucket<Clock>::peek(std::uint64_t n, time_point now) const noexcept {
-    const std::uint64_t now_u = units(now);
-    detail::gcra_step step;
-    return detail::gcra_decide(tat_.load(std::memory_order_acquire), now_u, n, params_, refused_.ec,
-                               step);
-}
-
-template <class Clock>
-result<std::chrono::nanoseconds> token_bucket<Clock>::time_until(std::uint64_t n,
-                                                                 time_point now) const noexcept {
-    if (n > params_.burst) return std::error_code(error::request_exceeds_burst);
-    const decision d = peek(n, now);
-    return d.admitted ? std::chrono::nanoseconds(0) : d.retry_after;
-}
-
-template <class Clock>
-void token_bucket<Clock>::release(std::uint64_t n, time_point now) noexcept {
-    if (n == 0) return;
-    const std::uint64_t now_u = units(now);
-    std::uint64_t tat = tat_.load(std::memory_order_acquire);
-    for (;;) {
-        const std::uint64_t next = detail::gcra_release(tat, now_u, n, params_);
-        if (next == tat) return;
-        if (tat_.compare_exchange_weak(tat, next, std::memory_order_acq_rel,
-                                       std::memory_order_acquire))
-            return;
+    [[nodiscard]] bool commit(view& v, std::uint64_t next) noexcept {
+        std::uint64_t expected = v.tat;
+        if (tat_.compare_exchange_strong(expected, next)) return true;
+        v = load();
+        return false;
     }
-}
+    [[nodiscard]] const limit::decision& admitted() const noexcept { return admitted_; }
+    [[nodiscard]] limit::decision refused(const view& v) const noexcept {
+        limit::decision d;
+        d.ec = v.refusal;
+        return d;
+    }
+    [[nodiscard]] limit::bucket_config config() const {
+        const std::lock_guard lock(reconfigure_mutex_);
+        return config_;
+    }
 
-template <class Clock>
-std::uint64_t token_bucket<Clock>::available(time_point now) const noexcept {
-    const std::uint64_t b =
-        detail::gcra_backlog(tat_.load(std::memory_order_acquire), units(now), params_);
-    return b >= params_.tau ? 0 : detail::gcra_tokens(params_.tau - b, params_);
-}
+    std::error_code reconfigure(const limit::bucket_config& c, std::int64_t t) {
+        gcra_params np;
+        if (auto ec = params_of(c, np)) return ec;
+        const std::lock_guard lock(reconfigure_mutex_);
+        const std::uint64_t s = seq_.load();
+        seq_.store(s + 1); // readers now retry until the new parameters and TAT are both in place
+        const gcra_params op = params();
+        const std::uint64_t old_now = gcra_units(t, op.u);
+        const std::uint64_t new_now = gcra_units(t, np.u);
+        std::uint64_t tat = tat_.load();
+        for (;;) {
+            std::uint64_t next = gcra_convert(tat, old_now, op, new_now, np);
+            // A concurrent CAS prepared with the old parameters must fail: force a different
+            // word (one unit later: never more permissive).
+            if (next == tat) ++next;
+            if (tat_.compare_exchange_strong(tat, next)) break;
+        }
+        publish(np, c.refusal);
+        config_ = c;
+        seq_.store(s + 2);
+        return {};
+    }
 
-// --- dynamic_token_bucket -------------------------------------------------------------------
+private:
+    [[nodiscard]] gcra_params params() const noexcept {
+        return {c_.load(), u_.load(), burst_.load(), tau_.load()};
+    }
+    void publish(const gcra_params& p, error refusal) noexcept {
+        c_.store(p.c);
+        u_.store(p.u);
+        burst_.store(p.burst);
+        tau_.store(p.tau);
+        refusal_.store(static_cast<int>(refusal));
+    }
 
-template <class Clock>
-dynamic_token_bucket<Clock>::dynamic_token_bucket(const bucket_config& config, time_point now)
+    limit::decision admitted_;
+    alignas(64) std::atomic<std::uint64_t> tat_;
+    std::atomic<std::uint64_t> seq_{0}; // odd while a reconfiguration is being published
+    std::atomic<std::uint64_t> c_, u_, burst_, tau_;
+    std::atomic<int> refusal_;
+    mutable std::mutex reconfigure_mutex_;
+    limit::bucket_config config_; // guarded by reconfigure_mutex_
+};
+
+} // namespace faultline::detail
+
+namespace faultline::limit {
+
+// --- basic_token_bucket: the operations of both kinds ----------------------------------------
+
+template <class Clock, bucket_kind Kind>
+basic_token_bucket<Clock, Kind>::basic_token_bucket(const bucket_config& config, time_point now)
     : epoch_ns_(detail::ns_since_epoch<Clock>(now))
-    , config_(config) {
-    detail::gcra_params p;
-    if (auto ec = detail::params_of(config, p))
-        throw std::system_error(ec, "faultline::limit::dynamic_token_bucket");
-    c_.store(p.c);
-    u_.store(p.u);
-    burst_.store(p.burst);
-    tau_.store(p.tau);
-    refusal_.store(static_cast<int>(config.refusal));
-    tat_.store(config.fill == initial_fill::full ? 0 : p.tau);
-}
+    , state_(config,
+             detail::bucket_params(config, Kind == bucket_kind::fixed
+                                               ? "faultline::limit::token_bucket"
+                                               : "faultline::limit::dynamic_token_bucket")) {}
 
-template <class Clock>
-std::int64_t dynamic_token_bucket<Clock>::ns(time_point now) const noexcept {
+template <class Clock, bucket_kind Kind>
+std::int64_t basic_token_bucket<Clock, Kind>::ns(time_point now) const noexcept {
     return detail::ns_since_epoch<Clock>(now) - epoch_ns_;
 }
 
-// A seqlock read: the parameters and the TAT belong together iff the sequence word was even
-// and unchanged around them. A reconfiguration changes the TAT too (see reconfigure), so a
-// CAS prepared from a stale snapshot fails. All accesses are sequentially consistent: this
-// path is not the fixed bucket's and clarity wins.
-template <class Clock>
-auto dynamic_token_bucket<Clock>::load() const noexcept -> snapshot {
+// The GCRA rule (see the header), with the figures of an admission computed once, after the
+// CAS that won (a lost race costs a reload and a few adds).
+template <class Clock, bucket_kind Kind>
+template <bool Commit, class Self>
+decision basic_token_bucket<Clock, Kind>::acquire(Self& self, std::uint64_t n,
+                                                  time_point now) noexcept {
+    const std::int64_t t = self.ns(now);
+    auto v = self.state_.load();
     for (;;) {
-        const std::uint64_t s1 = seq_.load();
-        if (s1 & 1) continue; // a reconfiguration is publishing; it holds no lock we wait on
-        snapshot s;
-        s.p = {c_.load(), u_.load(), burst_.load(), tau_.load()};
-        s.refusal = static_cast<error>(refusal_.load());
-        s.tat = tat_.load();
-        s.seq = s1;
-        if (seq_.load() == s1) return s;
+        const auto& p = v.p;
+        const std::uint64_t now_u = detail::gcra_units(t, p.u);
+        const std::uint64_t b = detail::gcra_backlog(v.tat, now_u, p);
+        if (n > p.burst) [[unlikely]]
+            return detail::gcra_oversize(b, p);
+        const std::uint64_t cost = n * p.c; // n <= burst: no overflow
+        if (cost != 0) {
+            if (b + cost > p.tau) {
+                decision d = self.state_.refused(v);
+                detail::gcra_refused(d, b, n, p);
+                return d;
+            }
+            if constexpr (Commit)
+                if (!self.state_.commit(v, now_u + b + cost)) continue;
+        }
+        decision d = self.state_.admitted();
+        detail::gcra_describe(d, b + cost, p);
+        return d;
     }
 }
 
-template <class Clock>
-decision dynamic_token_bucket<Clock>::try_acquire(std::uint64_t n, time_point now) noexcept {
-    const std::int64_t t = ns(now);
-    for (;;) {
-        const snapshot s = load();
-        const std::uint64_t now_u = detail::gcra_units(t, s.p.u);
-        detail::gcra_step step;
-        const decision d = detail::gcra_decide(s.tat, now_u, n, s.p, s.refusal, step);
-        std::uint64_t expected = s.tat;
-        if (!step.admit || n == 0 || tat_.compare_exchange_strong(expected, step.new_tat)) return d;
-    }
+template <class Clock, bucket_kind Kind>
+decision basic_token_bucket<Clock, Kind>::try_acquire(std::uint64_t n, time_point now) noexcept {
+    return acquire<true>(*this, n, now);
 }
 
-template <class Clock>
-decision dynamic_token_bucket<Clock>::peek(std::uint64_t n, time_point now) const noexcept {
-    const snapshot s = load();
-    const std::uint64_t now_u = detail::gcra_units(ns(now), s.p.u);
-    detail::gcra_step step;
-    return detail::gcra_decide(s.tat, now_u, n, s.p, s.refusal, step);
+template <class Clock, bucket_kind Kind>
+decision basic_token_bucket<Clock, Kind>::peek(std::uint64_t n, time_point now) const noexcept {
+    return acquire<false>(*this, n, now);
 }
 
-template <class Clock>
+template <class Clock, bucket_kind Kind>
 result<std::chrono::nanoseconds>
-dynamic_token_bucket<Clock>::time_until(std::uint64_t n, time_point now) const noexcept {
+basic_token_bucket<Clock, Kind>::time_until(std::uint64_t n, time_point now) const noexcept {
     const decision d = peek(n, now);
-    if (d.ec == error::request_exceeds_burst) return d.ec;
-    return d.admitted ? std::chrono::nanoseconds(0) : d.retry_after;
+    if (d.admitted) return std::chrono::nanoseconds(0);
+    if (n > d.limit) return std::error_code(error::request_exceeds_burst); // the burst it saw
+    return d.retry_after;
 }
 
-template <class Clock>
-void dynamic_token_bucket<Clock>::release(std::uint64_t n, time_point now) noexcept {
+template <class Clock, bucket_kind Kind>
+void basic_token_bucket<Clock, Kind>::release(std::uint64_t n, time_point now) noexcept {
     if (n == 0) return;
     const std::int64_t t = ns(now);
+    auto v = state_.load();
     for (;;) {
-        const snapshot s = load();
         const std::uint64_t next =
-            detail::gcra_release(s.tat, detail::gcra_units(t, s.p.u), n, s.p);
-        std::uint64_t expected = s.tat;
-        if (next == s.tat || tat_.compare_exchange_strong(expected, next)) return;
+            detail::gcra_release(v.tat, detail::gcra_units(t, v.p.u), n, v.p);
+        if (next == v.tat || state_.commit(v, next)) return;
     }
 }
 
-template <class Clock>
-std::uint64_t dynamic_token_bucket<Clock>::available(time_point now) const noexcept {
-    const snapshot s = load();
-    const std::uint64_t b = detail::gcra_backlog(s.tat, detail::gcra_units(ns(now), s.p.u), s.p);
-    return b >= s.p.tau ? 0 : (s.p.tau - b) / s.p.c;
+template <class Clock, bucket_kind Kind>
+std::uint64_t basic_token_bucket<Clock, Kind>::available(time_point now) const noexcept {
+    const auto v = state_.load();
+    const std::uint64_t b = detail::gcra_backlog(v.tat, detail::gcra_units(ns(now), v.p.u), v.p);
+    return b >= v.p.tau ? 0 : detail::gcra_tokens(v.p.tau - b, v.p);
 }
 
-template <class Clock>
-std::error_code dynamic_token_bucket<Clock>::reconfigure(const bucket_config& config,
-                                                         time_point now) {
-    detail::gcra_params np;
-    if (auto ec = detail::params_of(config, np)) return ec;
-    const std::lock_guard lock(reconfigure_mutex_);
-    const std::int64_t t = ns(now);
-    const std::uint64_t s = seq_.load();
-    seq_.store(s + 1); // readers now retry until the new parameters and TAT are both in place
-    const detail::gcra_params op{c_.load(), u_.load(), burst_.load(), tau_.load()};
-    const std::uint64_t old_now = detail::gcra_units(t, op.u);
-    const std::uint64_t new_now = detail::gcra_units(t, np.u);
-    std::uint64_t tat = tat_.load();
-    for (;;) {
-        std::uint64_t next = detail::gcra_convert(tat, old_now, op, new_now, np);
-        // A concurrent CAS prepared with the old parameters must fail: force a different word
-        // (one unit later: never more permissive).
-        if (next == tat) ++next;
-        if (tat_.compare_exchange_strong(tat, next)) break;
-    }
-    c_.store(np.c);
-    u_.store(np.u);
-    burst_.store(np.burst);
-    tau_.store(np.tau);
-    refusal_.store(static_cast<int>(config.refusal));
-    config_ = config;
-    seq_.store(s + 2);
-    return {};
+template <class Clock, bucket_kind Kind>
+std::uint64_t basic_token_bucket<Clock, Kind>::burst() const noexcept {
+    return state_.load().p.burst;
 }
 
-template <class Clock>
-std::uint64_t dynamic_token_bucket<Clock>::burst() const noexcept {
-    return load().p.burst;
+template <class Clock, bucket_kind Kind>
+bucket_config basic_token_bucket<Clock, Kind>::config() const {
+    return state_.config();
 }
 
-template <class Clock>
-bucket_config dynamic_token_bucket<Clock>::config() const {
-    const std::lock_guard lock(reconfigure_mutex_);
-    return config_;
+template <class Clock, bucket_kind Kind>
+std::error_code basic_token_bucket<Clock, Kind>::reconfigure(
+    const bucket_config& config, time_point now) requires(Kind == bucket_kind::dynamic) {
+    return state_.reconfigure(config, ns(now));
 }
 
 } // namespace faultline::limit

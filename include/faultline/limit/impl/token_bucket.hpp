@@ -209,8 +209,9 @@ std::int64_t basic_token_bucket<Clock, Kind>::ns(time_point now) const noexcept 
     return detail::ns_since_epoch<Clock>(now) - epoch_ns_;
 }
 
-// The GCRA rule (see the header), with the figures of an admission computed once, after the
-// CAS that won (a lost race costs a reload and a few adds).
+// The GCRA rule (see the header; `gcra_try`, which the keyed limiter applies too), with the
+// figures of an admission computed once, after the CAS that won (a lost race costs a reload
+// and a few adds).
 template <class Clock, bucket_kind Kind>
 template <bool Commit, class Self>
 decision basic_token_bucket<Clock, Kind>::acquire(Self& self, std::uint64_t n,
@@ -220,21 +221,18 @@ decision basic_token_bucket<Clock, Kind>::acquire(Self& self, std::uint64_t n,
     for (;;) {
         const auto& p = v.p;
         const std::uint64_t now_u = detail::gcra_units(t, p.u);
-        const std::uint64_t b = detail::gcra_backlog(v.tat, now_u, p);
         if (n > p.burst) [[unlikely]]
-            return detail::gcra_oversize(b, p);
-        const std::uint64_t cost = n * p.c; // n <= burst: no overflow
-        if (cost != 0) {
-            if (b + cost > p.tau) {
-                decision d = self.state_.refused(v);
-                detail::gcra_refused(d, b, n, p);
-                return d;
-            }
-            if constexpr (Commit)
-                if (!self.state_.commit(v, now_u + b + cost)) continue;
+            return detail::gcra_oversize(detail::gcra_backlog(v.tat, now_u, p), p);
+        const detail::gcra_step step = detail::gcra_try(v.tat, now_u, n, p); // the keyed one's
+        if (!step.admit) {
+            decision d = self.state_.refused(v);
+            detail::gcra_refused(d, step.backlog, n, p);
+            return d;
         }
+        if constexpr (Commit)
+            if (n != 0 && !self.state_.commit(v, step.new_tat)) continue;
         decision d = self.state_.admitted();
-        detail::gcra_describe(d, b + cost, p);
+        detail::gcra_describe(d, step.backlog + n * p.c, p);
         return d;
     }
 }

@@ -52,6 +52,26 @@ struct row {
     Options o;
 };
 
+// The default options with one change.
+template <class Options, class Change>
+Options with(Change change) {
+    Options o;
+    change(o);
+    return o;
+}
+
+// For each row: `validate` refuses it with invalid_argument, then `check(options, code)`.
+template <class Options, class Check>
+void for_each_refused(const std::vector<row<Options>>& rows, Check check) {
+    for (const row<Options>& r : rows) {
+        BOOST_TEST_CONTEXT(r.what) {
+            const std::error_code want = validate(r.o);
+            BOOST_TEST((want == std::errc::invalid_argument));
+            check(r.o, want);
+        }
+    }
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(construction)
@@ -68,26 +88,21 @@ BOOST_AUTO_TEST_CASE(buckets_refuse_at_construction_what_reconfigure_refuses) {
     (void)live.try_acquire(2, tp{});
     lim::keyed_limiter<> keyed({.defaults = {lim::rate::per_second(10), 5}}, tp{});
     (void)keyed.try_acquire(7, 2, tp{});
-    for (const auto& r : rows) {
-        const lim::bucket_config& cfg = r.o;
-        BOOST_TEST_CONTEXT(r.what) {
-            const std::error_code want = lim::validate(cfg);
-            BOOST_TEST((want == std::errc::invalid_argument));
-            check_refused(want, "faultline::limit::token_bucket",
-                          [&] { lim::token_bucket<> b(cfg, tp{}); });
-            check_refused(want, "faultline::limit::dynamic_token_bucket",
-                          [&] { lim::dynamic_token_bucket<> b(cfg, tp{}); });
-            check_refused(want, "faultline::limit::keyed_limiter",
-                          [&] { lim::keyed_limiter<> k({.defaults = cfg}, tp{}); });
-            // At run time: the same code, and the limiter goes on as before.
-            BOOST_TEST((live.reconfigure(cfg, tp{}) == want));
-            BOOST_TEST(live.burst() == 5u);
-            BOOST_TEST(live.available(tp{}) == 3u);
-            BOOST_TEST((keyed.set_override(7, cfg, tp{}) == want));
-            BOOST_TEST(keyed.peek(7, 3, tp{}).admitted);
-            BOOST_TEST(!keyed.peek(7, 4, tp{}).admitted);
-        }
-    }
+    for_each_refused(rows, [&](const lim::bucket_config& cfg, const std::error_code& want) {
+        check_refused(want, "faultline::limit::token_bucket",
+                      [&] { lim::token_bucket<> b(cfg, tp{}); });
+        check_refused(want, "faultline::limit::dynamic_token_bucket",
+                      [&] { lim::dynamic_token_bucket<> b(cfg, tp{}); });
+        check_refused(want, "faultline::limit::keyed_limiter",
+                      [&] { lim::keyed_limiter<> k({.defaults = cfg}, tp{}); });
+        // At run time: the same code, and the limiter goes on as before.
+        BOOST_TEST((live.reconfigure(cfg, tp{}) == want));
+        BOOST_TEST(live.burst() == 5u);
+        BOOST_TEST(live.available(tp{}) == 3u);
+        BOOST_TEST((keyed.set_override(7, cfg, tp{}) == want));
+        BOOST_TEST(keyed.peek(7, 3, tp{}).admitted);
+        BOOST_TEST(!keyed.peek(7, 4, tp{}).admitted);
+    });
 }
 
 BOOST_AUTO_TEST_CASE(keyed_limiters_refuse_caps_out_of_range_instead_of_clamping) {
@@ -99,23 +114,20 @@ BOOST_AUTO_TEST_CASE(keyed_limiters_refuse_caps_out_of_range_instead_of_clamping
         {"more than 2^16 shards", {.defaults = ok, .shards = (std::size_t{1} << 16) + 1}},
         {"SIZE_MAX shards", {.defaults = ok, .shards = std::numeric_limits<std::size_t>::max()}},
     };
-    for (const auto& r : rows) {
-        const auto& o = r.o;
-        BOOST_TEST_CONTEXT(r.what) {
-            const std::error_code want = lim::validate(o);
-            BOOST_TEST((want == std::errc::invalid_argument));
-            check_refused(want, "faultline::limit::keyed_limiter",
-                          [&] { lim::keyed_limiter<> k(o, tp{}); });
-        }
-    }
-    // The limits themselves are accepted, and memory grows with use, not with the cap.
-    const lim::keyed_options most{
-        .defaults = ok, .max_keys = std::size_t{1} << 56, .shards = std::size_t{1} << 16};
+    for_each_refused(rows, [](const lim::keyed_options& o, const std::error_code& want) {
+        check_refused(want, "faultline::limit::keyed_limiter",
+                      [&] { lim::keyed_limiter<> k(o, tp{}); });
+    });
+    // The limits themselves are accepted (2^16 shards: limit_keyed), and memory grows with use,
+    // not with the cap.
+    const lim::keyed_options most{.defaults = ok, .max_keys = std::size_t{1} << 56};
     BOOST_TEST(!lim::validate(most));
+    BOOST_TEST(!lim::validate(lim::keyed_options{.defaults = ok, .shards = std::size_t{1} << 16}));
     lim::keyed_limiter<> k(most, tp{});
     for (std::uint64_t key = 0; key < 100; ++key)
         BOOST_TEST(k.try_acquire(key, 1, tp{}).admitted);
     BOOST_TEST(k.size() == 100u);
+    BOOST_TEST(k.memory_bytes() < (std::size_t{1} << 20));
     BOOST_TEST(!lim::validate(lim::keyed_options{.defaults = ok, .max_keys = 1, .shards = 0}));
 }
 
@@ -139,14 +151,9 @@ BOOST_AUTO_TEST_CASE(retry_budgets_refuse_what_they_used_to_sanitise) {
         {"an infinite ratio", {10s, infinity, 1.0}}, {"a NaN floor", {10s, 0.2, not_a_number}},
         {"a negative floor", {10s, 0.2, -3.0}},      {"a floor above 1e9", {10s, 0.2, 2e9}},
     };
-    for (const auto& r : rows) {
-        const auto& o = r.o;
-        BOOST_TEST_CONTEXT(r.what) {
-            const std::error_code want = fl::validate(o);
-            BOOST_TEST((want == std::errc::invalid_argument));
-            check_refused(want, "faultline::retry_budget", [&] { fl::retry_budget<> b(o); });
-        }
-    }
+    for_each_refused(rows, [](const fl::retry_budget_options& o, const std::error_code& want) {
+        check_refused(want, "faultline::retry_budget", [&] { fl::retry_budget<> b(o); });
+    });
     // The edges are accepted and mean what they say.
     fl::retry_budget<> none({10ns, 0.0, 0.0});
     none.record_request(tp{});
@@ -157,11 +164,7 @@ BOOST_AUTO_TEST_CASE(retry_budgets_refuse_what_they_used_to_sanitise) {
 }
 
 BOOST_AUTO_TEST_CASE(breakers_and_pools_refuse_what_they_used_to_sanitise) {
-    const auto with = [](auto change) {
-        fl::circuit_breaker_options o;
-        change(o);
-        return o;
-    };
+    const auto with = [](auto change) { return ::with<fl::circuit_breaker_options>(change); };
     const std::vector<row<fl::circuit_breaker_options>> rows{
         {"a negative cool-down", with([](auto& o) { o.cool_down = -5s; })},
         {"a cap below the cool-down", with([](auto& o) { o.max_cool_down = o.cool_down - 1ns; })},
@@ -170,15 +173,10 @@ BOOST_AUTO_TEST_CASE(breakers_and_pools_refuse_what_they_used_to_sanitise) {
         {"a negative failure rate", with([](auto& o) { o.failure_rate_threshold = -0.1; })},
         {"a negative window", with([](auto& o) { o.window = -1s; })},
     };
-    for (const auto& r : rows) {
-        const auto& o = r.o;
-        BOOST_TEST_CONTEXT(r.what) {
-            const std::error_code want = fl::validate(o);
-            BOOST_TEST((want == std::errc::invalid_argument));
-            check_refused(want, "faultline::circuit_breaker", [&] { fl::circuit_breaker<> b(o); });
-            check_refused(want, "faultline::channel_pool", [&] { fl::channel_pool<> p(2, o); });
-        }
-    }
+    for_each_refused(rows, [](const fl::circuit_breaker_options& o, const std::error_code& want) {
+        check_refused(want, "faultline::circuit_breaker", [&] { fl::circuit_breaker<> b(o); });
+        check_refused(want, "faultline::channel_pool", [&] { fl::channel_pool<> p(2, o); });
+    });
     // The edges: no window (each outcome alone), no cool-down, the rate rule off (> 1).
     const fl::circuit_breaker_options edge = with([](auto& o) {
         o.window = 0s;
@@ -195,11 +193,7 @@ BOOST_AUTO_TEST_CASE(breakers_and_pools_refuse_what_they_used_to_sanitise) {
 }
 
 BOOST_AUTO_TEST_CASE(pipelines_refuse_invalid_options_at_construction) {
-    const auto with = [](auto change) {
-        fl::pipeline_options o;
-        change(o);
-        return o;
-    };
+    const auto with = [](auto change) { return ::with<fl::pipeline_options>(change); };
     const std::vector<row<fl::pipeline_options>> rows{
         {"no targets", with([](auto& o) { o.targets = 0; })},
         {"65 targets", with([](auto& o) { o.targets = 65; })},
@@ -210,14 +204,9 @@ BOOST_AUTO_TEST_CASE(pipelines_refuse_invalid_options_at_construction) {
              o.hedge = {0s, 1};
          })},
     };
-    for (const auto& r : rows) {
-        const auto& o = r.o;
-        BOOST_TEST_CONTEXT(r.what) {
-            const std::error_code want = fl::validate(o);
-            BOOST_TEST((want == std::errc::invalid_argument));
-            check_refused(want, "faultline::pipeline", [&] { fl::pipeline<> p(o, tp{}); });
-        }
-    }
+    for_each_refused(rows, [](const fl::pipeline_options& o, const std::error_code& want) {
+        check_refused(want, "faultline::pipeline", [&] { fl::pipeline<> p(o, tp{}); });
+    });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

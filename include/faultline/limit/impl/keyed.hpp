@@ -23,8 +23,8 @@ keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
                 : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}())
     , fail_open_(o.fail_open) {
     if (auto ec = validate(o)) throw std::system_error(ec, "faultline::limit::keyed_limiter");
-    detail::gcra_params p;
-    (void)detail::params_of(o.defaults, p);
+    const detail::gcra_params p =
+        detail::bucket_params(o.defaults, "faultline::limit::keyed_limiter");
     defaults_.p = detail::gcra_fast_params::make(p);
     defaults_.refusal = o.defaults.refusal;
     // Some key will be full again within one burst's refill time.

@@ -238,6 +238,60 @@ BOOST_AUTO_TEST_CASE(a_fallback_comes_after_the_targets_retries_and_starts_afres
     BOOST_TEST((p.next(at(400ms)).what == fl::action::succeeded));
 }
 
+// Failover, as a gateway moves through its channels: every retryable failure moves the call to
+// the next target not used yet; one that is not retryable ends it where it is. A rule for a
+// class comes first when it is listed first.
+BOOST_AUTO_TEST_CASE(failover_rules_move_retryable_failures_through_the_targets_in_order) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.retry.max_attempts = 1;
+    o.targets = 4;
+    o.fallbacks = {
+        {fl::category::content_filter, 3}, {std::nullopt, 1}, {std::nullopt, 2}, {std::nullopt, 3}};
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        p.failed(1, fail(fl::error::upstream_unavailable), at(1s));
+        fl::step s = p.next(at(1s));
+        BOOST_TEST((s.what == fl::action::attempt));
+        BOOST_TEST(s.target == 1u);
+        BOOST_TEST(s.fallback);
+        p.failed(2, fail(fl::error::rate_limited, 1s), at(2s));
+        s = p.next(at(2s));
+        BOOST_TEST(s.target == 2u);
+        p.failed(3, fail(fl::error::overloaded), at(3s));
+        s = p.next(at(3s));
+        BOOST_TEST(s.target == 3u);
+        p.failed(4, fail(fl::error::upstream_unavailable), at(4s));
+        s = p.next(at(4s)); // every target used
+        BOOST_TEST((s.what == fl::action::give_up));
+        BOOST_TEST((s.reason == fl::give_up_reason::attempts_exhausted));
+        BOOST_TEST(p.history().size() == 4u);
+    }
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        p.failed(1, fail(fl::error::invalid_request), at(1s)); // the request itself is refused
+        const fl::step s = p.next(at(1s));
+        BOOST_TEST((s.what == fl::action::give_up));
+        BOOST_TEST((s.reason == fl::give_up_reason::not_retryable));
+    }
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        fl::failure unsure = fail(fl::error::internal_error);
+        unsure.retryable = false; // x-should-retry: false
+        p.failed(1, std::move(unsure), at(1s));
+        BOOST_TEST((p.next(at(1s)).what == fl::action::give_up));
+    }
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        p.failed(1, fail(fl::error::content_filter), at(1s)); // its own rule, listed first
+        BOOST_TEST(p.next(at(1s)).target == 3u);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(hedging_starts_another_attempt_and_the_first_success_wins) {
     std::vector<std::string> ev;
     fl::pipeline_options o = quick();

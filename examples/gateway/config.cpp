@@ -301,6 +301,8 @@ std::string validate(const gateway_config& c) {
         if (m.id.empty() || !seen.insert(m.id).second)
             return "model id empty or repeated: '" + m.id + "'";
         if (m.channels.empty()) return "model '" + m.id + "' has no channels";
+        if (m.channels.size() > 64)
+            return "model '" + m.id + "' has more than 64 channels"; // the pipeline's targets
         for (const auto& name : m.channels)
             if (!c.find_channel(name))
                 return "model '" + m.id + "' names an unknown channel '" + name + "'";

@@ -12,6 +12,7 @@
 #include <faultline/envelope.hpp>
 #include <faultline/exchange.hpp>
 #include <faultline/limit/refuse.hpp>
+#include <faultline/pipeline.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/channel_pool.hpp>
 #include <faultline/sse/monitor.hpp>
@@ -118,6 +119,21 @@ struct model_state {
     const model_config* model;
     std::vector<const channel_config*> channels;
     std::unique_ptr<faultline::channel_pool<clock>> pool;
+    // One attempt per channel; a retryable failure moves the call to the next channel not yet
+    // tried, one that is not retryable ends it. Target k is the k-th channel from the one the
+    // pool picks for the call.
+    faultline::pipeline_options failover;
+
+    model_state(const model_config& m, std::vector<const channel_config*> chs,
+                const faultline::circuit_breaker_options& breaker)
+        : model(&m)
+        , channels(std::move(chs))
+        , pool(std::make_unique<faultline::channel_pool<clock>>(channels.size(), breaker)) {
+        failover.targets = channels.size();
+        failover.retry.max_attempts = 1;
+        for (std::size_t k = 1; k < channels.size(); ++k)
+            failover.fallbacks.push_back({std::nullopt, k});
+    }
 };
 
 // Re-emits the upstream's events to the client, as a relay does: content as it comes; the
@@ -457,13 +473,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
             options.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
         if (!options.limiter) options.limiter = make_memory_limiter(config, options.clock());
         for (const auto& m : config.models) {
-            model_state s{&m,
-                          {},
-                          std::make_unique<faultline::channel_pool<clock>>(m.channels.size(),
-                                                                           config.breaker)};
+            std::vector<const channel_config*> channels;
             for (const auto& name : m.channels)
-                s.channels.push_back(config.find_channel(name));
-            models.emplace(m.id, std::move(s));
+                channels.push_back(config.find_channel(name));
+            models.try_emplace(m.id, m, std::move(channels), config.breaker);
         }
         for (const auto& ch : config.channels) {
             calls.emplace(ch.name, 0);
@@ -1293,9 +1306,11 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         if (!shed_slot.slot) co_return false; // the client went away while it waited
     }
 
-    // Channels: the pool's next healthy one first, then the others in order (failover). The key
-    // and user levels are charged once per request, with the first channel that admits it; each
-    // further channel only at its own level.
+    // Channels: the pool's next healthy one first, then the others in order, as the model's
+    // failover pipeline moves the call. A channel that cannot take it (its breaker open, at its
+    // adaptive or rate limit) is a retryable failure of its target: the call moves on, as from an
+    // upstream that failed. The key and user levels are charged once per request, with the first
+    // channel that admits it; each further channel only at its own level.
     const std::string completion_id = (cr.responses ? "resp-" : "chatcmpl-") + id.substr(0, 24);
     const call_info call{model_id,         cr.stream,
                          cr.prompt_tokens, cr.max_tokens,
@@ -1312,12 +1327,25 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         if (config.limits_enabled && charged && tokens)
             options.limiter->refund({&key, user, nullptr}, 0, tokens, options.clock());
     };
-    faultline::result<std::size_t> first = ms.pool->pick(options.clock());
-    for (std::size_t k = 0; first && k < n; ++k) {
-        const std::size_t ci = (first.value() + k) % n;
+    const faultline::result<std::size_t> first = ms.pool->pick(options.clock());
+    // No jitter is drawn (one attempt per channel): a fixed seed spares a random_device read.
+    faultline::pipeline<faultline::null_pipeline_events, clock> route(
+        ms.failover, options.clock(), {}, nullptr, faultline::splitmix64{});
+    faultline::step st = route.next(options.clock());
+    const auto skipped = [&](std::string_view why) {
+        route.failed(
+            st.attempt,
+            faultline::to_failure(faultline::error::no_available_channel, std::string(why)),
+            options.clock());
+    };
+    for (; first && st.what == faultline::action::attempt; st = route.next(options.clock())) {
+        const std::size_t ci = (first.value() + st.target) % n;
         auto& breaker = (*ms.pool)[ci];
         // The first channel's breaker admitted the call inside pick(); ask the others here.
-        if (k != 0 && !breaker.try_acquire(options.clock())) continue;
+        if (st.target != 0 && !breaker.try_acquire(options.clock())) {
+            skipped("circuit open");
+            continue;
+        }
         const channel_config& ch = *ms.channels[ci];
         // The channel's adaptive limit first: a channel at it is skipped before any rate
         // limit is charged for it.
@@ -1330,6 +1358,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                     std::to_string(slot.refusal().limit) + " in flight: skipped");
                 adaptive_refusal = slot.refusal();
                 metrics.limit_refused(level::channel, limit_kind::adaptive);
+                skipped("at its adaptive limit");
                 continue;
             }
         }
@@ -1341,6 +1370,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                 breaker.record_neutral(options.clock());
                 if (a.refused_level == level::channel) {
                     channel_refusal = std::move(a);
+                    skipped("at its rate limit");
                     continue;
                 }
                 reply r =
@@ -1485,10 +1515,9 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             options.limiter->refund({nullptr, nullptr, &ch}, 0, estimate, options.clock());
         log("upstream channel=" + ch.name + " event_id=" + id + " " +
             std::string(faultline::to_string(f.code)) + ": " + f.message);
+        route.failed(st.attempt, f, options.clock()); // not retryable: no channel will take it
         last = std::move(f);
         last_channel = ch.name;
-        if (!last->retryable)
-            break; // the upstream refused the request itself: no channel will take it
     }
     refund_request(estimate); // nothing was served
     reply r;

@@ -33,8 +33,9 @@
 //    `long_hints` says: give up (the policy's rule), fall back to the backoff, or wait for it.
 //    The retry budget, when given, must allow each retry.
 //  - Fallback: when a failure is not retried on its target and `fallbacks` names a target for
-//    its class, the call moves there at once (each target once; its attempts count afresh; the
-//    deadline still counts from the start).
+//    its class (or, for a retryable failure, a failover rule with no class), the call moves to
+//    the first such target not used yet, at once (each target once; its attempts count afresh;
+//    the deadline still counts from the start).
 //  - Hedging: while an attempt runs and nothing has failed, another starts every `hedge.delay`,
 //    at most `hedge.max_hedges`, each only if the budget allows. A failure while others run is
 //    final only when nothing would retry it; a retryable one waits for the others.
@@ -69,9 +70,12 @@ struct hedge_policy {
     unsigned max_hedges = 0; ///< 0: no hedging.
 };
 
-/// A failure of class `cat` moves the call to `target`.
+/// A failure of class `cat` moves the call to `target`. A rule without a class is a failover:
+/// any retryable failure its target is done with (its attempts spent, its hint too long, the
+/// budget out) moves the call there, as a gateway moves to its next channel; a failure that is
+/// not retryable (the request itself was refused) stays put.
 struct fallback_rule {
-    category cat = category::unknown;
+    std::optional<category> cat;
     std::size_t target = 0;
 };
 

@@ -770,6 +770,16 @@ BOOST_AUTO_TEST_CASE(bad_configs_say_where_and_why) {
         {R"({"channels": [{"name": "c", "headers": {"a": 1}}]})", ".headers.a must be a string"},
         {R"({"models": [{"id": "m", "channels": ["nope"]}]})", "names an unknown channel 'nope'"},
         {R"({"models": [{"id": "m", "channels": []}]})", "model 'm' has no channels"},
+        {[] {
+             std::string chs, names;
+             for (int i = 0; i < 65; ++i) {
+                 chs += std::string(i ? "," : "") + R"({"name": "c)" + std::to_string(i) + R"("})";
+                 names += std::string(i ? "," : "") + "\"c" + std::to_string(i) + "\"";
+             }
+             return R"({"channels": [)" + chs + R"(], "models": [{"id": "m", "channels": [)" +
+                    names + "]}]}";
+         }(),
+         "model 'm' has more than 64 channels"},
         {R"({"stream_memory_budget": 100})", "stream_memory_budget must be at least 1024"},
         {R"({"stream_memory_budget": 4096, "streams_memory_budget": 2048})",
          "streams_memory_budget must be at least stream_memory_budget"},

@@ -162,7 +162,7 @@ void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
         d.reason != give_up_reason::deadline_exceeded && st.elapsed < policy->deadline) {
         for (const fallback_rule& rule : opts_.fallbacks) {
             const std::uint64_t bit = std::uint64_t{1} << rule.target;
-            if (rule.cat != f.cat || (visited_ & bit) != 0) continue;
+            if ((rule.cat ? *rule.cat != f.cat : !f.retryable) || (visited_ & bit) != 0) continue;
             emit(fallback_taken{target_, rule.target, f});
             visited_ |= bit;
             target_ = rule.target;

@@ -30,6 +30,7 @@
 #include <faultline/limit/headers.hpp>
 #include <faultline/limit/pacer.hpp>
 #include <faultline/limit/refuse.hpp>
+#include <faultline/random.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>

@@ -13,6 +13,7 @@
 #include <faultline/limit/pacer.hpp>
 #include <faultline/limit/priority.hpp>
 #include <faultline/limit/token_bucket.hpp>
+#include <faultline/random.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/channel_pool.hpp>

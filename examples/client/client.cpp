@@ -6,6 +6,7 @@
 
 #include <faultline/exchange.hpp>
 #include <faultline/http_status.hpp>
+#include <faultline/random.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,7 +19,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <random>
 
 namespace examples::client {
 
@@ -478,7 +478,7 @@ std::vector<report> run(const options& o) {
     std::optional<faultline::limit::pacer<clock>> pacer;
     if (o.pace) pacer.emplace();
     std::uint64_t seed = o.seed;
-    if (seed == 0) seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+    if (seed == 0) seed = faultline::random_seed();
     std::vector<std::vector<report>> per(o.parallel);
     for (std::uint64_t p = 0; p < o.parallel; ++p)
         net::co_spawn(

@@ -13,6 +13,7 @@
 #include <faultline/exchange.hpp>
 #include <faultline/limit/refuse.hpp>
 #include <faultline/pipeline.hpp>
+#include <faultline/random.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/channel_pool.hpp>
 #include <faultline/sse/monitor.hpp>
@@ -41,7 +42,6 @@
 #include <cctype>
 #include <ctime>
 #include <mutex>
-#include <random>
 #include <stdexcept>
 #include <unordered_map>
 #include <variant>
@@ -469,8 +469,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
             shedding = std::make_unique<shedder>(*shed_slots, priority_options_of(config.shedding));
         }
         if (!options.clock) options.clock = [] { return clock::now(); };
-        if (options.seed == 0)
-            options.seed = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+        if (options.seed == 0) options.seed = faultline::random_seed();
         if (!options.limiter) options.limiter = make_memory_limiter(config, options.clock());
         for (const auto& m : config.models) {
             std::vector<const channel_config*> channels;

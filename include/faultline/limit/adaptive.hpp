@@ -45,6 +45,7 @@
 
 #include <faultline/error.hpp>
 #include <faultline/limit/decision.hpp>
+#include <faultline/random.hpp>
 #include <faultline/result.hpp>
 
 #include <atomic>
@@ -438,7 +439,7 @@ private:
     time_point probe_due_{};                // when the next probe starts (none without an interval)
     time_point probe_start_{};              // the current probe's start
     std::uint64_t probes_ = 0;
-    std::uint64_t rng_ = 0; // splitmix64 state for the jitter
+    splitmix64 rng_; // the probe times' jitter
 };
 
 } // namespace faultline::limit

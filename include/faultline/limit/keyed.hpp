@@ -47,6 +47,7 @@
 // The key count is one atomic, touched only when a key is added or evicted.
 
 #include <faultline/limit/token_bucket.hpp>
+#include <faultline/random.hpp>
 
 #include <atomic>
 #include <cstddef>

@@ -28,14 +28,14 @@
 // undefined behaviour: negative durations count as 0, a cap below base wins, a multiplier below
 // 1 or NaN counts as 1; `validate()` reports such values for a caller that wants to reject them.
 //
-// Uniform variates come from one URBG call mapped to [0, 1) by multiplication (53 high bits of a
-// 64-bit generator, or the 32 bits of a 32-bit one); other generators go through
-// std::generate_canonical. That mapping is what keeps `next_delay` at a few nanoseconds.
+// Uniform variates come from one URBG call through `uniform01` (random.hpp), a multiplication
+// for 64- and 32-bit generators: that mapping is what keeps `next_delay` at a few nanoseconds.
+
+#include <faultline/random.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <string_view>
 #include <system_error>
 
@@ -109,45 +109,6 @@ struct backoff {
 
     friend constexpr bool operator==(const backoff&, const backoff&) = default;
 };
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast 64-bit URBG, good enough for jitter.
-/// Not cryptographic. Not thread-safe: one per thread or per retry loop.
-class splitmix64 {
-public:
-    using result_type = std::uint64_t;
-    constexpr explicit splitmix64(std::uint64_t seed = 0x9e3779b97f4a7c15ull) noexcept
-        : state_(seed) {}
-    [[nodiscard]] static constexpr result_type min() noexcept { return 0; }
-    [[nodiscard]] static constexpr result_type max() noexcept {
-        return std::numeric_limits<result_type>::max();
-    }
-    /// Not thread-safe.
-    constexpr result_type operator()() noexcept {
-        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-
-private:
-    std::uint64_t state_;
-};
-
-/// A uniform double in [0, 1) from one call of `g` (see the header comment). Thread-safe
-/// given a `g` the caller owns.
-template <class URBG>
-[[nodiscard]] double uniform01(URBG& g) noexcept;
-
-} // namespace faultline
-
-namespace faultline {
-
-/// A `URBG` seeded from `std::random_device`, so that clients do not jitter in lockstep.
-template <class URBG>
-[[nodiscard]] URBG random_seeded() {
-    std::random_device rd;
-    return URBG(static_cast<typename URBG::result_type>((std::uint64_t{rd()} << 32) ^ rd()));
-}
 
 } // namespace faultline
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <utility>
 
 namespace faultline::detail {
@@ -89,14 +88,6 @@ inline bool flat_latency::update(double before, double after, double rtt) noexce
 
 [[nodiscard]] inline std::uint64_t adaptive_whole(double limit) noexcept {
     return static_cast<std::uint64_t>(limit);
-}
-
-/// splitmix64: the probe jitter's generator (one state word, no allocation).
-[[nodiscard]] inline std::uint64_t adaptive_next_random(std::uint64_t& state) noexcept {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 } // namespace faultline::detail
@@ -337,9 +328,7 @@ adaptive_limiter<P, C>::adaptive_limiter(const P& policy, const adaptive_options
     , window_end_(now + std::chrono::duration_cast<typename C::duration>(options.min_window)) {
     if (auto ec = validate(options))
         throw std::system_error(ec, "faultline::limit::adaptive_limiter");
-    rng_ = options.probe.seed != 0
-               ? options.probe.seed
-               : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+    rng_ = options.probe.seed != 0 ? splitmix64(options.probe.seed) : random_seeded<splitmix64>();
     probe_due_ = next_probe(now);
 }
 
@@ -438,8 +427,7 @@ template <adaptive_policy P, class C>
 auto adaptive_limiter<P, C>::next_probe(time_point now) noexcept -> time_point {
     const probe_options& p = options_.probe;
     if (!can_probe || p.interval.count() == 0) return time_point::max();
-    // Uniform in [0, 1) from the top 53 bits.
-    const double u = static_cast<double>(detail::adaptive_next_random(rng_) >> 11) * 0x1.0p-53;
+    const double u = uniform01(rng_);
     const auto extra = std::chrono::nanoseconds(
         static_cast<std::int64_t>(u * p.jitter * static_cast<double>(p.interval.count())));
     // Saturating: an interval of years must not wrap into the past.

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <random>
 
 namespace faultline::limit {
 
@@ -18,9 +17,7 @@ inline std::error_code validate(const keyed_options& o) noexcept {
 template <class Clock>
 keyed_limiter<Clock>::keyed_limiter(const keyed_options& o, time_point now)
     : epoch_ns_(detail::ns_since_epoch<Clock>(now))
-    , seed_(o.hash_seed != 0
-                ? o.hash_seed
-                : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}())
+    , seed_(o.hash_seed != 0 ? o.hash_seed : random_seed())
     , fail_open_(o.fail_open) {
     if (auto ec = validate(o)) throw std::system_error(ec, "faultline::limit::keyed_limiter");
     const detail::gcra_params p =

@@ -70,22 +70,6 @@ struct backoff_params {
 } // namespace detail
 
 template <class URBG>
-double uniform01(URBG& g) noexcept {
-    using R = typename URBG::result_type;
-    constexpr R lo = URBG::min();
-    constexpr R hi = URBG::max();
-    if constexpr (lo == 0 && hi == std::numeric_limits<std::uint64_t>::max()) {
-        return static_cast<double>(static_cast<std::uint64_t>(g()) >> 11) * 0x1.0p-53;
-    } else if constexpr (lo == 0 && hi == std::numeric_limits<std::uint32_t>::max()) {
-        return static_cast<double>(static_cast<std::uint32_t>(g())) * 0x1.0p-32;
-    } else {
-        // generate_canonical may return 1.0 through rounding (LWG 2524); keep the interval open.
-        const double u = std::generate_canonical<double, std::numeric_limits<double>::digits>(g);
-        return u < 1.0 ? u : std::nextafter(1.0, 0.0);
-    }
-}
-
-template <class URBG>
 std::chrono::nanoseconds backoff::next_delay(unsigned attempt, std::chrono::nanoseconds previous,
                                              URBG& g) const noexcept {
     const detail::backoff_params p = detail::sanitise(*this);

@@ -2,6 +2,7 @@
 
 #include <faultline/classify.hpp>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,8 +14,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace fl = faultline;
 namespace net = boost::asio;
@@ -54,9 +59,208 @@ struct flaky {
     }
 };
 
+// An attempt that answers only when cancelled: its handler's slot completes it with
+// operation_aborted, as an Asio operation does.
+template <class Handler>
+void hold_until_cancelled(Handler h, bool* cancelled) {
+    auto slot = net::get_associated_cancellation_slot(h);
+    BOOST_TEST_REQUIRE(slot.is_connected());
+    auto held = std::make_shared<std::optional<Handler>>(std::move(h));
+    slot.assign([held, cancelled](net::cancellation_type) {
+        *cancelled = true;
+        auto h = std::move(**held);
+        held->reset();
+        net::get_associated_cancellation_slot(h).clear();
+        std::move(h)(boost::system::error_code(net::error::operation_aborted), 0);
+    });
+}
+
+// Counts what is allocated through it; every allocation must be given back.
+template <class T>
+struct counting_allocator {
+    using value_type = T;
+    long* live;
+    long* total;
+    counting_allocator(long* l, long* t) noexcept
+        : live(l)
+        , total(t) {}
+    template <class U>
+    counting_allocator(const counting_allocator<U>& o) noexcept
+        : live(o.live)
+        , total(o.total) {}
+    T* allocate(std::size_t n) {
+        ++*live;
+        ++*total;
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        --*live;
+        std::allocator<T>().deallocate(p, n);
+    }
+    template <class U>
+    bool operator==(const counting_allocator<U>& o) const noexcept {
+        return live == o.live;
+    }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(asio_retry)
+
+// A hedge answers while the first attempt hangs: the hedge's value completes the loop and the
+// first attempt is cancelled through its own slot.
+BOOST_AUTO_TEST_CASE(a_hedge_wins_and_the_slow_attempt_is_cancelled) {
+    net::io_context io;
+    fl::pipeline_options o;
+    o.hedge = {1us, 1};
+    bool first_cancelled = false;
+    std::vector<std::string> seen;
+    auto op = [&](fl::attempt_context& ctx, auto handler) {
+        seen.push_back(std::to_string(ctx.attempt) + (ctx.hedge ? " hedge" : ""));
+        if (ctx.attempt == 1) return hold_until_cancelled(std::move(handler), &first_cancelled);
+        net::post(io, [h = std::move(handler)]() mutable {
+            std::move(h)(boost::system::error_code(), 42);
+        });
+    };
+    std::optional<fl::retry_result<int>> got;
+    fl::asio::async_run<int>(io.get_executor(), o, op, seeded(),
+                             [&](fl::retry_result<int> r) { got = std::move(r); });
+    io.run();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST_REQUIRE(got->has_value());
+    BOOST_TEST(got->value() == 42);
+    BOOST_TEST(first_cancelled);
+    BOOST_TEST((seen == std::vector<std::string>{"1", "2 hedge"}));
+}
+
+// The whole pipeline drives the operation: a context-length failure on target 0 falls back to
+// target 1, whose retryable failure is retried there.
+BOOST_AUTO_TEST_CASE(fallbacks_move_the_operation_to_another_target) {
+    net::io_context io;
+    fl::pipeline_options o;
+    o.retry = quick();
+    o.targets = 2;
+    o.fallbacks = {{fl::category::context_length_exceeded, 1}};
+    std::vector<std::size_t> targets;
+    auto op = [&](fl::attempt_context& ctx, auto handler) {
+        targets.push_back(ctx.target);
+        const std::size_t n = targets.size();
+        net::post(io, [h = std::move(handler), n]() mutable {
+            if (n == 1)
+                std::move(h)(fl::outcome<std::string>(fl::classify(
+                    400, R"({"error":{"message":"maximum context length is 8192 tokens",)"
+                         R"("code":"context_length_exceeded"}})")));
+            else if (n == 2)
+                std::move(h)(fl::result<std::string>(std::make_error_code(std::errc::timed_out)));
+            else
+                std::move(h)(fl::result<std::string>(std::string("long answer")));
+        });
+    };
+    std::optional<fl::retry_result<std::string>> got;
+    fl::asio::async_run<std::string>(io.get_executor(), o, op, seeded(),
+                                     [&](fl::retry_result<std::string> r) { got = std::move(r); });
+    io.run();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST_REQUIRE(got->has_value());
+    BOOST_TEST(got->value() == "long answer");
+    BOOST_TEST((targets == std::vector<std::size_t>{0, 1, 1}));
+}
+
+// Cancelled while an attempt runs: the cancellation reaches the attempt, and the loop gives up
+// with the attempt's failure once it has answered.
+BOOST_AUTO_TEST_CASE(cancellation_reaches_the_attempt_in_flight) {
+    net::io_context io;
+    net::cancellation_signal signal;
+    bool cancelled = false;
+    auto op = [&](fl::attempt_context&, auto handler) {
+        hold_until_cancelled(std::move(handler), &cancelled);
+        net::post(io, [&] { signal.emit(net::cancellation_type::terminal); });
+    };
+    std::optional<fl::retry_result<int>> got;
+    fl::asio::async_retry<int>(
+        io.get_executor(), quick(), op, seeded(),
+        net::bind_cancellation_slot(signal.slot(),
+                                    [&](fl::retry_result<int> r) { got = std::move(r); }));
+    io.run();
+    BOOST_TEST(cancelled);
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST_REQUIRE(!got->has_value());
+    BOOST_TEST((got->error().reason == R::cancelled));
+    BOOST_TEST(got->error().history.size() == 1u);
+}
+
+// The loop's state comes from the completion handler's associated allocator, and all of it is
+// given back.
+BOOST_AUTO_TEST_CASE(state_uses_the_handlers_allocator) {
+    net::io_context io;
+    long live = 0, total = 0;
+    int calls = 0;
+    std::optional<fl::retry_result<int>> got;
+    fl::asio::async_retry<int>(
+        io.get_executor(), quick(), flaky{io.get_executor(), 1, &calls}, seeded(),
+        net::bind_allocator(counting_allocator<void>(&live, &total),
+                            [&](fl::retry_result<int> r) { got = std::move(r); }));
+    io.run();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->value() == 20);
+    BOOST_TEST(total >= 3); // the state and one slot per attempt
+    BOOST_TEST(live == 0);
+}
+
+// Hedged loops on an io_context run by two threads, their attempts answering from either: every
+// loop completes once, with a value, and the losing attempts are cancelled (ThreadSanitizer runs
+// this suite: .ci/tsan).
+BOOST_AUTO_TEST_CASE(hedged_loops_on_a_threaded_io_context) {
+    net::io_context io(2);
+    fl::pipeline_options o;
+    o.retry = quick();
+    o.hedge = {1us, 2};
+    constexpr int loops = 200;
+    std::atomic<int> completed{0}, values{0}, cancelled{0};
+    auto op = [&](fl::attempt_context& ctx, auto handler) {
+        if (ctx.attempt == 1) { // hangs until cancelled
+            auto slot = net::get_associated_cancellation_slot(handler);
+            auto held = std::make_shared<std::optional<decltype(handler)>>(std::move(handler));
+            slot.assign([held, &cancelled](net::cancellation_type) {
+                cancelled.fetch_add(1);
+                auto h = std::move(**held);
+                held->reset();
+                net::get_associated_cancellation_slot(h).clear();
+                std::move(h)(boost::system::error_code(net::error::operation_aborted), 0);
+            });
+            return;
+        }
+        net::post(io, [h = std::move(handler), a = ctx.attempt]() mutable {
+            if (a == 2)
+                std::move(h)(boost::system::error_code(net::error::connection_reset), 0);
+            else
+                std::move(h)(boost::system::error_code(), static_cast<int>(a));
+        });
+    };
+    for (int i = 0; i < loops; ++i)
+        fl::asio::async_run<int>(io.get_executor(), o, op, seeded(), [&](fl::retry_result<int> r) {
+            completed.fetch_add(1);
+            if (r.has_value()) values.fetch_add(1);
+        });
+    std::thread other([&] { io.run(); });
+    io.run();
+    other.join();
+    BOOST_TEST(completed.load() == loops);
+    BOOST_TEST(values.load() == loops);
+    BOOST_TEST(cancelled.load() == loops);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_pipeline_options_throw_before_starting) {
+    net::io_context io;
+    fl::pipeline_options o;
+    o.targets = 0;
+    int calls = 0;
+    BOOST_CHECK_THROW(fl::asio::async_run<int>(io.get_executor(), o,
+                                               flaky{io.get_executor(), 0, &calls},
+                                               [](fl::retry_result<int>) {}),
+                      std::system_error);
+    BOOST_TEST(calls == 0);
+}
 
 BOOST_AUTO_TEST_CASE(callback_token) {
     net::io_context io;

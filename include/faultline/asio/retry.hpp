@@ -3,8 +3,8 @@
 
 #include <faultline/detail/config.hpp>
 
-// Asynchronous retry on Boost.Asio: the retry loop of retry/retry.hpp, with waits on a
-// steady_timer on the caller's executor and the usual completion tokens.
+// The pipeline on Boost.Asio: retries, fallbacks and hedges of an asynchronous operation, with
+// waits on a steady_timer and the usual completion tokens.
 //
 //     auto r = co_await faultline::asio::async_retry<std::string>(
 //         ex, policy,
@@ -12,27 +12,51 @@
 //         boost::asio::use_awaitable);
 //     // r: faultline::retry_result<std::string> — the value, or the last failure + history
 //
+//     faultline::pipeline_options o;                 // the whole pipeline: targets, hedging
+//     o.targets = 2;
+//     o.fallbacks = {{faultline::category::context_length_exceeded, 1}};
+//     o.hedge = {.delay = 2s, .max_hedges = 1};
+//     auto r = co_await faultline::asio::async_run<std::string>(
+//         ex, o,
+//         [&](faultline::attempt_context& ctx, auto handler) {
+//             clients[ctx.target].async_complete(request, std::move(handler));
+//         },
+//         boost::asio::use_awaitable);
+//
 // The operation is called as `op(ctx, handler)` if it accepts an `attempt_context&` first, else
-// as `op(handler)`, once per attempt; it must complete `handler` exactly once with one of
+// as `op(handler)`, once per attempt (`ctx.target` says where, `ctx.hedge` whether another runs
+// beside it); it must complete `handler` exactly once with one of
 //   void(faultline::outcome<T>)       a value or a classified failure (server hints and all)
 //   void(faultline::result<T>)        a value or an error code (see retry/retry.hpp)
 //   void(error_code, T)               the Asio convention (std:: or boost::system::error_code)
 //   void(error_code)                  when T is void
-// Error codes become failures through `to_failure` (timeouts and resets are retryable).
+// Error codes become failures through `to_failure` (timeouts and resets are retryable). The
+// handler may be called from any thread and inline; its result is taken on the loop's strand.
+// `ctx` stays valid until the loop completes.
 //
 // The completion signature is `void(faultline::retry_result<T>)`: callbacks get it as their one
-// argument, `use_future` yields a `std::future<retry_result<T>>`, `use_awaitable` returns it.
+// argument, `use_future` yields a `std::future<retry_result<T>>`, `use_awaitable` returns it. It
+// carries the history as well as the code (`error().error_code()`), which a `void(error_code, T)`
+// signature would drop. The loop's state is allocated with the completion handler's associated
+// allocator (each attempt's handler carries it too) and freed when the last attempt's handler is
+// gone, which for an attempt cancelled after a hedge won may be after the completion; the loop's
+// work is tracked on the handler's associated executor.
 //
-// Cancellation: the handler's cancellation slot (terminal cancellation) is honoured. It reaches
-// the operation in flight (its handler carries the slot) and aborts a wait; the loop then
-// completes with `give_up_reason::cancelled` (`std::errc::operation_canceled`) and the last
-// failure. An attempt that succeeds despite a cancellation request still delivers its value.
+// Hedging runs attempts side by side: the first success wins and completes the loop at once;
+// each attempt still running is then cancelled through its handler's own cancellation slot
+// (terminal), so a slow first attempt does not hold its connection after a hedge has answered.
+//
+// Cancellation: the completion handler's cancellation slot (terminal cancellation) is honoured.
+// It reaches every attempt in flight (through its handler's slot) and aborts a wait; the loop
+// then completes with `give_up_reason::cancelled` (`std::errc::operation_canceled`) and the last
+// failure, once no attempt is running. An attempt that succeeds despite a cancellation request
+// still delivers its value.
 //
 // Time is `std::chrono::steady_clock` (that of the timer); jitter comes from the options' URBG.
 
+#include <faultline/pipeline.hpp>
 #include <faultline/retry/retry.hpp>
 
-#include <boost/asio/compose.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -49,14 +73,14 @@ struct async_retry_options {
     URBG rng = random_seeded<URBG>();
     /// Counts the request and asks it for each retry, as in the synchronous loop.
     retry_budget<std::chrono::steady_clock>* budget = nullptr;
-    /// Called before each wait, on the operation's executor.
+    /// Called before each wait, on the loop's strand.
     std::function<void(const attempt_record&)> on_retry;
     /// Called once when the loop gives up, before the completion handler.
     std::function<void(const retry_error&)> on_give_up;
 };
 
-/// Starts the retry loop of `op` under `policy`; timers run on `ex`. Thread-safe as far as
-/// `ex` is: the operation and its waits run on the executor.
+/// Starts the retry loop of `op` under `policy` (`async_run` with one target and no hedging);
+/// timers run on a strand of `ex`. Thread-safe.
 template <class T, class Executor, class Op, class URBG, class CompletionToken>
 auto async_retry(const Executor& ex, const retry_policy& policy, Op op,
                  async_retry_options<URBG> options, CompletionToken&& token);
@@ -66,6 +90,20 @@ template <class T, class Executor, class Op, class CompletionToken>
 auto async_retry(const Executor& ex, const retry_policy& policy, Op op, CompletionToken&& token) {
     return async_retry<T>(ex, policy, std::move(op), async_retry_options<>{},
                           std::forward<CompletionToken>(token));
+}
+
+/// Starts the pipeline `options` (copied) for `op`: retries per failure class, fallbacks and
+/// failover to other targets, hedges. Timers and the loop's own work run on a strand of `ex`.
+/// Throws `std::system_error` with the code of `validate(options)` if that fails.
+template <class T, class Executor, class Op, class URBG, class CompletionToken>
+auto async_run(const Executor& ex, const pipeline_options& options, Op op,
+               async_retry_options<URBG> run_options, CompletionToken&& token);
+/// As above with default options.
+template <class T, class Executor, class Op, class CompletionToken>
+auto async_run(const Executor& ex, const pipeline_options& options, Op op,
+               CompletionToken&& token) {
+    return async_run<T>(ex, options, std::move(op), async_retry_options<>{},
+                        std::forward<CompletionToken>(token));
 }
 
 } // namespace asio

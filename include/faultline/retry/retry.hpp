@@ -39,6 +39,7 @@
 #include <boost/outcome/policy/throw_bad_result_access.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <system_error>
@@ -60,6 +61,8 @@ using outcome = boost::outcome_v2::basic_result<
 struct attempt_context {
     unsigned attempt = 1;               ///< 1 = the first attempt.
     std::chrono::nanoseconds elapsed{}; ///< Since the first attempt started.
+    std::size_t target = 0;             ///< Where (see `pipeline_options::targets`).
+    bool hedge = false;                 ///< Started beside another still running.
     bool content_delivered = false;
     /// Content of this attempt reached the caller: a failure now is not replayed unless the
     /// policy says the request is replayable. Not thread-safe.

@@ -1,14 +1,22 @@
 #ifndef FAULTLINE_ASIO_IMPL_RETRY_HPP
 #define FAULTLINE_ASIO_IMPL_RETRY_HPP
 
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
-
-#include <faultline/pipeline.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <algorithm>
+#include <list>
 #include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -51,132 +59,254 @@ outcome<T> to_outcome(E&& e, V&& v) {
     return T(std::forward<V>(v));
 }
 
-template <class T, class Op, class Executor, class URBG>
-class retry_op {
+// One attempt: its context (the operation may keep a reference to it) and its own
+// cancellation, which the loop emits when another attempt has won or the caller cancelled.
+struct attempt_slot {
+    attempt_context ctx;
+    boost::asio::cancellation_signal cancel;
+    bool running = true;
+};
+
+// The handler an attempt completes: it carries the attempt's cancellation slot, the completion
+// handler's allocator and the loop's strand, and takes the result onto the strand.
+template <class State>
+class attempt_handler {
 public:
-    retry_op(const Executor& ex, const retry_policy& policy, Op op,
-             async_retry_options<URBG> options)
-        : s_(std::make_unique<state>(ex, policy, std::move(op), std::move(options))) {}
+    using executor_type = typename State::strand_type;
+    using cancellation_slot_type = boost::asio::cancellation_slot;
+    using allocator_type = typename State::allocator_type;
 
-    template <class Self>
-    void operator()(Self& self) {
-        state& s = *s_;
-        s.start = clock::now();
-        s.ready_at = s.start;
-        s.run.emplace(s.po, s.start,
-                      faultline::detail::retry_loop_events{&s.history, &s.options.on_retry},
-                      s.options.budget, std::move(s.options.rng));
-        proceed(self);
+    attempt_handler(std::shared_ptr<State> s, attempt_slot* a) noexcept
+        : s_(std::move(s))
+        , a_(a) {}
+
+    [[nodiscard]] executor_type get_executor() const noexcept { return s_->strand; }
+    [[nodiscard]] cancellation_slot_type get_cancellation_slot() const noexcept {
+        return a_->cancel.slot();
     }
+    [[nodiscard]] allocator_type get_allocator() const noexcept { return s_->allocator; }
 
-    template <class Self, class... Args>
-    void operator()(Self& self, Args&&... args) {
-        if constexpr (sizeof...(Args) == 1 && (is_error_code_v<Args> && ...)) {
-            if (s_->waiting) {
-                s_->waiting = false;
-                const bool aborted = ((args == boost::asio::error::operation_aborted) || ...);
-                if (aborted || self.cancelled() != boost::asio::cancellation_type::none)
-                    return give_up(self, give_up_reason::cancelled);
-                return proceed(self);
-            }
-        }
-        if constexpr (completes_with<T, Args...>::value) {
-            on_result(self, to_outcome<T>(std::forward<Args>(args)...));
-        }
+    template <class... Args>
+    requires completes_with<typename State::value_type, Args...>::value void
+    operator()(Args&&... args) {
+        auto r = to_outcome<typename State::value_type>(std::forward<Args>(args)...);
+        const typename State::strand_type strand = s_->strand;
+        boost::asio::post(strand, [s = std::move(s_), a = a_, r = std::move(r)]() mutable {
+            s->on_result(*a, std::move(r));
+        });
     }
 
 private:
+    std::shared_ptr<State> s_;
+    attempt_slot* a_;
+};
+
+// The loop: the pipeline's steps carried out on a strand. Attempts run side by side when the
+// pipeline hedges; every result, timer and cancellation is handled on the strand.
+template <class T, class Op, class Executor, class URBG, class Handler>
+class run_state : public std::enable_shared_from_this<run_state<T, Op, Executor, URBG, Handler>> {
+public:
+    using value_type = T;
     using clock = std::chrono::steady_clock;
-    using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG>;
+    using strand_type = boost::asio::strand<Executor>;
+    using allocator_type = boost::asio::associated_allocator_t<Handler>;
+    using handler_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
-    struct state {
-        state(const Executor& ex, const retry_policy& p, Op o, async_retry_options<URBG> opt)
-            : op(std::move(o))
-            , options(std::move(opt))
-            , timer(ex) {
-            po.retry = p;
-        }
-        pipeline_options po;
-        Op op;
-        async_retry_options<URBG> options;
-        boost::asio::steady_timer timer;
-        attempt_context ctx;
-        clock::time_point start;
-        clock::time_point ready_at; // a wait is over when its timer fires, whatever the clock says
-        std::vector<attempt_record> history;
-        std::optional<run_type> run;
-        bool waiting = false;
-    };
+    run_state(const Executor& ex, pipeline_options po, Op op, async_retry_options<URBG> options,
+              Handler handler)
+        : strand(boost::asio::make_strand(ex))
+        , allocator(boost::asio::get_associated_allocator(handler))
+        , timer_(strand)
+        , po_(std::move(po))
+        , op_(std::move(op))
+        , options_(std::move(options))
+        , attempts_(slot_allocator(allocator))
+        , work_(boost::asio::get_associated_executor(handler, ex))
+        , handler_(std::move(handler)) {}
 
-    // Does what the pipeline says next: an attempt, a wait, or giving up.
-    template <class Self>
-    void proceed(Self& self) {
-        state& s = *s_; // `self` (and this object with it) moves into the operation
-        const step st = s.run->next(std::max(clock::now(), s.ready_at));
-        if (st.what == action::give_up) return give_up(self, st.reason);
-        if (st.what == action::wait) {
-            s.waiting = true;
-            s.ready_at = clock::now() + st.delay;
-            s.timer.expires_after(st.delay);
-            return s.timer.async_wait(std::move(self));
+    void start() {
+        auto slot = boost::asio::get_associated_cancellation_slot(*handler_);
+        if (slot.is_connected()) {
+            slot.assign([w = this->weak_from_this()](boost::asio::cancellation_type t) {
+                if ((t & boost::asio::cancellation_type::terminal) ==
+                    boost::asio::cancellation_type::none)
+                    return;
+                if (auto s = w.lock()) boost::asio::post(s->strand, [s] { s->cancel(); });
+            });
         }
-        s.ctx = attempt_context{};
-        s.ctx.attempt = st.attempt;
-        s.ctx.elapsed = clock::now() - s.start;
-        if constexpr (std::is_invocable_v<Op&, attempt_context&, Self>)
-            s.op(s.ctx, std::move(self));
-        else
-            s.op(std::move(self));
+        boost::asio::dispatch(strand, [s = this->shared_from_this()] { s->begin(); });
     }
 
-    template <class Self>
-    void on_result(Self& self, outcome<T>&& r) {
-        state& s = *s_;
+    void on_result(attempt_slot& a, outcome<T>&& r) {
+        if (!a.running) return;
+        a.running = false;
+        --running_;
+        if (done_) return;
         const auto now = clock::now();
         if (r.has_value()) {
-            s.run->succeeded(s.ctx.attempt, now);
+            run_->succeeded(a.ctx.attempt, now);
             if constexpr (std::is_void_v<T>)
-                return self.complete(retry_result<T>(boost::outcome_v2::success()));
+                return finish(retry_result<T>(boost::outcome_v2::success()));
             else
-                return self.complete(retry_result<T>(std::move(r).value()));
+                return finish(retry_result<T>(std::move(r).value()));
         }
-        if (self.cancelled() != boost::asio::cancellation_type::none) {
+        if (cancelled_) {
             attempt_record rec;
-            rec.attempt = s.ctx.attempt;
-            rec.elapsed = now - s.start;
+            rec.attempt = a.ctx.attempt;
+            rec.elapsed = now - start_;
             rec.what = std::move(r).error();
-            s.history.push_back(std::move(rec));
-            return give_up(self, give_up_reason::cancelled);
+            history_.push_back(std::move(rec));
+            if (running_ == 0) give_up(give_up_reason::cancelled);
+            return;
         }
-        s.run->failed(s.ctx.attempt, std::move(r).error(), now, s.ctx.content_delivered);
-        s.ready_at = now;
-        proceed(self);
+        run_->failed(a.ctx.attempt, std::move(r).error(), now, a.ctx.content_delivered);
+        drive(now);
     }
 
-    template <class Self>
-    void give_up(Self& self, give_up_reason reason) {
+    strand_type strand;
+    allocator_type allocator;
+
+private:
+    using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG>;
+    using slot_allocator =
+        typename std::allocator_traits<allocator_type>::template rebind_alloc<attempt_slot>;
+
+    void begin() {
+        start_ = clock::now();
+        run_.emplace(po_, start_,
+                     faultline::detail::retry_loop_events{&history_, &options_.on_retry},
+                     options_.budget, std::move(options_.rng));
+        if (cancelled_) return give_up(give_up_reason::cancelled);
+        drive(start_);
+    }
+
+    // Does what the pipeline says until it says wait or the loop is over.
+    void drive(clock::time_point now) {
+        while (!done_) {
+            const step st = run_->next(now);
+            switch (st.what) {
+            case action::attempt:
+                launch(st, now);
+                break;
+            case action::wait:
+                if (st.delay != std::chrono::nanoseconds::max()) wait(st.delay, now);
+                return; // else an attempt's end decides
+            case action::give_up:
+                return give_up(st.reason);
+            case action::succeeded:
+                return; // finished where the success was reported
+            }
+        }
+    }
+
+    void launch(const step& st, clock::time_point now) {
+        attempt_slot& a = attempts_.emplace_back();
+        a.ctx.attempt = st.attempt;
+        a.ctx.target = st.target;
+        a.ctx.hedge = st.hedge;
+        a.ctx.elapsed = now - start_;
+        ++running_;
+        using handler = attempt_handler<run_state>;
+        if constexpr (std::is_invocable_v<Op&, attempt_context&, handler>)
+            op_(a.ctx, handler(this->shared_from_this(), &a));
+        else
+            op_(handler(this->shared_from_this(), &a));
+    }
+
+    // A wait is over when its timer fires, whatever the clock says then. A later wait replaces
+    // an earlier one (its handler sees another generation and does nothing).
+    void wait(std::chrono::nanoseconds delay, clock::time_point now) {
+        const std::uint64_t generation = ++timer_generation_;
+        const clock::time_point due = now + delay;
+        timer_.expires_at(due);
+        timer_.async_wait(
+            [s = this->shared_from_this(), generation, due](const boost::system::error_code& ec) {
+                if (s->done_ || ec || generation != s->timer_generation_) return;
+                s->drive(std::max(clock::now(), due));
+            });
+    }
+
+    void cancel() {
+        if (done_ || cancelled_) return;
+        cancelled_ = true;
+        if (!run_) return; // begin() gives up
+        timer_.cancel();
+        cancel_running();
+        if (running_ == 0) give_up(give_up_reason::cancelled);
+    }
+
+    void cancel_running() {
+        for (attempt_slot& a : attempts_)
+            if (a.running) a.cancel.emit(boost::asio::cancellation_type::terminal);
+    }
+
+    void give_up(give_up_reason reason) {
         retry_error e;
         e.reason = reason;
-        if (!s_->history.empty())
-            e.last = s_->history.back().what;
+        if (!history_.empty())
+            e.last = history_.back().what;
         else
             e.last = to_failure(std::make_error_code(std::errc::operation_canceled));
-        e.history = std::move(s_->history);
-        if (s_->options.on_give_up) s_->options.on_give_up(e);
-        self.complete(retry_result<T>(std::move(e)));
+        e.history = std::move(history_);
+        if (options_.on_give_up) options_.on_give_up(e);
+        finish(retry_result<T>(std::move(e)));
     }
 
-    std::unique_ptr<state> s_;
+    void finish(retry_result<T>&& r) {
+        done_ = true;
+        timer_.cancel();
+        cancel_running(); // a success's hedges, still running
+        auto slot = boost::asio::get_associated_cancellation_slot(*handler_);
+        if (slot.is_connected()) slot.clear();
+        auto work = std::move(*work_);
+        work_.reset();
+        boost::asio::dispatch(
+            work.get_executor(),
+            [h = std::move(*handler_), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
+        handler_.reset();
+    }
+
+    boost::asio::steady_timer timer_;
+    pipeline_options po_;
+    Op op_;
+    async_retry_options<URBG> options_;
+    std::list<attempt_slot, slot_allocator> attempts_;
+    std::optional<boost::asio::executor_work_guard<handler_executor>> work_;
+    std::optional<Handler> handler_;
+    std::vector<attempt_record> history_;
+    std::optional<run_type> run_;
+    clock::time_point start_{};
+    std::uint64_t timer_generation_ = 0;
+    std::size_t running_ = 0;
+    bool cancelled_ = false;
+    bool done_ = false;
 };
 
 } // namespace detail
 
 template <class T, class Executor, class Op, class URBG, class CompletionToken>
+auto async_run(const Executor& ex, const pipeline_options& options, Op op,
+               async_retry_options<URBG> run_options, CompletionToken&& token) {
+    if (auto ec = validate(options)) throw std::system_error(ec, "faultline::asio::async_run");
+    return boost::asio::async_initiate<CompletionToken, void(retry_result<T>)>(
+        [](auto handler, const Executor& e, pipeline_options po, Op o,
+           async_retry_options<URBG> ro) {
+            using state = detail::run_state<T, Op, Executor, URBG, decltype(handler)>;
+            const auto allocator = boost::asio::get_associated_allocator(handler);
+            std::allocate_shared<state>(allocator, e, std::move(po), std::move(o), std::move(ro),
+                                        std::move(handler))
+                ->start();
+        },
+        token, ex, options, std::move(op), std::move(run_options));
+}
+
+template <class T, class Executor, class Op, class URBG, class CompletionToken>
 auto async_retry(const Executor& ex, const retry_policy& policy, Op op,
                  async_retry_options<URBG> options, CompletionToken&& token) {
-    return boost::asio::async_compose<CompletionToken, void(retry_result<T>)>(
-        detail::retry_op<T, Op, Executor, URBG>(ex, policy, std::move(op), std::move(options)),
-        token, ex);
+    pipeline_options po;
+    po.retry = policy;
+    return async_run<T>(ex, po, std::move(op), std::move(options),
+                        std::forward<CompletionToken>(token));
 }
 
 } // namespace asio

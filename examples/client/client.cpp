@@ -2,6 +2,7 @@
 
 #include "common/chat.hpp"
 #include "common/cli.hpp"
+#include "common/paced.hpp"
 #include "common/seed.hpp"
 
 #include <faultline/exchange.hpp>
@@ -242,23 +243,19 @@ paced_start(faultline::limit::pacer<clock>& pacer, const faultline::limit::reque
             std::chrono::nanoseconds max_wait, faultline::limit::pacer_ticket& ticket,
             std::chrono::nanoseconds& paced) {
     net::steady_timer timer(co_await net::this_coro::executor);
-    for (;;) {
-        const clock::time_point now = clock::now();
-        ticket = pacer.reserve(cost, now);
-        if (ticket) co_return std::nullopt;
-        if (ticket.wait > max_wait) {
-            faultline::failure f = faultline::to_failure(
-                faultline::error::rate_limited,
-                "The server's rate-limit headers ask to wait " + ms_text(ticket.wait) +
-                    " before this request, longer than --max-wait (" + ms_text(max_wait) + ").");
-            f.retryable = false;
-            f.retry_after = std::chrono::duration_cast<milliseconds>(ticket.wait);
-            co_return f;
-        }
-        timer.expires_after(ticket.wait);
-        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-        paced += clock::now() - now;
-    }
+    const auto too_long = [max_wait](std::chrono::nanoseconds w, clock::time_point) {
+        return w > max_wait;
+    };
+    const std::optional<std::chrono::nanoseconds> refused =
+        co_await examples::paced_start(pacer, cost, timer, ticket, paced, too_long);
+    if (!refused) co_return std::nullopt;
+    faultline::failure f = faultline::to_failure(
+        faultline::error::rate_limited,
+        "The server's rate-limit headers ask to wait " + ms_text(*refused) +
+            " before this request, longer than --max-wait (" + ms_text(max_wait) + ").");
+    f.retryable = false;
+    f.retry_after = std::chrono::duration_cast<milliseconds>(*refused);
+    co_return f;
 }
 
 net::awaitable<std::optional<faultline::outcome<success>>>

@@ -4,7 +4,7 @@
 // Seeds for the many small generators the example programs use (one per connection, request or
 // id). Not part of faultline's API.
 
-#include <faultline/retry/backoff.hpp>
+#include <faultline/random.hpp>
 
 #include <cstdint>
 

@@ -2,6 +2,7 @@
 
 #include "common/chat.hpp"
 #include "common/cli.hpp"
+#include "common/paced.hpp"
 #include "common/seed.hpp"
 
 #include <faultline/exchange.hpp>
@@ -210,15 +211,10 @@ net::awaitable<bool> paced_start(run_state& s, net::steady_timer& wait,
                                  const faultline::limit::request_cost& cost,
                                  faultline::limit::pacer_ticket& ticket,
                                  std::chrono::nanoseconds& paced) {
-    for (;;) {
-        const clock::time_point now = clock::now();
-        ticket = s.pacer->reserve(cost, now);
-        if (ticket) co_return true;
-        if (s.aborting || (s.stop_at && now + ticket.wait >= *s.stop_at)) co_return false;
-        wait.expires_after(ticket.wait);
-        co_await wait.async_wait(nothrow);
-        paced += clock::now() - now;
-    }
+    const auto run_ends = [&s](std::chrono::nanoseconds w, clock::time_point now) {
+        return s.aborting || (s.stop_at && now + w >= *s.stop_at);
+    };
+    co_return !co_await examples::paced_start(*s.pacer, cost, wait, ticket, paced, run_ends);
 }
 
 // One request with its retries; none when pacing held its first attempt until the run ended.

@@ -434,8 +434,7 @@ private:
     std::int64_t rtt_sum_ns_ = 0; // guarded by m_ (the rest of the window too)
     std::int64_t min_rtt_ns_ = 0;
     std::uint64_t successes_ = 0, drops_ = 0, max_in_flight_ = 0, windows_ = 0;
-    bool probing_ = false;
-    std::atomic<bool> probe_active_{false}; // probing_, readable without m_
+    std::atomic<bool> probe_active_{false}; // written under m_, read with or without it
     time_point probe_due_{};                // when the next probe starts (none without an interval)
     time_point probe_start_{};              // the current probe's start
     std::uint64_t probes_ = 0;

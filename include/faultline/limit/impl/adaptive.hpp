@@ -346,7 +346,8 @@ auto adaptive_limiter<P, C>::try_acquire(time_point now) noexcept -> permit {
             if constexpr (can_probe) {
                 if (probe_active_.load(std::memory_order_relaxed)) {
                     std::unique_lock lock(m_, std::try_to_lock);
-                    if (lock && probing_ && now - probe_start_ >= options_.probe.timeout) {
+                    if (lock && probe_active_.load(std::memory_order_relaxed) &&
+                        now - probe_start_ >= options_.probe.timeout) {
                         end_probe(false, now);
                         cur = in_flight_.load(std::memory_order_acquire);
                         continue;
@@ -443,10 +444,9 @@ auto adaptive_limiter<P, C>::next_probe(time_point now) noexcept -> time_point {
 template <adaptive_policy P, class C>
 bool adaptive_limiter<P, C>::probe(outcome kind, time_point start, std::int64_t rtt,
                                    time_point now) noexcept {
-    if (!probing_) {
+    if (!probe_active_.load(std::memory_order_relaxed)) {
         if (now < probe_due_) return false;
         // The window so far mixes in the load before the probe: it is dropped, not judged.
-        probing_ = true;
         probe_active_.store(true, std::memory_order_relaxed);
         probe_start_ = now;
         open_window(now, options_.min_window);
@@ -468,7 +468,6 @@ void adaptive_limiter<P, C>::end_probe(bool measured, time_point now) noexcept {
         if constexpr (can_probe) policy_.rebase(window());
         ++probes_;
     }
-    probing_ = false;
     probe_active_.store(false, std::memory_order_relaxed);
     limit_.store(policy_.limit(), std::memory_order_release);
     open_window(now, options_.min_window);
@@ -490,7 +489,7 @@ P adaptive_limiter<P, C>::policy() const {
 template <adaptive_policy P, class C>
 bool adaptive_limiter<P, C>::probing() const {
     const std::lock_guard lock(m_);
-    return probing_;
+    return probe_active_.load(std::memory_order_relaxed);
 }
 
 template <adaptive_policy P, class C>

@@ -1514,7 +1514,9 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             options.limiter->refund({nullptr, nullptr, &ch}, 0, estimate, options.clock());
         log("upstream channel=" + ch.name + " event_id=" + id + " " +
             std::string(faultline::to_string(f.code)) + ": " + f.message);
-        route.failed(st.attempt, f, options.clock()); // not retryable: no channel will take it
+        // The next channel, unless `f` is not retryable (the upstream refused the request
+        // itself: no channel will take it).
+        route.failed(st.attempt, f, options.clock());
         last = std::move(f);
         last_channel = ch.name;
     }

@@ -67,6 +67,10 @@ struct client_command_line {
                 ca_file);
         cl.text("--key", "KEY", "API key (default: $FAULTLINE_API_KEY)", o.api_key);
         cl.text("--model", "M", "model (default gpt-sim)", o.model);
+        cl.text("--fallback-model", "M",
+                "model for a request too long for --model (context_length_exceeded): the call "
+                "moves there at once",
+                o.fallback_model);
         cl.text("--prompt", "TEXT", "the user message", o.prompt);
         cl.whole("--max-tokens", "N", "max_tokens to send (default: not sent)", 0, 1'000'000,
                  o.max_tokens);
@@ -401,14 +405,22 @@ net::awaitable<report> call(const options& o,
         rep.diagnosis.push_back(std::move(d));
 
     http_connection conn(ex, o.url, o.tls.get());
-    auto req = conn.make_request(http::verb::post, o.url.target("/chat/completions"), o.api_key,
-                                 chat_request_body(o.model, o.prompt, o.max_tokens, o.stream));
+    // One request per target: the model, then the fallback model.
+    const std::string* models[] = {&o.model, &o.fallback_model};
+    std::vector<http::request<http::string_body>> reqs;
+    for (const std::string* m : models)
+        if (!m->empty())
+            reqs.push_back(
+                conn.make_request(http::verb::post, o.url.target("/chat/completions"), o.api_key,
+                                  chat_request_body(*m, o.prompt, o.max_tokens, o.stream)));
+    unsigned last_target = 0;
     last_seen seen;
     if (o.show_response) seen.transcripts = &rep.responses;
     std::chrono::nanoseconds paced{0};
     auto op = [&](faultline::attempt_context& ctx, auto handler) {
+        last_target = static_cast<unsigned>(ctx.target);
         net::co_spawn(
-            ex, attempt_once(conn, req, o, ctx, seen, pacer, paced),
+            ex, attempt_once(conn, reqs[ctx.target], o, ctx, seen, pacer, paced),
             [h = std::move(handler)](std::exception_ptr e,
                                      std::optional<faultline::outcome<success>> r) mutable {
                 if (e || !r)
@@ -422,12 +434,20 @@ net::awaitable<report> call(const options& o,
     faultline::asio::async_retry_options<> ro;
     ro.rng = faultline::splitmix64(seed);
     ro.budget = budget;
-    ro.on_retry = [&rep](const faultline::attempt_record& a) {
-        rep.history.push_back({a.attempt, a.what, std::chrono::duration_cast<milliseconds>(a.delay),
-                               a.delay_from_server});
+    const auto record = [&models](const faultline::attempt_record& a) {
+        return attempt{a.attempt, a.what, std::chrono::duration_cast<milliseconds>(a.delay),
+                       a.delay_from_server, a.fallback_to ? *models[*a.fallback_to] : ""};
     };
-    faultline::retry_result<success> r = co_await faultline::asio::async_retry<success>(
-        ex, o.policy, op, std::move(ro), net::use_awaitable);
+    ro.on_retry = [&rep, &record](const faultline::attempt_record& a) {
+        rep.history.push_back(record(a));
+    };
+    faultline::pipeline_options po;
+    po.retry = o.policy;
+    po.targets = reqs.size();
+    if (reqs.size() > 1) po.fallbacks = {{faultline::category::context_length_exceeded, 1}};
+    faultline::retry_result<success> r =
+        co_await faultline::asio::async_run<success>(ex, po, op, std::move(ro), net::use_awaitable);
+    rep.model = *models[last_target];
     rep.status = seen.status;
     rep.channel = seen.channel;
     rep.request_id = seen.request_id;
@@ -443,8 +463,7 @@ net::awaitable<report> call(const options& o,
     const faultline::retry_error& e = r.error();
     rep.history.clear();
     for (const auto& a : e.history)
-        rep.history.push_back({a.attempt, a.what, std::chrono::duration_cast<milliseconds>(a.delay),
-                               a.delay_from_server});
+        rep.history.push_back(record(a));
     rep.attempts = static_cast<unsigned>(e.history.size());
     rep.failure = e.last;
     if (e.last.status == 404) {
@@ -457,7 +476,7 @@ net::awaitable<report> call(const options& o,
         const std::string_view origin =
             typed.substr(0, typed.find('/', scheme == typed.npos ? 0 : scheme + 3));
         auto d = faultline::diagnose_request_target(
-            std::string_view(req.target().data(), req.target().size()), origin);
+            std::string_view(reqs[0].target().data(), reqs[0].target().size()), origin);
         bool known = false;
         for (const faultline::diagnosis& x : rep.diagnosis)
             known |= d && x.code == d->code && x.suggestion == d->suggestion;
@@ -507,7 +526,9 @@ std::string report::to_text() const {
             a.what.status ? "HTTP " + std::to_string(a.what.status) : std::string("no HTTP status");
         s += ", " + std::string(faultline::to_string(a.what.cat)) + "/" +
              std::string(faultline::to_string(a.what.code)) + ": " + a.what.message;
-        if (a.delay.count() > 0 || a.delay_from_server)
+        if (!a.fell_back_to.empty())
+            s += "\n  -> fall back to model " + a.fell_back_to;
+        else if (a.delay.count() > 0 || a.delay_from_server)
             s += "\n  -> retry in " + ms_text(a.delay) +
                  (a.delay_from_server ? " (the server's Retry-After)" : " (jittered backoff)");
         s += '\n';
@@ -558,6 +579,7 @@ json::object report::to_json() const {
     o["attempts"] = attempts;
     o["status"] = status;
     if (ok) o["reply"] = reply;
+    if (!model.empty()) o["model"] = model;
     if (!channel.empty()) o["channel"] = channel;
     if (!request_id.empty()) o["request_id"] = request_id;
     if (failure) {
@@ -584,6 +606,7 @@ json::object report::to_json() const {
         e["attempt"] = a.number;
         e["delay_ms"] = a.delay.count();
         e["delay_from_server"] = a.delay_from_server;
+        if (!a.fell_back_to.empty()) e["fallback_to"] = a.fell_back_to;
         h.push_back(std::move(e));
     }
     o["history"] = std::move(h);

@@ -51,6 +51,10 @@ struct options {
     std::shared_ptr<boost::asio::ssl::context> tls;
     std::string api_key;
     std::string model = "gpt-sim";
+    /// Where a request too long for `model` goes (`context_length_exceeded`): the call moves
+    /// there at once, its attempts counted afresh (`faultline::asio::async_run` with two
+    /// targets). Empty: none.
+    std::string fallback_model;
     std::string prompt = "Say something about failing well.";
     std::uint64_t max_tokens = 0; ///< 0: not sent (the server's default).
     bool stream = false;
@@ -89,6 +93,7 @@ struct attempt {
     faultline::failure what;
     std::chrono::milliseconds delay{0}; ///< The wait before the next attempt; 0 for the last.
     bool delay_from_server = false;     ///< `delay` is the server's Retry-After (or kin).
+    std::string fell_back_to;           ///< The model the call moved to after it, if it did.
 };
 
 /// The outcome of one request, after every retry.
@@ -98,6 +103,7 @@ struct report {
     unsigned status = 0;    ///< The last response's HTTP status; 0 when none came.
     std::string reply;      ///< The assistant's text (streamed deltas joined).
     std::string channel;    ///< `x-faultline-channel`, when the server names one.
+    std::string model;      ///< The model of the last attempt (the fallback's after one).
     std::string request_id; ///< `x-request-id` of the last response.
     std::optional<faultline::failure> failure;              ///< Why it failed.
     std::optional<faultline::give_up_reason> gave_up;       ///< Why retrying stopped.

@@ -156,14 +156,21 @@ BOOST_AUTO_TEST_CASE(fallbacks_move_the_operation_to_another_target) {
                 std::move(h)(fl::result<std::string>(std::string("long answer")));
         });
     };
+    std::vector<std::string> went_on; // what on_retry was told after each failed attempt
+    auto opts = seeded();
+    opts.on_retry = [&](const fl::attempt_record& r) {
+        went_on.push_back(std::to_string(r.attempt) +
+                          (r.fallback_to ? " to " + std::to_string(*r.fallback_to) : " retry"));
+    };
     std::optional<fl::retry_result<std::string>> got;
-    fl::asio::async_run<std::string>(io.get_executor(), o, op, seeded(),
+    fl::asio::async_run<std::string>(io.get_executor(), o, op, std::move(opts),
                                      [&](fl::retry_result<std::string> r) { got = std::move(r); });
     io.run();
     BOOST_TEST_REQUIRE(got.has_value());
     BOOST_TEST_REQUIRE(got->has_value());
     BOOST_TEST(got->value() == "long answer");
     BOOST_TEST((targets == std::vector<std::size_t>{0, 1, 1}));
+    BOOST_TEST((went_on == std::vector<std::string>{"1 to 1", "2 retry"}));
 }
 
 // Cancelled while an attempt runs: the cancellation reaches the attempt, and the loop gives up

@@ -181,6 +181,40 @@ BOOST_AUTO_TEST_CASE(a_spend_limit_429_is_not_retried) {
     BOOST_TEST(r[1].gave_up.value() == fl::give_up_reason::not_retryable);
 }
 
+// A request too long for its model moves at once to --fallback-model (async_run with two
+// targets); without one it fails where it is, never retried.
+BOOST_AUTO_TEST_CASE(a_request_too_long_for_its_model_falls_back_to_a_larger_one) {
+    gw::gateway_config c = test_config();
+    c.models.push_back({"gpt-sim-small", {"ok-a"}, 16});
+    gateway_fixture g(c);
+    cl::options o = options_for(g, "gpt-sim-small");
+    o.max_tokens = 100; // 100 + the prompt > 16
+    const cl::report alone = one(o);
+    BOOST_TEST(!alone.ok);
+    BOOST_TEST(alone.attempts == 1u);
+    BOOST_TEST(alone.failure->code == fl::error::context_length_exceeded);
+    BOOST_TEST(alone.gave_up.value() == fl::give_up_reason::not_retryable);
+    BOOST_TEST(alone.model == "gpt-sim-small");
+
+    o.fallback_model = "gpt-sim";
+    const cl::report r = one(o);
+    BOOST_TEST(r.ok);
+    BOOST_TEST(r.attempts == 2u);
+    BOOST_TEST(r.model == "gpt-sim");
+    BOOST_TEST_REQUIRE(r.history.size() == 1u);
+    BOOST_TEST(r.history[0].what.code == fl::error::context_length_exceeded);
+    BOOST_TEST(r.history[0].fell_back_to == "gpt-sim");
+    BOOST_TEST(r.to_text().find("-> fall back to model gpt-sim") != std::string::npos, r.to_text());
+    BOOST_TEST(r.to_json().at("history").at(0).at("fallback_to").as_string() == "gpt-sim");
+
+    // The fallback fails the same way: the call ends there, each model tried once.
+    o.fallback_model = "gpt-sim-small";
+    const cl::report twice = one(o);
+    BOOST_TEST(!twice.ok);
+    BOOST_TEST(twice.attempts == 2u);
+    BOOST_TEST(twice.failure->code == fl::error::context_length_exceeded);
+}
+
 BOOST_AUTO_TEST_CASE(mid_stream_error_after_content_is_not_replayed_unless_allowed) {
     gateway_fixture g;
     const cl::report r = one(options_for(g, "sim-midstream-error", true));

@@ -73,7 +73,8 @@ struct async_retry_options {
     URBG rng = random_seeded<URBG>();
     /// Counts the request and asks it for each retry, as in the synchronous loop.
     retry_budget<std::chrono::steady_clock>* budget = nullptr;
-    /// Called before each wait, on the loop's strand.
+    /// Called when the call goes on after a failed attempt: before each wait (with the delay
+    /// chosen) and at each fallback (with `fallback_to`), on the loop's strand.
     std::function<void(const attempt_record&)> on_retry;
     /// Called once when the loop gives up, before the completion handler.
     std::function<void(const retry_error&)> on_give_up;

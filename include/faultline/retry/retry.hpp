@@ -76,6 +76,8 @@ struct attempt_record {
     failure what;
     std::chrono::nanoseconds delay{}; ///< The wait before the next attempt; 0 for the last.
     bool delay_from_server = false;
+    /// The call moved to this target after the attempt (a fallback: no wait).
+    std::optional<std::size_t> fallback_to;
 };
 
 /// Why the loop gave up, on which failure, after which attempts.

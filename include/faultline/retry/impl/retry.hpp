@@ -9,7 +9,8 @@ namespace faultline {
 
 namespace detail {
 
-// Turns the pipeline's events into a retry loop's history and `on_retry` calls.
+// Turns the pipeline's events into a retry loop's history and `on_retry` calls (before each wait,
+// and at each fallback).
 struct retry_loop_events {
     std::vector<attempt_record>* history;
     const std::function<void(const attempt_record&)>* on_retry;
@@ -25,6 +26,10 @@ struct retry_loop_events {
     void operator()(const retry_scheduled& e) {
         history->back().delay = e.delay;
         history->back().delay_from_server = e.from_server;
+        if (*on_retry) (*on_retry)(history->back());
+    }
+    void operator()(const fallback_taken& e) {
+        history->back().fallback_to = e.to;
         if (*on_retry) (*on_retry)(history->back());
     }
 };

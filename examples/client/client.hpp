@@ -2,8 +2,8 @@
 #define FAULTLINE_EXAMPLES_CLIENT_CLIENT_HPP
 
 // faultline-client: a chat-completions client on Boost.Beast that fails well. Each call goes
-// through `faultline::asio::async_retry` (jittered backoff, the server's Retry-After, a retry
-// budget), every error response through `faultline::classify`, every stream through
+// through `faultline::asio::async_run` (jittered backoff, the server's Retry-After, a retry
+// budget, a fallback model), every error response through `faultline::classify`, every stream through
 // `faultline::sse::monitor`; the report names each failure's category, code, message and fix.
 //
 //     examples::client::options o;

@@ -32,61 +32,51 @@ struct answer {
     }
 };
 
-void finish(benchmark::State& state, std::uint64_t before) {
+// Runs `start(io, got)` once per iteration and the io_context until it is out of work.
+template <class Start>
+void per_call(benchmark::State& state, Start start) {
+    net::io_context io(1);
+    int got = 0;
+    const std::uint64_t before = allocations.load();
+    for (auto _ : state) {
+        start(io, got);
+        io.run();
+        io.restart();
+    }
+    benchmark::DoNotOptimize(got);
     state.counters["allocs_per_call"] =
         double(allocations.load() - before) / double(state.iterations());
 }
 
 void baseline_bare_async_call(benchmark::State& state) {
-    net::io_context io(1);
-    int got = 0;
-    const std::uint64_t before = allocations.load();
-    for (auto _ : state) {
-        answer{&io}([&](boost::system::error_code, int v) { got += v; });
-        io.run();
-        io.restart();
-    }
-    benchmark::DoNotOptimize(got);
-    finish(state, before);
+    per_call(state, [](net::io_context& io, int& got) {
+        answer{&io}([&got](boost::system::error_code, int v) { got += v; });
+    });
 }
 BENCHMARK(baseline_bare_async_call);
 
 void async_retry_first_attempt(benchmark::State& state) {
-    net::io_context io(1);
-    int got = 0;
     const fl::retry_policy policy;
-    const std::uint64_t before = allocations.load();
     fl::asio::async_retry_options<> seeded; // built once: a default one reads std::random_device
     seeded.rng = fl::splitmix64{1};
-    for (auto _ : state) {
+    per_call(state, [&](net::io_context& io, int& got) {
         fl::asio::async_retry<int>(io.get_executor(), policy, answer{&io}, seeded,
-                                   [&](fl::retry_result<int> r) { got += r.value(); });
-        io.run();
-        io.restart();
-    }
-    benchmark::DoNotOptimize(got);
-    finish(state, before);
+                                   [&got](fl::retry_result<int> r) { got += r.value(); });
+    });
 }
 BENCHMARK(async_retry_first_attempt);
 
 void async_run_targets_and_hedge_first_attempt(benchmark::State& state) {
-    net::io_context io(1);
-    int got = 0;
     fl::pipeline_options po;
     po.targets = 2;
     po.fallbacks = {{fl::category::context_length_exceeded, 1}};
     po.hedge = {1s, 1};
-    const std::uint64_t before = allocations.load();
     fl::asio::async_retry_options<> seeded;
     seeded.rng = fl::splitmix64{1};
-    for (auto _ : state) {
+    per_call(state, [&](net::io_context& io, int& got) {
         fl::asio::async_run<int>(io.get_executor(), po, answer{&io}, seeded,
-                                 [&](fl::retry_result<int> r) { got += r.value(); });
-        io.run();
-        io.restart();
-    }
-    benchmark::DoNotOptimize(got);
-    finish(state, before);
+                                 [&got](fl::retry_result<int> r) { got += r.value(); });
+    });
 }
 BENCHMARK(async_run_targets_and_hedge_first_attempt);
 

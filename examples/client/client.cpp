@@ -413,12 +413,12 @@ net::awaitable<report> call(const options& o,
             reqs.push_back(
                 conn.make_request(http::verb::post, o.url.target("/chat/completions"), o.api_key,
                                   chat_request_body(*m, o.prompt, o.max_tokens, o.stream)));
-    unsigned last_target = 0;
+    std::size_t last_target = 0;
     last_seen seen;
     if (o.show_response) seen.transcripts = &rep.responses;
     std::chrono::nanoseconds paced{0};
     auto op = [&](faultline::attempt_context& ctx, auto handler) {
-        last_target = static_cast<unsigned>(ctx.target);
+        last_target = ctx.target;
         net::co_spawn(
             ex, attempt_once(conn, reqs[ctx.target], o, ctx, seen, pacer, paced),
             [h = std::move(handler)](std::exception_ptr e,

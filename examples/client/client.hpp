@@ -3,8 +3,9 @@
 
 // faultline-client: a chat-completions client on Boost.Beast that fails well. Each call goes
 // through `faultline::asio::async_run` (jittered backoff, the server's Retry-After, a retry
-// budget, a fallback model), every error response through `faultline::classify`, every stream through
-// `faultline::sse::monitor`; the report names each failure's category, code, message and fix.
+// budget, a fallback model), every error response through `faultline::classify`, every stream
+// through `faultline::sse::monitor`; the report names each failure's category, code, message and
+// fix.
 //
 //     examples::client::options o;
 //     o.url = examples::parse_base_url("http://127.0.0.1:8080/v1").value();

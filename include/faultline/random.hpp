@@ -10,6 +10,7 @@
 //     faultline::splitmix64 rng{42};
 //     double u = faultline::uniform01(rng); // [0, 1)
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -40,11 +41,17 @@ private:
     std::uint64_t state_;
 };
 
-/// 64 bits from `std::random_device`: a seed that differs between instances and processes.
-/// Thread-safe.
+/// A seed that differs between calls, threads and processes: the next value of a per-thread
+/// SplitMix64 stream seeded once from `std::random_device`, mixed with the steady clock (so that
+/// processes forked from one parent part ways too). A few nanoseconds after a thread's first call,
+/// which opens the random device. Not for cryptography. Thread-safe.
 [[nodiscard]] inline std::uint64_t random_seed() {
-    std::random_device rd;
-    return (std::uint64_t{rd()} << 32) ^ rd();
+    thread_local splitmix64 stream = [] {
+        std::random_device rd;
+        return splitmix64((std::uint64_t{rd()} << 32) ^ rd());
+    }();
+    const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+    return stream() ^ static_cast<std::uint64_t>(ticks);
 }
 
 /// A `URBG` seeded with `random_seed()`, so that clients do not jitter in lockstep. Thread-safe.

@@ -184,12 +184,16 @@ BOOST_AUTO_TEST_CASE(cancellation_reaches_the_attempt_in_flight) {
         net::post(io, [&] { signal.emit(net::cancellation_type::terminal); });
     };
     std::optional<fl::retry_result<int>> got;
+    int completions = 0;
     fl::asio::async_retry<int>(
         io.get_executor(), quick(), op, seeded(),
-        net::bind_cancellation_slot(signal.slot(),
-                                    [&](fl::retry_result<int> r) { got = std::move(r); }));
+        net::bind_cancellation_slot(signal.slot(), [&](fl::retry_result<int> r) {
+            ++completions;
+            got = std::move(r);
+        }));
     io.run();
     BOOST_TEST(cancelled);
+    BOOST_TEST(completions == 1);
     BOOST_TEST_REQUIRE(got.has_value());
     BOOST_TEST_REQUIRE(!got->has_value());
     BOOST_TEST((got->error().reason == R::cancelled));
@@ -255,6 +259,96 @@ BOOST_AUTO_TEST_CASE(hedged_loops_on_a_threaded_io_context) {
     BOOST_TEST(completed.load() == loops);
     BOOST_TEST(values.load() == loops);
     BOOST_TEST(cancelled.load() == loops);
+}
+
+// Loops without hedges run on the io_context itself (no strand), run by two threads, with
+// attempts answering from either: every loop completes once with its value (ThreadSanitizer runs
+// this suite: .ci/tsan).
+BOOST_AUTO_TEST_CASE(loops_without_hedges_on_a_threaded_io_context) {
+    net::io_context io(2);
+    constexpr int loops = 200;
+    std::atomic<int> completed{0}, values{0};
+    std::vector<int> calls(loops, 0);
+    for (int i = 0; i < loops; ++i)
+        fl::asio::async_retry<int>(io.get_executor(), quick(),
+                                   flaky{io.get_executor(), 2, &calls[i]}, seeded(),
+                                   [&](fl::retry_result<int> r) {
+                                       completed.fetch_add(1);
+                                       if (r.has_value() && r.value() == 30) values.fetch_add(1);
+                                   });
+    std::thread other([&] { io.run(); });
+    io.run();
+    other.join();
+    BOOST_TEST(completed.load() == loops);
+    BOOST_TEST(values.load() == loops);
+}
+
+// An operation that completes inline, inside its own initiation: the loop takes each result
+// after the operation has returned, and the completion handler never runs inside `async_retry`.
+BOOST_AUTO_TEST_CASE(inline_completions_are_taken_after_the_operation_returns) {
+    net::io_context io;
+    int calls = 0;
+    bool inside_op = false, reentered = false, returned = false, completed_early = false;
+    auto op = [&](auto handler) {
+        if (inside_op) reentered = true;
+        inside_op = true;
+        ++calls;
+        if (calls < 3)
+            std::move(handler)(fl::result<int>(std::make_error_code(std::errc::timed_out)));
+        else
+            std::move(handler)(fl::result<int>(calls));
+        inside_op = false;
+    };
+    std::optional<fl::retry_result<int>> got;
+    int retries = 0;
+    auto opts = seeded();
+    opts.on_retry = [&](const fl::attempt_record&) { ++retries; };
+    fl::asio::async_retry<int>(io.get_executor(), quick(), op, std::move(opts),
+                               [&](fl::retry_result<int> r) {
+                                   completed_early = !returned;
+                                   got = std::move(r);
+                               });
+    returned = true;
+    io.run();
+    BOOST_TEST(!reentered);
+    BOOST_TEST(!completed_early);
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->value() == 3);
+    BOOST_TEST(retries == 2);
+}
+
+// An operation that completes from a thread of its own, outside the io_context: each result is
+// posted to the io_context, where the loop goes on.
+BOOST_AUTO_TEST_CASE(completions_from_a_foreign_thread_are_posted_to_the_executor) {
+    net::io_context io;
+    std::vector<std::thread> workers;
+    std::atomic<int> calls{0};
+    std::vector<std::thread::id> where;
+    auto op = [&](auto handler) {
+        where.push_back(std::this_thread::get_id());
+        const int n = ++calls;
+        workers.emplace_back([h = std::move(handler), n]() mutable {
+            if (n < 3)
+                std::move(h)(boost::system::error_code(net::error::connection_reset), 0);
+            else
+                std::move(h)(boost::system::error_code(), n);
+        });
+    };
+    std::optional<fl::retry_result<int>> got;
+    auto guard = net::make_work_guard(io);
+    fl::asio::async_retry<int>(io.get_executor(), quick(), op, seeded(),
+                               [&](fl::retry_result<int> r) {
+                                   got = std::move(r);
+                                   guard.reset();
+                               });
+    io.run();
+    for (std::thread& t : workers)
+        t.join();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->value() == 3);
+    BOOST_TEST_REQUIRE(where.size() == 3u);
+    for (const std::thread::id& id : where)
+        BOOST_TEST((id == std::this_thread::get_id()));
 }
 
 BOOST_AUTO_TEST_CASE(invalid_pipeline_options_throw_before_starting) {

@@ -2,10 +2,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace fl = faultline;
@@ -262,6 +264,25 @@ BOOST_AUTO_TEST_CASE(a_fixed_seed_gives_a_fixed_schedule) {
         p2 = b.next_delay(n, p2, g2);
         BOOST_TEST(p1 == p2);
     }
+}
+
+// Seeds differ from call to call and from thread to thread (each thread's stream is seeded on
+// its own), so loops started together do not jitter in lockstep.
+BOOST_AUTO_TEST_CASE(random_seeds_differ_between_calls_and_threads) {
+    constexpr int n = 1000;
+    std::vector<std::uint64_t> seeds;
+    for (int i = 0; i < n; ++i)
+        seeds.push_back(fl::random_seed());
+    std::thread other([&] {
+        std::vector<std::uint64_t> own;
+        for (int i = 0; i < n; ++i)
+            own.push_back(fl::random_seed());
+        seeds.insert(seeds.end(), own.begin(), own.end());
+    });
+    other.join();
+    std::sort(seeds.begin(), seeds.end());
+    BOOST_TEST((std::adjacent_find(seeds.begin(), seeds.end()) == seeds.end()));
+    BOOST_TEST(seeds.size() == 2u * n);
 }
 
 BOOST_AUTO_TEST_CASE(names_round_trip) {

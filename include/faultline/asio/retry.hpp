@@ -31,7 +31,10 @@
 //   void(error_code, T)               the Asio convention (std:: or boost::system::error_code)
 //   void(error_code)                  when T is void
 // Error codes become failures through `to_failure` (timeouts and resets are retryable). The
-// handler may be called from any thread and inline; its result is taken on the loop's strand.
+// handler may be called from any thread and inline; its result is taken on `ex`. A hedging loop
+// runs on a strand of `ex`, as its attempts run side by side. Any other loop has one attempt or
+// one wait pending at a time and runs on `ex` itself, taking a result there and then when the
+// handler is called on `ex` (as Asio's operations call theirs) and posting it otherwise.
 // `ctx` stays valid until the loop completes.
 //
 // The completion signature is `void(faultline::retry_result<T>)`: callbacks get it as their one
@@ -46,7 +49,8 @@
 // each attempt still running is then cancelled through its handler's own cancellation slot
 // (terminal), so a slow first attempt does not hold its connection after a hedge has answered.
 //
-// Cancellation: the completion handler's cancellation slot (terminal cancellation) is honoured.
+// Cancellation: the completion handler's cancellation slot (terminal cancellation) is honoured;
+// as with any Asio operation, it is emitted where the loop runs (on `ex`, or its strand).
 // It reaches every attempt in flight (through its handler's slot) and aborts a wait; the loop
 // then completes with `give_up_reason::cancelled` (`std::errc::operation_canceled`) and the last
 // failure, once no attempt is running. An attempt that succeeds despite a cancellation request
@@ -74,14 +78,14 @@ struct async_retry_options {
     /// Counts the request and asks it for each retry, as in the synchronous loop.
     retry_budget<std::chrono::steady_clock>* budget = nullptr;
     /// Called when the call goes on after a failed attempt: before each wait (with the delay
-    /// chosen) and at each fallback (with `fallback_to`), on the loop's strand.
+    /// chosen) and at each fallback (with `fallback_to`), on the loop's executor.
     std::function<void(const attempt_record&)> on_retry;
     /// Called once when the loop gives up, before the completion handler.
     std::function<void(const retry_error&)> on_give_up;
 };
 
 /// Starts the retry loop of `op` under `policy` (`async_run` with one target and no hedging);
-/// timers run on a strand of `ex`. Thread-safe.
+/// timers run on `ex`. Thread-safe.
 template <class T, class Executor, class Op, class URBG, class CompletionToken>
 auto async_retry(const Executor& ex, const retry_policy& policy, Op op,
                  async_retry_options<URBG> options, CompletionToken&& token);
@@ -94,7 +98,8 @@ auto async_retry(const Executor& ex, const retry_policy& policy, Op op, Completi
 }
 
 /// Starts the pipeline `options` (copied) for `op`: retries per failure class, fallbacks and
-/// failover to other targets, hedges. Timers and the loop's own work run on a strand of `ex`.
+/// failover to other targets, hedges. Timers and the loop's own work run on `ex`, on a strand
+/// of it when the pipeline hedges.
 /// Throws `std::system_error` with the code of `validate(options)` if that fails.
 template <class T, class Executor, class Op, class URBG, class CompletionToken>
 auto async_run(const Executor& ex, const pipeline_options& options, Op op,

@@ -14,6 +14,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <list>
 #include <optional>
 #include <system_error>
@@ -68,11 +69,12 @@ struct attempt_slot {
 };
 
 // The handler an attempt completes: it carries the attempt's cancellation slot, the completion
-// handler's allocator and the loop's strand, and takes the result onto the strand.
+// handler's allocator and the loop's executor, and takes the result there (onto the strand when
+// attempts run side by side).
 template <class State>
 class attempt_handler {
 public:
-    using executor_type = typename State::strand_type;
+    using executor_type = typename State::loop_executor;
     using cancellation_slot_type = boost::asio::cancellation_slot;
     using allocator_type = typename State::allocator_type;
 
@@ -80,7 +82,7 @@ public:
         : s_(std::move(s))
         , a_(a) {}
 
-    [[nodiscard]] executor_type get_executor() const noexcept { return s_->strand; }
+    [[nodiscard]] executor_type get_executor() const noexcept { return s_->loop; }
     [[nodiscard]] cancellation_slot_type get_cancellation_slot() const noexcept {
         return a_->cancel.slot();
     }
@@ -90,10 +92,19 @@ public:
     requires completes_with<typename State::value_type, Args...>::value void
     operator()(Args&&... args) {
         auto r = to_outcome<typename State::value_type>(std::forward<Args>(args)...);
-        const typename State::strand_type strand = s_->strand;
-        boost::asio::post(strand, [s = std::move(s_), a = a_, r = std::move(r)]() mutable {
+        const executor_type loop = s_->loop;
+        const bool inline_call = s_->launching.load(std::memory_order_relaxed);
+        auto take = [s = std::move(s_), a = a_, r = std::move(r)]() mutable {
             s->on_result(*a, std::move(r));
-        });
+        };
+        // Without hedges one attempt runs at a time and no timer beside it, so a completion
+        // already running on the executor (as Asio's operations complete) is taken there and
+        // then; one made inline, inside the operation's initiation, or from a thread outside
+        // the executor is posted. A hedging loop takes every result on its strand.
+        if (State::serialized || inline_call)
+            boost::asio::post(loop, std::move(take));
+        else
+            boost::asio::dispatch(loop, std::move(take));
     }
 
 private:
@@ -101,22 +112,27 @@ private:
     attempt_slot* a_;
 };
 
-// The loop: the pipeline's steps carried out on a strand. Attempts run side by side when the
-// pipeline hedges; every result, timer and cancellation is handled on the strand.
-template <class T, class Op, class Executor, class URBG, class Handler>
-class run_state : public std::enable_shared_from_this<run_state<T, Op, Executor, URBG, Handler>> {
+// The loop: the pipeline's steps carried out on `loop`. A hedging loop (`Serialized`) runs
+// attempts side by side, so every result, timer and cancellation is handled on a strand of the
+// executor. Any other loop has one thing pending at a time, an attempt or a wait, and runs on the
+// executor itself: what completes it is the only code touching the loop, and a cancellation is
+// emitted, as Asio requires, where the operation runs.
+template <class T, class Op, class Executor, class URBG, class Handler, bool Serialized>
+class run_state
+    : public std::enable_shared_from_this<run_state<T, Op, Executor, URBG, Handler, Serialized>> {
 public:
     using value_type = T;
     using clock = std::chrono::steady_clock;
-    using strand_type = boost::asio::strand<Executor>;
+    static constexpr bool serialized = Serialized;
+    using loop_executor = std::conditional_t<Serialized, boost::asio::strand<Executor>, Executor>;
     using allocator_type = boost::asio::associated_allocator_t<Handler>;
     using handler_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
     run_state(const Executor& ex, pipeline_options po, Op op, async_retry_options<URBG> options,
               Handler handler)
-        : strand(boost::asio::make_strand(ex))
+        : loop(make_loop(ex))
         , allocator(boost::asio::get_associated_allocator(handler))
-        , timer_(strand)
+        , timer_(loop)
         , po_(std::move(po))
         , op_(std::move(op))
         , options_(std::move(options))
@@ -131,10 +147,19 @@ public:
                 if ((t & boost::asio::cancellation_type::terminal) ==
                     boost::asio::cancellation_type::none)
                     return;
-                if (auto s = w.lock()) boost::asio::post(s->strand, [s] { s->cancel(); });
+                if (auto s = w.lock()) {
+                    if constexpr (Serialized)
+                        boost::asio::post(s->loop, [s] { s->cancel(); });
+                    else
+                        s->cancel();
+                }
             });
         }
-        boost::asio::dispatch(strand, [s = this->shared_from_this()] { s->begin(); });
+        if constexpr (Serialized) {
+            boost::asio::dispatch(loop, [s = this->shared_from_this()] { s->begin(); });
+        } else {
+            begin(); // its first step is an attempt, whose result is posted if made inline
+        }
     }
 
     void on_result(attempt_slot& a, outcome<T>&& r) {
@@ -163,13 +188,21 @@ public:
         drive(now);
     }
 
-    strand_type strand;
+    loop_executor loop;
     allocator_type allocator;
+    std::atomic<bool> launching{false}; // inside `op_`: a completion now is inline
 
 private:
     using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG>;
     using slot_allocator =
         typename std::allocator_traits<allocator_type>::template rebind_alloc<attempt_slot>;
+
+    static loop_executor make_loop(const Executor& ex) {
+        if constexpr (Serialized)
+            return boost::asio::make_strand(ex);
+        else
+            return ex;
+    }
 
     void begin() {
         start_ = clock::now();
@@ -207,10 +240,12 @@ private:
         a.ctx.elapsed = now - start_;
         ++running_;
         using handler = attempt_handler<run_state>;
+        launching.store(true, std::memory_order_relaxed);
         if constexpr (std::is_invocable_v<Op&, attempt_context&, handler>)
             op_(a.ctx, handler(this->shared_from_this(), &a));
         else
             op_(handler(this->shared_from_this(), &a));
+        launching.store(false, std::memory_order_relaxed);
     }
 
     // A wait is over when its timer fires, whatever the clock says then. A later wait replaces
@@ -231,8 +266,8 @@ private:
         cancelled_ = true;
         if (!run_) return; // begin() gives up
         timer_.cancel();
-        cancel_running();
-        if (running_ == 0) give_up(give_up_reason::cancelled);
+        cancel_running(); // an attempt may end, and the loop with it, inside this
+        if (!done_ && running_ == 0) give_up(give_up_reason::cancelled);
     }
 
     void cancel_running() {
@@ -291,11 +326,18 @@ auto async_run(const Executor& ex, const pipeline_options& options, Op op,
     return boost::asio::async_initiate<CompletionToken, void(retry_result<T>)>(
         [](auto handler, const Executor& e, pipeline_options po, Op o,
            async_retry_options<URBG> ro) {
-            using state = detail::run_state<T, Op, Executor, URBG, decltype(handler)>;
             const auto allocator = boost::asio::get_associated_allocator(handler);
-            std::allocate_shared<state>(allocator, e, std::move(po), std::move(o), std::move(ro),
-                                        std::move(handler))
-                ->start();
+            auto launch = [&]<bool Serialized>(std::bool_constant<Serialized>) {
+                using state =
+                    detail::run_state<T, Op, Executor, URBG, decltype(handler), Serialized>;
+                std::allocate_shared<state>(allocator, e, std::move(po), std::move(o),
+                                            std::move(ro), std::move(handler))
+                    ->start();
+            };
+            if (po.hedge.max_hedges > 0)
+                launch(std::true_type{});
+            else
+                launch(std::false_type{});
         },
         token, ex, options, std::move(op), std::move(run_options));
 }

@@ -1,6 +1,8 @@
 // The Redis limiter on loopback: single decisions, three-level decisions and pipelined batches
 // of 16 and 128, beside the floor in the same run: a plain PING round trip and a pipelined
-// batch of as many PINGs. p50/p99 are per iteration (one call, i.e. one round trip), in µs.
+// batch of as many PINGs; and a decision made on a thread of its own and answered back to an
+// io_context, as the example gateway makes them. p50/p99 are per iteration (one call, i.e. one
+// round trip), in µs.
 //
 //     build/benchmarks/bench-redis --benchmark_format=json
 //     FAULTLINE_REDIS=127.0.0.1:6379 build/benchmarks/bench-redis   # an existing server
@@ -10,6 +12,11 @@
 #include <faultline/limit/redis.hpp>
 
 #include "tests/support/redis_server.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -134,6 +141,34 @@ void BM_decision(benchmark::State& state) {
         static_cast<double>(by_redis) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_decision)->UseRealTime();
+
+// A decision as the example gateway makes one: on a decision thread (an asio::thread_pool),
+// its answer taken back on the io_context that asked, so the I/O thread never waits on Redis.
+// Beside BM_decision, the cost of the two thread hops.
+void BM_decision_off_the_io_thread(benchmark::State& state) {
+    lim::redis_limiter limiter(options());
+    const auto keys = make_keys(1024);
+    boost::asio::thread_pool decisions(1);
+    boost::asio::io_context io(1);
+    auto work = boost::asio::make_work_guard(io); // run_one() waits for the answer
+    latencies lat(state);
+    std::size_t i = 0;
+    std::int64_t by_redis = 0;
+    for (auto _ : state) {
+        const auto t0 = steady::now();
+        boost::asio::post(decisions, [&, key = &keys[i++ & 1023]] {
+            const auto d = limiter.try_acquire(*key, roomy);
+            boost::asio::post(io, [&, d] { by_redis += d.by == lim::decided_by::redis; });
+        });
+        io.run_one(); // the benchmark waits here; the gateway's I/O thread serves others
+        lat.add(steady::now() - t0);
+    }
+    decisions.join();
+    lat.finish(1);
+    state.counters["by_redis_ratio"] =
+        static_cast<double>(by_redis) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_decision_off_the_io_thread)->UseRealTime();
 
 void BM_decision_three_levels(benchmark::State& state) {
     lim::redis_limiter limiter(options());

@@ -7,6 +7,7 @@
 #include <faultline/limit/redis.hpp>
 #endif
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -169,15 +170,17 @@ private:
 
 class redis_limiter final : public rate_limiter {
 public:
-    redis_limiter(std::string host, std::uint16_t port, std::string prefix)
+    redis_limiter(std::string host, std::uint16_t port, std::string prefix,
+                  std::chrono::milliseconds timeout, std::size_t connections)
         : where_("redis " + host + ":" + std::to_string(port))
         , redis_({.host = std::move(host),
                   .port = port,
-                  .connect_timeout = std::chrono::milliseconds(100),
-                  .command_timeout = std::chrono::milliseconds(100),
+                  .connect_timeout = timeout,
+                  .command_timeout = timeout,
                   .reconnect_interval = std::chrono::milliseconds(1000),
                   .prefix = std::move(prefix),
-                  .on_failure = lim::redis_failure::local}) {}
+                  .on_failure = lim::redis_failure::local,
+                  .connections = connections}) {}
 
     admission acquire(const limit_scope& scope, std::uint64_t tokens, time_point now) override {
         const std::vector<level_spec> specs = levels_of(scope);
@@ -228,6 +231,8 @@ public:
 
     std::string describe() const override { return where_; }
 
+    std::size_t blocking_calls() const noexcept override { return redis_.options().connections; }
+
 private:
     std::string where_;
     lim::redis_limiter redis_;
@@ -243,9 +248,11 @@ std::unique_ptr<rate_limiter> make_memory_limiter(const gateway_config& config,
 }
 
 #ifdef FAULTLINE_EXAMPLES_REDIS
-std::unique_ptr<rate_limiter> make_redis_limiter(const gateway_config&, std::string host,
-                                                 std::uint16_t port, std::string prefix) {
-    return std::make_unique<redis_limiter>(std::move(host), port, std::move(prefix));
+std::unique_ptr<rate_limiter> make_redis_limiter(const gateway_config& config, std::string host,
+                                                 std::uint16_t port, std::string prefix,
+                                                 std::chrono::milliseconds timeout) {
+    return std::make_unique<redis_limiter>(std::move(host), port, std::move(prefix), timeout,
+                                           std::max(1u, config.threads));
 }
 #endif
 

@@ -66,6 +66,11 @@ public:
 
     /// "memory" or "redis host:port". Thread-safe.
     [[nodiscard]] virtual std::string describe() const = 0;
+
+    /// How many `acquire` calls can wait on the network at once (the store's connections), or 0
+    /// when `acquire` never waits (in memory). The server makes calls that can wait on threads
+    /// of their own, never on an I/O thread; `refund` never waits. Thread-safe.
+    [[nodiscard]] virtual std::size_t blocking_calls() const noexcept { return 0; }
 };
 
 /// In-process limits for every key, user and channel of `config`. Thread-safe.
@@ -75,11 +80,13 @@ public:
 #ifdef FAULTLINE_EXAMPLES_REDIS
 /// Limits held in Redis at `host:port` (keys prefixed `prefix`), shared by every gateway that
 /// uses the same server; while Redis cannot be reached each process decides alone with
-/// in-memory buckets of the same limits (`redis_failure::local`). Connects at once (bounded by
-/// 100 ms). Thread-safe.
+/// in-memory buckets of the same limits (`redis_failure::local`). One connection per I/O thread
+/// of `config` (`blocking_calls()`), the first opened at once, the others when first used;
+/// `timeout` bounds a connection attempt and the commands of one decision, each. Thread-safe.
 [[nodiscard]] std::unique_ptr<rate_limiter>
 make_redis_limiter(const gateway_config& config, std::string host, std::uint16_t port,
-                   std::string prefix = "faultline-gateway:");
+                   std::string prefix = "faultline-gateway:",
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(100));
 #endif
 
 /// In-flight limits per key and per user (per process). Thread-safe.

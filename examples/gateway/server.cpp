@@ -25,6 +25,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -471,6 +472,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0) options.seed = faultline::random_seed();
         if (!options.limiter) options.limiter = make_memory_limiter(config, options.clock());
+        if (const std::size_t n = options.limiter->blocking_calls())
+            decisions = std::make_unique<net::thread_pool>(n);
         for (const auto& m : config.models) {
             std::vector<const channel_config*> channels;
             for (const auto& name : m.channels)
@@ -487,6 +490,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
     gateway_config config;
     server_options options;
+    // Threads for rate-limit decisions that wait on the network (`blocking_calls()`); null when
+    // the limiter never waits. Declared after `options`: joined before the limiter goes.
+    std::unique_ptr<net::thread_pool> decisions;
     tcp::acceptor acceptor;
     concurrency_limits concurrency;
     spend_budgets budgets;
@@ -511,6 +517,19 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::atomic<std::uint64_t> shed_connections{0}, read_timeouts{0};
     std::mutex log_mutex;
     metrics_registry metrics{config};
+
+    // The rate limits' answer for `scope`. A decision that can wait on the network is made on
+    // a decision thread; meanwhile the I/O thread serves others, and the request goes on on
+    // its own executor.
+    net::awaitable<admission> decide(const limit_scope& scope, std::uint64_t tokens) {
+        if (!decisions) co_return options.limiter->acquire(scope, tokens, options.clock());
+        co_return co_await net::co_spawn(
+            decisions->get_executor(),
+            [&]() -> net::awaitable<admission> {
+                co_return options.limiter->acquire(scope, tokens, options.clock());
+            },
+            net::use_awaitable);
+    }
 
     void log(std::string_view line) {
         if (!options.log) return;
@@ -1363,7 +1382,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         }
         if (config.limits_enabled) {
             const limit_scope scope{charged ? nullptr : &key, charged ? nullptr : user, &ch};
-            admission a = options.limiter->acquire(scope, estimate, options.clock());
+            admission a = co_await decide(scope, estimate);
             if (!a.admitted) {
                 metrics.limit_refused(a.refused_level, limit_kind::rate);
                 breaker.record_neutral(options.clock());

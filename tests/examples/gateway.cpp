@@ -891,6 +891,13 @@ BOOST_AUTO_TEST_SUITE_END()
 #ifdef FAULTLINE_EXAMPLES_REDIS
 #include "support/redis_server.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
 BOOST_AUTO_TEST_SUITE(gateway_redis)
 
 // Two gateway processes' worth of servers, one Redis: a key's limit holds across both.
@@ -915,6 +922,150 @@ BOOST_AUTO_TEST_CASE(two_gateways_share_one_limit_through_redis) {
     for (const std::string& line : a.log())
         logged_redis |= line.find("by=redis") != std::string::npos;
     BOOST_TEST(logged_redis);
+}
+
+namespace {
+
+// A TCP relay on 127.0.0.1 in front of Redis, run by a thread of its own. After `hold()` the
+// bytes clients send wait in the relay (`wait_held()` says when some have arrived) until
+// `release()` passes them on. Replies always pass. Made for one command in flight at a time.
+class holding_relay {
+public:
+    explicit holding_relay(std::uint16_t to)
+        : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0})
+        , to_(to) {
+        net::co_spawn(io_, accept(), net::detached);
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~holding_relay() {
+        io_.stop();
+        thread_.join();
+    }
+    holding_relay(const holding_relay&) = delete;
+    holding_relay& operator=(const holding_relay&) = delete;
+
+    [[nodiscard]] std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    void hold() {
+        const std::lock_guard lock(m_);
+        holding_ = true;
+    }
+    /// Whether held bytes arrived within 10 s.
+    [[nodiscard]] bool wait_held() {
+        std::unique_lock lock(m_);
+        return arrived_.wait_for(lock, std::chrono::seconds(10), [&] { return held_bytes_ > 0; });
+    }
+    void release() {
+        net::post(io_, [this] {
+            const std::lock_guard lock(m_);
+            holding_ = false;
+            for (const std::shared_ptr<pair>& p : pairs_)
+                if (!p->pending.empty())
+                    net::co_spawn(io_, write(p, std::exchange(p->pending, {})), net::detached);
+        });
+    }
+
+private:
+    struct pair {
+        examples::tcp::socket client, server;
+        std::string pending;
+    };
+    static constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+
+    net::awaitable<void> accept() {
+        for (;;) {
+            auto [ec, client] = co_await acceptor_.async_accept(nothrow);
+            if (ec) co_return;
+            auto p =
+                std::make_shared<pair>(pair{std::move(client), examples::tcp::socket(io_), {}});
+            auto [cec] = co_await p->server.async_connect({net::ip::make_address("127.0.0.1"), to_},
+                                                          nothrow);
+            if (cec) co_return;
+            {
+                const std::lock_guard lock(m_);
+                pairs_.push_back(p);
+            }
+            net::co_spawn(io_, up(p), net::detached);
+            net::co_spawn(io_, down(p), net::detached);
+        }
+    }
+    net::awaitable<void> up(std::shared_ptr<pair> p) {
+        char buf[4096];
+        for (;;) {
+            auto [ec, n] = co_await p->client.async_read_some(net::buffer(buf), nothrow);
+            if (ec) co_return;
+            {
+                const std::lock_guard lock(m_);
+                if (holding_) {
+                    p->pending.append(buf, n);
+                    held_bytes_ += n;
+                    arrived_.notify_all();
+                    continue;
+                }
+            }
+            co_await write(p, std::string(buf, n));
+        }
+    }
+    net::awaitable<void> down(std::shared_ptr<pair> p) {
+        char buf[4096];
+        for (;;) {
+            auto [ec, n] = co_await p->server.async_read_some(net::buffer(buf), nothrow);
+            if (ec) co_return;
+            auto [wec, m] = co_await net::async_write(p->client, net::buffer(buf, n), nothrow);
+            if (wec) co_return;
+        }
+    }
+    static net::awaitable<void> write(std::shared_ptr<pair> p, std::string bytes) {
+        (void)co_await net::async_write(p->server, net::buffer(bytes), nothrow);
+    }
+
+    net::io_context io_;
+    examples::tcp::acceptor acceptor_;
+    std::uint16_t to_;
+    std::mutex m_;
+    std::condition_variable arrived_;
+    bool holding_ = false;
+    std::size_t held_bytes_ = 0;
+    std::vector<std::shared_ptr<pair>> pairs_;
+    std::thread thread_;
+};
+
+} // namespace
+
+// A decision waiting on Redis does not hold the gateway's one I/O thread: while the relay holds
+// a chat request's command, another request is answered. The held request is then decided by
+// Redis (the key's two requests a minute are spent there: 429 by=redis), not by the local
+// fallback a timed-out command would have led to (fresh local buckets: 200).
+BOOST_AUTO_TEST_CASE(a_decision_waiting_on_redis_leaves_the_io_thread_free) {
+    faultline_test::redis_server redis;
+    holding_relay relay(static_cast<std::uint16_t>(redis.port()));
+    gw::gateway_config c = test_config();
+    c.threads = 1;
+    gateway_fixture g(
+        c, clock_kind::manual,
+        gw::make_redis_limiter(c, "127.0.0.1", relay.port(), "test:", std::chrono::seconds(5)));
+    BOOST_TEST(g.chat("sk-demo-limited", chat_body("gpt-sim")).status == 200u);
+    BOOST_TEST(g.chat("sk-demo-limited", chat_body("gpt-sim")).status == 200u);
+    relay.hold();
+    std::optional<response> held_chat;
+    std::thread caller([&] { held_chat = g.chat("sk-demo-limited", chat_body("gpt-sim")); });
+    const bool held = relay.wait_held();
+    const response other = g.request(verb::get, "/v1/models", alice);
+    const gw::stats meanwhile = g.server().snapshot();
+    relay.release();
+    caller.join();
+    BOOST_TEST(held);
+    BOOST_TEST(other.status == 200u);
+    BOOST_TEST(meanwhile.ok == 3u); // two chats and the models
+    BOOST_TEST(meanwhile.rate_limited == 0u);
+    BOOST_TEST_REQUIRE(held_chat.has_value());
+    BOOST_TEST(held_chat->status == 429u);
+    bool by_redis = false, by_local = false;
+    for (const std::string& line : g.log()) {
+        by_redis |= line.find("by=redis") != std::string::npos;
+        by_local |= line.find("by=local") != std::string::npos;
+    }
+    BOOST_TEST(by_redis);
+    BOOST_TEST(!by_local);
 }
 
 BOOST_AUTO_TEST_CASE(redis_down_falls_back_to_per_process_limits) {

@@ -43,8 +43,8 @@ private:
 
 /// A seed that differs between calls, threads and processes: the next value of a per-thread
 /// SplitMix64 stream seeded once from `std::random_device`, mixed with the steady clock (so that
-/// processes forked from one parent part ways too). A few nanoseconds after a thread's first call,
-/// which opens the random device. Not for cryptography. Thread-safe.
+/// processes forked from one parent part ways too). After a thread's first call, which opens the
+/// random device, a call costs one clock read. Not for cryptography. Thread-safe.
 [[nodiscard]] inline std::uint64_t random_seed() {
     thread_local splitmix64 stream = [] {
         std::random_device rd;

@@ -43,6 +43,12 @@ struct recorder {
     void operator()(const fl::gave_up& e) {
         lines->push_back("give up " + std::string(fl::to_string(e.reason)));
     }
+    void operator()(const fl::target_refused& e) {
+        lines->push_back("refused " + std::to_string(e.target) + (e.hedge ? " hedge" : "") + " " +
+                         std::string(fl::to_string(e.reason.code)) + " for " +
+                         std::to_string(e.reason.retry_after ? e.reason.retry_after->count() : 0) +
+                         " ms");
+    }
 };
 
 // Only some events: the others are not passed.
@@ -450,6 +456,158 @@ BOOST_AUTO_TEST_CASE(reports_for_unknown_or_finished_attempts_are_ignored) {
     p.failed(1, fail(fl::error::internal_error), at(2s));
     BOOST_TEST((p.next(at(2s)).what == fl::action::succeeded));
     BOOST_TEST(!p.last_failure());
+}
+
+// Cooldown (LiteLLM's): one breaker per target, shared by every call. A target that keeps
+// failing is skipped by later calls, which fall back at once, until its cool-down is over.
+BOOST_AUTO_TEST_CASE(a_failing_target_cools_down_and_later_calls_fall_back_at_once) {
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 2;
+    bo.cool_down = 5s;
+    fl::channel_pool<manual_clock> cooldowns(2, bo);
+    fl::pipeline_options o = quick();
+    o.targets = 2;
+    o.retry.max_attempts = 1;          // each target once
+    o.fallbacks = {{std::nullopt, 1}}; // failover
+    for (int call = 0; call < 2; ++call) {
+        std::vector<std::string> ev;
+        pipe_t p(o, at(0s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+        fl::step s = p.next(at(0s));
+        BOOST_TEST(s.target == 0u);
+        p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms));
+        s = p.next(at(100ms));
+        BOOST_TEST(s.target == 1u);
+        p.succeeded(s.attempt, at(200ms));
+        BOOST_TEST((p.next(at(200ms)).what == fl::action::succeeded));
+    }
+    BOOST_TEST((cooldowns[0].state(at(200ms)) == fl::circuit_state::open));
+    BOOST_TEST((cooldowns[1].state(at(200ms)) == fl::circuit_state::closed));
+
+    // Within the cool-down: target 0 is not tried; nothing is sent to it.
+    std::vector<std::string> ev;
+    pipe_t p(o, at(1s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+    fl::step s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.target == 1u);
+    BOOST_TEST(s.attempt == 1u);
+    BOOST_TEST(s.fallback);
+    BOOST_TEST(p.history().size() == 1u);
+    p.succeeded(s.attempt, at(1100ms));
+    BOOST_TEST(
+        (ev == std::vector<std::string>{"refused 0 circuit_open for 4100 ms", "fallback 0 -> 1",
+                                        "start 1 on 1 fallback", "end 1 ok after 100 ms"}));
+
+    // After it: target 0 takes a probe; its success closes the circuit.
+    std::vector<std::string> later;
+    pipe_t q(o, at(6s), recorder{&later}, nullptr, fl::splitmix64{1}, &cooldowns);
+    s = q.next(at(6s));
+    BOOST_TEST(s.target == 0u);
+    BOOST_TEST(!s.fallback);
+    q.succeeded(s.attempt, at(6100ms));
+    BOOST_TEST((cooldowns[0].state(at(6100ms)) == fl::circuit_state::closed));
+}
+
+// With nowhere to fall back, a refused target is a failure like any other: the policy waits out
+// the cool-down (the server-hint rule) when it may, and gives up when it may not.
+BOOST_AUTO_TEST_CASE(a_cooling_target_with_nowhere_to_go_is_waited_for_or_given_up) {
+    fl::circuit_breaker_options bo;
+    bo.cool_down = 1s;
+    fl::channel_pool<manual_clock> cooldowns(1, bo);
+    cooldowns[0].record_failure(at(0s), fl::error::rate_limited, 3s); // Retry-After: 3 s
+    {
+        std::vector<std::string> ev;
+        const fl::pipeline_options o = quick();
+        pipe_t p(o, at(0s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+        fl::step s = p.next(at(0s));
+        BOOST_TEST((s.what == fl::action::wait));
+        BOOST_TEST((s.delay == 3s));
+        BOOST_TEST(p.history().empty());
+        BOOST_REQUIRE(p.last_failure());
+        BOOST_TEST((p.last_failure()->code == fl::error::circuit_open));
+        s = p.next(at(3s)); // half-open: this call is the probe
+        BOOST_TEST((s.what == fl::action::attempt));
+        BOOST_TEST(s.attempt == 1u);
+        BOOST_TEST((ev == std::vector<std::string>{"refused 0 circuit_open for 3000 ms",
+                                                   "retry in 3000 ms (server)", "start 1 on 0"}));
+        // A second call meanwhile finds the probe taken (no hint: the circuit is not open);
+        // it waits the backoff, and its attempts bound how often it asks.
+        std::vector<std::string> ev2;
+        pipe_t other(o, at(3s), recorder{&ev2}, nullptr, fl::splitmix64{1}, &cooldowns);
+        fl::step t = other.next(at(3s));
+        BOOST_TEST((t.what == fl::action::wait));
+        BOOST_TEST((t.delay == 100ms));
+        for (auto now = 3100ms; t.what == fl::action::wait; now += 100ms)
+            t = other.next(at(now));
+        BOOST_TEST((t.what == fl::action::give_up));
+        BOOST_TEST((t.reason == fl::give_up_reason::attempts_exhausted));
+        BOOST_TEST(other.history().empty()); // nothing was ever sent
+        BOOST_TEST(ev2.size() == 8u);        // 4 refusals and 3 retries, then the give-up
+        p.succeeded(s.attempt, at(3500ms));
+    }
+    BOOST_TEST((cooldowns[0].state(at(3500ms)) == fl::circuit_state::closed));
+    cooldowns[0].record_failure(at(4s), fl::error::overloaded, 90s); // over max_server_delay
+    {
+        std::vector<std::string> ev;
+        const fl::pipeline_options o = quick();
+        pipe_t p(o, at(4s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+        const fl::step s = p.next(at(4s));
+        BOOST_TEST((s.what == fl::action::give_up));
+        BOOST_TEST((s.reason == fl::give_up_reason::server_delay_too_long));
+        BOOST_TEST((p.last_failure()->code == fl::error::circuit_open));
+        BOOST_TEST(
+            (p.last_failure()->retry_after == std::optional<std::chrono::milliseconds>(90s)));
+    }
+}
+
+// A hedge whose target refuses is not started, and the call hedges no more. When the call
+// ends, the attempts still running free their half-open probe slots: the caller cancels them,
+// and they will never be reported.
+BOOST_AUTO_TEST_CASE(hedges_respect_the_cooldown_and_a_call_that_ends_frees_its_probes) {
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 1s;
+    bo.half_open_probes = 1;
+    fl::channel_pool<manual_clock> cooldowns(1, bo);
+    cooldowns[0].record_failure(at(0s), fl::error::internal_error);
+    fl::pipeline_options o = quick();
+    o.hedge = {200ms, 3};
+    {
+        std::vector<std::string> ev;
+        pipe_t p(o, at(1s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+        BOOST_TEST(p.next(at(1s)).attempt == 1u); // the probe
+        fl::step s = p.next(at(1200ms));          // the hedge: no probe slot left
+        BOOST_TEST((s.what == fl::action::wait));
+        BOOST_TEST((s.delay == std::chrono::nanoseconds::max()));
+        BOOST_TEST((p.next(at(2s)).delay == std::chrono::nanoseconds::max())); // no more
+        BOOST_TEST((ev == std::vector<std::string>{"start 1 on 0",
+                                                   "refused 0 hedge circuit_open for 0 ms"}));
+    }
+    // The probe was never reported (the call was dropped): the slot comes back after one
+    // cool-down, as the breaker presumes it lost.
+    BOOST_TEST(!cooldowns[0].try_acquire(at(1900ms)));
+    BOOST_TEST(cooldowns[0].try_acquire(at(2100ms)).has_value());
+    cooldowns[0].record_neutral(at(2100ms));
+
+    bo.half_open_probes = 2;
+    fl::channel_pool<manual_clock> two(1, bo);
+    two[0].record_failure(at(0s), fl::error::internal_error);
+    std::vector<std::string> ev;
+    pipe_t p(o, at(1s), recorder{&ev}, nullptr, fl::splitmix64{1}, &two);
+    (void)p.next(at(1s));
+    BOOST_TEST(p.next(at(1200ms)).hedge);                     // both probe slots taken
+    p.failed(2, fail(fl::error::authentication), at(1300ms)); // neutral; final
+    BOOST_TEST((p.next(at(1300ms)).what == fl::action::give_up));
+    BOOST_TEST(p.running() == 1u);                          // attempt 1: the caller cancels it...
+    BOOST_TEST(two[0].try_acquire(at(1300ms)).has_value()); // ...and its slot is free already
+    BOOST_TEST(two[0].try_acquire(at(1300ms)).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(cooldowns_must_cover_every_target) {
+    fl::channel_pool<manual_clock> one(1);
+    fl::pipeline_options o = quick();
+    o.targets = 2;
+    BOOST_CHECK_THROW(pipe_t(o, at(0s), recorder{nullptr}, nullptr, fl::splitmix64{1}, &one),
+                      std::system_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -39,11 +39,22 @@
 //  - Hedging: while an attempt runs and nothing has failed, another starts every `hedge.delay`,
 //    at most `hedge.max_hedges`, each only if the budget allows. A failure while others run is
 //    final only when nothing would retry it; a retryable one waits for the others.
-// Not thread-safe (one call); the retry budget may be shared by many.
+//  - Cooldown (when a `channel_pool` of one breaker per target is given; LiteLLM's deployment
+//    cooldown is the anchor): every call records each attempt's outcome on its target's breaker,
+//    so a target that keeps failing, or that answered with a Retry-After, is taken out of every
+//    call for its cool-down. An attempt is started only on a target whose breaker admits it. A
+//    target that refuses is a `circuit_open` failure of that target (its hint: the time left)
+//    that is never sent: the call falls back at once when a rule takes that failure (a failover
+//    rule, or one for `upstream_unavailable`), else the policy decides, as for any failure,
+//    whether to wait out the cool-down (it counts as an attempt on the target) or give up. A
+//    hedge its target refuses is not started, and the call hedges no more. When the call ends,
+//    attempts still running are recorded as neutral: they free their half-open probe slots.
+// Not thread-safe (one call); the retry budget and the cooldowns may be shared by many.
 
 #include <faultline/error.hpp>
 #include <faultline/failure.hpp>
 #include <faultline/retry/budget.hpp>
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/policy.hpp>
 
 #include <boost/container/small_vector.hpp>
@@ -154,13 +165,21 @@ struct gave_up {
     give_up_reason reason;
     const failure& last;
 };
+/// A target's breaker refused an attempt (the target is cooling down); nothing was sent.
+struct target_refused {
+    std::size_t target;
+    bool hedge;                  ///< The refused attempt was a hedge.
+    std::chrono::nanoseconds at; ///< Since the call's start.
+    const failure& reason;       ///< `circuit_open`, with the cool-down's time left as its hint.
+};
 
 /// A sink that ignores every event.
 struct null_pipeline_events {};
 
 /// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
-/// `fallback_taken` and `gave_up` through `operator()` overloads; it may take only some (the rest
-/// are not passed). Nothing here allocates but the history after its fourth attempt.
+/// `fallback_taken`, `target_refused` and `gave_up` through `operator()` overloads; it may take
+/// only some (the rest are not passed). Nothing here allocates but the history after its fourth
+/// attempt, and a refused target's message.
 template <class Events = null_pipeline_events, class Clock = std::chrono::steady_clock,
           class URBG = splitmix64>
 class pipeline {
@@ -169,15 +188,18 @@ public:
     using time_point = typename Clock::time_point;
 
     /// `options` must outlive the pipeline. Throws `std::system_error` with the code of
-    /// `validate(options)` if that fails.
+    /// `validate(options)` if that fails, or `std::errc::invalid_argument` if `cooldowns` has
+    /// fewer channels than `options.targets`.
     /// `budget` (may be null) is charged one request now and one token per retry and hedge;
     /// `rng` draws the backoff's jitter (seeded from `std::random_device` by default, so that
-    /// clients do not jitter in lockstep; tests pass a seeded one).
+    /// clients do not jitter in lockstep; tests pass a seeded one); `cooldowns` (may be null),
+    /// shared by every call, holds one breaker per target (channel i for target i).
     pipeline(const pipeline_options& options, time_point start, Events events = Events{},
-             retry_budget<Clock>* budget = nullptr, URBG rng = random_seeded<URBG>());
+             retry_budget<Clock>* budget = nullptr, URBG rng = random_seeded<URBG>(),
+             channel_pool<Clock>* cooldowns = nullptr);
     /// The options are kept by reference: a temporary would dangle.
     pipeline(pipeline_options&&, time_point, Events = Events{}, retry_budget<Clock>* = nullptr,
-             URBG = random_seeded<URBG>()) = delete;
+             URBG = random_seeded<URBG>(), channel_pool<Clock>* = nullptr) = delete;
 
     /// What to do at `now`. Not thread-safe.
     [[nodiscard]] step next(time_point now);
@@ -216,14 +238,17 @@ private:
     pipeline_attempt* find(unsigned attempt) noexcept;
     template <class F>
     void record_failure(unsigned attempt, F&& f, time_point now, bool content_delivered);
-    step start_attempt(time_point now, bool hedge, bool fallback);
+    std::optional<step> start_attempt(time_point now, bool hedge, bool fallback);
     void decide(const failure& f, time_point now, bool content_delivered);
+    bool fall_back(const failure& f);
+    void release_running(time_point now) noexcept;
 
     const pipeline_options& opts_;
     time_point start_;
     Events events_;
     retry_budget<Clock>* budget_;
     URBG rng_;
+    channel_pool<Clock>* cooldowns_;
     boost::container::small_vector<pipeline_attempt, 4> history_; // no allocation up to 4
 
     std::optional<failure> last_; // the latest failure, or why the options are invalid

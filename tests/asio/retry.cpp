@@ -173,6 +173,43 @@ BOOST_AUTO_TEST_CASE(fallbacks_move_the_operation_to_another_target) {
     BOOST_TEST((went_on == std::vector<std::string>{"1 to 1", "2 retry"}));
 }
 
+// Cooldowns shared by every run: a target whose breaker is open is not called; the run fails
+// over at once, and its outcome is recorded on the target it used.
+BOOST_AUTO_TEST_CASE(a_cooling_target_is_skipped_by_the_run) {
+    net::io_context io;
+    fl::pipeline_options o;
+    o.retry = quick();
+    o.targets = 2;
+    o.fallbacks = {{std::nullopt, 1}};
+    fl::channel_pool<> cooldowns(2);
+    cooldowns[0].record_failure(std::chrono::steady_clock::now(), fl::error::overloaded, 60s);
+    std::vector<std::size_t> targets;
+    auto op = [&](fl::attempt_context& ctx, auto handler) {
+        targets.push_back(ctx.target);
+        net::post(io, [h = std::move(handler)]() mutable { std::move(h)(fl::result<int>(5)); });
+    };
+    std::vector<std::string> went_on;
+    auto opts = seeded();
+    opts.cooldowns = &cooldowns;
+    opts.on_retry = [&](const fl::attempt_record& r) {
+        went_on.push_back(std::to_string(r.attempt) + " " +
+                          std::string(fl::to_string(r.what.code)) +
+                          (r.fallback_to ? " to " + std::to_string(*r.fallback_to) : " retry"));
+    };
+    std::optional<fl::retry_result<int>> got;
+    fl::asio::async_run<int>(io.get_executor(), o, op, std::move(opts),
+                             [&](fl::retry_result<int> r) { got = std::move(r); });
+    io.run();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST_REQUIRE(got->has_value());
+    BOOST_TEST(got->value() == 5);
+    BOOST_TEST((targets == std::vector<std::size_t>{1}));
+    BOOST_TEST((went_on == std::vector<std::string>{"0 circuit_open to 1"}));
+    const auto now = std::chrono::steady_clock::now();
+    BOOST_TEST((cooldowns[0].state(now) == fl::circuit_state::open));
+    BOOST_TEST((cooldowns[1].state(now) == fl::circuit_state::closed));
+}
+
 // Cancelled while an attempt runs: the cancellation reaches the attempt, and the loop gives up
 // with the attempt's failure once it has answered.
 BOOST_AUTO_TEST_CASE(cancellation_reaches_the_attempt_in_flight) {

@@ -219,4 +219,44 @@ BOOST_AUTO_TEST_CASE(value_on_an_error_throws_system_error) {
     BOOST_TEST(copy.value() == "x");
 }
 
+// A breaker shared by every loop (`cooldowns`): an attempt while it is open is not made; the
+// loop waits out the cool-down as it waits for a server's hint, and the record says so.
+BOOST_AUTO_TEST_CASE(an_open_breaker_is_waited_out_without_calling_the_operation) {
+    harness h;
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 10s;
+    fl::channel_pool<manual_clock> breaker(1, bo);
+    h.options.cooldowns = &breaker;
+    std::vector<unsigned> retried;
+    h.options.on_retry = [&](const fl::attempt_record& r) { retried.push_back(r.attempt); };
+    int calls = 0;
+    auto r = fl::retry(
+        exact(),
+        [&]() -> fl::result<int> {
+            if (++calls == 1) return fl::error::internal_error; // opens the breaker
+            return 7;
+        },
+        h.options);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(calls == 2);
+    // 1 s of backoff, then the breaker's 9 s left (attempt 0: refused, not made).
+    BOOST_TEST(h.slept == (std::vector<ns>{1s, 9s}), boost::test_tools::per_element());
+    BOOST_TEST(retried == (std::vector<unsigned>{1, 0}), boost::test_tools::per_element());
+    BOOST_TEST((breaker[0].state(manual_clock{&h.t}.now()) == fl::circuit_state::closed));
+
+    // Open again, and a policy that may not wait that long: no call; circuit_open.
+    breaker[0].record_failure(manual_clock{&h.t}.now(), fl::error::internal_error);
+    fl::retry_policy impatient = exact();
+    impatient.max_server_delay = 5s;
+    auto refused = fl::retry(
+        impatient, [&]() -> fl::result<int> { return ++calls; }, h.options);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST(calls == 2);
+    BOOST_TEST((refused.error().last.code == fl::error::circuit_open));
+    BOOST_TEST((refused.error().reason == R::server_delay_too_long));
+    BOOST_TEST_REQUIRE(refused.error().history.size() == 1u);
+    BOOST_TEST(refused.error().history[0].attempt == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -82,6 +82,9 @@ struct async_retry_options {
     std::function<void(const attempt_record&)> on_retry;
     /// Called once when the loop gives up, before the completion handler.
     std::function<void(const retry_error&)> on_give_up;
+    /// One breaker per target, shared by every call (see pipeline.hpp, "Cooldown"): a target
+    /// that keeps failing is skipped for its cool-down. Null: none.
+    channel_pool<std::chrono::steady_clock>* cooldowns = nullptr;
 };
 
 /// Starts the retry loop of `op` under `policy` (`async_run` with one target and no hedging);

@@ -2,6 +2,7 @@
 #define FAULTLINE_IMPL_PIPELINE_HPP
 
 #include <algorithm>
+#include <string>
 
 namespace faultline {
 
@@ -16,13 +17,18 @@ inline std::error_code validate(const pipeline_options& o) noexcept {
 
 template <class Events, class Clock, class URBG>
 pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_point start,
-                                        Events events, retry_budget<Clock>* budget, URBG rng)
+                                        Events events, retry_budget<Clock>* budget, URBG rng,
+                                        channel_pool<Clock>* cooldowns)
     : opts_(options)
     , start_(start)
     , events_(std::move(events))
     , budget_(budget)
-    , rng_(std::move(rng)) {
+    , rng_(std::move(rng))
+    , cooldowns_(cooldowns) {
     if (auto ec = validate(options)) throw std::system_error(ec, "faultline::pipeline");
+    if (cooldowns_ && cooldowns_->size() < options.targets)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "faultline::pipeline: fewer cooldown channels than targets");
     if (budget_) budget_->record_request(start);
 }
 
@@ -33,7 +39,27 @@ pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept
 }
 
 template <class Events, class Clock, class URBG>
-step pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback) {
+std::optional<step> pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge,
+                                                                 bool fallback) {
+    if (cooldowns_ && !(*cooldowns_)[target_].try_acquire(now)) {
+        // The target is cooling down: a failure of it that was never sent.
+        failure f = to_failure(make_error_code(error::circuit_open),
+                               "target " + std::to_string(target_) + " is cooling down");
+        const auto left = (*cooldowns_)[target_].retry_after(now);
+        if (left > std::chrono::nanoseconds::zero())
+            f.retry_after = std::chrono::ceil<std::chrono::milliseconds>(left);
+        emit(target_refused{target_, hedge, now - start_, f});
+        if (hedge) {
+            hedges_ = opts_.hedge.max_hedges; // no extra load on a target that is cooling down
+            return std::nullopt;
+        }
+        ++on_target_;
+        last_ = std::move(f);
+        // Elsewhere at once if a rule takes it; else the policy decides whether to wait.
+        if (now - start_ >= opts_.policy_for(last_->cat).deadline || !fall_back(*last_))
+            decide(*last_, now, false);
+        return std::nullopt;
+    }
     // Built in place: a record built on the stack and copied in whole is read back before its
     // field-by-field stores have landed (a store-forwarding stall on every attempt).
     const auto number = static_cast<unsigned>(history_.size() + 1);
@@ -56,44 +82,58 @@ step pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bo
 
 template <class Events, class Clock, class URBG>
 step pipeline<Events, Clock, URBG>::next(time_point now) {
-    step s;
-    if (success_) {
-        s.what = action::succeeded;
-        return s;
-    }
-    if (give_up_) {
-        s.what = action::give_up;
-        s.reason = *give_up_;
-        return s;
-    }
-    if (history_.empty()) return start_attempt(now, false, false);
-    if (pending_fallback_) {
-        pending_fallback_ = false;
-        return start_attempt(now, false, true);
-    }
-    if (retry_at_) {
-        if (now >= *retry_at_) {
-            retry_at_.reset();
-            return start_attempt(now, false, false);
+    // Each pass either answers or changes the state (a refused target is a failure decided at
+    // once), and a call refuses at most its policy's attempts per target: the loop ends.
+    for (;;) {
+        step s;
+        if (success_) {
+            s.what = action::succeeded;
+            return s;
         }
-        s.delay = *retry_at_ - now;
-        return s;
+        if (give_up_) {
+            s.what = action::give_up;
+            s.reason = *give_up_;
+            return s;
+        }
+        std::optional<step> started;
+        if (pending_fallback_) {
+            pending_fallback_ = false;
+            started = start_attempt(now, false, true);
+        } else if (retry_at_) {
+            if (now < *retry_at_) {
+                s.delay = *retry_at_ - now;
+                return s;
+            }
+            retry_at_.reset();
+            started = start_attempt(now, false, false);
+        } else if (history_.empty()) {
+            started = start_attempt(now, false, false);
+        } else {
+            s.delay = std::chrono::nanoseconds::max();
+            if (running_ == 0 || failed_any_ || hedges_ >= opts_.hedge.max_hedges ||
+                now - start_ >= opts_.retry.deadline)
+                return s;
+            const time_point due = start_ + history_.back().started + opts_.hedge.delay;
+            if (now < due) {
+                s.delay = due - now;
+                return s;
+            }
+            if (budget_ && !budget_->try_acquire_retry(now)) {
+                hedges_ = opts_.hedge.max_hedges; // the budget says no more extra load
+                return s;
+            }
+            ++hedges_;
+            started = start_attempt(now, true, false);
+        }
+        if (started) return *started;
     }
-    s.delay = std::chrono::nanoseconds::max();
-    if (running_ == 0 || failed_any_ || hedges_ >= opts_.hedge.max_hedges ||
-        now - start_ >= opts_.retry.deadline)
-        return s;
-    const time_point due = start_ + history_.back().started + opts_.hedge.delay;
-    if (now < due) {
-        s.delay = due - now;
-        return s;
-    }
-    if (budget_ && !budget_->try_acquire_retry(now)) {
-        hedges_ = opts_.hedge.max_hedges; // the budget says no more extra load
-        return s;
-    }
-    ++hedges_;
-    return start_attempt(now, true, false);
+}
+
+template <class Events, class Clock, class URBG>
+void pipeline<Events, Clock, URBG>::release_running(time_point now) noexcept {
+    if (!cooldowns_ || running_ == 0) return;
+    for (const pipeline_attempt& r : history_)
+        if (r.running) (*cooldowns_)[r.target].record_neutral(now);
 }
 
 template <class Events, class Clock, class URBG>
@@ -104,6 +144,8 @@ void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) 
     r->latency = (now - start_) - r->started;
     --running_;
     success_ = true;
+    if (cooldowns_) (*cooldowns_)[r->target].record_success(now);
+    release_running(now); // the caller cancels them
     emit(attempt_ended{*r, nullptr});
 }
 
@@ -118,6 +160,7 @@ void pipeline<Events, Clock, URBG>::record_failure(unsigned attempt, F&& f, time
     r->failed = f.code;
     --running_;
     last_ = std::forward<F>(f); // assigned into the previous failure's storage when there is one
+    if (cooldowns_) (*cooldowns_)[r->target].record(*last_, now);
     emit(attempt_ended{*r, &*last_});
     decide(*last_, now, content_delivered);
 }
@@ -159,22 +202,29 @@ void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
     // Not retried here: another target may take the call, unless the caller already saw
     // content or the call is out of time.
     if (d.reason != give_up_reason::content_delivered &&
-        d.reason != give_up_reason::deadline_exceeded && st.elapsed < policy->deadline) {
-        for (const fallback_rule& rule : opts_.fallbacks) {
-            const std::uint64_t bit = std::uint64_t{1} << rule.target;
-            if ((rule.cat ? *rule.cat != f.cat : !f.retryable) || (visited_ & bit) != 0) continue;
-            emit(fallback_taken{target_, rule.target, f});
-            visited_ |= bit;
-            target_ = rule.target;
-            on_target_ = 0;
-            previous_delay_ = {};
-            failed_any_ = false;
-            pending_fallback_ = true;
-            return;
-        }
-    }
+        d.reason != give_up_reason::deadline_exceeded && st.elapsed < policy->deadline &&
+        fall_back(f))
+        return;
     give_up_ = d.reason;
+    release_running(now); // the caller cancels them
     emit(gave_up{d.reason, f});
+}
+
+template <class Events, class Clock, class URBG>
+bool pipeline<Events, Clock, URBG>::fall_back(const failure& f) {
+    for (const fallback_rule& rule : opts_.fallbacks) {
+        const std::uint64_t bit = std::uint64_t{1} << rule.target;
+        if ((rule.cat ? *rule.cat != f.cat : !f.retryable) || (visited_ & bit) != 0) continue;
+        emit(fallback_taken{target_, rule.target, f});
+        visited_ |= bit;
+        target_ = rule.target;
+        on_target_ = 0;
+        previous_delay_ = {};
+        failed_any_ = false;
+        pending_fallback_ = true;
+        return true;
+    }
+    return false;
 }
 
 } // namespace faultline

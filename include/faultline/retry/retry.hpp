@@ -33,6 +33,7 @@
 #include <faultline/result.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
+#include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/policy.hpp>
 
 #include <boost/outcome/basic_result.hpp>
@@ -71,7 +72,7 @@ struct attempt_context {
 
 /// One failed attempt.
 struct attempt_record {
-    unsigned attempt = 0;
+    unsigned attempt = 0; ///< From 1; 0 when none was made: its target's breaker refused it.
     std::chrono::nanoseconds elapsed{}; ///< When it failed, since the first attempt started.
     failure what;
     std::chrono::nanoseconds delay{}; ///< The wait before the next attempt; 0 for the last.
@@ -84,7 +85,7 @@ struct attempt_record {
 struct retry_error {
     failure last;
     give_up_reason reason = give_up_reason::not_retryable;
-    std::vector<attempt_record> history; ///< Every failed attempt, the last included.
+    std::vector<attempt_record> history; ///< Every failed or refused attempt, the last included.
     /// `give_up_code(reason, last)`. Thread-safe.
     [[nodiscard]] std::error_code error_code() const noexcept { return give_up_code(reason, last); }
 };
@@ -171,6 +172,11 @@ struct retry_options {
     std::function<void(const attempt_record&)> on_retry;
     /// Called once when the loop gives up.
     std::function<void(const retry_error&)> on_give_up;
+    /// A breaker for the operation's upstream, shared by every loop (`channel_pool` of one
+    /// channel; see pipeline.hpp, "Cooldown"): each attempt's outcome is recorded on it, and an
+    /// attempt while it is open is not made: the loop waits out the cool-down when the policy
+    /// allows that wait, or gives up with `circuit_open`. Null: none.
+    channel_pool<Clock>* cooldowns = nullptr;
 };
 
 namespace detail {

@@ -208,7 +208,7 @@ private:
         start_ = clock::now();
         run_.emplace(po_, start_,
                      faultline::detail::retry_loop_events{&history_, &options_.on_retry},
-                     options_.budget, std::move(options_.rng));
+                     options_.budget, std::move(options_.rng), options_.cooldowns);
         if (cancelled_) return give_up(give_up_reason::cancelled);
         drive(start_);
     }

@@ -23,6 +23,13 @@ struct retry_loop_events {
         rec.what = *e.failure;
         history->push_back(std::move(rec));
     }
+    void operator()(const target_refused& e) {
+        if (e.hedge) return;
+        attempt_record rec; // attempt 0: not made
+        rec.elapsed = e.at;
+        rec.what = e.reason;
+        history->push_back(std::move(rec));
+    }
     void operator()(const retry_scheduled& e) {
         history->back().delay = e.delay;
         history->back().delay_from_server = e.from_server;
@@ -47,7 +54,8 @@ requires detail::retry_operation_result<detail::attempt_result_t<Op>>
     std::vector<attempt_record> history;
     const time_point start = options.clock.now();
     pipeline<detail::retry_loop_events, Clock, URBG> p(po, start, {&history, &options.on_retry},
-                                                       options.budget, std::move(options.rng));
+                                                       options.budget, std::move(options.rng),
+                                                       options.cooldowns);
     struct give_back { // the generator goes on where the loop left it
         URBG& to;
         URBG& from;

@@ -67,8 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const bool appends : {false, true}) {
         const faultline::base_url_options bo{appends};
         if (const auto d = faultline::diagnose_request_target(line, "http://127.0.0.1:8080", bo))
-            if ((d->code != faultline::error::base_url_duplicates_v1 &&
-                 d->code != faultline::error::base_url_missing_v1) ||
+            if ((d->code != faultline::config_error::base_url_duplicates_v1 &&
+                 d->code != faultline::config_error::base_url_missing_v1) ||
                 !d->suggestion.starts_with("http://127.0.0.1:8080"))
                 std::abort();
         (void)faultline::diagnose_base_url(line, bo);

@@ -1330,8 +1330,12 @@ BOOST_AUTO_TEST_CASE(error_chunks_a_server_renders_classify_back_to_their_code) 
 // Regression: a faultline gateway's 404 for a base URL with /v1 missing or doubled came back from
 // classify as a plain not_found, losing which mistake the path showed.
 BOOST_AUTO_TEST_CASE(base_url_404s_a_gateway_renders_classify_back_to_their_code) {
-    for (const fl::error e : {fl::error::base_url_duplicates_v1, fl::error::base_url_missing_v1}) {
-        const auto r = fl::render(e, "Use the base URL http://127.0.0.1:8080/v1.");
+    for (const auto& [diagnosis, e] :
+         {std::pair{fl::config_error::base_url_duplicates_v1, fl::error::duplicated_v1_path},
+          std::pair{fl::config_error::base_url_missing_v1, fl::error::missing_v1_path}}) {
+        BOOST_TEST((fl::wire_error(diagnosis) == e));
+        const auto r = fl::render(diagnosis, "Use the base URL http://127.0.0.1:8080/v1.");
+        BOOST_TEST(r.status == 404u);
         const auto f = fl::classify(r.status, r.body);
         BOOST_TEST((f.code == e), fl::to_string(e) << " came back as " << fl::to_string(f.code));
         BOOST_TEST(!f.retryable);

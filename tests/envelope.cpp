@@ -117,19 +117,19 @@ BOOST_AUTO_TEST_CASE(value_from_and_try_value_to) {
 BOOST_AUTO_TEST_CASE(bad_input_gets_typed_errors) {
     struct row {
         const char* body;
-        fl::error e;
+        fl::parse_error e;
     };
     const row rows[] = {
-        {"", fl::error::malformed_json},
-        {"not json", fl::error::malformed_json},
-        {R"({"error":{"message":"cut)", fl::error::malformed_json},
-        {"[1,2", fl::error::malformed_json},
-        {R"({"error":"just text"})", fl::error::malformed_envelope},
-        {R"({"error":null})", fl::error::malformed_envelope},
-        {R"({"message":"flat"})", fl::error::malformed_envelope},
-        {"[]", fl::error::malformed_envelope},
-        {"42", fl::error::malformed_envelope},
-        {"\"\xff\"", fl::error::malformed_json}, // invalid UTF-8 inside a JSON string
+        {"", fl::parse_error::malformed_json},
+        {"not json", fl::parse_error::malformed_json},
+        {R"({"error":{"message":"cut)", fl::parse_error::malformed_json},
+        {"[1,2", fl::parse_error::malformed_json},
+        {R"({"error":"just text"})", fl::parse_error::malformed_envelope},
+        {R"({"error":null})", fl::parse_error::malformed_envelope},
+        {R"({"message":"flat"})", fl::parse_error::malformed_envelope},
+        {"[]", fl::parse_error::malformed_envelope},
+        {"42", fl::parse_error::malformed_envelope},
+        {"\"\xff\"", fl::parse_error::malformed_json}, // invalid UTF-8 inside a JSON string
     };
     for (const auto& r : rows) {
         auto env = fl::parse_envelope(r.body);
@@ -141,13 +141,13 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_typed_errors) {
     const std::string deep = std::string(100, '[') + std::string(100, ']');
     auto d = fl::parse_envelope(deep);
     BOOST_REQUIRE(d.has_error());
-    BOOST_TEST((d.error() == fl::error::json_too_deep));
+    BOOST_TEST((d.error() == fl::parse_error::json_too_deep));
 
     fl::parse_limits small;
     small.max_size = 10;
     auto big = fl::parse_envelope(R"({"error":{"message":"longer than ten"}})", small);
     BOOST_REQUIRE(big.has_error());
-    BOOST_TEST((big.error() == fl::error::malformed_envelope));
+    BOOST_TEST((big.error() == fl::parse_error::malformed_envelope));
 }
 
 // Regression: parse_limits::max_depth had no ceiling, so a caller's huge limit let a
@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(max_depth_over_the_ceiling_is_clamped_not_trusted) {
         BOOST_TEST_CONTEXT(depth) {
             const auto r = fl::parse_envelope(nested(depth), huge);
             BOOST_REQUIRE(r.has_error());
-            BOOST_TEST((r.error() == fl::error::json_too_deep));
+            BOOST_TEST((r.error() == fl::parse_error::json_too_deep));
         }
     }
     // Below the ceiling, the caller's limit holds.
@@ -268,8 +268,10 @@ BOOST_AUTO_TEST_CASE(render_and_to_failure_agree_on_every_code) {
     };
     for (const fl::error_info& row : fl::error_table())
         codes.push_back(make_error_code(row.code));
-    codes.push_back(make_error_code(fl::error::malformed_json));
-    codes.push_back(make_error_code(fl::error::base_url_trailing_slash));
+    for (const fl::parse_error_info& row : fl::parse_error_table())
+        codes.push_back(make_error_code(row.code));
+    for (const fl::config_error_info& row : fl::config_error_table())
+        codes.push_back(make_error_code(row.code));
     fl::render_options verbatim;
     verbatim.redact_server_errors = false;
     for (const std::error_code& ec : codes) {

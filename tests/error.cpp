@@ -44,6 +44,64 @@ BOOST_AUTO_TEST_CASE(every_code_has_a_complete_row) {
     }
 }
 
+// Input and configuration errors are domains of their own: a category each, a class, a cause
+// and fix, the `error` a call that met one is reported as, and no HTTP status of their own.
+template <class Table>
+void check_local_domain(const Table& table, const char* category_name) {
+    std::set<std::string_view> names;
+    for (const auto& row : table) {
+        BOOST_TEST_CONTEXT(row.name) {
+            BOOST_TEST(names.insert(row.name).second);
+            BOOST_TEST(&fl::info(row.code) == &row);
+            BOOST_TEST(fl::to_string(row.code) == row.name);
+            BOOST_TEST(!row.cause.empty());
+            BOOST_TEST(!row.fix.empty());
+            BOOST_TEST(row.cause.find('\n') == std::string_view::npos);
+            BOOST_TEST(row.fix.find('\n') == std::string_view::npos);
+            decltype(row.code) parsed{};
+            BOOST_TEST(fl::from_string(row.name, parsed));
+            BOOST_TEST((parsed == row.code));
+
+            const std::error_code ec = row.code;
+            BOOST_TEST(ec.category().name() == std::string(category_name));
+            BOOST_TEST((ec.category() != fl::error_category()));
+            BOOST_TEST(ec.message() == std::string(row.cause));
+            BOOST_TEST((ec == row.cat));
+            BOOST_TEST((fl::category_of(ec) == row.cat));
+            BOOST_TEST(!fl::is_retryable(ec));
+            BOOST_TEST((fl::wire_error(ec) == row.reported_as));
+            // What it is reported as belongs to the same class, so a client told either agrees.
+            BOOST_TEST((fl::info(row.reported_as).cat == row.cat));
+        }
+    }
+    using code = decltype(table[0].code);
+    const std::error_code bogus = static_cast<code>(9999);
+    BOOST_TEST((bogus == fl::category::unknown));
+    BOOST_TEST(!fl::is_retryable(bogus));
+    BOOST_TEST((fl::wire_error(bogus) == fl::error::unknown));
+    BOOST_TEST(bogus.message() == std::string(category_name) + ": unknown error");
+    BOOST_TEST(fl::to_string(static_cast<code>(0)) == "unknown");
+}
+
+BOOST_AUTO_TEST_CASE(parse_and_config_errors_are_domains_of_their_own) {
+    check_local_domain(fl::parse_error_table(), "faultline.parse");
+    check_local_domain(fl::config_error_table(), "faultline.config");
+    // A configuration mistake is not a wire error, and has no status to give (it had: 404).
+    fl::error e{};
+    BOOST_TEST(!fl::from_string("base_url_trailing_slash", e));
+    BOOST_TEST(!fl::from_string("invalid_retry_after", e));
+    // The paths a wrong base URL produces are: what a server answers for them.
+    BOOST_TEST((fl::wire_error(fl::config_error::base_url_duplicates_v1) ==
+                fl::error::duplicated_v1_path));
+    BOOST_TEST(fl::info(fl::error::duplicated_v1_path).status == 404u);
+    BOOST_TEST((fl::wire_error(fl::config_error::api_key_empty) == fl::error::authentication));
+    BOOST_TEST((fl::wire_error(fl::parse_error::malformed_json) == fl::error::malformed_json));
+    BOOST_TEST((fl::wire_error(fl::parse_error::invalid_retry_after) == fl::error::unknown));
+    // Same names in two domains are two codes.
+    BOOST_TEST((std::error_code(fl::parse_error::malformed_json) !=
+                std::error_code(fl::error::malformed_json)));
+}
+
 BOOST_AUTO_TEST_CASE(an_error_code_equals_only_its_own_category) {
     for (const auto& row : fl::error_table()) {
         const std::error_code ec = row.code;

@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_CASE(bad_dates_are_invalid_retry_after) {
         auto t = fl::parse_http_date(s);
         BOOST_TEST_CONTEXT(s) {
             BOOST_REQUIRE(t.has_error());
-            BOOST_TEST((t.error() == fl::error::invalid_retry_after));
+            BOOST_TEST((t.error() == fl::parse_error::invalid_retry_after));
         }
     }
 }
@@ -64,7 +64,7 @@ BOOST_AUTO_TEST_CASE(retry_after_seconds_and_dates) {
         auto r = fl::parse_retry_after(bad, now);
         BOOST_TEST_CONTEXT(bad) {
             BOOST_REQUIRE(r.has_error());
-            BOOST_TEST((r.error() == fl::error::invalid_retry_after));
+            BOOST_TEST((r.error() == fl::parse_error::invalid_retry_after));
         }
     }
 }
@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(go_and_protobuf_durations) {
         auto d = fl::parse_duration(bad);
         BOOST_TEST_CONTEXT(bad) {
             BOOST_REQUIRE(d.has_error());
-            BOOST_TEST((d.error() == fl::error::invalid_duration));
+            BOOST_TEST((d.error() == fl::parse_error::invalid_duration));
         }
     }
     BOOST_TEST((fl::parse_duration("99999999999999999999h").value() == milliseconds::max()));
@@ -207,7 +207,7 @@ BOOST_AUTO_TEST_CASE(rfc3339_reset_times) {
         BOOST_TEST_CONTEXT(bad) {
             const auto d = fl::parse_rfc3339_delay(bad, now);
             BOOST_REQUIRE(d.has_error());
-            BOOST_TEST((d.error() == fl::error::invalid_retry_after));
+            BOOST_TEST((d.error() == fl::parse_error::invalid_retry_after));
         }
     }
 }

@@ -74,7 +74,7 @@ struct base_url {
     }
 };
 
-/// Splits `url`; `faultline::error::base_url_invalid` for anything but an http or https URL
+/// Splits `url`; `faultline::config_error::base_url_invalid` for anything but an http or https URL
 /// with a host and an optional decimal port, without query or fragment. Thread-safe.
 [[nodiscard]] inline faultline::result<base_url> parse_base_url(std::string_view url) {
     constexpr std::string_view http = "http://", https = "https://";
@@ -86,7 +86,7 @@ struct base_url {
         out.tls = true;
         out.port = 443;
     } else {
-        return faultline::error::base_url_invalid;
+        return faultline::config_error::base_url_invalid;
     }
     const std::size_t slash = url.find('/');
     std::string_view authority = url.substr(0, slash);
@@ -94,7 +94,7 @@ struct base_url {
     while (!out.path.empty() && out.path.back() == '/')
         out.path.pop_back();
     if (out.path.find_first_of("?# \t\r\n") != std::string::npos)
-        return faultline::error::base_url_invalid;
+        return faultline::config_error::base_url_invalid;
     if (const std::size_t colon = authority.rfind(':');
         colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
         const std::string_view port = authority.substr(colon + 1);
@@ -102,14 +102,14 @@ struct base_url {
         const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
         if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() ||
             value == 0 || value > 65535)
-            return faultline::error::base_url_invalid;
+            return faultline::config_error::base_url_invalid;
         out.port = static_cast<std::uint16_t>(value);
         authority = authority.substr(0, colon);
     }
     if (authority.size() > 2 && authority.front() == '[' && authority.back() == ']')
         authority = authority.substr(1, authority.size() - 2);
     if (authority.empty() || authority.find_first_of("@ \t\r\n/[]") != std::string_view::npos)
-        return faultline::error::base_url_invalid;
+        return faultline::config_error::base_url_invalid;
     out.host = std::string(authority);
     return out;
 }

@@ -478,7 +478,7 @@ faultline::result<gateway_config> parse_config(std::string_view text, std::strin
     const json::value root = json::parse(text, jec, {}, po);
     if (jec) {
         why = "config is not valid JSON: " + jec.message();
-        return faultline::error::malformed_json;
+        return faultline::parse_error::malformed_json;
     }
     gateway_config c;
     object_reader r(root, "config", why);

@@ -249,8 +249,8 @@ struct gateway_config {
 void route_channels(gateway_config& c, std::string_view base, std::string_view ca_file = {});
 
 /// Reads a configuration from JSON (members as in the README; unknown members are errors).
-/// On failure returns `faultline::error::invalid_request` (or `malformed_json`) and puts one
-/// line saying where and why in `why`. Thread-safe.
+/// On failure returns `faultline::error::invalid_request` (or `parse_error::malformed_json`) and
+/// puts one line saying where and why in `why`. Thread-safe.
 [[nodiscard]] faultline::result<gateway_config> parse_config(std::string_view json,
                                                              std::string& why);
 

@@ -1074,7 +1074,7 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
     if (auto d = faultline::diagnose_request_target(path, origin)) {
         const std::string here = origin.empty() ? "<this server>" : "";
         std::string message = "Unknown path " + std::string(path);
-        if (d->code == faultline::error::base_url_duplicates_v1) {
+        if (d->code == faultline::config_error::base_url_duplicates_v1) {
             faultline::base_url_options appends;
             appends.client_appends_v1 = true;
             message +=
@@ -1087,7 +1087,7 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
                        "Use the base URL " +
                        here + d->suggestion + ".";
         }
-        return error_reply(d->code, message, id);
+        return error_reply(faultline::wire_error(d->code), message, id);
     }
     const bool responses_path = path == "/v1/responses";
     const bool chat_path = path == "/v1/chat/completions" || responses_path;

@@ -31,7 +31,7 @@ namespace faultline {
 
 /// One finding: what is wrong, and the corrected value where one follows.
 struct diagnosis {
-    error code;             ///< One of the base_url_* / api_key_* codes.
+    config_error code;      ///< What is wrong.
     std::string suggestion; ///< The value with the problem fixed; empty if none can be derived.
 };
 

@@ -57,8 +57,8 @@ struct parse_limits {
     /// an unbounded depth could overflow a small (coroutine, fiber) stack; a larger
     /// `max_depth` is clamped to this, as no error body nests anywhere near it.
     static constexpr std::size_t max_depth_ceiling = 256;
-    std::size_t max_depth = 32;      ///< Deeper nesting is `error::json_too_deep`.
-    std::size_t max_size = 1u << 20; ///< Longer bodies are `error::malformed_envelope`.
+    std::size_t max_depth = 32;      ///< Deeper nesting is `parse_error::json_too_deep`.
+    std::size_t max_size = 1u << 20; ///< Longer bodies are `parse_error::malformed_envelope`.
 
     /// `max_depth`, clamped to `max_depth_ceiling`: the depth every reader applies.
     [[nodiscard]] constexpr std::size_t depth() const noexcept {
@@ -71,14 +71,14 @@ struct parse_limits {
 void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const error_envelope& env);
 
 /// Reads `{"error":{…}}` (the OpenAI shape and the gateway variants with `status` and
-/// `event_id`). Anything else is `error::malformed_envelope`; never throws. Thread-safe.
+/// `event_id`). Anything else is `parse_error::malformed_envelope`; never throws. Thread-safe.
 [[nodiscard]] boost::json::result<error_envelope>
 tag_invoke(boost::json::try_value_to_tag<error_envelope>, const boost::json::value& jv);
 
 /// Serializes to the wire shape. Thread-safe.
 [[nodiscard]] std::string serialize(const error_envelope& env);
 
-/// Parses a body in the OpenAI shape. Errors: `malformed_json`, `json_too_deep`,
+/// Parses a body in the OpenAI shape. Errors (`parse_error`): `malformed_json`, `json_too_deep`,
 /// `malformed_envelope`. Thread-safe.
 [[nodiscard]] result<error_envelope> parse_envelope(std::string_view body,
                                                     const parse_limits& limits = {});

@@ -238,7 +238,7 @@ private:
     pipeline_attempt* find(unsigned attempt) noexcept;
     template <class F>
     void record_failure(unsigned attempt, F&& f, time_point now, bool content_delivered);
-    std::optional<step> start_attempt(time_point now, bool hedge, bool fallback);
+    bool start_attempt(time_point now, bool hedge, bool fallback, step& s);
     void decide(const failure& f, time_point now, bool content_delivered);
     bool fall_back(const failure& f);
     void release_running(time_point now) noexcept;

@@ -28,21 +28,21 @@ namespace faultline {
 /// several servers send it) or an HTTP-date in any of the three forms of RFC 9110 (IMF-fixdate,
 /// RFC 850, asctime), relative to `now`. A date in the past is 0 ms. Huge values, and dates
 /// beyond what `system_clock::time_point` holds (after 2262 with 64-bit nanoseconds), saturate
-/// at `milliseconds::max()`. Anything else: `error::invalid_retry_after`. Thread-safe.
+/// at `milliseconds::max()`. Anything else: `parse_error::invalid_retry_after`. Thread-safe.
 [[nodiscard]] result<std::chrono::milliseconds>
 parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) noexcept;
 
 /// `retry-after-ms`: non-negative decimal milliseconds ("1500", "1500.25").
-/// Anything else: `error::invalid_retry_after`. Thread-safe.
+/// Anything else: `parse_error::invalid_retry_after`. Thread-safe.
 [[nodiscard]] result<std::chrono::milliseconds>
 parse_retry_after_ms(std::string_view value) noexcept;
 
 /// Go-style durations as sent in `x-ratelimit-reset-*` ("6m0s", "1.5s", "20ms", "1h2m3s",
 /// "250us", "0") and protobuf Duration JSON ("30s", "0.5s"). Units h, m, s, ms, us, µs, ns.
-/// Negative or malformed: `error::invalid_duration`. Huge values saturate. Thread-safe.
+/// Negative or malformed: `parse_error::invalid_duration`. Huge values saturate. Thread-safe.
 [[nodiscard]] result<std::chrono::milliseconds> parse_duration(std::string_view value) noexcept;
 
-/// An HTTP-date (IMF-fixdate, RFC 850 or asctime). `error::invalid_retry_after` otherwise.
+/// An HTTP-date (IMF-fixdate, RFC 850 or asctime). `parse_error::invalid_retry_after` otherwise.
 /// A date outside `system_clock::time_point`'s range saturates at its `max()` or `min()`.
 /// Thread-safe.
 [[nodiscard]] result<std::chrono::system_clock::time_point>
@@ -51,7 +51,7 @@ parse_http_date(std::string_view value) noexcept;
 /// An RFC 3339 date-time as Anthropic sends in `anthropic-ratelimit-*-reset`
 /// ("2025-01-15T14:24:00Z", "2025-01-15T14:24:00.5+01:00"), relative to `now`, rounded up to
 /// whole milliseconds; a time in the past is 0 ms, one past `system_clock`'s range saturates.
-/// Anything else: `error::invalid_retry_after`. Thread-safe.
+/// Anything else: `parse_error::invalid_retry_after`. Thread-safe.
 [[nodiscard]] result<std::chrono::milliseconds>
 parse_rfc3339_delay(std::string_view value, std::chrono::system_clock::time_point now) noexcept;
 

@@ -273,7 +273,7 @@ BOOST_AUTO_TEST_CASE(a_base_url_without_v1_is_told_to_add_it) {
     BOOST_TEST(r.failure->message.find("Use the base URL " + g.url() + "/v1.") !=
                std::string::npos);
     BOOST_TEST_REQUIRE(r.diagnosis.size() == 1u);
-    BOOST_TEST(r.diagnosis[0].code == fl::error::base_url_missing_v1);
+    BOOST_TEST(r.diagnosis[0].code == fl::config_error::base_url_missing_v1);
     BOOST_TEST(r.diagnosis[0].suggestion == g.url() + "/v1");
     BOOST_TEST(r.to_text().find("Try: " + g.url() + "/v1") != std::string::npos);
 }

@@ -126,8 +126,9 @@ BOOST_AUTO_TEST_CASE(key_with_an_invisible_character_is_diagnosed) {
     // A zero-width space pasted after the key (reference 000, "Channel test is failing").
     const response r = g.chat(alice + "\xE2\x80\x8B", chat_body("gpt-sim"));
     BOOST_TEST(r.status == 401u);
-    BOOST_TEST(envelope_of(r).message.find(std::string(
-                   fl::info(fl::error::api_key_invisible_character).fix)) != std::string::npos);
+    BOOST_TEST(envelope_of(r).message.find(
+                   std::string(fl::info(fl::config_error::api_key_invisible_character).fix)) !=
+               std::string::npos);
 }
 
 // --- 404, 405, 400, 413 --------------------------------------------------------------------

@@ -417,11 +417,11 @@ BOOST_AUTO_TEST_CASE(rate_limit_counts_are_digits_within_range) {
         const auto r = lim::parse_rate_limit_count(bad);
         BOOST_TEST_CONTEXT(bad) {
             BOOST_REQUIRE(r.has_error());
-            BOOST_TEST((r.error() == fl::error::invalid_rate_limit_count));
+            BOOST_TEST((r.error() == fl::parse_error::invalid_rate_limit_count));
         }
     }
     // The code reads as the other input errors do: not a reason to retry.
-    const std::error_code ec = fl::error::invalid_rate_limit_count;
+    const std::error_code ec = fl::parse_error::invalid_rate_limit_count;
     BOOST_TEST(!fl::is_retryable(ec));
     BOOST_TEST(!ec.message().empty());
 }
@@ -477,23 +477,24 @@ BOOST_AUTO_TEST_CASE(bad_values_are_ignored_with_the_first_reason) {
     struct row {
         const char* name;
         const char* value;
-        fl::error why;
+        fl::parse_error why;
     };
     const row rows[] = {
-        {"x-ratelimit-remaining-requests", "lots", fl::error::invalid_rate_limit_count},
-        {"x-ratelimit-remaining-requests", "-3", fl::error::invalid_rate_limit_count},
-        {"x-ratelimit-limit-tokens", "184467440737095516160", fl::error::invalid_rate_limit_count},
-        {"x-ratelimit-limit-tokens", "1e9", fl::error::invalid_rate_limit_count},
-        {"x-ratelimit-reset-tokens", "-1s", fl::error::invalid_duration},
-        {"x-ratelimit-reset-tokens", "soon", fl::error::invalid_duration},
-        {"x-ratelimit-reset-tokens", "1h-2m", fl::error::invalid_duration},
-        {"x-ratelimit-reset-requests", "", fl::error::invalid_duration},
-        {"anthropic-ratelimit-tokens-reset", "tomorrow", fl::error::invalid_retry_after},
+        {"x-ratelimit-remaining-requests", "lots", fl::parse_error::invalid_rate_limit_count},
+        {"x-ratelimit-remaining-requests", "-3", fl::parse_error::invalid_rate_limit_count},
+        {"x-ratelimit-limit-tokens", "184467440737095516160",
+         fl::parse_error::invalid_rate_limit_count},
+        {"x-ratelimit-limit-tokens", "1e9", fl::parse_error::invalid_rate_limit_count},
+        {"x-ratelimit-reset-tokens", "-1s", fl::parse_error::invalid_duration},
+        {"x-ratelimit-reset-tokens", "soon", fl::parse_error::invalid_duration},
+        {"x-ratelimit-reset-tokens", "1h-2m", fl::parse_error::invalid_duration},
+        {"x-ratelimit-reset-requests", "", fl::parse_error::invalid_duration},
+        {"anthropic-ratelimit-tokens-reset", "tomorrow", fl::parse_error::invalid_retry_after},
         {"anthropic-ratelimit-tokens-reset", "2026-13-05T09:00:00Z",
-         fl::error::invalid_retry_after},
-        {"anthropic-ratelimit-tokens-remaining", "12.5", fl::error::invalid_rate_limit_count},
-        {"retry-after", "-5", fl::error::invalid_retry_after},
-        {"retry-after-ms", "fast", fl::error::invalid_retry_after},
+         fl::parse_error::invalid_retry_after},
+        {"anthropic-ratelimit-tokens-remaining", "12.5", fl::parse_error::invalid_rate_limit_count},
+        {"retry-after", "-5", fl::parse_error::invalid_retry_after},
+        {"retry-after-ms", "fast", fl::parse_error::invalid_retry_after},
     };
     for (const auto& r : rows) {
         BOOST_TEST_CONTEXT(r.name << ": " << r.value) {

@@ -123,8 +123,8 @@ inline constexpr hint wire_hints[] = {
     {"stream_timeout", error::stream_timeout},
     {"sse_line_too_long", error::sse_line_too_long},
     {"sse_event_too_large", error::sse_event_too_large},
-    {"duplicated_v1_path", error::base_url_duplicates_v1},
-    {"missing_v1_path", error::base_url_missing_v1},
+    {"duplicated_v1_path", error::duplicated_v1_path},
+    {"missing_v1_path", error::missing_v1_path},
 };
 
 // Phrases in human messages, lower case, in priority order. Signals beat the status;

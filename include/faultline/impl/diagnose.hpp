@@ -42,7 +42,7 @@ inline std::vector<diagnosis> diagnose_base_url(std::string_view url,
     std::string u(url);
     if (detail::without_invisible(url) != url) {
         u = detail::without_invisible(url);
-        out.push_back({error::base_url_whitespace, u});
+        out.push_back({config_error::base_url_whitespace, u});
     }
     std::size_t scheme = 0;
     if (u.size() >= 7 && detail::iequals(std::string_view(u).substr(0, 7), "http://"))
@@ -52,24 +52,24 @@ inline std::vector<diagnosis> diagnose_base_url(std::string_view url,
     const std::size_t host_end = scheme ? u.find('/', scheme) : std::string::npos;
     const std::size_t host_len = (host_end == std::string::npos ? u.size() : host_end) - scheme;
     if (scheme == 0 || host_len == 0) {
-        out.push_back({error::base_url_invalid, {}});
+        out.push_back({config_error::base_url_invalid, {}});
         return out;
     }
     if (u.size() > scheme + host_len && u.back() == '/') {
         while (u.size() > scheme + host_len && u.back() == '/')
             u.pop_back();
-        out.push_back({error::base_url_trailing_slash, u});
+        out.push_back({config_error::base_url_trailing_slash, u});
     }
     const std::string_view path = std::string_view(u).substr(scheme + host_len);
     if (path.find("/v1/v1") != std::string_view::npos) {
         const std::size_t at = u.find("/v1/v1", scheme + host_len);
         u.erase(at, 3);
-        out.push_back({error::base_url_duplicates_v1, u});
+        out.push_back({config_error::base_url_duplicates_v1, u});
     }
     if (options.client_appends_v1 && std::string_view(u).ends_with("/v1") &&
         u.size() - 3 >= scheme + host_len) {
         u.resize(u.size() - 3);
-        out.push_back({error::base_url_duplicates_v1, u});
+        out.push_back({config_error::base_url_duplicates_v1, u});
     }
     return out;
 }
@@ -77,12 +77,12 @@ inline std::vector<diagnosis> diagnose_base_url(std::string_view url,
 inline std::vector<diagnosis> diagnose_api_key(std::string_view key) {
     std::vector<diagnosis> out;
     if (key.empty()) {
-        out.push_back({error::api_key_empty, {}});
+        out.push_back({config_error::api_key_empty, {}});
         return out;
     }
     const std::string_view trimmed = detail::trim(key);
     if (trimmed.size() != key.size())
-        out.push_back({error::api_key_whitespace, std::string(trimmed)});
+        out.push_back({config_error::api_key_whitespace, std::string(trimmed)});
     bool odd = false;
     for (std::size_t i = 0; i < trimmed.size() && !odd; ++i) {
         const auto b = static_cast<unsigned char>(trimmed[i]);
@@ -94,7 +94,7 @@ inline std::vector<diagnosis> diagnose_api_key(std::string_view key) {
             const auto b = static_cast<unsigned char>(c);
             if (b > 0x20 && b < 0x7F) clean.push_back(c);
         }
-        out.push_back({error::api_key_invisible_character, clean});
+        out.push_back({config_error::api_key_invisible_character, clean});
     }
     return out;
 }
@@ -130,7 +130,7 @@ inline std::optional<diagnosis> diagnose_request_target(std::string_view target,
     const std::string_view v1 = options.client_appends_v1 ? "" : "/v1";
     const std::string_view path = target.substr(0, target.find('?'));
     if (const std::size_t at = detail::duplicated_v1_at(path); at != std::string_view::npos)
-        return diagnosis{error::base_url_duplicates_v1,
+        return diagnosis{config_error::base_url_duplicates_v1,
                          std::string(origin) + std::string(path.substr(0, at)) + std::string(v1)};
     // The first segment that names an endpoint; what comes before it is the base URL's path.
     for (std::size_t at = path.find('/'); at != std::string_view::npos;
@@ -148,7 +148,7 @@ inline std::optional<diagnosis> diagnose_request_target(std::string_view target,
             if (v + 2 < before.size() && detail::is_digit(before[v + 2])) return std::nullopt;
         while (before.ends_with('/')) // a base URL with a trailing slash: "//chat/completions"
             before.remove_suffix(1);
-        return diagnosis{error::base_url_missing_v1,
+        return diagnosis{config_error::base_url_missing_v1,
                          std::string(origin) + std::string(before) + std::string(v1)};
     }
     return std::nullopt;

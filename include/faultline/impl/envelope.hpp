@@ -138,8 +138,8 @@ inline error_envelope envelope_from_object(const boost::json::object& err,
 }
 
 inline std::error_code json_error(const boost::system::error_code& ec) noexcept {
-    if (ec == boost::json::error::too_deep) return error::json_too_deep;
-    return error::malformed_json;
+    if (ec == boost::json::error::too_deep) return parse_error::json_too_deep;
+    return parse_error::malformed_json;
 }
 
 inline boost::json::parse_options strict_options(const parse_limits& limits) noexcept {
@@ -163,7 +163,7 @@ inline boost::json::result<error_envelope> tag_invoke(boost::json::try_value_to_
                                                       const boost::json::value& jv) {
     const auto* o = jv.if_object();
     const auto* err = o ? o->if_contains("error") : nullptr;
-    if (!err || !err->is_object()) return std::error_code(error::malformed_envelope);
+    if (!err || !err->is_object()) return std::error_code(parse_error::malformed_envelope);
     return detail::envelope_from_object(err->get_object());
 }
 
@@ -232,7 +232,7 @@ inline std::string serialize(const error_envelope& env) {
 }
 
 inline result<error_envelope> parse_envelope(std::string_view body, const parse_limits& limits) {
-    if (body.size() > limits.max_size) return error::malformed_envelope;
+    if (body.size() > limits.max_size) return parse_error::malformed_envelope;
     boost::system::error_code ec;
     unsigned char buf[4096];
     boost::json::monotonic_resource mr(buf, sizeof buf);

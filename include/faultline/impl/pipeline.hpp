@@ -39,8 +39,8 @@ pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept
 }
 
 template <class Events, class Clock, class URBG>
-std::optional<step> pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge,
-                                                                 bool fallback) {
+bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback,
+                                                  step& s) {
     if (cooldowns_ && !(*cooldowns_)[target_].try_acquire(now)) {
         // The target is cooling down: a failure of it that was never sent.
         failure f = to_failure(make_error_code(error::circuit_open),
@@ -51,14 +51,14 @@ std::optional<step> pipeline<Events, Clock, URBG>::start_attempt(time_point now,
         emit(target_refused{target_, hedge, now - start_, f});
         if (hedge) {
             hedges_ = opts_.hedge.max_hedges; // no extra load on a target that is cooling down
-            return std::nullopt;
+            return false;
         }
         ++on_target_;
         last_ = std::move(f);
         // Elsewhere at once if a rule takes it; else the policy decides whether to wait.
         if (now - start_ >= opts_.policy_for(last_->cat).deadline || !fall_back(*last_))
             decide(*last_, now, false);
-        return std::nullopt;
+        return false;
     }
     // Built in place: a record built on the stack and copied in whole is read back before its
     // field-by-field stores have landed (a store-forwarding stall on every attempt).
@@ -71,21 +71,22 @@ std::optional<step> pipeline<Events, Clock, URBG>::start_attempt(time_point now,
     ++running_;
     ++on_target_;
     emit(attempt_started{r, fallback});
-    step s;
     s.what = action::attempt;
     s.target = target_;
     s.attempt = number;
     s.hedge = hedge;
     s.fallback = fallback;
-    return s;
+    return true;
 }
 
 template <class Events, class Clock, class URBG>
 step pipeline<Events, Clock, URBG>::next(time_point now) {
+    // One `step`, filled where it is returned: a step built elsewhere and copied out whole is
+    // read back before its field-by-field stores have landed (a store-forwarding stall).
     // Each pass either answers or changes the state (a refused target is a failure decided at
     // once), and a call refuses at most its policy's attempts per target: the loop ends.
+    step s;
     for (;;) {
-        step s;
         if (success_) {
             s.what = action::succeeded;
             return s;
@@ -95,19 +96,18 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
             s.reason = *give_up_;
             return s;
         }
-        std::optional<step> started;
         if (pending_fallback_) {
             pending_fallback_ = false;
-            started = start_attempt(now, false, true);
+            if (start_attempt(now, false, true, s)) return s;
         } else if (retry_at_) {
             if (now < *retry_at_) {
                 s.delay = *retry_at_ - now;
                 return s;
             }
             retry_at_.reset();
-            started = start_attempt(now, false, false);
+            if (start_attempt(now, false, false, s)) return s;
         } else if (history_.empty()) {
-            started = start_attempt(now, false, false);
+            if (start_attempt(now, false, false, s)) return s;
         } else {
             s.delay = std::chrono::nanoseconds::max();
             if (running_ == 0 || failed_any_ || hedges_ >= opts_.hedge.max_hedges ||
@@ -123,9 +123,9 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
                 return s;
             }
             ++hedges_;
-            started = start_attempt(now, true, false);
+            if (start_attempt(now, true, false, s)) return s;
+            s.delay = {}; // refused: the next pass answers
         }
-        if (started) return *started;
     }
 }
 

@@ -208,7 +208,7 @@ parse_http_date(std::string_view value) noexcept {
     detail::civil_time t;
     std::int64_t s = 0;
     if (!detail::parse_civil(detail::trim(value), t) || !detail::civil_seconds(t, s))
-        return error::invalid_retry_after;
+        return parse_error::invalid_retry_after;
     // Compared in seconds: converting first would overflow past 2262 into the past.
     if (s >= floor<seconds>(tp::max()).time_since_epoch().count()) return tp::max();
     if (s <= ceil<seconds>(tp::min()).time_since_epoch().count()) return tp::min();
@@ -221,13 +221,13 @@ parse_retry_after(std::string_view value, std::chrono::system_clock::time_point 
     if (!v.empty() && detail::is_digit(v.front())) {
         std::uint64_t ns = 0;
         if (!detail::parse_decimal_ns(v, 1'000'000'000, ns) || !v.empty())
-            return error::invalid_retry_after;
+            return parse_error::invalid_retry_after;
         return detail::ns_to_ms_ceil(ns);
     }
     detail::civil_time t;
     std::int64_t s = 0;
     if (!detail::parse_civil(v, t) || !detail::civil_seconds(t, s))
-        return error::invalid_retry_after;
+        return parse_error::invalid_retry_after;
     return detail::delay_until(s, 0, now);
 }
 
@@ -240,8 +240,8 @@ parse_rfc3339_delay(std::string_view value, std::chrono::system_clock::time_poin
     if (!(v.size() >= 20 && fixed_digits(v, 0, 4, t.year) && v[4] == '-' &&
           fixed_digits(v, 5, 2, t.month) && v[7] == '-' && fixed_digits(v, 8, 2, t.day) &&
           (v[10] == 'T' || v[10] == 't' || v[10] == ' ') && detail::parse_clock(v, 11, t)))
-        return error::invalid_retry_after;
-    if (t.month < 1 || t.month > 12) return error::invalid_retry_after;
+        return parse_error::invalid_retry_after;
+    if (t.month < 1 || t.month > 12) return parse_error::invalid_retry_after;
     std::size_t i = 19;
     std::int64_t nanos = 0;
     if (v[i] == '.') {
@@ -255,7 +255,7 @@ parse_rfc3339_delay(std::string_view value, std::chrono::system_clock::time_poin
             else
                 below |= v[i] != '0'; // finer than a nanosecond: only rounds up
         }
-        if (!any) return error::invalid_retry_after;
+        if (!any) return parse_error::invalid_retry_after;
         nanos += below;
     }
     std::int64_t offset = 0;
@@ -264,12 +264,12 @@ parse_rfc3339_delay(std::string_view value, std::chrono::system_clock::time_poin
     } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
         int hh = 0, mm = 0;
         if (!fixed_digits(zone, 1, 2, hh) || !fixed_digits(zone, 4, 2, mm) || hh > 23 || mm > 59)
-            return error::invalid_retry_after;
+            return parse_error::invalid_retry_after;
         offset = (zone[0] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
     } else
-        return error::invalid_retry_after;
+        return parse_error::invalid_retry_after;
     std::int64_t s = 0;
-    if (!detail::civil_seconds(t, s)) return error::invalid_retry_after;
+    if (!detail::civil_seconds(t, s)) return parse_error::invalid_retry_after;
     return detail::delay_until(s - offset, nanos, now);
 }
 
@@ -289,14 +289,14 @@ inline result<std::chrono::milliseconds> parse_retry_after_ms(std::string_view v
     std::string_view v = detail::trim(value);
     std::uint64_t ns = 0;
     if (!detail::parse_decimal_ns(v, 1'000'000, ns) || !v.empty())
-        return error::invalid_retry_after;
+        return parse_error::invalid_retry_after;
     return detail::ns_to_ms_ceil(ns);
 }
 
 inline result<std::chrono::milliseconds> parse_duration(std::string_view value) noexcept {
     std::string_view v = detail::trim(value);
     if (v == "0") return std::chrono::milliseconds(0);
-    if (v.empty()) return error::invalid_duration;
+    if (v.empty()) return parse_error::invalid_duration;
     struct unit {
         std::string_view name;
         std::uint64_t ns;
@@ -312,7 +312,7 @@ inline result<std::chrono::milliseconds> parse_duration(std::string_view value) 
         std::size_t len = 0;
         while (len < v.size() && (detail::is_digit(v[len]) || v[len] == '.'))
             ++len;
-        if (len == 0) return error::invalid_duration;
+        if (len == 0) return parse_error::invalid_duration;
         std::string_view number = v.substr(0, len);
         v.remove_prefix(len);
         const unit* u = nullptr;
@@ -321,11 +321,11 @@ inline result<std::chrono::milliseconds> parse_duration(std::string_view value) 
                 u = &cand;
                 break;
             }
-        if (!u) return error::invalid_duration;
+        if (!u) return parse_error::invalid_duration;
         v.remove_prefix(u->name.size());
         std::uint64_t ns = 0;
         if (!detail::parse_decimal_ns(number, u->ns, ns) || !number.empty())
-            return error::invalid_duration;
+            return parse_error::invalid_duration;
         total = detail::sat_add(total, ns);
     }
     return detail::ns_to_ms_ceil(total);

@@ -28,7 +28,7 @@
 //              {limit,remaining,reset}; reset is an RFC 3339 time, read against the wall clock.
 //   429s       retry-after-ms, then Retry-After (seconds or HTTP-date).
 // A value that cannot be used is ignored and counted, with the typed reason of the first
-// (`error::invalid_rate_limit_count`, `invalid_duration`, `invalid_retry_after`); the other
+// (`parse_error::invalid_rate_limit_count`, `invalid_duration`, `invalid_retry_after`); the other
 // headers still count. Resets and Retry-After longer than `max_wait` are cut to it.
 //
 // The rule, per window (requests, tokens, input tokens, output tokens):
@@ -84,7 +84,7 @@ inline constexpr std::uint64_t max_rate_limit_count = std::uint64_t{1} << 53;
 
 /// A rate-limit count (`x-ratelimit-remaining-tokens: 149984`): decimal digits, surrounding
 /// whitespace allowed, at most `max_rate_limit_count`. A sign, a fraction, garbage, an empty
-/// value or a larger number: `error::invalid_rate_limit_count`. Thread-safe.
+/// value or a larger number: `parse_error::invalid_rate_limit_count`. Thread-safe.
 [[nodiscard]] result<std::uint64_t> parse_rate_limit_count(std::string_view value) noexcept;
 
 /// One window as one response reports it; a field is empty when its header was absent or

@@ -84,13 +84,13 @@ namespace faultline::limit {
 
 inline result<std::uint64_t> parse_rate_limit_count(std::string_view value) noexcept {
     const std::string_view v = detail::trim(value);
-    if (v.empty()) return error::invalid_rate_limit_count;
+    if (v.empty()) return parse_error::invalid_rate_limit_count;
     std::uint64_t n = 0;
     for (const char c : v) {
-        if (!detail::is_digit(c)) return error::invalid_rate_limit_count;
+        if (!detail::is_digit(c)) return parse_error::invalid_rate_limit_count;
         n = n * 10 + static_cast<std::uint64_t>(c - '0');
         // Checked per digit: n stays below 2^57, so the next step cannot wrap.
-        if (n > max_rate_limit_count) return error::invalid_rate_limit_count;
+        if (n > max_rate_limit_count) return parse_error::invalid_rate_limit_count;
     }
     return n;
 }

@@ -212,14 +212,16 @@ void call_hand_written_with_history(benchmark::State& state) {
 }
 BENCHMARK(call_hand_written_with_history);
 
-void call_pipeline(benchmark::State& state) {
+// One call after another through the pipeline, with `cooldowns` when not null.
+void run_calls(benchmark::State& state, fl::channel_pool<>* cooldowns) {
     fl::pipeline_options o;
     fl::retry_budget<> budget({10s, 1e9, 0});
     const fl::failure proto = unavailable();
     auto now = std::chrono::steady_clock::time_point{};
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
-        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1});
+        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1},
+                                                 cooldowns);
         for (fl::step s = p.next(now); !s.final(); s = p.next(now)) {
             if (s.what == fl::action::wait) {
                 now += s.delay;
@@ -235,34 +237,17 @@ void call_pipeline(benchmark::State& state) {
     state.counters["allocs_per_call"] =
         double(allocations.load() - before) / double(state.iterations());
 }
+
+void call_pipeline(benchmark::State& state) {
+    run_calls(state, nullptr);
+}
 BENCHMARK(call_pipeline);
 
 // The same call with a breaker for its target (the cooldown): every attempt asks it and records
 // its outcome. The breaker's rules are off, so it never opens and every call is the same.
 void call_pipeline_with_cooldown(benchmark::State& state) {
-    fl::pipeline_options o;
-    fl::retry_budget<> budget({10s, 1e9, 0});
     fl::channel_pool<> cooldowns(1, {.failure_threshold = 0, .failure_rate_threshold = 2});
-    const fl::failure proto = unavailable();
-    auto now = std::chrono::steady_clock::time_point{};
-    const std::uint64_t before = allocations.load();
-    for (auto _ : state) {
-        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1},
-                                                 &cooldowns);
-        for (fl::step s = p.next(now); !s.final(); s = p.next(now)) {
-            if (s.what == fl::action::wait) {
-                now += s.delay;
-                continue;
-            }
-            if (s.attempt > failures_per_call)
-                p.succeeded(s.attempt, now);
-            else
-                p.failed(s.attempt, proto, now);
-        }
-        benchmark::DoNotOptimize(p.history().size());
-    }
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
+    run_calls(state, &cooldowns);
 }
 BENCHMARK(call_pipeline_with_cooldown);
 

@@ -3,7 +3,7 @@
 // Invariants: no crash or sanitizer report; prompts either parse to at least one prompt, each
 // with a request body that is valid JSON, or are refused with a `prompts_error` and a message
 // naming the source; a report either reads back (and compares with itself) or is refused with
-// a reason.
+// a reason; two reports (the input's halves) compare.
 
 #include "loadgen/prompts.hpp"
 #include "loadgen/report.hpp"
@@ -41,11 +41,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             std::abort();
     }
 
+    // The whole input as a report, and its two halves as two reports to compare.
     const auto saved = lg::read_saved_report(text);
     if (const auto* r = std::get_if<lg::saved_report>(&saved)) {
         if (lg::compare_summary(*r, *r).empty()) std::abort();
     } else if (std::get<std::string>(saved).empty()) {
         std::abort();
     }
+    const auto a = lg::read_saved_report(text.substr(0, size / 2));
+    const auto b = lg::read_saved_report(text.substr(size / 2));
+    const auto* ra = std::get_if<lg::saved_report>(&a);
+    const auto* rb = std::get_if<lg::saved_report>(&b);
+    if (ra && rb && lg::compare_summary(*ra, *rb).empty()) std::abort();
     return 0;
 }

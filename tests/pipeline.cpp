@@ -602,6 +602,48 @@ BOOST_AUTO_TEST_CASE(hedges_respect_the_cooldown_and_a_call_that_ends_frees_its_
     BOOST_TEST(two[0].try_acquire(at(1300ms)).has_value());
 }
 
+// A caller who stops the call (`abandon`) gives back the probe slots its attempts hold, and
+// only those: an attempt let through a closed circuit holds none, and must not free a slot
+// another call's probe holds.
+BOOST_AUTO_TEST_CASE(abandon_gives_back_only_the_probe_slots_the_call_holds) {
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 1s;
+    bo.half_open_probes = 1;
+    fl::pipeline_options o = quick();
+    o.hedge = {1s, 1};
+    {
+        fl::channel_pool<manual_clock> cooldowns(1, bo);
+        std::vector<std::string> ev;
+        pipe_t p(o, at(0s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+        (void)p.next(at(0s));             // closed: no probe
+        BOOST_TEST(p.next(at(1s)).hedge); // closed: no probe
+        BOOST_TEST(!p.history()[1].probe);
+        cooldowns[0].record_failure(at(1500ms), fl::error::internal_error); // opens (elsewhere)
+        BOOST_TEST(cooldowns[0].try_acquire(at(2600ms)).has_value());       // another call's probe
+        p.abandon(at(2700ms));
+        const fl::step s = p.next(at(2700ms));
+        BOOST_TEST((s.what == fl::action::give_up));
+        BOOST_TEST((s.reason == fl::give_up_reason::cancelled));
+        BOOST_TEST(!cooldowns[0].try_acquire(at(2700ms))); // the other probe still holds
+    }
+    {
+        fl::channel_pool<manual_clock> cooldowns(1, bo);
+        cooldowns[0].record_failure(at(0s), fl::error::internal_error);
+        std::vector<std::string> ev;
+        pipe_t p(o, at(1s), recorder{&ev}, nullptr, fl::splitmix64{1}, &cooldowns);
+        (void)p.next(at(1s)); // the probe
+        BOOST_TEST(p.history()[0].probe);
+        BOOST_TEST(!cooldowns[0].try_acquire(at(1100ms)));
+        p.abandon(at(1200ms));
+        p.abandon(at(1200ms)); // once is enough; twice gives back nothing more
+        BOOST_TEST(cooldowns[0].try_acquire(at(1200ms)).has_value()); // the slot came back
+        BOOST_TEST(!cooldowns[0].try_acquire(at(1200ms)));
+        p.failed(1, fail(fl::error::upstream_timeout), at(1300ms)); // too late: ignored
+        BOOST_TEST((cooldowns[0].state(at(1300ms)) == fl::circuit_state::half_open));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(cooldowns_must_cover_every_target) {
     fl::channel_pool<manual_clock> one(1);
     fl::pipeline_options o = quick();

@@ -35,11 +35,14 @@ std::uint64_t second_of(nanoseconds at) noexcept {
     if (n > 0) out.append(buffer, std::min(static_cast<std::size_t>(n), sizeof buffer - 1));
 }
 
-// Locale-independent fixed notation, which SVG coordinates need.
+// Locale-independent fixed notation, which SVG coordinates need; scientific for a value whose
+// fixed notation would not fit (a ratio of 1e100 has 101 digits).
 std::string fixed(double v, int decimals) {
     char buffer[64];
-    const auto r =
-        std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::fixed, decimals);
+    auto r = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::fixed, decimals);
+    if (r.ec != std::errc{})
+        r = std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::scientific,
+                          decimals);
     return std::string(buffer, r.ptr);
 }
 

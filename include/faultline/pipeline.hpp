@@ -47,8 +47,9 @@
 //    that is never sent: the call falls back at once when a rule takes that failure (a failover
 //    rule, or one for `upstream_unavailable`), else the policy decides, as for any failure,
 //    whether to wait out the cool-down (it counts as an attempt on the target) or give up. A
-//    hedge its target refuses is not started, and the call hedges no more. When the call ends,
-//    attempts still running are recorded as neutral: they free their half-open probe slots.
+//    hedge its target refuses is not started, and the call hedges no more. When the call ends
+//    (a success, a give-up, or `abandon` by a caller who stopped it), the attempts still running
+//    that hold a half-open probe slot give it back (`record_neutral`): they will not report.
 // Not thread-safe (one call); the retry budget and the cooldowns may be shared by many.
 
 #include <faultline/error.hpp>
@@ -140,6 +141,7 @@ struct pipeline_attempt {
     std::chrono::nanoseconds latency{}; ///< Until it ended; 0 while it runs.
     std::optional<error> failed; ///< Its failure's code; none for a success or while it runs.
     bool running = true;
+    bool probe = false; ///< It holds a half-open probe slot of its target's cooldown breaker.
 };
 
 // Events, each passed to the sink as it happens (see `pipeline`).
@@ -152,7 +154,7 @@ struct attempt_ended {
     const faultline::failure* failure; ///< How it failed; null for a success.
 };
 struct retry_scheduled {
-    unsigned after_attempt;
+    unsigned after_attempt; ///< Attempts made so far (a refused target makes none).
     std::chrono::nanoseconds delay;
     bool from_server; ///< The delay is the server's hint.
 };
@@ -170,7 +172,9 @@ struct target_refused {
     std::size_t target;
     bool hedge;                  ///< The refused attempt was a hedge.
     std::chrono::nanoseconds at; ///< Since the call's start.
-    const failure& reason;       ///< `circuit_open`, with the cool-down's time left as its hint.
+    /// `circuit_open`; its hint is the cool-down's time left while the circuit is open, none
+    /// while it is half-open with every probe slot taken (the policy's backoff applies then).
+    const failure& reason;
 };
 
 /// A sink that ignores every event.
@@ -216,6 +220,11 @@ public:
         record_failure(attempt, f, now, content_delivered);
     }
 
+    /// The caller stopped the call (cancelled it, or its operation threw): the attempts still
+    /// running give back their probe slots, and the call gives up with
+    /// `give_up_reason::cancelled` unless it was already over. Not thread-safe.
+    void abandon(time_point now) noexcept;
+
     /// Every attempt so far, in the order started. Not thread-safe.
     [[nodiscard]] const boost::container::small_vector<pipeline_attempt, 4>&
     history() const noexcept {
@@ -241,6 +250,7 @@ private:
     bool start_attempt(time_point now, bool hedge, bool fallback, step& s);
     void decide(const failure& f, time_point now, bool content_delivered);
     bool fall_back(const failure& f);
+    void refused(time_point now, bool hedge);
     void release_running(time_point now) noexcept;
 
     const pipeline_options& opts_;

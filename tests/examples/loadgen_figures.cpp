@@ -522,6 +522,20 @@ BOOST_AUTO_TEST_CASE(comparison_table_and_chart) {
                std::count(svg.begin(), svg.end(), '>')); // no stray brackets in the text
 }
 
+// Regression: a ratio whose fixed notation is over 64 characters was written from the bytes
+// of a buffer `to_chars` had given up on.
+BOOST_AUTO_TEST_CASE(a_huge_ratio_is_written_in_scientific_notation) {
+    const std::string text = examples::to_plain_json(lg::to_json(two_second_report(8)));
+    auto a = std::get<lg::saved_report>(lg::read_saved_report(text));
+    auto b = a;
+    a.document["requests"] = 1.0;
+    b.document["requests"] = 1e100;
+    const std::string table = lg::compare_summary(a, b);
+    BOOST_TEST(table.find("1.00e+100x") != std::string::npos, table);
+    BOOST_TEST(std::all_of(table.begin(), table.end(),
+                           [](char c) { return c == '\n' || (c >= ' ' && c <= '~'); }));
+}
+
 BOOST_AUTO_TEST_CASE(every_bad_saved_report_says_what_is_wrong) {
     const std::string good = examples::to_plain_json(lg::to_json(two_second_report(8)));
     struct row {

@@ -259,4 +259,22 @@ BOOST_AUTO_TEST_CASE(an_open_breaker_is_waited_out_without_calling_the_operation
     BOOST_TEST(refused.error().history[0].attempt == 0u);
 }
 
+// An operation that throws ends the loop with its exception, and its probe slot goes back to
+// the breaker first: the next caller may probe at once.
+BOOST_AUTO_TEST_CASE(an_operation_that_throws_gives_its_probe_back) {
+    harness h;
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 1s;
+    fl::channel_pool<manual_clock> breaker(1, bo);
+    breaker[0].record_failure(manual_clock{&h.t}.now(), fl::error::internal_error);
+    h.t += 1s; // half-open: the next call probes
+    h.options.cooldowns = &breaker;
+    BOOST_CHECK_THROW(
+        (void)fl::retry(
+            exact(), []() -> fl::result<int> { throw std::runtime_error("boom"); }, h.options),
+        std::runtime_error);
+    BOOST_TEST(breaker[0].try_acquire(manual_clock{&h.t}.now()).has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -103,7 +103,8 @@ auto async_retry(const Executor& ex, const retry_policy& policy, Op op, Completi
 /// Starts the pipeline `options` (copied) for `op`: retries per failure class, fallbacks and
 /// failover to other targets, hedges. Timers and the loop's own work run on `ex`, on a strand
 /// of it when the pipeline hedges.
-/// Throws `std::system_error` with the code of `validate(options)` if that fails.
+/// Throws `std::system_error` with the code of `validate(options)` if that fails, or
+/// `std::errc::invalid_argument` if `run_options.cooldowns` has fewer channels than targets.
 template <class T, class Executor, class Op, class URBG, class CompletionToken>
 auto async_run(const Executor& ex, const pipeline_options& options, Op op,
                async_retry_options<URBG> run_options, CompletionToken&& token);

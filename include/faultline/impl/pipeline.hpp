@@ -41,24 +41,23 @@ pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept
 template <class Events, class Clock, class URBG>
 bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback,
                                                   step& s) {
-    if (cooldowns_ && !(*cooldowns_)[target_].try_acquire(now)) {
-        // The target is cooling down: a failure of it that was never sent.
-        failure f = to_failure(make_error_code(error::circuit_open),
-                               "target " + std::to_string(target_) + " is cooling down");
-        const auto left = (*cooldowns_)[target_].retry_after(now);
-        if (left > std::chrono::nanoseconds::zero())
-            f.retry_after = std::chrono::ceil<std::chrono::milliseconds>(left);
-        emit(target_refused{target_, hedge, now - start_, f});
-        if (hedge) {
-            hedges_ = opts_.hedge.max_hedges; // no extra load on a target that is cooling down
+    bool probe = false;
+    if (cooldowns_) {
+        auto admitted = (*cooldowns_)[target_].try_acquire_probe(now);
+        if (!admitted) {
+            refused(now, hedge);
             return false;
         }
-        ++on_target_;
-        last_ = std::move(f);
-        // Elsewhere at once if a rule takes it; else the policy decides whether to wait.
-        if (now - start_ >= opts_.policy_for(last_->cat).deadline || !fall_back(*last_))
-            decide(*last_, now, false);
-        return false;
+        probe = admitted.value();
+    }
+    if (hedge) {
+        // A hedge is extra load: the budget must allow it too; its probe goes back if not.
+        if (budget_ && !budget_->try_acquire_retry(now)) {
+            if (probe) (*cooldowns_)[target_].record_neutral(now);
+            hedges_ = opts_.hedge.max_hedges; // the budget says no more extra load
+            return false;
+        }
+        ++hedges_;
     }
     // Built in place: a record built on the stack and copied in whole is read back before its
     // field-by-field stores have landed (a store-forwarding stall on every attempt).
@@ -68,6 +67,7 @@ bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bo
     r.target = target_;
     r.hedge = hedge;
     r.started = now - start_;
+    r.probe = probe;
     ++running_;
     ++on_target_;
     emit(attempt_started{r, fallback});
@@ -77,6 +77,26 @@ bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bo
     s.hedge = hedge;
     s.fallback = fallback;
     return true;
+}
+
+template <class Events, class Clock, class URBG>
+void pipeline<Events, Clock, URBG>::refused(time_point now, bool hedge) {
+    // The target is cooling down: a failure of it that was never sent.
+    failure f = to_failure(make_error_code(error::circuit_open),
+                           "target " + std::to_string(target_) + " is cooling down");
+    const auto left = (*cooldowns_)[target_].retry_after(now);
+    if (left > std::chrono::nanoseconds::zero())
+        f.retry_after = std::chrono::ceil<std::chrono::milliseconds>(left);
+    emit(target_refused{target_, hedge, now - start_, f});
+    if (hedge) {
+        hedges_ = opts_.hedge.max_hedges; // no extra load on a target that is cooling down
+        return;
+    }
+    ++on_target_;
+    last_ = std::move(f);
+    // Elsewhere at once if a rule takes it; else the policy decides whether to wait.
+    if (now - start_ >= opts_.policy_for(last_->cat).deadline || !fall_back(*last_))
+        decide(*last_, now, false);
 }
 
 template <class Events, class Clock, class URBG>
@@ -118,13 +138,8 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
                 s.delay = due - now;
                 return s;
             }
-            if (budget_ && !budget_->try_acquire_retry(now)) {
-                hedges_ = opts_.hedge.max_hedges; // the budget says no more extra load
-                return s;
-            }
-            ++hedges_;
             if (start_attempt(now, true, false, s)) return s;
-            s.delay = {}; // refused: the next pass answers
+            s.delay = {}; // not started: the next pass answers
         }
     }
 }
@@ -132,8 +147,17 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
 template <class Events, class Clock, class URBG>
 void pipeline<Events, Clock, URBG>::release_running(time_point now) noexcept {
     if (!cooldowns_ || running_ == 0) return;
-    for (const pipeline_attempt& r : history_)
-        if (r.running) (*cooldowns_)[r.target].record_neutral(now);
+    for (pipeline_attempt& r : history_)
+        if (r.running && r.probe) {
+            r.probe = false; // given back once
+            (*cooldowns_)[r.target].record_neutral(now);
+        }
+}
+
+template <class Events, class Clock, class URBG>
+void pipeline<Events, Clock, URBG>::abandon(time_point now) noexcept {
+    release_running(now);
+    if (!success_ && !give_up_) give_up_ = give_up_reason::cancelled;
 }
 
 template <class Events, class Clock, class URBG>

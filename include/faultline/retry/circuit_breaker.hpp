@@ -87,6 +87,10 @@ public:
     /// Asks to make a call: success when it may go ahead (while half-open this takes one probe
     /// slot, returned by the next `record*`), else `error::circuit_open`. Thread-safe.
     [[nodiscard]] result<void> try_acquire(time_point now) noexcept;
+    /// As `try_acquire`, saying how the call was let through: `true` when it took a half-open
+    /// probe slot (a caller that abandons the call gives it back with `record_neutral`), `false`
+    /// when the circuit is closed. Thread-safe.
+    [[nodiscard]] result<bool> try_acquire_probe(time_point now) noexcept;
 
     /// The call succeeded. Thread-safe.
     void record_success(time_point now) noexcept;

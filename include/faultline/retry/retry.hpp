@@ -85,7 +85,8 @@ struct attempt_record {
 struct retry_error {
     failure last;
     give_up_reason reason = give_up_reason::not_retryable;
-    std::vector<attempt_record> history; ///< Every failed or refused attempt, the last included.
+    std::vector<attempt_record>
+        history; ///< Every failed attempt and refused target, the last included.
     /// `give_up_code(reason, last)`. Thread-safe.
     [[nodiscard]] std::error_code error_code() const noexcept { return give_up_code(reason, last); }
 };

@@ -265,6 +265,7 @@ private:
         if (done_ || cancelled_) return;
         cancelled_ = true;
         if (!run_) return; // begin() gives up
+        run_->abandon(clock::now()); // the results still to come are not the pipeline's
         timer_.cancel();
         cancel_running(); // an attempt may end, and the loop with it, inside this
         if (!done_ && running_ == 0) give_up(give_up_reason::cancelled);
@@ -323,6 +324,9 @@ template <class T, class Executor, class Op, class URBG, class CompletionToken>
 auto async_run(const Executor& ex, const pipeline_options& options, Op op,
                async_retry_options<URBG> run_options, CompletionToken&& token) {
     if (auto ec = validate(options)) throw std::system_error(ec, "faultline::asio::async_run");
+    if (run_options.cooldowns && run_options.cooldowns->size() < options.targets)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "faultline::asio::async_run: fewer cooldown channels than targets");
     return boost::asio::async_initiate<CompletionToken, void(retry_result<T>)>(
         [](auto handler, const Executor& e, pipeline_options po, Op o,
            async_retry_options<URBG> ro) {

@@ -85,11 +85,18 @@ void circuit_breaker<Clock>::close_locked() noexcept {
 
 template <class Clock>
 result<void> circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
-    if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return success();
+    auto r = try_acquire_probe(now);
+    if (!r) return r.error();
+    return success();
+}
+
+template <class Clock>
+result<bool> circuit_breaker<Clock>::try_acquire_probe(time_point now) noexcept {
+    if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return false;
     std::lock_guard lock(mutex_);
     switch (state_locked(now)) {
     case circuit_state::closed:
-        return success();
+        return false;
     case circuit_state::open:
         return make_error_code(error::circuit_open);
     case circuit_state::half_open:
@@ -104,7 +111,7 @@ result<void> circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
         if (probes_ >= options_.half_open_probes) return make_error_code(error::circuit_open);
         if (probes_ == 0) probe_since_ = now;
         ++probes_;
-        return success();
+        return true;
     }
     return make_error_code(error::circuit_open);
 }

@@ -81,7 +81,14 @@ requires detail::retry_operation_result<detail::attempt_result_t<Op>>
         attempt_context ctx;
         ctx.attempt = s.attempt;
         ctx.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start);
-        auto r = detail::invoke_attempt(op, ctx);
+        auto r = [&] {
+            try {
+                return detail::invoke_attempt(op, ctx);
+            } catch (...) {
+                p.abandon(options.clock.now()); // its probe slot goes back before the throw
+                throw;
+            }
+        }();
         now = options.clock.now();
         if (r.has_value()) {
             p.succeeded(s.attempt, now);

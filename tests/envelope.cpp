@@ -248,6 +248,44 @@ BOOST_AUTO_TEST_CASE(render_names_the_param_when_given) {
                "messages[0].\"content\"");
 }
 
+BOOST_AUTO_TEST_CASE(render_answers_a_status_and_code_other_than_the_codes_own) {
+    // A 405: an invalid request whose status and code say what was wrong.
+    fl::render_options opt;
+    opt.include_status = true;
+    opt.status = 405;
+    opt.code = "method_not_allowed";
+    const auto r = fl::render(fl::error::invalid_request, "use POST", "ev-1", opt);
+    BOOST_TEST(r.status == 405u);
+    const json::value jv = json::parse(r.body);
+    BOOST_TEST(jv.at("error").at("status").as_int64() == 405);
+    BOOST_TEST(jv.at("error").at("code").as_string() == "method_not_allowed");
+    BOOST_TEST(jv.at("error").at("type").as_string() == "invalid_request_error");
+    BOOST_TEST(jv.at("error").at("message").as_string() == "use POST");
+    // Redaction follows the status answered: a client error answered as a 503 is a server's.
+    opt.status = 503;
+    opt.code.reset();
+    const auto busy = fl::render(fl::error::invalid_request, "db at 10.0.0.7 down", {}, opt);
+    BOOST_TEST(busy.status == 503u);
+    BOOST_TEST(json::parse(busy.body).at("error").at("message").as_string() ==
+               "Service temporarily unavailable");
+    BOOST_TEST(json::parse(busy.body).at("error").at("code").as_string() == "invalid_request");
+}
+
+BOOST_AUTO_TEST_CASE(render_envelope_is_what_render_serializes) {
+    fl::render_options opt;
+    opt.param = "model";
+    opt.include_status = true;
+    for (const fl::error e :
+         {fl::error::model_not_found, fl::error::overloaded, fl::error::upstream_timeout}) {
+        const fl::rendered_envelope env = fl::render_envelope(e, "m", "ev-2", opt);
+        const fl::rendered_error r = fl::render(e, "m", "ev-2", opt);
+        BOOST_TEST(env.status == r.status);
+        BOOST_TEST(fl::serialize(env.envelope) == r.body);
+        BOOST_TEST(env.envelope.param.value_or("") == "model");
+        BOOST_TEST(env.envelope.event_id.value_or("") == "ev-2");
+    }
+}
+
 BOOST_AUTO_TEST_CASE(render_maps_foreign_codes_by_category) {
     BOOST_TEST(fl::render(std::make_error_code(std::errc::timed_out), "x").status == 504u);
     BOOST_TEST(fl::render(std::make_error_code(std::errc::connection_refused), "x").status == 502u);

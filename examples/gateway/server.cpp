@@ -1,7 +1,10 @@
 #include "gateway/adaptive.hpp"
 #include "gateway/channel.hpp"
+#include "gateway/connection.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/relay.hpp"
+#include "gateway/request.hpp"
 #include "gateway/upstream.hpp"
 
 #include "common/listen.hpp"
@@ -62,59 +65,6 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
-// How long a connection being closed after an error answer is read (and its bytes dropped), so
-// that closing with unread bytes does not reset it before the client read the answer.
-constexpr auto drain_time = std::chrono::seconds(1);
-// Connections being drained at once, beyond `max_connections` (the 503s over it, the closes
-// after bad requests): past them a connection is closed at once, so that a flood of either
-// holds at most this many more sockets.
-constexpr std::size_t drains_at_once = 64;
-constexpr std::size_t drain_bytes = std::size_t(16) << 20;
-
-// Reads what a client still sends after its connection's last answer until it closes, bounded
-// in bytes and time, then closes the socket.
-net::awaitable<void> drain_and_close(beast::tcp_stream& s) {
-    beast::error_code ignored;
-    s.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    s.expires_after(drain_time);
-    std::size_t drained = 0;
-    char scratch[16 * 1024];
-    while (drained < drain_bytes) {
-        auto [ec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
-        drained += got;
-        if (ec) break;
-    }
-    s.close();
-}
-
-using header_list = std::vector<std::pair<std::string, std::string>>;
-
-// One answer that is not a stream.
-struct reply {
-    unsigned status = 200;
-    std::string body;
-    header_list headers;
-    std::string_view content_type = "application/json";
-};
-
-// Tells clients outright whether to retry (the OpenAI SDKs read it): a 429 for a spend limit
-// or a request larger than the bucket must not be retried, whatever its status says.
-std::pair<std::string, std::string> should_retry(bool yes) {
-    return {"x-should-retry", yes ? "true" : "false"};
-}
-
-// "http://" + the request's Host, for a hint that names a URL; empty when the Host is missing or
-// is not a plain host[:port] (it is the client's text, put into a message).
-std::string origin_of(const http::request<http::string_body>& req) {
-    const auto h = req.find(http::field::host);
-    if (h == req.end() || h->value().empty() || h->value().size() > 261) return {};
-    for (const char c : h->value())
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
-              c == '[' || c == ']' || c == '_'))
-            return {};
-    return "http://" + std::string(h->value());
-}
-
 // A model, its channels in failover order, and their circuit breakers.
 struct model_state {
     const model_config* model;
@@ -136,273 +86,6 @@ struct model_state {
             failover.fallbacks.push_back({std::nullopt, k});
     }
 };
-
-// Re-emits the upstream's events to the client, as a relay does: content as it comes; the
-// terminator; an upstream error chunk is kept for the gateway to answer in its own words.
-struct relay {
-    sse::writer* out = nullptr;
-    std::optional<faultline::failure> upstream_error;
-    bool finished = false;
-    bool fragment_error = false;  // an error chunk too large to hold: the monitor has its failure
-    std::string* bytes = nullptr; // what `out` writes into, for fragments passed through as is
-    bool mid_event = false;       // a fragmented event is partly relayed
-    std::uint64_t sent = 0;       // events passed to the client whole
-
-    void on_event(const sse::event& e, sse::event_kind kind) {
-        if (finished) return;
-        switch (kind) {
-        case sse::event_kind::done:
-            // The terminator as the upstream sent it: `[DONE]`, or a protocol's own last event
-            // (`response.completed`, `message_stop`), which a made-up `[DONE]` would replace.
-            if (e.type.empty())
-                out->done();
-            else
-                (void)out->event(
-                    {e.data, sse::is_safe_event_type(e.type) ? e.type : "", std::nullopt, {}});
-            ++sent;
-            finished = true;
-            return;
-        case sse::event_kind::error:
-            finished = true; // the monitor's `on_error` brings its failure next
-            return;
-        case sse::event_kind::content:
-        case sse::event_kind::malformed_json:
-        case sse::event_kind::empty:
-            ++sent;
-            if (e.type.empty() && !e.id)
-                out->data(e.data);
-            else
-                (void)out->event(
-                    {e.data, sse::is_safe_event_type(e.type) ? e.type : "", std::nullopt, {}});
-            return;
-        }
-    }
-
-    // An event too large to hold, relayed piece by piece as the upstream sends it: the client
-    // gets the same event, never the whole line in the gateway's memory. Its kind is known only
-    // at its end, so an error chunk this large reaches the client as sent, then the gateway's
-    // own error chunk follows.
-    // The failure the monitor found in an error event; the first one is answered.
-    void on_error(const sse::event&, const faultline::failure& f) {
-        if (!upstream_error) upstream_error = f;
-    }
-
-    void on_fragment(const sse::event_fragment& f, sse::event_kind kind) {
-        if (finished) return;
-        mid_event = !f.last;
-        if (f.first) {
-            if (!f.type.empty() && sse::is_safe_event_type(f.type))
-                bytes->append("event: ").append(f.type).append("\n");
-            bytes->append("data: ");
-        }
-        std::string_view d = f.data;
-        // A '\n' joins two data lines: it starts a new `data:` line on the way out.
-        for (std::size_t nl; (nl = d.find('\n')) != std::string_view::npos; d.remove_prefix(nl + 1))
-            bytes->append(d.substr(0, nl)).append("\ndata: ");
-        bytes->append(d);
-        if (!f.last) return;
-        bytes->append("\n\n");
-        ++sent;
-        if (kind == sse::event_kind::done) {
-            finished = true; // the terminator itself went out above, as sent
-        } else if (kind == sse::event_kind::error) {
-            fragment_error = true;
-            finished = true;
-        }
-    }
-};
-
-// The Responses API's mid-stream error (OpenAI's streaming guide): `event: error` whose data is
-// `{"type":"error","code","message","param","sequence_number"}`, saying what the envelope `body`
-// (one the gateway rendered) says. No `[DONE]` follows: none ends a Responses stream.
-// `sequence` is the number of events the client had before it: the upstream numbers its events
-// from 0, and this one takes the place of the next (or of the upstream's own error event).
-void responses_error(sse::writer& w, std::string_view body, std::uint64_t sequence) {
-    json::object e{{"type", "error"}, {"code", nullptr}, {"message", ""}, {"param", nullptr}};
-    if (const auto env = faultline::parse_envelope(body)) {
-        const faultline::error_envelope& v = env.value();
-        e["message"] = v.message;
-        if (const auto* code = std::get_if<std::string>(&v.code))
-            e["code"] = *code;
-        else if (v.type)
-            e["code"] = *v.type;
-        if (v.param) e["param"] = *v.param;
-    }
-    e["sequence_number"] = sequence;
-    (void)w.event({json::serialize(e), "error", std::nullopt, {}});
-}
-
-// Bytes held by one relayed stream or one request body, charged against the whole process's
-// total; `peak` keeps the largest one holding (`peak_of::holder`) or the largest total.
-enum class peak_of : unsigned char { holder, total };
-class memory_charge {
-public:
-    memory_charge(std::atomic<std::size_t>& total, std::atomic<std::uint64_t>& peak, peak_of kind)
-        : total_(total)
-        , peak_(peak)
-        , kind_(kind) {}
-    memory_charge(const memory_charge&) = delete;
-    memory_charge& operator=(const memory_charge&) = delete;
-    ~memory_charge() { total_.fetch_sub(held_, std::memory_order_relaxed); }
-
-    // Charges what the holder holds now; returns the whole process's total.
-    std::size_t charge(std::size_t held) {
-        std::size_t total;
-        if (held >= held_)
-            total = total_.fetch_add(held - held_, std::memory_order_relaxed) + (held - held_);
-        else
-            total = total_.fetch_sub(held_ - held, std::memory_order_relaxed) - (held_ - held);
-        held_ = held;
-        note_peak(total);
-        return total;
-    }
-    // As `charge`, only if the total stays within `limit`: the budget is never passed, not even
-    // for a moment. Otherwise nothing changes.
-    bool try_charge(std::size_t held, std::size_t limit) {
-        std::size_t total = total_.load(std::memory_order_relaxed);
-        std::size_t after = 0;
-        do {
-            const std::size_t others = total - held_;
-            if (held > limit || others > limit - held) return false;
-            after = others + held;
-        } while (!total_.compare_exchange_weak(total, after, std::memory_order_relaxed));
-        held_ = held;
-        note_peak(after);
-        return true;
-    }
-    [[nodiscard]] std::size_t held() const noexcept { return held_; }
-
-private:
-    std::atomic<std::size_t>& total_;
-    std::atomic<std::uint64_t>& peak_;
-    peak_of kind_;
-    std::size_t held_ = 0;
-
-    void note_peak(std::size_t total) {
-        const std::uint64_t now = kind_ == peak_of::holder ? held_ : total;
-        std::uint64_t p = peak_.load(std::memory_order_relaxed);
-        while (now > p && !peak_.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
-        }
-    }
-};
-
-// `r` answered with `status` rather than its code's own (a 405, the gateway's own 503): the
-// envelope's `status`, when it has one, and `code`, when given, say so too.
-void restatus(reply& r, unsigned status, std::string_view code = {}) {
-    r.status = status;
-    auto env = faultline::parse_envelope(r.body);
-    if (!env) return;
-    if (env.value().status) env.value().status = status;
-    if (!code.empty()) env.value().code = std::string(code);
-    r.body = faultline::serialize(env.value());
-}
-
-// One of the `max_connections` slots, held by a session. Given back before the session's socket
-// is shut down, so a client that saw its connection end finds the slot free again.
-class connection_slot {
-public:
-    explicit connection_slot(std::atomic<std::size_t>& open) noexcept
-        : open_(&open) {}
-    connection_slot(connection_slot&& o) noexcept
-        : open_(std::exchange(o.open_, nullptr)) {}
-    connection_slot& operator=(connection_slot&&) = delete;
-    ~connection_slot() { release(); }
-    void release() noexcept {
-        if (open_) std::exchange(open_, nullptr)->fetch_sub(1, std::memory_order_relaxed);
-    }
-
-private:
-    std::atomic<std::size_t>* open_;
-};
-
-// Cancels a socket's pending reads at a deadline without closing it: a Beast tcp_stream's own
-// timeout closes the socket at once, before the session could give back its slot or answer
-// 408. Used on the session's strand only; a completion of an earlier arming that was already
-// queued when the watch was re-armed or disarmed is ignored.
-class read_watch {
-public:
-    explicit read_watch(tcp::socket& socket)
-        : timer_(socket.get_executor())
-        , state_(std::make_shared<state>()) {
-        state_->socket = &socket;
-    }
-    read_watch(const read_watch&) = delete;
-    read_watch& operator=(const read_watch&) = delete;
-    ~read_watch() { state_->socket = nullptr; }
-
-    void arm(clock::time_point at) {
-        state_->fired = false;
-        timer_.expires_at(at);
-        timer_.async_wait([st = state_, generation = ++state_->generation](beast::error_code ec) {
-            if (ec || generation != st->generation || !st->socket) return;
-            st->fired = true;
-            beast::error_code ignored;
-            st->socket->cancel(ignored);
-        });
-    }
-    void disarm() {
-        ++state_->generation;
-        timer_.cancel();
-    }
-    // Whether the deadline cancelled the read since the last `arm`.
-    [[nodiscard]] bool fired() const noexcept { return state_->fired; }
-
-private:
-    struct state {
-        tcp::socket* socket = nullptr;
-        std::uint64_t generation = 0;
-        bool fired = false;
-    };
-    net::steady_timer timer_;
-    std::shared_ptr<state> state_;
-};
-
-// Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
-// only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112
-// §6.1 and §6.3).
-// The client's side of a request being served: whether it went away, and the upstream call to
-// cancel when it does. Shared by the request and the coroutine reading the client's socket.
-struct client_watch {
-    explicit client_watch(const net::any_io_executor& ex)
-        : finished(ex, clock::time_point::max()) {}
-    bool gone = false;            // the client closed or reset the connection
-    bool done = false;            // the watch ended
-    channel_call* call = nullptr; // the upstream call in progress, if any
-    net::steady_timer* wait = nullptr; // a wait for a slot (priority shedding), if any
-    net::steady_timer finished;   // cancelled when the watch ends: what the request awaits
-};
-
-// Makes `call` the watch's call for the scope.
-class watched_call {
-public:
-    watched_call(client_watch& w, channel_call* call)
-        : w_(w) {
-        w_.call = call;
-        if (w_.gone) call->cancel();
-    }
-    ~watched_call() { w_.call = nullptr; }
-    watched_call(const watched_call&) = delete;
-    watched_call& operator=(const watched_call&) = delete;
-
-private:
-    client_watch& w_;
-};
-
-// Reads the client's connection while its request is served. End of file or a reset: the
-// client went away, and the call in progress is cancelled. Bytes (a pipelined request) stay in
-// `buffer` for the session, and the watch ends. A cancelled read ends it quietly.
-net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffer,
-                                  std::shared_ptr<client_watch> w) {
-    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), nothrow);
-    buffer.commit(n);
-    if (ec && ec != net::error::operation_aborted) {
-        w->gone = true;
-        if (w->call) w->call->cancel();
-        if (w->wait) w->wait->cancel();
-    }
-    w->done = true;
-    w->finished.cancel();
-}
 
 // `body` (a chat request that parsed before) with `model` in place of its model.
 std::string with_model(std::string_view body, const std::string& model) {
@@ -427,17 +110,6 @@ std::uint64_t completion_tokens_of(std::string_view body) {
     if (n->is_uint64()) return n->as_uint64();
     if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::uint64_t>(n->as_int64());
     return 0;
-}
-
-bool chunked_alone(const http::fields& h) {
-    const auto [first, last] = h.equal_range(http::field::transfer_encoding);
-    if (first == last || std::next(first) != last) return false;
-    std::string_view v(first->value().data(), first->value().size());
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
-    return beast::iequals(v, "chunked");
 }
 
 } // namespace
@@ -517,6 +189,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::atomic<std::uint64_t> shed_connections{0}, read_timeouts{0};
     std::mutex log_mutex;
     metrics_registry metrics{config};
+    answers say{config.include_status};
 
     // The rate limits' answer for `scope`. A decision that can wait on the network is made on
     // a decision thread; meanwhile the I/O thread serves others, and the request goes on on
@@ -571,22 +244,18 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                                              read_watch& watch, bool first, memory_charge& body);
     net::awaitable<bool> handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                 http::request<http::string_body>& req);
-    // A chat request that passed every check made before limits.
-    struct chat_request {
+    // A chat request that passed every check made before limits: its fields, its key, its model,
+    // its spend reservation.
+    struct chat_request : chat_fields {
         const key_config* key = nullptr;
         model_state* model = nullptr;
-        bool stream = false;
-        bool responses = false; // POST /v1/responses: the Responses API, not chat completions
-        std::uint64_t prompt_tokens = 0;
-        std::uint64_t max_tokens = 0;
-        // Under priority shedding: the key's, or lower as its x-priority header asks.
-        faultline::limit::priority priority = faultline::limit::priority::medium;
         // The key's spend budget holds the estimate until the request ends; settled with the
         // tokens used (mutable: the request is otherwise read-only once prepared).
         mutable spend_budgets::reservation spend;
     };
-    // Routing, authentication, the body, the model, context length and the spend budget: the
-    // reply that ends the request here, or the request to serve.
+    // The stages before admission: routing, authentication, the body (request.hpp), then the
+    // model, context length and the spend budget: the reply that ends the request here, or the
+    // request to serve.
     std::variant<reply, chat_request> prepare(const http::request<http::string_body>& req,
                                               const std::string& request_id);
     // Serves a chat request while watching the client's connection (`buffer` keeps what the
@@ -644,55 +313,17 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // The 429 for a refused admission, the level named in the message.
     reply limit_reply(const admission& a, const std::string& prefix) const;
 
-    reply error_reply(faultline::error e, std::string_view message, const std::string& request_id,
-                      std::optional<std::string_view> param = std::nullopt) const;
-    reply failure_reply(const faultline::failure& f, const std::string& request_id) const;
-    // The gateway's own 503 when it is full (connections, request bodies): `overloaded`,
-    // `Retry-After: 1`.
-    reply busy_reply(std::string_view message, const std::string& request_id) const {
-        reply r = error_reply(faultline::error::overloaded, message, request_id);
-        restatus(r, 503);
-        r.headers.emplace_back("retry-after", "1");
-        return r;
-    }
     // The answer to GET /metrics.
     reply metrics_reply() const;
-    faultline::render_options render_opts(bool redact) const {
-        faultline::render_options o;
-        o.redact_server_errors = redact;
-        o.include_status = config.include_status;
-        return o;
-    }
 };
-
-reply server::impl::error_reply(faultline::error e, std::string_view message,
-                                const std::string& request_id,
-                                std::optional<std::string_view> param) const {
-    // The gateway's own messages hold nothing internal: they reach the client even for a 5xx.
-    faultline::render_options o = render_opts(false);
-    o.param = param; // the offending field, as OpenAI names it in `error.param`
-    const faultline::rendered_error r = faultline::render(
-        e, message, faultline::status_of(e) >= 500 ? std::string_view(request_id) : "", o);
-    return {r.status, r.body, {should_retry(faultline::info(e).retryable)}};
-}
-
-reply server::impl::failure_reply(const faultline::failure& f,
-                                  const std::string& request_id) const {
-    const faultline::rendered_error r = faultline::render(f, request_id, render_opts(true));
-    reply out{r.status, r.body, {should_retry(f.retryable)}};
-    if (f.retry_after) {
-        const auto h = faultline::limit::retry_after_headers(*f.retry_after);
-        out.headers.insert(out.headers.end(), h.begin(), h.end());
-    }
-    return out;
-}
 
 reply server::impl::limit_reply(const admission& a, const std::string& prefix) const {
     const faultline::limit::decision* rq = a.key_requests ? &*a.key_requests : nullptr;
     const faultline::limit::decision* tk = a.key_tokens ? &*a.key_tokens : nullptr;
     faultline::limit::limit_response lr = faultline::limit::refuse(a.refusal, rq, tk);
     reply r{lr.status, {}, std::move(lr.headers)};
-    r.body = faultline::render(lr.ec, prefix + lr.message, "", render_opts(false)).body;
+    r.body = faultline::serialize(
+        say.own(faultline::wire_error(lr.ec), prefix + lr.message, "").envelope);
     r.headers.push_back(should_retry(faultline::is_retryable(lr.ec)));
     return r;
 }
@@ -744,8 +375,7 @@ server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
     const std::string_view why = faultline::limit::to_string(t.reason());
     log("shed priority=" + level + " key=" + cr.key->id + " event_id=" + id +
         " reason=" + std::string(why));
-    reply r = error_reply(
-        faultline::error::overloaded,
+    reply r = say.busy(
         "The gateway is overloaded: " + std::to_string(d.limit) +
             " requests in service and more waiting; lower priorities are refused first. This "
             "request (priority " +
@@ -756,10 +386,7 @@ server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
                  ? std::string("pushed out of the queue by a higher priority")
                  : std::string("not served within the queue's wait limit")) +
             ". Retry shortly.",
-        id);
-    restatus(r, 503);
-    const auto h = faultline::limit::retry_after_headers(d.retry_after);
-    r.headers.insert(r.headers.end(), h.begin(), h.end());
+        id, d.retry_after);
     co_return r;
 }
 
@@ -883,8 +510,9 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
     // The watch, not the stream, keeps the time while reading; writes keep their own.
     s.expires_never();
     read_result out;
-    const auto refuse = [&](faultline::error e, std::string message) {
-        out.refusal = error_reply(e, message, "");
+    const auto refuse = [&](faultline::error e, std::string message,
+                            const faultline::render_options& o = {}) {
+        out.refusal = say.error(e, message, "", o);
         return out;
     };
     // A read that failed: the client closed the connection (quietly closed here too), or an
@@ -905,10 +533,10 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
         body.charge(0);
         count.bodies_refused.fetch_add(1, std::memory_order_relaxed);
         out.refusal =
-            busy_reply("The gateway holds as many request bodies as its memory budget "
-                       "allows (bodies_memory_budget, " +
-                           std::to_string(config.bodies_memory_budget) + " bytes). Retry shortly.",
-                       "");
+            say.busy("The gateway holds as many request bodies as its memory budget "
+                     "allows (bodies_memory_budget, " +
+                         std::to_string(config.bodies_memory_budget) + " bytes). Retry shortly.",
+                     "");
         return out;
     };
     const auto timed_out = [&](std::string message) {
@@ -962,10 +590,13 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
     if (const auto expect = h.find(http::field::expect);
         expect != h.end() && parser.get().version() >= 11) {
         if (!beast::iequals(expect->value(), "100-continue")) {
-            refuse(faultline::error::invalid_request,
-                   "Unsupported expectation: this server meets 'Expect: 100-continue' only.");
-            restatus(*out.refusal, 417, "expectation_failed");
-            co_return out;
+            faultline::render_options o;
+            o.status = 417;
+            o.code = "expectation_failed";
+            co_return refuse(faultline::error::invalid_request,
+                             "Unsupported expectation: this server meets 'Expect: 100-continue' "
+                             "only.",
+                             o);
         }
         if (!parser.is_done()) {
             // The client waits for this before it sends the body.
@@ -1022,9 +653,9 @@ net::awaitable<void> server::impl::shed(tcp::socket socket) {
     auto self = shared_from_this();
     beast::tcp_stream s(std::move(socket));
     const std::string id = next_id();
-    reply r = busy_reply("The gateway has " + std::to_string(config.max_connections) +
-                             " connections open, its limit (max_connections). Retry shortly.",
-                         id);
+    reply r = say.busy("The gateway has " + std::to_string(config.max_connections) +
+                           " connections open, its limit (max_connections). Retry shortly.",
+                       id);
     http::request<http::string_body> none;
     none.keep_alive(false);
     (void)co_await send(s, none, r, id);
@@ -1065,77 +696,16 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
 
 std::variant<reply, server::impl::chat_request>
 server::impl::prepare(const http::request<http::string_body>& req, const std::string& id) {
-    const std::string_view target(req.target().data(), req.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
+    std::variant<reply, route> routed = route_request(req, config.metrics, say, id);
+    if (reply* r = std::get_if<reply>(&routed)) return std::move(*r);
+    const route rt = std::get<route>(routed);
+    if (rt == route::metrics) return metrics_reply(); // without a key, as vLLM and LiteLLM serve it
 
-    // A path with /v1 twice or not at all is a base URL that does not match its client: say
-    // which base URL to use, built from the Host the client sent.
-    const std::string origin = origin_of(req);
-    if (auto d = faultline::diagnose_request_target(path, origin)) {
-        const std::string here = origin.empty() ? "<this server>" : "";
-        std::string message = "Unknown path " + std::string(path);
-        if (d->code == faultline::config_error::base_url_duplicates_v1) {
-            faultline::base_url_options appends;
-            appends.client_appends_v1 = true;
-            message +=
-                ": the base URL ends in /v1 and the client added /v1 again. Use the base URL " +
-                here + d->suggestion + " with an OpenAI SDK (it appends /chat/completions), or " +
-                here + faultline::diagnose_request_target(path, origin, appends)->suggestion +
-                " with a client that appends /v1 itself.";
-        } else {
-            message += ": the base URL lacks /v1 (an OpenAI SDK appends only /chat/completions). "
-                       "Use the base URL " +
-                       here + d->suggestion + ".";
-        }
-        return error_reply(faultline::wire_error(d->code), message, id);
-    }
-    const bool responses_path = path == "/v1/responses";
-    const bool chat_path = path == "/v1/chat/completions" || responses_path;
-    const bool models_path = path == "/v1/models";
-    const bool metrics_path = config.metrics && path == "/metrics";
-    if (!chat_path && !models_path && !metrics_path)
-        return error_reply(faultline::error::not_found,
-                           "Unknown path " + std::string(path) +
-                               ". This gateway serves POST /v1/chat/completions, POST "
-                               "/v1/responses and GET /v1/models.",
-                           id);
-    // HEAD wherever GET is allowed (RFC 9110 §9.3.2); `send` leaves its body out.
-    const http::verb want = chat_path ? http::verb::post : http::verb::get;
-    if (req.method() != want && !(want == http::verb::get && req.method() == http::verb::head)) {
-        const std::string allow = want == http::verb::get ? "GET, HEAD" : "POST";
-        reply r = error_reply(faultline::error::invalid_request,
-                              "Method not allowed: use " + std::string(http::to_string(want)) +
-                                  " " + std::string(path) + ".",
-                              id);
-        restatus(r, 405, "method_not_allowed");
-        r.headers.emplace_back("allow", allow);
-        return r;
-    }
+    std::variant<reply, const key_config*> authenticated = authenticate(req, config, say, id);
+    if (reply* r = std::get_if<reply>(&authenticated)) return std::move(*r);
+    const key_config* key = std::get<const key_config*>(authenticated);
 
-    if (metrics_path) return metrics_reply(); // without a key, as vLLM and LiteLLM serve it
-
-    // Authentication. The key is never echoed back; its shape problems are.
-    const auto auth = req.find(http::field::authorization);
-    std::string_view presented;
-    if (auth != req.end()) {
-        const std::string_view v(auth->value().data(), auth->value().size());
-        if (v.size() > 7 && beast::iequals(v.substr(0, 7), "Bearer ")) presented = v.substr(7);
-    }
-    const key_config* key = presented.empty() ? nullptr : config.find_key(presented);
-    if (!key) {
-        std::string message =
-            auth == req.end() ? "Missing API key. Send it as 'Authorization: Bearer <key>'."
-            : presented.empty()
-                ? "Malformed Authorization header. Send 'Authorization: Bearer <key>'."
-                : "Incorrect API key provided.";
-        if (!presented.empty())
-            for (const faultline::diagnosis& d : faultline::diagnose_api_key(presented))
-                message += " " + std::string(faultline::info(d.code).cause) + " " +
-                           std::string(faultline::info(d.code).fix);
-        return error_reply(faultline::error::authentication, message, id);
-    }
-
-    if (models_path) {
+    if (rt == route::models) {
         json::array data;
         for (const auto& m : config.models)
             data.push_back(
@@ -1144,106 +714,39 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
             200, json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}}), {}};
     }
 
-    // The request body.
-    boost::system::error_code jec;
-    json::parse_options po;
-    po.max_depth = 32;
-    const json::value body = json::parse(req.body(), jec, {}, po);
-    const auto bad = [&](std::string message, std::string_view param) {
-        return error_reply(faultline::error::invalid_request, message, id,
-                           param.empty() ? std::nullopt : std::optional<std::string_view>(param));
-    };
-    if (jec) return bad("The request body is not valid JSON: " + jec.message() + ".", {});
-    if (!body.is_object()) return bad("The request body must be a JSON object.", {});
-    const json::object& o = body.as_object();
-    const json::value* model_v = o.if_contains("model");
-    if (!model_v || !model_v->is_string() || model_v->as_string().empty())
-        return bad("'model' is required and must be a string.", "model");
-    // The prompt: chat completions' `messages`, or the Responses API's `input` (a string, or
-    // items shaped like messages).
-    const std::string_view prompt_param = responses_path ? "input" : "messages";
-    const json::value* prompt = o.if_contains(prompt_param);
-    if (responses_path) {
-        if (!prompt || !((prompt->is_string() && !prompt->as_string().empty()) ||
-                         (prompt->is_array() && !prompt->as_array().empty())))
-            return bad("'input' must be a non-empty string or array.", "input");
-    } else if (!prompt || !prompt->is_array() || prompt->as_array().empty()) {
-        return bad("'messages' must be a non-empty array.", "messages");
-    }
+    std::variant<reply, chat_fields> read = read_chat(req, rt, *key, config, say, id);
+    if (reply* r = std::get_if<reply>(&read)) return std::move(*r);
     chat_request out;
-    out.responses = responses_path;
+    static_cast<chat_fields&>(out) = std::move(std::get<chat_fields>(read));
     out.key = key;
-    out.priority = key->priority;
-    if (config.shedding.enabled() && config.shedding.header)
-        if (const auto h = req.find("x-priority"); h != req.end()) {
-            const auto asked = faultline::limit::parse_priority(
-                std::string_view(h->value().data(), h->value().size()));
-            if (!asked)
-                return error_reply(faultline::error::invalid_request,
-                                   "The x-priority header must be one of very_low, low, medium, "
-                                   "high, critical.",
-                                   id);
-            // A client may lower its priority, never raise it above its key's.
-            out.priority = std::min(asked.value(), key->priority);
-        }
-    if (const json::value* v = o.if_contains("stream"); v && !v->is_null()) {
-        if (!v->is_bool()) return bad("'stream' must be a boolean.", "stream");
-        out.stream = v->as_bool();
-    }
-    out.max_tokens = config.default_max_tokens;
-    const std::string_view max_param = responses_path ? "max_output_tokens" : "max_tokens";
-    if (const json::value* v = o.if_contains(max_param); v && !v->is_null()) {
-        const bool whole =
-            (v->is_uint64() && v->as_uint64() > 0) || (v->is_int64() && v->as_int64() > 0);
-        if (!whole || (v->is_uint64() ? v->as_uint64() : std::uint64_t(v->as_int64())) > 1'000'000)
-            return bad("'" + std::string(max_param) + "' must be a whole number from 1 to 1000000.",
-                       max_param);
-        out.max_tokens =
-            v->is_uint64() ? v->as_uint64() : static_cast<std::uint64_t>(v->as_int64());
-    }
-    // About four bytes per token, plus a few per message: enough for limits and budgets. Content
-    // given as parts (text, images) counts by its JSON size, so it cannot slip past the limits.
-    // A string input counts as one message.
-    if (prompt->is_string()) {
-        out.prompt_tokens = 4 + (prompt->as_string().size() + 3) / 4;
-    } else {
-        for (const json::value& m : prompt->as_array()) {
-            out.prompt_tokens += 4;
-            if (const json::object* mo = m.if_object())
-                if (const json::value* c = mo->if_contains("content"); c && !c->is_null())
-                    out.prompt_tokens +=
-                        ((c->is_string() ? c->as_string().size() : json::serialize(*c).size()) +
-                         3) /
-                        4;
-        }
-    }
-    const std::string model_id(model_v->as_string());
-    const auto mit = models.find(model_id);
+    const std::string_view prompt_param = out.responses ? "input" : "messages";
+    const std::string_view max_param = out.responses ? "max_output_tokens" : "max_tokens";
+    const auto mit = models.find(out.model_id);
     if (mit == models.end())
-        return error_reply(faultline::error::model_not_found,
-                           "The model '" + model_id +
-                               "' does not exist. GET /v1/models lists the models.",
-                           id, "model");
+        return say.error(faultline::error::model_not_found,
+                         "The model '" + out.model_id +
+                             "' does not exist. GET /v1/models lists the models.",
+                         id, param_named("model"));
     out.model = &mit->second;
     const std::uint64_t limit = out.model->model->context_tokens;
     if (out.prompt_tokens + out.max_tokens > limit)
-        return error_reply(
-            faultline::error::context_length_exceeded,
-            "This model's maximum context length is " + std::to_string(limit) + " tokens; the " +
-                std::string(responses_path ? "input" : "messages") + " (about " +
-                std::to_string(out.prompt_tokens) + " tokens) plus " + std::string(max_param) +
-                " (" + std::to_string(out.max_tokens) + ") exceed it.",
-            id, prompt_param);
+        return say.error(faultline::error::context_length_exceeded,
+                         "This model's maximum context length is " + std::to_string(limit) +
+                             " tokens; the " + std::string(prompt_param) + " (about " +
+                             std::to_string(out.prompt_tokens) + " tokens) plus " +
+                             std::string(max_param) + " (" + std::to_string(out.max_tokens) +
+                             ") exceed it.",
+                         id, param_named(prompt_param));
     // Reserved before any upstream call, so that requests in flight count against the budget.
     std::optional<spend_budgets::reservation> spend =
         budgets.reserve(*key, out.prompt_tokens + out.max_tokens);
     if (!spend) metrics.limit_refused(level::key, limit_kind::spend);
     if (!spend)
-        return error_reply(faultline::error::spend_limit_exceeded,
-                           "Spend limit reached for key " + key->id + " (" +
-                               std::to_string(*key->budget_tokens) +
-                               " tokens). Raise the key's budget; retrying will not help.",
-                           id);
+        return say.error(faultline::error::spend_limit_exceeded,
+                         "Spend limit reached for key " + key->id + " (" +
+                             std::to_string(*key->budget_tokens) +
+                             " tokens). Raise the key's budget; retrying will not help.",
+                         id);
     out.spend = std::move(*spend);
     return out;
 }
@@ -1298,12 +801,12 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         if (permits.refused) {
             metrics.limit_refused(*permits.refused, limit_kind::concurrency);
             faultline::limit::limit_response lr = faultline::limit::refuse(permits.refusal);
-            reply r = error_reply(faultline::error::concurrency_exceeded,
-                                  std::string(to_string(*permits.refused)) +
-                                      "-level limit: " + std::to_string(permits.refusal.limit) +
-                                      " requests in flight at once. Wait for one to finish, or "
-                                      "lower your concurrency.",
-                                  id);
+            reply r = say.error(faultline::error::concurrency_exceeded,
+                                std::string(to_string(*permits.refused)) +
+                                    "-level limit: " + std::to_string(permits.refusal.limit) +
+                                    " requests in flight at once. Wait for one to finish, or "
+                                    "lower your concurrency.",
+                                id);
             r.headers.insert(r.headers.end(), lr.headers.begin(), lr.headers.end());
             co_return co_await send(s, req, r, id);
         }
@@ -1545,28 +1048,24 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         if (last->cat == faultline::category::rate_limited)
             last->message = "upstream-level limit: the provider behind channel " + last_channel +
                             " said: " + last->message;
-        r = failure_reply(*last, id);
+        r = say.failure(*last, id);
     } else if (channel_refusal) {
         r = limit_reply(*channel_refusal, "upstream-level limit: every channel of model '" +
                                               model_id + "' is at its limit. ");
     } else if (adaptive_refusal) {
         // The upstreams are at the load they take now: the gateway's own overload, as its
         // connection limit answers it.
-        r = error_reply(faultline::error::overloaded,
-                        "Every channel of model " + model_id +
-                            " is at its adaptive concurrency limit. Retry shortly.",
-                        id);
-        restatus(r, 503);
-        const auto h = faultline::limit::retry_after_headers(adaptive_refusal->retry_after);
-        r.headers.insert(r.headers.end(), h.begin(), h.end());
+        r = say.busy("Every channel of model " + model_id +
+                         " is at its adaptive concurrency limit. Retry shortly.",
+                     id, adaptive_refusal->retry_after);
         log("overloaded model=" + model_id + " event_id=" + id +
             ": every channel at its adaptive limit");
     } else {
         const auto wait = ms.pool->retry_after(options.clock());
-        r = error_reply(faultline::error::no_available_channel,
-                        "No available channel for model " + model_id +
-                            ": every channel's circuit is open.",
-                        id);
+        r = say.error(faultline::error::no_available_channel,
+                      "No available channel for model " + model_id +
+                          ": every channel's circuit is open.",
+                      id);
         log("no_available_channel model=" + model_id + " event_id=" + id);
         if (wait.count() > 0) {
             const auto h = faultline::limit::retry_after_headers(wait);
@@ -1638,11 +1137,11 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     std::optional<faultline::error>& failed_with = result.failed_with;
     // An error ends the stream in its protocol's words: chat completions' error chunk and
     // `[DONE]`, or the Responses API's error event.
-    const auto write_error = [&](std::string_view body) {
+    const auto write_error = [&](const faultline::rendered_envelope& r) {
         if (responses)
-            responses_error(w, body, m.handler().sent);
+            responses_error(w, r.envelope, m.handler().sent);
         else
-            w.error(body);
+            w.error(faultline::serialize(r.envelope));
     };
     // Our own errors carry no upstream text: their messages (and fixes) go to the client.
     // `upstream` says whether the upstream caused it (a cut, silence) or the gateway's own limit.
@@ -1656,7 +1155,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         m.handler().finished = true;
         failed_with = e;
         result.upstream_fault = upstream;
-        write_error(faultline::render(e, message, id, render_opts(false)).body);
+        write_error(say.stream(e, message, id));
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
 
@@ -1736,16 +1235,15 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             const sse::verdict v = m.finish();
             failed_with = v.failure ? v.failure->code : faultline::error::stream_interrupted;
             result.upstream_fault = true;
-            write_error(faultline::render(v.failure.value_or(faultline::to_failure(
-                                              faultline::error::stream_interrupted)),
-                                          id, render_opts(true))
-                            .body);
+            write_error(say.upstream(
+                v.failure.value_or(faultline::to_failure(faultline::error::stream_interrupted)),
+                id));
             log("stream event_id=" + id + " upstream error chunk of a line too large to hold");
             ended = true;
         } else if (m.handler().upstream_error) {
             failed_with = m.handler().upstream_error->code;
             result.upstream_fault = true;
-            write_error(faultline::render(*m.handler().upstream_error, id, render_opts(true)).body);
+            write_error(say.upstream(*m.handler().upstream_error, id));
             log("stream event_id=" + id +
                 " upstream error chunk: " + m.handler().upstream_error->message);
             ended = true;

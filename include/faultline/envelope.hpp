@@ -92,6 +92,13 @@ struct rendered_error {
     std::string body;
 };
 
+/// What `render` serializes: the status and the envelope, for a writer that sends the error in
+/// another shape (the Responses API's mid-stream `error` event).
+struct rendered_envelope {
+    unsigned status = 500;
+    error_envelope envelope;
+};
+
 struct render_options {
     /// 5xx messages are replaced so internal details (hosts, stack traces, upstream text) never
     /// reach the client (references 001/002); the `event_id` lets support find the real cause.
@@ -102,6 +109,12 @@ struct render_options {
     /// The request field the error is about, as OpenAI names it in `error.param`
     /// ("messages", "max_tokens"); none: `null`.
     std::optional<std::string_view> param;
+    /// The status answered when it is not the code's own (a 405 for a method a path does not
+    /// take, a server's own 503 when it is full); `include_status` repeats it. Redaction follows
+    /// the status answered.
+    std::optional<unsigned> status;
+    /// The wire code sent in place of the code's own ("method_not_allowed").
+    std::optional<std::string_view> code;
 };
 
 /// Renders `ec` for a client as `wire_error(ec)` (error.hpp): foreign timeouts as
@@ -113,6 +126,10 @@ struct render_options {
 [[nodiscard]] rendered_error render(error e, std::string_view message,
                                     std::string_view event_id = {},
                                     const render_options& options = {});
+/// As `render`, the envelope not yet serialized. Thread-safe.
+[[nodiscard]] rendered_envelope render_envelope(error e, std::string_view message,
+                                                std::string_view event_id = {},
+                                                const render_options& options = {});
 
 /// A random 32-hex-digit correlation id drawn from `g`. Not thread-safe for a shared `g`.
 template <class URBG>

@@ -253,15 +253,23 @@ inline error_envelope make_envelope(error e, std::string_view message) {
     return env;
 }
 
-inline rendered_error render(error e, std::string_view message, std::string_view event_id,
-                             const render_options& options) {
-    const unsigned status = info(e).status;
+inline rendered_envelope render_envelope(error e, std::string_view message,
+                                         std::string_view event_id, const render_options& options) {
+    const unsigned status = options.status.value_or(info(e).status);
     const bool redact = options.redact_server_errors && status >= 500;
-    error_envelope env = make_envelope(e, redact ? options.redacted_message : message);
+    rendered_envelope out{status, make_envelope(e, redact ? options.redacted_message : message)};
+    error_envelope& env = out.envelope;
+    if (options.code) env.code.emplace<std::string>(*options.code);
     if (!event_id.empty()) env.event_id.emplace(event_id);
     if (options.param) env.param.emplace(*options.param);
     if (options.include_status) env.status = status;
-    return {status, serialize(env)};
+    return out;
+}
+
+inline rendered_error render(error e, std::string_view message, std::string_view event_id,
+                             const render_options& options) {
+    const rendered_envelope r = render_envelope(e, message, event_id, options);
+    return {r.status, serialize(r.envelope)};
 }
 
 inline rendered_error render(std::error_code ec, std::string_view message,

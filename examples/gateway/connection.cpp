@@ -1,0 +1,54 @@
+#include "gateway/connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include <iterator>
+#include <string_view>
+
+namespace examples::gateway {
+
+namespace {
+constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+} // namespace
+
+net::awaitable<void> drain_and_close(beast::tcp_stream& s) {
+    beast::error_code ignored;
+    s.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    s.expires_after(drain_time);
+    std::size_t drained = 0;
+    char scratch[16 * 1024];
+    while (drained < drain_bytes) {
+        auto [ec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
+        drained += got;
+        if (ec) break;
+    }
+    s.close();
+}
+
+net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffer,
+                                  std::shared_ptr<client_watch> w) {
+    auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), nothrow);
+    buffer.commit(n);
+    if (ec && ec != net::error::operation_aborted) {
+        w->gone = true;
+        if (w->call) w->call->cancel();
+        if (w->wait) w->wait->cancel();
+    }
+    w->done = true;
+    w->finished.cancel();
+}
+
+bool chunked_alone(const beast::http::fields& h) {
+    const auto [first, last] = h.equal_range(beast::http::field::transfer_encoding);
+    if (first == last || std::next(first) != last) return false;
+    std::string_view v(first->value().data(), first->value().size());
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return beast::iequals(v, "chunked");
+}
+
+} // namespace examples::gateway

@@ -1,0 +1,202 @@
+#ifndef FAULTLINE_EXAMPLES_GATEWAY_CONNECTION_HPP
+#define FAULTLINE_EXAMPLES_GATEWAY_CONNECTION_HPP
+
+// The connection stage: what bounds one client connection before and while its request is
+// served. A slot of `max_connections`; the read deadline that answers 408 rather than closing;
+// the bytes bodies and streams hold, charged against the process's budgets; the framing rule
+// that refuses smuggling (`chunked_alone`); the watch that cancels an upstream call when its
+// client goes away; the drain before a close. memory_charge and chunked_alone are tested alone
+// in tests/examples/gateway_stages.cpp, the rest over sockets in gateway_hostile.cpp.
+
+#include "gateway/channel.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/fields.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+namespace examples::gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+using clock = std::chrono::steady_clock;
+
+// How long a connection being closed after an error answer is read (and its bytes dropped), so
+// that closing with unread bytes does not reset it before the client read the answer.
+inline constexpr auto drain_time = std::chrono::seconds(1);
+// Connections being drained at once, beyond `max_connections` (the 503s over it, the closes
+// after bad requests): past them a connection is closed at once, so that a flood of either
+// holds at most this many more sockets.
+inline constexpr std::size_t drains_at_once = 64;
+inline constexpr std::size_t drain_bytes = std::size_t(16) << 20;
+
+// Reads what a client still sends after its connection's last answer until it closes, bounded
+// in bytes and time, then closes the socket.
+net::awaitable<void> drain_and_close(beast::tcp_stream& s);
+
+// Bytes held by one relayed stream or one request body, charged against the whole process's
+// total; `peak` keeps the largest one holding (`peak_of::holder`) or the largest total.
+enum class peak_of : unsigned char { holder, total };
+class memory_charge {
+public:
+    memory_charge(std::atomic<std::size_t>& total, std::atomic<std::uint64_t>& peak, peak_of kind)
+        : total_(total)
+        , peak_(peak)
+        , kind_(kind) {}
+    memory_charge(const memory_charge&) = delete;
+    memory_charge& operator=(const memory_charge&) = delete;
+    ~memory_charge() { total_.fetch_sub(held_, std::memory_order_relaxed); }
+
+    // Charges what the holder holds now; returns the whole process's total.
+    std::size_t charge(std::size_t held) {
+        std::size_t total;
+        if (held >= held_)
+            total = total_.fetch_add(held - held_, std::memory_order_relaxed) + (held - held_);
+        else
+            total = total_.fetch_sub(held_ - held, std::memory_order_relaxed) - (held_ - held);
+        held_ = held;
+        note_peak(total);
+        return total;
+    }
+    // As `charge`, only if the total stays within `limit`: the budget is never passed, not even
+    // for a moment. Otherwise nothing changes.
+    bool try_charge(std::size_t held, std::size_t limit) {
+        std::size_t total = total_.load(std::memory_order_relaxed);
+        std::size_t after = 0;
+        do {
+            const std::size_t others = total - held_;
+            if (held > limit || others > limit - held) return false;
+            after = others + held;
+        } while (!total_.compare_exchange_weak(total, after, std::memory_order_relaxed));
+        held_ = held;
+        note_peak(after);
+        return true;
+    }
+    [[nodiscard]] std::size_t held() const noexcept { return held_; }
+
+private:
+    std::atomic<std::size_t>& total_;
+    std::atomic<std::uint64_t>& peak_;
+    peak_of kind_;
+    std::size_t held_ = 0;
+
+    void note_peak(std::size_t total) {
+        const std::uint64_t now = kind_ == peak_of::holder ? held_ : total;
+        std::uint64_t p = peak_.load(std::memory_order_relaxed);
+        while (now > p && !peak_.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+        }
+    }
+};
+
+// One of the `max_connections` slots, held by a session. Given back before the session's socket
+// is shut down, so a client that saw its connection end finds the slot free again.
+class connection_slot {
+public:
+    explicit connection_slot(std::atomic<std::size_t>& open) noexcept
+        : open_(&open) {}
+    connection_slot(connection_slot&& o) noexcept
+        : open_(std::exchange(o.open_, nullptr)) {}
+    connection_slot& operator=(connection_slot&&) = delete;
+    ~connection_slot() { release(); }
+    void release() noexcept {
+        if (open_) std::exchange(open_, nullptr)->fetch_sub(1, std::memory_order_relaxed);
+    }
+
+private:
+    std::atomic<std::size_t>* open_;
+};
+
+// Cancels a socket's pending reads at a deadline without closing it: a Beast tcp_stream's own
+// timeout closes the socket at once, before the session could give back its slot or answer
+// 408. Used on the session's strand only; a completion of an earlier arming that was already
+// queued when the watch was re-armed or disarmed is ignored.
+class read_watch {
+public:
+    explicit read_watch(tcp::socket& socket)
+        : timer_(socket.get_executor())
+        , state_(std::make_shared<state>()) {
+        state_->socket = &socket;
+    }
+    read_watch(const read_watch&) = delete;
+    read_watch& operator=(const read_watch&) = delete;
+    ~read_watch() { state_->socket = nullptr; }
+
+    void arm(clock::time_point at) {
+        state_->fired = false;
+        timer_.expires_at(at);
+        timer_.async_wait([st = state_, generation = ++state_->generation](beast::error_code ec) {
+            if (ec || generation != st->generation || !st->socket) return;
+            st->fired = true;
+            beast::error_code ignored;
+            st->socket->cancel(ignored);
+        });
+    }
+    void disarm() {
+        ++state_->generation;
+        timer_.cancel();
+    }
+    // Whether the deadline cancelled the read since the last `arm`.
+    [[nodiscard]] bool fired() const noexcept { return state_->fired; }
+
+private:
+    struct state {
+        tcp::socket* socket = nullptr;
+        std::uint64_t generation = 0;
+        bool fired = false;
+    };
+    net::steady_timer timer_;
+    std::shared_ptr<state> state_;
+};
+
+// The client's side of a request being served: whether it went away, and the upstream call to
+// cancel when it does. Shared by the request and the coroutine reading the client's socket.
+struct client_watch {
+    explicit client_watch(const net::any_io_executor& ex)
+        : finished(ex, clock::time_point::max()) {}
+    bool gone = false;                 // the client closed or reset the connection
+    bool done = false;                 // the watch ended
+    channel_call* call = nullptr;      // the upstream call in progress, if any
+    net::steady_timer* wait = nullptr; // a wait for a slot (priority shedding), if any
+    net::steady_timer finished;        // cancelled when the watch ends: what the request awaits
+};
+
+// Makes `call` the watch's call for the scope.
+class watched_call {
+public:
+    watched_call(client_watch& w, channel_call* call)
+        : w_(w) {
+        w_.call = call;
+        if (w_.gone) call->cancel();
+    }
+    ~watched_call() { w_.call = nullptr; }
+    watched_call(const watched_call&) = delete;
+    watched_call& operator=(const watched_call&) = delete;
+
+private:
+    client_watch& w_;
+};
+
+// Reads the client's connection while its request is served. End of file or a reset: the
+// client went away, and the call in progress is cancelled. Bytes (a pipelined request) stay in
+// `buffer` for the session, and the watch ends. A cancelled read ends it quietly.
+net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffer,
+                                  std::shared_ptr<client_watch> w);
+
+// Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
+// only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112
+// §6.1 and §6.3).
+[[nodiscard]] bool chunked_alone(const beast::http::fields& h);
+
+} // namespace examples::gateway
+
+#endif

@@ -1,0 +1,411 @@
+// The gateway's stages alone, without a socket: routing, authentication and reading a chat
+// request (request.hpp), how errors are worded (`answers`), and the relay of a stream's events
+// (relay.hpp). The end-to-end suites (gateway*.cpp) cover the same paths over sockets.
+#include "gateway/connection.hpp"
+#include "gateway/relay.hpp"
+#include "gateway/request.hpp"
+
+#include <faultline/sse/monitor.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+namespace fl = faultline;
+namespace gw = examples::gateway;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+const std::string alice = "sk-stage-alice";
+const std::string bob = "sk-stage-bob";
+
+gw::gateway_config stage_config() {
+    gw::gateway_config c;
+    gw::key_config a;
+    a.secret = alice;
+    a.id = "alice";
+    a.priority = fl::limit::priority::high;
+    gw::key_config b;
+    b.secret = bob;
+    b.id = "bob";
+    b.priority = fl::limit::priority::low;
+    c.keys = {a, b};
+    c.default_max_tokens = 100;
+    c.shedding.max_in_flight = 4;
+    return c;
+}
+
+gw::http_request request(http::verb method, std::string_view target, std::string body = {},
+                         std::string_view host = "gw.test:8080") {
+    gw::http_request req{method, target, 11};
+    if (!host.empty()) req.set(http::field::host, host);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+}
+
+json::object error_of(const gw::reply& r) {
+    return json::parse(r.body).at("error").as_object();
+}
+
+std::string header(const gw::reply& r, std::string_view name) {
+    for (const auto& [n, v] : r.headers)
+        if (n == name) return v;
+    return "<none>";
+}
+
+const gw::answers say{true};
+
+std::variant<gw::reply, gw::route> route(const gw::http_request& req, bool metrics = true) {
+    return gw::route_request(req, metrics, say, "req-1");
+}
+
+std::variant<gw::reply, gw::chat_fields> read(std::string body, gw::route r = gw::route::chat,
+                                              const std::string& key = alice,
+                                              std::string_view priority = {}) {
+    static const gw::gateway_config config = stage_config();
+    gw::http_request req = request(http::verb::post, "/v1/chat/completions", std::move(body));
+    if (!priority.empty()) req.set("x-priority", priority);
+    return gw::read_chat(req, r, *config.find_key(key), config, say, "req-1");
+}
+
+// The route as its label, "reply" when the request was answered.
+std::string_view routed(const std::variant<gw::reply, gw::route>& v) {
+    return std::holds_alternative<gw::route>(v) ? gw::to_string(std::get<gw::route>(v)) : "reply";
+}
+
+// The 400 `read` answered: its param ("" for null) and message.
+std::pair<std::string, std::string> refusal(const std::variant<gw::reply, gw::chat_fields>& v) {
+    BOOST_TEST_REQUIRE(std::holds_alternative<gw::reply>(v));
+    const gw::reply& r = std::get<gw::reply>(v);
+    BOOST_TEST(r.status == 400u);
+    const json::object e = error_of(r);
+    BOOST_TEST(e.at("code").as_string() == "invalid_request");
+    return {e.at("param").is_null() ? "" : std::string(e.at("param").as_string()),
+            std::string(e.at("message").as_string())};
+}
+
+// A stream fed through `sse::monitor<relay>` as the gateway relays it: what the client gets.
+struct relayed {
+    std::string out;
+    fl::sse::writer w{out};
+    fl::sse::monitor<gw::relay> m;
+    explicit relayed(std::size_t max_line = 1 << 20)
+        : m(std::chrono::steady_clock::time_point{}, options(max_line)) {
+        m.handler().out = &w;
+        m.handler().bytes = &out;
+    }
+    static fl::sse::monitor_options options(std::size_t max_line) {
+        fl::sse::monitor_options o;
+        o.limits.max_line = o.limits.max_event = max_line;
+        return o;
+    }
+    void feed(std::string_view bytes) {
+        BOOST_TEST(!m.feed(bytes, std::chrono::steady_clock::time_point{}));
+    }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(gateway_stages)
+
+BOOST_AUTO_TEST_CASE(routing_names_the_base_url_when_v1_is_doubled_or_missing) {
+    const auto doubled = route(request(http::verb::post, "/v1/v1/chat/completions"));
+    BOOST_TEST_REQUIRE(std::holds_alternative<gw::reply>(doubled));
+    const gw::reply& d = std::get<gw::reply>(doubled);
+    BOOST_TEST(d.status == 404u);
+    BOOST_TEST(error_of(d).at("code").as_string() == "duplicated_v1_path");
+    BOOST_TEST(std::string(error_of(d).at("message").as_string()).find("http://gw.test:8080/v1") !=
+               std::string::npos);
+    BOOST_TEST(header(d, "x-should-retry") == "false");
+
+    const auto missing = route(request(http::verb::post, "/chat/completions"));
+    BOOST_TEST_REQUIRE(std::holds_alternative<gw::reply>(missing));
+    BOOST_TEST(error_of(std::get<gw::reply>(missing)).at("code").as_string() == "missing_v1_path");
+
+    // A Host that is not a plain host[:port] is the client's text: it is not put in the hint.
+    const auto odd = route(request(http::verb::post, "/v1/v1/chat/completions", {}, "a b\"<x>"));
+    const std::string message(error_of(std::get<gw::reply>(odd)).at("message").as_string());
+    BOOST_TEST(message.find("<this server>") != std::string::npos);
+    BOOST_TEST(message.find("a b") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(routing_answers_405_with_allow_and_says_405_in_the_envelope) {
+    const auto get_chat = route(request(http::verb::get, "/v1/chat/completions"));
+    BOOST_TEST_REQUIRE(std::holds_alternative<gw::reply>(get_chat));
+    const gw::reply& r = std::get<gw::reply>(get_chat);
+    BOOST_TEST(r.status == 405u);
+    BOOST_TEST(header(r, "allow") == "POST");
+    const json::object e = error_of(r);
+    BOOST_TEST(e.at("status").as_int64() == 405);
+    BOOST_TEST(e.at("code").as_string() == "method_not_allowed");
+    BOOST_TEST(e.at("type").as_string() == "invalid_request_error");
+    BOOST_TEST(!e.contains("event_id")); // a client error carries none
+
+    const auto delete_models = route(request(http::verb::delete_, "/v1/models"));
+    BOOST_TEST(header(std::get<gw::reply>(delete_models), "allow") == "GET, HEAD");
+    // HEAD wherever GET is allowed, not where POST is.
+    BOOST_TEST(routed(route(request(http::verb::head, "/v1/models"))) ==
+               gw::to_string(gw::route::models));
+    BOOST_TEST(std::get<gw::reply>(route(request(http::verb::head, "/v1/responses"))).status ==
+               405u);
+}
+
+BOOST_AUTO_TEST_CASE(routing_knows_its_paths_and_ignores_queries) {
+    BOOST_TEST(routed(route(request(http::verb::post, "/v1/chat/completions?x=1"))) ==
+               gw::to_string(gw::route::chat));
+    BOOST_TEST(routed(route(request(http::verb::post, "/v1/responses"))) ==
+               gw::to_string(gw::route::responses));
+    BOOST_TEST(routed(route(request(http::verb::get, "/metrics"))) ==
+               gw::to_string(gw::route::metrics));
+    // With metrics off, /metrics is a path like any unknown one.
+    const auto off = route(request(http::verb::get, "/metrics"), false);
+    BOOST_TEST(std::get<gw::reply>(off).status == 404u);
+    BOOST_TEST(error_of(std::get<gw::reply>(off)).at("code").as_string() == "not_found");
+    BOOST_TEST(std::get<gw::reply>(route(request(http::verb::get, "/v1/embeddings"))).status ==
+               404u);
+}
+
+BOOST_AUTO_TEST_CASE(authentication_says_what_is_wrong_and_never_echoes_the_key) {
+    const gw::gateway_config config = stage_config();
+    const auto auth = [&](std::string_view value) {
+        gw::http_request req = request(http::verb::post, "/v1/chat/completions");
+        if (!value.empty()) req.set(http::field::authorization, value);
+        return gw::authenticate(req, config, say, "req-1");
+    };
+    const auto message = [](const std::variant<gw::reply, const gw::key_config*>& v) {
+        BOOST_TEST_REQUIRE(std::holds_alternative<gw::reply>(v));
+        BOOST_TEST(std::get<gw::reply>(v).status == 401u);
+        return std::string(error_of(std::get<gw::reply>(v)).at("message").as_string());
+    };
+    BOOST_TEST(message(auth("")).find("Missing API key") != std::string::npos);
+    BOOST_TEST(message(auth("Basic " + alice)).find("Malformed Authorization") !=
+               std::string::npos);
+    BOOST_TEST(message(auth("Bearer ")).find("Malformed Authorization") != std::string::npos);
+    const std::string wrong = message(auth("Bearer sk-stage-mallory"));
+    BOOST_TEST(wrong.find("Incorrect API key") != std::string::npos);
+    BOOST_TEST(wrong.find("mallory") == std::string::npos);
+    // A key pasted with an invisible character: the diagnosis says so, the key is not repeated.
+    const std::string pasted = message(auth("Bearer " + alice + "\xE2\x80\x8B"));
+    BOOST_TEST(pasted.size() > std::string("Incorrect API key provided.").size());
+    BOOST_TEST(pasted.find(alice) == std::string::npos);
+
+    BOOST_TEST(std::get<const gw::key_config*>(auth("Bearer " + alice))->id == "alice");
+    BOOST_TEST(std::get<const gw::key_config*>(auth("bearer " + bob))->id == "bob");
+}
+
+BOOST_AUTO_TEST_CASE(reading_a_chat_request_names_the_field_at_fault) {
+    BOOST_TEST(refusal(read("{\"model\":")).first == "");
+    BOOST_TEST(refusal(read("[1]")).second == "The request body must be a JSON object.");
+    BOOST_TEST(refusal(read(R"({"messages":[{"content":"x"}]})")).first == "model");
+    BOOST_TEST(refusal(read(R"({"model":"","messages":[{}]})")).first == "model");
+    BOOST_TEST(refusal(read(R"({"model":"m","messages":[]})")).first == "messages");
+    BOOST_TEST(refusal(read(R"({"model":"m","messages":"hi"})")).first == "messages");
+    BOOST_TEST(refusal(read(R"({"model":"m","input":""})", gw::route::responses)).first == "input");
+    BOOST_TEST(refusal(read(R"({"model":"m","messages":[{}],"stream":"yes"})")).first == "stream");
+    for (const char* bad : {"0", "-1", "1000001", "1.5", "\"5\"", "true"})
+        BOOST_TEST(
+            refusal(read(std::string(R"({"model":"m","messages":[{}],"max_tokens":)") + bad + "}"))
+                    .first == "max_tokens",
+            bad);
+    BOOST_TEST(
+        refusal(read(R"({"model":"m","input":"x","max_output_tokens":0})", gw::route::responses))
+            .first == "max_output_tokens");
+    // Nesting past 32 levels is refused by the parser, not recursed into.
+    std::string deep = R"({"model":"m","messages":[{"content":)" + std::string(40, '[') +
+                       std::string(40, ']') + "}]}";
+    BOOST_TEST(refusal(read(deep)).second.find("not valid JSON") != std::string::npos);
+    // An x-priority that names no priority.
+    BOOST_TEST(refusal(read(R"({"model":"m","messages":[{}]})", gw::route::chat, alice, "urgent"))
+                   .second.find("x-priority") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(reading_a_chat_request_estimates_its_tokens_and_priority) {
+    const auto fields = [](const std::variant<gw::reply, gw::chat_fields>& v) {
+        BOOST_TEST_REQUIRE(std::holds_alternative<gw::chat_fields>(v));
+        return std::get<gw::chat_fields>(v);
+    };
+    // Four a message, plus a token for each four bytes of content (rounded up).
+    const gw::chat_fields two = fields(
+        read(R"({"model":"m","messages":[{"content":"abcde"},{"role":"user"}],"stream":true})"));
+    BOOST_TEST(two.model_id == "m");
+    BOOST_TEST(two.stream);
+    BOOST_TEST(!two.responses);
+    BOOST_TEST(two.prompt_tokens == 4u + 2u + 4u);
+    BOOST_TEST(two.max_tokens == 100u); // the configuration's default
+    BOOST_TEST((two.priority == fl::limit::priority::high));
+    // Content as parts counts by its JSON size: an image cannot slip past the limits.
+    const std::string parts = R"([{"type":"image_url","image_url":{"url":"data:AAAA"}}])";
+    const gw::chat_fields image =
+        fields(read(R"({"model":"m","messages":[{"content":)" + parts + R"(}],"max_tokens":7})"));
+    BOOST_TEST(image.prompt_tokens == 4u + (parts.size() + 3) / 4);
+    BOOST_TEST(image.max_tokens == 7u);
+    // The Responses API: a string input is one message; its own max tokens field.
+    const gw::chat_fields r = fields(
+        read(R"({"model":"m","input":"abcdefgh","max_output_tokens":9})", gw::route::responses));
+    BOOST_TEST(r.responses);
+    BOOST_TEST(r.prompt_tokens == 6u);
+    BOOST_TEST(r.max_tokens == 9u);
+    // x-priority lowers a key's priority, never raises it.
+    const std::string body = R"({"model":"m","messages":[{}]})";
+    BOOST_TEST((fields(read(body, gw::route::chat, alice, "very_low")).priority ==
+                fl::limit::priority::very_low));
+    BOOST_TEST((fields(read(body, gw::route::chat, bob, "critical")).priority ==
+                fl::limit::priority::low));
+}
+
+BOOST_AUTO_TEST_CASE(answers_word_the_gateways_own_errors_and_the_upstreams) {
+    // The gateway's own 503: Retry-After in seconds and milliseconds, the event id to find it by.
+    const gw::reply busy = say.busy("full", "req-7", std::chrono::milliseconds(1500));
+    BOOST_TEST(busy.status == 503u);
+    BOOST_TEST(header(busy, "retry-after") == "2");
+    BOOST_TEST(header(busy, "retry-after-ms") == "1500");
+    BOOST_TEST(header(busy, "x-should-retry") == "true");
+    json::object e = error_of(busy);
+    BOOST_TEST(e.at("status").as_int64() == 503);
+    BOOST_TEST(e.at("code").as_string() == "overloaded");
+    BOOST_TEST(e.at("message").as_string() == "full"); // its own words are not redacted
+    BOOST_TEST(e.at("event_id").as_string() == "req-7");
+
+    // An upstream's 5xx is redacted, and its event id kept.
+    fl::failure up = fl::to_failure(fl::error::upstream_unavailable);
+    up.message = "connect 10.1.2.3:443 refused";
+    up.retry_after = std::chrono::seconds(3);
+    const gw::reply failed = say.failure(up, "req-8");
+    BOOST_TEST(failed.status == 502u);
+    e = error_of(failed);
+    BOOST_TEST(std::string(e.at("message").as_string()).find("10.1.2.3") == std::string::npos);
+    BOOST_TEST(e.at("event_id").as_string() == "req-8");
+    BOOST_TEST(header(failed, "retry-after") == "3");
+
+    // A stream's own error always carries the event id its log line repeats.
+    const fl::rendered_envelope s = say.stream(fl::error::sse_line_too_long, "too long", "req-9");
+    BOOST_TEST(s.envelope.event_id.value_or("") == "req-9");
+    BOOST_TEST(s.envelope.message == "too long");
+    // Without include_status the envelope has no status member.
+    const gw::answers plain{false};
+    BOOST_TEST(!error_of(plain.error(fl::error::not_found, "x", "")).contains("status"));
+}
+
+BOOST_AUTO_TEST_CASE(the_relay_passes_content_and_the_terminator_and_keeps_an_error_chunk) {
+    relayed r;
+    r.feed("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+           ": a comment is not relayed\n\n"
+           "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"overloaded_error\","
+           "\"code\":\"overloaded\"}}\n\n"
+           "data: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n");
+    BOOST_TEST(r.out == "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
+    BOOST_TEST(r.m.handler().finished);
+    BOOST_TEST_REQUIRE(r.m.handler().upstream_error.has_value());
+    BOOST_TEST(r.m.handler().upstream_error->code == fl::error::overloaded);
+    BOOST_TEST(r.m.handler().sent == 1u);
+
+    // A protocol's own terminator is relayed as sent, never replaced by a `[DONE]`.
+    relayed responses;
+    responses.feed("event: response.created\ndata: {\"type\":\"response.created\"}\n\n"
+                   "event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n");
+    BOOST_TEST(responses.out ==
+               "event: response.created\ndata: {\"type\":\"response.created\"}\n\n"
+               "event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n");
+    BOOST_TEST(responses.m.handler().finished);
+    BOOST_TEST(responses.m.handler().sent == 2u);
+
+    // An event type that could break the framing is dropped, its data kept.
+    relayed odd;
+    odd.feed("event: a\rb\ndata: {}\n\ndata: [DONE]\n\n");
+    BOOST_TEST(odd.out.find("\r") == std::string::npos);
+    BOOST_TEST(odd.out.find("data: [DONE]\n\n") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_relay_passes_a_line_longer_than_its_limit_in_pieces) {
+    relayed r(64);
+    const std::string big(1000, 'A');
+    r.feed("data: {\"b64\":\"" + big.substr(0, 300));
+    BOOST_TEST(r.m.handler().mid_event);
+    BOOST_TEST(r.out.size() < 400u); // the piece went out as it came
+    const std::size_t first = r.out.size();
+    r.out.clear(); // sent
+    r.feed(big.substr(300) + "\"}\n\ndata: [DONE]\n\n");
+    BOOST_TEST(!r.m.handler().mid_event);
+    BOOST_TEST(first + r.out.size() == std::string("data: {\"b64\":\"").size() + big.size() +
+                                           std::string("\"}\n\ndata: [DONE]\n\n").size());
+    BOOST_TEST(r.m.handler().finished);
+    BOOST_TEST(r.m.buffered_bytes() < 512u); // the whole line was never held
+}
+
+BOOST_AUTO_TEST_CASE(a_responses_error_event_says_what_the_envelope_says) {
+    std::string out;
+    fl::sse::writer w(out);
+    fl::error_envelope env = fl::make_envelope(fl::error::context_length_exceeded, "too long");
+    env.param = "input";
+    gw::responses_error(w, env, 5);
+    const std::string prefix = "event: error\ndata: ";
+    BOOST_TEST_REQUIRE(out.substr(0, prefix.size()) == prefix);
+    const json::value e = json::parse(out.substr(prefix.size()));
+    BOOST_TEST(e.at("type").as_string() == "error");
+    BOOST_TEST(e.at("code").as_string() == "context_length_exceeded");
+    BOOST_TEST(e.at("message").as_string() == "too long");
+    BOOST_TEST(e.at("param").as_string() == "input");
+    BOOST_TEST(e.at("sequence_number").as_int64() == 5);
+    BOOST_TEST(out.find("[DONE]") == std::string::npos);
+
+    // A numeric code (as some providers send) gives way to the type; nothing at all is null.
+    fl::error_envelope numeric;
+    numeric.message = "m";
+    numeric.type = "server_error";
+    numeric.code = std::int64_t(500);
+    out.clear();
+    gw::responses_error(w, numeric, 0);
+    BOOST_TEST(json::parse(out.substr(prefix.size())).at("code").as_string() == "server_error");
+    out.clear();
+    gw::responses_error(w, fl::error_envelope{}, 0);
+    const json::value bare = json::parse(out.substr(prefix.size()));
+    BOOST_TEST(bare.at("code").is_null());
+    BOOST_TEST(bare.at("param").is_null());
+}
+
+BOOST_AUTO_TEST_CASE(a_memory_charge_never_takes_the_total_past_its_limit) {
+    std::atomic<std::size_t> total{0};
+    std::atomic<std::uint64_t> holder_peak{0}, total_peak{0};
+    {
+        gw::memory_charge a(total, holder_peak, gw::peak_of::holder);
+        gw::memory_charge b(total, total_peak, gw::peak_of::total);
+        BOOST_TEST(a.try_charge(600, 1000));
+        BOOST_TEST(!b.try_charge(500, 1000)); // 1100 would pass it, even for a moment
+        BOOST_TEST(b.held() == 0u);
+        BOOST_TEST(total.load() == 600u);
+        BOOST_TEST(b.try_charge(400, 1000));
+        BOOST_TEST(total.load() == 1000u);
+        BOOST_TEST(!a.try_charge(601, 1000));
+        BOOST_TEST(a.try_charge(100, 1000));              // less is always within
+        BOOST_TEST(!b.try_charge(std::size_t(-1), 1000)); // no overflow past the limit
+        BOOST_TEST(a.charge(700) == 1100u);               // `charge` records, it does not refuse
+        BOOST_TEST(holder_peak.load() == 700u);
+        BOOST_TEST(total_peak.load() == 1000u);
+    }
+    BOOST_TEST(total.load() == 0u); // each holder gives back what it held
+}
+
+BOOST_AUTO_TEST_CASE(only_chunked_alone_is_a_framing_the_gateway_reads) {
+    const auto te = [](std::initializer_list<std::string_view> values) {
+        http::fields h;
+        for (std::string_view v : values)
+            h.insert(http::field::transfer_encoding, v);
+        return gw::chunked_alone(h);
+    };
+    BOOST_TEST(te({"chunked"}));
+    BOOST_TEST(te({" Chunked\t"}));
+    BOOST_TEST(!te({}));
+    BOOST_TEST(!te({"xchunked"}));
+    BOOST_TEST(!te({"chunkedx"}));
+    BOOST_TEST(!te({"gzip, chunked"}));
+    BOOST_TEST(!te({"chunked, chunked"}));
+    BOOST_TEST(!te({"chunked", "chunked"})); // two fields: their list is not `chunked` alone
+    BOOST_TEST(!te({"identity"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -9,6 +9,9 @@
 #include <faultline/http_status.hpp>
 #include <faultline/random.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -51,6 +54,7 @@ struct client_command_line {
     std::string ca_file;
     std::optional<double> ratio;
     double floor = 1.0;
+    unsigned max_hedges = 0; // --max-hedges; 0: not given
 
     explicit client_command_line(options& o) {
         constexpr auto day = std::chrono::milliseconds(86'400'000);
@@ -106,6 +110,17 @@ struct client_command_line {
                      if (!f) throw bad_value{"a number from 0 to 1000000"};
                      floor = *f;
                  });
+        cl.duration("--hedge-after", "T",
+                    "send the request again on another connection when no answer came\n"
+                    "in T; the first answer wins, the others are cancelled (default: off)",
+                    milliseconds(1), day,
+                    "a positive duration such as 250ms, 2s or 1m (at most a day)",
+                    [&o](milliseconds t) {
+                        o.hedge.delay = t;
+                        if (o.hedge.max_hedges == 0) o.hedge.max_hedges = 1;
+                    });
+        cl.whole("--max-hedges", "N",
+                 "hedges one request may start, with --hedge-after (default 1)", 1, 10, max_hedges);
         cl.duration("--timeout", "T", "longest silence from the server (default 30s)",
                     milliseconds(1), day,
                     "a positive duration such as 250ms, 2s or 1m (at most a day)",
@@ -390,6 +405,10 @@ faultline::result<options> parse_options(std::span<char* const> args, std::strin
         return fail("--backoff-cap: must not be below --backoff-base");
     if (o.parallel * o.requests > 1'000'000)
         return fail("--requests x --parallel: must be at most 1000000");
+    if (c.max_hedges != 0) {
+        if (o.hedge.max_hedges == 0) return fail("--max-hedges: needs --hedge-after");
+        o.hedge.max_hedges = c.max_hedges;
+    }
     if (c.ratio)
         o.budget = faultline::retry_budget_options{std::chrono::seconds(10), *c.ratio, c.floor};
     return o;
@@ -404,25 +423,61 @@ net::awaitable<report> call(const options& o,
     for (auto& d : faultline::diagnose_api_key(o.api_key))
         rep.diagnosis.push_back(std::move(d));
 
-    http_connection conn(ex, o.url, o.tls.get());
+    // A connection per attempt running at once: a hedge runs beside the attempt it hedges, on
+    // a connection of its own. One that is free again serves a later attempt.
+    struct lane {
+        std::unique_ptr<http_connection> conn;
+        bool busy = false;
+    };
+    std::vector<lane> lanes;
+    lanes.push_back({std::make_unique<http_connection>(ex, o.url, o.tls.get())});
     // One request per target: the model, then the fallback model.
     const std::string* models[] = {&o.model, &o.fallback_model};
     std::vector<http::request<http::string_body>> reqs;
     for (const std::string* m : models)
         if (!m->empty())
-            reqs.push_back(
-                conn.make_request(http::verb::post, o.url.target("/chat/completions"), o.api_key,
-                                  chat_request_body(*m, o.prompt, o.max_tokens, o.stream)));
+            reqs.push_back(lanes[0].conn->make_request(
+                http::verb::post, o.url.target("/chat/completions"), o.api_key,
+                chat_request_body(*m, o.prompt, o.max_tokens, o.stream)));
     std::size_t last_target = 0;
-    last_seen seen;
+    last_seen seen; // of the attempt that answered, else of the last one to end
     if (o.show_response) seen.transcripts = &rep.responses;
     std::chrono::nanoseconds paced{0};
+    unsigned started = 0, running = 0;
+    bool answered = false; // an attempt succeeded: the others lost
+    // Cancelled when the last attempt ends: the call returns only then, since attempts that
+    // lost to a hedge use this frame until they end.
+    net::steady_timer all_ended(ex, clock::time_point::max());
     auto op = [&](faultline::attempt_context& ctx, auto handler) {
-        last_target = ctx.target;
+        const auto free =
+            std::find_if(lanes.begin(), lanes.end(), [](const lane& l) { return !l.busy; });
+        const std::size_t k = static_cast<std::size_t>(free - lanes.begin());
+        if (free == lanes.end())
+            lanes.push_back({std::make_unique<http_connection>(ex, o.url, o.tls.get())});
+        lanes[k].busy = true;
+        http_connection* conn = lanes[k].conn.get();
+        ++started;
+        ++running;
+        if (ctx.hedge) ++rep.hedges;
+        // An attempt that lost to another is cancelled: its connection closes, which ends it.
+        auto slot = net::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) slot.assign([conn](net::cancellation_type) { conn->close(); });
+        auto own = std::make_shared<last_seen>();
+        own->transcripts = seen.transcripts;
         net::co_spawn(
-            ex, attempt_once(conn, reqs[ctx.target], o, ctx, seen, pacer, paced),
-            [h = std::move(handler)](std::exception_ptr e,
-                                     std::optional<faultline::outcome<success>> r) mutable {
+            ex, attempt_once(*conn, reqs[ctx.target], o, ctx, *own, pacer, paced),
+            [&, h = std::move(handler), k, own, target = ctx.target, hedge = ctx.hedge](
+                std::exception_ptr e, std::optional<faultline::outcome<success>> r) mutable {
+                lanes[k].busy = false;
+                if (auto slot = net::get_associated_cancellation_slot(h); slot.is_connected())
+                    slot.clear(); // the lane may serve another attempt now
+                if (!answered) {
+                    seen = std::move(*own);
+                    last_target = target;
+                    answered = !e && r && r->has_value();
+                    rep.hedge_won = answered && hedge;
+                }
+                if (--running == 0) all_ended.cancel();
                 if (e || !r)
                     std::move(h)(faultline::outcome<success>(
                         faultline::to_failure(std::make_error_code(std::errc::io_error),
@@ -443,10 +498,12 @@ net::awaitable<report> call(const options& o,
     };
     faultline::pipeline_options po;
     po.retry = o.policy;
+    po.hedge = o.hedge;
     po.targets = reqs.size();
     if (reqs.size() > 1) po.fallbacks = {{faultline::category::context_length_exceeded, 1}};
     faultline::retry_result<success> r =
         co_await faultline::asio::async_run<success>(ex, po, op, std::move(ro), net::use_awaitable);
+    if (running > 0) (void)co_await all_ended.async_wait(net::as_tuple(net::use_awaitable));
     rep.model = *models[last_target];
     rep.status = seen.status;
     rep.channel = seen.channel;
@@ -456,7 +513,7 @@ net::awaitable<report> call(const options& o,
     rep.paced = std::chrono::duration_cast<milliseconds>(paced);
     if (r) {
         rep.ok = true;
-        rep.attempts = static_cast<unsigned>(rep.history.size()) + 1;
+        rep.attempts = started;
         rep.reply = std::move(r.value().reply);
         co_return rep;
     }
@@ -542,6 +599,9 @@ std::string report::to_text() const {
             s += "  stream    " + std::string(sse::to_string(*stream_verdict)) + ", " +
                  std::to_string(content_events) + " content events\n";
         s += "  reply     " + reply + "\n";
+        if (hedges > 0)
+            s += "  hedged    " + std::to_string(hedges) + " hedge" + (hedges == 1 ? "" : "s") +
+                 " started; " + (hedge_won ? "a hedge" : "the first attempt") + " answered\n";
         if (paced.count() > 0)
             s += "  paced     " + ms_text(paced) + " waited for the server's rate-limit headers\n";
     } else if (failure) {
@@ -611,6 +671,8 @@ json::object report::to_json() const {
     }
     o["history"] = std::move(h);
     o["paced_ms"] = paced.count();
+    o["hedges"] = hedges;
+    o["hedge_won"] = hedge_won;
     json::array d;
     for (const faultline::diagnosis& x : diagnosis)
         d.push_back(json::object{{"code", faultline::to_string(x.code)},

@@ -62,6 +62,11 @@ struct options {
     /// Attempts, backoff, how long a server hint may be; defaults as `faultline::retry_policy`
     /// (4 attempts, full jitter from 1 s capped at 30 s, hints up to 60 s).
     faultline::retry_policy policy;
+    /// Hedging (--hedge-after, --max-hedges): when no answer came within `hedge.delay`, the
+    /// request is sent again on another connection, at most `hedge.max_hedges` times; the first
+    /// answer wins and the others are cancelled (their connections closed). Hedges count
+    /// against `budget` like retries. Default: off.
+    faultline::hedge_policy hedge;
     /// A retry budget shared by every request of a run; none: no budget.
     std::optional<faultline::retry_budget_options> budget;
     std::chrono::milliseconds timeout{30'000}; ///< Longest silence from the server.
@@ -112,6 +117,8 @@ struct report {
     std::vector<attempt> history;                           ///< Every failed attempt.
     std::optional<faultline::sse::terminal> stream_verdict; ///< For streams that started.
     std::size_t content_events = 0;
+    unsigned hedges = 0;    ///< Attempts started beside a running one (`options::hedge`).
+    bool hedge_won = false; ///< A hedge gave the answer.
     /// With `options::pace`: how long its attempts waited for the pacer, in all.
     std::chrono::milliseconds paced{0};
     std::vector<faultline::diagnosis> diagnosis; ///< Base-URL and key problems seen locally.
@@ -130,9 +137,10 @@ struct report {
 /// Thread-safe.
 [[nodiscard]] faultline::limit::request_cost cost_of(const options& o) noexcept;
 
-/// Makes one request (with its retries) on the caller's executor. `budget` and `pacer` may be
-/// null (no budget, no pacing); `o`, `budget` and `pacer` must outlive the call, and calls
-/// sharing a pacer must run on one thread (a pacer is not thread-safe). Thread-safe as far as
+/// Makes one request (with its retries and hedges) on the caller's executor, which must run on
+/// one thread (as `run`'s does); returns once every attempt it started has ended. `budget` and
+/// `pacer` may be null (no budget, no pacing); `o`, `budget` and `pacer` must outlive the call, and
+/// calls sharing a pacer must run on one thread (a pacer is not thread-safe). Thread-safe as far as
 /// the budget is.
 [[nodiscard]] boost::asio::awaitable<report>
 call(const options& o, faultline::retry_budget<std::chrono::steady_clock>* budget,

@@ -4,6 +4,7 @@
 
 #include "common/version.hpp"
 #include "gateway_fixture.hpp"
+#include "holding_upstream.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -345,6 +346,57 @@ BOOST_AUTO_TEST_CASE(json_report) {
     BOOST_TEST(j.at("event_id").as_string().size() == 32u);
 }
 
+// The first calls are held and never answer; a hedge on a connection of its own gets the
+// answer. Whichever attempt the upstream held first, the call ends with the other's answer and
+// returns only once the held one has ended (its connection closed by the cancellation): the
+// call's frame is not used after it returns (ASan would say).
+BOOST_AUTO_TEST_CASE(a_hedge_on_its_own_connection_answers_for_a_held_attempt) {
+    const std::string answer =
+        R"({"id":"c","object":"chat.completion","choices":[{"index":0,"message":)"
+        R"({"role":"assistant","content":"from the attempt not held"}}]})";
+    for (const unsigned held : {1u, 2u}) {
+        holding_upstream up(static_cast<int>(held), json_answer, answer);
+        cl::options o;
+        o.raw_url = up.url();
+        o.url = examples::parse_base_url(o.raw_url).value();
+        o.api_key = "k";
+        o.seed = 7;
+        o.hedge = {.delay = 1ms, .max_hedges = held};
+        const cl::report r = one(o);
+        BOOST_TEST(r.ok, held);
+        BOOST_TEST(r.reply == "from the attempt not held");
+        BOOST_TEST(r.hedges == held);
+        BOOST_TEST(r.attempts == held + 1);
+        BOOST_TEST(r.history.empty()); // the losers were cancelled, not failed
+        BOOST_TEST(r.to_json().at("hedges").as_uint64() == held);
+        BOOST_TEST(r.to_text().find(std::to_string(held) + " hedge") != std::string::npos);
+        BOOST_TEST(up.wait_held(static_cast<int>(held)));
+    }
+}
+
+// Without hedging no second connection is opened, however long the answer takes: the held call
+// is cut off by --timeout and retried, and the retry is the one held no more.
+BOOST_AUTO_TEST_CASE(without_hedging_a_held_attempt_is_waited_for) {
+    const std::string answer =
+        R"({"id":"c","object":"chat.completion","choices":[{"index":0,"message":)"
+        R"({"role":"assistant","content":"retried"}}]})";
+    holding_upstream up(1, json_answer, answer);
+    cl::options o;
+    o.raw_url = up.url();
+    o.url = examples::parse_base_url(o.raw_url).value();
+    o.api_key = "k";
+    o.seed = 7;
+    o.timeout = 50ms;
+    o.policy.delay = fl::backoff::exponential(1ms, 4ms);
+    const cl::report r = one(o);
+    BOOST_TEST(r.ok);
+    BOOST_TEST(r.hedges == 0u);
+    BOOST_TEST(r.attempts == 2u);
+    BOOST_TEST_REQUIRE(r.history.size() == 1u);
+    BOOST_TEST(r.history[0].what.code == fl::error::upstream_timeout);
+    BOOST_TEST(r.to_text().find("hedge") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(command_line) {
     std::string why;
     auto ok = parse({"--url", "http://127.0.0.1:9/", "--key", "k", "--stream", "--attempts", "2",
@@ -363,6 +415,15 @@ BOOST_AUTO_TEST_CASE(command_line) {
     BOOST_TEST(o.policy.max_server_delay == std::chrono::nanoseconds(60s));
     BOOST_TEST(o.budget->ratio == 0.2);
     BOOST_TEST(o.requests == 3u);
+    BOOST_TEST(o.hedge.max_hedges == 0u); // hedging is off unless asked for
+
+    auto hedged = parse({"--url", "http://x", "--hedge-after", "300ms"}, why);
+    BOOST_TEST_REQUIRE(hedged.has_value(), why);
+    BOOST_TEST(hedged.value().hedge.delay == std::chrono::nanoseconds(300ms));
+    BOOST_TEST(hedged.value().hedge.max_hedges == 1u);
+    auto three = parse({"--url", "http://x", "--max-hedges", "3", "--hedge-after", "1s"}, why);
+    BOOST_TEST_REQUIRE(three.has_value(), why);
+    BOOST_TEST(three.value().hedge.max_hedges == 3u);
 
     // --opt=value reads as --opt value; "--key=" is the empty key; the last --url wins.
     auto eq = parse({"--url=http://127.0.0.1:1/", "--url=http://127.0.0.1:9", "--attempts=2",
@@ -404,6 +465,10 @@ BOOST_AUTO_TEST_CASE(command_line) {
          "--backoff-cap: must not be below"},
         {{"--url", "http://x", "--retry-budget", "-1"}, "--retry-budget: must be a number"},
         {{"--url", "http://x", "--requests", "0"}, "--requests: must be 1..100000"},
+        {{"--url", "http://x", "--max-hedges", "2"}, "--max-hedges: needs --hedge-after"},
+        {{"--url", "http://x", "--hedge-after", "1s", "--max-hedges", "11"},
+         "--max-hedges: must be 1..10, not '11'"},
+        {{"--url", "http://x", "--hedge-after", "0"}, "--hedge-after: must be a positive"},
         {{"--url", "http://x", "--frobnicate"}, "unknown option '--frobnicate'"},
         {{"--url", "http://x", "--frobnicate=1"}, "unknown option '--frobnicate=1'"},
         {{"--url", "http://x", "stray"}, "unexpected argument 'stray'"},

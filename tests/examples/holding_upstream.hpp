@@ -26,15 +26,19 @@ namespace examples_test {
 
 // An upstream at a URL: the first `held` calls it reads and holds until `release()`, then
 // sends each `answer` as raw bytes (an event stream's head and first bytes, say) and keeps the
-// connection open until it is destroyed; later calls get a completion at once. Destroying it
-// releases whatever it still holds.
+// connection open until it is destroyed; later calls get a completion at once (`later`, a chat
+// completion's JSON; by default one with no choices). Destroying it releases whatever it still
+// holds.
 class holding_upstream {
 public:
-    holding_upstream(int held, std::string answer)
+    holding_upstream(int held, std::string answer,
+                     std::string later = R"({"id":"c","object":"chat.completion","choices":[]})")
         : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0})
         , release_(released_.get_future().share())
         , close_(closing_.get_future().share())
-        , thread_([this, held, answer = std::move(answer)] { serve(held, answer); }) {}
+        , thread_([this, held, answer = std::move(answer), later = std::move(later)] {
+            serve(held, answer, later);
+        }) {}
     ~holding_upstream() {
         release();
         closing_.set_value();
@@ -60,7 +64,7 @@ public:
     }
 
 private:
-    void serve(int held, const std::string& answer) {
+    void serve(int held, const std::string& answer, const std::string& later) {
         std::vector<std::thread> holders;
         for (int i = 0;; ++i) {
             auto s = std::make_shared<net::ip::tcp::socket>(io_);
@@ -89,7 +93,7 @@ private:
             http::read(*s, b, req, ec);
             http::response<http::string_body> res{http::status::ok, 11};
             res.set(http::field::content_type, "application/json");
-            res.body() = R"({"id":"c","object":"chat.completion","choices":[]})";
+            res.body() = later;
             res.keep_alive(false);
             res.prepare_payload();
             http::write(*s, res, ec);

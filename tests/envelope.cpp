@@ -269,6 +269,13 @@ BOOST_AUTO_TEST_CASE(render_answers_a_status_and_code_other_than_the_codes_own) 
     BOOST_TEST(json::parse(busy.body).at("error").at("message").as_string() ==
                "Service temporarily unavailable");
     BOOST_TEST(json::parse(busy.body).at("error").at("code").as_string() == "invalid_request");
+    // 0 is the code's own status again.
+    opt.status = 0;
+    const auto own = fl::render(fl::error::invalid_request, "db at 10.0.0.7 down", {}, opt);
+    BOOST_TEST(own.status == 400u);
+    BOOST_TEST(json::parse(own.body).at("error").at("status").as_int64() == 400);
+    BOOST_TEST(json::parse(own.body).at("error").at("message").as_string() ==
+               "db at 10.0.0.7 down");
 }
 
 BOOST_AUTO_TEST_CASE(render_envelope_is_what_render_serializes) {

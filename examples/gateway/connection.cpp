@@ -1,7 +1,5 @@
 #include "gateway/connection.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/string.hpp>
 
 #include <iterator>
@@ -16,15 +14,7 @@ constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 net::awaitable<void> drain_and_close(beast::tcp_stream& s) {
     beast::error_code ignored;
     s.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    s.expires_after(drain_time);
-    std::size_t drained = 0;
-    char scratch[16 * 1024];
-    while (drained < drain_bytes) {
-        auto [ec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
-        drained += got;
-        if (ec) break;
-    }
-    s.close();
+    co_await drain_then_close(s);
 }
 
 net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffer,

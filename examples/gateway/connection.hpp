@@ -10,9 +10,11 @@
 
 #include "gateway/channel.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/fields.hpp>
@@ -40,8 +42,27 @@ inline constexpr auto drain_time = std::chrono::seconds(1);
 inline constexpr std::size_t drains_at_once = 64;
 inline constexpr std::size_t drain_bytes = std::size_t(16) << 20;
 
-// Reads what a client still sends after its connection's last answer until it closes, bounded
-// in bytes and time, then closes the socket.
+// Reads and drops what the peer still sends after its connection's last answer, until it closes
+// or `drain_bytes` or `drain_time` pass, then closes the socket: closing with unread bytes would
+// reset the connection before the peer read the answer. The caller has ended its own side first
+// (a TCP half-close; nothing for TLS). A plain or TLS Beast stream.
+template <class Stream>
+net::awaitable<void> drain_then_close(Stream& s) {
+    auto& lowest = beast::get_lowest_layer(s);
+    lowest.expires_after(drain_time);
+    std::size_t drained = 0;
+    char scratch[16 * 1024];
+    while (drained < drain_bytes) {
+        auto [ec, got] =
+            co_await s.async_read_some(net::buffer(scratch), net::as_tuple(net::use_awaitable));
+        drained += got;
+        if (ec) break;
+    }
+    lowest.close();
+}
+
+// Ends the gateway's side of a client connection after its last answer, then drains and closes
+// it (`drain_then_close`).
 net::awaitable<void> drain_and_close(beast::tcp_stream& s);
 
 // Bytes held by one relayed stream or one request body, charged against the whole process's

@@ -47,7 +47,7 @@ faultline::rendered_envelope answers::own(faultline::error e, std::string_view m
                                           faultline::render_options o) const {
     o.redact_server_errors = false;
     o.include_status = include_status_;
-    const bool server_side = o.status.value_or(faultline::status_of(e)) >= 500;
+    const bool server_side = (o.status != 0 ? o.status : faultline::status_of(e)) >= 500;
     return faultline::render_envelope(e, message, server_side ? request_id : "", o);
 }
 

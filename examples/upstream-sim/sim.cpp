@@ -1,5 +1,6 @@
 #include "upstream-sim/sim.hpp"
 
+#include "gateway/connection.hpp"
 #include "gateway/upstream.hpp"
 
 #include "common/listen.hpp"
@@ -50,11 +51,8 @@ namespace {
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
 // After an answer that ends a connection (a bad request, a body over the limit) what the client
-// still sends is read and dropped, bounded in time and bytes, so that closing with unread bytes
-// does not reset the connection before the client read the answer. A TLS close_notify exchange
-// is bounded by the same time.
-constexpr auto drain_time = std::chrono::seconds(1);
-constexpr std::size_t drain_bytes = std::size_t(16) << 20;
+// still sends is read and dropped (`gw::drain_then_close`, bounded by `gw::drain_time` and
+// `gw::drain_bytes`). A TLS close_notify exchange is bounded by the same time.
 constexpr std::size_t header_limit = 16 * 1024;
 constexpr std::uint64_t default_max_tokens = 256; // the gateway's default too
 
@@ -76,7 +74,7 @@ net::awaitable<void> finish(plain_stream& s) {
 }
 
 net::awaitable<void> finish(tls_stream& s) {
-    beast::get_lowest_layer(s).expires_after(drain_time);
+    beast::get_lowest_layer(s).expires_after(gw::drain_time);
     (void)co_await s.async_shutdown(nothrow);
     beast::get_lowest_layer(s).close();
 }
@@ -101,20 +99,11 @@ void reset(Stream& s) {
     socket.close(ignored);
 }
 
-// Reads and drops what the client still sends, then closes (see `drain_time`).
+// Ends the simulator's side, reads and drops what the client still sends, then closes.
 template <class Stream>
 net::awaitable<void> drain_and_close(Stream& s) {
-    auto& lowest = beast::get_lowest_layer(s);
     end_writes(s);
-    lowest.expires_after(drain_time);
-    std::size_t drained = 0;
-    char scratch[16 * 1024];
-    while (drained < drain_bytes) {
-        auto [ec, got] = co_await s.async_read_some(net::buffer(scratch), nothrow);
-        drained += got;
-        if (ec) break;
-    }
-    lowest.close();
+    co_await gw::drain_then_close(s);
 }
 
 // A response that is not a stream.

@@ -111,8 +111,8 @@ struct render_options {
     std::optional<std::string_view> param;
     /// The status answered when it is not the code's own (a 405 for a method a path does not
     /// take, a server's own 503 when it is full); `include_status` repeats it. Redaction follows
-    /// the status answered.
-    std::optional<unsigned> status;
+    /// the status answered. 0: the code's own.
+    unsigned status = 0;
     /// The wire code sent in place of the code's own ("method_not_allowed").
     std::optional<std::string_view> code;
 };

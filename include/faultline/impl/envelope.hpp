@@ -255,7 +255,7 @@ inline error_envelope make_envelope(error e, std::string_view message) {
 
 inline rendered_envelope render_envelope(error e, std::string_view message,
                                          std::string_view event_id, const render_options& options) {
-    const unsigned status = options.status.value_or(info(e).status);
+    const unsigned status = options.status != 0 ? options.status : info(e).status;
     const bool redact = options.redact_server_errors && status >= 500;
     rendered_envelope out{status, make_envelope(e, redact ? options.redacted_message : message)};
     error_envelope& env = out.envelope;

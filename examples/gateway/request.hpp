@@ -12,8 +12,8 @@
 //  - `read_chat`: a chat completions or Responses request's body and `x-priority`: model,
 //    stream, max tokens, the prompt's token estimate, the priority; or the 400 naming the field.
 //
-// The stages after them (the model and spend budget, admission, dispatch, relay) need the
-// server's state and run in server.cpp.
+// The stages after them: the model and spend budget (server.cpp), admission (admission.hpp),
+// dispatch (server.cpp) and the relay (relay.hpp).
 
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"

@@ -1,4 +1,5 @@
 #include "gateway/adaptive.hpp"
+#include "gateway/admission.hpp"
 #include "gateway/channel.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/gateway.hpp"
@@ -114,33 +115,14 @@ std::uint64_t completion_tokens_of(std::string_view body) {
 
 } // namespace
 
-// Priority shedding over the slots of `shedding_config::max_in_flight`.
-using shedder = faultline::limit::prioritized_limiter<faultline::limit::concurrency_limiter>;
-
-faultline::limit::priority_options priority_options_of(const shedding_config& c) {
-    faultline::limit::priority_options o;
-    o.max_waiters = c.max_waiters;
-    o.shed_start = c.shed_start;
-    o.max_wait = c.max_wait;
-    o.refusal = faultline::error::overloaded;
-    return o;
-}
-
 struct server::impl : std::enable_shared_from_this<server::impl> {
     impl(net::any_io_executor ex, gateway_config c, server_options o)
         : config(std::move(c))
         , options(std::move(o))
         , acceptor(net::make_strand(ex))
-        , concurrency(config)
         , budgets(config)
         , channels(ex, config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
-        if (config.shedding.enabled()) {
-            shed_slots = std::make_unique<faultline::limit::concurrency_limiter>(
-                config.shedding.max_in_flight, std::chrono::seconds(1),
-                faultline::error::overloaded);
-            shedding = std::make_unique<shedder>(*shed_slots, priority_options_of(config.shedding));
-        }
         if (!options.clock) options.clock = [] { return clock::now(); };
         if (options.seed == 0) options.seed = faultline::random_seed();
         if (!options.limiter) options.limiter = make_memory_limiter(config, options.clock());
@@ -166,21 +148,16 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // the limiter never waits. Declared after `options`: joined before the limiter goes.
     std::unique_ptr<net::thread_pool> decisions;
     tcp::acceptor acceptor;
-    concurrency_limits concurrency;
     spend_budgets budgets;
     channel_clients channels;
     std::unordered_map<std::string, model_state> models;
     std::unordered_map<std::string, std::atomic<std::uint64_t>> calls; // per channel
     std::unordered_map<std::string, std::unique_ptr<channel_concurrency>> adaptive;
-    // Priority shedding (`config.shedding`); null when off. The slots outlive the shedder.
-    std::unique_ptr<faultline::limit::concurrency_limiter> shed_slots;
-    std::unique_ptr<shedder> shedding;
     std::atomic<std::uint64_t> ids{0};
     struct counters {
         std::atomic<std::uint64_t> connections{0}, requests{0}, ok{0}, client_errors{0},
             rate_limited{0}, server_errors{0}, streams{0}, stream_errors{0}, upstream_calls{0},
-            failovers{0}, stream_bytes_peak{0}, body_bytes_peak{0}, bodies_refused{0}, abandoned{0},
-            shed{0}, queued{0};
+            failovers{0}, stream_bytes_peak{0}, body_bytes_peak{0}, bodies_refused{0}, abandoned{0};
     } count;
     std::atomic<std::size_t> stream_bytes{0}; // held by all relayed streams now
     std::atomic<std::size_t> body_bytes{0};   // held by all request bodies now
@@ -190,6 +167,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::mutex log_mutex;
     metrics_registry metrics{config};
     answers say{config.include_status};
+    // In-flight limits and priority shedding (admission.hpp).
+    admission_stage admission_control{config, say, metrics, [this] { return options.clock(); },
+                                      [this](std::string_view line) { log(line); }};
 
     // The rate limits' answer for `scope`. A decision that can wait on the network is made on
     // a decision thread; meanwhile the I/O thread serves others, and the request goes on on
@@ -268,12 +248,6 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                                     client_watch& watch);
     net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
                               reply& r, const std::string& request_id);
-    // Priority shedding: a slot for the request in `slot`, after a wait in the queue if need be;
-    // or the 503 refusing it; or nothing with `slot` empty when the client went away meanwhile.
-    net::awaitable<std::optional<reply>> take_slot(const net::any_io_executor& ex,
-                                                   const chat_request& cr,
-                                                   const std::string& request_id,
-                                                   client_watch& watch, shedder::permit& slot);
     // How a relayed stream ended.
     struct stream_outcome {
         bool keep_alive = false;
@@ -315,6 +289,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
     // The answer to GET /metrics.
     reply metrics_reply() const;
+    // Every counter of `stats`, read now.
+    stats counters_now() const noexcept;
 };
 
 reply server::impl::limit_reply(const admission& a, const std::string& prefix) const {
@@ -328,88 +304,39 @@ reply server::impl::limit_reply(const admission& a, const std::string& prefix) c
     return r;
 }
 
-net::awaitable<std::optional<reply>>
-server::impl::take_slot(const net::any_io_executor& ex, const chat_request& cr,
-                        const std::string& id, client_watch& watch, shedder::permit& slot) {
-    using faultline::limit::ticket_state;
-    const std::string level(faultline::limit::to_string(cr.priority));
-    // The timer is shared with the ticket's callback, which may run after this frame is gone.
-    auto wake = std::make_shared<net::steady_timer>(ex);
-    shedder::ticket t;
-    t.on_ready([wake, ex] { net::post(ex, [wake] { wake->cancel(); }); });
-    const clock::time_point arrived = options.clock();
-    const bool queued = shedding->acquire(t, cr.priority, arrived) == ticket_state::waiting;
-    if (queued) {
-        count.queued.fetch_add(1, std::memory_order_relaxed);
-        log("queued priority=" + level + " key=" + cr.key->id + " event_id=" + id +
-            " waiting=" + std::to_string(shedding->waiting()));
-        watch.wait = wake.get();
-        while (t.state() == ticket_state::waiting && !watch.gone) {
-            // The deadline is on the gateway's clock; the timer only wakes this loop to look.
-            wake->expires_after(
-                std::max<clock::duration>(t.deadline() - options.clock(), milliseconds(1)));
-            (void)co_await wake->async_wait(nothrow);
-            shedding->expire(options.clock());
-        }
-        watch.wait = nullptr;
-        t.cancel(); // the client went away while it waited (nothing if decided)
-    }
-    if (watch.gone) {
-        count.abandoned.fetch_add(1, std::memory_order_relaxed);
-        log("abandoned priority=" + level + " key=" + cr.key->id + " event_id=" + id +
-            ": the client went away while it waited");
-        if (t.state() == ticket_state::admitted) t.take().release(options.clock());
-        co_return std::nullopt;
-    }
-    if (t.state() == ticket_state::admitted) {
-        slot = t.take();
-        if (queued)
-            log("admitted priority=" + level + " key=" + cr.key->id + " event_id=" + id +
-                " waited_ms=" +
-                std::to_string(
-                    std::chrono::duration_cast<milliseconds>(options.clock() - arrived).count()));
-        co_return std::nullopt;
-    }
-    count.shed.fetch_add(1, std::memory_order_relaxed);
-    const faultline::limit::decision& d = t.result();
-    const std::string_view why = faultline::limit::to_string(t.reason());
-    log("shed priority=" + level + " key=" + cr.key->id + " event_id=" + id +
-        " reason=" + std::string(why));
-    reply r = say.busy(
-        "The gateway is overloaded: " + std::to_string(d.limit) +
-            " requests in service and more waiting; lower priorities are refused first. This "
-            "request (priority " +
-            level + ") was " +
-            (t.reason() == faultline::limit::refusal_reason::shed
-                 ? std::string("refused on arrival")
-             : t.reason() == faultline::limit::refusal_reason::displaced
-                 ? std::string("pushed out of the queue by a higher priority")
-                 : std::string("not served within the queue's wait limit")) +
-            ". Retry shortly.",
-        id, d.retry_after);
-    co_return r;
-}
-
-reply server::impl::metrics_reply() const {
-    scrape sc;
-    stats& st = sc.counters;
+stats server::impl::counters_now() const noexcept {
+    const auto& c = count;
     const auto get = [](const std::atomic<std::uint64_t>& a) {
         return a.load(std::memory_order_relaxed);
     };
-    st.connections = get(count.connections);
-    st.streams = get(count.streams);
-    st.stream_errors = get(count.stream_errors);
-    st.stream_bytes_peak = get(count.stream_bytes_peak);
-    st.body_bytes_peak = get(count.body_bytes_peak);
-    st.bodies_refused = get(count.bodies_refused);
-    st.abandoned = get(count.abandoned);
+    stats st;
+    st.connections = get(c.connections);
+    st.requests = get(c.requests);
+    st.ok = get(c.ok);
+    st.client_errors = get(c.client_errors);
+    st.rate_limited = get(c.rate_limited);
+    st.server_errors = get(c.server_errors);
+    st.streams = get(c.streams);
+    st.stream_errors = get(c.stream_errors);
+    st.upstream_calls = get(c.upstream_calls);
+    st.failovers = get(c.failovers);
+    st.stream_bytes_peak = get(c.stream_bytes_peak);
+    st.body_bytes_peak = get(c.body_bytes_peak);
+    st.bodies_refused = get(c.bodies_refused);
     st.open_connections = open_connections.load(std::memory_order_relaxed);
     st.shed_connections = get(shed_connections);
     st.read_timeouts = get(read_timeouts);
     st.upstream_connections = channels.connections_opened();
-    st.queued = get(count.queued);
-    st.shed = get(count.shed);
-    st.waiting = shedding ? shedding->waiting() : 0;
+    st.abandoned = get(c.abandoned) + admission_control.abandoned();
+    st.queued = admission_control.queued();
+    st.shed = admission_control.shed();
+    st.waiting = admission_control.waiting();
+    return st;
+}
+
+reply server::impl::metrics_reply() const {
+    scrape sc;
+    sc.counters = counters_now();
     sc.stream_bytes = stream_bytes.load(std::memory_order_relaxed);
     sc.body_bytes = body_bytes.load(std::memory_order_relaxed);
     for (const model_config& m : config.models) {
@@ -795,37 +722,13 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     const std::uint64_t estimate = cr.prompt_tokens + cr.max_tokens;
     const user_config* user = key.user.empty() ? nullptr : config.find_user(key.user);
 
-    concurrency_limits::permits permits;
-    if (config.limits_enabled) {
-        permits = concurrency.acquire(key, user);
-        if (permits.refused) {
-            metrics.limit_refused(*permits.refused, limit_kind::concurrency);
-            faultline::limit::limit_response lr = faultline::limit::refuse(permits.refusal);
-            reply r = say.error(faultline::error::concurrency_exceeded,
-                                std::string(to_string(*permits.refused)) +
-                                    "-level limit: " + std::to_string(permits.refusal.limit) +
-                                    " requests in flight at once. Wait for one to finish, or "
-                                    "lower your concurrency.",
-                                id);
-            r.headers.insert(r.headers.end(), lr.headers.begin(), lr.headers.end());
-            co_return co_await send(s, req, r, id);
-        }
-    }
-    // Priority shedding: a slot held until the answer ends, returned on the gateway's clock.
-    struct returned_at_end {
-        shedder::permit slot;
-        const server_options& options;
-        ~returned_at_end() { slot.release(options.clock()); }
-    } shed_slot{{}, options};
-    if (shedding) {
-        std::optional<reply> refused =
-            co_await take_slot(s.get_executor(), cr, id, watch, shed_slot.slot);
-        if (refused) {
-            reply r = std::move(*refused);
-            co_return co_await send(s, req, r, id);
-        }
-        if (!shed_slot.slot) co_return false; // the client went away while it waited
-    }
+    // The key's and user's in-flight limits, then a priority slot: held until the answer ends.
+    std::variant<admission_stage::pass, reply, client_gone> admitted =
+        co_await admission_control.admit(s.get_executor(), key, cr.priority, id, watch);
+    if (reply* refused = std::get_if<reply>(&admitted))
+        co_return co_await send(s, req, *refused, id);
+    if (std::holds_alternative<client_gone>(admitted)) co_return false; // counted there
+    admission_stage::pass& held = std::get<admission_stage::pass>(admitted);
 
     // Channels: the pool's next healthy one first, then the others in order, as the model's
     // failover pipeline moves the call. A channel that cannot take it (its breaker open, at its
@@ -968,7 +871,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             slot.complete(completion::ignored, options.clock());
             log("client went away event_id=" + id + ": the call to channel " + ch.name +
                 " was cancelled");
-            permits = {};
+            held.release();
             cr.spend.settle(cr.prompt_tokens);
             refund_request(estimate);
             if (config.limits_enabled)
@@ -1336,33 +1239,7 @@ void server::close() {
 }
 
 stats server::snapshot() const noexcept {
-    const auto& c = impl_->count;
-    const auto get = [](const std::atomic<std::uint64_t>& a) {
-        return a.load(std::memory_order_relaxed);
-    };
-    stats st;
-    st.connections = get(c.connections);
-    st.requests = get(c.requests);
-    st.ok = get(c.ok);
-    st.client_errors = get(c.client_errors);
-    st.rate_limited = get(c.rate_limited);
-    st.server_errors = get(c.server_errors);
-    st.streams = get(c.streams);
-    st.stream_errors = get(c.stream_errors);
-    st.upstream_calls = get(c.upstream_calls);
-    st.failovers = get(c.failovers);
-    st.stream_bytes_peak = get(c.stream_bytes_peak);
-    st.body_bytes_peak = get(c.body_bytes_peak);
-    st.bodies_refused = get(c.bodies_refused);
-    st.open_connections = impl_->open_connections.load(std::memory_order_relaxed);
-    st.shed_connections = get(impl_->shed_connections);
-    st.read_timeouts = get(impl_->read_timeouts);
-    st.upstream_connections = impl_->channels.connections_opened();
-    st.abandoned = get(c.abandoned);
-    st.queued = get(c.queued);
-    st.shed = get(c.shed);
-    st.waiting = impl_->shedding ? impl_->shedding->waiting() : 0;
-    return st;
+    return impl_->counters_now();
 }
 
 std::vector<adaptive_stats> server::adaptive_limits() const {

@@ -1,17 +1,25 @@
 // The gateway's stages alone, without a socket: routing, authentication and reading a chat
-// request (request.hpp), how errors are worded (`answers`), and the relay of a stream's events
-// (relay.hpp). The end-to-end suites (gateway*.cpp) cover the same paths over sockets.
+// request (request.hpp), how errors are worded (`answers`), admission (admission.hpp, on a
+// manual clock), and the relay of a stream's events (relay.hpp). The end-to-end suites
+// (gateway*.cpp) cover the same paths over sockets.
+#include "gateway/admission.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/relay.hpp"
 #include "gateway/request.hpp"
 
 #include <faultline/sse/monitor.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 namespace fl = faultline;
 namespace gw = examples::gateway;
@@ -108,6 +116,57 @@ struct relayed {
         BOOST_TEST(!m.feed(bytes, std::chrono::steady_clock::time_point{}));
     }
 };
+
+// The admission stage on a manual clock: `admit` runs on `io`, which the test polls (never
+// runs to a deadline); a queued request is woken as a freed slot or the client watch wakes it.
+struct admission_rig {
+    using outcome = std::variant<gw::admission_stage::pass, gw::reply, gw::client_gone>;
+
+    explicit admission_rig(gw::gateway_config c)
+        : config(std::move(c))
+        , metrics(config)
+        , stage(
+              config, say, metrics, [this] { return now; },
+              [this](std::string_view line) { lines.emplace_back(line); }) {}
+
+    // Starts an admission of `key` at priority `p`; its outcome lands in `out` once decided.
+    void admit(const std::string& key, fl::limit::priority p, std::optional<outcome>& out,
+               gw::client_watch& watch) {
+        boost::asio::co_spawn(
+            io,
+            [&, p]() -> boost::asio::awaitable<void> {
+                out = co_await stage.admit(io.get_executor(), *config.find_key(key), p, "req-a",
+                                           watch);
+            },
+            boost::asio::detached);
+        io.poll();
+        io.restart();
+    }
+    void poll() {
+        io.poll();
+        io.restart();
+    }
+
+    boost::asio::io_context io;
+    gw::clock::time_point now{std::chrono::hours(1)};
+    gw::gateway_config config;
+    gw::metrics_registry metrics;
+    std::vector<std::string> lines;
+    gw::admission_stage stage;
+};
+
+gw::gateway_config admission_config(std::uint64_t key_concurrency, std::uint64_t slots) {
+    gw::gateway_config c = stage_config();
+    c.keys[0].limits.concurrency = key_concurrency;
+    c.shedding.max_in_flight = slots;
+    c.shedding.max_waiters = 1;
+    c.shedding.max_wait = std::chrono::milliseconds(500);
+    return c;
+}
+
+bool holds_pass(const std::optional<admission_rig::outcome>& o) {
+    return o && std::holds_alternative<gw::admission_stage::pass>(*o);
+}
 
 } // namespace
 
@@ -406,6 +465,109 @@ BOOST_AUTO_TEST_CASE(only_chunked_alone_is_a_framing_the_gateway_reads) {
     BOOST_TEST(!te({"chunked, chunked"}));
     BOOST_TEST(!te({"chunked", "chunked"})); // two fields: their list is not `chunked` alone
     BOOST_TEST(!te({"identity"}));
+}
+
+BOOST_AUTO_TEST_CASE(admission_refuses_a_key_over_its_in_flight_limit_until_one_ends) {
+    admission_rig rig(admission_config(1, 0));
+    gw::client_watch watch(rig.io.get_executor());
+    std::optional<admission_rig::outcome> first, second, third;
+    rig.admit(alice, fl::limit::priority::high, first, watch);
+    BOOST_TEST_REQUIRE(holds_pass(first));
+    BOOST_TEST(!std::get<gw::admission_stage::pass>(*first).holds_slot()); // no shedding
+    rig.admit(alice, fl::limit::priority::high, second, watch);
+    BOOST_TEST_REQUIRE((second && std::holds_alternative<gw::reply>(*second)));
+    const gw::reply& r = std::get<gw::reply>(*second);
+    BOOST_TEST(r.status == 429u);
+    BOOST_TEST(error_of(r).at("code").as_string() == "concurrency_exceeded");
+    BOOST_TEST(
+        std::string(error_of(r).at("message").as_string()).starts_with("token-level limit: 1 "));
+    BOOST_TEST(header(r, "x-should-retry") == "true");
+    rig.admit(bob, fl::limit::priority::low, third, watch); // another key: its own limit (none)
+    BOOST_TEST(holds_pass(third));
+
+    first.reset(); // the answer ended: its permit is back
+    std::optional<admission_rig::outcome> again;
+    rig.admit(alice, fl::limit::priority::high, again, watch);
+    BOOST_TEST(holds_pass(again));
+}
+
+BOOST_AUTO_TEST_CASE(admission_queues_for_a_slot_and_takes_the_one_freed) {
+    admission_rig rig(admission_config(0, 1));
+    gw::client_watch watch(rig.io.get_executor()), waiting_watch(rig.io.get_executor());
+    std::optional<admission_rig::outcome> first, second;
+    rig.admit(alice, fl::limit::priority::high, first, watch);
+    BOOST_TEST_REQUIRE(holds_pass(first));
+    BOOST_TEST(std::get<gw::admission_stage::pass>(*first).holds_slot());
+    rig.admit(bob, fl::limit::priority::low, second, waiting_watch);
+    BOOST_TEST(!second); // waiting
+    BOOST_TEST(rig.stage.waiting() == 1u);
+    BOOST_TEST(rig.stage.queued() == 1u);
+    BOOST_TEST(waiting_watch.wait != nullptr); // the watch can wake it
+
+    rig.now += std::chrono::milliseconds(120);
+    std::get<gw::admission_stage::pass>(*first).release(); // the first answer ended
+    rig.poll();
+    BOOST_TEST_REQUIRE(holds_pass(second));
+    BOOST_TEST(std::get<gw::admission_stage::pass>(*second).holds_slot());
+    BOOST_TEST(rig.stage.waiting() == 0u);
+    BOOST_TEST(waiting_watch.wait == nullptr);
+    BOOST_TEST(rig.lines.back() == "admitted priority=low key=bob event_id=req-a waited_ms=120");
+    BOOST_TEST(rig.stage.shed() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(admission_sheds_past_the_queue_and_past_the_wait_limit) {
+    admission_rig rig(admission_config(0, 1));
+    gw::client_watch watch(rig.io.get_executor()), waiting_watch(rig.io.get_executor());
+    std::optional<admission_rig::outcome> first, second, third;
+    rig.admit(alice, fl::limit::priority::high, first, watch);
+    rig.admit(bob, fl::limit::priority::low, second, waiting_watch);
+    BOOST_TEST_REQUIRE(!second);
+
+    // The queue holds one: a request of the same priority is refused on arrival.
+    rig.admit(bob, fl::limit::priority::low, third, watch);
+    BOOST_TEST_REQUIRE((third && std::holds_alternative<gw::reply>(*third)));
+    const gw::reply& refused = std::get<gw::reply>(*third);
+    BOOST_TEST(refused.status == 503u);
+    BOOST_TEST(error_of(refused).at("code").as_string() == "overloaded");
+    BOOST_TEST(
+        std::string(error_of(refused).at("message").as_string()).find("refused on arrival") !=
+        std::string::npos);
+    BOOST_TEST(header(refused, "retry-after") != "<none>");
+
+    // The waiter's deadline passes on the gateway's clock; the timer only wakes it to look.
+    rig.now += std::chrono::milliseconds(501);
+    waiting_watch.wait->cancel();
+    rig.poll();
+    BOOST_TEST_REQUIRE((second && std::holds_alternative<gw::reply>(*second)));
+    const gw::reply& late = std::get<gw::reply>(*second);
+    BOOST_TEST(late.status == 503u);
+    BOOST_TEST(std::string(error_of(late).at("message").as_string())
+                   .find("not served within the queue's wait limit") != std::string::npos);
+    BOOST_TEST(rig.stage.shed() == 2u);
+    BOOST_TEST(rig.stage.waiting() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(admission_of_a_client_gone_while_waiting_holds_nothing) {
+    admission_rig rig(admission_config(1, 1));
+    gw::client_watch watch(rig.io.get_executor()), waiting_watch(rig.io.get_executor());
+    std::optional<admission_rig::outcome> first, second;
+    rig.admit(alice, fl::limit::priority::high, first, watch);
+    rig.admit(bob, fl::limit::priority::low, second, waiting_watch);
+    BOOST_TEST_REQUIRE(!second);
+    waiting_watch.gone = true; // what watch_client does when the client closes
+    waiting_watch.wait->cancel();
+    rig.poll();
+    BOOST_TEST_REQUIRE((second && std::holds_alternative<gw::client_gone>(*second)));
+    BOOST_TEST(rig.stage.waiting() == 0u);
+    BOOST_TEST(rig.stage.abandoned() == 1u);
+    BOOST_TEST(rig.lines.back().starts_with("abandoned priority=low key=bob"));
+
+    // Releasing everything the first request held frees its key's permit and its slot at once.
+    std::get<gw::admission_stage::pass>(*first).release();
+    std::optional<admission_rig::outcome> next;
+    rig.admit(alice, fl::limit::priority::high, next, watch);
+    BOOST_TEST_REQUIRE(holds_pass(next));
+    BOOST_TEST(std::get<gw::admission_stage::pass>(*next).holds_slot());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

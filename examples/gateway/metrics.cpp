@@ -16,6 +16,14 @@ constexpr std::size_t categories = static_cast<std::size_t>(faultline::category:
 constexpr std::size_t outcome_ok = 0, outcome_abandoned = categories + 1;
 constexpr std::size_t outcomes = categories + 2;
 constexpr std::size_t routes = 5, stream_ends = 8;
+constexpr std::size_t give_up_reasons =
+    static_cast<std::size_t>(faultline::give_up_reason::cancelled) + 1;
+
+// A category's index in a per-category array (from 1; anything else counts as `unknown`).
+std::size_t category_index(faultline::category c) noexcept {
+    const auto i = static_cast<std::size_t>(c);
+    return i < 1 || i > categories ? static_cast<std::size_t>(faultline::category::unknown) : i;
+}
 
 constexpr auto bounds_ns = [] {
     std::array<std::int64_t, latency_histogram::bounds.size()> out{};
@@ -240,6 +248,8 @@ struct metrics_registry::model_series {
     std::string id;
     latency_histogram latency; // its chat requests
     std::atomic<std::uint64_t> failovers{0};
+    std::array<std::atomic<std::uint64_t>, categories + 1> fallbacks{}; // by cause, from 1
+    std::array<std::atomic<std::uint64_t>, give_up_reasons> give_ups{};
     std::array<std::atomic<std::uint64_t>, stream_ends> streams{};
     std::vector<std::unique_ptr<channel_series>> channels;
 };
@@ -301,10 +311,8 @@ void metrics_registry::upstream_ok(std::string_view model, std::string_view chan
 
 void metrics_registry::upstream_failed(std::string_view model, std::string_view channel,
                                        faultline::category c, nanoseconds took) noexcept {
-    std::size_t i = static_cast<std::size_t>(c);
-    if (i < 1 || i > categories) i = static_cast<std::size_t>(faultline::category::unknown);
     if (channel_series* ch = find(model, channel)) {
-        add(ch->calls[i]);
+        add(ch->calls[category_index(c)]);
         ch->call.observe(took);
     }
 }
@@ -319,6 +327,16 @@ void metrics_registry::upstream_abandoned(std::string_view model, std::string_vi
 
 void metrics_registry::failover(std::string_view model) noexcept {
     if (model_series* m = find(model)) add(m->failovers);
+}
+
+void metrics_registry::route_fallback(std::string_view model, faultline::category cause) noexcept {
+    if (model_series* m = find(model)) add(m->fallbacks[category_index(cause)]);
+}
+
+void metrics_registry::route_gave_up(std::string_view model,
+                                     faultline::give_up_reason reason) noexcept {
+    const auto i = static_cast<std::size_t>(reason);
+    if (model_series* m = find(model); m && i < give_up_reasons) add(m->give_ups[i]);
 }
 
 void metrics_registry::stream_call_ended(std::string_view model, std::string_view channel,
@@ -401,6 +419,31 @@ void metrics_registry::render(std::string& out, const scrape& s) const {
            "Calls to another channel of the model after one failed.");
     for (const auto& m : models_)
         sample(out, "faultline_gateway_failovers_total", {{{"model", m->id}}}, get(m->failovers));
+
+    family(out, "faultline_gateway_route_fallbacks_total", "counter",
+           "Calls the model's failover pipeline moved to its next channel, by the faultline "
+           "category of what ended the previous attempt (upstream_unavailable for a channel "
+           "skipped: its breaker open, or at its adaptive or rate limit).");
+    for (const auto& m : models_)
+        for (std::size_t i = 1; i <= categories; ++i)
+            if (const std::uint64_t n = get(m->fallbacks[i]))
+                sample(out, "faultline_gateway_route_fallbacks_total",
+                       {{{"model", m->id},
+                         {"cause", faultline::to_string(static_cast<faultline::category>(i))}}},
+                       n);
+
+    family(out, "faultline_gateway_route_give_ups_total", "counter",
+           "Calls the model's failover pipeline gave up, by reason (attempts_exhausted: every "
+           "channel failed or was skipped; not_retryable: the upstream refused the request "
+           "itself).");
+    for (const auto& m : models_)
+        for (std::size_t i = 0; i < give_up_reasons; ++i)
+            if (const std::uint64_t n = get(m->give_ups[i]))
+                sample(
+                    out, "faultline_gateway_route_give_ups_total",
+                    {{{"model", m->id},
+                      {"reason", faultline::to_string(static_cast<faultline::give_up_reason>(i))}}},
+                    n);
 
     family(out, "faultline_gateway_limit_refusals_total", "counter",
            "Requests refused by a limit, by level (token, user, upstream) and kind.");

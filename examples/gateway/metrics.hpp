@@ -4,8 +4,9 @@
 // The gateway's metrics, as Prometheus text (exposition format 0.0.4) at `GET /metrics`:
 // requests by route, model and status; upstream calls by model, channel and outcome (`ok`, the
 // faultline category of the failure, or `abandoned`); latency histograms of requests, upstream
-// heads and whole upstream calls; failovers, limit refusals by level, stream endings, circuit
-// breaker states and the server's `stats`.
+// heads and whole upstream calls; failovers, and the failover pipeline's events (fallbacks by
+// the category that caused them, give-ups by reason, through `route_events`); limit refusals by
+// level, stream endings, circuit breaker states and the server's `stats`.
 //
 //     metrics_registry m(config);                      // every series, created here
 //     m.answered(route::chat, 429);                    // on the request path: atomics only
@@ -23,7 +24,9 @@
 #include "gateway/limits.hpp"
 
 #include <faultline/error.hpp>
+#include <faultline/pipeline.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/policy.hpp>
 
 #include <array>
 #include <atomic>
@@ -153,6 +156,12 @@ public:
                             std::chrono::nanoseconds took) noexcept;
     /// A call to another channel of `model` after one failed.
     void failover(std::string_view model) noexcept;
+    /// `model`'s failover pipeline moved a call to its next channel, after an attempt that
+    /// ended with a failure of category `cause` (a channel skipped with its breaker open or at
+    /// a limit: `upstream_unavailable`). Fed by `route_events`.
+    void route_fallback(std::string_view model, faultline::category cause) noexcept;
+    /// `model`'s failover pipeline gave a call up for `reason`. Fed by `route_events`.
+    void route_gave_up(std::string_view model, faultline::give_up_reason reason) noexcept;
     /// A streamed upstream call ended, `took` after it began: the stream's ending and the
     /// call's outcome (the category of `failed`, or abandoned) together.
     void stream_call_ended(std::string_view model, std::string_view channel,
@@ -183,6 +192,21 @@ private:
     std::vector<std::unique_ptr<model_series>> models_;
     std::unordered_map<std::string_view, model_series*> by_id_;           // keys owned by `models_`
     std::array<std::array<std::atomic<std::uint64_t>, 4>, 3> refusals_{}; // [level][kind]
+};
+
+/// The events sink of a model's failover pipeline (`faultline::pipeline<route_events>`): its
+/// fallbacks and give-ups, counted as `route_fallback` and `route_gave_up` of `model`. The
+/// registry must outlive the pipeline. A plain value; its calls are thread-safe.
+struct route_events {
+    metrics_registry* metrics = nullptr;
+    std::string_view model;
+
+    void operator()(const faultline::fallback_taken& e) const noexcept {
+        metrics->route_fallback(model, e.cause.cat);
+    }
+    void operator()(const faultline::gave_up& e) const noexcept {
+        metrics->route_gave_up(model, e.reason);
+    }
 };
 
 } // namespace examples::gateway

@@ -752,9 +752,11 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             options.limiter->refund({&key, user, nullptr}, 0, tokens, options.clock());
     };
     const faultline::result<std::size_t> first = ms.pool->pick(options.clock());
-    // No jitter is drawn (one attempt per channel): a fixed seed spares a random_device read.
-    faultline::pipeline<faultline::null_pipeline_events, clock> route(
-        ms.failover, options.clock(), {}, nullptr, faultline::splitmix64{});
+    // Its fallbacks and give-ups are counted for /metrics (`route_events`). No jitter is drawn
+    // (one attempt per channel): a fixed seed spares a random_device read.
+    faultline::pipeline<route_events, clock> route(ms.failover, options.clock(),
+                                                   route_events{&metrics, model_id}, nullptr,
+                                                   faultline::splitmix64{});
     faultline::step st = route.next(options.clock());
     const auto skipped = [&](std::string_view why) {
         route.failed(

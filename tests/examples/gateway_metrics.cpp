@@ -7,6 +7,7 @@
 #include "gateway_fixture.hpp"
 
 #include <faultline/envelope.hpp>
+#include <faultline/pipeline.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -400,6 +401,57 @@ BOOST_AUTO_TEST_CASE(counters_render_what_was_recorded) {
     BOOST_TEST(x.types.at("faultline_gateway_upstream_head_seconds") == "histogram");
 }
 
+// The gateway's failover pipeline reports through `route_events`: a real pipeline, set up as
+// the gateway sets up a model's (one attempt per channel, each next channel a fallback).
+BOOST_AUTO_TEST_CASE(the_failover_pipelines_events_are_counted_by_model) {
+    gw::gateway_config c;
+    for (const char* name : {"a", "b", "c"})
+        c.channels.push_back(channel(name));
+    c.models.push_back({"m", {"a", "b", "c"}, 8192});
+    gw::metrics_registry m(c);
+    fl::pipeline_options o;
+    o.targets = 3;
+    o.retry.max_attempts = 1;
+    o.fallbacks = {{std::nullopt, 1}, {std::nullopt, 2}};
+    const auto now = std::chrono::steady_clock::time_point{};
+
+    fl::pipeline<gw::route_events> every_channel_fails(o, now, {&m, "m"}, nullptr,
+                                                       fl::splitmix64{1});
+    const fl::error failures[] = {fl::error::upstream_unavailable, fl::error::no_available_channel,
+                                  fl::error::internal_error};
+    for (const fl::error e : failures) {
+        const fl::step st = every_channel_fails.next(now);
+        BOOST_TEST_REQUIRE((st.what == fl::action::attempt));
+        every_channel_fails.failed(st.attempt, fl::to_failure(e), now);
+    }
+    BOOST_TEST((every_channel_fails.next(now).what == fl::action::give_up));
+
+    fl::pipeline<gw::route_events> refused(o, now, {&m, "m"}, nullptr, fl::splitmix64{1});
+    refused.failed(refused.next(now).attempt, fl::to_failure(fl::error::context_length_exceeded),
+                   now);
+    fl::pipeline<gw::route_events> elsewhere(o, now, {&m, "zzz"}, nullptr, fl::splitmix64{1});
+    elsewhere.failed(elsewhere.next(now).attempt, fl::to_failure(fl::error::internal_error), now);
+    m.route_fallback("m", static_cast<fl::category>(200)); // out of range: unknown
+
+    const exposition x = parse_exposition(render(m));
+    BOOST_TEST_REQUIRE(x.error == "");
+    BOOST_TEST(
+        x[R"(faultline_gateway_route_fallbacks_total{model="m",cause="upstream_unavailable"})"] ==
+        2); // a failed call and a skipped channel
+    BOOST_TEST(x[R"(faultline_gateway_route_fallbacks_total{model="m",cause="unknown"})"] == 1);
+    BOOST_TEST(x[R"(faultline_gateway_route_fallbacks_total{model="m",cause="server_error"})"] ==
+               -1); // the last channel's failure moved nothing
+    BOOST_TEST(
+        x[R"(faultline_gateway_route_give_ups_total{model="m",reason="attempts_exhausted"})"] == 1);
+    BOOST_TEST(x[R"(faultline_gateway_route_give_ups_total{model="m",reason="not_retryable"})"] ==
+               1);
+    double give_ups = 0;
+    for (const auto& [k, v] : x.samples)
+        if (k.starts_with("faultline_gateway_route_give_ups_total{")) give_ups += v;
+    BOOST_TEST(give_ups == 2); // model "zzz" is not the configuration's: not recorded
+    BOOST_TEST(x.types.at("faultline_gateway_route_give_ups_total") == "counter");
+}
+
 BOOST_AUTO_TEST_CASE(names_from_the_configuration_are_escaped) {
     const gw::gateway_config c = odd_names();
     gw::metrics_registry m(c);
@@ -643,6 +695,16 @@ BOOST_AUTO_TEST_CASE(metrics_count_exactly_what_happened) {
         x[R"(faultline_gateway_upstream_call_seconds_count{model="sim-failover",channel="dead-1"})"] ==
         1);
     BOOST_TEST(x[R"(faultline_gateway_failovers_total{model="sim-failover"})"] == 1);
+    // The same moves, from the failover pipeline's events.
+    BOOST_TEST(
+        x[R"(faultline_gateway_route_fallbacks_total{model="sim-failover",cause="upstream_unavailable"})"] ==
+        1);
+    BOOST_TEST(
+        x[R"(faultline_gateway_route_give_ups_total{model="sim-500",reason="attempts_exhausted"})"] ==
+        1);
+    BOOST_TEST(
+        x[R"(faultline_gateway_route_give_ups_total{model="gpt-sim",reason="attempts_exhausted"})"] ==
+        -1); // every call of gpt-sim succeeded
     BOOST_TEST(x[R"(faultline_gateway_failovers_total{model="gpt-sim"})"] == 0);
     BOOST_TEST(x[R"(faultline_gateway_failovers_total{model="sim-500"})"] == 0);
     BOOST_TEST(x[R"(faultline_gateway_limit_refusals_total{level="token",kind="rate"})"] == 1);

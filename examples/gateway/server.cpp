@@ -1021,9 +1021,19 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     // pass in pieces. The rest is the output buffer, one upstream piece at a time.
     mo.limits.max_line = config.stream_memory_budget / 4;
     mo.limits.max_event = config.stream_memory_budget / 4;
+    // The call's time limits, as the monitor keeps them from here: the idle limit, the first
+    // content's (the head is held for it), and the call's total or the gateway's stream limit.
+    const clock::time_point relay_start = clock::now();
+    const auto left = [&](clock::time_point t) {
+        return std::max(milliseconds{}, std::chrono::ceil<milliseconds>(t - relay_start));
+    };
+    mo.idle_timeout = limits.idle;
+    if (limits.first_token) mo.first_content_timeout = left(*limits.first_token);
+    mo.total_timeout =
+        limits.total != clock::time_point::max() ? left(limits.total) : config.streaming_timeout;
     relay rl{&w, std::nullopt, false};
     memory_charge memory(stream_bytes, count.stream_bytes_peak, peak_of::holder);
-    sse::monitor<relay> m(clock::now(), mo, rl);
+    sse::monitor<relay> m(relay_start, mo, rl);
     m.handler().bytes = &out;
 
     const auto flush = [&]() -> net::awaitable<bool> {
@@ -1064,66 +1074,70 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
 
-    const clock::time_point deadline = limits.total != clock::time_point::max()
-                                           ? limits.total
-                                           : clock::now() + config.streaming_timeout;
-    clock::time_point last_write = clock::now(), last_piece = clock::now();
+    // Why a time limit ended the stream, in the channel's or the gateway's words; `upstream`
+    // when the upstream's silence caused it rather than the gateway's own limit.
+    const auto timed_out = [&](bool& upstream) -> std::pair<faultline::error, std::string> {
+        upstream = m.timed_out() != sse::timeout::total;
+        switch (m.timed_out()) {
+        case sse::timeout::total:
+            return {faultline::error::stream_timeout,
+                    ch.total_timeout
+                        ? "The call exceeded channel " + ch.name + "'s time limit of " +
+                              std::to_string(ch.total_timeout->count()) + " ms (total_timeout_ms)."
+                        : "The stream exceeded the gateway's streaming time limit of " +
+                              std::to_string(config.streaming_timeout.count()) +
+                              " ms (streaming_timeout). Raise it for long generations."};
+        case sse::timeout::first_content:
+            return {faultline::error::upstream_timeout,
+                    "Channel " + ch.name + " sent no content within " +
+                        std::to_string(ch.first_token_timeout->count()) +
+                        " ms (first_token_timeout_ms)."};
+        case sse::timeout::idle:
+        case sse::timeout::none: break;
+        }
+        return {faultline::error::upstream_timeout,
+                "The upstream sent nothing for " + std::to_string(limits.idle.count()) +
+                    (ch.idle_timeout ? " ms (idle_timeout_ms)." : " ms.")};
+    };
+    clock::time_point last_write = relay_start;
     bool ended = false; // an error chunk or the terminator was written
     while (!ended) {
-        const bool awaiting_first = limits.first_token && m.content_events() == 0;
-        clock::time_point wake = std::min(deadline, last_piece + limits.idle);
+        // The monitor's next limit, or the next heartbeat once the head is out.
+        clock::time_point wake = m.next_deadline().value_or(relay_start + *mo.total_timeout);
         if (head_sent) wake = std::min(wake, last_write + config.heartbeat);
-        if (awaiting_first) wake = std::min(wake, *limits.first_token);
         const body_piece piece = co_await up.next(wake);
-        clock::time_point now = clock::now();
+        const clock::time_point now = clock::now();
         if (piece.ec || piece.end) {
             if (piece.ec)
                 log("stream event_id=" + id + " upstream read ended: " + piece.ec.message());
             break;
         }
-        if (piece.bytes.empty()) {
-            // The upstream was quiet until `wake`. (The stream's time limit is checked here,
-            // while it waits: a stream whose bytes keep flowing is not cut mid-line by it.)
-            std::optional<faultline::error> timed_out;
-            std::string why;
+        // The limits are checked before the bytes are taken: bytes that come after one are not
+        // relayed.
+        const std::error_code ec = piece.bytes.empty() ? m.check(now) : m.feed(piece.bytes, now);
+        if (ec == faultline::error::stream_timeout) {
             bool upstream = true;
-            if (now >= deadline) {
-                timed_out = faultline::error::stream_timeout;
-                why = ch.total_timeout
-                          ? "The call exceeded channel " + ch.name + "'s time limit of " +
-                                std::to_string(ch.total_timeout->count()) +
-                                " ms (total_timeout_ms)."
-                          : "The stream exceeded the gateway's streaming time limit of " +
-                                std::to_string(config.streaming_timeout.count()) +
-                                " ms (streaming_timeout). Raise it for long generations.";
-                upstream = false;
-            } else if (awaiting_first && now >= *limits.first_token) {
-                timed_out = faultline::error::upstream_timeout;
-                why = "Channel " + ch.name + " sent no content within " +
-                      std::to_string(ch.first_token_timeout->count()) +
-                      " ms (first_token_timeout_ms).";
-            } else if (now >= last_piece + limits.idle) {
-                timed_out = faultline::error::upstream_timeout;
-                why = "The upstream sent nothing for " + std::to_string(limits.idle.count()) +
-                      (ch.idle_timeout ? " ms (idle_timeout_ms)." : " ms.");
-            } else if (head_sent && now >= last_write + config.heartbeat) {
-                w.heartbeat();
-                last_write = now;
-            }
-            if (timed_out && !head_sent) {
+            auto [code, why] = timed_out(upstream);
+            if (!head_sent) {
                 // Nothing reached the client: the call fails as a whole, and may fail over.
-                result.unsent = faultline::to_failure(make_error_code(*timed_out), why);
+                result.unsent = faultline::to_failure(make_error_code(code), why);
                 co_return result;
             }
-            if (timed_out) {
-                own_error(*timed_out, why, upstream);
-                ended = true;
+            own_error(code, std::move(why), upstream);
+            ended = true;
+            if (!co_await flush()) co_return result;
+            continue;
+        }
+        if (piece.bytes.empty()) {
+            // The upstream was quiet until `wake`, and no limit is over: a heartbeat is due.
+            if (head_sent && now >= last_write + config.heartbeat) {
+                w.heartbeat();
+                last_write = now;
             }
             if (!co_await flush()) co_return result;
             continue;
         }
-        last_piece = now;
-        if (std::error_code ec = m.feed(piece.bytes, last_piece)) {
+        if (ec) {
             // Without monitor timeouts, only the line and event limits stop a feed.
             // Data lines of any length pass in pieces: only an event type or id line this
             // long is refused.

@@ -31,9 +31,9 @@
 //    else a success, with the body in `body()`.
 // Failures of a 2xx answer carry its status.
 //
-// Timeouts: `head_timeout` (from start to the head), `first_content_timeout` (from start to the
-// first content event of a stream) and the monitor's idle and total timeouts. `next_deadline()`
-// says when the next one fires; `check(now)` (or `body`) reports it.
+// Timeouts: `head_timeout` (from start to the head) and the monitor's idle, first-content
+// (time to first token) and total timeouts, which count from start too. `next_deadline()` says
+// when the next one fires; `check(now)` (or `body`) reports it, from that instant on.
 
 #include <faultline/classify.hpp>
 #include <faultline/detail/ascii.hpp>
@@ -67,9 +67,6 @@ struct exchange_options {
     /// Longest wait from start to the response head; none = no limit. Over it:
     /// `error::upstream_timeout`.
     std::optional<std::chrono::milliseconds> head_timeout;
-    /// Longest wait from start to a stream's first content event (time to first token); none =
-    /// no limit. Over it: `error::stream_timeout`.
-    std::optional<std::chrono::milliseconds> first_content_timeout;
 };
 
 /// The answer to "what happened to this call?".
@@ -111,7 +108,7 @@ public:
     std::error_code head(unsigned status, const Headers& headers, time_point now);
 
     /// Body bytes that arrived at `now`. Returns an error when reading must stop: a stream's
-    /// limit or timeout, `first_content_timeout`, or a 2xx body over `max_body`; the same error
+    /// limit or timeout, or a 2xx body over `max_body`; the same error
     /// on every later call. `std::errc::protocol_error` before a head. Not thread-safe.
     [[nodiscard]] std::error_code body(std::string_view bytes, time_point now);
 

@@ -471,16 +471,78 @@ BOOST_AUTO_TEST_CASE(idle_timeout) {
     BOOST_TEST((m.next_deadline() == tp{30s}));
     BOOST_TEST(!m.feed(line_of(chunk), tp{10s}));
     BOOST_TEST((m.next_deadline() == tp{40s}));
-    BOOST_TEST(!m.check(tp{40s})); // exactly at the limit: still fine
+    BOOST_TEST(!m.check(tp{40s} - 1ms)); // just before the limit: still fine
     // Heartbeats count as activity.
     BOOST_TEST(!m.feed(": keep-alive\n\n", tp{39s}));
-    BOOST_TEST(!m.check(tp{69s}));
-    BOOST_TEST(m.check(tp{70s}) == faultline::error::stream_timeout);
+    BOOST_TEST(!m.check(tp{68s}));
+    BOOST_TEST((m.timed_out() == sse::timeout::none));
+    // A caller woken at `next_deadline()` is told the limit is over (not left to wake again).
+    BOOST_TEST((m.next_deadline() == tp{69s}));
+    BOOST_TEST(m.check(tp{69s}) == faultline::error::stream_timeout);
+    BOOST_TEST((m.timed_out() == sse::timeout::idle));
     BOOST_TEST(m.feed(line_of("[DONE]"), tp{71s}) == faultline::error::stream_timeout);
     BOOST_TEST(!m.next_deadline());
     const sse::verdict v = m.finish();
     BOOST_TEST((v.kind == sse::terminal::error));
     BOOST_TEST((v.error_code() == faultline::category::timeout));
+    BOOST_TEST(v.failure->message == "Nothing arrived for 30000 ms.");
+}
+
+BOOST_AUTO_TEST_CASE(first_content_timeout_counts_from_the_start) {
+    sse::monitor_options o;
+    o.idle_timeout = 30s;
+    o.first_content_timeout = 2s; // time to first token
+    monitor_t m(tp{}, o);
+    BOOST_TEST((m.next_deadline() == tp{2s}));
+    // Keep-alive comments and empty events are no content.
+    BOOST_TEST(!m.feed(": keep-alive\n\n", tp{1s}));
+    BOOST_TEST(!m.feed("data:\n\n", tp{1500ms}));
+    BOOST_TEST((m.next_deadline() == tp{2s}));
+    BOOST_TEST(m.feed(line_of(chunk), tp{2s}) == faultline::error::stream_timeout);
+    BOOST_TEST((m.timed_out() == sse::timeout::first_content));
+    BOOST_TEST(m.content_events() == 0u); // the late chunk was not taken
+    const sse::verdict v = m.finish();
+    BOOST_TEST((v.error_code() == faultline::error::stream_timeout));
+    BOOST_TEST(v.failure->message == "No content within 2000 ms of the start.");
+}
+
+BOOST_AUTO_TEST_CASE(first_content_timeout_is_off_once_content_or_an_error_came) {
+    sse::monitor_options o;
+    o.idle_timeout = 30s;
+    o.first_content_timeout = 2s;
+    monitor_t content(tp{}, o);
+    BOOST_TEST(!content.feed(line_of(chunk), tp{1s}));
+    BOOST_TEST((content.next_deadline() == tp{31s}));
+    BOOST_TEST(!content.check(tp{30s}));
+    BOOST_TEST((content.timed_out() == sse::timeout::none));
+
+    // After an error event the stream has failed already: its `[DONE]` may take its time.
+    monitor_t failed(tp{}, o);
+    BOOST_TEST(!failed.feed(line_of(R"({"error":{"message":"overloaded","type":"server_error"}})"),
+                            tp{1s}));
+    BOOST_TEST((failed.next_deadline() == tp{31s}));
+    BOOST_TEST(!failed.check(tp{5s}));
+    BOOST_TEST(failed.finish().failure->message == "overloaded");
+}
+
+BOOST_AUTO_TEST_CASE(the_total_limit_is_reported_before_the_others) {
+    sse::monitor_options o;
+    o.idle_timeout = 1s;
+    o.first_content_timeout = 2s;
+    o.total_timeout = 2s;
+    monitor_t m(tp{}, o);
+    BOOST_TEST((m.next_deadline() == tp{1s}));
+    BOOST_TEST(m.check(tp{5s}) == faultline::error::stream_timeout);
+    BOOST_TEST((m.timed_out() == sse::timeout::total));
+    BOOST_TEST(m.finish().failure->message == "The stream exceeded its time limit of 2000 ms.");
+
+    o.idle_timeout = 10s;
+    o.total_timeout.reset();
+    monitor_t no_total(tp{}, o);
+    BOOST_TEST(!no_total.feed(": keep-alive\n\n", tp{1500ms}));
+    BOOST_TEST(!no_total.check(tp{2s} - 1ms));
+    BOOST_TEST(no_total.check(tp{2s}) == faultline::error::stream_timeout);
+    BOOST_TEST((no_total.timed_out() == sse::timeout::first_content));
 }
 
 BOOST_AUTO_TEST_CASE(late_bytes_are_a_timeout_even_without_check) {
@@ -496,10 +558,11 @@ BOOST_AUTO_TEST_CASE(total_timeout) {
     o.idle_timeout = 30s;
     o.total_timeout = 300s; // reference 000: STREAMING_TIMEOUT defaults to 300 seconds
     monitor_t m(tp{}, o);
-    for (int s = 20; s <= 300; s += 20)
+    for (int s = 20; s < 300; s += 20)
         BOOST_TEST(!m.feed(line_of(chunk), tp{std::chrono::seconds(s)}));
     BOOST_TEST((m.next_deadline() == tp{300s}));
     BOOST_TEST(m.feed(line_of(chunk), tp{301s}) == faultline::error::stream_timeout);
+    BOOST_TEST((m.timed_out() == sse::timeout::total));
     BOOST_TEST((m.finish().error_code() == faultline::error::stream_timeout));
 }
 

@@ -109,17 +109,12 @@ std::error_code exchange<Handler, Clock>::body(std::string_view bytes, time_poin
 template <class Handler, class Clock>
 std::error_code exchange<Handler, Clock>::check(time_point now) {
     if (stopped_) return stopped_;
-    if (status_ == 0 && opts_.head_timeout && now - start_ > *opts_.head_timeout)
+    if (status_ == 0 && opts_.head_timeout && now - start_ >= *opts_.head_timeout)
         return stop(make_error_code(error::upstream_timeout),
                     "No response head within " + std::to_string(opts_.head_timeout->count()) +
                         " ms.");
     if (!monitor_) return {};
     if (std::error_code ec = monitor_->check(now)) return stop(ec, {});
-    if (opts_.first_content_timeout && monitor_->content_events() == 0 && !monitor_->done_seen() &&
-        !monitor_->failed() && now - start_ > *opts_.first_content_timeout)
-        return stop(make_error_code(error::stream_timeout),
-                    "No content within " + std::to_string(opts_.first_content_timeout->count()) +
-                        " ms of the request.");
     return {};
 }
 
@@ -136,9 +131,6 @@ auto exchange<Handler, Clock>::next_deadline() const noexcept -> std::optional<t
     }
     if (!monitor_) return next;
     take(monitor_->next_deadline());
-    if (opts_.first_content_timeout && monitor_->content_events() == 0 && !monitor_->done_seen() &&
-        !monitor_->failed())
-        take(start_ + *opts_.first_content_timeout);
     return next;
 }
 
@@ -160,7 +152,6 @@ failure exchange<Handler, Clock>::decide(std::error_code transport) {
     if (monitor_) {
         const sse::verdict& v = *result_->stream;
         if (v.kind == sse::terminal::error) return *v.failure;
-        if (own) return to_failure(stopped_, stop_message_); // first_content_timeout
         if (transport == category::timeout)
             return to_failure(error::stream_timeout, "The stream stopped after " +
                                                          std::to_string(monitor_->events()) +

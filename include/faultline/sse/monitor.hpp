@@ -145,9 +145,15 @@ struct monitor_options {
     parser_options limits{};
     /// The protocol watched; `unknown` (the default) detects it from the events (see above).
     sse::protocol protocol = sse::protocol::unknown;
-    /// Longest wait for the next byte; none = no limit. Over it: `error::stream_timeout`.
+    // Time limits, each none = no limit; over one: `error::stream_timeout`, and `timed_out()`
+    // says which. A limit is over at the instant `next_deadline()` names, and bytes that come
+    // then or later are not taken.
+    /// Longest wait for the next byte (from the start for the first).
     std::optional<std::chrono::milliseconds> idle_timeout;
-    /// Longest whole stream (the gateway's STREAMING_TIMEOUT); none = no limit.
+    /// Longest wait from the start for the first content event, while no error event came
+    /// (a time-to-first-token limit: keep-alive comments and empty events do not count).
+    std::optional<std::chrono::milliseconds> first_content_timeout;
+    /// Longest whole stream (the gateway's STREAMING_TIMEOUT).
     std::optional<std::chrono::milliseconds> total_timeout;
     /// Scan every event's data exactly (`error_scanner`: validated JSON, escaped keys found)
     /// instead of the cheap checks. Slower, allocation-free; exact.
@@ -169,6 +175,9 @@ concept takes_monitor_fragments = requires(H& h, const event_fragment& f, event_
     h.on_fragment(f, k);
 };
 } // namespace detail
+
+/// The time limit of `monitor_options` that stopped a stream.
+enum class timeout : unsigned char { none, idle, first_content, total };
 
 /// A monitor handler that ignores everything.
 struct null_monitor_handler {
@@ -209,7 +218,9 @@ public:
     [[nodiscard]] std::error_code feed(std::string_view bytes, time_point now);
 
     /// Checks the timeouts at `now` without bytes, as `feed` does. Call it when a read times
-    /// out at `next_deadline()`. Not thread-safe.
+    /// out at `next_deadline()`: a limit is over at that instant. When several are over, the
+    /// total limit is reported first, then the first-content one, then the idle one. Not
+    /// thread-safe.
     [[nodiscard]] std::error_code check(time_point now);
 
     /// When the next timeout fires if no byte arrives; none when no timeout applies (also
@@ -219,6 +230,9 @@ public:
     /// Ends the stream and returns the verdict. The monitor keeps it: later calls return the
     /// same. Not thread-safe.
     [[nodiscard]] verdict finish();
+
+    /// The time limit that stopped the stream; `none` when none did. Not thread-safe.
+    [[nodiscard]] sse::timeout timed_out() const noexcept { return timed_out_; }
 
     /// Whether the verdict can no longer be `done` (an error chunk, limit or timeout was
     /// seen). Not thread-safe.
@@ -262,6 +276,7 @@ private:
     // protocol's own), the first error's failure, the first malformed event.
     void record(event_kind k, faultline::failure&& f, bool completed);
     std::error_code stop(std::error_code ec);
+    std::error_code expire(sse::timeout which, std::chrono::milliseconds limit);
 
     monitor_options opts_;
     Handler handler_;
@@ -279,6 +294,7 @@ private:
     std::size_t events_ = 0;
     std::size_t content_ = 0;
     sse::protocol protocol_;
+    sse::timeout timed_out_ = sse::timeout::none;
     bool done_ = false;      // a terminator (or `[DONE]`) came: later events are ignored
     bool completed_ = false; // the protocol's own terminator came
     bool stop_scan_ = false; // the fragmented event being read carries a stop reason

@@ -393,12 +393,30 @@ std::error_code monitor<Handler, Clock>::stop(std::error_code ec) {
 }
 
 template <class Handler, class Clock>
+std::error_code monitor<Handler, Clock>::expire(sse::timeout which, std::chrono::milliseconds limit) {
+    timed_out_ = which;
+    stopped_ = make_error_code(error::stream_timeout);
+    const std::string ms = std::to_string(limit.count());
+    std::string message =
+        which == sse::timeout::total           ? "The stream exceeded its time limit of " + ms + " ms."
+        : which == sse::timeout::first_content ? "No content within " + ms + " ms of the start."
+                                               : "Nothing arrived for " + ms + " ms.";
+    if (!failure_) failure_ = to_failure(stopped_, std::move(message));
+    return stopped_;
+}
+
+template <class Handler, class Clock>
 std::error_code monitor<Handler, Clock>::check(time_point now) {
     if (stopped_) return stopped_;
     if (done_ || verdict_) return {};
-    if (opts_.idle_timeout && now - last_ > *opts_.idle_timeout) return stop(error::stream_timeout);
-    if (opts_.total_timeout && now - start_ > *opts_.total_timeout)
-        return stop(error::stream_timeout);
+    // Inclusive: a caller woken at `next_deadline()` is told the limit is over.
+    if (opts_.total_timeout && now - start_ >= *opts_.total_timeout)
+        return expire(sse::timeout::total, *opts_.total_timeout);
+    if (opts_.first_content_timeout && content_ == 0 && !failure_ &&
+        now - start_ >= *opts_.first_content_timeout)
+        return expire(sse::timeout::first_content, *opts_.first_content_timeout);
+    if (opts_.idle_timeout && now - last_ >= *opts_.idle_timeout)
+        return expire(sse::timeout::idle, *opts_.idle_timeout);
     return {};
 }
 
@@ -417,11 +435,13 @@ template <class Handler, class Clock>
 auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<time_point> {
     if (stopped_ || done_ || verdict_) return std::nullopt;
     std::optional<time_point> t;
-    if (opts_.idle_timeout) t = last_ + *opts_.idle_timeout;
-    if (opts_.total_timeout) {
-        const time_point total = start_ + *opts_.total_timeout;
-        if (!t || total < *t) t = total;
-    }
+    const auto take = [&t](time_point at) {
+        if (!t || at < *t) t = at;
+    };
+    if (opts_.idle_timeout) take(last_ + *opts_.idle_timeout);
+    if (opts_.first_content_timeout && content_ == 0 && !failure_)
+        take(start_ + *opts_.first_content_timeout);
+    if (opts_.total_timeout) take(start_ + *opts_.total_timeout);
     return t;
 }
 

@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <system_error>
 
 namespace {
 
@@ -66,5 +68,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     const faultline::sse::verdict f = pieces.finish();
     if ((f.kind == faultline::sse::terminal::done) == f.failure.has_value())
         fuzz_sse::mismatch("a failure exactly when not done (fragments)");
+
+    // With time limits, on a clock the input moves: a limit fires exactly from the instant
+    // `next_deadline()` named, never before, and a stream it stopped stays stopped.
+    o.idle_timeout = std::chrono::milliseconds(200);
+    o.first_content_timeout = std::chrono::milliseconds(300);
+    o.total_timeout = std::chrono::milliseconds(1000);
+    faultline::sse::monitor<kinds> timed(clock::time_point{}, o);
+    const auto step = std::chrono::milliseconds(1 + (bytes[2] >> 1));
+    fuzz_sse::cutter c3{static_cast<std::uint32_t>(size) | 1u, 16};
+    clock::time_point now{};
+    for (std::size_t i = 0; i < in.size();) {
+        const std::size_t len = std::min(c3.next(), in.size() - i);
+        now += step * static_cast<int>(len % 4);
+        const std::optional<clock::time_point> due = timed.next_deadline();
+        const std::error_code ec = timed.feed(in.substr(i, len), now);
+        const bool over = due && now >= *due;
+        if (over != (timed.timed_out() != faultline::sse::timeout::none))
+            fuzz_sse::mismatch(over ? "a limit past its deadline did not fire"
+                                    : "a limit fired before its deadline");
+        if (over) {
+            if (ec != faultline::error::stream_timeout || timed.next_deadline() ||
+                timed.feed("data: {}\n\n", now + step) != ec)
+                fuzz_sse::mismatch("a stream stopped by a limit did not stay stopped");
+            break;
+        }
+        if (ec) break;
+        i += len;
+    }
+    const faultline::sse::verdict t = timed.finish();
+    if (timed.timed_out() != faultline::sse::timeout::none &&
+        t.kind != faultline::sse::terminal::error)
+        fuzz_sse::mismatch("a timed-out stream's verdict is not an error");
     return 0;
 }

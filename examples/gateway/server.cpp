@@ -1093,7 +1093,8 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
                         std::to_string(ch.first_token_timeout->count()) +
                         " ms (first_token_timeout_ms)."};
         case sse::timeout::idle:
-        case sse::timeout::none: break;
+        case sse::timeout::none:
+            break;
         }
         return {faultline::error::upstream_timeout,
                 "The upstream sent nothing for " + std::to_string(limits.idle.count()) +

@@ -393,15 +393,18 @@ std::error_code monitor<Handler, Clock>::stop(std::error_code ec) {
 }
 
 template <class Handler, class Clock>
-std::error_code monitor<Handler, Clock>::expire(sse::timeout which, std::chrono::milliseconds limit) {
+std::error_code monitor<Handler, Clock>::expire(sse::timeout which,
+                                                std::chrono::milliseconds limit) {
     timed_out_ = which;
     stopped_ = make_error_code(error::stream_timeout);
+    if (failure_) return stopped_; // an error event came first: the verdict keeps it
     const std::string ms = std::to_string(limit.count());
-    std::string message =
-        which == sse::timeout::total           ? "The stream exceeded its time limit of " + ms + " ms."
-        : which == sse::timeout::first_content ? "No content within " + ms + " ms of the start."
-                                               : "Nothing arrived for " + ms + " ms.";
-    if (!failure_) failure_ = to_failure(stopped_, std::move(message));
+    if (which == sse::timeout::total)
+        failure_ = to_failure(stopped_, "The stream exceeded its time limit of " + ms + " ms.");
+    else if (which == sse::timeout::first_content)
+        failure_ = to_failure(stopped_, "No content within " + ms + " ms of the start.");
+    else
+        failure_ = to_failure(stopped_, "Nothing arrived for " + ms + " ms.");
     return stopped_;
 }
 

@@ -1139,7 +1139,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             continue;
         }
         if (ec) {
-            // Without monitor timeouts, only the line and event limits stop a feed.
+            // The time limits were answered above: only the line and event limits are left.
             // Data lines of any length pass in pieces: only an event type or id line this
             // long is refused.
             own_error(

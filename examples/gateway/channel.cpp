@@ -12,11 +12,14 @@
 #include <boost/beast/core/error.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
+
+#include <sys/socket.h>
 
 namespace examples::gateway {
 
@@ -211,14 +214,11 @@ struct channel_endpoint {
             }
             // A connection the upstream closed while idle reads as end of file (or has stray
             // bytes): either way it must not carry a request.
-            tcp::socket& s = c->socket();
-            beast::error_code ec;
-            s.non_blocking(true, ec);
+            // One non-blocking peek: nothing to read (EAGAIN) is the only healthy answer.
             char byte = 0;
-            if (!ec) (void)s.receive(net::buffer(&byte, 1), tcp::socket::message_peek, ec);
-            beast::error_code ignored;
-            s.non_blocking(false, ignored);
-            if (ec == net::error::would_block) return c;
+            const ssize_t got =
+                ::recv(c->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return c;
             c->close();
         }
     }
@@ -346,6 +346,19 @@ public:
                 ec = guard.explain(rec);
             }
             if (ec == http::error::need_buffer) ec = {};
+            // A read stops at the end of one chunk: the chunks already received follow at once
+            // (up to the piece's size), so that a stream's events that came together are
+            // relayed together, in one write. (The parser's eager mode would instead wait for
+            // more input after the last complete chunk.)
+            while (!ec && !parser_->is_done() && conn_->buffer.size() > 0 &&
+                   parser_->get().body().size > 0) {
+                beast::error_code pec;
+                const std::size_t used = parser_->put(conn_->buffer.data(), pec);
+                conn_->buffer.consume(used);
+                if (pec == http::error::need_more || pec == http::error::need_buffer) break;
+                if (pec) ec = pec;
+                if (used == 0) break;
+            }
             const std::size_t got = sizeof piece_ - parser_->get().body().size;
             const std::string_view bytes(piece_, got);
             if (ec == beast::error::timeout) co_return body_piece{{}, bytes, false}; // wake came

@@ -113,7 +113,8 @@ struct server_options {
     std::function<void(std::string_view)> log;
 };
 
-/// The gateway. Construct, `listen()`, run the executor's io_context.
+/// The gateway. Construct, `listen()`, run the executor's io_context on `config.threads` threads
+/// (with one, the server uses no strands: a second thread would race it).
 class server {
 public:
     /// Throws `std::invalid_argument` with the problem if `validate(config)` finds one.

@@ -4,6 +4,7 @@
 #include <faultline/limit/headers.hpp>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -175,7 +176,9 @@ std::variant<reply, chat_fields> read_chat(const http_request& req, route r, con
     boost::system::error_code jec;
     json::parse_options po;
     po.max_depth = 32;
-    const json::value body = json::parse(req.body(), jec, {}, po);
+    unsigned char scratch[4096]; // a typical request's document, without a call to malloc
+    json::monotonic_resource mr(scratch, sizeof scratch);
+    const json::value body = json::parse(req.body(), jec, &mr, po);
     if (jec) return bad("The request body is not valid JSON: " + jec.message() + ".", {});
     if (!body.is_object()) return bad("The request body must be a JSON object.", {});
     const json::object& o = body.as_object();

@@ -39,6 +39,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -100,7 +101,9 @@ std::string with_model(std::string_view body, const std::string& model) {
 // `usage.completion_tokens` of a completion; 0 when it has none.
 std::uint64_t completion_tokens_of(std::string_view body) {
     boost::system::error_code ec;
-    const json::value v = json::parse(body, ec);
+    unsigned char scratch[4096]; // a completion's document, without a call to malloc
+    json::monotonic_resource mr(scratch, sizeof scratch);
+    const json::value v = json::parse(body, ec, &mr);
     if (ec || !v.is_object()) return 0;
     const json::value* usage = v.as_object().if_contains("usage");
     if (!usage || !usage->is_object()) return 0;
@@ -119,7 +122,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     impl(net::any_io_executor ex, gateway_config c, server_options o)
         : config(std::move(c))
         , options(std::move(o))
-        , acceptor(net::make_strand(ex))
+        , executor(ex)
+        , acceptor(config.threads > 1 ? net::any_io_executor(net::make_strand(ex)) : ex)
         , budgets(config)
         , channels(ex, config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
@@ -147,6 +151,14 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // Threads for rate-limit decisions that wait on the network (`blocking_calls()`); null when
     // the limiter never waits. Declared after `options`: joined before the limiter goes.
     std::unique_ptr<net::thread_pool> decisions;
+    // The server's executor. On several threads each connection gets a strand of it (not of the
+    // acceptor's strand, which would run every connection through that one strand too); on one
+    // thread nothing runs concurrently, and strands would only cost (an allocation each time a
+    // type-erased strand is rebound, some seventy per request).
+    net::any_io_executor executor;
+    [[nodiscard]] net::any_io_executor connection_executor() const {
+        return config.threads > 1 ? net::any_io_executor(net::make_strand(executor)) : executor;
+    }
     tcp::acceptor acceptor;
     spend_budgets budgets;
     channel_clients channels;
@@ -353,14 +365,13 @@ reply server::impl::metrics_reply() const {
     return r;
 }
 
-// Runs on the acceptor's strand. Each connection gets a strand of its own: with several threads
-// running the io_context, a session's socket, timers and coroutine never run concurrently.
+// Runs on the acceptor's strand. With several threads each connection gets a strand of its own:
+// a session's socket, timers and coroutine never run concurrently.
 net::awaitable<void> server::impl::accept_loop() {
     auto self = shared_from_this();
     net::steady_timer pause(acceptor.get_executor());
     for (;;) {
-        auto [ec, socket] =
-            co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()), nothrow);
+        auto [ec, socket] = co_await acceptor.async_accept(connection_executor(), nothrow);
         if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
         if (ec) {
             // Out of file descriptors (or a connection reset before it was accepted): the
@@ -1074,10 +1085,8 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
     };
 
-    // Why a time limit ended the stream, in the channel's or the gateway's words; `upstream`
-    // when the upstream's silence caused it rather than the gateway's own limit.
-    const auto timed_out = [&](bool& upstream) -> std::pair<faultline::error, std::string> {
-        upstream = m.timed_out() != sse::timeout::total;
+    // Why a time limit ended the stream, in the channel's or the gateway's words.
+    const auto timed_out = [&]() -> std::pair<faultline::error, std::string> {
         switch (m.timed_out()) {
         case sse::timeout::total:
             return {faultline::error::stream_timeout,
@@ -1117,8 +1126,9 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         // relayed.
         const std::error_code ec = piece.bytes.empty() ? m.check(now) : m.feed(piece.bytes, now);
         if (ec == faultline::error::stream_timeout) {
-            bool upstream = true;
-            auto [code, why] = timed_out(upstream);
+            // The upstream's silence caused it, unless the limit was the call's whole time.
+            const bool upstream = m.timed_out() != sse::timeout::total;
+            auto [code, why] = timed_out();
             if (!head_sent) {
                 // Nothing reached the client: the call fails as a whole, and may fail over.
                 result.unsent = faultline::to_failure(make_error_code(code), why);

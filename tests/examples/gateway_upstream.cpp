@@ -235,6 +235,49 @@ BOOST_AUTO_TEST_CASE(a_client_that_leaves_a_quiet_stream_cancels_it_at_once) {
     BOOST_TEST(logged);
 }
 
+BOOST_AUTO_TEST_CASE(events_that_arrive_together_are_relayed_in_one_write) {
+    // Ten events, [DONE] and the body's end, each its own chunk, in one write: what one read
+    // brought leaves in one chunk, not in a write per upstream chunk (eleven before).
+    std::string events;
+    scripted_upstream up(1, [&](tcp::socket& s) {
+        beast::flat_buffer b;
+        if (!read_request(s, b)) return;
+        std::ostringstream text;
+        text << "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n";
+        for (int i = 0; i <= 10; ++i) {
+            const std::string event = i < 10 ? "data: {\"choices\":[{\"delta\":{\"content\":\"" +
+                                                   std::to_string(i) + "\"}}]}\n\n"
+                                             : std::string("data: [DONE]\n\n");
+            events += event;
+            text << std::hex << event.size() << "\r\n" << event << "\r\n";
+        }
+        text << "0\r\n\r\n";
+        beast::error_code ec;
+        net::write(s, net::buffer(text.str()), ec);
+        (void)closed_by_peer(s); // until the gateway is done with the connection
+    });
+    gateway_fixture g(one_channel(up.url()), clock_kind::manual, nullptr,
+                      upstream_kind::in_process);
+
+    net::io_context io;
+    tcp::socket client = send_raw(io, g.port(), "sk-demo-solo", chat_body("remote-model", true));
+    http::response_parser<http::string_body> p;
+    std::size_t chunks = 0;
+    auto count = [&](std::uint64_t size, beast::string_view, beast::error_code&) {
+        if (size > 0) ++chunks;
+    };
+    p.on_chunk_header(count);
+    beast::flat_buffer b;
+    beast::error_code ec;
+    http::read(client, b, p, ec);
+    BOOST_REQUIRE(!ec);
+    BOOST_TEST(p.get().result_int() == 200u);
+    BOOST_TEST(p.get().body() == events); // every byte, in order
+    BOOST_TEST(chunks <= 2u);             // one, or two if the head's read took part of it
+    client.close();
+}
+
 BOOST_AUTO_TEST_CASE(calls_share_one_kept_alive_upstream_connection) {
     gateway_fixture g;
     for (int i = 0; i < 5; ++i) {

@@ -330,6 +330,39 @@ BOOST_AUTO_TEST_CASE(loops_without_hedges_on_a_threaded_io_context) {
     BOOST_TEST(values.load() == loops);
 }
 
+// A loop without hedges touches nothing once its attempt is launched: the attempt may end, and
+// the loop with it, on another thread while the launching thread is still inside the operation.
+// Here the last attempt's operation stays inside its initiation until the whole loop has
+// completed on the other thread, watching with relaxed loads (no happens-before for
+// ThreadSanitizer): any read of the loop's state after the operation returns is a reported race.
+BOOST_AUTO_TEST_CASE(a_loop_is_left_alone_once_its_attempt_is_launched) {
+    net::io_context io(2);
+    std::atomic<bool> completed{false};
+    std::atomic<int> value{0};
+    int calls = 0;
+    auto op = [&](auto handler) {
+        const int n = ++calls;
+        net::post(io, [h = std::move(handler), n]() mutable {
+            if (n < 3)
+                std::move(h)(fl::result<int>(std::make_error_code(std::errc::timed_out)));
+            else
+                std::move(h)(fl::result<int>(n));
+        });
+        if (n == 3) // launched from a timer on one thread; the other takes the completion
+            while (!completed.load(std::memory_order_relaxed))
+                std::this_thread::yield();
+    };
+    fl::asio::async_retry<int>(
+        io.get_executor(), quick(), op, seeded(), [&](fl::retry_result<int> r) {
+            value.store(r.has_value() ? r.value() : -1, std::memory_order_relaxed);
+            completed.store(true, std::memory_order_relaxed);
+        });
+    std::thread other([&] { io.run(); });
+    io.run();
+    other.join();
+    BOOST_TEST(value.load() == 3);
+}
+
 // An operation that completes inline, inside its own initiation: the loop takes each result
 // after the operation has returned, and the completion handler never runs inside `async_retry`.
 BOOST_AUTO_TEST_CASE(inline_completions_are_taken_after_the_operation_returns) {

@@ -66,6 +66,7 @@ struct attempt_slot {
     attempt_context ctx;
     boost::asio::cancellation_signal cancel;
     bool running = true;
+    std::atomic<bool> launching{false}; // inside the operation's initiation: a completion is inline
 };
 
 // The handler an attempt completes: it carries the attempt's cancellation slot, the completion
@@ -93,7 +94,7 @@ public:
     operator()(Args&&... args) {
         auto r = to_outcome<typename State::value_type>(std::forward<Args>(args)...);
         const executor_type loop = s_->loop;
-        const bool inline_call = s_->launching.load(std::memory_order_relaxed);
+        const bool inline_call = a_->launching.load(std::memory_order_relaxed);
         auto take = [s = std::move(s_), a = a_, r = std::move(r)]() mutable {
             s->on_result(*a, std::move(r));
         };
@@ -115,8 +116,9 @@ private:
 // The loop: the pipeline's steps carried out on `loop`. A hedging loop (`Serialized`) runs
 // attempts side by side, so every result, timer and cancellation is handled on a strand of the
 // executor. Any other loop has one thing pending at a time, an attempt or a wait, and runs on the
-// executor itself: what completes it is the only code touching the loop, and a cancellation is
-// emitted, as Asio requires, where the operation runs.
+// executor itself: what completes it is the only code touching the loop (the thread that launched
+// an attempt leaves the loop at once), and a cancellation is emitted, as Asio requires, where the
+// operation runs.
 template <class T, class Op, class Executor, class URBG, class Handler, bool Serialized>
 class run_state
     : public std::enable_shared_from_this<run_state<T, Op, Executor, URBG, Handler, Serialized>> {
@@ -190,7 +192,6 @@ public:
 
     loop_executor loop;
     allocator_type allocator;
-    std::atomic<bool> launching{false}; // inside `op_`: a completion now is inline
 
 private:
     using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG>;
@@ -220,6 +221,8 @@ private:
             switch (st.what) {
             case action::attempt:
                 launch(st, now);
+                if constexpr (!Serialized)
+                    return; // the attempt's end, maybe on another thread already, goes on
                 break;
             case action::wait:
                 if (st.delay != std::chrono::nanoseconds::max()) wait(st.delay, now);
@@ -240,12 +243,12 @@ private:
         a.ctx.elapsed = now - start_;
         ++running_;
         using handler = attempt_handler<run_state>;
-        launching.store(true, std::memory_order_relaxed);
+        a.launching.store(true, std::memory_order_relaxed);
         if constexpr (std::is_invocable_v<Op&, attempt_context&, handler>)
             op_(a.ctx, handler(this->shared_from_this(), &a));
         else
             op_(handler(this->shared_from_this(), &a));
-        launching.store(false, std::memory_order_relaxed);
+        a.launching.store(false, std::memory_order_relaxed); // the slot outlives the attempt
     }
 
     // A wait is over when its timer fires, whatever the clock says then. A later wait replaces
@@ -264,7 +267,7 @@ private:
     void cancel() {
         if (done_ || cancelled_) return;
         cancelled_ = true;
-        if (!run_) return; // begin() gives up
+        if (!run_) return;           // begin() gives up
         run_->abandon(clock::now()); // the results still to come are not the pipeline's
         timer_.cancel();
         cancel_running(); // an attempt may end, and the loop with it, inside this

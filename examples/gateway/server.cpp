@@ -2,6 +2,7 @@
 #include "gateway/admission.hpp"
 #include "gateway/channel.hpp"
 #include "gateway/connection.hpp"
+#include "gateway/dispatch.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/relay.hpp"
@@ -15,8 +16,7 @@
 #include <faultline/diagnose.hpp>
 #include <faultline/envelope.hpp>
 #include <faultline/exchange.hpp>
-#include <faultline/limit/refuse.hpp>
-#include <faultline/pipeline.hpp>
+#include <faultline/limit/headers.hpp>
 #include <faultline/random.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/channel_pool.hpp>
@@ -67,28 +67,6 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
-// A model, its channels in failover order, and their circuit breakers.
-struct model_state {
-    const model_config* model;
-    std::vector<const channel_config*> channels;
-    std::unique_ptr<faultline::channel_pool<clock>> pool;
-    // One attempt per channel; a retryable failure moves the call to the next channel not yet
-    // tried, one that is not retryable ends it. Target k is the k-th channel from the one the
-    // pool picks for the call.
-    faultline::pipeline_options failover;
-
-    model_state(const model_config& m, std::vector<const channel_config*> chs,
-                const faultline::circuit_breaker_options& breaker)
-        : model(&m)
-        , channels(std::move(chs))
-        , pool(std::make_unique<faultline::channel_pool<clock>>(channels.size(), breaker)) {
-        failover.targets = channels.size();
-        failover.retry.max_attempts = 1;
-        for (std::size_t k = 1; k < channels.size(); ++k)
-            failover.fallbacks.push_back({std::nullopt, k});
-    }
-};
-
 // `body` (a chat request that parsed before) with `model` in place of its model.
 std::string with_model(std::string_view body, const std::string& model) {
     boost::system::error_code ec;
@@ -123,7 +101,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         : config(std::move(c))
         , options(std::move(o))
         , executor(ex)
-        , acceptor(config.threads > 1 ? net::any_io_executor(net::make_strand(ex)) : ex)
+        , acceptor(connection_executor())
         , budgets(config)
         , channels(ex, config) {
         if (std::string why = validate(config); !why.empty()) throw std::invalid_argument(why);
@@ -151,10 +129,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // Threads for rate-limit decisions that wait on the network (`blocking_calls()`); null when
     // the limiter never waits. Declared after `options`: joined before the limiter goes.
     std::unique_ptr<net::thread_pool> decisions;
-    // The server's executor. On several threads each connection gets a strand of it (not of the
-    // acceptor's strand, which would run every connection through that one strand too); on one
-    // thread nothing runs concurrently, and strands would only cost (an allocation each time a
-    // type-erased strand is rebound, some seventy per request).
+    // The server's executor. On several threads the acceptor and each connection get a strand
+    // of it (not of the acceptor's strand, which would run every connection through that one
+    // strand too); on one thread nothing runs concurrently, and strands would only cost (an
+    // allocation each time a type-erased strand is rebound, some seventy per request).
     net::any_io_executor executor;
     [[nodiscard]] net::any_io_executor connection_executor() const {
         return config.threads > 1 ? net::any_io_executor(net::make_strand(executor)) : executor;
@@ -296,25 +274,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                                           const header_list& headers, const std::string& request_id,
                                           std::uint64_t& completion, const channel_config& ch,
                                           const call_limits& limits);
-    // The 429 for a refused admission, the level named in the message.
-    reply limit_reply(const admission& a, const std::string& prefix) const;
-
     // The answer to GET /metrics.
     reply metrics_reply() const;
     // Every counter of `stats`, read now.
     stats counters_now() const noexcept;
 };
-
-reply server::impl::limit_reply(const admission& a, const std::string& prefix) const {
-    const faultline::limit::decision* rq = a.key_requests ? &*a.key_requests : nullptr;
-    const faultline::limit::decision* tk = a.key_tokens ? &*a.key_tokens : nullptr;
-    faultline::limit::limit_response lr = faultline::limit::refuse(a.refusal, rq, tk);
-    reply r{lr.status, {}, std::move(lr.headers)};
-    r.body = faultline::serialize(
-        say.own(faultline::wire_error(lr.ec), prefix + lr.message, "").envelope);
-    r.headers.push_back(should_retry(faultline::is_retryable(lr.ec)));
-    return r;
-}
 
 stats server::impl::counters_now() const noexcept {
     const auto& c = count;
@@ -365,8 +329,8 @@ reply server::impl::metrics_reply() const {
     return r;
 }
 
-// Runs on the acceptor's strand. With several threads each connection gets a strand of its own:
-// a session's socket, timers and coroutine never run concurrently.
+// Runs on the acceptor's executor. With several threads it and each connection get a strand of
+// their own: a session's socket, timers and coroutine never run concurrently.
 net::awaitable<void> server::impl::accept_loop() {
     auto self = shared_from_this();
     net::steady_timer pause(acceptor.get_executor());
@@ -741,61 +705,34 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
     if (std::holds_alternative<client_gone>(admitted)) co_return false; // counted there
     admission_stage::pass& held = std::get<admission_stage::pass>(admitted);
 
-    // Channels: the pool's next healthy one first, then the others in order, as the model's
-    // failover pipeline moves the call. A channel that cannot take it (its breaker open, at its
-    // adaptive or rate limit) is a retryable failure of its target: the call moves on, as from an
-    // upstream that failed. The key and user levels are charged once per request, with the first
-    // channel that admits it; each further channel only at its own level.
+    // Channels as the dispatch stage walks them (dispatch.hpp). The key and user levels are
+    // charged once per request, with the first channel that admits it; each further channel
+    // only at its own level.
     const std::string completion_id = (cr.responses ? "resp-" : "chatcmpl-") + id.substr(0, 24);
     const call_info call{model_id,         cr.stream,
                          cr.prompt_tokens, cr.max_tokens,
                          completion_id,    static_cast<std::int64_t>(std::time(nullptr)),
                          cr.responses};
-    const std::size_t n = ms.channels.size();
-    std::optional<faultline::failure> last;
-    std::string last_channel;
-    std::optional<admission> channel_refusal;
-    std::optional<faultline::limit::decision> adaptive_refusal;
     header_list limit_headers;
     bool charged = false; // key and user levels hold this request's estimate
     const auto refund_request = [&](std::uint64_t tokens) {
         if (config.limits_enabled && charged && tokens)
             options.limiter->refund({&key, user, nullptr}, 0, tokens, options.clock());
     };
-    const faultline::result<std::size_t> first = ms.pool->pick(options.clock());
-    // Its fallbacks and give-ups are counted for /metrics (`route_events`). No jitter is drawn
-    // (one attempt per channel): a fixed seed spares a random_device read.
-    faultline::pipeline<route_events, clock> route(ms.failover, options.clock(),
-                                                   route_events{&metrics, model_id}, nullptr,
-                                                   faultline::splitmix64{});
-    faultline::step st = route.next(options.clock());
-    const auto skipped = [&](std::string_view why) {
-        route.failed(
-            st.attempt,
-            faultline::to_failure(faultline::error::no_available_channel, std::string(why)),
-            options.clock());
-    };
-    for (; first && st.what == faultline::action::attempt; st = route.next(options.clock())) {
-        const std::size_t ci = (first.value() + st.target) % n;
-        auto& breaker = (*ms.pool)[ci];
-        // The first channel's breaker admitted the call inside pick(); ask the others here.
-        if (st.target != 0 && !breaker.try_acquire(options.clock())) {
-            skipped("circuit open");
-            continue;
-        }
-        const channel_config& ch = *ms.channels[ci];
+    channel_walk walk(ms, metrics, options.clock());
+    while (const channel_config* chosen = walk.next(options.clock())) {
+        const channel_config& ch = *chosen;
+        auto& breaker = walk.breaker();
         // The channel's adaptive limit first: a channel at it is skipped before any rate
         // limit is charged for it.
         channel_concurrency::slot slot;
         if (channel_concurrency* cc = adaptive_limit(ch)) {
             slot = cc->try_acquire(options.clock());
             if (!slot) {
-                breaker.record_neutral(options.clock());
                 log("adaptive limit channel=" + ch.name + " event_id=" + id + " at " +
                     std::to_string(slot.refusal().limit) + " in flight: skipped");
-                adaptive_refusal = slot.refusal();
                 metrics.limit_refused(level::channel, limit_kind::adaptive);
-                skipped("at its adaptive limit");
+                walk.at_adaptive_limit(slot.refusal(), options.clock());
                 continue;
             }
         }
@@ -804,14 +741,13 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             admission a = co_await decide(scope, estimate);
             if (!a.admitted) {
                 metrics.limit_refused(a.refused_level, limit_kind::rate);
-                breaker.record_neutral(options.clock());
                 if (a.refused_level == level::channel) {
-                    channel_refusal = std::move(a);
-                    skipped("at its rate limit");
+                    walk.at_rate_limit(std::move(a), options.clock());
                     continue;
                 }
+                breaker.record_neutral(options.clock());
                 reply r =
-                    limit_reply(a, std::string(to_string(a.refused_level)) + "-level limit: ");
+                    limit_reply(say, a, std::string(to_string(a.refused_level)) + "-level limit: ");
                 log("limit " + std::string(to_string(a.refused_level)) + " key=" + key.id +
                     " by=" + std::string(a.by) + " " + a.refusal.ec.message());
                 co_return co_await send(s, req, r, id);
@@ -823,8 +759,10 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             charged = true;
         }
         count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
-        if (last) count.failovers.fetch_add(1, std::memory_order_relaxed);
-        if (last) metrics.failover(model_id);
+        if (!walk.failed_over_from().empty()) {
+            count.failovers.fetch_add(1, std::memory_order_relaxed);
+            metrics.failover(model_id);
+        }
         const clock::time_point call_start = clock::now();
         const call_limits cl = limits_of(ch, call_start);
         std::string mapped; // the body with the upstream's name for the model
@@ -894,7 +832,8 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
         if (!failed) {
             header_list headers = limit_headers;
             headers.emplace_back("x-faultline-channel", ch.name);
-            if (!last_channel.empty()) headers.emplace_back("x-faultline-failover", last_channel);
+            if (!walk.failed_over_from().empty())
+                headers.emplace_back("x-faultline-failover", walk.failed_over_from());
             std::uint64_t completion = 0;
             bool keep = false;
             if (cr.stream) {
@@ -944,7 +883,6 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             }
         }
         faultline::failure& f = *failed;
-        breaker.record(f, options.clock());
         metrics.upstream_failed(model_id, ch.name, f.cat, clock::now() - call_start);
         slot.complete(completion_of(f.cat), options.clock());
         // The channel was called (its request counts); the tokens were not used there.
@@ -954,40 +892,11 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             std::string(faultline::to_string(f.code)) + ": " + f.message);
         // The next channel, unless `f` is not retryable (the upstream refused the request
         // itself: no channel will take it).
-        route.failed(st.attempt, f, options.clock());
-        last = std::move(f);
-        last_channel = ch.name;
+        walk.failed(std::move(f), options.clock());
     }
     refund_request(estimate); // nothing was served
-    reply r;
-    if (last) {
-        if (last->cat == faultline::category::rate_limited)
-            last->message = "upstream-level limit: the provider behind channel " + last_channel +
-                            " said: " + last->message;
-        r = say.failure(*last, id);
-    } else if (channel_refusal) {
-        r = limit_reply(*channel_refusal, "upstream-level limit: every channel of model '" +
-                                              model_id + "' is at its limit. ");
-    } else if (adaptive_refusal) {
-        // The upstreams are at the load they take now: the gateway's own overload, as its
-        // connection limit answers it.
-        r = say.busy("Every channel of model " + model_id +
-                         " is at its adaptive concurrency limit. Retry shortly.",
-                     id, adaptive_refusal->retry_after);
-        log("overloaded model=" + model_id + " event_id=" + id +
-            ": every channel at its adaptive limit");
-    } else {
-        const auto wait = ms.pool->retry_after(options.clock());
-        r = say.error(faultline::error::no_available_channel,
-                      "No available channel for model " + model_id +
-                          ": every channel's circuit is open.",
-                      id);
-        log("no_available_channel model=" + model_id + " event_id=" + id);
-        if (wait.count() > 0) {
-            const auto h = faultline::limit::retry_after_headers(wait);
-            r.headers.insert(r.headers.end(), h.begin(), h.end());
-        }
-    }
+    reply r = walk.answer(
+        say, id, [this](std::string_view line) { log(line); }, options.clock());
     co_return co_await send(s, req, r, id);
 }
 

@@ -1,9 +1,11 @@
 // The gateway's stages alone, without a socket: routing, authentication and reading a chat
 // request (request.hpp), how errors are worded (`answers`), admission (admission.hpp, on a
-// manual clock), and the relay of a stream's events (relay.hpp). The end-to-end suites
+// manual clock), the dispatch stage's walk over a model's channels (dispatch.hpp, on a manual
+// clock), and the relay of a stream's events (relay.hpp). The end-to-end suites
 // (gateway*.cpp) cover the same paths over sockets.
 #include "gateway/admission.hpp"
 #include "gateway/connection.hpp"
+#include "gateway/dispatch.hpp"
 #include "gateway/relay.hpp"
 #include "gateway/request.hpp"
 
@@ -16,6 +18,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <variant>
@@ -166,6 +169,78 @@ gw::gateway_config admission_config(std::uint64_t key_concurrency, std::uint64_t
 
 bool holds_pass(const std::optional<admission_rig::outcome>& o) {
     return o && std::holds_alternative<gw::admission_stage::pass>(*o);
+}
+
+gw::admission channel_limited(std::chrono::nanoseconds wait) {
+    gw::admission a;
+    a.refused_level = gw::level::channel;
+    a.refusal.ec = fl::error::rate_limited;
+    a.refusal.retry_after = wait;
+    a.refusal.limit = 10;
+    a.by = "memory";
+    return a;
+}
+
+// The dispatch stage over a model of three channels whose breakers open on one counted failure
+// and stay open for 10 s of the manual clock.
+struct walk_rig {
+    static gw::gateway_config make_config() {
+        gw::gateway_config c = stage_config();
+        for (const char* name : {"ch-a", "ch-b", "ch-c"}) {
+            gw::channel_config ch;
+            ch.name = name;
+            c.channels.push_back(ch);
+        }
+        c.models.push_back({"m", {"ch-a", "ch-b", "ch-c"}, 8192});
+        c.breaker.failure_threshold = 1;
+        c.breaker.cool_down = std::chrono::seconds(10);
+        return c;
+    }
+    static std::vector<const gw::channel_config*> channels_of(const gw::gateway_config& c) {
+        std::vector<const gw::channel_config*> out;
+        for (const auto& ch : c.channels)
+            out.push_back(&ch);
+        return out;
+    }
+
+    // Every channel `walk` offers, each told `then` (which may end the walk); their names.
+    template <class Then>
+    std::vector<std::string> offered(gw::channel_walk& walk, Then then) {
+        std::vector<std::string> names;
+        while (const gw::channel_config* ch = walk.next(now)) {
+            BOOST_TEST_REQUIRE(names.size() < 3u); // a channel once per walk at most
+            names.push_back(ch->name);
+            then(walk, *ch);
+        }
+        return names;
+    }
+    // How many channels a walk now passes over, their circuits open (each other channel is at
+    // its rate limit, which leaves its breaker as it was).
+    std::size_t open_channels() {
+        gw::channel_walk walk(model, metrics, now);
+        return 3 - offered(walk, [this](gw::channel_walk& w, const gw::channel_config&) {
+                       w.at_rate_limit(channel_limited(std::chrono::seconds(1)), now);
+                   }).size();
+    }
+    gw::reply answer(gw::channel_walk& walk) {
+        return walk.answer(
+            say, "req-1", [this](std::string_view l) { lines.emplace_back(l); }, now);
+    }
+
+    gw::gateway_config config = make_config();
+    gw::metrics_registry metrics{config};
+    gw::model_state model{config.models[0], channels_of(config), config.breaker};
+    gw::clock::time_point now{std::chrono::hours(1)};
+    std::vector<std::string> lines;
+};
+
+bool is_rotation_of_all_three(const std::vector<std::string>& names) {
+    const std::vector<std::string> all{"ch-a", "ch-b", "ch-c", "ch-a", "ch-b"};
+    if (names.size() != 3u) return false;
+    for (std::size_t k = 0; k < 3; ++k)
+        if (std::equal(names.begin(), names.end(), all.begin() + static_cast<std::ptrdiff_t>(k)))
+            return true;
+    return false;
 }
 
 } // namespace
@@ -568,6 +643,134 @@ BOOST_AUTO_TEST_CASE(admission_of_a_client_gone_while_waiting_holds_nothing) {
     rig.admit(alice, fl::limit::priority::high, next, watch);
     BOOST_TEST_REQUIRE(holds_pass(next));
     BOOST_TEST(std::get<gw::admission_stage::pass>(*next).holds_slot());
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_walks_every_channel_once_and_answers_with_the_last_failure) {
+    walk_rig rig;
+    gw::channel_walk walk(rig.model, rig.metrics, rig.now);
+    std::vector<std::string> from;
+    const auto names = rig.offered(walk, [&](gw::channel_walk& w, const gw::channel_config& ch) {
+        from.push_back(w.failed_over_from());
+        w.failed(fl::to_failure(fl::error::rate_limited, ch.name + " is busy"), rig.now);
+    });
+    BOOST_TEST(is_rotation_of_all_three(names));
+    BOOST_TEST_REQUIRE(from.size() == 3u);
+    BOOST_TEST(from[0].empty());
+    BOOST_TEST(from[1] == names[0]);
+    BOOST_TEST(from[2] == names[1]);
+    const gw::reply r = rig.answer(walk);
+    BOOST_TEST(r.status == 429u);
+    // An upstream's 429 is named as the upstream level's, with the channel that said it last.
+    BOOST_TEST(std::string(error_of(r).at("message").as_string()) ==
+               "upstream-level limit: the provider behind channel " + names[2] +
+                   " said: " + names[2] + " is busy");
+    BOOST_TEST(rig.lines.empty());
+
+    // Each counted failure opened its channel's breaker: the next request finds none.
+    BOOST_TEST(rig.open_channels() == 3u);
+    gw::channel_walk later(rig.model, rig.metrics, rig.now);
+    BOOST_TEST(later.next(rig.now) == nullptr);
+    const gw::reply none = rig.answer(later);
+    BOOST_TEST(none.status == 503u);
+    BOOST_TEST(error_of(none).at("code").as_string() == "no_available_channel");
+    BOOST_TEST(header(none, "retry-after") == "10");
+    BOOST_TEST(rig.lines ==
+               std::vector<std::string>{"no_available_channel model=m event_id=req-1"});
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_ends_the_walk_at_a_failure_no_channel_would_answer_otherwise) {
+    walk_rig rig;
+    gw::channel_walk walk(rig.model, rig.metrics, rig.now);
+    const auto names = rig.offered(walk, [&](gw::channel_walk& w, const gw::channel_config&) {
+        w.failed(fl::to_failure(fl::error::context_length_exceeded, "too long"), rig.now);
+    });
+    BOOST_TEST(names.size() == 1u);
+    const gw::reply r = rig.answer(walk);
+    BOOST_TEST(r.status == 400u);
+    BOOST_TEST(error_of(r).at("code").as_string() == "context_length_exceeded");
+    BOOST_TEST(header(r, "x-should-retry") == "false");
+    // The request's own fault says nothing of the channel: its breaker stays closed.
+    BOOST_TEST(rig.open_channels() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_passes_over_an_open_circuit_and_tries_it_again_after_its_cool_down) {
+    walk_rig rig;
+    rig.model.pool->operator[](1).record_failure(rig.now, fl::error::upstream_unavailable);
+    gw::channel_walk walk(rig.model, rig.metrics, rig.now);
+    const auto names = rig.offered(walk, [&](gw::channel_walk& w, const gw::channel_config&) {
+        w.failed(fl::to_failure(fl::error::upstream_unavailable, "down"), rig.now);
+    });
+    BOOST_TEST(names.size() == 2u);
+    BOOST_TEST((std::find(names.begin(), names.end(), "ch-b") == names.end()));
+    const gw::reply r = rig.answer(walk);
+    BOOST_TEST(error_of(r).at("code").as_string() == "upstream_unavailable");
+
+    BOOST_TEST(rig.open_channels() == 3u);
+
+    rig.now += std::chrono::seconds(10); // every cool-down over: each lets a probe through
+    BOOST_TEST(rig.open_channels() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(dispatch_answers_channels_at_their_limits_with_the_limit_that_refused) {
+    {
+        walk_rig rig;
+        gw::channel_walk walk(rig.model, rig.metrics, rig.now);
+        const auto names = rig.offered(walk, [&](gw::channel_walk& w, const gw::channel_config&) {
+            w.at_rate_limit(channel_limited(std::chrono::seconds(2)), rig.now);
+        });
+        BOOST_TEST(names.size() == 3u);
+        const gw::reply r = rig.answer(walk);
+        BOOST_TEST(r.status == 429u);
+        BOOST_TEST(std::string(error_of(r).at("message").as_string())
+                       .starts_with("upstream-level limit: every channel of model 'm' is at its "
+                                    "limit. "));
+        BOOST_TEST(header(r, "retry-after") == "2");
+        BOOST_TEST(header(r, "x-should-retry") == "true");
+        // A channel at its limit is not unhealthy: every breaker stays closed.
+        BOOST_TEST(rig.open_channels() == 0u);
+    }
+    {
+        walk_rig rig;
+        fl::limit::decision full;
+        full.ec = fl::error::concurrency_exceeded;
+        full.retry_after = std::chrono::milliseconds(250);
+        full.limit = 4;
+        gw::channel_walk walk(rig.model, rig.metrics, rig.now);
+        (void)rig.offered(walk, [&](gw::channel_walk& w, const gw::channel_config&) {
+            w.at_adaptive_limit(full, rig.now);
+        });
+        const gw::reply r = rig.answer(walk);
+        BOOST_TEST(r.status == 503u);
+        BOOST_TEST(error_of(r).at("code").as_string() == "overloaded");
+        BOOST_TEST(header(r, "retry-after") == "1");
+        BOOST_TEST(rig.lines ==
+                   std::vector<std::string>{
+                       "overloaded model=m event_id=req-1: every channel at its adaptive limit"});
+    }
+    {
+        // Mixed: an upstream's failure says more than a limit, a rate limit more than an
+        // adaptive one.
+        walk_rig rig;
+        gw::channel_walk walk(rig.model, rig.metrics, rig.now);
+        int k = 0;
+        (void)rig.offered(walk, [&](gw::channel_walk& w, const gw::channel_config&) {
+            if (k++ == 1)
+                w.failed(fl::to_failure(fl::error::upstream_timeout, "slow"), rig.now);
+            else
+                w.at_adaptive_limit(fl::limit::decision{}, rig.now);
+        });
+        BOOST_TEST(error_of(rig.answer(walk)).at("code").as_string() == "upstream_timeout");
+        walk_rig other;
+        gw::channel_walk limited(other.model, other.metrics, other.now);
+        k = 0;
+        (void)other.offered(limited, [&](gw::channel_walk& w, const gw::channel_config&) {
+            if (k++ == 2)
+                w.at_rate_limit(channel_limited(std::chrono::seconds(1)), other.now);
+            else
+                w.at_adaptive_limit(fl::limit::decision{}, other.now);
+        });
+        BOOST_TEST(other.answer(limited).status == 429u);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -239,22 +239,22 @@ BOOST_AUTO_TEST_CASE(events_that_arrive_together_are_relayed_in_one_write) {
     // Ten events, [DONE] and the body's end, each its own chunk, in one write: what one read
     // brought leaves in one chunk, not in a write per upstream chunk (eleven before).
     std::string events;
-    scripted_upstream up(1, [&](tcp::socket& s) {
+    std::ostringstream text;
+    text << "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i <= 10; ++i) {
+        const std::string event = i < 10 ? "data: {\"choices\":[{\"delta\":{\"content\":\"" +
+                                               std::to_string(i) + "\"}}]}\n\n"
+                                         : std::string("data: [DONE]\n\n");
+        events += event;
+        text << std::hex << event.size() << "\r\n" << event << "\r\n";
+    }
+    text << "0\r\n\r\n";
+    scripted_upstream up(1, [wire = text.str()](tcp::socket& s) {
         beast::flat_buffer b;
         if (!read_request(s, b)) return;
-        std::ostringstream text;
-        text << "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n";
-        for (int i = 0; i <= 10; ++i) {
-            const std::string event = i < 10 ? "data: {\"choices\":[{\"delta\":{\"content\":\"" +
-                                                   std::to_string(i) + "\"}}]}\n\n"
-                                             : std::string("data: [DONE]\n\n");
-            events += event;
-            text << std::hex << event.size() << "\r\n" << event << "\r\n";
-        }
-        text << "0\r\n\r\n";
         beast::error_code ec;
-        net::write(s, net::buffer(text.str()), ec);
+        net::write(s, net::buffer(wire), ec);
         (void)closed_by_peer(s); // until the gateway is done with the connection
     });
     gateway_fixture g(one_channel(up.url()), clock_kind::manual, nullptr,

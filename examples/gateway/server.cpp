@@ -21,7 +21,6 @@
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/channel_pool.hpp>
 #include <faultline/sse/monitor.hpp>
-#include <faultline/sse/writer.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -247,22 +246,6 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         // token): the call's failure, which the next channel may still answer.
         std::optional<faultline::failure> unsent;
     };
-    // One call's time limits, from the channel's own or the gateway's.
-    struct call_limits {
-        clock::time_point head;                       // the response head by then
-        milliseconds idle;                            // longest quiet once the head came
-        clock::time_point total;                      // the whole call by then (max: none)
-        std::optional<clock::time_point> first_token; // a stream's first content by then
-    };
-    call_limits limits_of(const channel_config& ch, clock::time_point start) const {
-        call_limits l;
-        l.total = ch.total_timeout ? start + *ch.total_timeout : clock::time_point::max();
-        l.head =
-            std::min(start + ch.first_token_timeout.value_or(config.upstream_timeout), l.total);
-        l.idle = ch.idle_timeout.value_or(config.upstream_timeout);
-        if (ch.first_token_timeout) l.first_token = start + *ch.first_token_timeout;
-        return l;
-    }
     // The channel's adaptive concurrency limit; null when it has none.
     channel_concurrency* adaptive_limit(const channel_config& ch) const {
         const auto it = adaptive.find(ch.name);
@@ -764,7 +747,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             metrics.failover(model_id);
         }
         const clock::time_point call_start = clock::now();
-        const call_limits cl = limits_of(ch, call_start);
+        const call_limits cl = call_limits::of(ch, config, call_start);
         std::string mapped; // the body with the upstream's name for the model
         if (!ch.upstream_model.empty()) mapped = with_model(req.body(), ch.upstream_model);
         std::unique_ptr<channel_call> up = channels.open(
@@ -917,13 +900,15 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     res.chunked(true);
     http::response_serializer<http::empty_body> sr{res};
     stream_outcome result;
-    // With a first-token limit the head waits for the first content event: until then the
-    // client has seen nothing, and a channel that misses it can be replaced by the next.
-    const bool hold_head = limits.first_token.has_value();
+    memory_charge memory(stream_bytes, count.stream_bytes_peak, peak_of::holder);
+    const clock::time_point relay_start = clock::now();
+    stream_relay rl(config, ch, say, id, responses, limits, relay_start, memory,
+                    [this](std::string_view line) { log(line); });
     bool head_sent = false;
     const auto send_head = [&]() -> net::awaitable<bool> {
         if (head_sent) co_return true;
         head_sent = true;
+        rl.head_sent();
         count.streams.fetch_add(1, std::memory_order_relaxed);
         counted(200);
         metrics.answered(responses ? route::responses : route::chat, 200);
@@ -932,36 +917,14 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         (void)n;
         co_return !ec;
     };
-    if (!hold_head && !co_await send_head()) co_return result;
-
-    std::string out;
-    sse::writer w(out);
-    sse::monitor_options mo;
-    // A quarter of the budget for a line held whole, a quarter for an event's data; longer ones
-    // pass in pieces. The rest is the output buffer, one upstream piece at a time.
-    mo.limits.max_line = config.stream_memory_budget / 4;
-    mo.limits.max_event = config.stream_memory_budget / 4;
-    // The call's time limits, as the monitor keeps them from here: the idle limit, the first
-    // content's (the head is held for it), and the call's total or the gateway's stream limit.
-    const clock::time_point relay_start = clock::now();
-    const auto left = [&](clock::time_point t) {
-        return std::max(milliseconds{}, std::chrono::ceil<milliseconds>(t - relay_start));
-    };
-    mo.idle_timeout = limits.idle;
-    if (limits.first_token) mo.first_content_timeout = left(*limits.first_token);
-    mo.total_timeout =
-        limits.total != clock::time_point::max() ? left(limits.total) : config.streaming_timeout;
-    relay rl{&w, std::nullopt, false};
-    memory_charge memory(stream_bytes, count.stream_bytes_peak, peak_of::holder);
-    sse::monitor<relay> m(relay_start, mo, rl);
-    m.handler().bytes = &out;
-
+    // With a first-token limit the relay holds the head for the first content event.
+    if (!rl.holds_head() && !co_await send_head()) co_return result;
+    // What the relay has for the client, as one chunk (the head first, once it is not held).
     const auto flush = [&]() -> net::awaitable<bool> {
+        std::string& out = rl.out();
         if (out.empty()) co_return true;
-        if (!head_sent) {
-            if (m.content_events() == 0 && !m.handler().finished) co_return true; // held
-            if (!co_await send_head()) co_return false;
-        }
+        if (rl.holds_head()) co_return true;
+        if (!co_await send_head()) co_return false;
         s.expires_after(std::chrono::seconds(30));
         const auto chunk = http::make_chunk(net::buffer(out));
         auto [ec, n] = co_await net::async_write(s, chunk, nothrow);
@@ -969,60 +932,16 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         out.clear();
         co_return !ec;
     };
-    std::optional<faultline::error>& failed_with = result.failed_with;
-    // An error ends the stream in its protocol's words: chat completions' error chunk and
-    // `[DONE]`, or the Responses API's error event.
-    const auto write_error = [&](const faultline::rendered_envelope& r) {
-        if (responses)
-            responses_error(w, r.envelope, m.handler().sent);
-        else
-            w.error(faultline::serialize(r.envelope));
-    };
-    // Our own errors carry no upstream text: their messages (and fixes) go to the client.
-    // `upstream` says whether the upstream caused it (a cut, silence) or the gateway's own limit.
-    const auto own_error = [&](faultline::error e, std::string message, bool upstream) {
-        if (m.handler().mid_event) {
-            // Half an event is out and SSE cannot take it back: end it (the client sees its
-            // data cut short) so that the error chunk is an event of its own.
-            out.append("\n\n");
-            m.handler().mid_event = false;
-        }
-        m.handler().finished = true;
-        failed_with = e;
-        result.upstream_fault = upstream;
-        write_error(say.stream(e, message, id));
-        log("stream event_id=" + id + " " + std::string(faultline::to_string(e)) + ": " + message);
+    const auto outcome = [&]() -> stream_outcome& {
+        result.failed_with = rl.failed_with();
+        result.upstream_fault = rl.upstream_fault();
+        return result;
     };
 
-    // Why a time limit ended the stream, in the channel's or the gateway's words.
-    const auto timed_out = [&]() -> std::pair<faultline::error, std::string> {
-        switch (m.timed_out()) {
-        case sse::timeout::total:
-            return {faultline::error::stream_timeout,
-                    ch.total_timeout
-                        ? "The call exceeded channel " + ch.name + "'s time limit of " +
-                              std::to_string(ch.total_timeout->count()) + " ms (total_timeout_ms)."
-                        : "The stream exceeded the gateway's streaming time limit of " +
-                              std::to_string(config.streaming_timeout.count()) +
-                              " ms (streaming_timeout). Raise it for long generations."};
-        case sse::timeout::first_content:
-            return {faultline::error::upstream_timeout,
-                    "Channel " + ch.name + " sent no content within " +
-                        std::to_string(ch.first_token_timeout->count()) +
-                        " ms (first_token_timeout_ms)."};
-        case sse::timeout::idle:
-        case sse::timeout::none:
-            break;
-        }
-        return {faultline::error::upstream_timeout,
-                "The upstream sent nothing for " + std::to_string(limits.idle.count()) +
-                    (ch.idle_timeout ? " ms (idle_timeout_ms)." : " ms.")};
-    };
     clock::time_point last_write = relay_start;
-    bool ended = false; // an error chunk or the terminator was written
-    while (!ended) {
+    while (!rl.ended()) {
         // The monitor's next limit, or the next heartbeat once the head is out.
-        clock::time_point wake = m.next_deadline().value_or(relay_start + *mo.total_timeout);
+        clock::time_point wake = rl.deadline();
         if (head_sent) wake = std::min(wake, last_write + config.heartbeat);
         const body_piece piece = co_await up.next(wake);
         const clock::time_point now = clock::now();
@@ -1031,110 +950,49 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
                 log("stream event_id=" + id + " upstream read ended: " + piece.ec.message());
             break;
         }
-        // The limits are checked before the bytes are taken: bytes that come after one are not
-        // relayed.
-        const std::error_code ec = piece.bytes.empty() ? m.check(now) : m.feed(piece.bytes, now);
-        if (ec == faultline::error::stream_timeout) {
-            // The upstream's silence caused it, unless the limit was the call's whole time.
-            const bool upstream = m.timed_out() != sse::timeout::total;
-            auto [code, why] = timed_out();
-            if (!head_sent) {
-                // Nothing reached the client: the call fails as a whole, and may fail over.
-                result.unsent = faultline::to_failure(make_error_code(code), why);
-                co_return result;
-            }
-            own_error(code, std::move(why), upstream);
-            ended = true;
-            if (!co_await flush()) co_return result;
-            continue;
+        const stream_relay::step st = rl.take(piece.bytes, now);
+        if (st == stream_relay::step::unsent) {
+            result.unsent = rl.unsent(); // nothing reached the client: the next channel may answer
+            co_return result;
         }
         if (piece.bytes.empty()) {
             // The upstream was quiet until `wake`, and no limit is over: a heartbeat is due.
-            if (head_sent && now >= last_write + config.heartbeat) {
-                w.heartbeat();
+            if (st == stream_relay::step::more && head_sent &&
+                now >= last_write + config.heartbeat) {
+                rl.heartbeat();
                 last_write = now;
             }
-            if (!co_await flush()) co_return result;
-            continue;
+        } else if (!rl.out().empty()) {
+            last_write = clock::now();
         }
-        if (ec) {
-            // The time limits were answered above: only the line and event limits are left.
-            // Data lines of any length pass in pieces: only an event type or id line this
-            // long is refused.
-            own_error(
-                ec == faultline::error::sse_event_too_large ? faultline::error::sse_event_too_large
-                                                            : faultline::error::sse_line_too_long,
-                "An upstream event type or id line exceeded " + std::to_string(mo.limits.max_line) +
-                    " bytes, a quarter of the stream's memory budget "
-                    "(stream_memory_budget); it was not relayed.",
-                false);
-            ended = true;
-        } else if (m.handler().fragment_error) {
-            // An error chunk too large to hold: the monitor classified what it kept of it.
-            const sse::verdict v = m.finish();
-            failed_with = v.failure ? v.failure->code : faultline::error::stream_interrupted;
-            result.upstream_fault = true;
-            write_error(say.upstream(
-                v.failure.value_or(faultline::to_failure(faultline::error::stream_interrupted)),
-                id));
-            log("stream event_id=" + id + " upstream error chunk of a line too large to hold");
-            ended = true;
-        } else if (m.handler().upstream_error) {
-            failed_with = m.handler().upstream_error->code;
-            result.upstream_fault = true;
-            write_error(say.upstream(*m.handler().upstream_error, id));
-            log("stream event_id=" + id +
-                " upstream error chunk: " + m.handler().upstream_error->message);
-            ended = true;
-        } else if (m.handler().finished) {
-            ended = true;
-        }
-        if (!out.empty()) last_write = clock::now();
-        if (!ended) {
-            const std::size_t held = m.buffered_bytes() + out.capacity();
-            const std::size_t total = memory.charge(held);
-            if (held > config.stream_memory_budget || total > config.streams_memory_budget) {
-                own_error(faultline::error::overloaded,
-                          held > config.stream_memory_budget
-                              ? "The stream needed " + std::to_string(held) +
-                                    " bytes of buffers, over its memory budget of " +
-                                    std::to_string(config.stream_memory_budget) +
-                                    " bytes (stream_memory_budget)."
-                              : "The gateway's streams hold " + std::to_string(total) +
-                                    " bytes, its memory budget for streams (" +
-                                    "streams_memory_budget); retry shortly.",
-                          false);
-                ended = true;
-            }
-        }
-        if (!co_await flush()) co_return result;
+        if (!co_await flush()) co_return outcome();
     }
     // Tokens used: the content events relayed.
-    completion = m.content_events();
-    if (!ended) {
+    completion = rl.content_events();
+    if (!rl.ended()) {
         if (pass_cuts) {
             // A gateway whose own time limit or proxy drops the stream: the client gets no
             // terminator and no error (reference 000, "streaming response cuts off").
             count.stream_errors.fetch_add(1, std::memory_order_relaxed);
             log("stream event_id=" + id + " cut without a terminator (pass_cuts)");
-            if (!co_await send_head()) co_return result;
+            if (!co_await send_head()) co_return outcome();
             beast::error_code ignored;
             s.socket().shutdown(tcp::socket::shutdown_both, ignored);
             s.close();
-            failed_with = faultline::error::stream_truncated;
+            result.failed_with = faultline::error::stream_truncated;
             result.upstream_fault = true;
             co_return result;
         }
-        own_error(faultline::error::stream_truncated,
-                  "The upstream closed the stream before it completed; the reply is incomplete.",
-                  true);
-        if (!co_await flush()) co_return result;
+        rl.cut();
+        if (!co_await flush()) co_return outcome();
     }
+    const std::optional<faultline::error>& failed_with = rl.failed_with();
     if (failed_with) count.stream_errors.fetch_add(1, std::memory_order_relaxed);
     if (options.log)
         log(std::string(req.method_string()) + " " + std::string(req.target()) + " 200 stream " +
             std::string(failed_with ? faultline::to_string(*failed_with) : "done") +
-            " events=" + std::to_string(m.events()) + " id=" + id);
+            " events=" + std::to_string(rl.events()) + " id=" + id);
+    outcome();
     if (!co_await send_head()) co_return result;
     s.expires_after(std::chrono::seconds(30));
     const auto last_chunk = http::make_chunk_last();

@@ -19,6 +19,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <string>
 #include <variant>
@@ -242,6 +243,50 @@ bool is_rotation_of_all_three(const std::vector<std::string>& names) {
             return true;
     return false;
 }
+
+// A stream relayed from channel "ch-s" as server.cpp drives it, on a manual clock from t0.
+struct stream_rig {
+    explicit stream_rig(std::optional<std::chrono::milliseconds> first_token = std::nullopt,
+                        bool responses = false, std::size_t budget = std::size_t(1) << 20)
+        : config(make_config(budget))
+        , channel(make_channel(first_token))
+        , limits(gw::call_limits::of(channel, config, t0))
+        , relay(config, channel, say, "req-s", responses, limits, t0, memory,
+                [this](std::string_view l) { lines.emplace_back(l); }) {}
+
+    static gw::gateway_config make_config(std::size_t budget) {
+        gw::gateway_config c = stage_config();
+        c.upstream_timeout = std::chrono::milliseconds(2000);
+        c.streaming_timeout = std::chrono::milliseconds(60'000);
+        c.stream_memory_budget = budget;
+        return c;
+    }
+    static gw::channel_config make_channel(std::optional<std::chrono::milliseconds> first) {
+        gw::channel_config ch;
+        ch.name = "ch-s";
+        ch.first_token_timeout = first;
+        return ch;
+    }
+    // What the client got so far (`out()` as sent).
+    std::string sent() {
+        std::string s = std::move(relay.out());
+        relay.out().clear();
+        return s;
+    }
+
+    gw::clock::time_point t0{std::chrono::hours(1)};
+    gw::gateway_config config;
+    gw::channel_config channel;
+    gw::call_limits limits;
+    std::atomic<std::size_t> total{0};
+    std::atomic<std::uint64_t> peak{0};
+    gw::memory_charge memory{total, peak, gw::peak_of::holder};
+    std::vector<std::string> lines;
+    gw::stream_relay relay;
+};
+
+const std::string chunk = R"(data: {"choices":[{"delta":{"content":"hi"}}]})"
+                          "\n\n";
 
 } // namespace
 
@@ -771,6 +816,127 @@ BOOST_AUTO_TEST_CASE(dispatch_answers_channels_at_their_limits_with_the_limit_th
         });
         BOOST_TEST(other.answer(limited).status == 429u);
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_relayed_stream_passes_content_and_its_terminator) {
+    stream_rig rig;
+    using step = gw::stream_relay::step;
+    BOOST_TEST(!rig.relay.holds_head()); // no first-token limit: the head goes at once
+    rig.relay.head_sent();
+    BOOST_TEST((rig.relay.take(chunk + chunk, rig.t0) == step::more));
+    BOOST_TEST(rig.sent() == chunk + chunk);
+    BOOST_TEST((rig.relay.take("data: [DONE]\n\n", rig.t0) == step::ended));
+    BOOST_TEST(rig.sent() == "data: [DONE]\n\n");
+    BOOST_TEST(rig.relay.ended());
+    BOOST_TEST(!rig.relay.failed_with());
+    BOOST_TEST(rig.relay.content_events() == 2u);
+    BOOST_TEST(rig.relay.events() == 3u);
+    BOOST_TEST(rig.lines.empty());
+    BOOST_TEST(rig.total.load() > 0u); // charged while it lives
+}
+
+BOOST_AUTO_TEST_CASE(a_relayed_stream_holds_its_head_for_the_first_token_and_fails_whole_without) {
+    using step = gw::stream_relay::step;
+    {
+        stream_rig rig(std::chrono::milliseconds(500));
+        BOOST_TEST(rig.relay.holds_head());
+        BOOST_TEST((rig.relay.deadline() == rig.t0 + std::chrono::milliseconds(500)));
+        BOOST_TEST((rig.relay.take(": keep-alive\n\n", rig.t0 + std::chrono::milliseconds(100)) ==
+                    step::more));
+        BOOST_TEST(rig.relay.holds_head()); // a comment is not a token
+        BOOST_TEST((rig.relay.take("", rig.t0 + std::chrono::milliseconds(500)) == step::unsent));
+        BOOST_TEST_REQUIRE(rig.relay.unsent().has_value());
+        BOOST_TEST((rig.relay.unsent()->code == fl::error::upstream_timeout));
+        BOOST_TEST(rig.relay.unsent()->message ==
+                   "Channel ch-s sent no content within 500 ms (first_token_timeout_ms).");
+    }
+    {
+        stream_rig rig(std::chrono::milliseconds(500));
+        BOOST_TEST((rig.relay.take(chunk, rig.t0 + std::chrono::milliseconds(499)) == step::more));
+        BOOST_TEST(!rig.relay.holds_head()); // the first token came in time: the head can go
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_relayed_stream_ends_in_its_protocols_words_when_the_upstream_goes_quiet) {
+    using step = gw::stream_relay::step;
+    {
+        stream_rig rig;
+        rig.relay.head_sent();
+        BOOST_TEST((rig.relay.take(chunk, rig.t0) == step::more));
+        (void)rig.sent();
+        BOOST_TEST((rig.relay.deadline() == rig.t0 + std::chrono::milliseconds(2000)));
+        BOOST_TEST((rig.relay.take("", rig.t0 + std::chrono::milliseconds(2000)) == step::ended));
+        const std::string out = rig.sent();
+        BOOST_TEST(out.find(R"("code":"upstream_timeout")") != std::string::npos);
+        BOOST_TEST(out.find("The upstream sent nothing for 2000 ms.") != std::string::npos);
+        BOOST_TEST(out.ends_with("data: [DONE]\n\n"));
+        BOOST_TEST((rig.relay.failed_with() == fl::error::upstream_timeout));
+        BOOST_TEST(rig.relay.upstream_fault());
+        BOOST_TEST(rig.lines.size() == 1u);
+        // Bytes after the limit are not relayed.
+        BOOST_TEST(
+            (rig.relay.take(chunk, rig.t0 + std::chrono::milliseconds(2001)) == step::ended));
+        BOOST_TEST(rig.sent().empty());
+    }
+    {
+        // The Responses API: an error event numbered after the events the client had.
+        stream_rig rig(std::nullopt, true);
+        rig.relay.head_sent();
+        (void)rig.relay.take("event: response.created\ndata: {\"sequence_number\":0}\n\n", rig.t0);
+        (void)rig.sent();
+        BOOST_TEST((rig.relay.take("", rig.t0 + std::chrono::seconds(2)) == step::ended));
+        const std::string out = rig.sent();
+        BOOST_TEST(out.starts_with("event: error\n"));
+        BOOST_TEST(out.find(R"("sequence_number":1)") != std::string::npos);
+        BOOST_TEST(out.find("[DONE]") == std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_relayed_stream_answers_an_upstream_error_chunk_and_a_cut) {
+    using step = gw::stream_relay::step;
+    {
+        stream_rig rig;
+        rig.relay.head_sent();
+        BOOST_TEST(
+            (rig.relay.take(chunk + R"(data: {"error":{"message":"The server is overloaded.",)"
+                                    R"("type":"server_error","code":"overloaded"}})"
+                                    "\n\n",
+                            rig.t0) == step::ended));
+        const std::string out = rig.sent();
+        BOOST_TEST(out.starts_with(chunk));
+        BOOST_TEST(out.find(R"("code":"overloaded")") != std::string::npos);
+        BOOST_TEST((rig.relay.failed_with() == fl::error::overloaded));
+        BOOST_TEST(rig.relay.upstream_fault());
+        BOOST_TEST(rig.lines.at(0).starts_with("stream event_id=req-s upstream error chunk: "));
+    }
+    {
+        stream_rig rig;
+        rig.relay.head_sent();
+        BOOST_TEST((rig.relay.take(chunk, rig.t0) == step::more));
+        (void)rig.sent();
+        rig.relay.cut();
+        const std::string out = rig.sent();
+        BOOST_TEST(out.find(R"("code":"stream_truncated")") != std::string::npos);
+        BOOST_TEST((rig.relay.failed_with() == fl::error::stream_truncated));
+        BOOST_TEST(rig.relay.upstream_fault());
+        BOOST_TEST(rig.relay.ended());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_relayed_stream_over_its_memory_budget_ends_with_the_gateways_overload) {
+    using step = gw::stream_relay::step;
+    stream_rig rig(std::nullopt, false, 4096);
+    rig.relay.head_sent();
+    std::string many;
+    while (many.size() < 8192)
+        many += chunk;
+    BOOST_TEST((rig.relay.take(many, rig.t0) == step::ended));
+    const std::string out = rig.sent();
+    BOOST_TEST(out.find(R"("code":"overloaded")") != std::string::npos);
+    BOOST_TEST(out.find("over its memory budget of 4096 bytes (stream_memory_budget)") !=
+               std::string::npos);
+    BOOST_TEST((rig.relay.failed_with() == fl::error::overloaded));
+    BOOST_TEST(!rig.relay.upstream_fault()); // the gateway's own limit
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -246,6 +246,7 @@ public:
     [[nodiscard]] std::size_t content_events() const noexcept { return content_; }
     /// The handler. Not thread-safe.
     [[nodiscard]] Handler& handler() noexcept { return handler_; }
+    [[nodiscard]] const Handler& handler() const noexcept { return handler_; }
     /// Bytes the monitor holds in buffers: its parser's and its scanner's kept summary. A stream
     /// costs this plus the object itself. Not thread-safe.
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {

@@ -127,8 +127,6 @@ stream_relay::stream_relay(const gateway_config& config, const channel_config& c
     , say_(say)
     , request_id_(request_id)
     , responses_(responses)
-    , hold_head_(limits.first_token.has_value())
-    , idle_(limits.idle)
     , start_(start)
     , memory_(memory)
     , log_(std::move(log))
@@ -142,7 +140,7 @@ clock::time_point stream_relay::deadline() const {
 }
 
 bool stream_relay::holds_head() const noexcept {
-    return hold_head_ && !head_sent_ && monitor_.content_events() == 0 &&
+    return options_.first_content_timeout && !head_sent_ && monitor_.content_events() == 0 &&
            !monitor_.handler().finished;
 }
 
@@ -201,7 +199,7 @@ std::pair<faultline::error, std::string> stream_relay::timed_out() const {
         break;
     }
     return {faultline::error::upstream_timeout,
-            "The upstream sent nothing for " + std::to_string(idle_.count()) +
+            "The upstream sent nothing for " + std::to_string(options_.idle_timeout->count()) +
                 (channel_.idle_timeout ? " ms (idle_timeout_ms)." : " ms.")};
 }
 

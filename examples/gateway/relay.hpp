@@ -110,6 +110,8 @@ public:
     [[nodiscard]] std::string& out() noexcept { return out_; }
     /// The head went to the client.
     void head_sent() noexcept { head_sent_ = true; }
+    /// Whether `head_sent()` was called.
+    [[nodiscard]] bool head_is_out() const noexcept { return head_sent_; }
     /// Whether the head is still held: a first-token limit, and no content or end yet.
     [[nodiscard]] bool holds_head() const noexcept;
     /// Whether it is over (a terminator or an error went into `out()`).
@@ -142,8 +144,6 @@ private:
     const answers& say_;
     std::string request_id_;
     bool responses_;
-    bool hold_head_;
-    std::chrono::milliseconds idle_;
     clock::time_point start_;
     memory_charge& memory_;
     log_fn log_;

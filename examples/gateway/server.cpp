@@ -904,10 +904,8 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     const clock::time_point relay_start = clock::now();
     stream_relay rl(config, ch, say, id, responses, limits, relay_start, memory,
                     [this](std::string_view line) { log(line); });
-    bool head_sent = false;
     const auto send_head = [&]() -> net::awaitable<bool> {
-        if (head_sent) co_return true;
-        head_sent = true;
+        if (rl.head_is_out()) co_return true;
         rl.head_sent();
         count.streams.fetch_add(1, std::memory_order_relaxed);
         counted(200);
@@ -942,7 +940,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     while (!rl.ended()) {
         // The monitor's next limit, or the next heartbeat once the head is out.
         clock::time_point wake = rl.deadline();
-        if (head_sent) wake = std::min(wake, last_write + config.heartbeat);
+        if (rl.head_is_out()) wake = std::min(wake, last_write + config.heartbeat);
         const body_piece piece = co_await up.next(wake);
         const clock::time_point now = clock::now();
         if (piece.ec || piece.end) {
@@ -957,7 +955,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         }
         if (piece.bytes.empty()) {
             // The upstream was quiet until `wake`, and no limit is over: a heartbeat is due.
-            if (st == stream_relay::step::more && head_sent &&
+            if (st == stream_relay::step::more && rl.head_is_out() &&
                 now >= last_write + config.heartbeat) {
                 rl.heartbeat();
                 last_write = now;

@@ -100,7 +100,7 @@ void pipeline<Events, Clock, URBG>::refused(time_point now, bool hedge) {
 }
 
 template <class Events, class Clock, class URBG>
-step pipeline<Events, Clock, URBG>::next(time_point now) {
+step pipeline<Events, Clock, URBG>::advance(time_point now) {
     // One `step`, filled where it is returned: a step built elsewhere and copied out whole is
     // read back before its field-by-field stores have landed (a store-forwarding stall).
     // Each pass either answers or changes the state (a refused target is a failure decided at
@@ -116,19 +116,19 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
             s.reason = *give_up_;
             return s;
         }
+        // Which attempt starts now, if any; one call site below.
+        bool hedge = false;
+        bool fallback = false;
         if (pending_fallback_) {
             pending_fallback_ = false;
-            if (start_attempt(now, false, true, s)) return s;
+            fallback = true;
         } else if (retry_at_) {
             if (now < *retry_at_) {
                 s.delay = *retry_at_ - now;
                 return s;
             }
             retry_at_.reset();
-            if (start_attempt(now, false, false, s)) return s;
-        } else if (history_.empty()) {
-            if (start_attempt(now, false, false, s)) return s;
-        } else {
+        } else if (!history_.empty()) {
             s.delay = std::chrono::nanoseconds::max();
             if (running_ == 0 || failed_any_ || hedges_ >= opts_.hedge.max_hedges ||
                 now - start_ >= opts_.retry.deadline)
@@ -138,9 +138,11 @@ step pipeline<Events, Clock, URBG>::next(time_point now) {
                 s.delay = due - now;
                 return s;
             }
-            if (start_attempt(now, true, false, s)) return s;
-            s.delay = {}; // not started: the next pass answers
+            s.delay = {};
+            hedge = true;
         }
+        if (start_attempt(now, hedge, fallback, s)) return s;
+        s.delay = {}; // not started: the next pass answers
     }
 }
 

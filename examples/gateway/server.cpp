@@ -11,6 +11,7 @@
 
 #include "common/listen.hpp"
 #include "common/seed.hpp"
+#include "common/wire.hpp"
 
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
@@ -574,7 +575,10 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
         (void)n;
         co_return !ec && res.keep_alive();
     }
-    auto [ec, n] = co_await http::async_write(s, res, nothrow);
+    std::string wire;
+    wire.reserve(512 + res.body().size());
+    if (serialize(res, wire)) co_return false;
+    auto [ec, n] = co_await net::async_write(s, net::buffer(wire), nothrow);
     (void)n;
     co_return !ec && res.keep_alive();
 }

@@ -1,27 +1,39 @@
 // The gateway's stages alone, without a socket: routing, authentication and reading a chat
 // request (request.hpp), how errors are worded (`answers`), admission (admission.hpp, on a
 // manual clock), the dispatch stage's walk over a model's channels (dispatch.hpp, on a manual
-// clock), and the relay of a stream's events (relay.hpp). The end-to-end suites
-// (gateway*.cpp) cover the same paths over sockets.
+// clock), the relay of a stream's events (relay.hpp), and the bytes a reply or an upstream
+// request is written as (common/wire.hpp). The end-to-end suites (gateway*.cpp) cover the same
+// paths over sockets.
 #include "gateway/admission.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/dispatch.hpp"
 #include "gateway/relay.hpp"
 #include "gateway/request.hpp"
 
+#include "common/wire.hpp"
+
 #include <faultline/sse/monitor.hpp>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/optional.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -289,6 +301,43 @@ const std::string chunk = R"(data: {"choices":[{"delta":{"content":"hi"}}]})"
                           "\n\n";
 
 } // namespace
+
+// A body written in pieces, the last of them failing when `fail` is set: what a file or a
+// generated body looks like to Beast's serializer.
+struct pieces_body {
+    struct value_type {
+        std::vector<std::string> pieces;
+        bool fail = false;
+    };
+    static std::uint64_t size(const value_type& v) {
+        std::uint64_t n = 0;
+        for (const std::string& p : v.pieces)
+            n += p.size();
+        return n;
+    }
+    class writer {
+    public:
+        using const_buffers_type = boost::asio::const_buffer;
+        template <bool isRequest, class Fields>
+        writer(const http::header<isRequest, Fields>&, const value_type& v)
+            : v_(v) {}
+        void init(boost::beast::error_code& ec) { ec = {}; }
+        boost::optional<std::pair<const_buffers_type, bool>> get(boost::beast::error_code& ec) {
+            ec = {};
+            if (v_.fail && i_ + 1 == v_.pieces.size()) {
+                ec = boost::asio::error::no_buffer_space;
+                return boost::none;
+            }
+            if (i_ == v_.pieces.size()) return boost::none;
+            const std::string& p = v_.pieces[i_++];
+            return std::make_pair(const_buffers_type(p.data(), p.size()), i_ < v_.pieces.size());
+        }
+
+    private:
+        const value_type& v_;
+        std::size_t i_ = 0;
+    };
+};
 
 BOOST_AUTO_TEST_SUITE(gateway_stages)
 
@@ -937,6 +986,57 @@ BOOST_AUTO_TEST_CASE(a_relayed_stream_over_its_memory_budget_ends_with_the_gatew
                std::string::npos);
     BOOST_TEST((rig.relay.failed_with() == fl::error::overloaded));
     BOOST_TEST(!rig.relay.upstream_fault()); // the gateway's own limit
+}
+
+// A message serialized whole is the bytes Beast's own writer sends: the header, then the body in
+// the framing the header says (a length, or chunks).
+BOOST_AUTO_TEST_CASE(a_message_is_serialized_as_beasts_writer_sends_it) {
+    const auto written = [](auto& m) {
+        std::ostringstream os;
+        os << m; // Beast's writer
+        return os.str();
+    };
+    http::response<http::string_body> sized{http::status::too_many_requests, 11};
+    sized.set(http::field::content_type, "application/json");
+    sized.set("x-ratelimit-remaining-requests", "0");
+    sized.body() = R"({"error":{"message":"slow down"}})";
+    sized.prepare_payload();
+    std::string out = "kept:";
+    BOOST_TEST(!examples::serialize(sized, out));
+    BOOST_TEST(out == "kept:" + written(sized)); // appended
+    BOOST_TEST(out.find("Content-Length: 33\r\n") != std::string::npos);
+    BOOST_TEST(out.ends_with("\r\n\r\n" + sized.body()));
+
+    http::response<http::string_body> chunked{http::status::ok, 11};
+    chunked.body() = "hello";
+    chunked.chunked(true);
+    out.clear();
+    BOOST_TEST(!examples::serialize(chunked, out));
+    BOOST_TEST(out == written(chunked));
+    BOOST_TEST(out.ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+
+    // A body the serializer takes in pieces: every piece, in order; a piece that fails ends it
+    // with the body's error, what came before it kept.
+    http::response<pieces_body> pieced{http::status::ok, 11};
+    pieced.body().pieces = {"one,", "two,", "three"};
+    pieced.prepare_payload();
+    out.clear();
+    BOOST_TEST(!examples::serialize(pieced, out));
+    BOOST_TEST(out.ends_with("Content-Length: 13\r\n\r\none,two,three"));
+    pieced.body().fail = true;
+    out.clear();
+    BOOST_TEST((examples::serialize(pieced, out) == boost::asio::error::no_buffer_space));
+    BOOST_TEST(out.ends_with("\r\n\r\none,two,"));
+
+    // The gateway's upstream request: the header alone, with the length of a body sent after it.
+    http::request<http::empty_body> head{http::verb::post, "/v1/chat/completions", 11};
+    head.set(http::field::host, "127.0.0.1:8080");
+    head.content_length(2);
+    out.clear();
+    BOOST_TEST(!examples::serialize(head, out));
+    BOOST_TEST(out == written(head));
+    BOOST_TEST(out.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"));
+    BOOST_TEST(out.ends_with("Content-Length: 2\r\n\r\n"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

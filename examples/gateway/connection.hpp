@@ -180,7 +180,7 @@ private:
 };
 
 // The client's side of a request being served: whether it went away, and the upstream call to
-// cancel when it does. Shared by the request and the coroutine reading the client's socket.
+// cancel when it does. Shared by the request and the read watching the client's socket.
 struct client_watch {
     explicit client_watch(const net::any_io_executor& ex)
         : finished(ex, clock::time_point::max()) {}
@@ -207,11 +207,11 @@ private:
     client_watch& w_;
 };
 
-// Reads the client's connection while its request is served. End of file or a reset: the
-// client went away, and the call in progress is cancelled. Bytes (a pipelined request) stay in
-// `buffer` for the session, and the watch ends. A cancelled read ends it quietly.
-net::awaitable<void> watch_client(tcp::socket& socket, beast::flat_buffer& buffer,
-                                  std::shared_ptr<client_watch> w);
+// Starts reading the client's connection while its request is served. End of file or a reset:
+// the client went away, and the call in progress is cancelled. Bytes (the next request) stay in
+// `buffer` for the session, and the watch ends. A cancelled read ends it quietly. After the
+// answer, the same read is the wait for the next request: it is not started twice.
+void watch_client(tcp::socket& socket, beast::flat_buffer& buffer, std::shared_ptr<client_watch> w);
 
 // Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
 // only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112

@@ -212,8 +212,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     net::awaitable<read_result> read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                              http::request_parser<http::string_body>& parser,
                                              read_watch& watch, bool first, memory_charge& body);
+    // Serves one request; whether the connection is kept for the next one. `watch` bounds the
+    // wait for it when a chat's watch on the client goes on as that wait.
     net::awaitable<bool> handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                                http::request<http::string_body>& req);
+                                http::request<http::string_body>& req, read_watch& watch);
     // A chat request that passed every check made before limits: its fields, its key, its model,
     // its spend reservation.
     struct chat_request : chat_fields {
@@ -229,10 +231,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::variant<reply, chat_request> prepare(const http::request<http::string_body>& req,
                                               const std::string& request_id);
     // Serves a chat request while watching the client's connection (`buffer` keeps what the
-    // client sends meanwhile): a client that goes away cancels the upstream call at once.
+    // client sends meanwhile): a client that goes away cancels the upstream call at once. On a
+    // kept connection the watch's read then waits for the next request, up to idle_timeout
+    // (`idle`): whether the connection goes on, with the next request's first bytes in `buffer`.
     net::awaitable<bool> chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
                               http::request<http::string_body>& req, const chat_request& cr,
-                              const std::string& request_id);
+                              const std::string& request_id, read_watch& idle);
     net::awaitable<bool> serve_chat(beast::tcp_stream& s, http::request<http::string_body>& req,
                                     const chat_request& cr, const std::string& request_id,
                                     client_watch& watch);
@@ -382,7 +386,7 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
         if (!rr.request) break;
         http::request<http::string_body> req = parser.release();
         count.requests.fetch_add(1, std::memory_order_relaxed);
-        if (!co_await handle(s, buffer, req)) break;
+        if (!co_await handle(s, buffer, req, watch)) break;
     }
     slot.release();
     beast::error_code ignored;
@@ -641,7 +645,8 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
 }
 
 net::awaitable<bool> server::impl::handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                                          http::request<http::string_body>& req) {
+                                          http::request<http::string_body>& req,
+                                          read_watch& watch) {
     const std::string id = next_id();
     const clock::time_point started = clock::now();
     std::variant<reply, chat_request> prepared = prepare(req, id);
@@ -652,24 +657,33 @@ net::awaitable<bool> server::impl::handle(beast::tcp_stream& s, beast::flat_buff
         co_return keep;
     }
     const chat_request& cr = std::get<chat_request>(prepared);
-    const bool keep = co_await chat(s, buffer, req, cr, id);
+    const bool keep = co_await chat(s, buffer, req, cr, id, watch);
     metrics.request_done(rt, cr.model->model->id, clock::now() - started);
     co_return keep;
 }
 
 net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                         http::request<http::string_body>& req,
-                                        const chat_request& cr, const std::string& id) {
+                                        const chat_request& cr, const std::string& id,
+                                        read_watch& idle) {
     auto watch = std::make_shared<client_watch>(s.get_executor());
-    net::co_spawn(s.get_executor(), watch_client(s.socket(), buffer, watch), net::detached);
+    watch_client(s.socket(), buffer, watch);
     const bool keep = co_await serve_chat(s, req, cr, id, *watch);
-    if (!watch->done) {
-        // End the watch's read before the session reads the next request.
+    if (watch->done) co_return keep && !watch->gone;
+    if (!keep || buffer.size() != 0) {
+        // Closing, or the next request is already here (pipelined behind this one): the watch's
+        // read ends before the session reads on.
         beast::error_code ignored;
         s.socket().cancel(ignored);
         (void)co_await watch->finished.async_wait(nothrow);
+        co_return keep && !watch->gone;
     }
-    co_return keep && !watch->gone;
+    // The watch's read is the wait for the next request: it ends with the request's first bytes,
+    // the client's close, or the idle deadline (closed quietly, as between any two requests).
+    idle.arm(clock::now() + config.idle_timeout);
+    (void)co_await watch->finished.async_wait(nothrow);
+    idle.disarm();
+    co_return !watch->gone && buffer.size() != 0;
 }
 
 // Every reply is a named local when it is sent: GCC 12 can destroy a temporary twice when it

@@ -12,6 +12,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <memory>
@@ -415,6 +417,15 @@ gw::gateway_config read_budget_config() {
     return c;
 }
 
+// A chat request, raw: `extra` goes into its header.
+std::string raw_chat(std::string_view extra = "") {
+    const std::string body = chat_body("gpt-sim");
+    return head_of("/v1/chat/completions", "POST",
+                   std::string(extra) + "Content-Length: " + std::to_string(body.size()) +
+                       "\r\n\r\n") +
+           body;
+}
+
 fl::error_envelope envelope_in(const raw_reply& r) {
     const auto env = fl::parse_envelope(body_after_head(r.bytes));
     BOOST_TEST_REQUIRE(env.has_value(), r.bytes);
@@ -515,6 +526,68 @@ BOOST_AUTO_TEST_CASE(idle_connections_over_the_cap_are_shed_and_the_rest_time_ou
     BOOST_TEST(st.shed_connections == shed);
     BOOST_TEST(st.open_connections == 0u);
     BOOST_TEST(g.chat(alice, chat_body("gpt-sim")).status == 200u);
+}
+
+// Two chat requests in one write: the second is in the gateway's buffer before the first is
+// answered, and is answered after it without waiting for more bytes.
+BOOST_AUTO_TEST_CASE(a_request_pipelined_behind_a_chat_request_is_answered_after_it) {
+    gw::gateway_config c = read_budget_config();
+    c.idle_timeout = 60s; // longer than the client's deadline: only the answers end the exchange
+    gateway_fixture g(c);
+    const raw_reply r = raw_exchange(g.port(), raw_chat() + raw_chat("Connection: close\r\n"), 10s);
+    BOOST_TEST(r.closed); // by the second answer's Connection: close
+    BOOST_TEST(count_of(r.bytes, "HTTP/1.1 200 OK\r\n") == 2u, r.bytes);
+    BOOST_TEST(count_of(r.bytes, "\"chat.completion\"") == 2u, r.bytes);
+    BOOST_TEST(g.server().snapshot().requests == 2u);
+    BOOST_TEST(g.server().snapshot().connections == 1u);
+}
+
+// After its answer a kept-alive connection waits idle_timeout for the next request, then is
+// closed without a word; its slot is given back.
+BOOST_AUTO_TEST_CASE(a_connection_idle_after_a_chat_answer_is_closed_at_the_idle_timeout) {
+    gw::gateway_config c = read_budget_config();
+    c.idle_timeout = 200ms;
+    gateway_fixture g(c);
+    const raw_reply r = raw_exchange(g.port(), raw_chat(), 10s);
+    BOOST_TEST(r.closed);
+    BOOST_TEST(r.bytes.starts_with("HTTP/1.1 200 OK\r\n"), r.bytes);
+    BOOST_TEST(count_of(r.bytes, "HTTP/1.1 ") == 1u, r.bytes); // no 408 after the answer
+    const gw::stats st = g.server().snapshot();
+    BOOST_TEST(st.read_timeouts == 0u);
+    BOOST_TEST(st.open_connections == 0u);
+    BOOST_TEST(st.ok == 1u);
+}
+
+// The next request on a kept-alive connection, sent after the answer was read, is served: its
+// bytes reach the session through the read that watched the client during the first request.
+BOOST_AUTO_TEST_CASE(the_next_request_on_a_kept_alive_connection_is_served_after_a_chat) {
+    gw::gateway_config c = read_budget_config();
+    c.idle_timeout = 60s;
+    gateway_fixture g(c);
+    net::io_context io;
+    std::vector<std::string> answers;
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+            beast::tcp_stream s(io);
+            s.expires_after(10s);
+            co_await s.async_connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), g.port()},
+                                     net::use_awaitable);
+            beast::flat_buffer b;
+            for (int i = 0; i < 3; ++i) {
+                co_await net::async_write(s, net::buffer(raw_chat()), net::use_awaitable);
+                http::response<http::string_body> res;
+                co_await http::async_read(s, b, res, net::use_awaitable);
+                answers.push_back(std::to_string(res.result_int()) + " " + res.body());
+            }
+        },
+        net::detached);
+    io.run();
+    BOOST_TEST_REQUIRE(answers.size() == 3u);
+    for (const std::string& a : answers)
+        BOOST_TEST(a.starts_with("200 "), a);
+    BOOST_TEST(g.server().snapshot().connections == 1u);
+    BOOST_TEST(g.server().snapshot().requests == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(read_budget_options_are_read_and_checked) {

@@ -67,6 +67,26 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
+// Parses what `buffer` already holds, as Beast's read loop does before it reads, until `done()`
+// or the bytes run out: a request that arrived whole needs no read and no deadline. Returns the
+// bytes parsed; `ec` is a parse error (running out of bytes is none: a read follows).
+template <class Done>
+std::size_t parse_buffered(http::request_parser<http::string_body>& parser,
+                           beast::flat_buffer& buffer, Done done, beast::error_code& ec) {
+    std::size_t parsed = 0;
+    while (buffer.size() != 0 && !done()) {
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        parsed += used;
+        if (ec == http::error::need_more) {
+            ec = {};
+            break;
+        }
+        if (ec || used == 0) break;
+    }
+    return parsed;
+}
+
 // `body` (a chat request that parsed before) with `model` in place of its model.
 std::string with_model(std::string_view body, const std::string& model) {
     boost::system::error_code ec;
@@ -444,8 +464,12 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
         if (ec) co_return out;
         header_start = clock::now();
     }
-    watch.arm(header_start + config.header_timeout);
-    {
+    beast::error_code parsed_ec;
+    parse_buffered(
+        parser, buffer, [&] { return parser.is_header_done(); }, parsed_ec);
+    if (parsed_ec) co_return failed(parsed_ec);
+    if (!parser.is_header_done()) {
+        watch.arm(header_start + config.header_timeout);
         auto [ec, n] = co_await http::async_read_header(s, buffer, parser, nothrow);
         watch.disarm();
         if (ec && watch.fired()) {
@@ -505,7 +529,16 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
     const clock::time_point body_start = clock::now();
     const clock::time_point body_deadline = body_start + config.body_timeout;
     const std::uint64_t rate = config.min_body_bytes_per_second;
-    std::uint64_t received = 0;
+    // A chunked body is charged with the bytes it has received (the string's capacity can run
+    // ahead of them by its growth factor, which the budget does not count).
+    const auto within_budget = [&] {
+        return parser.content_length() ||
+               body.try_charge(parser.get().body().size(), config.bodies_memory_budget);
+    };
+    std::uint64_t received = parse_buffered(
+        parser, buffer, [&] { return parser.is_done(); }, parsed_ec);
+    if (parsed_ec) co_return failed(parsed_ec);
+    if (!within_budget()) co_return over_budget();
     while (!parser.is_done()) {
         clock::time_point wake = body_deadline;
         if (rate) {
@@ -529,11 +562,7 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
                     : "The request body arrived slower than " + std::to_string(rate) +
                           " bytes per second (min_body_bytes_per_second).");
         if (ec) co_return failed(ec);
-        // A chunked body is charged with the bytes it has received (the string's capacity can
-        // run ahead of them by its growth factor, which the budget does not count).
-        if (!parser.content_length() &&
-            !body.try_charge(parser.get().body().size(), config.bodies_memory_budget))
-            co_return over_budget();
+        if (!within_budget()) co_return over_budget();
     }
     out.request = true;
     co_return out;

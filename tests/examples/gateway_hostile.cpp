@@ -542,6 +542,39 @@ BOOST_AUTO_TEST_CASE(a_request_pipelined_behind_a_chat_request_is_answered_after
     BOOST_TEST(g.server().snapshot().connections == 1u);
 }
 
+// A request that arrived behind another is parsed from what the gateway already holds: its
+// errors are answered as if it had been read alone.
+BOOST_AUTO_TEST_CASE(a_bad_request_pipelined_behind_a_chat_request_gets_its_own_answer) {
+    gw::gateway_config c = read_budget_config();
+    c.idle_timeout = 60s;
+    c.max_body = 4096;
+    gateway_fixture g(c);
+    const raw_reply garbage = raw_exchange(g.port(), raw_chat() + "NOT HTTP AT ALL\r\n\r\n", 10s);
+    BOOST_TEST(garbage.closed);
+    BOOST_TEST(garbage.bytes.starts_with("HTTP/1.1 200 OK\r\n"), garbage.bytes);
+    BOOST_TEST(count_of(garbage.bytes, "HTTP/1.1 400 Bad Request\r\n") == 1u, garbage.bytes);
+
+    const raw_reply large = raw_exchange(
+        g.port(),
+        raw_chat() + head_of("/v1/chat/completions", "POST", "Content-Length: 5000\r\n\r\n") +
+            std::string(5000, 'x'),
+        10s);
+    BOOST_TEST(large.closed);
+    BOOST_TEST(large.bytes.starts_with("HTTP/1.1 200 OK\r\n"), large.bytes);
+    BOOST_TEST(count_of(large.bytes, "HTTP/1.1 413 ") == 1u, large.bytes);
+
+    const raw_reply smuggling = raw_exchange(
+        g.port(),
+        raw_chat() +
+            head_of("/v1/chat/completions", "POST", "Transfer-Encoding: xchunked\r\n\r\n") +
+            smuggled,
+        10s);
+    BOOST_TEST(smuggling.closed);
+    BOOST_TEST(smuggling.bytes.starts_with("HTTP/1.1 200 OK\r\n"), smuggling.bytes);
+    BOOST_TEST(count_of(smuggling.bytes, "HTTP/1.1 400 Bad Request\r\n") == 1u, smuggling.bytes);
+    BOOST_TEST(count_of(smuggling.bytes, "HTTP/1.1 ") == 2u, smuggling.bytes); // nothing smuggled
+}
+
 // After its answer a kept-alive connection waits idle_timeout for the next request, then is
 // closed without a word; its slot is given back.
 BOOST_AUTO_TEST_CASE(a_connection_idle_after_a_chat_answer_is_closed_at_the_idle_timeout) {

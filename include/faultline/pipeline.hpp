@@ -206,15 +206,7 @@ public:
              URBG = random_seeded<URBG>(), channel_pool<Clock>* = nullptr) = delete;
 
     /// What to do at `now`. Not thread-safe.
-    [[nodiscard]] step next(time_point now) {
-        // The most frequent answer, kept small enough to inline: a retry's wait not yet over.
-        if (retry_at_ && now < *retry_at_ && !success_ && !give_up_ && !pending_fallback_) {
-            step s;
-            s.delay = *retry_at_ - now;
-            return s;
-        }
-        return advance(now);
-    }
+    [[nodiscard]] step next(time_point now);
     /// Attempt `attempt` succeeded at `now`. Not thread-safe.
     void succeeded(unsigned attempt, time_point now);
     /// Attempt `attempt` failed at `now` with `f`; `content_delivered` when stream content had
@@ -252,7 +244,6 @@ private:
     void emit(const E& e) {
         if constexpr (requires(Events & s) { s(e); }) events_(e);
     }
-    step advance(time_point now);
     pipeline_attempt* find(unsigned attempt) noexcept;
     template <class F>
     void record_failure(unsigned attempt, F&& f, time_point now, bool content_delivered);

@@ -118,12 +118,13 @@ struct pipeline_options {
 enum class action : unsigned char { attempt, wait, succeeded, give_up };
 
 struct step {
-    action what = action::wait;
+    // In this order the fields leave no padding between them (24 bytes on 64-bit targets).
     std::size_t target = 0;           ///< attempt: where.
-    unsigned attempt = 0;             ///< attempt: its number in the call, from 1.
-    bool hedge = false;               ///< attempt: beside one still running.
-    bool fallback = false;            ///< attempt: the first on a fallback target.
     std::chrono::nanoseconds delay{}; ///< wait: the longest wait; `max()` = until an attempt ends.
+    unsigned attempt = 0;             ///< attempt: its number in the call, from 1.
+    action what = action::wait;
+    bool hedge = false;    ///< attempt: beside one still running.
+    bool fallback = false; ///< attempt: the first on a fallback target.
     give_up_reason reason = give_up_reason::not_retryable; ///< give_up: why.
 
     /// Whether the call is over. Thread-safe.

@@ -102,7 +102,7 @@ void pipeline<Events, Clock, URBG>::refused(time_point now, bool hedge) {
 template <class Events, class Clock, class URBG>
 inline step pipeline<Events, Clock, URBG>::next(time_point now) {
     // `inline`: the hint GCC takes to inline the step into the caller's loop, where it stays in
-    // registers (returned from a call, its 40 bytes go through memory and are read back at
+    // registers (returned from a call, its 24 bytes go through memory and are read back at
     // once). It is filled where it is returned: a step built elsewhere and copied out whole is
     // read back before its field-by-field stores have landed (a store-forwarding stall).
     // Each pass either answers or changes the state (a refused target is a failure decided at

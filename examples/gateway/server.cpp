@@ -250,13 +250,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // request to serve.
     std::variant<reply, chat_request> prepare(const http::request<http::string_body>& req,
                                               const std::string& request_id);
-    // Serves a chat request while watching the client's connection (`buffer` keeps what the
-    // client sends meanwhile): a client that goes away cancels the upstream call at once. On a
-    // kept connection the watch's read then waits for the next request, up to idle_timeout
-    // (`idle`): whether the connection goes on, with the next request's first bytes in `buffer`.
-    net::awaitable<bool> chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                              http::request<http::string_body>& req, const chat_request& cr,
-                              const std::string& request_id, read_watch& idle);
+    // Ends the watch on a chat request's client once the request is answered (`keep`: the
+    // answer keeps the connection). On a kept connection the watch's read goes on as the wait
+    // for the next request, up to idle_timeout (`idle`). Whether the connection goes on, with
+    // the next request's first bytes in `buffer`.
+    net::awaitable<bool> end_watch(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                                   client_watch& watch, bool keep, read_watch& idle);
     net::awaitable<bool> serve_chat(beast::tcp_stream& s, http::request<http::string_body>& req,
                                     const chat_request& cr, const std::string& request_id,
                                     client_watch& watch);
@@ -685,34 +684,33 @@ net::awaitable<bool> server::impl::handle(beast::tcp_stream& s, beast::flat_buff
         metrics.request_done(rt, {}, clock::now() - started);
         co_return keep;
     }
+    // A chat request is served while its client's connection is read: a client that goes away
+    // cancels the upstream call at once (`buffer` keeps what the client sends meanwhile).
     const chat_request& cr = std::get<chat_request>(prepared);
-    const bool keep = co_await chat(s, buffer, req, cr, id, watch);
+    auto client = std::make_shared<client_watch>(s.get_executor());
+    watch_client(s.socket(), buffer, client);
+    const bool keep = co_await serve_chat(s, req, cr, id, *client);
     metrics.request_done(rt, cr.model->model->id, clock::now() - started);
-    co_return keep;
+    co_return co_await end_watch(s, buffer, *client, keep, watch);
 }
 
-net::awaitable<bool> server::impl::chat(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                                        http::request<http::string_body>& req,
-                                        const chat_request& cr, const std::string& id,
-                                        read_watch& idle) {
-    auto watch = std::make_shared<client_watch>(s.get_executor());
-    watch_client(s.socket(), buffer, watch);
-    const bool keep = co_await serve_chat(s, req, cr, id, *watch);
-    if (watch->done) co_return keep && !watch->gone;
+net::awaitable<bool> server::impl::end_watch(beast::tcp_stream& s, beast::flat_buffer& buffer,
+                                             client_watch& watch, bool keep, read_watch& idle) {
+    if (watch.done) co_return keep && !watch.gone;
     if (!keep || buffer.size() != 0) {
         // Closing, or the next request is already here (pipelined behind this one): the watch's
         // read ends before the session reads on.
         beast::error_code ignored;
         s.socket().cancel(ignored);
-        (void)co_await watch->finished.async_wait(nothrow);
-        co_return keep && !watch->gone;
+        (void)co_await watch.finished.async_wait(nothrow);
+        co_return keep && !watch.gone;
     }
     // The watch's read is the wait for the next request: it ends with the request's first bytes,
     // the client's close, or the idle deadline (closed quietly, as between any two requests).
     idle.arm(clock::now() + config.idle_timeout);
-    (void)co_await watch->finished.async_wait(nothrow);
+    (void)co_await watch.finished.async_wait(nothrow);
     idle.disarm();
-    co_return !watch->gone && buffer.size() != 0;
+    co_return !watch.gone && buffer.size() != 0;
 }
 
 // Every reply is a named local when it is sent: GCC 12 can destroy a temporary twice when it

@@ -576,10 +576,11 @@ BOOST_AUTO_TEST_CASE(a_bad_request_pipelined_behind_a_chat_request_gets_its_own_
 }
 
 // After its answer a kept-alive connection waits idle_timeout for the next request, then is
-// closed without a word; its slot is given back.
+// closed without a word; its slot is given back. The request's duration ends with its answer,
+// not with the wait after it.
 BOOST_AUTO_TEST_CASE(a_connection_idle_after_a_chat_answer_is_closed_at_the_idle_timeout) {
     gw::gateway_config c = read_budget_config();
-    c.idle_timeout = 200ms;
+    c.idle_timeout = 1s;
     gateway_fixture g(c);
     const raw_reply r = raw_exchange(g.port(), raw_chat(), 10s);
     BOOST_TEST(r.closed);
@@ -589,6 +590,15 @@ BOOST_AUTO_TEST_CASE(a_connection_idle_after_a_chat_answer_is_closed_at_the_idle
     BOOST_TEST(st.read_timeouts == 0u);
     BOOST_TEST(st.open_connections == 0u);
     BOOST_TEST(st.ok == 1u);
+
+    const response m = g.request(http::verb::get, "/metrics", "");
+    const std::string sum = "faultline_gateway_request_duration_seconds_sum{route=\"/v1/chat/"
+                            "completions\",model=\"gpt-sim\"} ";
+    const std::size_t at = m.body.find(sum);
+    BOOST_TEST_REQUIRE(at != std::string::npos, m.body);
+    const double seconds = std::stod(m.body.substr(at + sum.size()));
+    BOOST_TEST(seconds > 0);
+    BOOST_TEST(seconds < 1.0); // the idle second after the answer is not the request's
 }
 
 // The next request on a kept-alive connection, sent after the answer was read, is served: its

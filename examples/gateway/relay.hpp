@@ -105,6 +105,10 @@ public:
     void cut();
     /// A comment line, keeping a quiet connection alive.
     void heartbeat();
+    /// What the upstream sent last, relayed, reached the client at `now`: the upstream's
+    /// silence counts from here, not from its last byte (a slow client is not a quiet
+    /// upstream). Not after a heartbeat: the gateway's own writes say nothing of the upstream.
+    void sent(clock::time_point now) noexcept { monitor_.resume(now); }
 
     /// What the client is to get next: the caller sends it as one chunk and clears it.
     [[nodiscard]] std::string& out() noexcept { return out_; }

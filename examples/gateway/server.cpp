@@ -1009,6 +1009,9 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             last_write = clock::now();
         }
         if (!co_await flush()) co_return outcome();
+        // The upstream's bytes that came while they were written waited unread: the write's
+        // time was no silence of the upstream's. (A heartbeat says nothing of the upstream.)
+        if (!piece.bytes.empty()) rl.sent(clock::now());
     }
     // Tokens used: the content events relayed.
     completion = rl.content_events();

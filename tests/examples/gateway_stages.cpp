@@ -941,6 +941,22 @@ BOOST_AUTO_TEST_CASE(a_relayed_stream_ends_in_its_protocols_words_when_the_upstr
     }
 }
 
+// A client slow to take what was relayed (here 5 s for one write, against a 2 s idle limit)
+// does not make the upstream quiet: its bytes waited unread, and the idle time counts from the
+// write's end.
+BOOST_AUTO_TEST_CASE(a_slow_client_is_not_a_quiet_upstream) {
+    using step = gw::stream_relay::step;
+    stream_rig rig;
+    rig.relay.head_sent();
+    BOOST_TEST((rig.relay.take(chunk, rig.t0) == step::more));
+    (void)rig.sent();
+    rig.relay.sent(rig.t0 + std::chrono::seconds(5));
+    BOOST_TEST((rig.relay.deadline() == rig.t0 + std::chrono::milliseconds(7000)));
+    BOOST_TEST((rig.relay.take(chunk, rig.t0 + std::chrono::milliseconds(5001)) == step::more));
+    BOOST_TEST(rig.sent() == chunk);
+    BOOST_TEST(!rig.relay.failed_with());
+}
+
 BOOST_AUTO_TEST_CASE(a_relayed_stream_answers_an_upstream_error_chunk_and_a_cut) {
     using step = gw::stream_relay::step;
     {

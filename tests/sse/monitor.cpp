@@ -488,6 +488,35 @@ BOOST_AUTO_TEST_CASE(idle_timeout) {
     BOOST_TEST(v.failure->message == "Nothing arrived for 30000 ms.");
 }
 
+// A reader busy writing what it read (to a slow client) was not waiting for bytes: the idle
+// limit counts from when it reads again. The whole stream's limit does not move.
+BOOST_AUTO_TEST_CASE(idle_time_counts_from_a_resumed_read) {
+    sse::monitor_options o;
+    o.idle_timeout = 30s;
+    o.total_timeout = 100s;
+    monitor_t busy(tp{}, o);
+    BOOST_TEST(!busy.feed(line_of(chunk), tp{10s}));
+    busy.resume(tp{50s}); // the write of the chunk took 40 s
+    BOOST_TEST((busy.next_deadline() == tp{80s}));
+    BOOST_TEST(!busy.feed(line_of(chunk), tp{51s})); // sent during the write, read now
+    busy.resume(tp{40s});                            // earlier than the last byte: no change
+    BOOST_TEST((busy.next_deadline() == tp{81s}));
+    busy.resume(tp{95s});
+    BOOST_TEST((busy.next_deadline() == tp{100s})); // the total limit
+    BOOST_TEST(busy.check(tp{100s}) == faultline::error::stream_timeout);
+    BOOST_TEST((busy.timed_out() == sse::timeout::total));
+
+    // Without the resume, the same bytes come after the idle limit and are not taken.
+    monitor_t waiting(tp{}, o);
+    BOOST_TEST(!waiting.feed(line_of(chunk), tp{10s}));
+    BOOST_TEST(waiting.feed(line_of(chunk), tp{51s}) == faultline::error::stream_timeout);
+    BOOST_TEST((waiting.timed_out() == sse::timeout::idle));
+    // A limit already over stays over.
+    waiting.resume(tp{52s});
+    BOOST_TEST(waiting.check(tp{53s}) == faultline::error::stream_timeout);
+    BOOST_TEST(!waiting.next_deadline());
+}
+
 BOOST_AUTO_TEST_CASE(first_content_timeout_counts_from_the_start) {
     sse::monitor_options o;
     o.idle_timeout = 30s;

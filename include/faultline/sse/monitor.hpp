@@ -223,6 +223,12 @@ public:
     /// thread-safe.
     [[nodiscard]] std::error_code check(time_point now);
 
+    /// The reader did not read from the last byte until `now`: it was busy with what it had
+    /// read (writing it to a slow client, say), and bytes the stream sent meanwhile wait unread.
+    /// The idle limit counts from `now`; the first-content and total limits do not move, and a
+    /// limit already over stays over. Not thread-safe.
+    void resume(time_point now) noexcept;
+
     /// When the next timeout fires if no byte arrives; none when no timeout applies (also
     /// after the terminator). Not thread-safe.
     [[nodiscard]] std::optional<time_point> next_deadline() const noexcept;

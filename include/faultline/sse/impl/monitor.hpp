@@ -435,6 +435,11 @@ std::error_code monitor<Handler, Clock>::feed(std::string_view bytes, time_point
 }
 
 template <class Handler, class Clock>
+void monitor<Handler, Clock>::resume(time_point now) noexcept {
+    if (!stopped_ && now > last_) last_ = now;
+}
+
+template <class Handler, class Clock>
 auto monitor<Handler, Clock>::next_deadline() const noexcept -> std::optional<time_point> {
     if (stopped_ || done_ || verdict_) return std::nullopt;
     std::optional<time_point> t;

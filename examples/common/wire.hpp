@@ -3,11 +3,13 @@
 
 // An HTTP message as the bytes that go on the wire, serialized by Beast into one string: a
 // message written from it leaves in one write of one buffer. Beast's own async_write hands the
-// socket a buffer per header field and walks that sequence again on every partial write. Not
-// part of faultline's API.
+// socket a buffer per header field and walks that sequence again on every partial write. And
+// the bytes that came off the wire already, parsed before the next read. Not part of
+// faultline's API.
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/serializer.hpp>
 
@@ -34,6 +36,28 @@ boost::beast::error_code serialize(boost::beast::http::message<isRequest, Body, 
             sr.consume(n);
         });
     return ec;
+}
+
+/// Feeds `parser` what `buffer` already holds, as Beast's read loop does before it reads, until
+/// `done()` or the bytes run out: a message (or a body's next chunks) that arrived whole needs
+/// no read and no deadline. Returns the bytes parsed; `ec` is a parse error (running out of
+/// bytes or of body space is none: a read follows).
+template <class Parser, class DynamicBuffer, class Done>
+std::size_t parse_buffered(Parser& parser, DynamicBuffer& buffer, Done done,
+                           boost::beast::error_code& ec) {
+    namespace http = boost::beast::http;
+    std::size_t parsed = 0;
+    while (buffer.size() != 0 && !done()) {
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        parsed += used;
+        if (ec == http::error::need_more || ec == http::error::need_buffer) {
+            ec = {};
+            break;
+        }
+        if (ec || used == 0) break;
+    }
+    return parsed;
 }
 
 } // namespace examples

@@ -358,15 +358,10 @@ public:
             // (up to the piece's size), so that a stream's events that came together are
             // relayed together, in one write. (The parser's eager mode would instead wait for
             // more input after the last complete chunk.)
-            while (!ec && !parser_->is_done() && conn_->buffer.size() > 0 &&
-                   parser_->get().body().size > 0) {
-                beast::error_code pec;
-                const std::size_t used = parser_->put(conn_->buffer.data(), pec);
-                conn_->buffer.consume(used);
-                if (pec == http::error::need_more || pec == http::error::need_buffer) break;
-                if (pec) ec = pec;
-                if (used == 0) break;
-            }
+            if (!ec)
+                examples::parse_buffered(
+                    *parser_, conn_->buffer,
+                    [&] { return parser_->is_done() || parser_->get().body().size == 0; }, ec);
             const std::size_t got = sizeof piece_ - parser_->get().body().size;
             const std::string_view bytes(piece_, got);
             if (ec == beast::error::timeout) co_return body_piece{{}, bytes, false}; // wake came

@@ -67,26 +67,6 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 
-// Parses what `buffer` already holds, as Beast's read loop does before it reads, until `done()`
-// or the bytes run out: a request that arrived whole needs no read and no deadline. Returns the
-// bytes parsed; `ec` is a parse error (running out of bytes is none: a read follows).
-template <class Done>
-std::size_t parse_buffered(http::request_parser<http::string_body>& parser,
-                           beast::flat_buffer& buffer, Done done, beast::error_code& ec) {
-    std::size_t parsed = 0;
-    while (buffer.size() != 0 && !done()) {
-        const std::size_t used = parser.put(buffer.data(), ec);
-        buffer.consume(used);
-        parsed += used;
-        if (ec == http::error::need_more) {
-            ec = {};
-            break;
-        }
-        if (ec || used == 0) break;
-    }
-    return parsed;
-}
-
 // `body` (a chat request that parsed before) with `model` in place of its model.
 std::string with_model(std::string_view body, const std::string& model) {
     boost::system::error_code ec;

@@ -248,7 +248,8 @@ private:
     pipeline_attempt* find(unsigned attempt) noexcept;
     template <class F>
     void record_failure(unsigned attempt, F&& f, time_point now, bool content_delivered);
-    bool start_attempt(time_point now, bool hedge, bool fallback, step& s);
+    /// Starts an attempt on `target_`: its number, or 0 if none started.
+    unsigned start_attempt(time_point now, bool hedge, bool fallback);
     void decide(const failure& f, time_point now, bool content_delivered);
     bool fall_back(const failure& f);
     void refused(time_point now, bool hedge);

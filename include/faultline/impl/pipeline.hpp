@@ -39,14 +39,13 @@ pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept
 }
 
 template <class Events, class Clock, class URBG>
-bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback,
-                                                  step& s) {
+unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback) {
     bool probe = false;
     if (cooldowns_) {
         auto admitted = (*cooldowns_)[target_].try_acquire_probe(now);
         if (!admitted) {
             refused(now, hedge);
-            return false;
+            return 0;
         }
         probe = admitted.value();
     }
@@ -55,7 +54,7 @@ bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bo
         if (budget_ && !budget_->try_acquire_retry(now)) {
             if (probe) (*cooldowns_)[target_].record_neutral(now);
             hedges_ = opts_.hedge.max_hedges; // the budget says no more extra load
-            return false;
+            return 0;
         }
         ++hedges_;
     }
@@ -71,12 +70,7 @@ bool pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bo
     ++running_;
     ++on_target_;
     emit(attempt_started{r, fallback});
-    s.what = action::attempt;
-    s.target = target_;
-    s.attempt = number;
-    s.hedge = hedge;
-    s.fallback = fallback;
-    return true;
+    return number;
 }
 
 template <class Events, class Clock, class URBG>
@@ -143,7 +137,17 @@ inline step pipeline<Events, Clock, URBG>::next(time_point now) {
             s.delay = {};
             hedge = true;
         }
-        if (start_attempt(now, hedge, fallback, s)) return s;
+        // `s` is filled here, not by start_attempt: a step whose address escapes to a call that
+        // is not inlined stays in memory, and clang then copies it out whole right after its
+        // byte-wide stores (the same stall).
+        if (const unsigned number = start_attempt(now, hedge, fallback)) {
+            s.what = action::attempt;
+            s.target = target_;
+            s.attempt = number;
+            s.hedge = hedge;
+            s.fallback = fallback;
+            return s;
+        }
         s.delay = {}; // not started: the next pass answers
     }
 }

@@ -2,8 +2,8 @@
 // request (request.hpp), how errors are worded (`answers`), admission (admission.hpp, on a
 // manual clock), the dispatch stage's walk over a model's channels (dispatch.hpp, on a manual
 // clock), the relay of a stream's events (relay.hpp), and the bytes a reply or an upstream
-// request is written as (common/wire.hpp). The end-to-end suites (gateway*.cpp) cover the same
-// paths over sockets.
+// request is written as and the bytes read before the next read (common/wire.hpp). The end-to-end
+// suites (gateway*.cpp) cover the same paths over sockets.
 #include "gateway/admission.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/dispatch.hpp"
@@ -19,7 +19,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
@@ -1053,6 +1056,81 @@ BOOST_AUTO_TEST_CASE(a_message_is_serialized_as_beasts_writer_sends_it) {
     BOOST_TEST(out == written(head));
     BOOST_TEST(out.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"));
     BOOST_TEST(out.ends_with("Content-Length: 2\r\n\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(bytes_already_buffered_are_parsed_up_to_the_end_of_one_message) {
+    const auto fill = [](boost::beast::flat_buffer& b, std::string_view bytes) {
+        b.commit(boost::asio::buffer_copy(b.prepare(bytes.size()), boost::asio::buffer(bytes)));
+    };
+    const auto left = [](const boost::beast::flat_buffer& b) {
+        return std::string(static_cast<const char*>(b.data().data()), b.size());
+    };
+    const std::string first =
+        "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+    const std::string second = "GET /v1/models HTTP/1.1\r\n\r\n";
+
+    // Two requests in one read: the first whole, the second left for the next parser.
+    boost::beast::flat_buffer buffer;
+    fill(buffer, first + second);
+    http::request_parser<http::string_body> whole;
+    boost::beast::error_code ec;
+    std::size_t n = examples::parse_buffered(
+        whole, buffer, [&] { return whole.is_done(); }, ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == first.size());
+    BOOST_TEST(whole.is_done());
+    BOOST_TEST(whole.get().body() == "hello");
+    BOOST_TEST(left(buffer) == second);
+
+    // Up to the header only, when that is what the caller waits for.
+    buffer.consume(buffer.size());
+    fill(buffer, first);
+    http::request_parser<http::string_body> head;
+    n = examples::parse_buffered(
+        head, buffer, [&] { return head.is_header_done(); }, ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST(head.is_header_done());
+    BOOST_TEST(!head.is_done());
+    BOOST_TEST(left(buffer) == "hello");
+    BOOST_TEST(n == first.size() - 5);
+
+    // Half a header: nothing parsed, nothing consumed, no error (a read follows).
+    buffer.consume(buffer.size());
+    fill(buffer, "POST /v1/chat/comp");
+    http::request_parser<http::string_body> half;
+    n = examples::parse_buffered(
+        half, buffer, [&] { return half.is_done(); }, ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 0u);
+    BOOST_TEST(left(buffer) == "POST /v1/chat/comp");
+
+    // Garbage: the parser's own error.
+    buffer.consume(buffer.size());
+    fill(buffer, "\x01\x02 / HTTP/1.1\r\n\r\n");
+    http::request_parser<http::string_body> bad;
+    examples::parse_buffered(
+        bad, buffer, [&] { return bad.is_done(); }, ec);
+    BOOST_TEST((ec == http::error::bad_method));
+
+    // A chunked body into a piece of four bytes: the piece fills, which is no error; the next
+    // piece takes the rest, and the message ends.
+    ec = {};
+    buffer.consume(buffer.size());
+    fill(buffer, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    http::response_parser<http::buffer_body> pieced;
+    char piece[4];
+    std::string body;
+    for (int pieces = 0; pieces < 3 && !pieced.is_done(); ++pieces) {
+        pieced.get().body().data = piece;
+        pieced.get().body().size = sizeof piece;
+        examples::parse_buffered(
+            pieced, buffer, [&] { return pieced.is_done() || pieced.get().body().size == 0; }, ec);
+        BOOST_TEST(!ec);
+        body.append(piece, sizeof piece - pieced.get().body().size);
+    }
+    BOOST_TEST(pieced.is_done());
+    BOOST_TEST(body == "hello");
+    BOOST_TEST(buffer.size() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

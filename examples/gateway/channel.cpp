@@ -1,4 +1,5 @@
 #include "gateway/channel.hpp"
+#include "gateway/deadline.hpp"
 
 #include "common/http_client.hpp"
 #include "common/wire.hpp"
@@ -115,15 +116,15 @@ private:
 
 // ---- over the network -----------------------------------------------------------------------
 
-// One connection to an upstream, plain or TLS, with a timer that cancels its pending operation
-// at a deadline.
+// One connection to an upstream, plain or TLS, with a deadline that cancels its pending
+// operation.
 struct connection {
-    connection(const net::any_io_executor& ex, ssl::context* tls)
-        : timer(ex) {
+    connection(const net::any_io_executor& ex, ssl::context* tls) {
         if (tls)
             secure.emplace(ex, *tls);
         else
             plain.emplace(ex);
+        deadline.emplace(socket());
     }
 
     tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
@@ -142,43 +143,28 @@ struct connection {
 
     std::optional<tcp::socket> plain;
     std::optional<ssl::stream<tcp::socket>> secure;
-    net::steady_timer timer;
+    // Used on the strand of the call that holds the connection; handed over when the
+    // connection goes back to its pool.
+    std::optional<socket_deadline> deadline;
     beast::flat_buffer buffer;
-    // Which deadline is armed, and whether it fired. Atomic: a handler of an old deadline can
-    // still run on the strand of the request that used the connection before this one.
-    std::atomic<std::uint64_t> generation{0};
-    std::atomic<bool> timed_out{false};
 };
 
-// Cancels `c`'s pending operation at `at` unless destroyed first. The timer's handler runs on
-// `strand` (the coroutine's), so it never races the operation's own completion.
+// Cancels `c`'s pending operation at `at` while it lives; handlers run on `strand` (the
+// coroutine's), so none races the operation's own completion.
 class deadline_guard {
 public:
-    deadline_guard(const std::shared_ptr<connection>& c, clock::time_point at,
-                   const net::any_io_executor& strand)
-        : c_(*c) {
-        c_.timed_out = false;
-        c_.timer.expires_at(at);
-        c_.timer.async_wait(net::bind_executor(strand, [weak = std::weak_ptr<connection>(c),
-                                                        g = ++c_.generation](beast::error_code ec) {
-            if (ec) return;
-            if (auto live = weak.lock(); live && live->generation == g) {
-                live->timed_out = true;
-                beast::error_code ignored;
-                live->socket().cancel(ignored);
-            }
-        }));
+    deadline_guard(connection& c, clock::time_point at, const net::any_io_executor& strand)
+        : c_(c) {
+        c_.deadline->arm(at, strand);
     }
-    ~deadline_guard() {
-        ++c_.generation;
-        c_.timer.cancel();
-    }
+    ~deadline_guard() { c_.deadline->disarm(); }
     deadline_guard(const deadline_guard&) = delete;
     deadline_guard& operator=(const deadline_guard&) = delete;
 
     // The error an operation ended with, as the deadline explains it.
     [[nodiscard]] beast::error_code explain(beast::error_code ec) const {
-        if (ec == net::error::operation_aborted && c_.timed_out) return beast::error::timeout;
+        if (ec == net::error::operation_aborted && c_.deadline->fired())
+            return beast::error::timeout;
         return ec;
     }
 
@@ -227,6 +213,7 @@ struct channel_endpoint {
     }
 
     void give(std::shared_ptr<connection> c) {
+        c->deadline->hand_over(); // the next call may run on another strand
         const std::lock_guard lock(mutex);
         if (idle.size() < ch->max_idle_connections) {
             idle.push_back(std::move(c));
@@ -294,7 +281,7 @@ public:
             beast::error_code ec;
             {
                 if (cancelled_) co_return aborted();
-                deadline_guard guard(conn_, deadline, strand);
+                deadline_guard guard(*conn_, deadline, strand);
                 auto [wec, n] = co_await conn_->on_stream(
                     [&](auto& s) { return net::async_write(s, net::buffer(wire_), nothrow); });
                 (void)n;
@@ -303,7 +290,7 @@ public:
             if (!ec) {
                 parser_.emplace();
                 parser_->body_limit(boost::none); // the caller bounds what it keeps
-                deadline_guard guard(conn_, deadline, strand);
+                deadline_guard guard(*conn_, deadline, strand);
                 auto [hec, n] = co_await conn_->on_stream([&](auto& s) {
                     return http::async_read_header(s, conn_->buffer, *parser_, nothrow);
                 });
@@ -346,7 +333,7 @@ public:
             parser_->get().body().size = sizeof piece_;
             beast::error_code ec;
             {
-                deadline_guard guard(conn_, wake, strand);
+                deadline_guard guard(*conn_, wake, strand);
                 auto [rec, n] = co_await conn_->on_stream([&](auto& s) {
                     return http::async_read_some(s, conn_->buffer, *parser_, nothrow);
                 });
@@ -387,7 +374,7 @@ private:
         conn_ = std::make_shared<connection>(ex_, ep_.tls ? &*ep_.tls : nullptr);
         ep_.opened->fetch_add(1, std::memory_order_relaxed);
         {
-            deadline_guard guard(conn_, until, strand);
+            deadline_guard guard(*conn_, until, strand);
             auto [cec, where] = co_await net::async_connect(conn_->socket(), endpoints, nothrow);
             (void)where;
             if (beast::error_code ec = guard.explain(cec)) co_return ec;
@@ -402,7 +389,7 @@ private:
             co_return std::error_code(static_cast<int>(::ERR_get_error()),
                                       net::error::get_ssl_category());
         s.set_verify_callback(ssl::host_name_verification(ep_.url.host));
-        deadline_guard guard(conn_, until, strand);
+        deadline_guard guard(*conn_, until, strand);
         auto [hec] = co_await s.async_handshake(ssl::stream_base::client, nothrow);
         co_return guard.explain(hec);
     }

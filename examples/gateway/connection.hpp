@@ -9,6 +9,7 @@
 // in tests/examples/gateway_stages.cpp, the rest over sockets in gateway_hostile.cpp.
 
 #include "gateway/channel.hpp"
+#include "gateway/deadline.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -139,44 +140,21 @@ private:
 
 // Cancels a socket's pending reads at a deadline without closing it: a Beast tcp_stream's own
 // timeout closes the socket at once, before the session could give back its slot or answer
-// 408. Used on the session's strand only; a completion of an earlier arming that was already
-// queued when the watch was re-armed or disarmed is ignored.
+// 408. Used on the session's strand only (the socket's executor).
 class read_watch {
 public:
     explicit read_watch(tcp::socket& socket)
-        : timer_(socket.get_executor())
-        , state_(std::make_shared<state>()) {
-        state_->socket = &socket;
-    }
-    read_watch(const read_watch&) = delete;
-    read_watch& operator=(const read_watch&) = delete;
-    ~read_watch() { state_->socket = nullptr; }
+        : socket_(socket)
+        , deadline_(socket) {}
 
-    void arm(clock::time_point at) {
-        state_->fired = false;
-        timer_.expires_at(at);
-        timer_.async_wait([st = state_, generation = ++state_->generation](beast::error_code ec) {
-            if (ec || generation != st->generation || !st->socket) return;
-            st->fired = true;
-            beast::error_code ignored;
-            st->socket->cancel(ignored);
-        });
-    }
-    void disarm() {
-        ++state_->generation;
-        timer_.cancel();
-    }
+    void arm(clock::time_point at) { deadline_.arm(at, socket_.get_executor()); }
+    void disarm() noexcept { deadline_.disarm(); }
     // Whether the deadline cancelled the read since the last `arm`.
-    [[nodiscard]] bool fired() const noexcept { return state_->fired; }
+    [[nodiscard]] bool fired() const noexcept { return deadline_.fired(); }
 
 private:
-    struct state {
-        tcp::socket* socket = nullptr;
-        std::uint64_t generation = 0;
-        bool fired = false;
-    };
-    net::steady_timer timer_;
-    std::shared_ptr<state> state_;
+    tcp::socket& socket_;
+    socket_deadline deadline_;
 };
 
 // The client's side of a request being served: whether it went away, and the upstream call to

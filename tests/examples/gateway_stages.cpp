@@ -2,10 +2,13 @@
 // request (request.hpp), how errors are worded (`answers`), admission (admission.hpp, on a
 // manual clock), the dispatch stage's walk over a model's channels (dispatch.hpp, on a manual
 // clock), the relay of a stream's events (relay.hpp), and the bytes a reply or an upstream
-// request is written as and the bytes read before the next read (common/wire.hpp). The end-to-end
-// suites (gateway*.cpp) cover the same paths over sockets.
+// request is written as and the bytes read before the next read (common/wire.hpp), and the
+// deadline that cancels a socket's reads (deadline.hpp, over a loopback pair, deadlines set in
+// the past or an hour ahead so that no outcome depends on timing). The end-to-end suites
+// (gateway*.cpp) cover the same paths over sockets.
 #include "gateway/admission.hpp"
 #include "gateway/connection.hpp"
+#include "gateway/deadline.hpp"
 #include "gateway/dispatch.hpp"
 #include "gateway/relay.hpp"
 #include "gateway/request.hpp"
@@ -19,6 +22,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -32,6 +37,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <sstream>
@@ -44,6 +50,8 @@ namespace fl = faultline;
 namespace gw = examples::gateway;
 namespace http = boost::beast::http;
 namespace json = boost::json;
+using tcp = boost::asio::ip::tcp;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -1131,6 +1139,134 @@ BOOST_AUTO_TEST_CASE(bytes_already_buffered_are_parsed_up_to_the_end_of_one_mess
     BOOST_TEST(pieced.is_done());
     BOOST_TEST(body == "hello");
     BOOST_TEST(buffer.size() == 0u);
+}
+
+
+// A loopback TCP pair for the socket deadline: `reader` reads what `writer` writes.
+struct socket_pair {
+    boost::asio::io_context io{1};
+    tcp::socket reader{io};
+    tcp::socket writer{io};
+    socket_pair() {
+        tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+        writer.connect(acceptor.local_endpoint());
+        acceptor.accept(reader);
+    }
+    // Starts a one-byte read on `reader`; `out` holds its error once it ended.
+    void read(std::optional<boost::system::error_code>& out) {
+        reader.async_read_some(boost::asio::buffer(byte),
+                               [&out](const boost::system::error_code& ec, std::size_t) { out = ec; });
+    }
+    // Runs the handlers that are ready, the expired timers' among them, without waiting.
+    void run_ready() {
+        io.restart();
+        for (int i = 0; i < 3; ++i) io.poll();
+    }
+    // Runs handlers until `out` is set (bounded: a read that never ends fails the test).
+    bool run_until(const std::optional<boost::system::error_code>& out) {
+        io.restart(); // an earlier run may have ended out of work
+        for (int i = 0; i < 100 && !out; ++i)
+            io.run_one_for(std::chrono::seconds(10));
+        return out.has_value();
+    }
+    char byte[1] = {};
+};
+
+using sclock = std::chrono::steady_clock;
+
+BOOST_AUTO_TEST_CASE(a_passed_socket_deadline_cancels_the_read_and_leaves_the_socket_open) {
+    socket_pair p;
+    gw::socket_deadline d(p.reader);
+    d.arm(sclock::now() - 1ms, p.io.get_executor());
+    std::optional<boost::system::error_code> first;
+    p.read(first);
+    BOOST_REQUIRE(p.run_until(first));
+    BOOST_TEST((*first == boost::asio::error::operation_aborted));
+    BOOST_TEST(d.fired());
+    // The socket still reads: the deadline only cancelled.
+    BOOST_TEST(p.reader.is_open());
+    d.disarm();
+    std::optional<boost::system::error_code> second;
+    p.read(second);
+    boost::asio::write(p.writer, boost::asio::buffer("x", 1));
+    BOOST_REQUIRE(p.run_until(second));
+    BOOST_TEST(!*second);
+}
+
+BOOST_AUTO_TEST_CASE(a_socket_deadline_moved_later_or_disarmed_cancels_nothing) {
+    for (const bool disarm : {false, true}) {
+        socket_pair p;
+        gw::socket_deadline d(p.reader);
+        // The timer is set for a moment already past; before its handler runs, the deadline
+        // moves an hour on (or goes): the handler waits for the rest, or does nothing.
+        d.arm(sclock::now() - 1ms, p.io.get_executor());
+        if (disarm)
+            d.disarm();
+        else
+            d.arm(sclock::now() + 1h, p.io.get_executor());
+        std::optional<boost::system::error_code> r;
+        p.read(r);
+        p.run_ready(); // the expired timer's handler runs; the read stays pending
+        BOOST_TEST(!r.has_value(), "disarm " << disarm);
+        BOOST_TEST(!d.fired());
+        boost::asio::write(p.writer, boost::asio::buffer("x", 1));
+        BOOST_REQUIRE(p.run_until(r));
+        BOOST_TEST(!*r, "disarm " << disarm);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_earlier_socket_deadline_replaces_a_later_pending_one) {
+    socket_pair p;
+    gw::socket_deadline d(p.reader);
+    d.arm(sclock::now() + 1h, p.io.get_executor());
+    d.arm(sclock::now() - 1ms, p.io.get_executor());
+    std::optional<boost::system::error_code> r;
+    p.read(r);
+    BOOST_REQUIRE(p.run_until(r));
+    BOOST_TEST((*r == boost::asio::error::operation_aborted));
+    BOOST_TEST(d.fired());
+}
+
+BOOST_AUTO_TEST_CASE(a_handed_over_socket_deadline_ends_the_earlier_owners_wait) {
+    socket_pair p;
+    gw::socket_deadline d(p.reader);
+    // The earlier owner's handlers run on an executor of their own, so that its expired
+    // deadline's handler is queued there, not yet run, when the deadline is handed over.
+    boost::asio::io_context earlier_owner;
+    d.arm(sclock::now() - 1ms, earlier_owner.get_executor());
+    std::optional<boost::system::error_code> r;
+    p.read(r);
+    p.run_ready(); // the timer expires: its handler goes to the earlier owner's queue
+    d.hand_over();
+    d.arm(sclock::now() + 1h, p.io.get_executor()); // the next owner's deadline
+    BOOST_TEST(earlier_owner.poll() >= 1u); // the stale handler runs late and must do nothing:
+    BOOST_TEST(earlier_owner.stopped());    // no wait of the deadline's is left bound there
+    p.run_ready();
+    BOOST_TEST(!r.has_value());
+    BOOST_TEST(!d.fired());
+    boost::asio::write(p.writer, boost::asio::buffer("x", 1));
+    BOOST_REQUIRE(p.run_until(r));
+    BOOST_TEST(!*r);
+    // The next owner's own deadline works.
+    d.arm(sclock::now() - 1ms, p.io.get_executor());
+    std::optional<boost::system::error_code> again;
+    p.read(again);
+    BOOST_REQUIRE(p.run_until(again));
+    BOOST_TEST((*again == boost::asio::error::operation_aborted));
+    BOOST_TEST(d.fired());
+}
+
+BOOST_AUTO_TEST_CASE(a_socket_deadline_destroyed_with_its_wait_pending_leaves_the_read_alone) {
+    socket_pair p;
+    {
+        gw::socket_deadline d(p.reader);
+        d.arm(sclock::now() - 1ms, p.io.get_executor());
+    }
+    std::optional<boost::system::error_code> r;
+    p.read(r);
+    boost::asio::write(p.writer, boost::asio::buffer("x", 1));
+    BOOST_REQUIRE(p.run_until(r));
+    BOOST_TEST(!*r);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -125,7 +125,11 @@ struct connection {
         else
             plain.emplace(ex);
         deadline.emplace(socket());
+        // Beast reads as much as the buffer has room for, at least 512 bytes: reserved, a
+        // stream's events that arrived together are read, and relayed, in one go.
+        buffer.reserve(read_room);
     }
+    static constexpr std::size_t read_room = 16 * 1024;
 
     tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
 

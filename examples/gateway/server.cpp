@@ -32,6 +32,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_cat.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
@@ -988,6 +989,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         } else if (!rl.out().empty()) {
             last_write = clock::now();
         }
+        if (rl.ended()) break; // its last events go out with the terminator, in one write
         if (!co_await flush()) co_return outcome();
         // The upstream's bytes that came while they were written waited unread: the write's
         // time was no silence of the upstream's. (A heartbeat says nothing of the upstream.)
@@ -1010,7 +1012,6 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             co_return result;
         }
         rl.cut();
-        if (!co_await flush()) co_return outcome();
     }
     const std::optional<faultline::error>& failed_with = rl.failed_with();
     if (failed_with) count.stream_errors.fetch_add(1, std::memory_order_relaxed);
@@ -1020,10 +1021,23 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
             " events=" + std::to_string(rl.events()) + " id=" + id);
     outcome();
     if (!co_await send_head()) co_return result;
+    // What the relay still has (the last events, or the error that ends a cut stream) and the
+    // terminator, in one write.
     s.expires_after(std::chrono::seconds(30));
-    const auto last_chunk = http::make_chunk_last();
-    auto [ec, n] = co_await net::async_write(s, last_chunk, nothrow);
-    (void)n;
+    const std::string& out = rl.out();
+    beast::error_code ec;
+    if (!out.empty()) {
+        const auto last =
+            beast::buffers_cat(http::make_chunk(net::buffer(out)), http::make_chunk_last());
+        auto [wec, n] = co_await net::async_write(s, last, nothrow);
+        (void)n;
+        ec = wec;
+    } else {
+        const auto last = http::make_chunk_last();
+        auto [wec, n] = co_await net::async_write(s, last, nothrow);
+        (void)n;
+        ec = wec;
+    }
     result.keep_alive = !ec && req.keep_alive();
     if (!failed_with) {
         // After the terminator the upstream's body ends at once as a rule: read to its end so

@@ -1141,7 +1141,6 @@ BOOST_AUTO_TEST_CASE(bytes_already_buffered_are_parsed_up_to_the_end_of_one_mess
     BOOST_TEST(buffer.size() == 0u);
 }
 
-
 // A loopback TCP pair for the socket deadline: `reader` reads what `writer` writes.
 struct socket_pair {
     boost::asio::io_context io{1};
@@ -1154,13 +1153,15 @@ struct socket_pair {
     }
     // Starts a one-byte read on `reader`; `out` holds its error once it ended.
     void read(std::optional<boost::system::error_code>& out) {
-        reader.async_read_some(boost::asio::buffer(byte),
-                               [&out](const boost::system::error_code& ec, std::size_t) { out = ec; });
+        reader.async_read_some(
+            boost::asio::buffer(byte),
+            [&out](const boost::system::error_code& ec, std::size_t) { out = ec; });
     }
     // Runs the handlers that are ready, the expired timers' among them, without waiting.
     void run_ready() {
         io.restart();
-        for (int i = 0; i < 3; ++i) io.poll();
+        for (int i = 0; i < 3; ++i)
+            io.poll();
     }
     // Runs handlers until `out` is set (bounded: a read that never ends fails the test).
     bool run_until(const std::optional<boost::system::error_code>& out) {

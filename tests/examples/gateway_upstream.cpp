@@ -236,14 +236,15 @@ BOOST_AUTO_TEST_CASE(a_client_that_leaves_a_quiet_stream_cancels_it_at_once) {
 }
 
 BOOST_AUTO_TEST_CASE(events_that_arrive_together_are_relayed_in_one_write) {
-    // Ten events, [DONE] and the body's end, each its own chunk, in one write: what one read
-    // brought leaves in one chunk, not in a write per upstream chunk (eleven before).
+    // Forty events, [DONE] and the body's end, each its own chunk, in one write of about 2.5 KB:
+    // what one read brought leaves in one chunk, not in a write per upstream chunk (forty-one
+    // before), nor in one per 512 bytes (the least Beast reads into an empty buffer).
     std::string events;
     std::ostringstream text;
     text << "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             "Transfer-Encoding: chunked\r\n\r\n";
-    for (int i = 0; i <= 10; ++i) {
-        const std::string event = i < 10 ? "data: {\"choices\":[{\"delta\":{\"content\":\"" +
+    for (int i = 0; i <= 40; ++i) {
+        const std::string event = i < 40 ? "data: {\"choices\":[{\"delta\":{\"content\":\"" +
                                                std::to_string(i) + "\"}}]}\n\n"
                                          : std::string("data: [DONE]\n\n");
         events += event;

@@ -490,7 +490,7 @@ net::awaitable<report> call(const options& o,
     ro.rng = faultline::splitmix64(seed);
     ro.budget = budget;
     const auto record = [&models](const faultline::attempt_record& a) {
-        return attempt{a.attempt, a.what, std::chrono::duration_cast<milliseconds>(a.delay),
+        return attempt{a.attempt, a.what, std::chrono::ceil<milliseconds>(a.delay),
                        a.delay_from_server, a.fallback_to ? *models[*a.fallback_to] : ""};
     };
     ro.on_retry = [&rep, &record](const faultline::attempt_record& a) {

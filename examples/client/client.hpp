@@ -97,9 +97,11 @@ struct options {
 struct attempt {
     unsigned number = 0;
     faultline::failure what;
-    std::chrono::milliseconds delay{0}; ///< The wait before the next attempt; 0 for the last.
-    bool delay_from_server = false;     ///< `delay` is the server's Retry-After (or kin).
-    std::string fell_back_to;           ///< The model the call moved to after it, if it did.
+    /// The wait before the next attempt, rounded up to whole milliseconds (a wait is never
+    /// reported as none); 0 for the last.
+    std::chrono::milliseconds delay{0};
+    bool delay_from_server = false; ///< `delay` is the server's Retry-After (or kin).
+    std::string fell_back_to;       ///< The model the call moved to after it, if it did.
 };
 
 /// The outcome of one request, after every retry.

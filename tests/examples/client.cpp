@@ -75,6 +75,21 @@ BOOST_AUTO_TEST_CASE(retries_a_flaky_upstream_until_it_answers) {
     BOOST_TEST(r.history[0].delay <= 1ms);
 }
 
+// A jittered wait can be a fraction of a millisecond: rounded up, it is still reported as a
+// wait (it read as none, and the report left out the retry's line, when it was cut to 0 ms).
+BOOST_AUTO_TEST_CASE(a_wait_under_a_millisecond_is_reported_as_one) {
+    gateway_fixture g;
+    cl::options o = options_for(g, "sim-flaky");
+    o.policy.delay = fl::backoff::exponential(300us, 300us);
+    const cl::report r = one(o);
+    BOOST_TEST(r.ok);
+    BOOST_TEST_REQUIRE(r.history.size() == 1u);
+    BOOST_TEST(r.history[0].delay == 1ms);
+    BOOST_TEST(r.to_text().find("-> retry in 1 ms (jittered backoff)") != std::string::npos,
+               r.to_text());
+    BOOST_TEST(r.to_json().at("history").at(0).at("delay_ms").as_int64() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(honours_the_servers_retry_after) {
     gw::gateway_config c = test_config();
     gw::channel_config ch;

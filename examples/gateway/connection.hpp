@@ -140,22 +140,8 @@ private:
 
 // Cancels a socket's pending reads at a deadline without closing it: a Beast tcp_stream's own
 // timeout closes the socket at once, before the session could give back its slot or answer
-// 408. Used on the session's strand only (the socket's executor).
-class read_watch {
-public:
-    explicit read_watch(tcp::socket& socket)
-        : socket_(socket)
-        , deadline_(socket) {}
-
-    void arm(clock::time_point at) { deadline_.arm(at, socket_.get_executor()); }
-    void disarm() noexcept { deadline_.disarm(); }
-    // Whether the deadline cancelled the read since the last `arm`.
-    [[nodiscard]] bool fired() const noexcept { return deadline_.fired(); }
-
-private:
-    tcp::socket& socket_;
-    socket_deadline deadline_;
-};
+// 408. Used on the session's strand only (the socket's executor: `arm(at)`).
+using read_watch = socket_deadline;
 
 // The client's side of a request being served: whether it went away, and the upstream call to
 // cancel when it does. Shared by the request and the read watching the client's socket.

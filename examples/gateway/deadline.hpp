@@ -31,17 +31,14 @@ public:
     using clock = std::chrono::steady_clock;
 
     explicit socket_deadline(boost::asio::ip::tcp::socket& socket)
-        : timer_(socket.get_executor())
+        : socket_(socket)
+        , timer_(socket.get_executor())
         , state_(std::make_shared<state>()) {
-        state_->socket = &socket;
         state_->self = this;
     }
     socket_deadline(const socket_deadline&) = delete;
     socket_deadline& operator=(const socket_deadline&) = delete;
-    ~socket_deadline() {
-        state_->socket = nullptr;
-        state_->self = nullptr;
-    }
+    ~socket_deadline() { state_->self = nullptr; }
 
     // Cancels the socket's pending operations at `at`, their handlers run by `strand`.
     void arm(clock::time_point at, const boost::asio::any_io_executor& strand) {
@@ -50,6 +47,8 @@ public:
         if (state_->waiting_until <= at) return; // the pending wait ends no later
         wait(at, strand);
     }
+    // As above, the handlers run by the socket's own executor (its strand).
+    void arm(clock::time_point at) { arm(at, socket_.get_executor()); }
     // No deadline until the next `arm`.
     void disarm() noexcept { state_->deadline = clock::time_point::max(); }
     // Whether the deadline cancelled the socket's operations since the last `arm`.
@@ -66,8 +65,7 @@ public:
 
 private:
     struct state {
-        boost::asio::ip::tcp::socket* socket = nullptr;
-        socket_deadline* self = nullptr;
+        socket_deadline* self = nullptr; // null once destroyed
         clock::time_point deadline = clock::time_point::max();
         clock::time_point waiting_until = clock::time_point::max(); // max: no wait pending
         // Counts hand-overs: a handler armed under an earlier owner is stale. Read by stale
@@ -91,10 +89,11 @@ private:
                 }
                 st->fired = true;
                 boost::system::error_code ignored;
-                st->socket->cancel(ignored);
+                st->self->socket_.cancel(ignored);
             }));
     }
 
+    boost::asio::ip::tcp::socket& socket_;
     boost::asio::steady_timer timer_;
     std::shared_ptr<state> state_;
 };

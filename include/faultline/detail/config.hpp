@@ -8,4 +8,12 @@
 #error "faultline needs C++20: compile with -std=c++20 (or -std=gnu++20, /std:c++20)"
 #endif
 
+// Inlines the calls in a function's body into it (GCC and Clang; nothing elsewhere): for the few
+// hot functions whose callees the inliner would leave out of line.
+#if defined(__GNUC__) || defined(__clang__)
+#define FAULTLINE_FLATTEN [[gnu::flatten]]
+#else
+#define FAULTLINE_FLATTEN
+#endif
+
 #endif

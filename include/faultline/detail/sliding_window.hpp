@@ -36,13 +36,17 @@ public:
         if (e - epoch_ >= static_cast<std::int64_t>(Slots)) {
             clear_counts();
         } else {
+            // The totals are kept in a local: a slot's clearing store could alias them, and
+            // each pass would otherwise wait for the previous pass's store to read them back.
+            std::array<std::uint64_t, K> totals = totals_;
             for (std::int64_t s = epoch_ + 1; s <= e; ++s) {
                 auto& slot = slots_[index(s)];
                 for (std::size_t k = 0; k < K; ++k) {
-                    totals_[k] -= slot[k];
+                    totals[k] -= slot[k];
                     slot[k] = 0;
                 }
             }
+            totals_ = totals;
         }
         epoch_ = e;
     }

@@ -181,10 +181,13 @@ void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) 
     emit(attempt_ended{*r, nullptr});
 }
 
+// Flattened: the decision, the backoff and the failure's copy are inlined into the one function
+// that runs per failed attempt (with GCC, a call costs 10% less; see benchmarks/retry.cpp).
 template <class Events, class Clock, class URBG>
 template <class F>
-void pipeline<Events, Clock, URBG>::record_failure(unsigned attempt, F&& f, time_point now,
-                                                   bool content_delivered) {
+FAULTLINE_FLATTEN void pipeline<Events, Clock, URBG>::record_failure(unsigned attempt, F&& f,
+                                                                     time_point now,
+                                                                     bool content_delivered) {
     pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;

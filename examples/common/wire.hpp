@@ -18,16 +18,18 @@
 
 namespace examples {
 
-/// Appends `m` to `out` as Beast writes it: the header, then the body in the framing the header
-/// announces (a length, chunks, or none for a status or method without a body). Errors: the
-/// body writer's own (a string body has none); `out` then holds what was serialized before it.
+/// Appends `m` to `out` as Beast writes it: the header, then (unless `header_only`, for a body
+/// that follows in chunks of its own) the body in the framing the header announces (a length,
+/// chunks, or none for a status or method without a body). Errors: the body writer's own (a
+/// string body has none); `out` then holds what was serialized before it.
 template <bool isRequest, class Body, class Fields>
 boost::beast::error_code serialize(boost::beast::http::message<isRequest, Body, Fields>& m,
-                                   std::string& out) {
+                                   std::string& out, bool header_only = false) {
     namespace net = boost::asio;
     boost::beast::http::serializer<isRequest, Body, Fields> sr{m};
+    sr.split(header_only);
     boost::beast::error_code ec;
-    while (!ec && !sr.is_done())
+    while (!ec && !(header_only ? sr.is_header_done() : sr.is_done()))
         sr.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
             const std::size_t n = net::buffer_size(buffers);
             const std::size_t at = out.size();

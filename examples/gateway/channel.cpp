@@ -3,6 +3,7 @@
 
 #include "common/http_client.hpp"
 #include "common/wire.hpp"
+#include "common/write_now.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -21,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <unordered_map>
 
 #include <sys/socket.h>
@@ -286,8 +288,12 @@ public:
             {
                 if (cancelled_) co_return aborted();
                 deadline_guard guard(*conn_, deadline, strand);
-                auto [wec, n] = co_await conn_->on_stream(
-                    [&](auto& s) { return net::async_write(s, net::buffer(wire_), nothrow); });
+                auto [wec, n] = co_await conn_->on_stream([&](auto& s) {
+                    if constexpr (std::is_same_v<std::decay_t<decltype(s)>, tcp::socket>)
+                        return write_now(s, s, net::buffer(wire_));
+                    else
+                        return net::async_write(s, net::buffer(wire_), nothrow);
+                });
                 (void)n;
                 ec = guard.explain(wec);
             }

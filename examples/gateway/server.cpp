@@ -12,6 +12,7 @@
 #include "common/listen.hpp"
 #include "common/seed.hpp"
 #include "common/wire.hpp"
+#include "common/write_now.hpp"
 
 #include <faultline/classify.hpp>
 #include <faultline/diagnose.hpp>
@@ -581,17 +582,12 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
         log(std::string(req.method_string()) + " " + std::string(req.target()) + " " +
             std::to_string(r.status) + " id=" + request_id);
     s.expires_after(std::chrono::seconds(30));
-    if (req.method() == http::verb::head) {
-        // The header only, Content-Length included: what a GET would have had.
-        http::response_serializer<http::string_body> sr{res};
-        auto [ec, n] = co_await http::async_write_header(s, sr, nothrow);
-        (void)n;
-        co_return !ec && res.keep_alive();
-    }
+    // A HEAD answer is the header only, Content-Length included: what a GET would have had.
+    const bool head = req.method() == http::verb::head;
     std::string wire;
-    wire.reserve(512 + res.body().size());
-    if (serialize(res, wire)) co_return false;
-    auto [ec, n] = co_await net::async_write(s, net::buffer(wire), nothrow);
+    wire.reserve(512 + (head ? 0 : res.body().size()));
+    if (serialize(res, wire, head)) co_return false;
+    auto [ec, n] = co_await write_now(s, s.socket(), net::buffer(wire));
     (void)n;
     co_return !ec && res.keep_alive();
 }
@@ -879,9 +875,10 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                 breaker.record_success(options.clock());
                 slot.complete(completion::success, options.clock());
                 metrics.upstream_ok(model_id, ch.name, clock::now() - call_start);
-                completion = completion_tokens_of(x.body());
                 reply r{200, std::string(x.body()), std::move(headers)};
                 keep = co_await send(s, req, r, id);
+                // Counted once the answer is out: the client does not wait for it.
+                completion = completion_tokens_of(x.body());
             }
             if (!failed) {
                 const std::uint64_t used = cr.prompt_tokens + completion;
@@ -924,7 +921,8 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         res.set(name, value);
     res.keep_alive(req.keep_alive());
     res.chunked(true);
-    http::response_serializer<http::empty_body> sr{res};
+    std::string head;
+    (void)serialize(res, head, true); // a header: nothing can fail
     stream_outcome result;
     memory_charge memory(stream_bytes, count.stream_bytes_peak, peak_of::holder);
     const clock::time_point relay_start = clock::now();
@@ -937,7 +935,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         counted(200);
         metrics.answered(responses ? route::responses : route::chat, 200);
         s.expires_after(std::chrono::seconds(30));
-        auto [ec, n] = co_await http::async_write_header(s, sr, nothrow);
+        auto [ec, n] = co_await write_now(s, s.socket(), net::buffer(head));
         (void)n;
         co_return !ec;
     };
@@ -951,7 +949,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         if (!co_await send_head()) co_return false;
         s.expires_after(std::chrono::seconds(30));
         const auto chunk = http::make_chunk(net::buffer(out));
-        auto [ec, n] = co_await net::async_write(s, chunk, nothrow);
+        auto [ec, n] = co_await write_now(s, s.socket(), chunk);
         (void)n;
         out.clear();
         co_return !ec;
@@ -1029,12 +1027,12 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     if (!out.empty()) {
         const auto last =
             beast::buffers_cat(http::make_chunk(net::buffer(out)), http::make_chunk_last());
-        auto [wec, n] = co_await net::async_write(s, last, nothrow);
+        auto [wec, n] = co_await write_now(s, s.socket(), last);
         (void)n;
         ec = wec;
     } else {
         const auto last = http::make_chunk_last();
-        auto [wec, n] = co_await net::async_write(s, last, nothrow);
+        auto [wec, n] = co_await write_now(s, s.socket(), last);
         (void)n;
         ec = wec;
     }

@@ -14,15 +14,19 @@
 #include "gateway/request.hpp"
 
 #include "common/wire.hpp"
+#include "common/write_now.hpp"
 
 #include <faultline/sse/monitor.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -39,9 +43,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -1268,6 +1274,120 @@ BOOST_AUTO_TEST_CASE(a_socket_deadline_destroyed_with_its_wait_pending_leaves_th
     boost::asio::write(p.writer, boost::asio::buffer("x", 1));
     BOOST_REQUIRE(p.run_until(r));
     BOOST_TEST(!*r);
+}
+
+// write_now: what the send buffer takes goes out in the call; an async write completes through
+// a posted handler even then.
+
+BOOST_AUTO_TEST_CASE(a_write_the_send_buffer_takes_needs_no_pass_of_the_loop) {
+    socket_pair p;
+    const std::string bytes(300, 'x');
+    constexpr int writes = 20;
+    // The handlers run for `writes` writes of `bytes` in one coroutine (its start included).
+    const auto handlers_for = [&](bool now) {
+        std::optional<std::tuple<boost::system::error_code, std::size_t>> done;
+        std::size_t written = 0;
+        boost::asio::co_spawn(
+            p.io,
+            [&]() -> boost::asio::awaitable<void> {
+                for (int i = 0; i < writes; ++i) {
+                    if (now) {
+                        // Made in a function that returned before it is awaited, as the
+                        // gateway's `on_stream` does.
+                        const auto make = [&] {
+                            return examples::write_now(p.writer, p.writer,
+                                                       boost::asio::buffer(bytes));
+                        };
+                        done = co_await make();
+                    } else {
+                        done = co_await boost::asio::async_write(
+                            p.writer, boost::asio::buffer(bytes),
+                            boost::asio::as_tuple(boost::asio::use_awaitable));
+                    }
+                    if (std::get<0>(*done)) break;
+                    written += std::get<1>(*done);
+                }
+            },
+            boost::asio::detached);
+        p.io.restart();
+        std::size_t handlers = 0;
+        while (written < writes * bytes.size() && handlers < 1000 && !(done && std::get<0>(*done)))
+            handlers += p.io.run_one_for(std::chrono::seconds(10));
+        p.io.poll(); // the coroutine's own end, not counted
+        BOOST_REQUIRE(done.has_value());
+        BOOST_TEST(!std::get<0>(*done));
+        BOOST_TEST(written == writes * bytes.size());
+        std::string got(writes * bytes.size(), '\0');
+        boost::asio::read(p.reader, boost::asio::buffer(got));
+        BOOST_TEST(got == std::string(writes * bytes.size(), 'x'));
+        return handlers;
+    };
+    const std::size_t posted = handlers_for(false);
+    const std::size_t at_once = handlers_for(true);
+    BOOST_TEST(posted >= std::size_t{writes}); // Asio posts each completion
+    BOOST_TEST(at_once < std::size_t{writes} / 4);
+}
+
+BOOST_AUTO_TEST_CASE(a_write_larger_than_the_send_buffer_ends_asynchronously_and_whole) {
+    socket_pair p;
+    p.writer.set_option(tcp::socket::send_buffer_size(4096));
+    p.reader.set_option(tcp::socket::receive_buffer_size(4096));
+    std::string bytes(4 << 20, '\0'); // far more than both buffers hold
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+        bytes[i] = static_cast<char>('a' + i % 26);
+    std::optional<std::tuple<boost::system::error_code, std::size_t>> done;
+    boost::asio::co_spawn(
+        p.io,
+        [&]() -> boost::asio::awaitable<void> {
+            done = co_await examples::write_now(p.writer, p.writer, boost::asio::buffer(bytes));
+        },
+        boost::asio::detached);
+    std::string got;
+    std::optional<boost::system::error_code> read_error;
+    char piece[65536];
+    std::function<void()> read_more = [&] {
+        p.reader.async_read_some(boost::asio::buffer(piece),
+                                 [&](const boost::system::error_code& ec, std::size_t n) {
+                                     got.append(piece, n);
+                                     if (ec)
+                                         read_error = ec;
+                                     else if (got.size() < bytes.size())
+                                         read_more();
+                                 });
+    };
+    read_more();
+    p.io.restart();
+    for (int i = 0; i < 100000 && !(done && got.size() == bytes.size()) && !read_error; ++i)
+        p.io.run_one_for(std::chrono::seconds(10));
+    BOOST_REQUIRE(done.has_value());
+    BOOST_TEST(!std::get<0>(*done));
+    BOOST_TEST(std::get<1>(*done) == bytes.size());
+    BOOST_TEST(!read_error.has_value());
+    BOOST_TEST((got == bytes)); // in order, nothing lost or repeated
+}
+
+BOOST_AUTO_TEST_CASE(a_write_to_a_closed_socket_fails_at_once) {
+    socket_pair p;
+    p.writer.close();
+    boost::beast::error_code ec;
+    const std::size_t n = examples::write_some_now(p.writer, boost::asio::buffer("x", 1), ec);
+    BOOST_TEST(n == 0u);
+    BOOST_TEST((ec == boost::asio::error::bad_descriptor));
+}
+
+// A stream's head goes out alone, its chunks after it: serialized with `header_only`, a chunked
+// message has no terminator yet.
+BOOST_AUTO_TEST_CASE(a_chunked_head_serialized_alone_has_no_terminator) {
+    http::response<http::empty_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/event-stream");
+    res.chunked(true);
+    std::string head;
+    BOOST_TEST(!examples::serialize(res, head, true));
+    BOOST_TEST(head == "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n");
+    std::string whole;
+    BOOST_TEST(!examples::serialize(res, whole));
+    BOOST_TEST(whole == head + "0\r\n\r\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -921,8 +921,6 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         res.set(name, value);
     res.keep_alive(req.keep_alive());
     res.chunked(true);
-    std::string head;
-    (void)serialize(res, head, true); // a header: nothing can fail
     stream_outcome result;
     memory_charge memory(stream_bytes, count.stream_bytes_peak, peak_of::holder);
     const clock::time_point relay_start = clock::now();
@@ -935,6 +933,8 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         counted(200);
         metrics.answered(responses ? route::responses : route::chat, 200);
         s.expires_after(std::chrono::seconds(30));
+        std::string head;
+        (void)serialize(res, head, true); // a header: nothing can fail
         auto [ec, n] = co_await write_now(s, s.socket(), net::buffer(head));
         (void)n;
         co_return !ec;

@@ -1278,7 +1278,6 @@ BOOST_AUTO_TEST_CASE(a_socket_deadline_destroyed_with_its_wait_pending_leaves_th
 
 // write_now: what the send buffer takes goes out in the call; an async write completes through
 // a posted handler even then.
-
 BOOST_AUTO_TEST_CASE(a_write_the_send_buffer_takes_needs_no_pass_of_the_loop) {
     socket_pair p;
     const std::string bytes(300, 'x');

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -92,6 +93,47 @@ BOOST_AUTO_TEST_CASE(time_never_runs_backwards) {
     n.record_request(tp{} - 25s);
     BOOST_TEST(n.in_window(tp{} - 16s).requests == 1u);
     BOOST_TEST(n.in_window(tp{} - 14s).requests == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(time_points_at_the_ends_of_the_clock_count) {
+    // The shortest window (1 ns slots): the epochs are the time points themselves, and a jump
+    // from the clock's first tick to its last spans the whole 64-bit range.
+    constexpr auto first = tp(tp::duration(std::numeric_limits<tp::rep>::min()));
+    constexpr auto last = tp(tp::duration(std::numeric_limits<tp::rep>::max()));
+    fl::retry_budget<> b({10ns, 1.0, 0.0});
+    b.record_request(first);
+    b.record_request(first + 9ns);
+    BOOST_TEST(b.in_window(first + 9ns).requests == 2u);
+    BOOST_TEST(b.in_window(first + 10ns).requests == 1u);
+    b.record_request(last - 1ns);
+    BOOST_TEST(b.in_window(last - 1ns).requests == 1u);
+    BOOST_TEST(b.try_acquire_retry(last));
+    b.record_request(last);
+    BOOST_TEST(b.in_window(last).requests == 2u);
+    BOOST_TEST(b.in_window(last).retries == 1u);
+    // A long window: the last slot ends past the clock's last tick.
+    fl::retry_budget<> w({std::chrono::hours(24 * 365), 1.0, 0.0});
+    w.record_request(last - 1s);
+    w.record_request(last);
+    BOOST_TEST(w.in_window(last).requests == 2u);
+    w.record_request(first);
+    BOOST_TEST(w.in_window(first).requests == 3u); // time does not run backwards
+}
+
+BOOST_AUTO_TEST_CASE(a_slot_is_left_exactly_at_its_edge) {
+    fl::retry_budget<> b({10s, 1.0, 0.0}); // 1 s slots
+    const tp t0{};
+    b.record_request(t0 + 999'999'999ns);
+    b.record_request(t0 + 1s); // the next slot
+    BOOST_TEST(b.in_window(t0 + 10s - 1ns).requests == 2u);
+    BOOST_TEST(b.in_window(t0 + 10s).requests == 1u); // the first slot left whole
+    BOOST_TEST(b.in_window(t0 + 11s - 1ns).requests == 1u);
+    BOOST_TEST(b.in_window(t0 + 11s).requests == 0u);
+    // Counted again in a slot that was cleared: the slot's old count is gone.
+    b.record_request(t0 + 21s);
+    BOOST_TEST(b.in_window(t0 + 21s).requests == 1u);
+    BOOST_TEST(b.in_window(t0 + 30s + 999ms).requests == 1u);
+    BOOST_TEST(b.in_window(t0 + 31s).requests == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(concurrent_acquires_never_exceed_the_budget) {

@@ -23,36 +23,14 @@ public:
     }
 
     void advance(std::chrono::nanoseconds since_epoch) noexcept {
-        const std::int64_t t = since_epoch.count();
-        // Floor division so that negative time points (manual clocks) still move forward.
-        std::int64_t e = t / width_;
-        if (t % width_ != 0 && t < 0) --e;
-        if (!started_) {
-            started_ = true;
-            epoch_ = e;
-            return;
-        }
-        if (e <= epoch_) return;
-        if (e - epoch_ >= static_cast<std::int64_t>(Slots)) {
-            clear_counts();
-        } else {
-            // The totals are kept in a local: a slot's clearing store could alias them, and
-            // each pass would otherwise wait for the previous pass's store to read them back.
-            std::array<std::uint64_t, K> totals = totals_;
-            for (std::int64_t s = epoch_ + 1; s <= e; ++s) {
-                auto& slot = slots_[index(s)];
-                for (std::size_t k = 0; k < K; ++k) {
-                    totals[k] -= slot[k];
-                    slot[k] = 0;
-                }
-            }
-            totals_ = totals;
-        }
-        epoch_ = e;
+        // Within the current slot (or earlier: time only moves forward), nothing to do; the
+        // slot's end is kept so that this, the common case, needs no division.
+        if (since_epoch.count() < slot_end_) return;
+        move_to(since_epoch.count());
     }
 
     void add(std::size_t k, std::uint64_t n = 1) noexcept {
-        slots_[index(epoch_)][k] += n;
+        slots_[cursor_][k] += n;
         totals_[k] += n;
     }
 
@@ -64,6 +42,43 @@ public:
     }
 
 private:
+    static constexpr std::int64_t last_tick = std::numeric_limits<std::int64_t>::max();
+
+    // Moves to the slot of `t` (at or after the current slot's end, or the first call).
+    void move_to(std::int64_t t) noexcept {
+        // Floor division, so that negative time points (manual clocks) still move forward.
+        std::int64_t e = t / width_;
+        if (t % width_ != 0 && t < 0) --e;
+        const std::size_t at = index(e);
+        if (started_) {
+            // e > epoch_; the distance is exact in 64 unsigned bits, whatever their signs.
+            const std::uint64_t steps =
+                static_cast<std::uint64_t>(e) - static_cast<std::uint64_t>(epoch_);
+            if (steps >= Slots) {
+                clear_counts();
+            } else {
+                // The totals are kept in a local: a slot's clearing store could alias them, and
+                // each pass would otherwise wait for the previous pass's store to read them back.
+                std::array<std::uint64_t, K> totals = totals_;
+                std::size_t i = cursor_;
+                for (std::uint64_t s = 0; s < steps; ++s) {
+                    i = i + 1 == Slots ? 0 : i + 1;
+                    for (std::size_t k = 0; k < K; ++k) {
+                        totals[k] -= slots_[i][k];
+                        slots_[i][k] = 0;
+                    }
+                }
+                totals_ = totals;
+            }
+        }
+        started_ = true;
+        epoch_ = e;
+        cursor_ = at;
+        // The slot ends at (e + 1) * width_, or at the clock's last tick when that is past it
+        // (a time point there then moves each time, by zero slots).
+        slot_end_ = e < last_tick / width_ ? (e + 1) * width_ : last_tick;
+    }
+
     [[nodiscard]] static std::size_t index(std::int64_t e) noexcept {
         const std::int64_t m = e % static_cast<std::int64_t>(Slots);
         return static_cast<std::size_t>(m < 0 ? m + static_cast<std::int64_t>(Slots) : m);
@@ -71,6 +86,8 @@ private:
 
     std::int64_t width_ = 1;
     std::int64_t epoch_ = 0;
+    std::int64_t slot_end_ = std::numeric_limits<std::int64_t>::min(); // the first call moves
+    std::size_t cursor_ = 0; // index(epoch_)
     bool started_ = false;
     std::array<std::array<std::uint64_t, K>, Slots> slots_{};
     std::array<std::uint64_t, K> totals_{};

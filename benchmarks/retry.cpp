@@ -14,11 +14,13 @@
 #include "count_allocations.hpp"
 
 #include <benchmark/benchmark.h>
+#include <boost/container/small_vector.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <new>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -211,6 +213,43 @@ void call_hand_written_with_history(benchmark::State& state) {
         double(allocations.load() - before) / double(state.iterations());
 }
 BENCHMARK(call_hand_written_with_history);
+
+// The same loop keeping what the pipeline keeps: a record of every attempt (its number, start,
+// latency and failure's code) in storage that does not allocate up to four, and the last failure.
+void call_hand_written_with_records(benchmark::State& state) {
+    fl::retry_policy policy;
+    fl::retry_budget<> budget({10s, 1e9, 0});
+    fl::splitmix64 g{1};
+    const fl::failure proto = unavailable();
+    auto now = std::chrono::steady_clock::time_point{};
+    const std::uint64_t before = allocations.load();
+    for (auto _ : state) {
+        const auto start = now;
+        budget.record_request(now);
+        boost::container::small_vector<fl::pipeline_attempt, 4> records;
+        std::optional<fl::failure> last;
+        std::chrono::nanoseconds previous{};
+        for (unsigned n = 1;; ++n) {
+            fl::pipeline_attempt& r = records.emplace_back();
+            r.attempt = n;
+            r.started = now - start;
+            r.running = false;
+            if (n > failures_per_call) break; // the success
+            last = proto;
+            r.failed = last->code;
+            const fl::retry_decision d =
+                policy.decide(*last, {n, now - start, previous, false}, g);
+            if (!d.retry || !budget.try_acquire_retry(now)) break;
+            previous = d.delay;
+            now += d.delay;
+        }
+        benchmark::DoNotOptimize(records.size());
+        benchmark::DoNotOptimize(last);
+    }
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+BENCHMARK(call_hand_written_with_records);
 
 // One call after another through the pipeline, with `cooldowns` when not null.
 void run_calls(benchmark::State& state, fl::channel_pool<>* cooldowns) {

@@ -20,6 +20,7 @@ public:
     explicit sliding_counts(std::chrono::nanoseconds window) noexcept {
         const std::int64_t w = window.count();
         width_ = w >= static_cast<std::int64_t>(Slots) ? w / static_cast<std::int64_t>(Slots) : 1;
+        last_epoch_ = last_tick / width_;
     }
 
     void advance(std::chrono::nanoseconds since_epoch) noexcept {
@@ -49,34 +50,32 @@ private:
         // Floor division, so that negative time points (manual clocks) still move forward.
         std::int64_t e = t / width_;
         if (t % width_ != 0 && t < 0) --e;
-        const std::size_t at = index(e);
-        if (started_) {
-            // e > epoch_; the distance is exact in 64 unsigned bits, whatever their signs.
-            const std::uint64_t steps =
-                static_cast<std::uint64_t>(e) - static_cast<std::uint64_t>(epoch_);
-            if (steps >= Slots) {
-                clear_counts();
-            } else {
-                // The totals are kept in a local: a slot's clearing store could alias them, and
-                // each pass would otherwise wait for the previous pass's store to read them back.
-                std::array<std::uint64_t, K> totals = totals_;
-                std::size_t i = cursor_;
-                for (std::uint64_t s = 0; s < steps; ++s) {
-                    i = i + 1 == Slots ? 0 : i + 1;
-                    for (std::size_t k = 0; k < K; ++k) {
-                        totals[k] -= slots_[i][k];
-                        slots_[i][k] = 0;
-                    }
+        // e > epoch_ once started; the distance is exact in 64 unsigned bits, whatever the signs.
+        const std::uint64_t steps =
+            static_cast<std::uint64_t>(e) - static_cast<std::uint64_t>(epoch_);
+        if (!started_ || steps >= Slots) {
+            if (started_) clear_counts();
+            cursor_ = index(e);
+        } else {
+            // The totals are kept in a local: a slot's clearing store could alias them, and each
+            // pass would otherwise wait for the previous pass's store to read them back.
+            std::array<std::uint64_t, K> totals = totals_;
+            std::size_t i = cursor_;
+            for (std::uint64_t s = 0; s < steps; ++s) {
+                i = i + 1 == Slots ? 0 : i + 1;
+                for (std::size_t k = 0; k < K; ++k) {
+                    totals[k] -= slots_[i][k];
+                    slots_[i][k] = 0;
                 }
-                totals_ = totals;
             }
+            totals_ = totals;
+            cursor_ = i;
         }
         started_ = true;
         epoch_ = e;
-        cursor_ = at;
         // The slot ends at (e + 1) * width_, or at the clock's last tick when that is past it
         // (a time point there then moves each time, by zero slots).
-        slot_end_ = e < last_tick / width_ ? (e + 1) * width_ : last_tick;
+        slot_end_ = e < last_epoch_ ? (e + 1) * width_ : last_tick;
     }
 
     [[nodiscard]] static std::size_t index(std::int64_t e) noexcept {
@@ -85,9 +84,10 @@ private:
     }
 
     std::int64_t width_ = 1;
+    std::int64_t last_epoch_ = last_tick; // last_tick / width_
     std::int64_t epoch_ = 0;
     std::int64_t slot_end_ = std::numeric_limits<std::int64_t>::min(); // the first call moves
-    std::size_t cursor_ = 0; // index(epoch_)
+    std::size_t cursor_ = 0;                                           // index(epoch_)
     bool started_ = false;
     std::array<std::array<std::uint64_t, K>, Slots> slots_{};
     std::array<std::uint64_t, K> totals_{};

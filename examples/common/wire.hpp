@@ -8,6 +8,7 @@
 // faultline's API.
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
@@ -31,10 +32,13 @@ boost::beast::error_code serialize(boost::beast::http::message<isRequest, Body, 
     boost::beast::error_code ec;
     while (!ec && !(header_only ? sr.is_header_done() : sr.is_done()))
         sr.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
-            const std::size_t n = net::buffer_size(buffers);
-            const std::size_t at = out.size();
-            out.resize(at + n);
-            net::buffer_copy(net::buffer(out.data() + at, n), buffers);
+            // One walk of the sequence (a buffer per header field): its size and a copy would
+            // be two.
+            std::size_t n = 0;
+            for (const net::const_buffer b : boost::beast::buffers_range_ref(buffers)) {
+                out.append(static_cast<const char*>(b.data()), b.size());
+                n += b.size();
+            }
             sr.consume(n);
         });
     return ec;

@@ -45,36 +45,41 @@ public:
 private:
     static constexpr std::int64_t last_tick = std::numeric_limits<std::int64_t>::max();
 
-    // Moves to the slot of `t` (at or after the current slot's end, or the first call).
+    // Moves to the slot of `t` (at or after the current slot's end, or the first call). Within
+    // a window of the current slot it steps slot by slot, clearing each: a division costs more
+    // than the few steps a retry's wait or a request's gap takes.
     void move_to(std::int64_t t) noexcept {
-        // Floor division, so that negative time points (manual clocks) still move forward.
-        std::int64_t e = t / width_;
-        if (t % width_ != 0 && t < 0) --e;
-        // e > epoch_ once started; the distance is exact in 64 unsigned bits, whatever the signs.
-        const std::uint64_t steps =
-            static_cast<std::uint64_t>(e) - static_cast<std::uint64_t>(epoch_);
-        if (!started_ || steps >= Slots) {
-            if (started_) clear_counts();
-            cursor_ = index(e);
-        } else {
+        if (started_) {
+            if (epoch_ == last_epoch_) return; // the clock's last slot: `t` is its last tick
             // The totals are kept in a local: a slot's clearing store could alias them, and each
             // pass would otherwise wait for the previous pass's store to read them back.
             std::array<std::uint64_t, K> totals = totals_;
             std::size_t i = cursor_;
-            for (std::uint64_t s = 0; s < steps; ++s) {
+            for (std::size_t s = 0; s < Slots; ++s) {
                 i = i + 1 == Slots ? 0 : i + 1;
                 for (std::size_t k = 0; k < K; ++k) {
                     totals[k] -= slots_[i][k];
                     slots_[i][k] = 0;
                 }
+                ++epoch_;
+                // (epoch_ + 1) * width_ <= last_tick below the last epoch: no overflow.
+                slot_end_ = epoch_ == last_epoch_ ? last_tick : slot_end_ + width_;
+                if (t < slot_end_ || epoch_ == last_epoch_) {
+                    totals_ = totals;
+                    cursor_ = i;
+                    return;
+                }
             }
-            totals_ = totals;
-            cursor_ = i;
+            // A window or more ahead: every slot was cleared on the way.
         }
+        // Floor division, so that negative time points (manual clocks) still move forward.
+        std::int64_t e = t / width_;
+        if (t % width_ != 0 && t < 0) --e;
+        clear_counts();
         started_ = true;
         epoch_ = e;
-        // The slot ends at (e + 1) * width_, or at the clock's last tick when that is past it
-        // (a time point there then moves each time, by zero slots).
+        cursor_ = index(e);
+        // The slot ends at (e + 1) * width_, or at the clock's last tick when that is past it.
         slot_end_ = e < last_epoch_ ? (e + 1) * width_ : last_tick;
     }
 

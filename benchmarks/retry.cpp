@@ -155,12 +155,25 @@ fl::failure unavailable() {
     return f;
 }
 
-void call_hand_written(benchmark::State& state) {
+// What every hand-written call starts from: its policy, a budget that never runs out, the
+// jitter's source, the failure each attempt returns, and the time.
+struct hand_written {
     fl::retry_policy policy;
-    fl::retry_budget<> budget({10s, 1e9, 0});
+    fl::retry_budget<> budget{{10s, 1e9, 0}};
     fl::splitmix64 g{1};
     const fl::failure proto = unavailable();
-    auto now = std::chrono::steady_clock::time_point{};
+    std::chrono::steady_clock::time_point now{};
+};
+
+// Reports the allocations per call made since `before`.
+void report_allocations(benchmark::State& state, std::uint64_t before) {
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+
+void call_hand_written(benchmark::State& state) {
+    hand_written h;
+    auto& [policy, budget, g, proto, now] = h;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
         const auto start = now;
@@ -175,19 +188,15 @@ void call_hand_written(benchmark::State& state) {
         }
         benchmark::DoNotOptimize(previous);
     }
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
+    report_allocations(state, before);
 }
 BENCHMARK(call_hand_written);
 
 // The same loop keeping what a caller is told when it gives up: every failed attempt's record
 // (as `retry()` did before it drove the pipeline).
 void call_hand_written_with_history(benchmark::State& state) {
-    fl::retry_policy policy;
-    fl::retry_budget<> budget({10s, 1e9, 0});
-    fl::splitmix64 g{1};
-    const fl::failure proto = unavailable();
-    auto now = std::chrono::steady_clock::time_point{};
+    hand_written h;
+    auto& [policy, budget, g, proto, now] = h;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
         const auto start = now;
@@ -209,19 +218,15 @@ void call_hand_written_with_history(benchmark::State& state) {
         }
         benchmark::DoNotOptimize(history.size());
     }
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
+    report_allocations(state, before);
 }
 BENCHMARK(call_hand_written_with_history);
 
 // The same loop keeping what the pipeline keeps: a record of every attempt (its number, start,
 // latency and failure's code) in storage that does not allocate up to four, and the last failure.
 void call_hand_written_with_records(benchmark::State& state) {
-    fl::retry_policy policy;
-    fl::retry_budget<> budget({10s, 1e9, 0});
-    fl::splitmix64 g{1};
-    const fl::failure proto = unavailable();
-    auto now = std::chrono::steady_clock::time_point{};
+    hand_written h;
+    auto& [policy, budget, g, proto, now] = h;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
         const auto start = now;
@@ -237,8 +242,7 @@ void call_hand_written_with_records(benchmark::State& state) {
             if (n > failures_per_call) break; // the success
             last = proto;
             r.failed = last->code;
-            const fl::retry_decision d =
-                policy.decide(*last, {n, now - start, previous, false}, g);
+            const fl::retry_decision d = policy.decide(*last, {n, now - start, previous, false}, g);
             if (!d.retry || !budget.try_acquire_retry(now)) break;
             previous = d.delay;
             now += d.delay;
@@ -246,8 +250,7 @@ void call_hand_written_with_records(benchmark::State& state) {
         benchmark::DoNotOptimize(records.size());
         benchmark::DoNotOptimize(last);
     }
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
+    report_allocations(state, before);
 }
 BENCHMARK(call_hand_written_with_records);
 
@@ -259,8 +262,7 @@ void run_calls(benchmark::State& state, fl::channel_pool<>* cooldowns) {
     auto now = std::chrono::steady_clock::time_point{};
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
-        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1},
-                                                 cooldowns);
+        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1}, cooldowns);
         for (fl::step s = p.next(now); !s.final(); s = p.next(now)) {
             if (s.what == fl::action::wait) {
                 now += s.delay;
@@ -273,8 +275,7 @@ void run_calls(benchmark::State& state, fl::channel_pool<>* cooldowns) {
         }
         benchmark::DoNotOptimize(p.history().size());
     }
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
+    report_allocations(state, before);
 }
 
 void call_pipeline(benchmark::State& state) {

@@ -14,9 +14,11 @@
 #include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 
 #include <cstddef>
 #include <tuple>
+#include <type_traits>
 
 namespace examples {
 
@@ -37,20 +39,33 @@ std::size_t write_some_now(boost::asio::ip::tcp::socket& socket, const ConstBuff
     return n;
 }
 
-/// Writes all of `buffers` to `stream`, which writes them as they are to `socket` (the socket
-/// itself, or a `beast::tcp_stream` over it; never a TLS stream): what the send buffer takes at
-/// once, the rest with `async_write` on `stream` (its timeouts then apply). Completes with the
-/// error and the bytes written, as `async_write` with `as_tuple` does. `buffers` is held by value
-/// (a coroutine's reference parameter would outlive the temporary it was given); the bytes they
-/// point to must outlive the write.
+/// The TCP socket under `stream`: the socket itself, or a `beast::tcp_stream`'s. A stream layered
+/// over one (TLS above all, whose bytes are not the socket's) does not compile.
+template <class Stream>
+boost::asio::ip::tcp::socket& socket_of(Stream& stream) {
+    if constexpr (std::is_same_v<Stream, boost::asio::ip::tcp::socket>) {
+        return stream;
+    } else {
+        static_assert(
+            std::is_same_v<
+                std::remove_reference_t<decltype(boost::beast::get_lowest_layer(stream))>, Stream>,
+            "write_now writes a socket's own bytes: a tcp::socket or a beast::tcp_stream");
+        return stream.socket();
+    }
+}
+
+/// Writes all of `buffers` to `stream` (a `tcp::socket` or a `beast::tcp_stream`): what its
+/// socket's send buffer takes at once, the rest with `async_write` on `stream` (its timeouts
+/// then apply). Completes with the error and the bytes written, as `async_write` with
+/// `as_tuple` does. `buffers` is held by value (a coroutine's reference parameter would outlive
+/// the temporary it was given); the bytes they point to must outlive the write.
 template <class AsyncWriteStream, class ConstBufferSequence>
 boost::asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
-write_now(AsyncWriteStream& stream, boost::asio::ip::tcp::socket& socket,
-          ConstBufferSequence buffers) {
+write_now(AsyncWriteStream& stream, ConstBufferSequence buffers) {
     namespace net = boost::asio;
     boost::beast::error_code ec;
     const std::size_t size = boost::beast::buffer_bytes(buffers);
-    const std::size_t n = write_some_now(socket, buffers, ec);
+    const std::size_t n = write_some_now(socket_of(stream), buffers, ec);
     if (ec || n == size) co_return std::tuple{ec, n};
     boost::beast::buffers_suffix<ConstBufferSequence> rest(buffers);
     rest.consume(n);

@@ -290,7 +290,7 @@ public:
                 deadline_guard guard(*conn_, deadline, strand);
                 auto [wec, n] = co_await conn_->on_stream([&](auto& s) {
                     if constexpr (std::is_same_v<std::decay_t<decltype(s)>, tcp::socket>)
-                        return write_now(s, s, net::buffer(wire_));
+                        return write_now(s, net::buffer(wire_));
                     else
                         return net::async_write(s, net::buffer(wire_), nothrow);
                 });

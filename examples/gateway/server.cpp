@@ -587,7 +587,7 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
     std::string wire;
     wire.reserve(512 + (head ? 0 : res.body().size()));
     if (serialize(res, wire, head)) co_return false;
-    auto [ec, n] = co_await write_now(s, s.socket(), net::buffer(wire));
+    auto [ec, n] = co_await write_now(s, net::buffer(wire));
     (void)n;
     co_return !ec && res.keep_alive();
 }
@@ -935,7 +935,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         s.expires_after(std::chrono::seconds(30));
         std::string head;
         (void)serialize(res, head, true); // a header: nothing can fail
-        auto [ec, n] = co_await write_now(s, s.socket(), net::buffer(head));
+        auto [ec, n] = co_await write_now(s, net::buffer(head));
         (void)n;
         co_return !ec;
     };
@@ -949,7 +949,7 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
         if (!co_await send_head()) co_return false;
         s.expires_after(std::chrono::seconds(30));
         const auto chunk = http::make_chunk(net::buffer(out));
-        auto [ec, n] = co_await write_now(s, s.socket(), chunk);
+        auto [ec, n] = co_await write_now(s, chunk);
         (void)n;
         out.clear();
         co_return !ec;
@@ -1027,12 +1027,12 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     if (!out.empty()) {
         const auto last =
             beast::buffers_cat(http::make_chunk(net::buffer(out)), http::make_chunk_last());
-        auto [wec, n] = co_await write_now(s, s.socket(), last);
+        auto [wec, n] = co_await write_now(s, last);
         (void)n;
         ec = wec;
     } else {
         const auto last = http::make_chunk_last();
-        auto [wec, n] = co_await write_now(s, s.socket(), last);
+        auto [wec, n] = co_await write_now(s, last);
         (void)n;
         ec = wec;
     }

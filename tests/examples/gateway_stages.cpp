@@ -1294,8 +1294,7 @@ BOOST_AUTO_TEST_CASE(a_write_the_send_buffer_takes_needs_no_pass_of_the_loop) {
                         // Made in a function that returned before it is awaited, as the
                         // gateway's `on_stream` does.
                         const auto make = [&] {
-                            return examples::write_now(p.writer, p.writer,
-                                                       boost::asio::buffer(bytes));
+                            return examples::write_now(p.writer, boost::asio::buffer(bytes));
                         };
                         done = co_await make();
                     } else {
@@ -1338,7 +1337,7 @@ BOOST_AUTO_TEST_CASE(a_write_larger_than_the_send_buffer_ends_asynchronously_and
     boost::asio::co_spawn(
         p.io,
         [&]() -> boost::asio::awaitable<void> {
-            done = co_await examples::write_now(p.writer, p.writer, boost::asio::buffer(bytes));
+            done = co_await examples::write_now(p.writer, boost::asio::buffer(bytes));
         },
         boost::asio::detached);
     std::string got;

@@ -263,15 +263,19 @@ void run_calls(benchmark::State& state, fl::channel_pool<>* cooldowns) {
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
         fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1}, cooldowns);
-        for (fl::step s = p.next(now); !s.final(); s = p.next(now)) {
+        // The loop `retry()` runs: a success ends the call (no step is asked for after it).
+        for (;;) {
+            const fl::step s = p.next(now);
             if (s.what == fl::action::wait) {
                 now += s.delay;
                 continue;
             }
-            if (s.attempt > failures_per_call)
+            if (s.what == fl::action::give_up) break;
+            if (s.attempt > failures_per_call) {
                 p.succeeded(s.attempt, now);
-            else
-                p.failed(s.attempt, proto, now);
+                break;
+            }
+            p.failed(s.attempt, proto, now);
         }
         benchmark::DoNotOptimize(p.history().size());
     }

@@ -253,7 +253,11 @@ private:
     void decide(const failure& f, time_point now, bool content_delivered);
     bool fall_back(const failure& f);
     void refused(time_point now, bool hedge);
-    void release_running(time_point now) noexcept;
+    /// Gives back the probe slots of the attempts still running (they will not report).
+    void release_running(time_point now) noexcept {
+        if (cooldowns_ && running_ > 0) give_back_probes(now);
+    }
+    void give_back_probes(time_point now) noexcept;
 
     const pipeline_options& opts_;
     time_point start_;

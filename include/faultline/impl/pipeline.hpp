@@ -15,20 +15,31 @@ inline std::error_code validate(const pipeline_options& o) noexcept {
     return {};
 }
 
+namespace detail {
+
+// Out of line, so that the constructor it is thrown from stays small enough to be inlined.
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_invalid_pipeline(std::error_code ec,
+                                                                         const char* what) {
+    throw std::system_error(ec, what);
+}
+
+} // namespace detail
+
 template <class Events, class Clock, class URBG>
-pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_point start,
-                                        Events events, retry_budget<Clock>* budget, URBG rng,
-                                        channel_pool<Clock>* cooldowns)
+inline pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options,
+                                               time_point start, Events events,
+                                               retry_budget<Clock>* budget, URBG rng,
+                                               channel_pool<Clock>* cooldowns)
     : opts_(options)
     , start_(start)
     , events_(std::move(events))
     , budget_(budget)
     , rng_(std::move(rng))
     , cooldowns_(cooldowns) {
-    if (auto ec = validate(options)) throw std::system_error(ec, "faultline::pipeline");
+    if (auto ec = validate(options)) detail::throw_invalid_pipeline(ec, "faultline::pipeline");
     if (cooldowns_ && cooldowns_->size() < options.targets)
-        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                                "faultline::pipeline: fewer cooldown channels than targets");
+        detail::throw_invalid_pipeline(std::make_error_code(std::errc::invalid_argument),
+                                       "faultline::pipeline: fewer cooldown channels than targets");
     if (budget_) budget_->record_request(start);
 }
 
@@ -39,7 +50,8 @@ pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept
 }
 
 template <class Events, class Clock, class URBG>
-unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge, bool fallback) {
+inline unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge,
+                                                             bool fallback) {
     bool probe = false;
     if (cooldowns_) {
         auto admitted = (*cooldowns_)[target_].try_acquire_probe(now);
@@ -153,8 +165,7 @@ inline step pipeline<Events, Clock, URBG>::next(time_point now) {
 }
 
 template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::release_running(time_point now) noexcept {
-    if (!cooldowns_ || running_ == 0) return;
+void pipeline<Events, Clock, URBG>::give_back_probes(time_point now) noexcept {
     for (pipeline_attempt& r : history_)
         if (r.running && r.probe) {
             r.probe = false; // given back once

@@ -36,7 +36,7 @@ void retry_budget<Clock>::record_request(time_point now) noexcept {
 }
 
 template <class Clock>
-bool retry_budget<Clock>::try_acquire_retry(time_point now) noexcept {
+inline bool retry_budget<Clock>::try_acquire_retry(time_point now) noexcept {
     std::lock_guard lock(mutex_);
     counts_.advance(now.time_since_epoch());
     if (room_locked() < 1.0) return false;

@@ -21,6 +21,7 @@
 #include <faultline/envelope.hpp>
 #include <faultline/failure.hpp>
 #include <faultline/headers.hpp>
+#include <faultline/limit/headers.hpp>
 #include <faultline/limit/priority.hpp>
 
 #include <boost/beast/http/message.hpp>
@@ -28,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +40,18 @@ namespace examples::gateway {
 
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 using header_list = std::vector<faultline::header>;
+
+/// The decisions a request's key was admitted with: its answer's `x-ratelimit-*` headers.
+struct key_limits {
+    std::optional<faultline::limit::decision> requests, tokens;
+
+    /// Calls `f(name, value)` for each header, without allocating. Thread-safe.
+    template <class F>
+    void for_each_header(F&& f) const {
+        faultline::limit::for_each_rate_limit_header(requests ? &*requests : nullptr,
+                                                     tokens ? &*tokens : nullptr, f);
+    }
+};
 
 /// One answer that is not a stream.
 struct reply {

@@ -241,8 +241,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     net::awaitable<bool> serve_chat(beast::tcp_stream& s, http::request<http::string_body>& req,
                                     const chat_request& cr, const std::string& request_id,
                                     client_watch& watch);
+    // `limits`: the key's decisions, sent as `x-ratelimit-*` headers before `r.headers`.
     net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                              reply& r, const std::string& request_id);
+                              reply& r, const std::string& request_id,
+                              const key_limits* limits = nullptr);
     // How a relayed stream ended.
     struct stream_outcome {
         bool keep_alive = false;
@@ -260,9 +262,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     net::awaitable<stream_outcome> stream(beast::tcp_stream& s,
                                           const http::request<http::string_body>& req,
                                           channel_call& up, bool pass_cuts, bool responses,
-                                          const header_list& headers, const std::string& request_id,
-                                          std::uint64_t& completion, const channel_config& ch,
-                                          const call_limits& limits);
+                                          const key_limits& rate_limits, const header_list& headers,
+                                          const std::string& request_id, std::uint64_t& completion,
+                                          const channel_config& ch, const call_limits& limits);
     // The answer to GET /metrics.
     reply metrics_reply() const;
     // Every counter of `stats`, read now.
@@ -565,12 +567,15 @@ net::awaitable<void> server::impl::shed(tcp::socket socket) {
 
 net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
                                         const http::request<http::string_body>& req, reply& r,
-                                        const std::string& request_id) {
+                                        const std::string& request_id, const key_limits* limits) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
     res.reason(faultline::reason_phrase(r.status)); // Beast has no phrase for 529
     res.set(http::field::server, "faultline-gateway");
     res.set(http::field::content_type, r.content_type);
     res.set("x-request-id", request_id);
+    if (limits)
+        limits->for_each_header(
+            [&res](std::string_view name, std::string_view value) { res.set(name, value); });
     for (auto& [name, value] : r.headers)
         res.set(name, value);
     res.keep_alive(req.keep_alive());
@@ -718,8 +723,8 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                          cr.prompt_tokens, cr.max_tokens,
                          completion_id,    static_cast<std::int64_t>(std::time(nullptr)),
                          cr.responses};
-    header_list limit_headers;
-    bool charged = false; // key and user levels hold this request's estimate
+    key_limits rate_limits; // the key's decisions, once charged
+    bool charged = false;   // key and user levels hold this request's estimate
     const auto refund_request = [&](std::uint64_t tokens) {
         if (config.limits_enabled && charged && tokens)
             options.limiter->refund({&key, user, nullptr}, 0, tokens, options.clock());
@@ -757,10 +762,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                     " by=" + std::string(a.by) + " " + a.refusal.ec.message());
                 co_return co_await send(s, req, r, id);
             }
-            if (!charged)
-                limit_headers = faultline::limit::rate_limit_headers(
-                    a.key_requests ? &*a.key_requests : nullptr,
-                    a.key_tokens ? &*a.key_tokens : nullptr);
+            if (!charged) rate_limits = {a.key_requests, a.key_tokens};
             charged = true;
         }
         count.upstream_calls.fetch_add(1, std::memory_order_relaxed);
@@ -835,7 +837,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             co_return false;
         }
         if (!failed) {
-            header_list headers = limit_headers;
+            header_list headers;
             headers.emplace_back("x-faultline-channel", ch.name);
             if (!walk.failed_over_from().empty())
                 headers.emplace_back("x-faultline-failover", walk.failed_over_from());
@@ -844,8 +846,9 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
             if (cr.stream) {
                 const bool pass_cuts =
                     ch.pass_cuts || (ch.url.empty() && ch.mode == failure_mode::cutoff);
-                const stream_outcome o = co_await stream(s, req, *up, pass_cuts, cr.responses,
-                                                         headers, id, completion, ch, cl);
+                const stream_outcome o =
+                    co_await stream(s, req, *up, pass_cuts, cr.responses, rate_limits, headers, id,
+                                    completion, ch, cl);
                 if (o.unsent) {
                     failed = o.unsent; // nothing reached the client: the next channel may answer
                 } else {
@@ -876,7 +879,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                 slot.complete(completion::success, options.clock());
                 metrics.upstream_ok(model_id, ch.name, clock::now() - call_start);
                 reply r{200, std::string(x.body()), std::move(headers)};
-                keep = co_await send(s, req, r, id);
+                keep = co_await send(s, req, r, id, &rate_limits);
                 // Counted once the answer is out: the client does not wait for it.
                 completion = completion_tokens_of(x.body());
             }
@@ -908,7 +911,8 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
 
 net::awaitable<server::impl::stream_outcome>
 server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                     channel_call& up, bool pass_cuts, bool responses, const header_list& headers,
+                     channel_call& up, bool pass_cuts, bool responses,
+                     const key_limits& rate_limits, const header_list& headers,
                      const std::string& id, std::uint64_t& completion, const channel_config& ch,
                      const call_limits& limits) {
     http::response<http::empty_body> res{http::status::ok, 11};
@@ -917,6 +921,8 @@ server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body
     res.set(http::field::cache_control, "no-cache");
     res.set("x-accel-buffering", "no"); // nginx: do not buffer (reference 003)
     res.set("x-request-id", id);
+    rate_limits.for_each_header(
+        [&res](std::string_view name, std::string_view value) { res.set(name, value); });
     for (auto& [name, value] : headers)
         res.set(name, value);
     res.keep_alive(req.keep_alive());

@@ -6,7 +6,11 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
+#include <limits>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace fl = faultline;
 namespace lim = faultline::limit;
@@ -35,13 +39,20 @@ BOOST_AUTO_TEST_CASE(go_durations_as_openai_sends_them) {
         {1h, "1h0m0s"},
         {3723s, "1h2m3s"},
         {100h, "100h0m0s"},
+        {999'999'999ns, "1s"},
+        {59'999'000'001ns, "1m0s"},
+        // The longest there is: rounded up, and every digit there.
+        {std::chrono::nanoseconds::max(), "2562047h47m16.855s"},
+        {std::chrono::nanoseconds::min(), "0s"},
     };
     for (const auto& [d, text] : cases) {
         BOOST_TEST(lim::go_duration(d) == text);
+        BOOST_TEST(text.size() <= fl::detail::go_duration_size);
         // What the client side of faultline parses back: never shorter than the wait.
         const auto parsed = fl::parse_duration(lim::go_duration(d));
         BOOST_TEST(parsed.has_value());
-        BOOST_TEST(parsed.value() >= d);
+        // (In whole milliseconds: the longest there is has no room for more in nanoseconds.)
+        BOOST_TEST(parsed.value() >= std::chrono::ceil<std::chrono::milliseconds>(d));
     }
 }
 
@@ -85,6 +96,38 @@ BOOST_AUTO_TEST_CASE(the_x_ratelimit_set) {
     BOOST_TEST(find(hs, "x-ratelimit-reset-tokens") == "400ms");
     BOOST_TEST(lim::rate_limit_headers(nullptr, &tk).size() == 3u);
     BOOST_TEST(lim::rate_limit_headers(nullptr, nullptr).empty());
+}
+
+// The visitor and the vector say the same, in the same order, up to the largest values a
+// decision can hold (every digit, nothing cut off).
+BOOST_AUTO_TEST_CASE(the_x_ratelimit_set_visited_without_a_copy) {
+    constexpr auto most = std::numeric_limits<std::uint64_t>::max();
+    const lim::decision decisions[] = {
+        {true, 0ns, 60, 59, 1s, {}},
+        {true, 0ns, most, most, std::chrono::nanoseconds::max(), {}},
+        {false, 5s, 0, 0, -1s, {}},
+        {true, 0ns, 1, 0, 1ns, {}},
+    };
+    for (const lim::decision& rq : decisions)
+        for (const lim::decision& tk : decisions)
+            for (int which = 0; which < 4; ++which) {
+                const lim::decision* r = which & 1 ? &rq : nullptr;
+                const lim::decision* t = which & 2 ? &tk : nullptr;
+                std::vector<fl::header> visited;
+                lim::for_each_rate_limit_header(r, t, [&](std::string_view n, std::string_view v) {
+                    visited.emplace_back(std::string(n), std::string(v));
+                });
+                BOOST_TEST((visited == lim::rate_limit_headers(r, t)));
+                BOOST_TEST(visited.size() == std::size_t((r ? 3 : 0) + (t ? 3 : 0)));
+            }
+    std::vector<fl::header> extreme;
+    const lim::decision& big = decisions[1];
+    lim::for_each_rate_limit_header(&big, &big, [&](std::string_view n, std::string_view v) {
+        extreme.emplace_back(std::string(n), std::string(v));
+    });
+    BOOST_TEST(find(extreme, "x-ratelimit-limit-requests") == "18446744073709551615");
+    BOOST_TEST(find(extreme, "x-ratelimit-remaining-tokens") == "18446744073709551615");
+    BOOST_TEST(find(extreme, "x-ratelimit-reset-tokens") == "2562047h47m16.855s");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

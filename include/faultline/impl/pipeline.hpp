@@ -19,16 +19,15 @@ namespace detail {
 
 // Out of line, so that the constructor it is thrown from stays small enough to be inlined.
 [[noreturn, gnu::noinline, gnu::cold]] inline void throw_invalid_pipeline(std::error_code ec,
-                                                                         const char* what) {
+                                                                          const char* what) {
     throw std::system_error(ec, what);
 }
 
 } // namespace detail
 
 template <class Events, class Clock, class URBG>
-inline pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options,
-                                               time_point start, Events events,
-                                               retry_budget<Clock>* budget, URBG rng,
+inline pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_point start,
+                                               Events events, retry_budget<Clock>* budget, URBG rng,
                                                channel_pool<Clock>* cooldowns)
     : opts_(options)
     , start_(start)

@@ -20,6 +20,7 @@
 #include <faultline/limit/decision.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,7 +45,29 @@ namespace faultline::limit {
 [[nodiscard]] std::vector<header> rate_limit_headers(const decision* requests,
                                                      const decision* tokens);
 
+/// The same headers, in the same order, passed one by one to `f(name, value)` (two
+/// `std::string_view`s valid during the call) without allocating: for a server that writes
+/// them straight into its response.
+///
+///     for_each_rate_limit_header(&rq, &tk, [&](auto name, auto value) { res.set(name, value); });
+///
+/// Thread-safe.
+template <class F>
+void for_each_rate_limit_header(const decision* requests, const decision* tokens, F&& f);
+
 } // namespace faultline::limit
+
+namespace faultline::detail {
+
+/// Room for any `limit::go_duration`, the longest being `nanoseconds::max()`'s
+/// "2562047h47m16.855s".
+inline constexpr std::size_t go_duration_size = 24;
+
+/// Writes `limit::go_duration(d)` at `out`, which has room for `go_duration_size` characters;
+/// returns how many it wrote. Thread-safe.
+std::size_t format_go_duration(std::chrono::nanoseconds d, char* out) noexcept;
+
+} // namespace faultline::detail
 
 #include <faultline/limit/impl/headers.hpp>
 

@@ -8,6 +8,7 @@
 #include "gateway/relay.hpp"
 #include "gateway/request.hpp"
 #include "gateway/upstream.hpp"
+#include "gateway/usage.hpp"
 
 #include "common/listen.hpp"
 #include "common/seed.hpp"
@@ -76,24 +77,6 @@ std::string with_model(std::string_view body, const std::string& model) {
     if (ec || !v.is_object()) return std::string(body);
     v.as_object()["model"] = model;
     return json::serialize(v);
-}
-
-// `usage.completion_tokens` of a completion; 0 when it has none.
-std::uint64_t completion_tokens_of(std::string_view body) {
-    boost::system::error_code ec;
-    unsigned char scratch[4096]; // a completion's document, without a call to malloc
-    json::monotonic_resource mr(scratch, sizeof scratch);
-    const json::value v = json::parse(body, ec, &mr);
-    if (ec || !v.is_object()) return 0;
-    const json::value* usage = v.as_object().if_contains("usage");
-    if (!usage || !usage->is_object()) return 0;
-    // Chat completions count `completion_tokens`, the Responses API `output_tokens`.
-    const json::value* n = usage->as_object().if_contains("completion_tokens");
-    if (!n) n = usage->as_object().if_contains("output_tokens");
-    if (!n) return 0;
-    if (n->is_uint64()) return n->as_uint64();
-    if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::uint64_t>(n->as_int64());
-    return 0;
 }
 
 } // namespace

@@ -12,6 +12,7 @@
 #include "gateway/dispatch.hpp"
 #include "gateway/relay.hpp"
 #include "gateway/request.hpp"
+#include "gateway/usage.hpp"
 
 #include "common/wire.hpp"
 #include "common/write_now.hpp"
@@ -357,6 +358,83 @@ struct pieces_body {
 };
 
 BOOST_AUTO_TEST_SUITE(gateway_stages)
+
+// ---- usage ----------------------------------------------------------------------------------
+
+namespace {
+
+// What a parsed document says: the reference `completion_tokens_of` must agree with.
+std::uint64_t tokens_in_document(std::string_view body) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) return 0;
+    const json::value* usage = v.as_object().if_contains("usage");
+    if (!usage || !usage->is_object()) return 0;
+    const json::value* n = usage->as_object().if_contains("completion_tokens");
+    if (!n) n = usage->as_object().if_contains("output_tokens");
+    if (!n) return 0;
+    if (n->is_uint64()) return n->as_uint64();
+    if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::uint64_t>(n->as_int64());
+    return 0;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_answers_tokens_are_read_as_its_parsed_document_says) {
+    const std::pair<std::string_view, std::uint64_t> bodies[] = {
+        {R"({"id":"c","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":5,"completion_tokens":8,"total_tokens":13}})",
+         8},
+        {R"({"object":"response","usage":{"input_tokens":5,"output_tokens":7}})", 7},
+        // Both: the chat count.
+        {R"({"usage":{"output_tokens":7,"completion_tokens":3}})", 3},
+        // A count that is not a non-negative integer counts 0, and does not fall back.
+        {R"({"usage":{"completion_tokens":"8","output_tokens":7}})", 0},
+        {R"({"usage":{"completion_tokens":8.0}})", 0},
+        {R"({"usage":{"completion_tokens":-1}})", 0},
+        {R"({"usage":{"completion_tokens":null}})", 0},
+        {R"({"usage":{"completion_tokens":{"n":8}}})", 0},
+        {R"({"usage":{"completion_tokens":[8]}})", 0},
+        {R"({"usage":{"completion_tokens":18446744073709551615}})", 18446744073709551615u},
+        // A repeated key: its last value.
+        {R"({"usage":{"completion_tokens":1,"completion_tokens":2}})", 2},
+        {R"({"usage":{"completion_tokens":1},"usage":5})", 0},
+        {R"({"usage":5,"usage":{"completion_tokens":4}})", 4},
+        {R"({"usage":{"completion_tokens":1},"usage":{"output_tokens":6}})", 6},
+        // Only the top level's usage, and only its own members.
+        {R"({"choices":[{"usage":{"completion_tokens":9}}]})", 0},
+        {R"({"x":{"usage":{"completion_tokens":9}}})", 0},
+        {R"({"usage":{"details":{"completion_tokens":9}}})", 0},
+        {R"({"usage":{"details":{"completion_tokens":9},"completion_tokens":2}})", 2},
+        {R"({"usage":{"completion_tokens":2,"details":{"completion_tokens":9}},"after":1})", 2},
+        {R"({"usage":{"completion_tokens":2},"x":{"completion_tokens":9}})", 2},
+        {R"({"usage":{"completion_tokens":1},"x":{"usage":5}})", 1},
+        {R"({"usage":{"completion_tokens":1},"x":[{"usage":{}}]})", 1},
+        {R"({"usage":[{}],"y":{"completion_tokens":9}})", 0},
+        {R"({"usage":[{"completion_tokens":9}]})", 0},
+        // A key spelled with escapes is the same key.
+        {R"({"usage":{"completion_tokens":11}})", 11},
+        {R"({"usage":{"completion_tokens_long_name_past_thirty_two_chars":4}})", 0},
+        // Not a document with usage.
+        {R"([{"usage":{"completion_tokens":9}}])", 0},
+        {R"("usage")", 0},
+        {"", 0},
+        {R"({"usage":{"completion_tokens":9})", 0},
+        {R"({"usage":{"completion_tokens":9}} trailing)", 0},
+        {R"({"usage":{"completion_tokens":9}}{})", 0},
+        {std::string_view("{\"usage\":{\"completion_tokens\":9}}\0", 34), 0},
+    };
+    for (const auto& [body, expected] : bodies) {
+        BOOST_TEST_CONTEXT(body) {
+            BOOST_TEST(gw::completion_tokens_of(body) == expected);
+            BOOST_TEST(gw::completion_tokens_of(body) == tokens_in_document(body));
+        }
+    }
+    // Nesting past the parser's depth limit is refused as a document would be.
+    std::string deep = R"({"usage":{"completion_tokens":9},"x":)";
+    deep += std::string(100, '[') + std::string(100, ']') + "}";
+    BOOST_TEST(gw::completion_tokens_of(deep) == tokens_in_document(deep));
+    BOOST_TEST(gw::completion_tokens_of(deep) == 0u);
+}
 
 BOOST_AUTO_TEST_CASE(routing_names_the_base_url_when_v1_is_doubled_or_missing) {
     const auto doubled = route(request(http::verb::post, "/v1/v1/chat/completions"));

@@ -361,25 +361,8 @@ BOOST_AUTO_TEST_SUITE(gateway_stages)
 
 // ---- usage ----------------------------------------------------------------------------------
 
-namespace {
-
-// What a parsed document says: the reference `completion_tokens_of` must agree with.
-std::uint64_t tokens_in_document(std::string_view body) {
-    boost::system::error_code ec;
-    const json::value v = json::parse(body, ec);
-    if (ec || !v.is_object()) return 0;
-    const json::value* usage = v.as_object().if_contains("usage");
-    if (!usage || !usage->is_object()) return 0;
-    const json::value* n = usage->as_object().if_contains("completion_tokens");
-    if (!n) n = usage->as_object().if_contains("output_tokens");
-    if (!n) return 0;
-    if (n->is_uint64()) return n->as_uint64();
-    if (n->is_int64() && n->as_int64() >= 0) return static_cast<std::uint64_t>(n->as_int64());
-    return 0;
-}
-
-} // namespace
-
+// Each expectation is what the parsed document says (fuzz/examples_input.cpp checks the same
+// against a parsed document on arbitrary bytes).
 BOOST_AUTO_TEST_CASE(an_answers_tokens_are_read_as_its_parsed_document_says) {
     const std::pair<std::string_view, std::uint64_t> bodies[] = {
         {R"({"id":"c","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":5,"completion_tokens":8,"total_tokens":13}})",
@@ -426,13 +409,11 @@ BOOST_AUTO_TEST_CASE(an_answers_tokens_are_read_as_its_parsed_document_says) {
     for (const auto& [body, expected] : bodies) {
         BOOST_TEST_CONTEXT(body) {
             BOOST_TEST(gw::completion_tokens_of(body) == expected);
-            BOOST_TEST(gw::completion_tokens_of(body) == tokens_in_document(body));
         }
     }
     // Nesting past the parser's depth limit is refused as a document would be.
     std::string deep = R"({"usage":{"completion_tokens":9},"x":)";
     deep += std::string(100, '[') + std::string(100, ']') + "}";
-    BOOST_TEST(gw::completion_tokens_of(deep) == tokens_in_document(deep));
     BOOST_TEST(gw::completion_tokens_of(deep) == 0u);
 }
 

@@ -11,13 +11,36 @@
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/serializer.hpp>
 
 #include <cstddef>
+#include <memory_resource>
 #include <string>
 
 namespace examples {
+
+/// Header fields whose elements come from a memory resource (`fields_arena`) instead of one
+/// heap allocation each: for a message built, serialized and dropped in one place.
+using arena_fields = boost::beast::http::basic_fields<std::pmr::polymorphic_allocator<char>>;
+
+/// `Size` bytes for one message's fields, handed out in order and given back all at once when
+/// the arena goes; past them more comes from the heap. Lives as long as the message it serves.
+template <std::size_t Size>
+class fields_arena {
+public:
+    fields_arena() = default;
+    fields_arena(const fields_arena&) = delete;
+    fields_arena& operator=(const fields_arena&) = delete;
+
+    /// The allocator to construct `arena_fields` with.
+    [[nodiscard]] std::pmr::polymorphic_allocator<char> allocator() noexcept { return &resource_; }
+
+private:
+    alignas(std::max_align_t) std::byte buffer_[Size];
+    std::pmr::monotonic_buffer_resource resource_{buffer_, Size};
+};
 
 /// Appends `m` to `out` as Beast writes it: the header, then (unless `header_only`, for a body
 /// that follows in chunks of its own) the body in the framing the header announces (a length,

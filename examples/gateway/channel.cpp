@@ -22,8 +22,10 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 
 #include <sys/socket.h>
 
@@ -238,7 +240,9 @@ public:
         , ep_(ep) {
         // Serialized once, the body after the header: a request that leaves in one write (and
         // again as it was, on a fresh connection, when a kept-alive one turns out closed).
-        http::request<http::empty_body> req;
+        fields_arena<1024> arena; // its fields, not an allocation each
+        http::request<http::empty_body, arena_fields> req{
+            std::piecewise_construct, std::make_tuple(), std::make_tuple(arena.allocator())};
         req.method(http::verb::post);
         req.target(ep.url.target(r.call.responses ? "/responses" : "/chat/completions"));
         req.version(11);

@@ -1131,6 +1131,33 @@ BOOST_AUTO_TEST_CASE(a_message_is_serialized_as_beasts_writer_sends_it) {
     BOOST_TEST(out.ends_with("Content-Length: 2\r\n\r\n"));
 }
 
+// Fields from an arena are the same fields: a message whose fields outgrow the arena's buffer
+// (here 256 bytes for 200 of them) takes the rest from the heap and is serialized whole.
+BOOST_AUTO_TEST_CASE(fields_from_an_arena_serialize_as_any_fields_do_even_past_its_size) {
+    examples::fields_arena<256> arena;
+    http::response<http::string_body, examples::arena_fields> from_arena{
+        std::piecewise_construct, std::make_tuple(), std::make_tuple(arena.allocator())};
+    http::response<http::string_body> from_heap;
+    const auto fill = [](auto& m) {
+        m.result(http::status::ok);
+        m.version(11);
+        m.reason("OK");
+        for (int i = 0; i < 200; ++i)
+            m.set("x-field-" + std::to_string(i), std::string(std::size_t(i % 40), 'v'));
+        m.set(http::field::content_type, "application/json");
+        m.body() = R"({"ok":true})";
+        m.prepare_payload();
+    };
+    fill(from_arena);
+    fill(from_heap);
+    std::string a, h;
+    BOOST_TEST(!examples::serialize(from_arena, a));
+    BOOST_TEST(!examples::serialize(from_heap, h));
+    BOOST_TEST(a.size() > 256u * 10);
+    BOOST_TEST(a == h);
+    BOOST_TEST(std::distance(from_arena.begin(), from_arena.end()) == 202); // and Content-Length
+}
+
 BOOST_AUTO_TEST_CASE(bytes_already_buffered_are_parsed_up_to_the_end_of_one_message) {
     const auto fill = [](boost::beast::flat_buffer& b, std::string_view bytes) {
         b.commit(boost::asio::buffer_copy(b.prepare(bytes.size()), boost::asio::buffer(bytes)));

@@ -352,6 +352,45 @@ BOOST_AUTO_TEST_CASE(a_retryable_failure_waits_for_the_hedges_still_running) {
     BOOST_TEST(ev.back() == "retry in 100 ms");
 }
 
+// A retryable failure beside a running hedge waits for it, and the hedges still due go on as
+// planned; once every attempt has failed, the retry starts, and it is hedged again.
+BOOST_AUTO_TEST_CASE(hedges_go_on_beside_a_failure_that_waits_for_the_others) {
+    std::vector<std::string> ev;
+    fl::pipeline_options o = quick();
+    o.hedge = {1s, 3};
+    pipe_t p(o, at(0s), recorder{&ev});
+    (void)p.next(at(0s));
+    (void)p.next(at(1s)); // hedge 2
+    p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
+    fl::step s = p.next(at(1500ms));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 500ms));
+    s = p.next(at(2s));
+    BOOST_TEST((s.what == fl::action::attempt)); // hedge 3, on time
+    BOOST_TEST(s.hedge);
+    BOOST_TEST(s.attempt == 3u);
+    p.failed(2, fail(fl::error::upstream_timeout), at(2500ms));
+    p.failed(3, fail(fl::error::upstream_timeout), at(2600ms));
+    s = p.next(at(2650ms));
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 50ms));
+    s = p.next(at(2700ms));
+    BOOST_TEST((s.what == fl::action::attempt)); // the retry
+    BOOST_TEST(!s.hedge);
+    BOOST_TEST(s.attempt == 4u);
+    s = p.next(at(3700ms));
+    BOOST_TEST((s.what == fl::action::attempt)); // the retry is hedged: the one hedge left
+    BOOST_TEST(s.hedge);
+    BOOST_TEST(s.attempt == 5u);
+    BOOST_TEST((p.next(at(10s)).delay == std::chrono::nanoseconds::max())); // no more hedges
+    BOOST_TEST((
+        ev == std::vector<std::string>{"start 1 on 0", "start 2 on 0 hedge",
+                                       "end 1 upstream_timeout after 1200 ms", "start 3 on 0 hedge",
+                                       "end 2 upstream_timeout after 1500 ms",
+                                       "end 3 upstream_timeout after 600 ms", "retry in 100 ms",
+                                       "start 4 on 0", "start 5 on 0 hedge"}));
+}
+
 BOOST_AUTO_TEST_CASE(a_final_failure_beside_a_hedge_ends_the_call) {
     std::vector<std::string> ev;
     fl::pipeline_options o = quick();

@@ -36,9 +36,10 @@
 //    its class (or, for a retryable failure, a failover rule with no class), the call moves to
 //    the first such target not used yet, at once (each target once; its attempts count afresh;
 //    the deadline still counts from the start).
-//  - Hedging: while an attempt runs and nothing has failed, another starts every `hedge.delay`,
-//    at most `hedge.max_hedges`, each only if the budget allows. A failure while others run is
-//    final only when nothing would retry it; a retryable one waits for the others.
+//  - Hedging: while an attempt runs, another starts every `hedge.delay` after the last one, at
+//    most `hedge.max_hedges`, each only if the budget allows. A failure while others run is
+//    final only when nothing would retry it; a retryable one waits for the others, and the
+//    hedges still due go on as planned (one of them may yet succeed).
 //  - Cooldown (when a `channel_pool` of one breaker per target is given; LiteLLM's deployment
 //    cooldown is the anchor): every call records each attempt's outcome on its target's breaker,
 //    so a target that keeps failing, or that answered with a Retry-After, is taken out of every
@@ -277,7 +278,6 @@ private:
     std::optional<time_point> retry_at_; // a retry waits until then
     bool pending_fallback_ = false;
     bool success_ = false;
-    bool failed_any_ = false;
     std::optional<give_up_reason> give_up_;
 };
 

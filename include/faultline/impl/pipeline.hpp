@@ -137,7 +137,7 @@ inline step pipeline<Events, Clock, URBG>::next(time_point now) {
             retry_at_.reset();
         } else if (!history_.empty()) {
             s.delay = std::chrono::nanoseconds::max();
-            if (running_ == 0 || failed_any_ || hedges_ >= opts_.hedge.max_hedges ||
+            if (running_ == 0 || hedges_ >= opts_.hedge.max_hedges ||
                 now - start_ >= opts_.retry.deadline)
                 return s;
             const time_point due = start_ + history_.back().started + opts_.hedge.delay;
@@ -243,7 +243,6 @@ void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
         d.retry = false;
         d.reason = give_up_reason::budget_exhausted;
     }
-    failed_any_ = true; // no more hedges beside a failure that was not retried
     // Not retried here: another target may take the call, unless the caller already saw
     // content or the call is out of time.
     if (d.reason != give_up_reason::content_delivered &&
@@ -265,7 +264,6 @@ bool pipeline<Events, Clock, URBG>::fall_back(const failure& f) {
         target_ = rule.target;
         on_target_ = 0;
         previous_delay_ = {};
-        failed_any_ = false;
         pending_fallback_ = true;
         return true;
     }

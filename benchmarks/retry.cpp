@@ -156,11 +156,16 @@ fl::failure unavailable() {
 }
 
 // What every hand-written call starts from: its policy, a budget that never runs out, the
-// jitter's source, the failure each attempt returns, and the time.
+// number of the call, the failure each attempt returns, and the time.
+//
+// Every loop, by hand or through the pipeline, draws call n's jitter from `splitmix64{n}`: the
+// same delays in the same call, different from one call to the next as in a real client. Drawn
+// from one seed for every call, the delays repeat, every branch is learnt, and the loop looks
+// faster than it is (clang: the pipeline 68 ns instead of 82, the bare loop 42 instead of 56).
 struct hand_written {
     fl::retry_policy policy;
     fl::retry_budget<> budget{{10s, 1e9, 0}};
-    fl::splitmix64 g{1};
+    std::uint64_t call = 0;
     const fl::failure proto = unavailable();
     std::chrono::steady_clock::time_point now{};
 };
@@ -173,9 +178,10 @@ void report_allocations(benchmark::State& state, std::uint64_t before) {
 
 void call_hand_written(benchmark::State& state) {
     hand_written h;
-    auto& [policy, budget, g, proto, now] = h;
+    auto& [policy, budget, call, proto, now] = h;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
+        fl::splitmix64 g{++call};
         const auto start = now;
         budget.record_request(now);
         std::chrono::nanoseconds previous{};
@@ -196,9 +202,10 @@ BENCHMARK(call_hand_written);
 // (as `retry()` did before it drove the pipeline).
 void call_hand_written_with_history(benchmark::State& state) {
     hand_written h;
-    auto& [policy, budget, g, proto, now] = h;
+    auto& [policy, budget, call, proto, now] = h;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
+        fl::splitmix64 g{++call};
         const auto start = now;
         budget.record_request(now);
         std::vector<fl::attempt_record> history;
@@ -226,9 +233,10 @@ BENCHMARK(call_hand_written_with_history);
 // latency and failure's code) in storage that does not allocate up to four, and the last failure.
 void call_hand_written_with_records(benchmark::State& state) {
     hand_written h;
-    auto& [policy, budget, g, proto, now] = h;
+    auto& [policy, budget, call, proto, now] = h;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
+        fl::splitmix64 g{++call};
         const auto start = now;
         budget.record_request(now);
         boost::container::small_vector<fl::pipeline_attempt, 4> records;
@@ -260,9 +268,11 @@ void run_calls(benchmark::State& state, fl::channel_pool<>* cooldowns) {
     fl::retry_budget<> budget({10s, 1e9, 0});
     const fl::failure proto = unavailable();
     auto now = std::chrono::steady_clock::time_point{};
+    std::uint64_t call = 0;
     const std::uint64_t before = allocations.load();
     for (auto _ : state) {
-        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{1}, cooldowns);
+        fl::pipeline<fl::null_pipeline_events> p(o, now, {}, &budget, fl::splitmix64{++call},
+                                                 cooldowns);
         // The loop `retry()` runs: a success ends the call (no step is asked for after it).
         for (;;) {
             const fl::step s = p.next(now);

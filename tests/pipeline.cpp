@@ -71,6 +71,13 @@ fl::pipeline_options quick() {
     return o;
 }
 
+// Attempt 1 at 0 s, a hedge beside it at 1 s, then attempt 1's retryable failure at 1.2 s.
+void hedge_then_fail_the_first(pipe_t& p) {
+    (void)p.next(at(0s));
+    (void)p.next(at(1s)); // hedge 2
+    p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(pipeline)
@@ -339,9 +346,7 @@ BOOST_AUTO_TEST_CASE(a_retryable_failure_waits_for_the_hedges_still_running) {
     fl::pipeline_options o = quick();
     o.hedge = {1s, 1};
     pipe_t p(o, at(0s), recorder{&ev});
-    (void)p.next(at(0s));
-    (void)p.next(at(1s)); // hedge 2
-    p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
+    hedge_then_fail_the_first(p);
     fl::step s = p.next(at(1200ms));
     BOOST_TEST((s.what == fl::action::wait));
     BOOST_TEST((s.delay == std::chrono::nanoseconds::max()));
@@ -359,9 +364,7 @@ BOOST_AUTO_TEST_CASE(hedges_go_on_beside_a_failure_that_waits_for_the_others) {
     fl::pipeline_options o = quick();
     o.hedge = {1s, 3};
     pipe_t p(o, at(0s), recorder{&ev});
-    (void)p.next(at(0s));
-    (void)p.next(at(1s)); // hedge 2
-    p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
+    hedge_then_fail_the_first(p);
     fl::step s = p.next(at(1500ms));
     BOOST_TEST((s.what == fl::action::wait));
     BOOST_TEST((s.delay == 500ms));

@@ -51,6 +51,18 @@ struct recorder {
     }
 };
 
+// Every event, the breakers' changes too.
+struct recorder_with_breakers : recorder {
+    using recorder::operator();
+    void operator()(const fl::breaker_changed& e) {
+        lines->push_back(
+            "breaker " + std::to_string(e.target) + " " + std::string(fl::to_string(e.change.from)) +
+            " -> " + std::string(fl::to_string(e.change.to)) + " at " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.at).count()) +
+            " ms");
+    }
+};
+
 // Only some events: the others are not passed.
 struct hedges_only {
     int* hedges;
@@ -547,6 +559,59 @@ BOOST_AUTO_TEST_CASE(a_failing_target_cools_down_and_later_calls_fall_back_at_on
     BOOST_TEST(!s.fallback);
     q.succeeded(s.attempt, at(6100ms));
     BOOST_TEST((cooldowns[0].state(at(6100ms)) == fl::circuit_state::closed));
+}
+
+// Polly's OnCircuitOpened/HalfOpened/Closed: each change of a cooldown breaker's state is an
+// event of the call that made it, after the attempt's end that caused it.
+BOOST_AUTO_TEST_CASE(breaker_changes_are_events_of_the_call_that_made_them) {
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 1s;
+    bo.open_on_retry_after = false;
+    fl::channel_pool<manual_clock> cooldowns(1, bo);
+    fl::pipeline_options o = quick();
+    o.retry.max_attempts = 4;
+    using recording = fl::pipeline<recorder_with_breakers, manual_clock>;
+    std::vector<std::string> ev;
+    recording p(o, at(0s), recorder_with_breakers{{&ev}}, nullptr, fl::splitmix64{1}, &cooldowns);
+    fl::step s = p.next(at(0s));
+    p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms)); // opens it
+    s = p.next(at(200ms));                                                 // refused
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 900ms));
+    s = p.next(at(1100ms)); // cool-down over: this call's attempt is the probe
+    BOOST_TEST((s.what == fl::action::attempt));
+    p.failed(s.attempt, fail(fl::error::internal_error), at(1200ms)); // reopens it
+    s = p.next(at(2200ms));
+    BOOST_TEST((s.what == fl::action::attempt));
+    p.succeeded(s.attempt, at(2300ms)); // closes it
+    BOOST_TEST((p.next(at(2300ms)).what == fl::action::succeeded));
+    BOOST_TEST((ev == std::vector<std::string>{
+                          "start 1 on 0",
+                          "end 1 upstream_unavailable after 100 ms",
+                          "breaker 0 closed -> open at 100 ms",
+                          "retry in 100 ms",
+                          "refused 0 circuit_open for 900 ms",
+                          "retry in 900 ms (server)",
+                          "breaker 0 open -> half_open at 1100 ms",
+                          "start 2 on 0",
+                          "end 2 internal_error after 100 ms",
+                          "breaker 0 half_open -> open at 1200 ms",
+                          "retry in 100 ms",
+                          "breaker 0 open -> half_open at 2200 ms",
+                          "start 3 on 0",
+                          "end 3 ok after 100 ms",
+                          "breaker 0 half_open -> closed at 2300 ms",
+                      }));
+    // Another call changes nothing: it reports nothing.
+    std::vector<std::string> later;
+    recording q(o, at(3s), recorder_with_breakers{{&later}}, nullptr, fl::splitmix64{1},
+                &cooldowns);
+    s = q.next(at(3s));
+    q.failed(s.attempt, fail(fl::error::invalid_request), at(3100ms)); // neutral, not retried
+    BOOST_TEST((later == std::vector<std::string>{"start 1 on 0",
+                                                  "end 1 invalid_request after 100 ms",
+                                                  "give up not_retryable"}));
 }
 
 // With nowhere to fall back, a refused target is a failure like any other: the policy waits out

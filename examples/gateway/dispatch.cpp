@@ -75,7 +75,9 @@ void channel_walk::at_rate_limit(admission refused, clock::time_point now) {
 }
 
 void channel_walk::failed(faultline::failure f, clock::time_point now) {
-    breaker().record(f, now);
+    const route_events& events = route_.events();
+    events.metrics->circuit_changed(events.model, model_->channels[channel_]->name,
+                                    breaker().record(f, now));
     route_.failed(step_.attempt, f, now);
     last_ = std::move(f);
     last_channel_ = model_->channels[channel_]->name;

@@ -242,6 +242,7 @@ struct metrics_registry::channel_series {
     std::string name;
     std::array<std::atomic<std::uint64_t>, outcomes> calls{};
     latency_histogram head, call;
+    std::atomic<std::uint64_t> opened{0}, closed{0}; // its breaker, by recorded outcomes
 };
 
 struct metrics_registry::model_series {
@@ -314,6 +315,15 @@ void metrics_registry::upstream_failed(std::string_view model, std::string_view 
     if (channel_series* ch = find(model, channel)) {
         add(ch->calls[category_index(c)]);
         ch->call.observe(took);
+    }
+}
+
+void metrics_registry::circuit_changed(std::string_view model, std::string_view channel,
+                                       faultline::circuit_change c) noexcept {
+    if (!c) return;
+    if (channel_series* ch = find(model, channel)) {
+        if (c.to == faultline::circuit_state::open) add(ch->opened);
+        if (c.to == faultline::circuit_state::closed) add(ch->closed);
     }
 }
 
@@ -474,6 +484,16 @@ void metrics_registry::render(std::string& out, const scrape& s) const {
             sample(out, "faultline_gateway_circuit_state",
                    {{{"model", b.model}, {"channel", b.channel}, {"state", to_string(st)}}},
                    std::uint64_t{b.state == st});
+
+    family(out, "faultline_gateway_circuit_changes_total", "counter",
+           "Changes upstream outcomes made to each model's circuit breaker of a channel: opened "
+           "(failures, or a failed probe) and closed (a successful probe).");
+    for (const auto& m : models_)
+        for (const auto& ch : m->channels)
+            for (const auto& [to, n] : {std::pair{faultline::circuit_state::open, &ch->opened},
+                                        std::pair{faultline::circuit_state::closed, &ch->closed}})
+                sample(out, "faultline_gateway_circuit_changes_total",
+                       {{{"model", m->id}, {"channel", ch->name}, {"to", to_string(to)}}}, get(*n));
 
     if (!s.adaptive.empty()) {
         family(out, "faultline_gateway_adaptive_limit", "gauge",

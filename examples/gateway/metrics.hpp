@@ -6,7 +6,8 @@
 // faultline category of the failure, or `abandoned`); latency histograms of requests, upstream
 // heads and whole upstream calls; failovers, and the failover pipeline's events (fallbacks by
 // the category that caused them, give-ups by reason, through `route_events`); limit refusals by
-// level, stream endings, circuit breaker states and the server's `stats`.
+// level, stream endings, circuit breaker states and the changes outcomes made to them, and the
+// server's `stats`.
 //
 //     metrics_registry m(config);                      // every series, created here
 //     m.answered(route::chat, 429);                    // on the request path: atomics only
@@ -167,6 +168,11 @@ public:
     void stream_call_ended(std::string_view model, std::string_view channel,
                            std::optional<faultline::error> failed, bool upstream_fault,
                            bool pass_cuts, bool abandoned, std::chrono::nanoseconds took) noexcept;
+    /// An upstream outcome recorded on `model`'s circuit breaker of `channel` changed its state
+    /// (`c`, as the breaker's `record*` returned it): opened it (from closed, or a failed probe
+    /// from half-open) or closed it (a successful probe). No change is not counted.
+    void circuit_changed(std::string_view model, std::string_view channel,
+                         faultline::circuit_change c) noexcept;
     /// A limit of kind `k` at level `l` refused a request (a channel's refusal counts even when
     /// another channel then takes the request).
     void limit_refused(level l, limit_kind k) noexcept;

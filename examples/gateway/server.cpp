@@ -851,10 +851,13 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                     // A stream counts for or against its channel once it is over: an upstream
                     // that fails mid-stream must open its breaker like one that fails at once.
                     if (!o.failed_with) {
-                        breaker.record_success(options.clock());
+                        metrics.circuit_changed(model_id, ch.name,
+                                                breaker.record_success(options.clock()));
                         slot.complete(completion::success, options.clock());
                     } else if (o.upstream_fault && !watch.gone) {
-                        breaker.record_failure(options.clock(), *o.failed_with);
+                        metrics.circuit_changed(
+                            model_id, ch.name,
+                            breaker.record_failure(options.clock(), *o.failed_with));
                         slot.complete(completion_of(faultline::info(*o.failed_with).cat),
                                       options.clock());
                     } else {
@@ -865,7 +868,7 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
                                               pass_cuts, watch.gone, clock::now() - call_start);
                 }
             } else {
-                breaker.record_success(options.clock());
+                metrics.circuit_changed(model_id, ch.name, breaker.record_success(options.clock()));
                 slot.complete(completion::success, options.clock());
                 metrics.upstream_ok(model_id, ch.name, clock::now() - call_start);
                 reply r{200, std::string(x.body()), std::move(headers)};

@@ -51,6 +51,7 @@
 //    hedge its target refuses is not started, and the call hedges no more. When the call ends
 //    (a success, a give-up, or `abandon` by a caller who stopped it), the attempts still running
 //    that hold a half-open probe slot give it back (`record_neutral`): they will not report.
+//    Each change of a breaker's state that the call makes is an event (`breaker_changed`).
 // Not thread-safe (one call); the retry budget and the cooldowns may be shared by many.
 
 #include <faultline/error.hpp>
@@ -179,12 +180,23 @@ struct target_refused {
     const failure& reason;
 };
 
+/// A target's cooldown breaker changed state through this call: an outcome the call recorded
+/// opened it (from closed or half-open) or closed it (from half-open), or the call's attempt was
+/// the first after the cool-down (open -> half-open). Polly's `OnCircuitOpened`,
+/// `OnCircuitHalfOpened` and `OnCircuitClosed`. Another call sharing the breaker may make the
+/// next change: each call reports only its own.
+struct breaker_changed {
+    std::size_t target;
+    circuit_change change;
+    std::chrono::nanoseconds at; ///< Since the call's start.
+};
+
 /// A sink that ignores every event.
 struct null_pipeline_events {};
 
 /// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
-/// `fallback_taken`, `target_refused` and `gave_up` through `operator()` overloads; it may take
-/// only some (the rest are not passed). Nothing here allocates but the history after its fourth
+/// `fallback_taken`, `target_refused`, `breaker_changed` and `gave_up` through `operator()`
+/// overloads; it may take only some (the rest are not passed). Nothing here allocates but the history after its fourth
 /// attempt, and a refused target's message.
 template <class Events = null_pipeline_events, class Clock = std::chrono::steady_clock,
           class URBG = splitmix64>

@@ -337,6 +337,12 @@ BOOST_AUTO_TEST_CASE(counters_render_what_was_recorded) {
     m.limit_refused(gw::level::user, gw::limit_kind::rate);
     m.limit_refused(gw::level::user, gw::limit_kind::rate);
     m.limit_refused(gw::level::channel, gw::limit_kind::adaptive);
+    using S = fl::circuit_state;
+    m.circuit_changed("m", "a", {S::closed, S::open});
+    m.circuit_changed("m", "a", {S::half_open, S::open}); // a failed probe
+    m.circuit_changed("m", "a", {S::half_open, S::closed});
+    m.circuit_changed("m", "a", {S::open, S::open}); // no change: not counted
+    m.circuit_changed("m", "zzz", {S::closed, S::open});
     // Names the configuration does not have are not recorded.
     m.upstream_ok("m", "zzz", milliseconds(1));
     m.upstream_ok("zzz", "a", milliseconds(1));
@@ -390,6 +396,12 @@ BOOST_AUTO_TEST_CASE(counters_render_what_was_recorded) {
     BOOST_TEST(x[R"(faultline_gateway_circuit_state{model="m",channel="a",state="open"})"] == 1);
     BOOST_TEST(x[R"(faultline_gateway_circuit_state{model="m",channel="a",state="closed"})"] == 0);
     BOOST_TEST(x[R"(faultline_gateway_circuit_state{model="m",channel="b",state="closed"})"] == 1);
+    BOOST_TEST(x[R"(faultline_gateway_circuit_changes_total{model="m",channel="a",to="open"})"] ==
+               2);
+    BOOST_TEST(x[R"(faultline_gateway_circuit_changes_total{model="m",channel="a",to="closed"})"] ==
+               1);
+    BOOST_TEST(x[R"(faultline_gateway_circuit_changes_total{model="m",channel="b",to="open"})"] ==
+               0);
     BOOST_TEST(x[R"(faultline_gateway_adaptive_limit{channel="b"})"] == 20);
     BOOST_TEST(x[R"(faultline_gateway_adaptive_in_flight{channel="b"})"] == 3);
     BOOST_TEST(x[R"(faultline_gateway_adaptive_refused_total{channel="b"})"] == 1);
@@ -733,6 +745,9 @@ BOOST_AUTO_TEST_CASE(metrics_count_exactly_what_happened) {
     BOOST_TEST(
         x[R"(faultline_gateway_circuit_state{model="sim-500",channel="err-500",state="open"})"] ==
         0); // one failure of three
+    BOOST_TEST(
+        x[R"(faultline_gateway_circuit_changes_total{model="sim-500",channel="err-500",to="open"})"] ==
+        0);
     // Every request came on one connection, the one still open.
     BOOST_TEST(x["faultline_gateway_connections_total"] == 1);
     BOOST_TEST(x["faultline_gateway_open_connections"] == 1);
@@ -765,6 +780,12 @@ BOOST_AUTO_TEST_CASE(breaker_state_and_failures_of_a_dead_channel) {
         1);
     BOOST_TEST(
         x[R"(faultline_gateway_circuit_state{model="sim-dead",channel="dead-2",state="closed"})"] ==
+        0);
+    BOOST_TEST(
+        x[R"(faultline_gateway_circuit_changes_total{model="sim-dead",channel="dead-2",to="open"})"] ==
+        1);
+    BOOST_TEST(
+        x[R"(faultline_gateway_circuit_changes_total{model="sim-dead",channel="dead-2",to="closed"})"] ==
         0);
     BOOST_TEST(
         x[R"(faultline_gateway_upstream_calls_total{model="sim-dead",channel="dead-2",outcome="upstream_unavailable"})"] ==

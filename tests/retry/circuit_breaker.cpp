@@ -73,6 +73,44 @@ BOOST_AUTO_TEST_CASE(consecutive_failures_open_then_half_open_then_close) {
     BOOST_TEST(b.try_acquire(t0 + 12s).has_value());
 }
 
+// Each call says the change of state it made, and only the call that made it.
+BOOST_AUTO_TEST_CASE(each_call_says_the_change_it_made) {
+    using C = fl::circuit_change;
+    const auto same = [](C c, S s) { return !c && c.from == s && c.to == s; };
+    const auto moved = [](C c, S from, S to) { return c && c.from == from && c.to == to; };
+    fl::circuit_breaker<> b(consecutive_only(2));
+    const tp t0{};
+    BOOST_TEST(same(b.record_failure(t0, upstream), S::closed));
+    BOOST_TEST(same(b.record_failure(t0, client), S::closed)); // neutral
+    BOOST_TEST(moved(b.record_failure(t0, upstream), S::closed, S::open));
+    BOOST_TEST(same(b.record_failure(t0 + 1s, upstream), S::open)); // a straggler
+    BOOST_TEST(same(b.record_success(t0 + 1s), S::open));
+    BOOST_TEST(same(b.record_neutral(t0 + 1s), S::open));
+    C c;
+    BOOST_TEST((b.try_acquire_probe(t0 + 1s, c).error() == fl::error::circuit_open));
+    BOOST_TEST(same(c, S::open));
+    // The first caller after the cool-down moves it to half-open; the next finds it there.
+    BOOST_TEST(b.try_acquire_probe(t0 + 10s, c).value());
+    BOOST_TEST(moved(c, S::open, S::half_open));
+    BOOST_TEST(!b.try_acquire_probe(t0 + 10s, c));
+    BOOST_TEST(same(c, S::half_open));
+    BOOST_TEST(moved(b.record_failure(t0 + 11s, upstream), S::half_open, S::open));
+    BOOST_TEST(b.try_acquire_probe(t0 + 21s, c).value());
+    BOOST_TEST(moved(c, S::open, S::half_open));
+    BOOST_TEST(same(b.record_neutral(t0 + 21s), S::half_open)); // frees the slot only
+    BOOST_TEST(b.try_acquire_probe(t0 + 21s, c).value());
+    BOOST_TEST(same(c, S::half_open));
+    BOOST_TEST(moved(b.record_success(t0 + 22s), S::half_open, S::closed));
+    BOOST_TEST(same(b.record_success(t0 + 22s), S::closed));
+    BOOST_TEST(!b.try_acquire_probe(t0 + 22s, c).value()); // closed: no probe slot
+    BOOST_TEST(same(c, S::closed));
+    // A classified failure with a Retry-After opens it at once (open_on_retry_after).
+    fl::circuit_breaker<> hinted;
+    fl::failure f = fl::to_failure(fl::error::rate_limited);
+    f.retry_after = std::chrono::milliseconds(3000);
+    BOOST_TEST(moved(hinted.record(f, t0), S::closed, S::open));
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_probe_reopens_for_another_cool_down) {
     fl::circuit_breaker<> b(consecutive_only(1));
     const tp t0{};

@@ -53,7 +53,9 @@ inline unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, boo
                                                              bool fallback) {
     bool probe = false;
     if (cooldowns_) {
-        auto admitted = (*cooldowns_)[target_].try_acquire_probe(now);
+        circuit_change change;
+        auto admitted = (*cooldowns_)[target_].try_acquire_probe(now, change);
+        if (change) emit(breaker_changed{target_, change, now - start_});
         if (!admitted) {
             refused(now, hedge);
             return 0;
@@ -178,17 +180,20 @@ void pipeline<Events, Clock, URBG>::abandon(time_point now) noexcept {
     if (!success_ && !give_up_) give_up_ = give_up_reason::cancelled;
 }
 
+// `inline`: the hint that keeps GCC inlining it into the caller's loop (see `next`).
 template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) {
+inline void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) {
     pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
     r->latency = (now - start_) - r->started;
     --running_;
     success_ = true;
-    if (cooldowns_) (*cooldowns_)[r->target].record_success(now);
+    circuit_change change;
+    if (cooldowns_) change = (*cooldowns_)[r->target].record_success(now);
     release_running(now); // the caller cancels them
     emit(attempt_ended{*r, nullptr});
+    if (change) emit(breaker_changed{r->target, change, now - start_});
 }
 
 // Flattened: the decision, the backoff and the failure's copy are inlined into the one function
@@ -205,8 +210,10 @@ FAULTLINE_FLATTEN void pipeline<Events, Clock, URBG>::record_failure(unsigned at
     r->failed = f.code;
     --running_;
     last_ = std::forward<F>(f); // assigned into the previous failure's storage when there is one
-    if (cooldowns_) (*cooldowns_)[r->target].record(*last_, now);
+    circuit_change change;
+    if (cooldowns_) change = (*cooldowns_)[r->target].record(*last_, now);
     emit(attempt_ended{*r, &*last_});
+    if (change) emit(breaker_changed{r->target, change, now - start_});
     decide(*last_, now, content_delivered);
 }
 

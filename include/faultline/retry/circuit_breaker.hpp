@@ -45,6 +45,16 @@ enum class circuit_state : unsigned char { closed, open, half_open };
 /// "closed", "open", "half_open". Thread-safe.
 [[nodiscard]] std::string_view to_string(circuit_state s) noexcept;
 
+/// A change of a breaker's state made by one call of it: `from` -> `to`; none when both are
+/// the same (the state the call found). A plain value.
+struct circuit_change {
+    circuit_state from = circuit_state::closed;
+    circuit_state to = circuit_state::closed;
+
+    /// Whether the state changed. Thread-safe (a plain value).
+    explicit operator bool() const noexcept { return from != to; }
+};
+
 /// Settings of a `circuit_breaker`.
 struct circuit_breaker_options {
     unsigned failure_threshold = 5;      ///< Counted failures in a row that open it; 0 = rule off.
@@ -90,25 +100,35 @@ public:
     /// As `try_acquire`, saying how the call was let through: `true` when it took a half-open
     /// probe slot (a caller that abandons the call gives it back with `record_neutral`), `false`
     /// when the circuit is closed. Thread-safe.
-    [[nodiscard]] result<bool> try_acquire_probe(time_point now) noexcept;
+    [[nodiscard]] result<bool> try_acquire_probe(time_point now) noexcept {
+        circuit_change ignored;
+        return try_acquire_probe(now, ignored);
+    }
+    /// As above; `change` says whether this call moved the circuit from open to half-open (the
+    /// first call after the cool-down does). Thread-safe.
+    [[nodiscard]] result<bool> try_acquire_probe(time_point now, circuit_change& change) noexcept;
+
+    // Each `record*` returns the change of state it made (closed -> open, half-open -> open or
+    // half-open -> closed), so that a caller can report it; without one, `from` and `to` are
+    // both the state it found.
 
     /// The call succeeded. Thread-safe.
-    void record_success(time_point now) noexcept;
+    circuit_change record_success(time_point now) noexcept;
     /// The call failed with `ec`; `retry_after` is the server's hint, if any. Codes that do not
     /// `count_against_upstream` are neutral. Thread-safe.
-    void record_failure(time_point now, const std::error_code& ec,
-                        std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept;
-    /// The outcome was neither (cancelled, or a client error): only frees a probe slot.
-    /// Thread-safe.
-    void record_neutral(time_point now) noexcept;
+    circuit_change record_failure(time_point now, const std::error_code& ec,
+                                  std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept;
+    /// The outcome was neither (cancelled, or a client error): only frees a probe slot (it
+    /// changes no state). Thread-safe.
+    circuit_change record_neutral(time_point now) noexcept;
     /// Records a classified failure (`faultline::failure` or anything with `error_code()` and
     /// an optional `retry_after`). Thread-safe.
     template <class Failure>
-    void record(const Failure& f, time_point now) noexcept {
+    circuit_change record(const Failure& f, time_point now) noexcept {
         std::optional<std::chrono::nanoseconds> hint;
         if (f.retry_after)
             hint = std::chrono::duration_cast<std::chrono::nanoseconds>(*f.retry_after);
-        record_failure(now, f.error_code(), hint);
+        return record_failure(now, f.error_code(), hint);
     }
 
     /// The state at `now` (an open circuit whose cool-down ended reads half-open). Thread-safe.

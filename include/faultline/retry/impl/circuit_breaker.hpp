@@ -91,10 +91,14 @@ result<void> circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
 }
 
 template <class Clock>
-result<bool> circuit_breaker<Clock>::try_acquire_probe(time_point now) noexcept {
+result<bool> circuit_breaker<Clock>::try_acquire_probe(time_point now,
+                                                      circuit_change& change) noexcept {
+    change = {};
     if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return false;
     std::lock_guard lock(mutex_);
-    switch (state_locked(now)) {
+    const auto s = state_locked(now);
+    change = {s, s};
+    switch (s) {
     case circuit_state::closed:
         return false;
     case circuit_state::open:
@@ -104,6 +108,7 @@ result<bool> circuit_breaker<Clock>::try_acquire_probe(time_point now) noexcept 
             state_ = circuit_state::half_open;
             fast_state_.store(circuit_state::half_open, std::memory_order_release);
             probes_ = 0;
+            change = {circuit_state::open, circuit_state::half_open};
         }
         // A probe that never reported is presumed lost after one cool-down.
         if (probes_ >= options_.half_open_probes && now - probe_since_ >= options_.cool_down)
@@ -117,41 +122,43 @@ result<bool> circuit_breaker<Clock>::try_acquire_probe(time_point now) noexcept 
 }
 
 template <class Clock>
-void circuit_breaker<Clock>::record_success(time_point now) noexcept {
+circuit_change circuit_breaker<Clock>::record_success(time_point now) noexcept {
     std::lock_guard lock(mutex_);
     const auto s = state_locked(now);
     if (s == circuit_state::half_open) {
         close_locked();
-        return;
+        return {s, circuit_state::closed};
     }
-    if (s == circuit_state::open) return; // a straggler from before the circuit opened
+    if (s == circuit_state::open) return {s, s}; // a straggler from before the circuit opened
     consecutive_ = 0;
     counts_.advance(now.time_since_epoch());
     counts_.add(successes);
+    return {s, s};
 }
 
 template <class Clock>
-void circuit_breaker<Clock>::record_neutral(time_point now) noexcept {
+circuit_change circuit_breaker<Clock>::record_neutral(time_point now) noexcept {
     std::lock_guard lock(mutex_);
-    if (state_locked(now) == circuit_state::half_open && probes_ > 0) --probes_;
+    const auto s = state_locked(now);
+    if (s == circuit_state::half_open && probes_ > 0) --probes_;
+    return {s, s};
 }
 
 template <class Clock>
-void circuit_breaker<Clock>::record_failure(time_point now, const std::error_code& ec,
-                                            std::optional<std::chrono::nanoseconds> hint) noexcept {
-    if (!counts_against_upstream(ec)) {
-        record_neutral(now);
-        return;
-    }
+circuit_change
+circuit_breaker<Clock>::record_failure(time_point now, const std::error_code& ec,
+                                       std::optional<std::chrono::nanoseconds> hint) noexcept {
+    if (!counts_against_upstream(ec)) return record_neutral(now);
     std::lock_guard lock(mutex_);
     const auto capped =
         hint ? std::clamp(*hint, std::chrono::nanoseconds::zero(), options_.max_cool_down)
              : std::chrono::nanoseconds::zero();
     const auto cool = std::max(options_.cool_down, capped);
     const auto s = state_locked(now);
+    const circuit_change opened{s, circuit_state::open};
     if (s == circuit_state::half_open) {
         open_locked(now, cool);
-        return;
+        return opened;
     }
     if (s == circuit_state::open) {
         // Still open: a server's later hint can only push the reopening back.
@@ -159,24 +166,27 @@ void circuit_breaker<Clock>::record_failure(time_point now, const std::error_cod
             const auto until = now + std::chrono::duration_cast<typename Clock::duration>(capped);
             if (until > open_until_) open_until_ = until;
         }
-        return;
+        return opened; // open before and after
     }
     ++consecutive_;
     counts_.advance(now.time_since_epoch());
     counts_.add(failures);
     if (options_.open_on_retry_after && capped > std::chrono::nanoseconds::zero()) {
         open_locked(now, capped);
-        return;
+        return opened;
     }
     if (options_.failure_threshold != 0 && consecutive_ >= options_.failure_threshold) {
         open_locked(now, cool);
-        return;
+        return opened;
     }
     const auto f = counts_.total(failures);
     const auto n = f + counts_.total(successes);
     if (n >= options_.minimum_calls && n > 0 &&
-        static_cast<double>(f) >= options_.failure_rate_threshold * static_cast<double>(n))
+        static_cast<double>(f) >= options_.failure_rate_threshold * static_cast<double>(n)) {
         open_locked(now, cool);
+        return opened;
+    }
+    return {s, s};
 }
 
 template <class Clock>

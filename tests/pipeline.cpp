@@ -1,9 +1,12 @@
+#include <faultline/limit/composite.hpp>
+#include <faultline/limit/token_bucket.hpp>
 #include <faultline/pipeline.hpp>
 
 #include "limit/manual_clock.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,10 +59,43 @@ struct recorder_with_breakers : recorder {
     using recorder::operator();
     void operator()(const fl::breaker_changed& e) {
         lines->push_back(
-            "breaker " + std::to_string(e.target) + " " + std::string(fl::to_string(e.change.from)) +
-            " -> " + std::string(fl::to_string(e.change.to)) + " at " +
+            "breaker " + std::to_string(e.target) + " " +
+            std::string(fl::to_string(e.change.from)) + " -> " +
+            std::string(fl::to_string(e.change.to)) + " at " +
             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.at).count()) +
             " ms");
+    }
+};
+
+// Every event, the limits' refusals too.
+struct recorder_with_limits : recorder {
+    using recorder::operator();
+    void operator()(const fl::limit_refused& e) {
+        lines->push_back(
+            "limited " + std::to_string(e.target) + (e.hedge ? " hedge" : "") + " level " +
+            std::to_string(e.level) + " " + std::string(fl::to_string(e.reason.code)) + " for " +
+            std::to_string(e.reason.retry_after ? e.reason.retry_after->count() : 0) + " ms");
+    }
+};
+
+// Calls in flight, at most `max`: each admitted attempt holds one until it ends.
+struct in_flight {
+    unsigned max = 1;
+    unsigned* held;
+    unsigned* ends;
+    fl::limit::decision operator()(std::size_t, manual_clock::time_point) {
+        fl::limit::decision d;
+        if (*held >= max) {
+            d.ec = fl::error::concurrency_exceeded;
+            return d;
+        }
+        ++*held;
+        d.admitted = true;
+        return d;
+    }
+    void ended(std::size_t, manual_clock::time_point) noexcept {
+        --*held;
+        ++*ends;
     }
 };
 
@@ -609,9 +645,184 @@ BOOST_AUTO_TEST_CASE(breaker_changes_are_events_of_the_call_that_made_them) {
                 &cooldowns);
     s = q.next(at(3s));
     q.failed(s.attempt, fail(fl::error::invalid_request), at(3100ms)); // neutral, not retried
-    BOOST_TEST((later == std::vector<std::string>{"start 1 on 0",
-                                                  "end 1 invalid_request after 100 ms",
-                                                  "give up not_retryable"}));
+    BOOST_TEST(
+        (later == std::vector<std::string>{"start 1 on 0", "end 1 invalid_request after 100 ms",
+                                           "give up not_retryable"}));
+}
+
+// A limit of the caller's own (a client's requests per second to its provider) is asked before
+// every attempt; its refusal is a failure that was never sent, waited out with the limit's hint.
+BOOST_AUTO_TEST_CASE(a_limit_refusal_is_waited_out_with_the_limits_hint) {
+    fl::limit::token_bucket<manual_clock> rps(
+        {fl::limit::rate::per_second(1), 1, fl::limit::initial_fill::full, fl::error::rpm_exceeded},
+        at(0s));
+    const auto admit = [&rps](std::size_t, manual_clock::time_point now) {
+        return rps.try_acquire(1, now);
+    };
+    using limited =
+        fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, decltype(admit)>;
+    const fl::pipeline_options o = quick();
+    std::vector<std::string> ev;
+    limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, admit);
+    fl::step s = p.next(at(0s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms));
+    s = p.next(at(200ms)); // the retry is due; the bucket is not
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 800ms));
+    BOOST_TEST(p.history().size() == 1u); // nothing was sent
+    BOOST_REQUIRE(p.last_failure());
+    BOOST_TEST((p.last_failure()->code == fl::error::rpm_exceeded));
+    s = p.next(at(1s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.attempt == 2u);
+    p.succeeded(s.attempt, at(1100ms));
+    BOOST_TEST((p.next(at(1100ms)).what == fl::action::succeeded));
+    BOOST_TEST((ev == std::vector<std::string>{
+                          "start 1 on 0", "end 1 upstream_unavailable after 100 ms",
+                          "retry in 100 ms", "limited 0 level 0 rpm_exceeded for 800 ms",
+                          "retry in 800 ms (server)", "start 2 on 0", "end 2 ok after 100 ms"}));
+}
+
+// Several levels at once (limit::acquire_all): the event names the level that refused, and a
+// fallback rule for `rate_limited` moves the call to a target whose limits admit it, at once.
+BOOST_AUTO_TEST_CASE(a_refusing_level_is_named_and_a_rule_may_fall_back_from_it) {
+    using bucket = fl::limit::token_bucket<manual_clock>;
+    const auto limits = [](fl::error e, std::uint64_t burst) {
+        return fl::limit::bucket_config{fl::limit::rate::per_second(1), burst,
+                                        fl::limit::initial_fill::full, e};
+    };
+    bucket rpm0(limits(fl::error::rpm_exceeded, 10), at(0s));
+    // Empty at first, 100 tokens a second: 500 tokens in 5 s.
+    bucket tpm0({fl::limit::rate::per_second(100), 1000, fl::limit::initial_fill::empty,
+                 fl::error::tpm_exceeded},
+                at(0s));
+    bucket rpm1(limits(fl::error::rpm_exceeded, 10), at(0s));
+    bucket tpm1(limits(fl::error::tpm_exceeded, 1000), at(0s));
+    const auto admit = [&](std::size_t target, manual_clock::time_point now) {
+        return target == 0 ? fl::limit::acquire_all(now, fl::limit::level(rpm0),
+                                                    fl::limit::level(tpm0, 500))
+                           : fl::limit::acquire_all(now, fl::limit::level(rpm1),
+                                                    fl::limit::level(tpm1, 500));
+    };
+    using limited =
+        fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, decltype(admit)>;
+    fl::pipeline_options o = quick();
+    o.targets = 2;
+    o.fallbacks = {{fl::category::rate_limited, 1}};
+    std::vector<std::string> ev;
+    limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, admit);
+    const fl::step s = p.next(at(0s));
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.target == 1u);
+    BOOST_TEST(s.fallback);
+    BOOST_TEST((ev == std::vector<std::string>{"limited 0 level 1 tpm_exceeded for 5000 ms",
+                                               "fallback 0 -> 1", "start 1 on 1 fallback"}));
+    // All or nothing: the refused call took nothing from target 0's request limit.
+    BOOST_TEST(rpm0.peek(1, at(0s)).remaining == 9u);
+}
+
+// A request no limit can ever admit (more than its burst) has no hint and is not retried.
+BOOST_AUTO_TEST_CASE(a_request_over_the_burst_is_given_up) {
+    fl::limit::token_bucket<manual_clock> tpm({fl::limit::rate::per_second(10), 100,
+                                               fl::limit::initial_fill::full,
+                                               fl::error::tpm_exceeded},
+                                              at(0s));
+    const auto admit = [&tpm](std::size_t, manual_clock::time_point now) {
+        return tpm.try_acquire(101, now);
+    };
+    using limited =
+        fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, decltype(admit)>;
+    const fl::pipeline_options o = quick();
+    std::vector<std::string> ev;
+    limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, admit);
+    const fl::step s = p.next(at(0s));
+    BOOST_TEST((s.what == fl::action::give_up));
+    BOOST_TEST((s.reason == fl::give_up_reason::not_retryable));
+    BOOST_REQUIRE(p.last_failure());
+    BOOST_TEST((p.last_failure()->code == fl::error::request_exceeds_burst));
+    BOOST_TEST(!p.last_failure()->retry_after);
+    BOOST_TEST(p.history().empty());
+    BOOST_TEST((ev == std::vector<std::string>{"limited 0 level 0 request_exceeds_burst for 0 ms",
+                                               "give up not_retryable"}));
+}
+
+// A limit of calls in flight: a hedge it refuses is not started (and the call hedges no
+// more); every admitted attempt ends exactly once, reported or still running when the call ends.
+BOOST_AUTO_TEST_CASE(admitted_attempts_end_once_and_a_refused_hedge_stops_hedging) {
+    fl::pipeline_options o = quick();
+    o.hedge = {.delay = 1s, .max_hedges = 2};
+    using limited = fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, in_flight>;
+    {
+        unsigned held = 0, ended = 0;
+        std::vector<std::string> ev;
+        limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr,
+                  in_flight{1, &held, &ended});
+        fl::step s = p.next(at(0s));
+        BOOST_TEST(held == 1u);
+        s = p.next(at(1s)); // the hedge is due; the limit says no
+        BOOST_TEST((s.what == fl::action::wait));
+        BOOST_TEST((s.delay == std::chrono::nanoseconds::max())); // no more hedges
+        p.succeeded(1, at(1500ms));
+        BOOST_TEST(held == 0u);
+        BOOST_TEST(ended == 1u);
+        BOOST_TEST(
+            (ev == std::vector<std::string>{"start 1 on 0",
+                                            "limited 0 hedge level 0 concurrency_exceeded for 0 ms",
+                                            "end 1 ok after 1500 ms"}));
+    }
+    {
+        unsigned held = 0, ended = 0;
+        std::vector<std::string> ev;
+        limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr,
+                  in_flight{3, &held, &ended});
+        (void)p.next(at(0s));
+        (void)p.next(at(1s)); // hedge 2
+        (void)p.next(at(2s)); // hedge 3
+        BOOST_TEST(held == 3u);
+        p.failed(3, fail(fl::error::upstream_timeout), at(2500ms)); // waits for the others
+        BOOST_TEST(held == 2u);
+        p.succeeded(2, at(3s)); // the call is over: attempt 1, still running, ends with it
+        BOOST_TEST(held == 0u);
+        BOOST_TEST(ended == 3u);
+        p.failed(1, fail(fl::error::upstream_timeout), at(3100ms)); // the caller's late report
+        p.abandon(at(3200ms));
+        BOOST_TEST(held == 0u);
+        BOOST_TEST(ended == 3u);
+    }
+    {
+        // A give-up ends the attempts still running too.
+        unsigned held = 0, ended = 0;
+        std::vector<std::string> ev;
+        limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr,
+                  in_flight{3, &held, &ended});
+        (void)p.next(at(0s));
+        (void)p.next(at(1s));                                      // hedge 2
+        p.failed(2, fail(fl::error::invalid_request), at(1500ms)); // nothing would retry it
+        BOOST_TEST((p.next(at(1500ms)).what == fl::action::give_up));
+        BOOST_TEST(held == 0u);
+        BOOST_TEST(ended == 2u);
+    }
+}
+
+// An admission that throws: the exception leaves `next`, and the half-open probe slot the
+// attempt had taken goes back first (nothing was sent).
+BOOST_AUTO_TEST_CASE(an_admission_that_throws_gives_the_probe_back) {
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 1s;
+    fl::channel_pool<manual_clock> cooldowns(1, bo);
+    cooldowns[0].record_failure(at(0s), fl::error::internal_error);
+    const auto admit = [](std::size_t, manual_clock::time_point) -> fl::limit::decision {
+        throw std::runtime_error("the limiter's store is gone");
+    };
+    using throwing =
+        fl::pipeline<fl::null_pipeline_events, manual_clock, fl::splitmix64, decltype(admit)>;
+    const fl::pipeline_options o = quick();
+    throwing p(o, at(2s), {}, nullptr, fl::splitmix64{1}, &cooldowns, admit);
+    BOOST_CHECK_THROW((void)p.next(at(2s)), std::runtime_error);
+    BOOST_TEST(p.history().empty());
+    BOOST_TEST(cooldowns[0].try_acquire(at(2s)).has_value()); // the one probe slot is free
 }
 
 // With nowhere to fall back, a refused target is a failure like any other: the policy waits out

@@ -52,6 +52,18 @@
 //    (a success, a give-up, or `abandon` by a caller who stopped it), the attempts still running
 //    that hold a half-open probe slot give it back (`record_neutral`): they will not report.
 //    Each change of a breaker's state that the call makes is an event (`breaker_changed`).
+//  - Admission (when an `Admission` is given: the caller's own limits, such as a client's
+//    requests and tokens per minute to a provider, or its calls in flight): every attempt,
+//    hedges included, is started only when `admission(target, now)` admits it, after the
+//    target's breaker and the budget did. Its answer is a `limit::decision` or a
+//    `limit::composite_decision` (anything with `explicit operator bool`, `retry_after`, and
+//    `ec` or `refused` and `refusal()`). A refusal is a failure of that target that was never
+//    sent, handled as a cooling target's is: its code is the limit's (`rpm_exceeded`,
+//    `tpm_exceeded`, `concurrency_exceeded`, ...; `rate_limited` when it has none), its hint
+//    the limit's `retry_after`, and the event `limit_refused` says which level refused. When
+//    `Admission` has `ended(target, now)` (noexcept), it is called once for every admitted
+//    attempt that ends: reported, or still running when the call ends (a concurrency limit
+//    gives its slot back there).
 // Not thread-safe (one call); the retry budget and the cooldowns may be shared by many.
 
 #include <faultline/error.hpp>
@@ -67,6 +79,7 @@
 #include <cstddef>
 #include <optional>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace faultline {
@@ -191,15 +204,30 @@ struct breaker_changed {
     std::chrono::nanoseconds at; ///< Since the call's start.
 };
 
+/// A limit refused an attempt (see `Admission`); nothing was sent.
+struct limit_refused {
+    std::size_t target;
+    bool hedge;        ///< The refused attempt was a hedge.
+    std::size_t level; ///< The level that refused: a composite decision's `refused`, else 0.
+    std::chrono::nanoseconds at; ///< Since the call's start.
+    /// The limit's code; its hint is the time until the limit would admit, none when it never
+    /// can (`request_exceeds_burst`).
+    const failure& reason;
+};
+
+/// The admission of a pipeline without limits: every attempt is admitted.
+struct no_admission {};
+
 /// A sink that ignores every event.
 struct null_pipeline_events {};
 
 /// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
-/// `fallback_taken`, `target_refused`, `breaker_changed` and `gave_up` through `operator()`
-/// overloads; it may take only some (the rest are not passed). Nothing here allocates but the history after its fourth
-/// attempt, and a refused target's message.
+/// `fallback_taken`, `target_refused`, `limit_refused`, `breaker_changed` and `gave_up` through
+/// `operator()` overloads; it may take only some (the rest are not passed). `Admission` admits
+/// each attempt (see above; `no_admission`: all). Nothing here allocates but the history after
+/// its fourth attempt, and the message of a target that refused.
 template <class Events = null_pipeline_events, class Clock = std::chrono::steady_clock,
-          class URBG = splitmix64>
+          class URBG = splitmix64, class Admission = no_admission>
 class pipeline {
 public:
     using clock = Clock;
@@ -211,13 +239,15 @@ public:
     /// `budget` (may be null) is charged one request now and one token per retry and hedge;
     /// `rng` draws the backoff's jitter (seeded from `std::random_device` by default, so that
     /// clients do not jitter in lockstep; tests pass a seeded one); `cooldowns` (may be null),
-    /// shared by every call, holds one breaker per target (channel i for target i).
+    /// shared by every call, holds one breaker per target (channel i for target i);
+    /// `admission` admits each attempt.
     pipeline(const pipeline_options& options, time_point start, Events events = Events{},
              retry_budget<Clock>* budget = nullptr, URBG rng = random_seeded<URBG>(),
-             channel_pool<Clock>* cooldowns = nullptr);
+             channel_pool<Clock>* cooldowns = nullptr, Admission admission = Admission{});
     /// The options are kept by reference: a temporary would dangle.
     pipeline(pipeline_options&&, time_point, Events = Events{}, retry_budget<Clock>* = nullptr,
-             URBG = random_seeded<URBG>(), channel_pool<Clock>* = nullptr) = delete;
+             URBG = random_seeded<URBG>(), channel_pool<Clock>* = nullptr,
+             Admission = Admission{}) = delete;
 
     /// What to do at `now`. Not thread-safe.
     [[nodiscard]] step next(time_point now);
@@ -252,6 +282,8 @@ public:
     [[nodiscard]] Events& events() noexcept { return events_; }
     /// The jitter source. Not thread-safe.
     [[nodiscard]] URBG& rng() noexcept { return rng_; }
+    /// The admission. Not thread-safe.
+    [[nodiscard]] Admission& admission() noexcept { return admission_; }
 
 private:
     template <class E>
@@ -266,11 +298,28 @@ private:
     void decide(const failure& f, time_point now, bool content_delivered);
     bool fall_back(const failure& f);
     void refused(time_point now, bool hedge);
-    /// Gives back the probe slots of the attempts still running (they will not report).
+    template <class Decision>
+    void limited(const Decision& d, time_point now, bool hedge);
+    /// A failure of the current target that was never sent: a cooling target, a limit.
+    void not_sent(failure&& f, time_point now, bool hedge);
+    /// Whether `Admission` is told of each admitted attempt's end.
+    static constexpr bool admission_ends =
+        requires(Admission & a, std::size_t target, time_point now) {
+        a.ended(target, now);
+    };
+    static_assert(
+        !admission_ends ||
+            requires(Admission & a, std::size_t target, time_point now) {
+                { a.ended(target, now) }
+                noexcept;
+            },
+        "faultline::pipeline: Admission::ended must be noexcept (it runs when a call ends)");
+    /// Gives back the probe slots and admissions of the attempts still running (they will not
+    /// report), once: the call is over.
     void release_running(time_point now) noexcept {
-        if (cooldowns_ && running_ > 0) give_back_probes(now);
+        if ((cooldowns_ || admission_ends) && running_ > 0 && !released_) give_back(now);
     }
-    void give_back_probes(time_point now) noexcept;
+    void give_back(time_point now) noexcept;
 
     const pipeline_options& opts_;
     time_point start_;
@@ -278,6 +327,7 @@ private:
     retry_budget<Clock>* budget_;
     URBG rng_;
     channel_pool<Clock>* cooldowns_;
+    [[no_unique_address]] Admission admission_;
     boost::container::small_vector<pipeline_attempt, 4> history_; // no allocation up to 4
 
     std::optional<failure> last_; // the latest failure, or why the options are invalid
@@ -290,6 +340,7 @@ private:
     std::optional<time_point> retry_at_; // a retry waits until then
     bool pending_fallback_ = false;
     bool success_ = false;
+    bool released_ = false; // the attempts still running gave back what they held
     std::optional<give_up_reason> give_up_;
 };
 

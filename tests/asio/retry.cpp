@@ -1,4 +1,5 @@
 #include <faultline/asio/retry.hpp>
+#include <faultline/limit/token_bucket.hpp>
 
 #include <faultline/classify.hpp>
 
@@ -218,6 +219,37 @@ BOOST_AUTO_TEST_CASE(a_cooling_target_is_skipped_by_the_run) {
     BOOST_CHECK_THROW(fl::asio::async_run<int>(io.get_executor(), o, op, std::move(short_pool),
                                                [](fl::retry_result<int>) {}),
                       std::system_error);
+}
+
+// The caller's own limit, asked before each attempt: a refusal whose wait the policy may not
+// make ends the run with the limit's code, and the operation is not called again.
+BOOST_AUTO_TEST_CASE(a_limit_the_policy_may_not_wait_for_ends_the_run) {
+    net::io_context io;
+    // One request every 1000 s: the retry finds the limit empty.
+    fl::limit::token_bucket<> rate({fl::limit::rate::per_second(0.001), 1,
+                                    fl::limit::initial_fill::full, fl::error::rpm_exceeded});
+    int calls = 0;
+    auto op = [&](fl::attempt_context&, auto handler) {
+        ++calls;
+        net::post(io, [h = std::move(handler)]() mutable {
+            std::move(h)(fl::result<int>(make_error_code(fl::error::internal_error)));
+        });
+    };
+    auto opts = seeded();
+    opts.admission = [&](std::chrono::steady_clock::time_point now) {
+        return rate.try_acquire(1, now);
+    };
+    fl::retry_policy p = quick();
+    p.max_server_delay = 1s;
+    std::optional<fl::retry_result<int>> got;
+    fl::asio::async_retry<int>(io.get_executor(), p, op, std::move(opts),
+                               [&](fl::retry_result<int> r) { got = std::move(r); });
+    io.run();
+    BOOST_TEST(calls == 1);
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST_REQUIRE(!got->has_value());
+    BOOST_TEST((got->error().last.code == fl::error::rpm_exceeded));
+    BOOST_TEST((got->error().reason == fl::give_up_reason::server_delay_too_long));
 }
 
 // Cancelled while an attempt runs: the cancellation reaches the attempt, and the loop gives up

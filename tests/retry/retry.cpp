@@ -1,6 +1,7 @@
 #include <faultline/retry/retry.hpp>
 
 #include <faultline/classify.hpp>
+#include <faultline/limit/token_bucket.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -254,6 +255,44 @@ BOOST_AUTO_TEST_CASE(an_open_breaker_is_waited_out_without_calling_the_operation
     BOOST_TEST_REQUIRE(!refused.has_value());
     BOOST_TEST(calls == 2);
     BOOST_TEST((refused.error().last.code == fl::error::circuit_open));
+    BOOST_TEST((refused.error().reason == R::server_delay_too_long));
+    BOOST_TEST_REQUIRE(refused.error().history.size() == 1u);
+    BOOST_TEST(refused.error().history[0].attempt == 0u);
+}
+
+// The caller's own limit is asked before each attempt: a refusal is an attempt not made, waited
+// out with the limit's hint, or the end of the loop when the policy may not wait that long.
+BOOST_AUTO_TEST_CASE(a_limit_is_waited_out_without_calling_the_operation) {
+    harness h;
+    // One request every 10 s.
+    fl::limit::token_bucket<manual_clock> rate({fl::limit::rate::per_second(0.1), 1,
+                                                fl::limit::initial_fill::full,
+                                                fl::error::rpm_exceeded},
+                                               manual_clock{&h.t}.now());
+    h.options.admission = [&](manual_clock::time_point now) { return rate.try_acquire(1, now); };
+    std::vector<unsigned> retried;
+    h.options.on_retry = [&](const fl::attempt_record& r) { retried.push_back(r.attempt); };
+    int calls = 0;
+    auto r = fl::retry(
+        exact(),
+        [&]() -> fl::result<int> {
+            if (++calls == 1) return fl::error::internal_error;
+            return 7;
+        },
+        h.options);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(calls == 2);
+    // 1 s of backoff, then the limit's 9 s left (attempt 0: refused, not made).
+    BOOST_TEST(h.slept == (std::vector<ns>{1s, 9s}), boost::test_tools::per_element());
+    BOOST_TEST(retried == (std::vector<unsigned>{1, 0}), boost::test_tools::per_element());
+
+    fl::retry_policy impatient = exact();
+    impatient.max_server_delay = 5s;
+    auto refused = fl::retry(
+        impatient, [&]() -> fl::result<int> { return ++calls; }, h.options);
+    BOOST_TEST_REQUIRE(!refused.has_value());
+    BOOST_TEST(calls == 2);
+    BOOST_TEST((refused.error().last.code == fl::error::rpm_exceeded));
     BOOST_TEST((refused.error().reason == R::server_delay_too_long));
     BOOST_TEST_REQUIRE(refused.error().history.size() == 1u);
     BOOST_TEST(refused.error().history[0].attempt == 0u);

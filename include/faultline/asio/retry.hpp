@@ -85,6 +85,9 @@ struct async_retry_options {
     /// One breaker per target, shared by every call (see pipeline.hpp, "Cooldown"): a target
     /// that keeps failing is skipped for its cool-down. Null: none.
     channel_pool<std::chrono::steady_clock>* cooldowns = nullptr;
+    /// The caller's own limit, asked before each attempt, as in the synchronous loop (see
+    /// pipeline.hpp, "Admission"). Empty: none.
+    std::function<limit::decision(std::chrono::steady_clock::time_point)> admission{};
 };
 
 /// Starts the retry loop of `op` under `policy` (`async_run` with one target and no hedging);

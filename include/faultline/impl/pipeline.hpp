@@ -25,16 +25,19 @@ namespace detail {
 
 } // namespace detail
 
-template <class Events, class Clock, class URBG>
-inline pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, time_point start,
-                                               Events events, retry_budget<Clock>* budget, URBG rng,
-                                               channel_pool<Clock>* cooldowns)
+template <class Events, class Clock, class URBG, class Admission>
+inline pipeline<Events, Clock, URBG, Admission>::pipeline(const pipeline_options& options,
+                                                          time_point start, Events events,
+                                                          retry_budget<Clock>* budget, URBG rng,
+                                                          channel_pool<Clock>* cooldowns,
+                                                          Admission admission)
     : opts_(options)
     , start_(start)
     , events_(std::move(events))
     , budget_(budget)
     , rng_(std::move(rng))
-    , cooldowns_(cooldowns) {
+    , cooldowns_(cooldowns)
+    , admission_(std::move(admission)) {
     if (auto ec = validate(options)) detail::throw_invalid_pipeline(ec, "faultline::pipeline");
     if (cooldowns_ && cooldowns_->size() < options.targets)
         detail::throw_invalid_pipeline(std::make_error_code(std::errc::invalid_argument),
@@ -42,15 +45,15 @@ inline pipeline<Events, Clock, URBG>::pipeline(const pipeline_options& options, 
     if (budget_) budget_->record_request(start);
 }
 
-template <class Events, class Clock, class URBG>
-pipeline_attempt* pipeline<Events, Clock, URBG>::find(unsigned attempt) noexcept {
+template <class Events, class Clock, class URBG, class Admission>
+pipeline_attempt* pipeline<Events, Clock, URBG, Admission>::find(unsigned attempt) noexcept {
     if (attempt == 0 || attempt > history_.size()) return nullptr;
     return &history_[attempt - 1];
 }
 
-template <class Events, class Clock, class URBG>
-inline unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, bool hedge,
-                                                             bool fallback) {
+template <class Events, class Clock, class URBG, class Admission>
+inline unsigned pipeline<Events, Clock, URBG, Admission>::start_attempt(time_point now, bool hedge,
+                                                                        bool fallback) {
     bool probe = false;
     if (cooldowns_) {
         circuit_change change;
@@ -71,6 +74,21 @@ inline unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, boo
         }
         ++hedges_;
     }
+    if constexpr (!std::is_same_v<Admission, no_admission>) {
+        const auto d = [&] {
+            try {
+                return admission_(target_, now);
+            } catch (...) {
+                if (probe) (*cooldowns_)[target_].record_neutral(now); // nothing was sent
+                throw;
+            }
+        }();
+        if (!d) {
+            if (probe) (*cooldowns_)[target_].record_neutral(now); // nothing was sent
+            limited(d, now, hedge);
+            return 0;
+        }
+    }
     // Built in place: a record built on the stack and copied in whole is read back before its
     // field-by-field stores have landed (a store-forwarding stall on every attempt).
     const auto number = static_cast<unsigned>(history_.size() + 1);
@@ -86,8 +104,8 @@ inline unsigned pipeline<Events, Clock, URBG>::start_attempt(time_point now, boo
     return number;
 }
 
-template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::refused(time_point now, bool hedge) {
+template <class Events, class Clock, class URBG, class Admission>
+void pipeline<Events, Clock, URBG, Admission>::refused(time_point now, bool hedge) {
     // The target is cooling down: a failure of it that was never sent.
     failure f = to_failure(make_error_code(error::circuit_open),
                            "target " + std::to_string(target_) + " is cooling down");
@@ -95,8 +113,38 @@ void pipeline<Events, Clock, URBG>::refused(time_point now, bool hedge) {
     if (left > std::chrono::nanoseconds::zero())
         f.retry_after = std::chrono::ceil<std::chrono::milliseconds>(left);
     emit(target_refused{target_, hedge, now - start_, f});
+    not_sent(std::move(f), now, hedge);
+}
+
+template <class Events, class Clock, class URBG, class Admission>
+template <class Decision>
+void pipeline<Events, Clock, URBG, Admission>::limited(const Decision& d, time_point now,
+                                                       bool hedge) {
+    // A limit refused: a failure of the target that was never sent.
+    std::size_t level = 0;
+    std::error_code ec;
+    if constexpr (requires {
+                      d.refused;
+                      d.refusal();
+                  }) {
+        level = d.refused;
+        ec = d.refusal().ec;
+    } else {
+        ec = d.ec;
+    }
+    failure f = to_failure(ec ? ec : make_error_code(error::rate_limited),
+                           "target " + std::to_string(target_) + " is at a limit");
+    const std::chrono::nanoseconds wait = d.retry_after;
+    if (wait > std::chrono::nanoseconds::zero() && wait != std::chrono::nanoseconds::max())
+        f.retry_after = std::chrono::ceil<std::chrono::milliseconds>(wait);
+    emit(limit_refused{target_, hedge, level, now - start_, f});
+    not_sent(std::move(f), now, hedge);
+}
+
+template <class Events, class Clock, class URBG, class Admission>
+void pipeline<Events, Clock, URBG, Admission>::not_sent(failure&& f, time_point now, bool hedge) {
     if (hedge) {
-        hedges_ = opts_.hedge.max_hedges; // no extra load on a target that is cooling down
+        hedges_ = opts_.hedge.max_hedges; // no extra load on a target that refused one
         return;
     }
     ++on_target_;
@@ -106,8 +154,8 @@ void pipeline<Events, Clock, URBG>::refused(time_point now, bool hedge) {
         decide(*last_, now, false);
 }
 
-template <class Events, class Clock, class URBG>
-inline step pipeline<Events, Clock, URBG>::next(time_point now) {
+template <class Events, class Clock, class URBG, class Admission>
+inline step pipeline<Events, Clock, URBG, Admission>::next(time_point now) {
     // `inline`: the hint GCC takes to inline the step into the caller's loop, where it stays in
     // registers (returned from a call, its 24 bytes go through memory and are read back at
     // once). It is filled where it is returned: a step built elsewhere and copied out whole is
@@ -165,30 +213,35 @@ inline step pipeline<Events, Clock, URBG>::next(time_point now) {
     }
 }
 
-template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::give_back_probes(time_point now) noexcept {
-    for (pipeline_attempt& r : history_)
-        if (r.running && r.probe) {
+template <class Events, class Clock, class URBG, class Admission>
+void pipeline<Events, Clock, URBG, Admission>::give_back(time_point now) noexcept {
+    released_ = true;
+    for (pipeline_attempt& r : history_) {
+        if (!r.running) continue;
+        if (r.probe) {
             r.probe = false; // given back once
             (*cooldowns_)[r.target].record_neutral(now);
         }
+        if constexpr (admission_ends) admission_.ended(r.target, now);
+    }
 }
 
-template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::abandon(time_point now) noexcept {
+template <class Events, class Clock, class URBG, class Admission>
+void pipeline<Events, Clock, URBG, Admission>::abandon(time_point now) noexcept {
     release_running(now);
     if (!success_ && !give_up_) give_up_ = give_up_reason::cancelled;
 }
 
 // `inline`: the hint that keeps GCC inlining it into the caller's loop (see `next`).
-template <class Events, class Clock, class URBG>
-inline void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_point now) {
+template <class Events, class Clock, class URBG, class Admission>
+inline void pipeline<Events, Clock, URBG, Admission>::succeeded(unsigned attempt, time_point now) {
     pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
     r->latency = (now - start_) - r->started;
     --running_;
     success_ = true;
+    if constexpr (admission_ends) admission_.ended(r->target, now);
     circuit_change change;
     if (cooldowns_) change = (*cooldowns_)[r->target].record_success(now);
     release_running(now); // the caller cancels them
@@ -198,11 +251,11 @@ inline void pipeline<Events, Clock, URBG>::succeeded(unsigned attempt, time_poin
 
 // Flattened: the decision, the backoff and the failure's copy are inlined into the one function
 // that runs per failed attempt (with GCC, a call costs 10% less; see benchmarks/retry.cpp).
-template <class Events, class Clock, class URBG>
+template <class Events, class Clock, class URBG, class Admission>
 template <class F>
-FAULTLINE_FLATTEN void pipeline<Events, Clock, URBG>::record_failure(unsigned attempt, F&& f,
-                                                                     time_point now,
-                                                                     bool content_delivered) {
+FAULTLINE_FLATTEN void
+pipeline<Events, Clock, URBG, Admission>::record_failure(unsigned attempt, F&& f, time_point now,
+                                                         bool content_delivered) {
     pipeline_attempt* r = find(attempt);
     if (!r || !r->running || success_ || give_up_) return;
     r->running = false;
@@ -210,6 +263,7 @@ FAULTLINE_FLATTEN void pipeline<Events, Clock, URBG>::record_failure(unsigned at
     r->failed = f.code;
     --running_;
     last_ = std::forward<F>(f); // assigned into the previous failure's storage when there is one
+    if constexpr (admission_ends) admission_.ended(r->target, now);
     circuit_change change;
     if (cooldowns_) change = (*cooldowns_)[r->target].record(*last_, now);
     emit(attempt_ended{*r, &*last_});
@@ -217,9 +271,9 @@ FAULTLINE_FLATTEN void pipeline<Events, Clock, URBG>::record_failure(unsigned at
     decide(*last_, now, content_delivered);
 }
 
-template <class Events, class Clock, class URBG>
-void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
-                                           bool content_delivered) {
+template <class Events, class Clock, class URBG, class Admission>
+void pipeline<Events, Clock, URBG, Admission>::decide(const failure& f, time_point now,
+                                                      bool content_delivered) {
     const retry_policy* policy = &opts_.policy_for(f.cat);
     attempt_state st;
     st.attempt = on_target_;
@@ -261,8 +315,8 @@ void pipeline<Events, Clock, URBG>::decide(const failure& f, time_point now,
     emit(gave_up{d.reason, f});
 }
 
-template <class Events, class Clock, class URBG>
-bool pipeline<Events, Clock, URBG>::fall_back(const failure& f) {
+template <class Events, class Clock, class URBG, class Admission>
+bool pipeline<Events, Clock, URBG, Admission>::fall_back(const failure& f) {
     for (const fallback_rule& rule : opts_.fallbacks) {
         const std::uint64_t bit = std::uint64_t{1} << rule.target;
         if ((rule.cat ? *rule.cat != f.cat : !f.retryable) || (visited_ & bit) != 0) continue;

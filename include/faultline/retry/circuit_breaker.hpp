@@ -116,8 +116,9 @@ public:
     circuit_change record_success(time_point now) noexcept;
     /// The call failed with `ec`; `retry_after` is the server's hint, if any. Codes that do not
     /// `count_against_upstream` are neutral. Thread-safe.
-    circuit_change record_failure(time_point now, const std::error_code& ec,
-                                  std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept;
+    circuit_change
+    record_failure(time_point now, const std::error_code& ec,
+                   std::optional<std::chrono::nanoseconds> retry_after = {}) noexcept;
     /// The outcome was neither (cancelled, or a client error): only frees a probe slot (it
     /// changes no state). Thread-safe.
     circuit_change record_neutral(time_point now) noexcept;

@@ -30,6 +30,7 @@
 // at most `policy.max_attempts` entries.
 
 #include <faultline/failure.hpp>
+#include <faultline/limit/decision.hpp>
 #include <faultline/result.hpp>
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
@@ -178,6 +179,11 @@ struct retry_options {
     /// attempt while it is open is not made: the loop waits out the cool-down when the policy
     /// allows that wait, or gives up with `circuit_open`. Null: none.
     channel_pool<Clock>* cooldowns = nullptr;
+    /// The caller's own limit, asked before each attempt (see pipeline.hpp, "Admission"): a
+    /// `limit::token_bucket`'s `try_acquire(n, now)`, say. A refusal is an attempt not made: the
+    /// loop waits out the limit's `retry_after` when the policy allows that wait, else gives up
+    /// with the limit's code. Empty: none.
+    std::function<limit::decision(typename Clock::time_point)> admission{};
 };
 
 namespace detail {

@@ -194,7 +194,8 @@ public:
     allocator_type allocator;
 
 private:
-    using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG>;
+    using run_type = pipeline<faultline::detail::retry_loop_events, clock, URBG,
+                              faultline::detail::function_admission<clock>>;
     using slot_allocator =
         typename std::allocator_traits<allocator_type>::template rebind_alloc<attempt_slot>;
 
@@ -209,7 +210,8 @@ private:
         start_ = clock::now();
         run_.emplace(po_, start_,
                      faultline::detail::retry_loop_events{&history_, &options_.on_retry},
-                     options_.budget, std::move(options_.rng), options_.cooldowns);
+                     options_.budget, std::move(options_.rng), options_.cooldowns,
+                     faultline::detail::function_admission<clock>{&options_.admission});
         if (cancelled_) return give_up(give_up_reason::cancelled);
         drive(start_);
     }

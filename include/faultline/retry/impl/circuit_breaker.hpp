@@ -92,7 +92,7 @@ result<void> circuit_breaker<Clock>::try_acquire(time_point now) noexcept {
 
 template <class Clock>
 result<bool> circuit_breaker<Clock>::try_acquire_probe(time_point now,
-                                                      circuit_change& change) noexcept {
+                                                       circuit_change& change) noexcept {
     change = {};
     if (fast_state_.load(std::memory_order_acquire) == circuit_state::closed) return false;
     std::lock_guard lock(mutex_);

@@ -23,11 +23,13 @@ struct retry_loop_events {
         rec.what = *e.failure;
         history->push_back(std::move(rec));
     }
-    void operator()(const target_refused& e) {
-        if (e.hedge) return;
+    void operator()(const target_refused& e) { not_made(e.hedge, e.at, e.reason); }
+    void operator()(const limit_refused& e) { not_made(e.hedge, e.at, e.reason); }
+    void not_made(bool hedge, std::chrono::nanoseconds at, const failure& why) {
+        if (hedge) return;
         attempt_record rec; // attempt 0: not made
-        rec.elapsed = e.at;
-        rec.what = e.reason;
+        rec.elapsed = at;
+        rec.what = why;
         history->push_back(std::move(rec));
     }
     void operator()(const retry_scheduled& e) {
@@ -38,6 +40,19 @@ struct retry_loop_events {
     void operator()(const fallback_taken& e) {
         history->back().fallback_to = e.to;
         if (*on_retry) (*on_retry)(history->back());
+    }
+};
+
+// `retry_options::admission` as the pipeline's admission: admitted when empty.
+template <class Clock>
+struct function_admission {
+    const std::function<limit::decision(typename Clock::time_point)>* admit;
+
+    limit::decision operator()(std::size_t, typename Clock::time_point now) const {
+        if (*admit) return (*admit)(now);
+        limit::decision d;
+        d.admitted = true;
+        return d;
     }
 };
 
@@ -53,9 +68,9 @@ requires detail::retry_operation_result<detail::attempt_result_t<Op>>
     po.retry = policy;
     std::vector<attempt_record> history;
     const time_point start = options.clock.now();
-    pipeline<detail::retry_loop_events, Clock, URBG> p(po, start, {&history, &options.on_retry},
-                                                       options.budget, std::move(options.rng),
-                                                       options.cooldowns);
+    pipeline<detail::retry_loop_events, Clock, URBG, detail::function_admission<Clock>> p(
+        po, start, {&history, &options.on_retry}, options.budget, std::move(options.rng),
+        options.cooldowns, {&options.admission});
     struct give_back { // the generator goes on where the loop left it
         URBG& to;
         URBG& from;

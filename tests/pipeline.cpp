@@ -99,6 +99,17 @@ struct in_flight {
     }
 };
 
+template <class Admit>
+using limited_pipe = fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, Admit>;
+
+// A call from 0 s that records its events in `ev` and asks `admit` before each attempt.
+template <class Admit>
+limited_pipe<Admit> limited_from_zero(const fl::pipeline_options& o, std::vector<std::string>& ev,
+                                      Admit admit) {
+    return {o,       at(0s),          recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1},
+            nullptr, std::move(admit)};
+}
+
 // Only some events: the others are not passed.
 struct hedges_only {
     int* hedges;
@@ -659,11 +670,9 @@ BOOST_AUTO_TEST_CASE(a_limit_refusal_is_waited_out_with_the_limits_hint) {
     const auto admit = [&rps](std::size_t, manual_clock::time_point now) {
         return rps.try_acquire(1, now);
     };
-    using limited =
-        fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, decltype(admit)>;
     const fl::pipeline_options o = quick();
     std::vector<std::string> ev;
-    limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, admit);
+    auto p = limited_from_zero(o, ev, admit);
     fl::step s = p.next(at(0s));
     BOOST_TEST((s.what == fl::action::attempt));
     p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms));
@@ -705,13 +714,11 @@ BOOST_AUTO_TEST_CASE(a_refusing_level_is_named_and_a_rule_may_fall_back_from_it)
                            : fl::limit::acquire_all(now, fl::limit::level(rpm1),
                                                     fl::limit::level(tpm1, 500));
     };
-    using limited =
-        fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, decltype(admit)>;
     fl::pipeline_options o = quick();
     o.targets = 2;
     o.fallbacks = {{fl::category::rate_limited, 1}};
     std::vector<std::string> ev;
-    limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, admit);
+    auto p = limited_from_zero(o, ev, admit);
     const fl::step s = p.next(at(0s));
     BOOST_TEST((s.what == fl::action::attempt));
     BOOST_TEST(s.target == 1u);
@@ -731,11 +738,9 @@ BOOST_AUTO_TEST_CASE(a_request_over_the_burst_is_given_up) {
     const auto admit = [&tpm](std::size_t, manual_clock::time_point now) {
         return tpm.try_acquire(101, now);
     };
-    using limited =
-        fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, decltype(admit)>;
     const fl::pipeline_options o = quick();
     std::vector<std::string> ev;
-    limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, admit);
+    auto p = limited_from_zero(o, ev, admit);
     const fl::step s = p.next(at(0s));
     BOOST_TEST((s.what == fl::action::give_up));
     BOOST_TEST((s.reason == fl::give_up_reason::not_retryable));
@@ -752,12 +757,10 @@ BOOST_AUTO_TEST_CASE(a_request_over_the_burst_is_given_up) {
 BOOST_AUTO_TEST_CASE(admitted_attempts_end_once_and_a_refused_hedge_stops_hedging) {
     fl::pipeline_options o = quick();
     o.hedge = {.delay = 1s, .max_hedges = 2};
-    using limited = fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, in_flight>;
     {
         unsigned held = 0, ended = 0;
         std::vector<std::string> ev;
-        limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr,
-                  in_flight{1, &held, &ended});
+        auto p = limited_from_zero(o, ev, in_flight{1, &held, &ended});
         fl::step s = p.next(at(0s));
         BOOST_TEST(held == 1u);
         s = p.next(at(1s)); // the hedge is due; the limit says no
@@ -774,8 +777,7 @@ BOOST_AUTO_TEST_CASE(admitted_attempts_end_once_and_a_refused_hedge_stops_hedgin
     {
         unsigned held = 0, ended = 0;
         std::vector<std::string> ev;
-        limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr,
-                  in_flight{3, &held, &ended});
+        auto p = limited_from_zero(o, ev, in_flight{3, &held, &ended});
         (void)p.next(at(0s));
         (void)p.next(at(1s)); // hedge 2
         (void)p.next(at(2s)); // hedge 3
@@ -794,8 +796,7 @@ BOOST_AUTO_TEST_CASE(admitted_attempts_end_once_and_a_refused_hedge_stops_hedgin
         // A give-up ends the attempts still running too.
         unsigned held = 0, ended = 0;
         std::vector<std::string> ev;
-        limited p(o, at(0s), recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1}, nullptr,
-                  in_flight{3, &held, &ended});
+        auto p = limited_from_zero(o, ev, in_flight{3, &held, &ended});
         (void)p.next(at(0s));
         (void)p.next(at(1s));                                      // hedge 2
         p.failed(2, fail(fl::error::invalid_request), at(1500ms)); // nothing would retry it

@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -220,56 +221,14 @@ BOOST_AUTO_TEST_CASE(value_on_an_error_throws_system_error) {
     BOOST_TEST(copy.value() == "x");
 }
 
-// A breaker shared by every loop (`cooldowns`): an attempt while it is open is not made; the
-// loop waits out the cool-down as it waits for a server's hint, and the record says so.
-BOOST_AUTO_TEST_CASE(an_open_breaker_is_waited_out_without_calling_the_operation) {
-    harness h;
-    fl::circuit_breaker_options bo;
-    bo.failure_threshold = 1;
-    bo.cool_down = 10s;
-    fl::channel_pool<manual_clock> breaker(1, bo);
-    h.options.cooldowns = &breaker;
-    std::vector<unsigned> retried;
-    h.options.on_retry = [&](const fl::attempt_record& r) { retried.push_back(r.attempt); };
-    int calls = 0;
-    auto r = fl::retry(
-        exact(),
-        [&]() -> fl::result<int> {
-            if (++calls == 1) return fl::error::internal_error; // opens the breaker
-            return 7;
-        },
-        h.options);
-    BOOST_TEST_REQUIRE(r.has_value());
-    BOOST_TEST(calls == 2);
-    // 1 s of backoff, then the breaker's 9 s left (attempt 0: refused, not made).
-    BOOST_TEST(h.slept == (std::vector<ns>{1s, 9s}), boost::test_tools::per_element());
-    BOOST_TEST(retried == (std::vector<unsigned>{1, 0}), boost::test_tools::per_element());
-    BOOST_TEST((breaker[0].state(manual_clock{&h.t}.now()) == fl::circuit_state::closed));
-
-    // Open again, and a policy that may not wait that long: no call; circuit_open.
-    breaker[0].record_failure(manual_clock{&h.t}.now(), fl::error::internal_error);
-    fl::retry_policy impatient = exact();
-    impatient.max_server_delay = 5s;
-    auto refused = fl::retry(
-        impatient, [&]() -> fl::result<int> { return ++calls; }, h.options);
-    BOOST_TEST_REQUIRE(!refused.has_value());
-    BOOST_TEST(calls == 2);
-    BOOST_TEST((refused.error().last.code == fl::error::circuit_open));
-    BOOST_TEST((refused.error().reason == R::server_delay_too_long));
-    BOOST_TEST_REQUIRE(refused.error().history.size() == 1u);
-    BOOST_TEST(refused.error().history[0].attempt == 0u);
-}
-
-// The caller's own limit is asked before each attempt: a refusal is an attempt not made, waited
-// out with the limit's hint, or the end of the loop when the policy may not wait that long.
-BOOST_AUTO_TEST_CASE(a_limit_is_waited_out_without_calling_the_operation) {
-    harness h;
-    // One request every 10 s.
-    fl::limit::token_bucket<manual_clock> rate({fl::limit::rate::per_second(0.1), 1,
-                                                fl::limit::initial_fill::full,
-                                                fl::error::rpm_exceeded},
-                                               manual_clock{&h.t}.now());
-    h.options.admission = [&](manual_clock::time_point now) { return rate.try_acquire(1, now); };
+// The two loops a refusal before the attempt (an open breaker, a limit) is tested with. First an
+// operation that fails once, opening what refuses for the 9 s after its 1 s of backoff: the
+// refusal is an attempt not made (attempt 0 in the record), waited out. Then, after `again()`
+// (what refused, refusing again), a policy that may not wait 5 s: the loop gives up with the
+// refusal's `code`, the operation never called.
+namespace {
+void refused_then_waited_out_or_given_up(harness& h, fl::error code,
+                                         const std::function<void()>& again) {
     std::vector<unsigned> retried;
     h.options.on_retry = [&](const fl::attempt_record& r) { retried.push_back(r.attempt); };
     int calls = 0;
@@ -282,20 +241,50 @@ BOOST_AUTO_TEST_CASE(a_limit_is_waited_out_without_calling_the_operation) {
         h.options);
     BOOST_TEST_REQUIRE(r.has_value());
     BOOST_TEST(calls == 2);
-    // 1 s of backoff, then the limit's 9 s left (attempt 0: refused, not made).
     BOOST_TEST(h.slept == (std::vector<ns>{1s, 9s}), boost::test_tools::per_element());
     BOOST_TEST(retried == (std::vector<unsigned>{1, 0}), boost::test_tools::per_element());
 
+    again();
     fl::retry_policy impatient = exact();
     impatient.max_server_delay = 5s;
     auto refused = fl::retry(
         impatient, [&]() -> fl::result<int> { return ++calls; }, h.options);
     BOOST_TEST_REQUIRE(!refused.has_value());
     BOOST_TEST(calls == 2);
-    BOOST_TEST((refused.error().last.code == fl::error::rpm_exceeded));
+    BOOST_TEST((refused.error().last.code == code));
     BOOST_TEST((refused.error().reason == R::server_delay_too_long));
     BOOST_TEST_REQUIRE(refused.error().history.size() == 1u);
     BOOST_TEST(refused.error().history[0].attempt == 0u);
+}
+} // namespace
+
+// A breaker shared by every loop (`cooldowns`): an attempt while it is open is not made; the
+// loop waits out the cool-down as it waits for a server's hint, and the record says so.
+BOOST_AUTO_TEST_CASE(an_open_breaker_is_waited_out_without_calling_the_operation) {
+    harness h;
+    fl::circuit_breaker_options bo;
+    bo.failure_threshold = 1;
+    bo.cool_down = 10s;
+    fl::channel_pool<manual_clock> breaker(1, bo);
+    h.options.cooldowns = &breaker;
+    refused_then_waited_out_or_given_up(h, fl::error::circuit_open, [&] {
+        const auto now = manual_clock{&h.t}.now();
+        BOOST_TEST((breaker[0].state(now) == fl::circuit_state::closed)); // the retry closed it
+        breaker[0].record_failure(now, fl::error::internal_error);
+    });
+}
+
+// The caller's own limit is asked before each attempt: a refusal is an attempt not made, waited
+// out with the limit's hint, or the end of the loop when the policy may not wait that long.
+BOOST_AUTO_TEST_CASE(a_limit_is_waited_out_without_calling_the_operation) {
+    harness h;
+    // One request every 10 s.
+    fl::limit::token_bucket<manual_clock> rate({fl::limit::rate::per_second(0.1), 1,
+                                                fl::limit::initial_fill::full,
+                                                fl::error::rpm_exceeded},
+                                               manual_clock{&h.t}.now());
+    h.options.admission = [&](manual_clock::time_point now) { return rate.try_acquire(1, now); };
+    refused_then_waited_out_or_given_up(h, fl::error::rpm_exceeded, [] {});
 }
 
 // An operation that throws ends the loop with its exception, and its probe slot goes back to

@@ -826,6 +826,62 @@ BOOST_AUTO_TEST_CASE(an_admission_that_throws_gives_the_probe_back) {
     BOOST_TEST(cooldowns[0].try_acquire(at(2s)).has_value()); // the one probe slot is free
 }
 
+// Admits every attempt but the `throw_at`th it is asked for (from 1), for which it throws.
+struct throws_once {
+    unsigned throw_at;
+    unsigned* asked;
+    fl::limit::decision operator()(std::size_t, manual_clock::time_point) {
+        if (++*asked == throw_at) throw std::runtime_error("the limiter's store is gone");
+        fl::limit::decision d;
+        d.admitted = true;
+        return d;
+    }
+};
+
+// After an admission threw, the call is as it was: the retry, the fallback or the hedge that was
+// being started is asked for again by the next `next`.
+BOOST_AUTO_TEST_CASE(after_an_admission_threw_the_call_goes_on) {
+    using throwing =
+        fl::pipeline<fl::null_pipeline_events, manual_clock, fl::splitmix64, throws_once>;
+    unsigned asked = 0;
+    {
+        const fl::pipeline_options o = quick();
+        throwing p(o, at(0s), {}, nullptr, fl::splitmix64{1}, nullptr, throws_once{2, &asked});
+        fl::step s = p.next(at(0s));
+        p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms));
+        BOOST_CHECK_THROW((void)p.next(at(200ms)), std::runtime_error); // the retry's
+        s = p.next(at(200ms));
+        BOOST_TEST((s.what == fl::action::attempt));
+        BOOST_TEST(s.attempt == 2u);
+    }
+    {
+        asked = 0;
+        fl::pipeline_options o = quick();
+        o.targets = 2;
+        o.retry.max_attempts = 1;
+        o.fallbacks = {{std::nullopt, 1}};
+        throwing p(o, at(0s), {}, nullptr, fl::splitmix64{1}, nullptr, throws_once{2, &asked});
+        fl::step s = p.next(at(0s));
+        p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms));
+        BOOST_CHECK_THROW((void)p.next(at(100ms)), std::runtime_error); // the fallback's
+        s = p.next(at(100ms));
+        BOOST_TEST((s.what == fl::action::attempt));
+        BOOST_TEST(s.target == 1u);
+        BOOST_TEST(s.fallback);
+    }
+    {
+        asked = 0;
+        fl::pipeline_options o = quick();
+        o.hedge = {.delay = 1s, .max_hedges = 1};
+        throwing p(o, at(0s), {}, nullptr, fl::splitmix64{1}, nullptr, throws_once{2, &asked});
+        (void)p.next(at(0s));
+        BOOST_CHECK_THROW((void)p.next(at(1s)), std::runtime_error); // the hedge's
+        const fl::step s = p.next(at(1s));
+        BOOST_TEST((s.what == fl::action::attempt));
+        BOOST_TEST(s.hedge);
+    }
+}
+
 // With nowhere to fall back, a refused target is a failure like any other: the policy waits out
 // the cool-down (the server-hint rule) when it may, and gives up when it may not.
 BOOST_AUTO_TEST_CASE(a_cooling_target_with_nowhere_to_go_is_waited_for_or_given_up) {

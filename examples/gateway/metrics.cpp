@@ -487,7 +487,7 @@ void metrics_registry::render(std::string& out, const scrape& s) const {
 
     family(out, "faultline_gateway_circuit_changes_total", "counter",
            "Changes upstream outcomes made to each model's circuit breaker of a channel: opened "
-           "(failures, or a failed probe) and closed (a successful probe).");
+           "(failures, or a failed probe) and closed (a success once the cool-down is over).");
     for (const auto& m : models_)
         for (const auto& ch : m->channels)
             for (const auto& [to, n] : {std::pair{faultline::circuit_state::open, &ch->opened},

@@ -170,7 +170,8 @@ public:
                            bool pass_cuts, bool abandoned, std::chrono::nanoseconds took) noexcept;
     /// An upstream outcome recorded on `model`'s circuit breaker of `channel` changed its state
     /// (`c`, as the breaker's `record*` returned it): opened it (from closed, or a failed probe
-    /// from half-open) or closed it (a successful probe). No change is not counted.
+    /// from half-open) or closed it (a success once the cool-down is over). No change is not
+    /// counted.
     void circuit_changed(std::string_view model, std::string_view channel,
                          faultline::circuit_change c) noexcept;
     /// A limit of kind `k` at level `l` refused a request (a channel's refusal counts even when

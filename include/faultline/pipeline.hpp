@@ -63,7 +63,9 @@
 //    the limit's `retry_after`, and the event `limit_refused` says which level refused. When
 //    `Admission` has `ended(target, now)` (noexcept), it is called once for every admitted
 //    attempt that ends: reported, or still running when the call ends (a concurrency limit
-//    gives its slot back there).
+//    gives its slot back there). A refusal waited out is a retry: the retry budget must allow
+//    it, as for a cooling target. An `admission` that throws leaves `next` with its exception,
+//    the call as it was (its probe slot given back): the next `next` asks again.
 // Not thread-safe (one call); the retry budget and the cooldowns may be shared by many.
 
 #include <faultline/error.hpp>
@@ -210,8 +212,8 @@ struct limit_refused {
     bool hedge;        ///< The refused attempt was a hedge.
     std::size_t level; ///< The level that refused: a composite decision's `refused`, else 0.
     std::chrono::nanoseconds at; ///< Since the call's start.
-    /// The limit's code; its hint is the time until the limit would admit, none when it never
-    /// can (`request_exceeds_burst`).
+    /// The limit's code; its hint is the time until the limit would admit, none when the limit
+    /// gives none (a limit of calls in flight) or never can admit (`request_exceeds_burst`).
     const failure& reason;
 };
 
@@ -265,7 +267,7 @@ public:
     }
 
     /// The caller stopped the call (cancelled it, or its operation threw): the attempts still
-    /// running give back their probe slots, and the call gives up with
+    /// running give back their probe slots and admissions, and the call gives up with
     /// `give_up_reason::cancelled` unless it was already over. Not thread-safe.
     void abandon(time_point now) noexcept;
 

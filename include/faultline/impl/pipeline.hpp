@@ -75,11 +75,20 @@ inline unsigned pipeline<Events, Clock, URBG, Admission>::start_attempt(time_poi
         ++hedges_;
     }
     if constexpr (!std::is_same_v<Admission, no_admission>) {
+        // The record's room first: an admitted attempt always gets its record (and its `ended`).
+        if (history_.size() == history_.capacity()) history_.reserve(2 * history_.capacity());
         const auto d = [&] {
             try {
                 return admission_(target_, now);
             } catch (...) {
+                // As if this attempt had not been asked for: the next `next` asks again.
                 if (probe) (*cooldowns_)[target_].record_neutral(now); // nothing was sent
+                if (hedge)
+                    --hedges_;
+                else if (fallback)
+                    pending_fallback_ = true;
+                else if (!history_.empty())
+                    retry_at_ = now; // the retry was due
                 throw;
             }
         }();

@@ -110,7 +110,10 @@ public:
 
     // Each `record*` returns the change of state it made (closed -> open, half-open -> open or
     // half-open -> closed), so that a caller can report it; without one, `from` and `to` are
-    // both the state it found.
+    // both the state it found. `from` is the state as `state(now)` reads it: an open circuit
+    // whose cool-down is over reads half-open, so an outcome reported then (a straggler's, as
+    // well as a probe's) changes it from half-open although no call reported open -> half-open
+    // (only the probe that makes that change reports it).
 
     /// The call succeeded. Thread-safe.
     circuit_change record_success(time_point now) noexcept;

@@ -54,8 +54,8 @@ struct recorder {
     }
 };
 
-// Every event, the breakers' changes too.
-struct recorder_with_breakers : recorder {
+// Every event: the recorder's, the breakers' changes and the limits' refusals.
+struct every_event : recorder {
     using recorder::operator();
     void operator()(const fl::breaker_changed& e) {
         lines->push_back(
@@ -65,11 +65,6 @@ struct recorder_with_breakers : recorder {
             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.at).count()) +
             " ms");
     }
-};
-
-// Every event, the limits' refusals too.
-struct recorder_with_limits : recorder {
-    using recorder::operator();
     void operator()(const fl::limit_refused& e) {
         lines->push_back(
             "limited " + std::to_string(e.target) + (e.hedge ? " hedge" : "") + " level " +
@@ -100,14 +95,13 @@ struct in_flight {
 };
 
 template <class Admit>
-using limited_pipe = fl::pipeline<recorder_with_limits, manual_clock, fl::splitmix64, Admit>;
+using limited_pipe = fl::pipeline<every_event, manual_clock, fl::splitmix64, Admit>;
 
 // A call from 0 s that records its events in `ev` and asks `admit` before each attempt.
 template <class Admit>
 limited_pipe<Admit> limited_from_zero(const fl::pipeline_options& o, std::vector<std::string>& ev,
                                       Admit admit) {
-    return {o,       at(0s),          recorder_with_limits{{&ev}}, nullptr, fl::splitmix64{1},
-            nullptr, std::move(admit)};
+    return {o, at(0s), every_event{{&ev}}, nullptr, fl::splitmix64{1}, nullptr, std::move(admit)};
 }
 
 // Only some events: the others are not passed.
@@ -618,9 +612,9 @@ BOOST_AUTO_TEST_CASE(breaker_changes_are_events_of_the_call_that_made_them) {
     fl::channel_pool<manual_clock> cooldowns(1, bo);
     fl::pipeline_options o = quick();
     o.retry.max_attempts = 4;
-    using recording = fl::pipeline<recorder_with_breakers, manual_clock>;
+    using recording = fl::pipeline<every_event, manual_clock>;
     std::vector<std::string> ev;
-    recording p(o, at(0s), recorder_with_breakers{{&ev}}, nullptr, fl::splitmix64{1}, &cooldowns);
+    recording p(o, at(0s), every_event{{&ev}}, nullptr, fl::splitmix64{1}, &cooldowns);
     fl::step s = p.next(at(0s));
     p.failed(s.attempt, fail(fl::error::upstream_unavailable), at(100ms)); // opens it
     s = p.next(at(200ms));                                                 // refused
@@ -652,8 +646,7 @@ BOOST_AUTO_TEST_CASE(breaker_changes_are_events_of_the_call_that_made_them) {
                       }));
     // Another call changes nothing: it reports nothing.
     std::vector<std::string> later;
-    recording q(o, at(3s), recorder_with_breakers{{&later}}, nullptr, fl::splitmix64{1},
-                &cooldowns);
+    recording q(o, at(3s), every_event{{&later}}, nullptr, fl::splitmix64{1}, &cooldowns);
     s = q.next(at(3s));
     q.failed(s.attempt, fail(fl::error::invalid_request), at(3100ms)); // neutral, not retried
     BOOST_TEST(

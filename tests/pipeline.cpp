@@ -1,3 +1,4 @@
+#include <faultline/exchange.hpp>
 #include <faultline/limit/composite.hpp>
 #include <faultline/limit/token_bucket.hpp>
 #include <faultline/pipeline.hpp>
@@ -54,7 +55,8 @@ struct recorder {
     }
 };
 
-// Every event: the recorder's, the breakers' changes and the limits' refusals.
+// Every event: the recorder's, the breakers' changes, the streams' verdicts and the limits'
+// refusals.
 struct every_event : recorder {
     using recorder::operator();
     void operator()(const fl::breaker_changed& e) {
@@ -62,6 +64,15 @@ struct every_event : recorder {
             "breaker " + std::to_string(e.target) + " " +
             std::string(fl::to_string(e.change.from)) + " -> " +
             std::string(fl::to_string(e.change.to)) + " at " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.at).count()) +
+            " ms");
+    }
+    void operator()(const fl::stream_ended& e) {
+        lines->push_back(
+            "stream " + std::to_string(e.record.attempt) + " " +
+            std::string(fl::sse::to_string(e.verdict.kind)) +
+            (e.verdict.failure ? " " + std::string(fl::to_string(e.verdict.failure->code)) : "") +
+            " at " +
             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.at).count()) +
             " ms");
     }
@@ -130,6 +141,13 @@ void hedge_then_fail_the_first(pipe_t& p) {
     (void)p.next(at(1s)); // hedge 2
     p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
 }
+
+// What a client saw of an attempt: an `exchange` that `end_attempt` reports.
+using exchange_t = fl::exchange<fl::sse::null_monitor_handler, manual_clock>;
+using hdrs = std::vector<std::pair<std::string, std::string>>;
+const hdrs sse_type{{"Content-Type", "text/event-stream"}};
+const hdrs json_type{{"Content-Type", "application/json"}};
+constexpr std::string_view content = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n";
 
 } // namespace
 
@@ -1018,6 +1036,83 @@ BOOST_AUTO_TEST_CASE(cooldowns_must_cover_every_target) {
     o.targets = 2;
     BOOST_CHECK_THROW(pipe_t(o, at(0s), recorder{nullptr}, nullptr, fl::splitmix64{1}, &one),
                       std::system_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_streams_verdict_reaches_the_events_before_its_attempts_end) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    fl::pipeline<every_event, manual_clock> p(o, at(0s), every_event{{&ev}});
+
+    // Attempt 1: a 503 with a JSON body. No stream, so no verdict; the failure is retried.
+    fl::step s = p.next(at(0s));
+    BOOST_REQUIRE((s.what == fl::action::attempt));
+    exchange_t first(at(0s));
+    BOOST_TEST(!first.head(503, json_type, at(1s)));
+    BOOST_TEST(!first.body(R"({"error":{"message":"busy","type":"server_error"}})", at(1s)));
+    fl::end_attempt(p, s.attempt, first.finish({}, at(1s)), at(1s));
+
+    // Attempt 2: a complete stream.
+    s = p.next(at(1100ms));
+    BOOST_REQUIRE((s.what == fl::action::attempt));
+    BOOST_TEST(s.attempt == 2u);
+    exchange_t second(at(1100ms));
+    BOOST_TEST(!second.head(200, sse_type, at(1200ms)));
+    BOOST_TEST(!second.body(std::string(content) + "data: [DONE]\n\n", at(1500ms)));
+    fl::end_attempt(p, s.attempt, second.finish({}, at(1500ms)), at(1500ms));
+
+    BOOST_TEST((p.next(at(1500ms)).what == fl::action::succeeded));
+    const std::vector<std::string> expected{
+        "start 1 on 0",
+        "end 1 upstream_unavailable after 1000 ms",
+        "retry in 100 ms",
+        "start 2 on 0",
+        "stream 2 done at 1500 ms",
+        "end 2 ok after 400 ms",
+    };
+    BOOST_TEST(ev == expected, boost::test_tools::per_element());
+}
+
+// A stream cut after content: its verdict, then its failure, which is not replayed since the
+// caller already saw content.
+BOOST_AUTO_TEST_CASE(a_stream_cut_after_content_ends_the_call_with_its_verdict) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    fl::pipeline<every_event, manual_clock> p(o, at(0s), every_event{{&ev}});
+    const fl::step s = p.next(at(0s));
+    exchange_t x(at(0s));
+    BOOST_TEST(!x.head(200, sse_type, at(1s)));
+    BOOST_TEST(!x.body(content, at(2s)));
+    const fl::exchange_result& r =
+        x.finish(std::make_error_code(std::errc::connection_reset), at(3s));
+    BOOST_TEST(r.content_delivered);
+    fl::end_attempt(p, s.attempt, r, at(3s));
+
+    const fl::step last = p.next(at(3s));
+    BOOST_TEST((last.what == fl::action::give_up));
+    BOOST_TEST((last.reason == fl::give_up_reason::content_delivered));
+    const std::vector<std::string> expected{
+        "start 1 on 0",
+        "stream 1 eof_without_done stream_truncated at 3000 ms",
+        "end 1 stream_truncated after 3000 ms",
+        "give up content_delivered",
+    };
+    BOOST_TEST(ev == expected, boost::test_tools::per_element());
+}
+
+// A verdict for an attempt the call never started is dropped, not reported under another.
+BOOST_AUTO_TEST_CASE(a_verdict_for_an_attempt_not_started_is_ignored) {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    fl::pipeline<every_event, manual_clock> p(o, at(0s), every_event{{&ev}});
+    fl::sse::verdict done;
+    done.kind = fl::sse::terminal::done;
+    p.stream_ended(1, done, at(0s)); // before any attempt
+    (void)p.next(at(0s));
+    p.stream_ended(0, done, at(0s));
+    p.stream_ended(2, done, at(0s));
+    p.stream_ended(1, done, at(1s));
+    const std::vector<std::string> expected{"start 1 on 0", "stream 1 done at 1000 ms"};
+    BOOST_TEST(ev == expected, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

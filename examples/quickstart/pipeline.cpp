@@ -52,14 +52,9 @@ int main() {
         (void)x.head(a.status, a.headers, now);
         (void)x.body(a.body, now);
         const faultline::exchange_result& r = x.finish({}, now);
-        std::cout << "attempt " << s.attempt << " on " << models[s.target] << ": ";
-        if (r.ok()) {
-            std::cout << x.body() << '\n';
-            p.succeeded(s.attempt, now);
-        } else {
-            std::cout << to_string(r.failure->code) << '\n';
-            p.failed(s.attempt, *r.failure, now);
-        }
+        std::cout << "attempt " << s.attempt << " on " << models[s.target] << ": "
+                  << (r.ok() ? x.body() : to_string(r.failure->code)) << '\n';
+        faultline::end_attempt(p, s.attempt, r, now); // its success or failure (and verdict)
     }
     return p.next(now).what == faultline::action::succeeded && call == 3 ? 0 : 1;
 }

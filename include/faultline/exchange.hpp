@@ -14,6 +14,9 @@
 //     faultline::exchange_result r = x.finish(read_error, clock::now());
 //     if (r.failure && !r.content_delivered) retry_or_give_up(*r.failure);
 //
+// With a pipeline (pipeline.hpp), `end_attempt(p, attempt, r, now)` reports the result: the
+// stream's verdict to the pipeline's events, then the attempt's success or failure.
+//
 // The rule for each combination, written once:
 //  - no response head: the transport error (`std::errc::connection_aborted` when the caller
 //    has none), through `to_failure`;
@@ -40,6 +43,7 @@
 #include <faultline/detail/headers.hpp>
 #include <faultline/error.hpp>
 #include <faultline/failure.hpp>
+#include <faultline/pipeline.hpp>
 #include <faultline/sse/monitor.hpp>
 
 #include <chrono>
@@ -156,6 +160,20 @@ private:
     std::string stop_message_;
     std::optional<exchange_result> result_;
 };
+
+/// Tells pipeline `p` how its attempt `attempt` ended, as the exchange's result `r` says: the
+/// stream's verdict first when it streamed (the `stream_ended` event), then a success, or the
+/// failure with whether content reached the caller (which the retry policy reads). Not
+/// thread-safe (the pipeline is not).
+template <class Events, class Clock, class URBG, class Admission>
+void end_attempt(pipeline<Events, Clock, URBG, Admission>& p, unsigned attempt,
+                 const exchange_result& r, typename Clock::time_point now) {
+    if (r.stream) p.stream_ended(attempt, *r.stream, now);
+    if (r.failure)
+        p.failed(attempt, *r.failure, now, r.content_delivered);
+    else
+        p.succeeded(attempt, now);
+}
 
 namespace detail {
 // Whether a complete 2xx JSON body is an error document: a top-level (or first array element's)

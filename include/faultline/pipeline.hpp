@@ -86,6 +86,10 @@
 
 namespace faultline {
 
+namespace sse {
+struct verdict; // sse/monitor.hpp
+} // namespace sse
+
 /// What a server hint longer than `retry_policy::max_server_delay` does.
 enum class long_hint : unsigned char {
     give_up, ///< Give up with the failure (it keeps the hint): the retry policy's rule.
@@ -217,6 +221,16 @@ struct limit_refused {
     const failure& reason;
 };
 
+/// An attempt's stream ended, with its monitor's verdict (`sse::monitor::finish`): `done`, an
+/// error chunk, a cut-off, a timeout. The caller reports it through `stream_ended` (or
+/// `end_attempt`, exchange.hpp, with an exchange's result), before the attempt's own end, so that
+/// every outcome of a call reaches one sink.
+struct stream_ended {
+    const pipeline_attempt& record;
+    const sse::verdict& verdict;
+    std::chrono::nanoseconds at; ///< Since the call's start.
+};
+
 /// The admission of a pipeline without limits: every attempt is admitted.
 struct no_admission {};
 
@@ -224,7 +238,8 @@ struct no_admission {};
 struct null_pipeline_events {};
 
 /// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
-/// `fallback_taken`, `target_refused`, `limit_refused`, `breaker_changed` and `gave_up` through
+/// `fallback_taken`, `target_refused`, `limit_refused`, `breaker_changed`, `stream_ended` and
+/// `gave_up` through
 /// `operator()` overloads; it may take only some (the rest are not passed). `Admission` admits
 /// each attempt (see above; `no_admission`: all). Nothing here allocates but the history after
 /// its fourth attempt, and the message of a target that refused.
@@ -264,6 +279,14 @@ public:
     void failed(unsigned attempt, const failure& f, time_point now,
                 bool content_delivered = false) {
         record_failure(attempt, f, now, content_delivered);
+    }
+
+    /// Attempt `attempt`'s stream ended with verdict `v`: the `stream_ended` event, nothing else
+    /// (its end is still reported by `succeeded` or `failed`). Ignored for an attempt not
+    /// started. Not thread-safe.
+    void stream_ended(unsigned attempt, const sse::verdict& v, time_point now) {
+        if (const pipeline_attempt* r = find(attempt))
+            emit(faultline::stream_ended{*r, v, now - start_});
     }
 
     /// The caller stopped the call (cancelled it, or its operation threw): the attempts still

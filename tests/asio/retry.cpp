@@ -1,4 +1,5 @@
 #include <faultline/asio/retry.hpp>
+#include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/token_bucket.hpp>
 
 #include <faultline/classify.hpp>
@@ -250,6 +251,50 @@ BOOST_AUTO_TEST_CASE(a_limit_the_policy_may_not_wait_for_ends_the_run) {
     BOOST_TEST_REQUIRE(!got->has_value());
     BOOST_TEST((got->error().last.code == fl::error::rpm_exceeded));
     BOOST_TEST((got->error().reason == fl::give_up_reason::server_delay_too_long));
+}
+
+// A limit of calls in flight: the attempt that lost to a hedge gives its slot back when the run
+// ends (the run cancels it), before the completion handler runs; each admitted attempt once.
+BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
+    net::io_context io;
+    fl::pipeline_options o;
+    o.hedge = {1us, 1};
+    fl::limit::concurrency_limiter two(2);
+    std::vector<fl::limit::permit> held;
+    int ended = 0;
+    auto opts = seeded();
+    opts.admission = [&](std::chrono::steady_clock::time_point) {
+        fl::limit::permit p = two.try_acquire();
+        const fl::limit::decision d = p.result();
+        if (p) held.push_back(std::move(p));
+        return d;
+    };
+    opts.admission_ended = [&](std::chrono::steady_clock::time_point) {
+        BOOST_TEST_REQUIRE(!held.empty());
+        held.pop_back();
+        ++ended;
+    };
+    bool first_cancelled = false;
+    auto op = [&](fl::attempt_context& ctx, auto handler) {
+        if (ctx.attempt == 1) return hold_until_cancelled(std::move(handler), &first_cancelled);
+        BOOST_TEST(two.in_flight() == 2u);
+        net::post(io, [h = std::move(handler)]() mutable {
+            std::move(h)(boost::system::error_code(), 42);
+        });
+    };
+    std::optional<fl::retry_result<int>> got;
+    std::uint64_t in_flight_at_completion = 99;
+    fl::asio::async_run<int>(io.get_executor(), o, op, std::move(opts),
+                             [&](fl::retry_result<int> r) {
+                                 in_flight_at_completion = two.in_flight();
+                                 got = std::move(r);
+                             });
+    io.run();
+    BOOST_TEST_REQUIRE(got.has_value());
+    BOOST_TEST(got->value() == 42);
+    BOOST_TEST(first_cancelled);
+    BOOST_TEST(in_flight_at_completion == 0u);
+    BOOST_TEST(ended == 2);
 }
 
 // Cancelled while an attempt runs: the cancellation reaches the attempt, and the loop gives up

@@ -1,11 +1,13 @@
 #include <faultline/retry/retry.hpp>
 
 #include <faultline/classify.hpp>
+#include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/token_bucket.hpp>
 
 #include <boost/test/unit_test.hpp>
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -285,6 +287,53 @@ BOOST_AUTO_TEST_CASE(a_limit_is_waited_out_without_calling_the_operation) {
                                                manual_clock{&h.t}.now());
     h.options.admission = [&](manual_clock::time_point now) { return rate.try_acquire(1, now); };
     refused_then_waited_out_or_given_up(h, fl::error::rpm_exceeded, [] {});
+}
+
+// A limit of calls in flight: each admitted attempt holds a slot and gives it back once it is
+// over (it answered, or the operation threw), so the next attempt is admitted.
+BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
+    harness h;
+    fl::limit::concurrency_limiter one(1);
+    std::vector<fl::limit::permit> held;
+    int ended = 0;
+    h.options.admission = [&](manual_clock::time_point) {
+        fl::limit::permit p = one.try_acquire();
+        const fl::limit::decision d = p.result();
+        if (p) held.push_back(std::move(p));
+        return d;
+    };
+    h.options.admission_ended = [&](manual_clock::time_point) {
+        BOOST_TEST_REQUIRE(!held.empty());
+        held.pop_back();
+        ++ended;
+    };
+    int calls = 0;
+    auto r = fl::retry(
+        exact(),
+        [&]() -> fl::result<int> {
+            BOOST_TEST(one.in_flight() == 1u);
+            if (++calls < 3) return fl::error::internal_error;
+            return 7;
+        },
+        h.options);
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(calls == 3);
+    BOOST_TEST(ended == 3);
+    BOOST_TEST(one.in_flight() == 0u);
+
+    BOOST_CHECK_THROW(
+        (void)fl::retry(
+            exact(), []() -> fl::result<int> { throw std::runtime_error("boom"); }, h.options),
+        std::runtime_error);
+    BOOST_TEST(ended == 4);
+    BOOST_TEST(one.in_flight() == 0u);
+
+    // Without a limit, nothing is called.
+    h.options.admission = {};
+    BOOST_TEST(fl::retry(
+                   exact(), [] { return fl::result<int>(1); }, h.options)
+                   .has_value());
+    BOOST_TEST(ended == 4);
 }
 
 // An operation that throws ends the loop with its exception, and its probe slot goes back to

@@ -88,6 +88,10 @@ struct async_retry_options {
     /// The caller's own limit, asked before each attempt, as in the synchronous loop (see
     /// pipeline.hpp, "Admission"). Empty: none.
     std::function<limit::decision(std::chrono::steady_clock::time_point)> admission{};
+    /// Called once for each attempt `admission` admitted when it is over: it answered, lost to
+    /// another attempt (as the run cancels it), or the run stopped. As in the synchronous loop;
+    /// must not throw. Empty, or `admission` empty: not called.
+    std::function<void(std::chrono::steady_clock::time_point)> admission_ended{};
 };
 
 /// Starts the retry loop of `op` under `policy` (`async_run` with one target and no hedging);

@@ -182,9 +182,13 @@ struct retry_options {
     /// The caller's own limit, asked before each attempt (see pipeline.hpp, "Admission"): a
     /// `limit::token_bucket`'s `try_acquire(n, now)`, say. A refusal is an attempt not made: the
     /// loop waits out the limit's `retry_after` when the policy allows that wait, else gives up
-    /// with the limit's code. It has no `ended`: a limit of calls in flight gives its slot back
-    /// in the operation itself. Empty: none.
+    /// with the limit's code. Empty: none.
     std::function<limit::decision(typename Clock::time_point)> admission{};
+    /// Called once for each attempt `admission` admitted, when that attempt is over (it
+    /// answered, or the operation threw): where a limit of calls in flight gives its slot back
+    /// (`limit::concurrency_limiter`, say). Must not throw (it runs as the loop ends; a throw
+    /// terminates). Empty, or `admission` empty: not called.
+    std::function<void(typename Clock::time_point)> admission_ended{};
 };
 
 namespace detail {

@@ -211,7 +211,8 @@ private:
         run_.emplace(po_, start_,
                      faultline::detail::retry_loop_events{&history_, &options_.on_retry},
                      options_.budget, std::move(options_.rng), options_.cooldowns,
-                     faultline::detail::function_admission<clock>{&options_.admission});
+                     faultline::detail::function_admission<clock>{&options_.admission,
+                                                                  &options_.admission_ended});
         if (cancelled_) return give_up(give_up_reason::cancelled);
         drive(start_);
     }

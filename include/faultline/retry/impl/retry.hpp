@@ -43,16 +43,21 @@ struct retry_loop_events {
     }
 };
 
-// `retry_options::admission` as the pipeline's admission: admitted when empty.
+// `retry_options::admission` and `admission_ended` as the pipeline's admission: admitted when
+// empty.
 template <class Clock>
 struct function_admission {
     const std::function<limit::decision(typename Clock::time_point)>* admit;
+    const std::function<void(typename Clock::time_point)>* end;
 
     limit::decision operator()(std::size_t, typename Clock::time_point now) const {
         if (*admit) return (*admit)(now);
         limit::decision d;
         d.admitted = true;
         return d;
+    }
+    void ended(std::size_t, typename Clock::time_point now) const noexcept {
+        if (*admit && *end) (*end)(now);
     }
 };
 
@@ -70,7 +75,7 @@ requires detail::retry_operation_result<detail::attempt_result_t<Op>>
     const time_point start = options.clock.now();
     pipeline<detail::retry_loop_events, Clock, URBG, detail::function_admission<Clock>> p(
         po, start, {&history, &options.on_retry}, options.budget, std::move(options.rng),
-        options.cooldowns, {&options.admission});
+        options.cooldowns, {&options.admission, &options.admission_ended});
     struct give_back { // the generator goes on where the loop left it
         URBG& to;
         URBG& from;

@@ -142,6 +142,13 @@ void hedge_then_fail_the_first(pipe_t& p) {
     p.failed(1, fail(fl::error::upstream_timeout), at(1200ms));
 }
 
+// A call from 0 s with `quick()` options, its every event recorded in `ev`.
+struct watched_call {
+    std::vector<std::string> ev;
+    const fl::pipeline_options o = quick();
+    fl::pipeline<every_event, manual_clock> p{o, at(0s), every_event{{&ev}}};
+};
+
 // What a client saw of an attempt: an `exchange` that `end_attempt` reports.
 using exchange_t = fl::exchange<fl::sse::null_monitor_handler, manual_clock>;
 using hdrs = std::vector<std::pair<std::string, std::string>>;
@@ -1038,10 +1045,8 @@ BOOST_AUTO_TEST_CASE(cooldowns_must_cover_every_target) {
                       std::system_error);
 }
 
-BOOST_AUTO_TEST_CASE(a_streams_verdict_reaches_the_events_before_its_attempts_end) {
-    std::vector<std::string> ev;
-    const fl::pipeline_options o = quick();
-    fl::pipeline<every_event, manual_clock> p(o, at(0s), every_event{{&ev}});
+BOOST_FIXTURE_TEST_CASE(a_streams_verdict_reaches_the_events_before_its_attempts_end,
+                        watched_call) {
 
     // Attempt 1: a 503 with a JSON body. No stream, so no verdict; the failure is retried.
     fl::step s = p.next(at(0s));
@@ -1074,10 +1079,7 @@ BOOST_AUTO_TEST_CASE(a_streams_verdict_reaches_the_events_before_its_attempts_en
 
 // A stream cut after content: its verdict, then its failure, which is not replayed since the
 // caller already saw content.
-BOOST_AUTO_TEST_CASE(a_stream_cut_after_content_ends_the_call_with_its_verdict) {
-    std::vector<std::string> ev;
-    const fl::pipeline_options o = quick();
-    fl::pipeline<every_event, manual_clock> p(o, at(0s), every_event{{&ev}});
+BOOST_FIXTURE_TEST_CASE(a_stream_cut_after_content_ends_the_call_with_its_verdict, watched_call) {
     const fl::step s = p.next(at(0s));
     exchange_t x(at(0s));
     BOOST_TEST(!x.head(200, sse_type, at(1s)));
@@ -1100,10 +1102,7 @@ BOOST_AUTO_TEST_CASE(a_stream_cut_after_content_ends_the_call_with_its_verdict) 
 }
 
 // A verdict for an attempt the call never started is dropped, not reported under another.
-BOOST_AUTO_TEST_CASE(a_verdict_for_an_attempt_not_started_is_ignored) {
-    std::vector<std::string> ev;
-    const fl::pipeline_options o = quick();
-    fl::pipeline<every_event, manual_clock> p(o, at(0s), every_event{{&ev}});
+BOOST_FIXTURE_TEST_CASE(a_verdict_for_an_attempt_not_started_is_ignored, watched_call) {
     fl::sse::verdict done;
     done.kind = fl::sse::terminal::done;
     p.stream_ended(1, done, at(0s)); // before any attempt

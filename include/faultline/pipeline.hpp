@@ -239,10 +239,9 @@ struct null_pipeline_events {};
 
 /// One call. `Events` receives `attempt_started`, `attempt_ended`, `retry_scheduled`,
 /// `fallback_taken`, `target_refused`, `limit_refused`, `breaker_changed`, `stream_ended` and
-/// `gave_up` through
-/// `operator()` overloads; it may take only some (the rest are not passed). `Admission` admits
-/// each attempt (see above; `no_admission`: all). Nothing here allocates but the history after
-/// its fourth attempt, and the message of a target that refused.
+/// `gave_up` through `operator()` overloads; it may take only some (the rest are not passed).
+/// `Admission` admits each attempt (see above; `no_admission`: all). Nothing here allocates but the
+/// history after its fourth attempt, and the message of a target that refused.
 template <class Events = null_pipeline_events, class Clock = std::chrono::steady_clock,
           class URBG = splitmix64, class Admission = no_admission>
 class pipeline {

@@ -1047,7 +1047,6 @@ BOOST_AUTO_TEST_CASE(cooldowns_must_cover_every_target) {
 
 BOOST_FIXTURE_TEST_CASE(a_streams_verdict_reaches_the_events_before_its_attempts_end,
                         watched_call) {
-
     // Attempt 1: a 503 with a JSON body. No stream, so no verdict; the failure is retried.
     fl::step s = p.next(at(0s));
     BOOST_REQUIRE((s.what == fl::action::attempt));

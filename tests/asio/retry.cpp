@@ -1,8 +1,9 @@
 #include <faultline/asio/retry.hpp>
-#include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/token_bucket.hpp>
 
 #include <faultline/classify.hpp>
+
+#include "support/held_permits.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -260,20 +261,9 @@ BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
     fl::pipeline_options o;
     o.hedge = {1us, 1};
     fl::limit::concurrency_limiter two(2);
-    std::vector<fl::limit::permit> held;
-    int ended = 0;
+    test_support::held_permits permits{&two};
     auto opts = seeded();
-    opts.admission = [&](std::chrono::steady_clock::time_point) {
-        fl::limit::permit p = two.try_acquire();
-        const fl::limit::decision d = p.result();
-        if (p) held.push_back(std::move(p));
-        return d;
-    };
-    opts.admission_ended = [&](std::chrono::steady_clock::time_point) {
-        BOOST_TEST_REQUIRE(!held.empty());
-        held.pop_back();
-        ++ended;
-    };
+    permits.attach(opts);
     bool first_cancelled = false;
     auto op = [&](fl::attempt_context& ctx, auto handler) {
         if (ctx.attempt == 1) return hold_until_cancelled(std::move(handler), &first_cancelled);
@@ -294,7 +284,7 @@ BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
     BOOST_TEST(got->value() == 42);
     BOOST_TEST(first_cancelled);
     BOOST_TEST(in_flight_at_completion == 0u);
-    BOOST_TEST(ended == 2);
+    BOOST_TEST(permits.ended == 2);
 }
 
 // Cancelled while an attempt runs: the cancellation reaches the attempt, and the loop gives up

@@ -1,8 +1,9 @@
 #include <faultline/retry/retry.hpp>
 
 #include <faultline/classify.hpp>
-#include <faultline/limit/concurrency.hpp>
 #include <faultline/limit/token_bucket.hpp>
+
+#include "support/held_permits.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -294,19 +295,8 @@ BOOST_AUTO_TEST_CASE(a_limit_is_waited_out_without_calling_the_operation) {
 BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
     harness h;
     fl::limit::concurrency_limiter one(1);
-    std::vector<fl::limit::permit> held;
-    int ended = 0;
-    h.options.admission = [&](manual_clock::time_point) {
-        fl::limit::permit p = one.try_acquire();
-        const fl::limit::decision d = p.result();
-        if (p) held.push_back(std::move(p));
-        return d;
-    };
-    h.options.admission_ended = [&](manual_clock::time_point) {
-        BOOST_TEST_REQUIRE(!held.empty());
-        held.pop_back();
-        ++ended;
-    };
+    test_support::held_permits permits{&one};
+    permits.attach(h.options);
     int calls = 0;
     auto r = fl::retry(
         exact(),
@@ -318,14 +308,14 @@ BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
         h.options);
     BOOST_TEST_REQUIRE(r.has_value());
     BOOST_TEST(calls == 3);
-    BOOST_TEST(ended == 3);
+    BOOST_TEST(permits.ended == 3);
     BOOST_TEST(one.in_flight() == 0u);
 
     BOOST_CHECK_THROW(
         (void)fl::retry(
             exact(), []() -> fl::result<int> { throw std::runtime_error("boom"); }, h.options),
         std::runtime_error);
-    BOOST_TEST(ended == 4);
+    BOOST_TEST(permits.ended == 4);
     BOOST_TEST(one.in_flight() == 0u);
 
     // Without a limit, nothing is called.
@@ -333,7 +323,7 @@ BOOST_AUTO_TEST_CASE(a_limit_of_calls_in_flight_gets_each_slot_back) {
     BOOST_TEST(fl::retry(
                    exact(), [] { return fl::result<int>(1); }, h.options)
                    .has_value());
-    BOOST_TEST(ended == 4);
+    BOOST_TEST(permits.ended == 4);
 }
 
 // An operation that throws ends the loop with its exception, and its probe slot goes back to

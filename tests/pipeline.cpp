@@ -7,8 +7,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fl = faultline;
@@ -171,6 +173,7 @@ BOOST_AUTO_TEST_CASE(each_failure_replaces_the_last_whole_however_it_is_passed) 
     fl::failure first = fail(fl::error::rate_limited, 2s);
     first.type = "rate_limit_error";
     first.event_id = "evt-1";
+    first.provider_code = std::string("rate_limit_exceeded");
     first.message = std::string(100, 'm'); // on the heap
     p.failed(s.attempt, first, at(1s));    // an lvalue
     BOOST_REQUIRE(p.last_failure());
@@ -186,11 +189,27 @@ BOOST_AUTO_TEST_CASE(each_failure_replaces_the_last_whole_however_it_is_passed) 
     BOOST_TEST(!last->retry_after);
     BOOST_TEST(!last->type);
     BOOST_TEST(!last->event_id);
+    BOOST_TEST((last->provider_code.index() == 0));
     BOOST_TEST(last->message == second.message);
+    // An rvalue, whose optional members the one before left empty: each arrives whole.
     s = p.next(at(10s));
-    p.failed(s.attempt, fail(fl::error::overloaded, 1s), at(11s)); // an rvalue
-    BOOST_TEST((p.last_failure()->code == fl::error::overloaded));
-    BOOST_TEST((p.last_failure()->retry_after == std::optional<std::chrono::milliseconds>(1s)));
+    fl::failure third = fail(fl::error::overloaded, 1s);
+    third.status = 529;
+    third.type = "overloaded_error";
+    third.event_id = "evt-3";
+    third.provider_code = std::int64_t{529};
+    const fl::failure expected = third;
+    p.failed(s.attempt, std::move(third), at(11s));
+    last = p.last_failure();
+    BOOST_TEST((last->code == fl::error::overloaded));
+    BOOST_TEST((last->cat == expected.cat));
+    BOOST_TEST(last->retryable == expected.retryable);
+    BOOST_TEST((last->retry_after == std::optional<std::chrono::milliseconds>(1s)));
+    BOOST_TEST(last->status == 529u);
+    BOOST_TEST(last->message == expected.message);
+    BOOST_TEST((last->type == expected.type));
+    BOOST_TEST((last->event_id == expected.event_id));
+    BOOST_TEST((last->provider_code == expected.provider_code));
 }
 
 BOOST_AUTO_TEST_CASE(first_attempt_then_success) {

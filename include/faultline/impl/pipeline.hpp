@@ -23,6 +23,34 @@ namespace detail {
     throw std::system_error(ec, what);
 }
 
+// `to = from` (moved from an rvalue), member by member, skipping the optional members that both
+// leave empty. The defaulted assignment calls out to assign each `optional<string>` and visits
+// the variant even when all of them are empty, which costs a failed attempt more than the
+// pipeline's own bookkeeping of it. The structured bindings stop the build if `failure` gains a
+// member that is not copied here.
+template <class F>
+void assign_failure(failure& to, F&& from) {
+    auto pass = [](auto& m) -> auto&& {
+        if constexpr (std::is_lvalue_reference_v<F>)
+            return m;
+        else
+            return std::move(m);
+    };
+    auto& [code, cat, retryable, retry_after, status, message, type, provider_code, event_id] = to;
+    auto& [from_code, from_cat, from_retryable, from_retry_after, from_status, from_message,
+           from_type, from_provider_code, from_event_id] = from;
+    code = from_code;
+    cat = from_cat;
+    retryable = from_retryable;
+    retry_after = from_retry_after;
+    status = from_status;
+    message = pass(from_message);
+    if (type || from_type) type = pass(from_type);
+    if (provider_code.index() != 0 || from_provider_code.index() != 0)
+        provider_code = pass(from_provider_code);
+    if (event_id || from_event_id) event_id = pass(from_event_id);
+}
+
 } // namespace detail
 
 template <class Events, class Clock, class URBG, class Admission>
@@ -271,7 +299,11 @@ pipeline<Events, Clock, URBG, Admission>::record_failure(unsigned attempt, F&& f
     r->latency = (now - start_) - r->started;
     r->failed = f.code;
     --running_;
-    last_ = std::forward<F>(f); // assigned into the previous failure's storage when there is one
+    // Assigned into the previous failure's storage when there is one.
+    if (last_)
+        detail::assign_failure(*last_, std::forward<F>(f));
+    else
+        last_.emplace(std::forward<F>(f));
     if constexpr (admission_ends) admission_.ended(r->target, now);
     circuit_change change;
     if (cooldowns_) change = (*cooldowns_)[r->target].record(*last_, now);

@@ -12,6 +12,7 @@
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/latency_percentile.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -161,6 +162,12 @@ BOOST_AUTO_TEST_CASE(retry_budgets_refuse_what_they_used_to_sanitise) {
     fl::retry_budget<> most({10s, 1e9, 1e9});
     most.record_request(tp{});
     BOOST_TEST(most.try_acquire_retry(tp{}));
+}
+
+BOOST_AUTO_TEST_CASE(latency_percentiles_name_themselves) {
+    const fl::latency_percentile_options bad{.capacity = 8, .min_samples = 9};
+    check_refused(fl::validate(bad), "faultline::latency_percentile",
+                  [&] { fl::latency_percentile p(bad); });
 }
 
 BOOST_AUTO_TEST_CASE(breakers_and_pools_refuse_what_they_used_to_sanitise) {

@@ -18,6 +18,7 @@
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/channel_pool.hpp>
 #include <faultline/retry/circuit_breaker.hpp>
+#include <faultline/retry/latency_percentile.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>
 

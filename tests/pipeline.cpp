@@ -426,6 +426,50 @@ BOOST_AUTO_TEST_CASE(hedging_starts_another_attempt_and_the_first_success_wins) 
                                                "end 2 ok after 700 ms"}));
 }
 
+// With a latency percentile, the hedge delay follows how fast the target answered recently:
+// the fixed delay until the percentile is known, then the percentile of the calls' successful
+// attempts (each call records its own).
+BOOST_AUTO_TEST_CASE(hedging_after_a_percentile_of_recent_latencies) {
+    std::vector<std::string> ev;
+    fl::latency_percentile p95(
+        {.capacity = 100, .percentile = 0.95, .min_samples = 3, .refresh_every = 1});
+    fl::pipeline_options o = quick();
+    o.hedge = {.delay = 1s, .max_hedges = 1, .latencies = &p95};
+    const auto call = [&](std::chrono::milliseconds at_start, std::chrono::milliseconds latency) {
+        pipe_t p(o, at(at_start), recorder{&ev});
+        BOOST_TEST((p.next(at(at_start)).what == fl::action::attempt));
+        p.succeeded(1, at(at_start + latency));
+        BOOST_TEST((p.next(at(at_start + latency)).what == fl::action::succeeded));
+    };
+    {
+        pipe_t p(o, at(0s), recorder{&ev});
+        (void)p.next(at(0s));
+        BOOST_TEST((p.next(at(0s)).delay == 1s)); // no percentile yet: the fixed delay
+    }
+    call(0ms, 100ms);
+    call(1000ms, 300ms);
+    BOOST_TEST(!p95.value());
+    call(2000ms, 200ms); // p95 of 100, 200, 300 ms: 300 ms
+    BOOST_TEST((p95.value() == std::optional<std::chrono::nanoseconds>(300ms)));
+    BOOST_TEST(p95.size() == 3u);
+
+    ev.clear();
+    pipe_t p(o, at(10s), recorder{&ev});
+    (void)p.next(at(10s));
+    fl::step s = p.next(at(10s) + 100ms);
+    BOOST_TEST((s.what == fl::action::wait));
+    BOOST_TEST((s.delay == 200ms)); // due at 300 ms, not at the fixed 1 s
+    s = p.next(at(10s) + 300ms);
+    BOOST_TEST((s.what == fl::action::attempt));
+    BOOST_TEST(s.hedge);
+    p.succeeded(2, at(10s) + 350ms); // the hedge wins after 50 ms: its latency is recorded
+    BOOST_TEST(p95.size() == 4u);
+    p.failed(1, fail(fl::error::upstream_timeout), at(10s) + 400ms); // after the win: ignored
+    BOOST_TEST(p95.size() == 4u);
+    BOOST_TEST((ev == std::vector<std::string>{"start 1 on 0", "start 2 on 0 hedge",
+                                               "end 2 ok after 50 ms"}));
+}
+
 BOOST_AUTO_TEST_CASE(hedges_are_bounded) {
     int hedges = 0;
     fl::pipeline_options o = quick();

@@ -36,8 +36,10 @@
 //    its class (or, for a retryable failure, a failover rule with no class), the call moves to
 //    the first such target not used yet, at once (each target once; its attempts count afresh;
 //    the deadline still counts from the start).
-//  - Hedging: while an attempt runs, another starts every `hedge.delay` after the last one, at
-//    most `hedge.max_hedges`, each only if the budget allows. A failure while others run is
+//  - Hedging: while an attempt runs, another starts every `hedge.delay` after the last one (or,
+//    with `hedge.latencies`, the percentile of recent successful attempts' latencies it held when
+//    the call started; see retry/latency_percentile.hpp), at most `hedge.max_hedges`, each only
+//    if the budget allows. A failure while others run is
 //    final only when nothing would retry it; a retryable one waits for the others, and the
 //    hedges still due go on as planned (one of them may yet succeed).
 //  - Cooldown (when a `channel_pool` of one breaker per target is given; LiteLLM's deployment
@@ -72,10 +74,12 @@
 #include <faultline/failure.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/channel_pool.hpp>
+#include <faultline/retry/latency_percentile.hpp>
 #include <faultline/retry/policy.hpp>
 
 #include <boost/container/small_vector.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -97,10 +101,23 @@ enum class long_hint : unsigned char {
     wait,    ///< Wait as long as the server asked (bounded by the deadline).
 };
 
-/// Hedging: another attempt when the running one has not answered in `delay`.
+/// Hedging: another attempt when the running one has not answered in `delay`, or in the
+/// percentile of recent latencies `latencies` holds once it has one.
 struct hedge_policy {
     std::chrono::nanoseconds delay = std::chrono::seconds(2);
     unsigned max_hedges = 0; ///< 0: no hedging.
+    /// When not null: every call records each successful attempt's latency in it, and its value
+    /// when a call starts is that call's hedge delay (`delay` until it has one). Shared by the
+    /// calls to the same targets; it must outlive them.
+    latency_percentile* latencies = nullptr;
+
+    /// The delay before the next hedge. Thread-safe.
+    [[nodiscard]] std::chrono::nanoseconds current_delay() const noexcept {
+        if (latencies)
+            if (const std::optional<std::chrono::nanoseconds> d = latencies->value())
+                return std::max(*d, std::chrono::nanoseconds(1)); // positive, as `delay` is
+        return delay;
+    }
 };
 
 /// A failure of class `cat` moves the call to `target`. A rule without a class is a failover:
@@ -353,6 +370,7 @@ private:
     channel_pool<Clock>* cooldowns_;
     [[no_unique_address]] Admission admission_;
     boost::container::small_vector<pipeline_attempt, 4> history_; // no allocation up to 4
+    std::chrono::nanoseconds hedge_delay_; // `hedge.current_delay()` when the call started
 
     std::optional<failure> last_; // the latest failure, or why the options are invalid
     std::size_t target_ = 0;

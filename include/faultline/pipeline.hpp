@@ -37,11 +37,11 @@
 //    the first such target not used yet, at once (each target once; its attempts count afresh;
 //    the deadline still counts from the start).
 //  - Hedging: while an attempt runs, another starts every `hedge.delay` after the last one (or,
-//    with `hedge.latencies`, the percentile of recent successful attempts' latencies it held when
-//    the call started; see retry/latency_percentile.hpp), at most `hedge.max_hedges`, each only
-//    if the budget allows. A failure while others run is
-//    final only when nothing would retry it; a retryable one waits for the others, and the
-//    hedges still due go on as planned (one of them may yet succeed).
+//    with `hedge.latencies`, the percentile of recent successful attempts' latencies it holds;
+//    see retry/latency_percentile.hpp), at most `hedge.max_hedges`, each only if the budget
+//    allows. A failure while others run is final only when nothing would retry it; a retryable
+//    one waits for the others, and the hedges still due go on as planned (one of them may yet
+//    succeed).
 //  - Cooldown (when a `channel_pool` of one breaker per target is given; LiteLLM's deployment
 //    cooldown is the anchor): every call records each attempt's outcome on its target's breaker,
 //    so a target that keeps failing, or that answered with a Retry-After, is taken out of every
@@ -107,8 +107,8 @@ struct hedge_policy {
     std::chrono::nanoseconds delay = std::chrono::seconds(2);
     unsigned max_hedges = 0; ///< 0: no hedging.
     /// When not null: every call records each successful attempt's latency in it, and its value
-    /// when a call starts is that call's hedge delay (`delay` until it has one). Shared by the
-    /// calls to the same targets; it must outlive them.
+    /// is the hedge delay (`delay` until it has one). Shared by the calls to the same targets;
+    /// it must outlive them.
     latency_percentile* latencies = nullptr;
 
     /// The delay before the next hedge. Thread-safe.
@@ -361,6 +361,11 @@ private:
         if ((cooldowns_ || admission_ends) && running_ > 0 && !released_) give_back(now);
     }
     void give_back(time_point now) noexcept;
+    /// Records a success's latency in `hedge.latencies`: out of line, so that the loop of a call
+    /// without it does not carry its code.
+    [[gnu::noinline]] void record_latency(std::chrono::nanoseconds latency) noexcept {
+        opts_.hedge.latencies->record(latency);
+    }
 
     const pipeline_options& opts_;
     time_point start_;
@@ -370,7 +375,6 @@ private:
     channel_pool<Clock>* cooldowns_;
     [[no_unique_address]] Admission admission_;
     boost::container::small_vector<pipeline_attempt, 4> history_; // no allocation up to 4
-    std::chrono::nanoseconds hedge_delay_; // `hedge.current_delay()` when the call started
 
     std::optional<failure> last_; // the latest failure, or why the options are invalid
     std::size_t target_ = 0;

@@ -65,8 +65,7 @@ inline pipeline<Events, Clock, URBG, Admission>::pipeline(const pipeline_options
     , budget_(budget)
     , rng_(std::move(rng))
     , cooldowns_(cooldowns)
-    , admission_(std::move(admission))
-    , hedge_delay_(options.hedge.current_delay()) {
+    , admission_(std::move(admission)) {
     if (auto ec = validate(options)) detail::throw_invalid_pipeline(ec, "faultline::pipeline");
     if (cooldowns_ && cooldowns_->size() < options.targets)
         detail::throw_invalid_pipeline(std::make_error_code(std::errc::invalid_argument),
@@ -228,7 +227,7 @@ inline step pipeline<Events, Clock, URBG, Admission>::next(time_point now) {
             if (running_ == 0 || hedges_ >= opts_.hedge.max_hedges ||
                 now - start_ >= opts_.retry.deadline)
                 return s;
-            const time_point due = start_ + history_.back().started + hedge_delay_;
+            const time_point due = start_ + history_.back().started + opts_.hedge.current_delay();
             if (now < due) {
                 s.delay = due - now;
                 return s;
@@ -279,7 +278,7 @@ inline void pipeline<Events, Clock, URBG, Admission>::succeeded(unsigned attempt
     r->latency = (now - start_) - r->started;
     --running_;
     success_ = true;
-    if (opts_.hedge.latencies) opts_.hedge.latencies->record(r->latency);
+    if (opts_.hedge.latencies) record_latency(r->latency);
     if constexpr (admission_ends) admission_.ended(r->target, now);
     circuit_change change;
     if (cooldowns_) change = (*cooldowns_)[r->target].record_success(now);

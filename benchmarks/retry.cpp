@@ -8,6 +8,7 @@
 #include <faultline/retry/backoff.hpp>
 #include <faultline/retry/budget.hpp>
 #include <faultline/retry/channel_pool.hpp>
+#include <faultline/retry/latency_percentile.hpp>
 #include <faultline/retry/policy.hpp>
 #include <faultline/retry/retry.hpp>
 
@@ -106,6 +107,32 @@ void budget_request_and_retry(benchmark::State& state) {
     }
 }
 BENCHMARK(budget_request_and_retry);
+
+// A success's latency recorded for the hedge delay, beside the budget's request and retry above
+// (one lock each): the ring's store, and every `refresh_every` records (Arg) the percentile of
+// the 1000 samples found again. Latencies vary from one record to the next, as real ones do.
+void latency_percentile_record(benchmark::State& state) {
+    fl::latency_percentile p({.capacity = 1000,
+                              .percentile = 0.95,
+                              .min_samples = 20,
+                              .refresh_every = static_cast<std::size_t>(state.range(0))});
+    fl::splitmix64 g{1};
+    const std::uint64_t before = allocations.load();
+    for (auto _ : state)
+        p.record(std::chrono::microseconds(1000 + g() % 4096));
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+BENCHMARK(latency_percentile_record)->Arg(16)->Arg(100)->Arg(1000)->ArgName("refresh_every");
+
+// What a hedge reads: one atomic load.
+void latency_percentile_value(benchmark::State& state) {
+    fl::latency_percentile p({.capacity = 1000, .min_samples = 1});
+    p.record(5ms);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(p.value());
+}
+BENCHMARK(latency_percentile_value);
 
 void breaker_closed_acquire_and_success(benchmark::State& state) {
     fl::circuit_breaker<> b;

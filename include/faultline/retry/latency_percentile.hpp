@@ -32,10 +32,10 @@ namespace faultline {
 
 /// Settings of a `latency_percentile`.
 struct latency_percentile_options {
-    std::size_t capacity = 1000;    ///< Samples kept, the latest; 1 to 2^20.
-    double percentile = 0.95;       ///< In (0, 1]; 1 is the largest sample.
-    std::size_t min_samples = 20;   ///< No value below this many; 1 to `capacity`.
-    std::size_t refresh_every = 16; ///< Records between recomputations; at least 1.
+    std::size_t capacity = 1000;     ///< Samples kept, the latest; 1 to 2^20.
+    double percentile = 0.95;        ///< In (0, 1]; 1 is the largest sample.
+    std::size_t min_samples = 20;    ///< No value below this many; 1 to `capacity`.
+    std::size_t refresh_every = 100; ///< Records between recomputations; at least 1.
 };
 
 /// Empty if `o` is usable; `std::errc::invalid_argument` for a capacity of 0 or above 2^20, a

@@ -468,6 +468,19 @@ BOOST_AUTO_TEST_CASE(hedging_after_a_percentile_of_recent_latencies) {
     BOOST_TEST(p95.size() == 4u);
     BOOST_TEST((ev == std::vector<std::string>{"start 1 on 0", "start 2 on 0 hedge",
                                                "end 2 ok after 50 ms"}));
+
+    // A target that slowed down past the fixed delay: the fixed delay bounds the wait (and a
+    // latency of centuries does not overflow the time a hedge is due).
+    for (int i = 0; i < 3; ++i)
+        call(20s + 10s * i, 5s);
+    fl::pipeline<fl::null_pipeline_events, manual_clock> slow(o, at(60s));
+    (void)slow.next(at(60s));
+    BOOST_TEST((slow.next(at(60s)).delay == 1s));
+    for (int i = 0; i < 100; ++i)
+        p95.record(std::chrono::nanoseconds::max());
+    fl::pipeline<fl::null_pipeline_events, manual_clock> slower(o, at(70s));
+    (void)slower.next(at(70s));
+    BOOST_TEST((slower.next(at(70s)).delay == 1s));
 }
 
 BOOST_AUTO_TEST_CASE(hedges_are_bounded) {

@@ -37,11 +37,11 @@
 //    the first such target not used yet, at once (each target once; its attempts count afresh;
 //    the deadline still counts from the start).
 //  - Hedging: while an attempt runs, another starts every `hedge.delay` after the last one (or,
-//    with `hedge.latencies`, the percentile of recent successful attempts' latencies it holds;
-//    see retry/latency_percentile.hpp), at most `hedge.max_hedges`, each only if the budget
-//    allows. A failure while others run is final only when nothing would retry it; a retryable
-//    one waits for the others, and the hedges still due go on as planned (one of them may yet
-//    succeed).
+//    with `hedge.latencies`, the percentile of recent successful attempts' latencies it holds,
+//    when it is shorter; see retry/latency_percentile.hpp), at most `hedge.max_hedges`, each
+//    only if the budget allows. A failure while others run is final only when nothing would retry
+//    it; a retryable one waits for the others, and the hedges still due go on as planned (one of
+//    them may yet succeed).
 //  - Cooldown (when a `channel_pool` of one breaker per target is given; LiteLLM's deployment
 //    cooldown is the anchor): every call records each attempt's outcome on its target's breaker,
 //    so a target that keeps failing, or that answered with a Retry-After, is taken out of every
@@ -101,21 +101,21 @@ enum class long_hint : unsigned char {
     wait,    ///< Wait as long as the server asked (bounded by the deadline).
 };
 
-/// Hedging: another attempt when the running one has not answered in `delay`, or in the
+/// Hedging: another attempt when the running one has not answered in `delay`, or sooner, in the
 /// percentile of recent latencies `latencies` holds once it has one.
 struct hedge_policy {
     std::chrono::nanoseconds delay = std::chrono::seconds(2);
     unsigned max_hedges = 0; ///< 0: no hedging.
     /// When not null: every call records each successful attempt's latency in it, and its value
-    /// is the hedge delay (`delay` until it has one). Shared by the calls to the same targets;
-    /// it must outlive them.
+    /// (at least 1 ns, at most `delay`) is the hedge delay; `delay` until it has one. Shared by
+    /// the calls to the same targets; it must outlive them.
     latency_percentile* latencies = nullptr;
 
     /// The delay before the next hedge. Thread-safe.
     [[nodiscard]] std::chrono::nanoseconds current_delay() const noexcept {
         if (latencies)
             if (const std::optional<std::chrono::nanoseconds> d = latencies->value())
-                return std::max(*d, std::chrono::nanoseconds(1)); // positive, as `delay` is
+                return std::min(std::max(*d, std::chrono::nanoseconds(1)), delay);
         return delay;
     }
 };

@@ -30,6 +30,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Reports the allocations per call made since `before`.
+void report_allocations(benchmark::State& state, std::uint64_t before) {
+    state.counters["allocs_per_call"] =
+        double(allocations.load() - before) / double(state.iterations());
+}
+
 void baseline_splitmix64(benchmark::State& state) {
     fl::splitmix64 g{1};
     for (auto _ : state)
@@ -120,8 +126,7 @@ void latency_percentile_record(benchmark::State& state) {
     const std::uint64_t before = allocations.load();
     for (auto _ : state)
         p.record(std::chrono::microseconds(1000 + g() % 4096));
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
+    report_allocations(state, before);
 }
 BENCHMARK(latency_percentile_record)->Arg(16)->Arg(100)->Arg(1000)->ArgName("refresh_every");
 
@@ -196,12 +201,6 @@ struct hand_written {
     const fl::failure proto = unavailable();
     std::chrono::steady_clock::time_point now{};
 };
-
-// Reports the allocations per call made since `before`.
-void report_allocations(benchmark::State& state, std::uint64_t before) {
-    state.counters["allocs_per_call"] =
-        double(allocations.load() - before) / double(state.iterations());
-}
 
 void call_hand_written(benchmark::State& state) {
     hand_written h;

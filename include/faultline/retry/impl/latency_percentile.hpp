@@ -43,7 +43,7 @@ inline void latency_percentile::recompute_locked() noexcept {
     const auto first = scratch_.begin();
     std::copy_n(samples_.begin(), size_, first);
     // Nearest rank: ceil(percentile * n), where a product within rounding of a whole number is
-    // that number (0.7 * 10 is 7.000000000000001 in binary, and its rank is 7, not 8).
+    // that number (0.07 * 100 is 7.000000000000001 in binary, and its rank is 7, not 8).
     const double exact = options_.percentile * static_cast<double>(size_);
     const double whole = std::round(exact);
     const double rank = std::abs(exact - whole) <= 1e-9 * exact ? whole : std::ceil(exact);

@@ -302,7 +302,8 @@ public:
                 ec = guard.explain(wec);
             }
             if (!ec) {
-                parser_.emplace();
+                parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                                std::make_tuple(head_arena_.allocator()));
                 parser_->body_limit(boost::none); // the caller bounds what it keeps
                 deadline_guard guard(*conn_, deadline, strand);
                 auto [hec, n] = co_await conn_->on_stream([&](auto& s) {
@@ -320,7 +321,9 @@ public:
             if (!(reused && stale && round == 0)) co_return ec;
         }
         status_ = parser_->get().result_int();
-        for (const auto& f : parser_->get().base())
+        const auto& fields = parser_->get().base();
+        headers_.reserve(static_cast<std::size_t>(std::distance(fields.begin(), fields.end())));
+        for (const auto& f : fields)
             headers_.emplace_back(std::string(f.name_string()), std::string(f.value()));
         co_return std::error_code{};
     }
@@ -412,7 +415,11 @@ private:
     channel_endpoint& ep_;
     std::string wire_; // the request, as sent
     std::shared_ptr<connection> conn_;
-    std::optional<http::response_parser<http::buffer_body>> parser_;
+    // The answer's head: its fields from `head_arena_`, not an allocation each (a second
+    // parser, after a stale pooled connection, takes more of it, then of the heap).
+    fields_arena<1024> head_arena_;
+    std::optional<http::response_parser<http::buffer_body, std::pmr::polymorphic_allocator<char>>>
+        parser_;
     std::optional<std::error_code> pending_; // an error that came with the last bytes
     bool cancelled_ = false;
     char piece_[16 * 1024];

@@ -1,10 +1,5 @@
 #include "gateway/connection.hpp"
 
-#include <boost/beast/core/string.hpp>
-
-#include <iterator>
-#include <string_view>
-
 namespace examples::gateway {
 
 net::awaitable<void> drain_and_close(beast::tcp_stream& s) {
@@ -26,17 +21,6 @@ void watch_client(tcp::socket& socket, beast::flat_buffer& buffer,
                                w->done = true;
                                w->finished.cancel();
                            });
-}
-
-bool chunked_alone(const beast::http::fields& h) {
-    const auto [first, last] = h.equal_range(beast::http::field::transfer_encoding);
-    if (first == last || std::next(first) != last) return false;
-    std::string_view v(first->value().data(), first->value().size());
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
-        v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
-        v.remove_suffix(1);
-    return beast::iequals(v, "chunked");
 }
 
 } // namespace examples::gateway

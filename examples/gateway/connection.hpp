@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/fields.hpp>
 
@@ -24,7 +25,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 namespace examples::gateway {
@@ -180,7 +183,17 @@ void watch_client(tcp::socket& socket, beast::flat_buffer& buffer, std::shared_p
 // Whether a request's Transfer-Encoding fields, all of them together, are `chunked` alone: the
 // only coding this server decodes. Anything else leaves the body's length unknown (RFC 9112
 // §6.1 and §6.3).
-[[nodiscard]] bool chunked_alone(const beast::http::fields& h);
+template <class Allocator>
+[[nodiscard]] bool chunked_alone(const beast::http::basic_fields<Allocator>& h) {
+    const auto [first, last] = h.equal_range(beast::http::field::transfer_encoding);
+    if (first == last || std::next(first) != last) return false;
+    std::string_view v(first->value().data(), first->value().size());
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+        v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    return beast::iequals(v, "chunked");
+}
 
 } // namespace examples::gateway
 

@@ -15,6 +15,7 @@
 // The stages after them: the model and spend budget (server.cpp), admission (admission.hpp),
 // dispatch (server.cpp) and the relay (relay.hpp).
 
+#include "common/wire.hpp"
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
 
@@ -38,7 +39,9 @@
 
 namespace examples::gateway {
 
-using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+/// A client's request. Its fields come from the allocator it is built with: the session reads
+/// each request into a `fields_arena` of its own (a default-built one uses the heap).
+using http_request = boost::beast::http::request<boost::beast::http::string_body, arena_fields>;
 using header_list = std::vector<faultline::header>;
 
 /// The decisions a request's key was admitted with: its answer's `x-ratelimit-*` headers.

@@ -66,6 +66,9 @@ namespace json = boost::json;
 namespace sse = faultline::sse;
 using tcp = net::ip::tcp;
 using clock = std::chrono::steady_clock;
+// Reads an `http_request`, its fields from the allocator it is built with.
+using request_parser =
+    http::request_parser<http::string_body, std::pmr::polymorphic_allocator<char>>;
 using std::chrono::milliseconds;
 
 namespace {
@@ -197,12 +200,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     };
     // `body` is charged with what the request's body holds.
     net::awaitable<read_result> read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                                             http::request_parser<http::string_body>& parser,
-                                             read_watch& watch, bool first, memory_charge& body);
+                                             request_parser& parser, read_watch& watch, bool first,
+                                             memory_charge& body);
     // Serves one request; whether the connection is kept for the next one. `watch` bounds the
     // wait for it when a chat's watch on the client goes on as that wait.
-    net::awaitable<bool> handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                                http::request<http::string_body>& req, read_watch& watch);
+    net::awaitable<bool> handle(beast::tcp_stream& s, beast::flat_buffer& buffer, http_request& req,
+                                read_watch& watch);
     // A chat request that passed every check made before limits: its fields, its key, its model,
     // its spend reservation.
     struct chat_request : chat_fields {
@@ -215,7 +218,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // The stages before admission: routing, authentication, the body (request.hpp), then the
     // model, context length and the spend budget: the reply that ends the request here, or the
     // request to serve.
-    std::variant<reply, chat_request> prepare(const http::request<http::string_body>& req,
+    std::variant<reply, chat_request> prepare(const http_request& req,
                                               const std::string& request_id);
     // Ends the watch on a chat request's client once the request is answered (`keep`: the
     // answer keeps the connection). On a kept connection the watch's read goes on as the wait
@@ -223,13 +226,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     // the next request's first bytes in `buffer`.
     net::awaitable<bool> end_watch(beast::tcp_stream& s, beast::flat_buffer& buffer,
                                    client_watch& watch, bool keep, read_watch& idle);
-    net::awaitable<bool> serve_chat(beast::tcp_stream& s, http::request<http::string_body>& req,
-                                    const chat_request& cr, const std::string& request_id,
-                                    client_watch& watch);
+    net::awaitable<bool> serve_chat(beast::tcp_stream& s, http_request& req, const chat_request& cr,
+                                    const std::string& request_id, client_watch& watch);
     // `limits`: the key's decisions, sent as `x-ratelimit-*` headers before `r.headers`.
-    net::awaitable<bool> send(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                              reply& r, const std::string& request_id,
-                              const key_limits* limits = nullptr);
+    net::awaitable<bool> send(beast::tcp_stream& s, const http_request& req, reply& r,
+                              const std::string& request_id, const key_limits* limits = nullptr);
     // How a relayed stream ended.
     struct stream_outcome {
         bool keep_alive = false;
@@ -244,8 +245,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         const auto it = adaptive.find(ch.name);
         return it == adaptive.end() ? nullptr : it->second.get();
     }
-    net::awaitable<stream_outcome> stream(beast::tcp_stream& s,
-                                          const http::request<http::string_body>& req,
+    net::awaitable<stream_outcome> stream(beast::tcp_stream& s, const http_request& req,
                                           channel_call& up, bool pass_cuts, bool responses,
                                           const key_limits& rate_limits, const header_list& headers,
                                           const std::string& request_id, std::uint64_t& completion,
@@ -351,7 +351,11 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
     read_watch watch(s.socket());
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
-        http::request_parser<http::string_body> parser;
+        // The request's fields (a dozen) from the coroutine's own memory, not an allocation
+        // each; the arena outlives the request the parser gives away below.
+        fields_arena<2048> arena;
+        request_parser parser(std::piecewise_construct, std::make_tuple(),
+                              std::make_tuple(arena.allocator()));
         parser.header_limit(16 * 1024);
         parser.body_limit(config.max_body);
         // Held until the request is answered: its body lives as long.
@@ -361,7 +365,7 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
             // Bad input gets an answer before the connection closes.
             count.requests.fetch_add(1, std::memory_order_relaxed);
             const std::string id = next_id();
-            http::request<http::string_body> none;
+            http_request none;
             if (parser.is_header_done()) none.method(parser.get().method()); // HEAD: no body
             none.keep_alive(false);
             (void)co_await send(s, none, *rr.refusal, id);
@@ -372,7 +376,7 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
             co_return;
         }
         if (!rr.request) break;
-        http::request<http::string_body> req = parser.release();
+        http_request req = parser.release();
         count.requests.fetch_add(1, std::memory_order_relaxed);
         if (!co_await handle(s, buffer, req, watch)) break;
     }
@@ -382,9 +386,8 @@ net::awaitable<void> server::impl::session(tcp::socket socket, connection_slot t
 }
 
 net::awaitable<server::impl::read_result>
-server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                           http::request_parser<http::string_body>& parser, read_watch& watch,
-                           bool first, memory_charge& body) {
+server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer, request_parser& parser,
+                           read_watch& watch, bool first, memory_charge& body) {
     // The watch, not the stream, keeps the time while reading; writes keep their own.
     s.expires_never();
     read_result out;
@@ -452,7 +455,7 @@ server::impl::read_request(beast::tcp_stream& s, beast::flat_buffer& buffer,
 
     // The body's framing: only a length or `chunked` alone says where a body ends. Another
     // coding, or both, would leave the rest of the bytes to be read as a second request.
-    const http::fields& h = parser.get();
+    const arena_fields& h = parser.get();
     if (h.find(http::field::transfer_encoding) != h.end()) {
         if (h.find(http::field::content_length) != h.end())
             co_return refuse(faultline::error::invalid_request,
@@ -543,15 +546,14 @@ net::awaitable<void> server::impl::shed(tcp::socket socket) {
     reply r = say.busy("The gateway has " + std::to_string(config.max_connections) +
                            " connections open, its limit (max_connections). Retry shortly.",
                        id);
-    http::request<http::string_body> none;
+    http_request none;
     none.keep_alive(false);
     (void)co_await send(s, none, r, id);
     co_await drain_and_close(s);
     draining.fetch_sub(1, std::memory_order_relaxed);
 }
 
-net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
-                                        const http::request<http::string_body>& req, reply& r,
+net::awaitable<bool> server::impl::send(beast::tcp_stream& s, const http_request& req, reply& r,
                                         const std::string& request_id, const key_limits* limits) {
     // The answer's fields (a dozen) from the coroutine's own memory, not an allocation each.
     fields_arena<2048> arena;
@@ -587,8 +589,8 @@ net::awaitable<bool> server::impl::send(beast::tcp_stream& s,
     co_return !ec && res.keep_alive();
 }
 
-std::variant<reply, server::impl::chat_request>
-server::impl::prepare(const http::request<http::string_body>& req, const std::string& id) {
+std::variant<reply, server::impl::chat_request> server::impl::prepare(const http_request& req,
+                                                                      const std::string& id) {
     std::variant<reply, route> routed = route_request(req, config.metrics, say, id);
     if (reply* r = std::get_if<reply>(&routed)) return std::move(*r);
     const route rt = std::get<route>(routed);
@@ -645,8 +647,7 @@ server::impl::prepare(const http::request<http::string_body>& req, const std::st
 }
 
 net::awaitable<bool> server::impl::handle(beast::tcp_stream& s, beast::flat_buffer& buffer,
-                                          http::request<http::string_body>& req,
-                                          read_watch& watch) {
+                                          http_request& req, read_watch& watch) {
     const std::string id = next_id();
     const clock::time_point started = clock::now();
     std::variant<reply, chat_request> prepared = prepare(req, id);
@@ -687,8 +688,7 @@ net::awaitable<bool> server::impl::end_watch(beast::tcp_stream& s, beast::flat_b
 
 // Every reply is a named local when it is sent: GCC 12 can destroy a temporary twice when it
 // lives across a co_await in the same full-expression.
-net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
-                                              http::request<http::string_body>& req,
+net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s, http_request& req,
                                               const chat_request& cr, const std::string& id,
                                               client_watch& watch) {
     const key_config& key = *cr.key;
@@ -903,11 +903,10 @@ net::awaitable<bool> server::impl::serve_chat(beast::tcp_stream& s,
 }
 
 net::awaitable<server::impl::stream_outcome>
-server::impl::stream(beast::tcp_stream& s, const http::request<http::string_body>& req,
-                     channel_call& up, bool pass_cuts, bool responses,
-                     const key_limits& rate_limits, const header_list& headers,
-                     const std::string& id, std::uint64_t& completion, const channel_config& ch,
-                     const call_limits& limits) {
+server::impl::stream(beast::tcp_stream& s, const http_request& req, channel_call& up,
+                     bool pass_cuts, bool responses, const key_limits& rate_limits,
+                     const header_list& headers, const std::string& id, std::uint64_t& completion,
+                     const channel_config& ch, const call_limits& limits) {
     fields_arena<2048> arena; // the head's fields, as in `send`
     http::response<http::empty_body, arena_fields> res{std::piecewise_construct, std::make_tuple(),
                                                        std::make_tuple(arena.allocator())};

@@ -10,14 +10,17 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include <cstddef>
 #include <memory_resource>
 #include <string>
+#include <type_traits>
 
 namespace examples {
 
@@ -50,7 +53,29 @@ template <bool isRequest, class Body, class Fields>
 boost::beast::error_code serialize(boost::beast::http::message<isRequest, Body, Fields>& m,
                                    std::string& out, bool header_only = false) {
     namespace net = boost::asio;
-    boost::beast::http::serializer<isRequest, Body, Fields> sr{m};
+    namespace http = boost::beast::http;
+    constexpr bool string_body = std::is_same_v<Body, http::string_body>;
+    if constexpr (string_body || std::is_same_v<Body, http::empty_body>) {
+        if (header_only || !m.chunked()) {
+            // The head from the fields' own writer, the algorithm the serializer writes a header
+            // with, walked once: the serializer's wrapping of the same buffers (to be consumed in
+            // pieces) costs several times the copy. Then the body, which a length (or none) puts
+            // on the wire as it is.
+            const auto append_head = [&out](const typename Fields::writer& w) {
+                for (const net::const_buffer b : w.get())
+                    out.append(static_cast<const char*>(b.data()), b.size());
+            };
+            if constexpr (isRequest)
+                append_head(typename Fields::writer(m, m.version(), m.method()));
+            else
+                append_head(typename Fields::writer(m, m.version(), m.result_int()));
+            if constexpr (string_body)
+                if (!header_only) out.append(m.body());
+            return {};
+        }
+    }
+    // Chunks, or a body of another kind: the serializer frames it.
+    http::serializer<isRequest, Body, Fields> sr{m};
     sr.split(header_only);
     boost::beast::error_code ec;
     while (!ec && !(header_only ? sr.is_header_done() : sr.is_done()))

@@ -1131,6 +1131,43 @@ BOOST_AUTO_TEST_CASE(a_message_is_serialized_as_beasts_writer_sends_it) {
     BOOST_TEST(out.ends_with("Content-Length: 2\r\n\r\n"));
 }
 
+// The head comes from the fields' writer and the body after it as it is: the same bytes as
+// Beast's writer for a method Beast has no name for, HTTP/1.0, a status with a reason of its own,
+// and a HEAD answer (its head alone, with the length a GET would have had).
+BOOST_AUTO_TEST_CASE(heads_and_bodies_are_the_bytes_beasts_writer_sends) {
+    const auto written = [](auto& m) {
+        std::ostringstream os;
+        os << m;
+        return os.str();
+    };
+    http::request<http::string_body> purge;
+    purge.method_string("PURGE");
+    purge.target("/cache?key=a%20b");
+    purge.version(10);
+    purge.set(http::field::host, "upstream");
+    purge.body() = "{}";
+    purge.prepare_payload();
+    std::string out;
+    BOOST_TEST(!examples::serialize(purge, out));
+    BOOST_TEST(out == written(purge));
+    BOOST_TEST(out.starts_with("PURGE /cache?key=a%20b HTTP/1.0\r\n"));
+    BOOST_TEST(out.ends_with("\r\n\r\n{}"));
+
+    http::response<http::string_body> overloaded{static_cast<http::status>(529), 11};
+    overloaded.reason("Site Overloaded");
+    overloaded.body() = R"({"error":{}})";
+    overloaded.prepare_payload();
+    out.clear();
+    BOOST_TEST(!examples::serialize(overloaded, out));
+    BOOST_TEST(out == written(overloaded));
+    BOOST_TEST(out.starts_with("HTTP/1.1 529 Site Overloaded\r\n"));
+
+    std::string head;
+    BOOST_TEST(!examples::serialize(overloaded, head, true));
+    BOOST_TEST(head == out.substr(0, out.size() - overloaded.body().size()));
+    BOOST_TEST(head.ends_with("Content-Length: 12\r\n\r\n"));
+}
+
 // Fields from an arena are the same fields: a message whose fields outgrow the arena's buffer
 // (here 256 bytes for 200 of them) takes the rest from the heap and is serialized whole.
 BOOST_AUTO_TEST_CASE(fields_from_an_arena_serialize_as_any_fields_do_even_past_its_size) {
